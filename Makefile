@@ -1,0 +1,40 @@
+# Cocoon-Go. `make test` is the one command that runs every test; `make demo` runs the network locally.
+GO      ?= go
+GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
+
+.PHONY: all build test fmt-check vet go-test sandbox-test contracts contracts-check bench tolk-deps
+
+all: build
+
+build:
+	$(GO) build -o bin/cocoon ./cmd/cocoon
+
+# Every check CI runs, in the order that fails fastest.
+test: fmt-check vet contracts-check go-test sandbox-test
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+go-test:
+	$(GO) test -count=1 ./...
+
+tolk-deps:
+	@[ -d tolk/node_modules/@ton/tolk-js ] || (cd tolk && npm ci --no-audit --no-fund)
+
+sandbox-test: tolk-deps
+	cd tolk && node --test tests/
+
+# Recompile every contract into contracts/build (commit the result).
+contracts: tolk-deps
+	cd tolk && node scripts/compile.js
+
+# Fails when the committed build output differs from a fresh compile.
+contracts-check: tolk-deps
+	cd tolk && node scripts/compile.js --check
+
+# Benchmarks; numbers go to docs/BENCHMARKS.md by hand with the machine and command.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
