@@ -200,7 +200,7 @@ func TestMalformedTensors(t *testing.T) {
 		{"overflow", tensorFile([]uint64{1 << 40, 1 << 30}, F32, 0, 16), ErrMalformed},
 		{"zero dim", tensorFile([]uint64{0}, F32, 0, 16), ErrMalformed},
 		{"five dims", tensorFile([]uint64{1, 1, 1, 1, 1}, F32, 0, 16), ErrMalformed},
-		{"offset past end", tensorFile([]uint64{4}, F32, 1 << 50, 16), ErrTruncated},
+		{"offset past end", tensorFile([]uint64{4}, F32, 1<<50, 16), ErrTruncated},
 		{"offset unaligned", tensorFile([]uint64{4}, F32, 4, 32), ErrMalformed},
 		{"unknown type", tensorFile([]uint64{4}, GGMLType(99), 0, 16), ErrUnsupported},
 		{"partial block", tensorFile([]uint64{33}, Q8_0, 0, 64), ErrMalformed},
