@@ -88,7 +88,7 @@ func (f *fakeToncenter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok { // toncenter's answer for a never-used address
 			info = map[string]any{"@type": "raw.fullAccountState", "balance": "0", "code": "", "data": "",
 				"last_transaction_id": map[string]any{"@type": "internal.transactionId", "lt": "0", "hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},
-				"frozen_hash": "", "sync_utime": 1700000000, "state": "uninitialized"}
+				"frozen_hash":         "", "sync_utime": 1700000000, "state": "uninitialized"}
 		}
 		f.reply(w, 200, map[string]any{"ok": true, "result": info})
 	case "/api/v2/getTransactions":
