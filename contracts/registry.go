@@ -1,0 +1,509 @@
+package contracts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/chain"
+)
+
+// Registry message opcodes (0x5247xxxx, "RG"), as in tolk/src/messages.tolk.
+const (
+	OpProposeGovernance       uint32 = 0x52470001
+	OpAcceptGovernance        uint32 = 0x52470002
+	OpUpdateParams            uint32 = 0x52470003
+	OpAddMeasurement          uint32 = 0x52470004
+	OpRevokeMeasurement       uint32 = 0x52470005
+	OpAddModel                uint32 = 0x52470006
+	OpUpdateModel             uint32 = 0x52470007
+	OpRemoveModel             uint32 = 0x52470008
+	OpAddOracle               uint32 = 0x52470009
+	OpRemoveOracle            uint32 = 0x5247000a
+	OpSlashProvider           uint32 = 0x5247000b
+	OpJailProvider            uint32 = 0x5247000c
+	OpUnjailProvider          uint32 = 0x5247000d
+	OpWithdrawRegistrySurplus uint32 = 0x5247000e
+	OpRegisterProvider        uint32 = 0x52470010
+	OpSubmitOracleVote        uint32 = 0x52470011
+	OpRefundBounced           uint32 = 0x52470020
+)
+
+// NetworkKind is fixed when a registry is deployed; only a devnet registry accepts simulated TEEs.
+type NetworkKind uint8
+
+const (
+	NetworkDevnet  NetworkKind = 0
+	NetworkTestnet NetworkKind = 1
+	NetworkMainnet NetworkKind = 2
+)
+
+func (k NetworkKind) String() string {
+	switch k {
+	case NetworkDevnet:
+		return "devnet"
+	case NetworkTestnet:
+		return "testnet"
+	case NetworkMainnet:
+		return "mainnet"
+	}
+	return fmt.Sprintf("network(%d)", uint8(k))
+}
+
+// MeasurementKind is the TEE technology an allowed measurement hash belongs to.
+type MeasurementKind uint8
+
+const (
+	MeasurementTDX MeasurementKind = 1
+	MeasurementSNP MeasurementKind = 2
+	// MeasurementSim is the simulated TEE: accepted only by a NetworkDevnet registry.
+	MeasurementSim MeasurementKind = 3
+)
+
+func (k MeasurementKind) String() string {
+	switch k {
+	case MeasurementTDX:
+		return "tdx"
+	case MeasurementSNP:
+		return "snp"
+	case MeasurementSim:
+		return "sim"
+	}
+	return fmt.Sprintf("measurement-kind(%d)", uint8(k))
+}
+
+// ---------------------------------------------------------------- storage
+
+// RegistryParams are the governance-tunable parameters (Registry storage, UpdateParams).
+type RegistryParams struct {
+	MinProviderStake tlb.Coins `tlb:"." json:"minProviderStake"`
+	// UnbondingPeriod in seconds.
+	UnbondingPeriod uint32 `tlb:"## 32" json:"unbondingPeriod"`
+	// ProtocolFeeBps is at most 10000.
+	ProtocolFeeBps uint16 `tlb:"## 16" json:"protocolFeeBps"`
+	// Treasury receives slashed stake, protocol fees and registry surplus.
+	Treasury *address.Address `tlb:"addr std required" json:"treasury"`
+	// ChallengePeriod in seconds: the payment channel close challenge window.
+	ChallengePeriod uint32 `tlb:"## 32" json:"challengePeriod"`
+	// OracleQuorum is the number (>= 1) of distinct oracle votes one evidence digest needs.
+	OracleQuorum uint8 `tlb:"## 8" json:"oracleQuorum"`
+	// MaxAttestationLifetime in seconds: a vote's validUntil is at most now + this.
+	MaxAttestationLifetime uint32 `tlb:"## 32" json:"maxAttestationLifetime"`
+}
+
+// ModelInfo is a registry catalog entry (the value of RegistryCatalog.Models).
+type ModelInfo struct {
+	WeightsHash []byte `tlb:"bits 256" json:"weightsHash"`
+	// Name is a cell of 1..64 bytes of UTF-8 and no refs; see TextCell.
+	Name *cell.Cell `tlb:"^" json:"name"`
+}
+
+// OracleInfo is the value of RegistryStorage.Oracles.
+type OracleInfo struct {
+	// PublicKey is the ed25519 key the oracle signs off-chain reports with.
+	PublicKey []byte `tlb:"bits 256" json:"publicKey"`
+}
+
+// RegistryCatalog is the rarely-read registry state, one ref away from the root.
+type RegistryCatalog struct {
+	// ProviderCode is the code the registry deploys Provider contracts with.
+	ProviderCode *cell.Cell `tlb:"^" json:"providerCode"`
+	// ChannelCode is nil until the Channel contract exists.
+	ChannelCode *cell.Cell `tlb:"maybe ^" json:"channelCode"`
+	// ModelCount INVARIANT: equals the number of entries in Models.
+	ModelCount uint16 `tlb:"## 16" json:"modelCount"`
+	// Models: uint32 model id → ModelInfo; see ModelList.
+	Models *cell.Dictionary `tlb:"dict 32" json:"models"`
+}
+
+// RegistryStorage is the Registry contract's data cell.
+type RegistryStorage struct {
+	Governance *address.Address `tlb:"addr std required" json:"governance"`
+	// PendingGovernance is nil (addr_none on-chain) when no handover is in progress.
+	PendingGovernance *address.Address `tlb:"addr std" json:"pendingGovernance"`
+	NetworkKind       NetworkKind      `tlb:"## 8" json:"networkKind"`
+	// OracleCount INVARIANT: equals the number of entries in Oracles.
+	OracleCount uint16          `tlb:"## 16" json:"oracleCount"`
+	Params      *RegistryParams `tlb:"^" json:"params"`
+	// Measurements: uint256 measurement hash → uint8 MeasurementKind; see MeasurementList.
+	Measurements *cell.Dictionary `tlb:"dict 256" json:"measurements"`
+	// Oracles: oracle wallet address (267-bit key) → OracleInfo; see OracleList.
+	Oracles *cell.Dictionary `tlb:"dict 267" json:"oracles"`
+	Catalog *RegistryCatalog `tlb:"^" json:"catalog"`
+}
+
+// DecodeRegistryStorage parses a Registry account's data cell.
+func DecodeRegistryStorage(data *cell.Cell) (*RegistryStorage, error) {
+	var st RegistryStorage
+	if data == nil {
+		return nil, fmt.Errorf("failed to decode registry storage: %w: no data", ErrMalformedBody)
+	}
+	if err := decodeExact(&st, data); err != nil {
+		return nil, fmt.Errorf("failed to decode registry storage: %w", err)
+	}
+	if st.PendingGovernance != nil && st.PendingGovernance.IsAddrNone() {
+		st.PendingGovernance = nil
+	}
+	return &st, nil
+}
+
+// EncodeRegistryStorage builds a Registry data cell, e.g. the initial data of a new registry.
+func EncodeRegistryStorage(st *RegistryStorage) (*cell.Cell, error) {
+	if st == nil {
+		return nil, errors.New("failed to encode registry storage: nil")
+	}
+	if err := validateFields(reflectValue(st), "RegistryStorage"); err != nil {
+		return nil, fmt.Errorf("failed to encode registry storage: %w", err)
+	}
+	c, err := tlb.ToCell(st)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode registry storage: %w", err)
+	}
+	return c, nil
+}
+
+// NewRegistryStorage is the initial data of a registry: no pending governance, no measurements,
+// oracles or models, and no channel code yet.
+func NewRegistryStorage(governance *address.Address, network NetworkKind, params RegistryParams, providerCode *cell.Cell) *RegistryStorage {
+	return &RegistryStorage{
+		Governance:  governance,
+		NetworkKind: network,
+		Params:      &params,
+		Catalog:     &RegistryCatalog{ProviderCode: providerCode},
+	}
+}
+
+// Measurement is one allowed TEE measurement.
+type Measurement struct {
+	Hash []byte
+	Kind MeasurementKind
+}
+
+// MeasurementList decodes the allowed measurements, in key order.
+func (st *RegistryStorage) MeasurementList() ([]Measurement, error) {
+	var out []Measurement
+	err := forEachEntry(st.Measurements, 256, "measurements", func(key *cell.Slice, v *cell.Slice) error {
+		h, err := key.LoadSlice(256)
+		if err != nil {
+			return err
+		}
+		kind, err := v.LoadUInt(8)
+		if err != nil {
+			return err
+		}
+		if v.BitsLeft() != 0 || v.RefsNum() != 0 {
+			return errors.New("value has extra data")
+		}
+		out = append(out, Measurement{Hash: h, Kind: MeasurementKind(kind)})
+		return nil
+	})
+	return out, err
+}
+
+// Oracle is one member of the oracle set.
+type Oracle struct {
+	Wallet    *address.Address
+	PublicKey []byte
+}
+
+// OracleList decodes the oracle set, in key order.
+func (st *RegistryStorage) OracleList() ([]Oracle, error) {
+	var out []Oracle
+	err := forEachEntry(st.Oracles, 267, "oracles", func(key *cell.Slice, v *cell.Slice) error {
+		w, err := key.LoadAddr()
+		if err != nil {
+			return err
+		}
+		var info OracleInfo
+		if err := tlb.LoadFromCell(&info, v); err != nil {
+			return err
+		}
+		if v.BitsLeft() != 0 || v.RefsNum() != 0 {
+			return errors.New("value has extra data")
+		}
+		out = append(out, Oracle{Wallet: w, PublicKey: info.PublicKey})
+		return nil
+	})
+	return out, err
+}
+
+// Model is one catalog entry.
+type Model struct {
+	ID          uint32
+	WeightsHash []byte
+	Name        string
+}
+
+// ModelList decodes the model catalog, in model id order.
+func (c *RegistryCatalog) ModelList() ([]Model, error) {
+	var out []Model
+	err := forEachEntry(c.Models, 32, "models", func(key *cell.Slice, v *cell.Slice) error {
+		id, err := key.LoadUInt(32)
+		if err != nil {
+			return err
+		}
+		var info ModelInfo
+		if err := tlb.LoadFromCell(&info, v); err != nil {
+			return err
+		}
+		if v.BitsLeft() != 0 || v.RefsNum() != 0 {
+			return errors.New("value has extra data")
+		}
+		name, err := CellText(info.Name)
+		if err != nil {
+			return err
+		}
+		out = append(out, Model{ID: uint32(id), WeightsHash: info.WeightsHash, Name: name})
+		return nil
+	})
+	return out, err
+}
+
+// ---------------------------------------------------------------- messages
+
+// ProposeGovernance (governance → registry) starts a governance handover.
+type ProposeGovernance struct {
+	_             tlb.Magic        `tlb:"#52470001"`
+	QueryID       uint64           `tlb:"## 64" json:"queryId"`
+	NewGovernance *address.Address `tlb:"addr std required" json:"newGovernance"`
+}
+
+// AcceptGovernance is sent by the proposed address to complete the handover.
+type AcceptGovernance struct {
+	_       tlb.Magic `tlb:"#52470002"`
+	QueryID uint64    `tlb:"## 64" json:"queryId"`
+}
+
+// UpdateParams (governance → registry) replaces the parameters; bounds are checked on-chain.
+type UpdateParams struct {
+	_       tlb.Magic       `tlb:"#52470003"`
+	QueryID uint64          `tlb:"## 64" json:"queryId"`
+	Params  *RegistryParams `tlb:"^" json:"params"`
+}
+
+// AddMeasurement (governance → registry) allows a TEE measurement.
+type AddMeasurement struct {
+	_               tlb.Magic       `tlb:"#52470004"`
+	QueryID         uint64          `tlb:"## 64" json:"queryId"`
+	MeasurementHash []byte          `tlb:"bits 256" json:"measurementHash"`
+	Kind            MeasurementKind `tlb:"## 8" json:"kind"`
+}
+
+// RevokeMeasurement (governance → registry) removes an allowed measurement.
+type RevokeMeasurement struct {
+	_               tlb.Magic `tlb:"#52470005"`
+	QueryID         uint64    `tlb:"## 64" json:"queryId"`
+	MeasurementHash []byte    `tlb:"bits 256" json:"measurementHash"`
+}
+
+// AddModel (governance → registry) adds a catalog entry.
+type AddModel struct {
+	_           tlb.Magic `tlb:"#52470006"`
+	QueryID     uint64    `tlb:"## 64" json:"queryId"`
+	ModelID     uint32    `tlb:"## 32" json:"modelId"`
+	WeightsHash []byte    `tlb:"bits 256" json:"weightsHash"`
+	// Name: 1..64 bytes of UTF-8, no refs; see TextCell.
+	Name *cell.Cell `tlb:"^" json:"name"`
+}
+
+// UpdateModel (governance → registry) replaces a catalog entry.
+type UpdateModel struct {
+	_           tlb.Magic  `tlb:"#52470007"`
+	QueryID     uint64     `tlb:"## 64" json:"queryId"`
+	ModelID     uint32     `tlb:"## 32" json:"modelId"`
+	WeightsHash []byte     `tlb:"bits 256" json:"weightsHash"`
+	Name        *cell.Cell `tlb:"^" json:"name"`
+}
+
+// RemoveModel (governance → registry) removes a catalog entry.
+type RemoveModel struct {
+	_       tlb.Magic `tlb:"#52470008"`
+	QueryID uint64    `tlb:"## 64" json:"queryId"`
+	ModelID uint32    `tlb:"## 32" json:"modelId"`
+}
+
+// AddOracle (governance → registry) adds an oracle to the set.
+type AddOracle struct {
+	_       tlb.Magic `tlb:"#52470009"`
+	QueryID uint64    `tlb:"## 64" json:"queryId"`
+	// Wallet is the only address allowed to submit this oracle's votes.
+	Wallet *address.Address `tlb:"addr std required" json:"wallet"`
+	// PublicKey is the ed25519 key the oracle signs off-chain reports with.
+	PublicKey []byte `tlb:"bits 256" json:"publicKey"`
+}
+
+// RemoveOracle (governance → registry) removes an oracle from the set.
+type RemoveOracle struct {
+	_       tlb.Magic        `tlb:"#5247000a"`
+	QueryID uint64           `tlb:"## 64" json:"queryId"`
+	Wallet  *address.Address `tlb:"addr std required" json:"wallet"`
+}
+
+// SlashProvider (governance → registry) slashes part of a provider's stake (then of its
+// unbonding stake) to the treasury.
+type SlashProvider struct {
+	_             tlb.Magic        `tlb:"#5247000b"`
+	QueryID       uint64           `tlb:"## 64" json:"queryId"`
+	ProviderOwner *address.Address `tlb:"addr std required" json:"providerOwner"`
+	Amount        tlb.Coins        `tlb:"." json:"amount"`
+	// EvidenceDigest is the digest of the off-chain evidence justifying the slash.
+	EvidenceDigest []byte `tlb:"bits 256" json:"evidenceDigest"`
+}
+
+// JailProvider (governance → registry) freezes a provider's stake movements until Until (unix time).
+type JailProvider struct {
+	_             tlb.Magic        `tlb:"#5247000c"`
+	QueryID       uint64           `tlb:"## 64" json:"queryId"`
+	ProviderOwner *address.Address `tlb:"addr std required" json:"providerOwner"`
+	Until         uint32           `tlb:"## 32" json:"until"`
+}
+
+// UnjailProvider (governance → registry) lifts a jail early.
+type UnjailProvider struct {
+	_             tlb.Magic        `tlb:"#5247000d"`
+	QueryID       uint64           `tlb:"## 64" json:"queryId"`
+	ProviderOwner *address.Address `tlb:"addr std required" json:"providerOwner"`
+}
+
+// WithdrawRegistrySurplus (governance → registry) sends the balance above the storage reserve
+// to the treasury.
+type WithdrawRegistrySurplus struct {
+	_       tlb.Magic `tlb:"#5247000e"`
+	QueryID uint64    `tlb:"## 64" json:"queryId"`
+}
+
+// RegisterProvider (anyone → registry) registers or tops up the sender's Provider contract.
+// The attached value must cover StakeAmount + the registration fee.
+type RegisterProvider struct {
+	_           tlb.Magic `tlb:"#52470010"`
+	QueryID     uint64    `tlb:"## 64" json:"queryId"`
+	StakeAmount tlb.Coins `tlb:"." json:"stakeAmount"`
+}
+
+// AttestationClaim is what an oracle vouches for in a vote.
+type AttestationClaim struct {
+	MeasurementHash []byte `tlb:"bits 256" json:"measurementHash"`
+	// EvidenceDigest is the hash of the evidence bundle the oracle verified.
+	EvidenceDigest []byte `tlb:"bits 256" json:"evidenceDigest"`
+	// TLSKeyHash is the hash of the RA-TLS public key bound by the quote.
+	TLSKeyHash []byte `tlb:"bits 256" json:"tlsKeyHash"`
+	// ValidUntil (unix time) must be in (now, now + maxAttestationLifetime].
+	ValidUntil uint32 `tlb:"## 32" json:"validUntil"`
+}
+
+// SubmitOracleVote (oracle wallet → registry) votes for a provider's attestation.
+type SubmitOracleVote struct {
+	_             tlb.Magic         `tlb:"#52470011"`
+	QueryID       uint64            `tlb:"## 64" json:"queryId"`
+	ProviderOwner *address.Address  `tlb:"addr std required" json:"providerOwner"`
+	Claim         *AttestationClaim `tlb:"^" json:"claim"`
+}
+
+// RefundBounced (registry → owner/oracle/governance) returns the value of a forwarded message
+// the provider bounced.
+type RefundBounced struct {
+	_       tlb.Magic `tlb:"#52470020"`
+	QueryID uint64    `tlb:"## 64" json:"queryId"`
+}
+
+func (ProposeGovernance) Opcode() uint32       { return OpProposeGovernance }
+func (AcceptGovernance) Opcode() uint32        { return OpAcceptGovernance }
+func (UpdateParams) Opcode() uint32            { return OpUpdateParams }
+func (AddMeasurement) Opcode() uint32          { return OpAddMeasurement }
+func (RevokeMeasurement) Opcode() uint32       { return OpRevokeMeasurement }
+func (AddModel) Opcode() uint32                { return OpAddModel }
+func (UpdateModel) Opcode() uint32             { return OpUpdateModel }
+func (RemoveModel) Opcode() uint32             { return OpRemoveModel }
+func (AddOracle) Opcode() uint32               { return OpAddOracle }
+func (RemoveOracle) Opcode() uint32            { return OpRemoveOracle }
+func (SlashProvider) Opcode() uint32           { return OpSlashProvider }
+func (JailProvider) Opcode() uint32            { return OpJailProvider }
+func (UnjailProvider) Opcode() uint32          { return OpUnjailProvider }
+func (WithdrawRegistrySurplus) Opcode() uint32 { return OpWithdrawRegistrySurplus }
+func (RegisterProvider) Opcode() uint32        { return OpRegisterProvider }
+func (SubmitOracleVote) Opcode() uint32        { return OpSubmitOracleVote }
+func (RefundBounced) Opcode() uint32           { return OpRefundBounced }
+
+func (ProposeGovernance) MessageName() string       { return "ProposeGovernance" }
+func (AcceptGovernance) MessageName() string        { return "AcceptGovernance" }
+func (UpdateParams) MessageName() string            { return "UpdateParams" }
+func (AddMeasurement) MessageName() string          { return "AddMeasurement" }
+func (RevokeMeasurement) MessageName() string       { return "RevokeMeasurement" }
+func (AddModel) MessageName() string                { return "AddModel" }
+func (UpdateModel) MessageName() string             { return "UpdateModel" }
+func (RemoveModel) MessageName() string             { return "RemoveModel" }
+func (AddOracle) MessageName() string               { return "AddOracle" }
+func (RemoveOracle) MessageName() string            { return "RemoveOracle" }
+func (SlashProvider) MessageName() string           { return "SlashProvider" }
+func (JailProvider) MessageName() string            { return "JailProvider" }
+func (UnjailProvider) MessageName() string          { return "UnjailProvider" }
+func (WithdrawRegistrySurplus) MessageName() string { return "WithdrawRegistrySurplus" }
+func (RegisterProvider) MessageName() string        { return "RegisterProvider" }
+func (SubmitOracleVote) MessageName() string        { return "SubmitOracleVote" }
+func (RefundBounced) MessageName() string           { return "RefundBounced" }
+
+func init() {
+	registerMessages(ProposeGovernance{}, AcceptGovernance{}, UpdateParams{}, AddMeasurement{},
+		RevokeMeasurement{}, AddModel{}, UpdateModel{}, RemoveModel{}, AddOracle{}, RemoveOracle{},
+		SlashProvider{}, JailProvider{}, UnjailProvider{}, WithdrawRegistrySurplus{},
+		RegisterProvider{}, SubmitOracleVote{}, RefundBounced{})
+}
+
+// ---------------------------------------------------------------- getters
+
+// GetMethodRunner is the part of chain.Client the getter helpers need.
+type GetMethodRunner interface {
+	RunGetMethod(ctx context.Context, addr *address.Address, method string, args ...any) (*chain.GetMethodResult, error)
+}
+
+// addressArg is an address as a get-method argument: a slice holding the MsgAddressInt.
+func addressArg(a *address.Address) (*cell.Slice, error) {
+	b := cell.BeginCell()
+	if err := b.StoreAddr(a); err != nil {
+		return nil, err
+	}
+	return b.EndCell().BeginParse()
+}
+
+// MethodGetProviderAddress is the Registry getter returning the Provider address of an owner.
+const MethodGetProviderAddress = "get_provider_address"
+
+// DecodeProviderAddressResult decodes get_provider_address.
+func DecodeProviderAddressResult(res *chain.GetMethodResult) (*address.Address, error) {
+	r, err := newStackReader(MethodGetProviderAddress, res)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.address("provider address")
+	if err != nil {
+		return nil, err
+	}
+	return a, r.done()
+}
+
+// GetProviderAddress asks the registry for owner's Provider contract address. ProviderAddress
+// computes the same offline from the registry's provider code.
+func GetProviderAddress(ctx context.Context, c GetMethodRunner, registry, owner *address.Address) (*address.Address, error) {
+	if err := checkStdAddr("owner", owner); err != nil {
+		return nil, err
+	}
+	arg, err := addressArg(owner)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode owner: %w", err)
+	}
+	res, err := c.RunGetMethod(ctx, registry, MethodGetProviderAddress, arg)
+	if err != nil {
+		return nil, fmt.Errorf("failed to run %s: %w", MethodGetProviderAddress, err)
+	}
+	return DecodeProviderAddressResult(res)
+}
+
+// bigToHash renders a uint256 stack value as 32 big-endian bytes.
+func bigToHash(n *big.Int) []byte {
+	return n.FillBytes(make([]byte, 32))
+}
