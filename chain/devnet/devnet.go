@@ -1,0 +1,632 @@
+// Package devnet is a local TON emulator: accounts, message routing in logical-time order with
+// bounces, fees from the blockchain config, transactions and get-methods, all executed by
+// tonutils-go's pure-Go TVM and persisted in Pebble. It serves the toncenter v2 HTTP API (see
+// Handler) plus a faucet and an advanceable clock, and implements chain.Client in-process.
+//
+// Execution is synchronous: SendExternal and Fund run the whole cascade of internal messages the
+// message causes before they return, and commit it as one atomic batch. A cascade that cannot be
+// executed (emulator error, too many transactions) is rolled back whole.
+package devnet
+
+import (
+	"container/heap"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cocoon-go/cocoon/chain"
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+// FaucetAddress is the source of every Fund message. It has no account behind it: the faucet
+// mints value out of nothing, which is what a devnet is for.
+var FaucetAddress = func() *address.Address {
+	h := sha256.Sum256([]byte("cocoon devnet faucet"))
+	return address.NewAddress(0, 0, h[:])
+}()
+
+// Devnet is one emulated TON network. All methods are safe for concurrent use.
+type Devnet struct {
+	cfg        Config
+	configRoot *cell.Cell
+	vm         *tvm.TVM
+	store      *store
+	wallets    map[string]walletKind // code hash (string of bytes) → wallet kind
+
+	// mu serialises state changes; reads (accounts, transactions, get-methods) share it.
+	mu     sync.RWMutex
+	closed bool
+	// accounts caches stored ShardAccounts. REQUIRES mu. INVARIANT: equal to the store's value.
+	accounts map[addrKey]*tlb.ShardAccount
+	// meta: nextLT is greater than every LT used so far; seqno counts committed batches
+	// ("blocks"); offset is what AdvanceTime added to the base clock. REQUIRES mu.
+	meta meta
+}
+
+// Open creates a devnet, or reopens the one persisted in cfg.DataDir.
+func Open(cfg Config) (*Devnet, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	root, err := parseConfigRoot(c.ConfigBOC)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	machine := tvm.NewTVM()
+	if v, err := (tlb.BlockchainConfig{Root: root}).GetGlobalVersion(); err == nil {
+		// The pure-Go TVM supports global version 13 and later; older configs run at its minimum.
+		_ = machine.SetGlobalVersion(int(v.Version))
+	}
+	st, err := openStore(c.DataDir, c.NoSync)
+	if err != nil {
+		return nil, err
+	}
+	m, ok, err := st.meta()
+	if err != nil {
+		_ = st.close()
+		return nil, fmt.Errorf("failed to read devnet meta: %w", err)
+	}
+	if !ok {
+		m = meta{nextLT: 1_000_000}
+	}
+	wallets, err := knownWallets()
+	if err != nil {
+		_ = st.close()
+		return nil, err
+	}
+	return &Devnet{
+		cfg:        c,
+		configRoot: root,
+		vm:         machine,
+		store:      st,
+		wallets:    wallets,
+		accounts:   map[addrKey]*tlb.ShardAccount{},
+		meta:       m,
+	}, nil
+}
+
+// Close flushes and closes the store. It is idempotent.
+func (d *Devnet) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return d.store.close()
+}
+
+// Now is the devnet's clock: the base clock plus every AdvanceTime so far.
+func (d *Devnet) Now() time.Time {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.nowLocked()
+}
+
+func (d *Devnet) nowLocked() time.Time {
+	return d.cfg.Now().Add(time.Duration(d.meta.offset))
+}
+
+// AdvanceTime moves the devnet's clock forward by dt (zero or negative values are ignored). The
+// offset is persisted at once, so a restart never moves the clock back.
+func (d *Devnet) AdvanceTime(dt time.Duration) {
+	if dt <= 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.meta.offset += int64(dt)
+	if !d.closed {
+		// A failed write only loses the offset on restart; the running devnet keeps it.
+		_ = d.store.commit(nil, nil, d.meta)
+	}
+}
+
+// GlobalID is the network id contracts see in c7.
+func (d *Devnet) GlobalID() int32 { return d.cfg.GlobalID }
+
+// ConfigRoot is the blockchain config in use.
+func (d *Devnet) ConfigRoot() *cell.Cell { return d.configRoot }
+
+func keyOf(addr *address.Address) (addrKey, error) {
+	if addr == nil || addr.Type() != address.StdAddress || len(addr.Data()) != 32 {
+		return addrKey{}, fmt.Errorf("%w: need a standard 256-bit address", chain.ErrMalformed)
+	}
+	var k addrKey
+	k.wc = addr.Workchain()
+	copy(k.id[:], addr.Data())
+	return k, nil
+}
+
+func (k addrKey) address() *address.Address {
+	return address.NewAddress(0, byte(k.wc), append([]byte(nil), k.id[:]...))
+}
+
+var emptyAccountCell = cell.BeginCell().MustStoreBoolBit(false).EndCell()
+
+// shardAccountLocked returns the stored account, or an empty (nonexistent) one. REQUIRES mu.
+func (d *Devnet) shardAccountLocked(k addrKey) (*tlb.ShardAccount, error) {
+	if d.closed {
+		return nil, ErrClosed
+	}
+	if sa, ok := d.accounts[k]; ok {
+		return sa, nil
+	}
+	boc, ok, err := d.store.account(k)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read account: %w", err)
+	}
+	if !ok {
+		return &tlb.ShardAccount{Account: emptyAccountCell, LastTransHash: make([]byte, 32)}, nil
+	}
+	c, err := cell.FromBOC(boc)
+	if err != nil {
+		return nil, fmt.Errorf("failed to decode stored account: %w", err)
+	}
+	var sa tlb.ShardAccount
+	if err := tlb.LoadFromCell(&sa, c.MustBeginParse()); err != nil {
+		return nil, fmt.Errorf("failed to decode stored account: %w", err)
+	}
+	d.accounts[k] = &sa
+	return &sa, nil
+}
+
+// queuedMsg is an internal message waiting for delivery.
+type queuedMsg struct {
+	lt  uint64 // created_lt: delivery order
+	seq uint64 // tie-break: order of creation
+	dst addrKey
+	msg *cell.Cell
+}
+
+type msgQueue []queuedMsg
+
+func (q msgQueue) Len() int { return len(q) }
+func (q msgQueue) Less(i, j int) bool {
+	if q[i].lt != q[j].lt {
+		return q[i].lt < q[j].lt
+	}
+	return q[i].seq < q[j].seq
+}
+func (q msgQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *msgQueue) Push(x any)   { *q = append(*q, x.(queuedMsg)) }
+func (q *msgQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+// cascade is one batch in progress: an overlay over the committed state that is written
+// atomically at the end, or dropped.
+type cascade struct {
+	d        *Devnet
+	now      uint32
+	lt       uint64
+	seqno    uint32
+	accounts map[addrKey]*tlb.ShardAccount
+	cells    map[addrKey][]byte
+	txs      []txRecord
+	results  []*tlb.Transaction
+	queue    msgQueue
+	seq      uint64
+}
+
+func (d *Devnet) newCascadeLocked() *cascade {
+	return &cascade{
+		d:        d,
+		now:      uint32(d.nowLocked().Unix()),
+		lt:       d.meta.nextLT,
+		seqno:    d.meta.seqno + 1,
+		accounts: map[addrKey]*tlb.ShardAccount{},
+		cells:    map[addrKey][]byte{},
+	}
+}
+
+func (c *cascade) account(k addrKey) (*tlb.ShardAccount, error) {
+	if sa, ok := c.accounts[k]; ok {
+		return sa, nil
+	}
+	return c.d.shardAccountLocked(k)
+}
+
+// execute runs one message on its destination account and records the transaction. It returns
+// (nil, nil) for an external message the account did not accept.
+func (c *cascade) execute(dst addrKey, msg *cell.Cell) (*tvm.TransactionExecutionResult, error) {
+	sa, err := c.account(dst)
+	if err != nil {
+		return nil, err
+	}
+	var seed [32]byte
+	binary.BigEndian.PutUint32(seed[:], c.seqno)
+	binary.BigEndian.PutUint64(seed[4:], c.lt)
+	seed = sha256.Sum256(seed[:])
+	res, err := c.d.vm.EmulateTransaction(sa, msg, tvm.TransactionEmulationConfig{
+		Now:         c.now,
+		LogicalTime: int64(c.lt),
+		ConfigRoot:  c.d.configRoot,
+		GlobalID:    c.d.cfg.GlobalID,
+		RandSeed:    seed[:],
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to emulate transaction on %s: %w", dst.address(), err)
+	}
+	if res.Transaction == nil {
+		return res, nil
+	}
+	tx := res.Transaction
+	c.accounts[dst] = res.ShardAccount
+	c.cells[dst] = res.ShardAccountCell.ToBOC()
+	c.txs = append(c.txs, txRecord{acc: dst, lt: tx.LT, hash: tx.Hash, boc: res.TransactionCell.ToBOC()})
+	c.results = append(c.results, tx)
+	// Out messages take LTs tx.LT+1 … tx.LT+n and the account's end LT is tx.LT+n+1.
+	if end := tx.LT + uint64(tx.OutMsgCount) + 1; end > c.lt {
+		c.lt = end
+	}
+	outs, err := outMessageCells(tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, out := range outs {
+		var m tlb.Message
+		if err := tlb.LoadFromCell(&m, out.MustBeginParse()); err != nil {
+			return nil, fmt.Errorf("failed to decode out message: %w", err)
+		}
+		if m.MsgType != tlb.MsgTypeInternal {
+			continue // external out messages only live in the transaction
+		}
+		in := m.AsInternal()
+		k, err := keyOf(in.DstAddr)
+		if err != nil {
+			continue // anycast/var addresses are not routable here
+		}
+		c.seq++
+		heap.Push(&c.queue, queuedMsg{lt: in.CreatedLT, seq: c.seq, dst: k, msg: out})
+	}
+	return res, nil
+}
+
+// drain delivers queued internal messages in LT order until none are left.
+func (c *cascade) drain() error {
+	for c.queue.Len() > 0 {
+		if len(c.txs) >= c.d.cfg.MaxCascade {
+			return fmt.Errorf("%w (%d)", ErrCascadeTooLong, c.d.cfg.MaxCascade)
+		}
+		q := heap.Pop(&c.queue).(queuedMsg)
+		if _, err := c.execute(q.dst, q.msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitLocked writes the cascade and makes it the devnet's state. REQUIRES mu (write).
+func (c *cascade) commitLocked() error {
+	m := c.d.meta
+	m.nextLT = c.lt
+	m.seqno = c.seqno
+	if err := c.d.store.commit(c.cells, c.txs, m); err != nil {
+		return err
+	}
+	for k, sa := range c.accounts {
+		c.d.accounts[k] = sa
+	}
+	c.d.meta = m
+	return nil
+}
+
+func outMessageCells(tx *tlb.Transaction) ([]*cell.Cell, error) {
+	if tx.IO.Out == nil || tx.IO.Out.List == nil {
+		return nil, nil
+	}
+	kvs, err := tx.IO.Out.List.LoadAll()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read out messages: %w", err)
+	}
+	type indexed struct {
+		i uint64
+		c *cell.Cell
+	}
+	list := make([]indexed, 0, len(kvs))
+	for _, kv := range kvs {
+		i, err := kv.Key.LoadUInt(15)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read out message index: %w", err)
+		}
+		m, err := kv.Value.LoadRefCell()
+		if err != nil {
+			return nil, fmt.Errorf("failed to read out message: %w", err)
+		}
+		list = append(list, indexed{i, m})
+	}
+	sort.Slice(list, func(a, b int) bool { return list[a].i < list[b].i })
+	out := make([]*cell.Cell, len(list))
+	for i, x := range list {
+		out[i] = x.c
+	}
+	return out, nil
+}
+
+// SendResult is what one accepted external message did.
+type SendResult struct {
+	// MsgHash is the hash of the message cell as sent; NormHash the TEP-467 normalized hash.
+	MsgHash, NormHash []byte
+	// Transactions lists every transaction of the cascade in execution order.
+	Transactions []*tlb.Transaction
+}
+
+// Send runs an external inbound message (a full Message cell) and the cascade it causes.
+// A message no account accepts returns an error wrapping chain.ErrRejected and changes nothing.
+func (d *Devnet) Send(ctx context.Context, msg *cell.Cell) (*SendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if msg == nil {
+		return nil, fmt.Errorf("%w: nil message", chain.ErrMalformed)
+	}
+	var m tlb.Message
+	if err := tlb.LoadFromCell(&m, msg.MustBeginParse()); err != nil {
+		return nil, fmt.Errorf("%w: not a message: %v", chain.ErrMalformed, err)
+	}
+	if m.MsgType != tlb.MsgTypeExternalIn {
+		return nil, fmt.Errorf("%w: only external inbound messages can be sent, got %s", chain.ErrMalformed, m.MsgType)
+	}
+	ext := m.AsExternalIn()
+	k, err := keyOf(ext.DstAddr)
+	if err != nil {
+		return nil, err
+	}
+	norm := normalizedHash(ext)
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	c := d.newCascadeLocked()
+	res, err := c.execute(k, msg)
+	if err != nil {
+		return nil, err
+	}
+	if res.Transaction == nil {
+		return nil, fmt.Errorf("%w: %s did not accept it (exit code %d)", chain.ErrRejected, ext.DstAddr, res.ExitCode)
+	}
+	if err := c.drain(); err != nil {
+		return nil, err
+	}
+	if err := c.commitLocked(); err != nil {
+		return nil, err
+	}
+	return &SendResult{MsgHash: msg.Hash(), NormHash: norm, Transactions: c.results}, nil
+}
+
+// normalizedHash is the hash of the message with source, import fee and StateInit cleared and the
+// body in a reference (TEP-467), which identifies it however the sender serialized it.
+func normalizedHash(ext *tlb.ExternalMessage) []byte {
+	body := ext.Body
+	if body == nil {
+		body = cell.BeginCell().EndCell()
+	}
+	c := cell.BeginCell().
+		MustStoreUInt(0b10, 2).
+		MustStoreUInt(0, 2). // addr_none
+		MustStoreAddr(ext.DstAddr).
+		MustStoreCoins(0).
+		MustStoreBoolBit(false). // no StateInit
+		MustStoreBoolBit(true).  // body in a ref
+		MustStoreRef(body).
+		EndCell()
+	return c.Hash()
+}
+
+// Fund credits nanoTON to any address, deployed or not, with a non-bounceable internal message
+// from FaucetAddress, and returns the transactions it caused.
+func (d *Devnet) Fund(ctx context.Context, addr *address.Address, nanoTON *big.Int) error {
+	_, err := d.FundTx(ctx, addr, nanoTON)
+	return err
+}
+
+// FundTx is Fund that also returns the transactions of the cascade.
+func (d *Devnet) FundTx(ctx context.Context, addr *address.Address, nanoTON *big.Int) ([]*tlb.Transaction, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if nanoTON == nil || nanoTON.Sign() <= 0 || nanoTON.Cmp(maxCoins) >= 0 {
+		return nil, fmt.Errorf("%w: fund amount must be positive and below 2^120 nanoTON, got %v", ErrBadAmount, nanoTON)
+	}
+	k, err := keyOf(addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	c := d.newCascadeLocked()
+	msg, err := tlb.ToCell(&tlb.InternalMessage{
+		IHRDisabled: true,
+		Bounce:      false,
+		SrcAddr:     FaucetAddress,
+		DstAddr:     k.address(),
+		Amount:      tlb.FromNanoTON(nanoTON),
+		CreatedLT:   c.lt,
+		CreatedAt:   c.now,
+		Body:        cell.BeginCell().EndCell(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to build faucet message: %w", err)
+	}
+	c.seq++
+	heap.Push(&c.queue, queuedMsg{lt: c.lt, seq: c.seq, dst: k, msg: msg})
+	c.lt++
+	if err := c.drain(); err != nil {
+		return nil, err
+	}
+	if err := c.commitLocked(); err != nil {
+		return nil, err
+	}
+	return c.results, nil
+}
+
+// Account reads an account's state; a never-used address is chain.StateNonexist.
+func (d *Devnet) Account(addr *address.Address) (*chain.Account, error) {
+	k, err := keyOf(addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	sa, err := d.shardAccountLocked(k)
+	if err != nil {
+		return nil, err
+	}
+	return accountFromShard(k, sa)
+}
+
+func accountFromShard(k addrKey, sa *tlb.ShardAccount) (*chain.Account, error) {
+	out := &chain.Account{Address: k.address(), State: chain.StateNonexist, Balance: new(big.Int)}
+	if sa.LastTransLT != 0 {
+		out.LastTxLT = sa.LastTransLT
+		out.LastTxHash = append([]byte(nil), sa.LastTransHash...)
+	}
+	var st tlb.AccountState
+	if err := tlb.LoadFromCell(&st, sa.Account.MustBeginParse()); err != nil {
+		return nil, fmt.Errorf("failed to decode account state: %w", err)
+	}
+	if !st.IsValid {
+		return out, nil
+	}
+	out.Balance = new(big.Int).Set(st.Balance.Nano())
+	switch st.Status {
+	case tlb.AccountStatusActive:
+		out.State = chain.StateActive
+		if st.StateInit != nil {
+			out.Code, out.Data = st.StateInit.Code, st.StateInit.Data
+		}
+	case tlb.AccountStatusFrozen:
+		out.State = chain.StateFrozen
+	default:
+		out.State = chain.StateUninit
+	}
+	return out, nil
+}
+
+// accountState returns the decoded account too (for the HTTP API's frozen hash and libraries).
+func (d *Devnet) accountState(k addrKey) (*tlb.ShardAccount, *tlb.AccountState, uint32, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	sa, err := d.shardAccountLocked(k)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var st tlb.AccountState
+	if err := tlb.LoadFromCell(&st, sa.Account.MustBeginParse()); err != nil {
+		return nil, nil, 0, fmt.Errorf("failed to decode account state: %w", err)
+	}
+	return sa, &st, d.meta.seqno, nil
+}
+
+// Transactions lists an account's transactions newest first, starting at (fromLT, fromHash)
+// inclusive, or at the newest when fromLT is 0. A fromHash that does not match the transaction
+// at fromLT is chain.ErrNotFound.
+func (d *Devnet) Transactions(addr *address.Address, limit int, fromLT uint64, fromHash []byte) ([]*tlb.Transaction, error) {
+	txs, _, err := d.transactions(addr, limit, fromLT, fromHash)
+	return txs, err
+}
+
+// transactions is Transactions that also returns each transaction's BOC.
+func (d *Devnet) transactions(addr *address.Address, limit int, fromLT uint64, fromHash []byte) ([]*tlb.Transaction, [][]byte, error) {
+	k, err := keyOf(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if limit <= 0 {
+		return nil, nil, fmt.Errorf("%w: limit must be positive, got %d", chain.ErrMalformed, limit)
+	}
+	if fromLT == 0 {
+		fromLT = ^uint64(0)
+	}
+	d.mu.RLock()
+	bocs, err := d.txBOCsLocked(k, fromLT, limit)
+	d.mu.RUnlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*tlb.Transaction, 0, len(bocs))
+	for _, b := range bocs {
+		tx, err := decodeTx(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, tx)
+	}
+	if fromLT != ^uint64(0) && (len(out) == 0 || out[0].LT != fromLT ||
+		(len(fromHash) > 0 && string(out[0].Hash) != string(fromHash))) {
+		return nil, nil, fmt.Errorf("%w: no transaction of %s at lt %d with that hash", chain.ErrNotFound, addr, fromLT)
+	}
+	return out, bocs, nil
+}
+
+func (d *Devnet) txBOCsLocked(k addrKey, fromLT uint64, limit int) ([][]byte, error) {
+	if d.closed {
+		return nil, ErrClosed
+	}
+	bocs, err := d.store.txs(k, fromLT, limit)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read transactions: %w", err)
+	}
+	return bocs, nil
+}
+
+// TransactionByHash finds one transaction by its hash.
+func (d *Devnet) TransactionByHash(hash []byte) (*address.Address, *tlb.Transaction, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return nil, nil, ErrClosed
+	}
+	k, lt, ok, err := d.store.txByHash(hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: no transaction with that hash", chain.ErrNotFound)
+	}
+	bocs, err := d.store.txs(k, lt, 1)
+	if err != nil || len(bocs) == 0 {
+		return nil, nil, fmt.Errorf("failed to read transaction: %w", errors.Join(err, chain.ErrNotFound))
+	}
+	tx, err := decodeTx(bocs[0])
+	return k.address(), tx, err
+}
+
+func decodeTx(boc []byte) (*tlb.Transaction, error) {
+	c, err := cell.FromBOC(boc)
+	if err != nil {
+		return nil, fmt.Errorf("failed to decode stored transaction: %w", err)
+	}
+	var tx tlb.Transaction
+	if err := tlb.LoadFromCell(&tx, c.MustBeginParse()); err != nil {
+		return nil, fmt.Errorf("failed to decode stored transaction: %w", err)
+	}
+	tx.Hash = c.Hash()
+	return &tx, nil
+}
+
+// Seqno is the number of committed batches, the devnet's stand-in for a masterchain seqno.
+func (d *Devnet) Seqno() uint32 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.meta.seqno
+}

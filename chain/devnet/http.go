@@ -1,0 +1,905 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cocoon-go/cocoon/chain"
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+// maxBodyBytes bounds a request body; a BOC of a few hundred KiB is already far beyond TON's limits.
+const maxBodyBytes = 1 << 20
+
+// apiError is a failure with the HTTP status toncenter would answer with.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{code: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// params are a request's arguments: query values for GET, a JSON object for POST.
+type params map[string]any
+
+func (p params) str(name string) (string, bool) {
+	v, ok := p[name]
+	if !ok || v == nil {
+		return "", false
+	}
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	default:
+		return "", false
+	}
+}
+
+func (p params) required(name string) (string, error) {
+	s, ok := p.str(name)
+	if !ok || s == "" {
+		return "", badRequest("missing parameter %q", name)
+	}
+	return s, nil
+}
+
+func (p params) address(name string) (*address.Address, error) {
+	s, err := p.required(name)
+	if err != nil {
+		return nil, err
+	}
+	a, err := parseAnyAddr(s)
+	if err != nil {
+		return nil, badRequest("Incorrect address %q: %v", s, err)
+	}
+	return a, nil
+}
+
+func (p params) uint(name string, def uint64) (uint64, error) {
+	s, ok := p.str(name)
+	if !ok || s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, badRequest("parameter %q must be a non-negative integer, got %q", name, s)
+	}
+	return v, nil
+}
+
+func parseAnyAddr(s string) (*address.Address, error) {
+	var a *address.Address
+	var err error
+	if strings.Contains(s, ":") {
+		a, err = address.ParseRawAddr(s)
+	} else {
+		a, err = address.ParseAddr(s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Type() != address.StdAddress {
+		return nil, errors.New("not a standard address")
+	}
+	return a, nil
+}
+
+// decodeBytes accepts standard or URL-safe base64 (padded or not) and hex, as toncenter does.
+func decodeBytes(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	if b, err := hex.DecodeString(s); err == nil {
+		return b, nil
+	}
+	return nil, errors.New("neither base64 nor hex")
+}
+
+// Handler serves the toncenter v2 API under /api/v2/ (GET/POST per method and POST
+// /api/v2/jsonRPC) and the devnet-only endpoints under /devnet/. See docs/PROTOCOL.md.
+func (d *Devnet) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v2/jsonRPC", d.serveJSONRPC)
+	mux.HandleFunc("/api/v2/", d.serveV2)
+	mux.HandleFunc("POST /devnet/fund", d.serveFund)
+	mux.HandleFunc("GET /devnet/time", d.serveTime)
+	mux.HandleFunc("POST /devnet/time/advance", d.serveAdvance)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "Not Found", "code": http.StatusNotFound})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func errorStatus(err error) (int, string) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.code, ae.msg
+	case errors.Is(err, chain.ErrRejected):
+		// toncenter's wording for an external message no account accepted.
+		return http.StatusInternalServerError, "LITE_SERVER_UNKNOWN: cannot apply external message to current state : External message was not accepted (" + err.Error() + ")"
+	case errors.Is(err, chain.ErrMalformed), errors.Is(err, ErrBadAmount):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, chain.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable, err.Error()
+	default:
+		return http.StatusInternalServerError, err.Error()
+	}
+}
+
+func readParams(r *http.Request) (params, error) {
+	p := params{}
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 {
+			p[k] = v[0]
+		}
+	}
+	if r.Method != http.MethodPost {
+		return p, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, badRequest("failed to read body: %v", err)
+	}
+	if len(body) > maxBodyBytes {
+		return nil, &apiError{code: http.StatusRequestEntityTooLarge, msg: "request body too large"}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return p, nil
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		q, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, badRequest("malformed form body: %v", err)
+		}
+		for k, v := range q {
+			p[k] = v[0]
+		}
+		return p, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, badRequest("malformed JSON body: %v", err)
+	}
+	for k, v := range obj {
+		p[k] = v
+	}
+	return p, nil
+}
+
+func (d *Devnet) serveV2(w http.ResponseWriter, r *http.Request) {
+	method := strings.TrimPrefix(r.URL.Path, "/api/v2/")
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "Method Not Allowed", "code": http.StatusMethodNotAllowed})
+		return
+	}
+	p, err := readParams(r)
+	var res any
+	if err == nil {
+		res, err = d.call(r.Context(), method, p)
+	}
+	if err != nil {
+		code, msg := errorStatus(err)
+		writeJSON(w, code, map[string]any{"ok": false, "error": msg, "code": code})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": res})
+}
+
+func (d *Devnet) serveJSONRPC(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"ok": false, "error": "jsonRPC needs POST", "code": http.StatusMethodNotAllowed})
+		return
+	}
+	var req struct {
+		ID      any             `json:"id"`
+		JSONRPC string          `json:"jsonrpc"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err == nil && len(body) > maxBodyBytes {
+		err = errors.New("request body too large")
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	reply := func(status int, v map[string]any) {
+		v["jsonrpc"] = "2.0"
+		v["id"] = req.ID
+		writeJSON(w, status, v)
+	}
+	if err != nil {
+		reply(http.StatusBadRequest, map[string]any{"ok": false, "error": "malformed jsonRPC request: " + err.Error(), "code": http.StatusBadRequest})
+		return
+	}
+	p := params{}
+	if len(req.Params) > 0 && string(req.Params) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(req.Params))
+		dec.UseNumber()
+		if err := dec.Decode(&p); err != nil {
+			reply(http.StatusBadRequest, map[string]any{"ok": false, "error": "params must be an object: " + err.Error(), "code": http.StatusBadRequest})
+			return
+		}
+	}
+	res, err := d.call(r.Context(), req.Method, p)
+	if err != nil {
+		code, msg := errorStatus(err)
+		reply(code, map[string]any{"ok": false, "error": msg, "code": code})
+		return
+	}
+	reply(http.StatusOK, map[string]any{"ok": true, "result": res})
+}
+
+// call dispatches one toncenter v2 method.
+func (d *Devnet) call(ctx context.Context, method string, p params) (any, error) {
+	switch method {
+	case "getAddressInformation":
+		return d.apiAddressInformation(p)
+	case "getWalletInformation":
+		return d.apiWalletInformation(ctx, p)
+	case "getAddressBalance":
+		info, err := d.apiAddressInformation(p)
+		if err != nil {
+			return nil, err
+		}
+		return info["balance"], nil
+	case "getAddressState":
+		info, err := d.apiAddressInformation(p)
+		if err != nil {
+			return nil, err
+		}
+		return info["state"], nil
+	case "runGetMethod":
+		return d.apiRunGetMethod(ctx, p)
+	case "sendBoc", "sendBocReturnHash":
+		return d.apiSendBoc(ctx, p, method == "sendBocReturnHash")
+	case "getTransactions":
+		return d.apiTransactions(p)
+	case "getMasterchainInfo":
+		seqno := d.Seqno()
+		return map[string]any{
+			"@type":           "blocks.masterchainInfo",
+			"last":            blockID(-1, seqno),
+			"state_root_hash": base64.StdEncoding.EncodeToString(seqHash("state", seqno)),
+			"init":            blockID(-1, 0),
+		}, nil
+	case "getConfigParam":
+		id, err := p.uint("config_id", 1<<32)
+		if err != nil {
+			return nil, err
+		}
+		if id >= 1<<32 {
+			return nil, badRequest("missing parameter %q", "config_id")
+		}
+		c, err := tlb.BlockchainConfig{Root: d.configRoot}.GetParam(uint32(id))
+		if err != nil {
+			return nil, &apiError{code: http.StatusNotFound, msg: fmt.Sprintf("config param %d not found", id)}
+		}
+		return configInfo(c), nil
+	case "getConfigAll":
+		return configInfo(d.configRoot), nil
+	default:
+		return nil, &apiError{code: http.StatusNotFound, msg: fmt.Sprintf("unknown method %q", method)}
+	}
+}
+
+func configInfo(c *cell.Cell) map[string]any {
+	return map[string]any{"@type": "configInfo", "config": map[string]any{"@type": "tvm.cell", "bytes": base64.StdEncoding.EncodeToString(c.ToBOC())}}
+}
+
+// seqHash derives stable fake block hashes: the devnet has no blocks, only a batch counter.
+func seqHash(kind string, seqno uint32) []byte {
+	h := tlb.MethodNameHash(kind) // any stable mixing; only distinctness matters
+	b := make([]byte, 32)
+	copy(b, fmt.Sprintf("%s:%d:%d", kind, seqno, h))
+	return b
+}
+
+func blockID(wc int32, seqno uint32) map[string]any {
+	return map[string]any{
+		"@type":     "ton.blockIdExt",
+		"workchain": wc,
+		"shard":     "-9223372036854775808",
+		"seqno":     seqno,
+		"root_hash": base64.StdEncoding.EncodeToString(seqHash("root", seqno)),
+		"file_hash": base64.StdEncoding.EncodeToString(seqHash("file", seqno)),
+	}
+}
+
+func txID(lt uint64, hash []byte) map[string]any {
+	if len(hash) == 0 {
+		hash = make([]byte, 32)
+	}
+	return map[string]any{"@type": "internal.transactionId", "lt": strconv.FormatUint(lt, 10), "hash": base64.StdEncoding.EncodeToString(hash)}
+}
+
+func apiState(s chain.AccountState) string {
+	switch s {
+	case chain.StateActive:
+		return "active"
+	case chain.StateFrozen:
+		return "frozen"
+	default:
+		return "uninitialized"
+	}
+}
+
+func (d *Devnet) apiAddressInformation(p params) (map[string]any, error) {
+	addr, err := p.address("address")
+	if err != nil {
+		return nil, err
+	}
+	k, _ := keyOf(addr)
+	sa, st, seqno, err := d.accountState(k)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := accountFromShard(k, sa)
+	if err != nil {
+		return nil, err
+	}
+	code, data, frozen := "", "", ""
+	if acc.Code != nil {
+		code = base64.StdEncoding.EncodeToString(acc.Code.ToBOC())
+	}
+	if acc.Data != nil {
+		data = base64.StdEncoding.EncodeToString(acc.Data.ToBOC())
+	}
+	if st.IsValid && st.Status == tlb.AccountStatusFrozen {
+		frozen = base64.StdEncoding.EncodeToString(st.StateHash)
+	}
+	return map[string]any{
+		"@type":               "raw.fullAccountState",
+		"balance":             acc.Balance.String(),
+		"extra_currencies":    []any{},
+		"code":                code,
+		"data":                data,
+		"last_transaction_id": txID(acc.LastTxLT, acc.LastTxHash),
+		"block_id":            blockID(0, seqno),
+		"frozen_hash":         frozen,
+		"sync_utime":          d.Now().Unix(),
+		"state":               apiState(acc.State),
+	}, nil
+}
+
+func (d *Devnet) apiWalletInformation(ctx context.Context, p params) (map[string]any, error) {
+	addr, err := p.address("address")
+	if err != nil {
+		return nil, err
+	}
+	acc, err := d.Account(addr)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{
+		"@type":               "ext.accounts.walletInformation",
+		"wallet":              false,
+		"balance":             acc.Balance.String(),
+		"account_state":       apiState(acc.State),
+		"last_transaction_id": txID(acc.LastTxLT, acc.LastTxHash),
+	}
+	if acc.State != chain.StateActive || acc.Code == nil {
+		return out, nil
+	}
+	kind, ok := d.wallets[string(acc.Code.Hash())]
+	if !ok {
+		return out, nil
+	}
+	out["wallet"] = true
+	out["wallet_type"] = string(kind)
+	if r, err := d.RunGetMethod(ctx, addr, "seqno"); err == nil && len(r.Stack) == 1 {
+		if n, ok := r.Stack[0].(*big.Int); ok {
+			out["seqno"] = n.Uint64()
+		}
+	}
+	if r, err := d.RunGetMethod(ctx, addr, "get_subwallet_id"); err == nil && len(r.Stack) == 1 {
+		if n, ok := r.Stack[0].(*big.Int); ok {
+			out["wallet_id"] = n.Int64()
+		}
+	}
+	return out, nil
+}
+
+func (d *Devnet) apiSendBoc(ctx context.Context, p params, returnHash bool) (any, error) {
+	s, err := p.required("boc")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := decodeBytes(s)
+	if err != nil {
+		return nil, badRequest("boc is not base64: %v", err)
+	}
+	c, err := cell.FromBOC(raw)
+	if err != nil {
+		return nil, badRequest("failed to parse BOC: %v", err)
+	}
+	res, err := d.Send(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !returnHash {
+		return map[string]any{"@type": "ok"}, nil
+	}
+	return map[string]any{
+		"@type":     "raw.extMessageInfo",
+		"hash":      base64.StdEncoding.EncodeToString(res.MsgHash),
+		"hash_norm": base64.StdEncoding.EncodeToString(res.NormHash),
+	}, nil
+}
+
+func (d *Devnet) apiTransactions(p params) (any, error) {
+	addr, err := p.address("address")
+	if err != nil {
+		return nil, err
+	}
+	limit, err := p.uint("limit", 10)
+	if err != nil {
+		return nil, err
+	}
+	if limit == 0 || limit > 1000 {
+		return nil, badRequest("limit must be between 1 and 1000, got %d", limit)
+	}
+	lt, err := p.uint("lt", 0)
+	if err != nil {
+		return nil, err
+	}
+	toLT, err := p.uint("to_lt", 0)
+	if err != nil {
+		return nil, err
+	}
+	var hash []byte
+	if s, ok := p.str("hash"); ok && s != "" {
+		if hash, err = decodeBytes(s); err != nil || len(hash) != 32 {
+			return nil, badRequest("hash must be 32 bytes in base64 or hex, got %q", s)
+		}
+		if lt == 0 {
+			return nil, badRequest("hash needs lt")
+		}
+	}
+	txs, bocs, err := d.transactions(addr, int(limit), lt, hash)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, 0, len(txs))
+	for i, tx := range txs {
+		if toLT != 0 && tx.LT <= toLT {
+			break
+		}
+		out = append(out, renderTx(addr, tx, bocs[i]))
+	}
+	return out, nil
+}
+
+func renderTx(addr *address.Address, tx *tlb.Transaction, boc []byte) map[string]any {
+	fee := tx.TotalFees.Coins.Nano()
+	storage := big.NewInt(0)
+	if desc, ok := tx.Description.(tlb.TransactionDescriptionOrdinary); ok && desc.StoragePhase != nil {
+		storage = desc.StoragePhase.StorageFeesCollected.Nano()
+	}
+	var in any
+	if tx.IO.In != nil {
+		in = renderMsg(tx.IO.In)
+	}
+	outs := []any{}
+	if tx.IO.Out != nil {
+		if msgs, err := tx.IO.Out.ToSlice(); err == nil {
+			for i := range msgs {
+				outs = append(outs, renderMsg(&msgs[i]))
+			}
+		}
+	}
+	return map[string]any{
+		"@type":          "raw.transaction",
+		"address":        map[string]any{"@type": "accountAddress", "account_address": addr.String()},
+		"account":        addr.String(),
+		"utime":          tx.Now,
+		"data":           base64.StdEncoding.EncodeToString(boc),
+		"transaction_id": txID(tx.LT, tx.Hash),
+		"fee":            fee.String(),
+		"storage_fee":    storage.String(),
+		"other_fee":      new(big.Int).Sub(fee, storage).String(),
+		"in_msg":         in,
+		"out_msgs":       outs,
+	}
+}
+
+func renderMsg(m *tlb.Message) map[string]any {
+	addrStr := func(a *address.Address) string {
+		if a == nil || a.IsAddrNone() || a.Type() == address.NoneAddress {
+			return ""
+		}
+		return a.String()
+	}
+	out := map[string]any{
+		"@type":            "raw.message",
+		"value":            "0",
+		"extra_currencies": []any{},
+		"fwd_fee":          "0",
+		"ihr_fee":          "0",
+		"created_lt":       "0",
+	}
+	var body *cell.Cell
+	var init *tlb.StateInit
+	switch m.MsgType {
+	case tlb.MsgTypeInternal:
+		in := m.AsInternal()
+		out["source"], out["destination"] = addrStr(in.SrcAddr), addrStr(in.DstAddr)
+		out["value"] = in.Amount.Nano().String()
+		out["fwd_fee"] = in.FwdFee.Nano().String()
+		out["ihr_fee"] = in.IHRFee.Nano().String()
+		out["created_lt"] = strconv.FormatUint(in.CreatedLT, 10)
+		body, init = in.Body, in.StateInit
+	case tlb.MsgTypeExternalIn:
+		ex := m.AsExternalIn()
+		out["source"], out["destination"] = addrStr(ex.SrcAddr), addrStr(ex.DstAddr)
+		body, init = ex.Body, ex.StateInit
+	case tlb.MsgTypeExternalOut:
+		ex := m.AsExternalOut()
+		out["source"], out["destination"] = addrStr(ex.SrcAddr), addrStr(ex.DstAddr)
+		out["created_lt"] = strconv.FormatUint(ex.CreatedLT, 10)
+		body, init = ex.Body, ex.StateInit
+	}
+	if body == nil {
+		body = cell.BeginCell().EndCell()
+	}
+	if mc, err := m.ToCell(); err == nil {
+		out["hash"] = base64.StdEncoding.EncodeToString(mc.Hash())
+	}
+	initStr := ""
+	if init != nil {
+		if c, err := tlb.ToCell(init); err == nil {
+			initStr = base64.StdEncoding.EncodeToString(c.ToBOC())
+		}
+	}
+	b64 := base64.StdEncoding.EncodeToString(body.ToBOC())
+	out["body_hash"] = base64.StdEncoding.EncodeToString(body.Hash())
+	out["msg_data"] = map[string]any{"@type": "msg.dataRaw", "body": b64, "init_state": initStr}
+	out["body"] = b64
+	return out
+}
+
+// --- runGetMethod ---
+
+func (d *Devnet) apiRunGetMethod(ctx context.Context, p params) (any, error) {
+	addr, err := p.address("address")
+	if err != nil {
+		return nil, err
+	}
+	var methodID int64
+	switch m := p["method"].(type) {
+	case string:
+		if m == "" {
+			return nil, badRequest("missing parameter %q", "method")
+		}
+		if n, err := strconv.ParseInt(m, 10, 64); err == nil {
+			methodID = n
+		} else {
+			methodID = int64(tlb.MethodNameHash(m))
+		}
+	case json.Number:
+		if methodID, err = m.Int64(); err != nil {
+			return nil, badRequest("method id %q is not an integer", m)
+		}
+	default:
+		return nil, badRequest("missing parameter %q", "method")
+	}
+	var args []any
+	switch s := p["stack"].(type) {
+	case nil:
+	case []any:
+		for i, e := range s {
+			v, err := parseStackEntry(e)
+			if err != nil {
+				return nil, badRequest("stack entry %d: %v", i, err)
+			}
+			args = append(args, v)
+		}
+	case string:
+		// GET form: a JSON array in the query string.
+		if s != "" {
+			var arr []any
+			dec := json.NewDecoder(strings.NewReader(s))
+			dec.UseNumber()
+			if err := dec.Decode(&arr); err != nil {
+				return nil, badRequest("stack must be a JSON array: %v", err)
+			}
+			for i, e := range arr {
+				v, err := parseStackEntry(e)
+				if err != nil {
+					return nil, badRequest("stack entry %d: %v", i, err)
+				}
+				args = append(args, v)
+			}
+		}
+	default:
+		return nil, badRequest("stack must be an array")
+	}
+	run, err := d.RunGetMethodID(ctx, addr, methodID, args)
+	if err != nil {
+		return nil, err
+	}
+	stack := make([]any, 0, len(run.Stack))
+	for _, v := range run.Stack {
+		e, err := renderStackEntry(v)
+		if err != nil {
+			return nil, err
+		}
+		stack = append(stack, e)
+	}
+	return map[string]any{
+		"@type":               "smc.runResult",
+		"gas_used":            run.GasUsed,
+		"stack":               stack,
+		"exit_code":           run.ExitCode,
+		"block_id":            blockID(0, run.Seqno),
+		"last_transaction_id": txID(run.LastTxLT, run.LastTxHash),
+	}, nil
+}
+
+// parseStackEntry reads one toncenter v2 input entry: ["num", "0x…"|"123"], ["tvm.Cell", b64]
+// (alias "cell"), ["tvm.Slice", b64] (alias "slice").
+func parseStackEntry(e any) (any, error) {
+	pair, ok := e.([]any)
+	if !ok || len(pair) != 2 {
+		return nil, errors.New("must be a [type, value] pair")
+	}
+	typ, ok := pair[0].(string)
+	if !ok {
+		return nil, errors.New("type must be a string")
+	}
+	var val string
+	switch v := pair[1].(type) {
+	case string:
+		val = v
+	case json.Number:
+		val = v.String()
+	default:
+		return nil, fmt.Errorf("value of %q must be a string", typ)
+	}
+	switch typ {
+	case "num", "number", "int":
+		n, ok := parseNum(val)
+		if !ok {
+			return nil, fmt.Errorf("bad number %q", val)
+		}
+		return n, nil
+	case "tvm.Cell", "cell", "tvm.Slice", "slice":
+		raw, err := decodeBytes(val)
+		if err != nil {
+			return nil, fmt.Errorf("bad %s: %v", typ, err)
+		}
+		c, err := cell.FromBOC(raw)
+		if err != nil {
+			return nil, fmt.Errorf("bad %s BOC: %v", typ, err)
+		}
+		if typ == "tvm.Slice" || typ == "slice" {
+			return c.MustBeginParse(), nil
+		}
+		return c, nil
+	default:
+		return nil, fmt.Errorf("unsupported stack entry type %q", typ)
+	}
+}
+
+func parseNum(s string) (*big.Int, bool) {
+	neg := strings.HasPrefix(s, "-")
+	t := strings.TrimPrefix(s, "-")
+	var n *big.Int
+	var ok bool
+	if strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X") {
+		n, ok = new(big.Int).SetString(t[2:], 16)
+	} else {
+		n, ok = new(big.Int).SetString(t, 10)
+	}
+	if !ok {
+		return nil, false
+	}
+	if neg {
+		n.Neg(n)
+	}
+	return n, true
+}
+
+func hexNum(n *big.Int) string {
+	if n.Sign() < 0 {
+		return "-0x" + new(big.Int).Neg(n).Text(16)
+	}
+	return "0x" + n.Text(16)
+}
+
+// renderStackEntry writes one result entry in toncenter v2's format: ["num","0x…"],
+// ["cell",{"bytes","object"}] for cells, slices and builders, ["tuple",{tvm.tuple}] and
+// ["list",{tvm.list}] (null is an empty list, as tonlib reports it).
+func renderStackEntry(v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return []any{"list", map[string]any{"@type": "tvm.list", "elements": []any{}}}, nil
+	case *big.Int:
+		return []any{"num", hexNum(x)}, nil
+	case *cell.Cell, *cell.Slice, *cell.Builder:
+		c := asCell(x)
+		return []any{"cell", map[string]any{"bytes": base64.StdEncoding.EncodeToString(c.ToBOC()), "object": cellObject(c)}}, nil
+	case []any:
+		els := make([]any, 0, len(x))
+		for _, e := range x {
+			te, err := tonlibEntry(e)
+			if err != nil {
+				return nil, err
+			}
+			els = append(els, te)
+		}
+		return []any{"tuple", map[string]any{"@type": "tvm.tuple", "elements": els}}, nil
+	default:
+		return nil, fmt.Errorf("cannot render stack value of type %T", v)
+	}
+}
+
+func asCell(v any) *cell.Cell {
+	switch x := v.(type) {
+	case *cell.Cell:
+		return x
+	case *cell.Slice:
+		return x.MustToCell()
+	case *cell.Builder:
+		return x.EndCell()
+	}
+	return nil
+}
+
+// tonlibEntry is an element inside a tuple, in tonlib's typed form.
+func tonlibEntry(v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return map[string]any{"@type": "tvm.stackEntryList", "list": map[string]any{"@type": "tvm.list", "elements": []any{}}}, nil
+	case *big.Int:
+		return map[string]any{"@type": "tvm.stackEntryNumber", "number": map[string]any{"@type": "tvm.numberDecimal", "number": x.String()}}, nil
+	case *cell.Cell:
+		return map[string]any{"@type": "tvm.stackEntryCell", "cell": map[string]any{"@type": "tvm.cell", "bytes": base64.StdEncoding.EncodeToString(x.ToBOC())}}, nil
+	case *cell.Slice, *cell.Builder:
+		return map[string]any{"@type": "tvm.stackEntrySlice", "slice": map[string]any{"@type": "tvm.slice", "bytes": base64.StdEncoding.EncodeToString(asCell(x).ToBOC())}}, nil
+	case []any:
+		els := make([]any, 0, len(x))
+		for _, e := range x {
+			te, err := tonlibEntry(e)
+			if err != nil {
+				return nil, err
+			}
+			els = append(els, te)
+		}
+		return map[string]any{"@type": "tvm.stackEntryTuple", "tuple": map[string]any{"@type": "tvm.tuple", "elements": els}}, nil
+	default:
+		return nil, fmt.Errorf("cannot render stack value of type %T", v)
+	}
+}
+
+// cellObject is pytonlib's JSON view of a cell tree.
+func cellObject(c *cell.Cell) map[string]any {
+	refs := make([]any, 0, c.RefsNum())
+	for i := 0; i < int(c.RefsNum()); i++ {
+		r, err := c.PeekRef(i)
+		if err != nil {
+			break
+		}
+		refs = append(refs, cellObject(r))
+	}
+	return map[string]any{
+		"data":    map[string]any{"b64": base64.StdEncoding.EncodeToString(c.MustBeginParse().MustLoadSlice(c.BitsSize())), "len": c.BitsSize()},
+		"refs":    refs,
+		"special": c.IsSpecial(),
+	}
+}
+
+// --- devnet-only endpoints ---
+
+func (d *Devnet) serveFund(w http.ResponseWriter, r *http.Request) {
+	p, err := readParams(r)
+	var res any
+	if err == nil {
+		res, err = d.apiFund(r.Context(), p)
+	}
+	if err != nil {
+		code, msg := errorStatus(err)
+		writeJSON(w, code, map[string]any{"ok": false, "error": msg, "code": code})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": res})
+}
+
+func (d *Devnet) apiFund(ctx context.Context, p params) (any, error) {
+	addr, err := p.address("address")
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.required("amount")
+	if err != nil {
+		return nil, err
+	}
+	amount, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return nil, badRequest("amount must be an integer number of nanoTON, got %q", s)
+	}
+	txs, err := d.FundTx(ctx, addr, amount)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := d.Account(addr)
+	if err != nil {
+		return nil, err
+	}
+	var first *tlb.Transaction
+	if len(txs) > 0 {
+		first = txs[0]
+	}
+	res := map[string]any{"address": addr.String(), "balance": acc.Balance.String(), "state": apiState(acc.State)}
+	if first != nil {
+		res["transaction_id"] = txID(first.LT, first.Hash)
+	}
+	return res, nil
+}
+
+func (d *Devnet) timeResult() map[string]any {
+	now := d.Now()
+	d.mu.RLock()
+	off := time.Duration(d.meta.offset)
+	d.mu.RUnlock()
+	return map[string]any{"now": now.Unix(), "offset_seconds": int64(off / time.Second)}
+}
+
+func (d *Devnet) serveTime(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": d.timeResult()})
+}
+
+func (d *Devnet) serveAdvance(w http.ResponseWriter, r *http.Request) {
+	p, err := readParams(r)
+	if err == nil {
+		var secs uint64
+		secs, err = p.uint("seconds", 0)
+		if err == nil && (secs == 0 || secs > 100*365*24*3600) {
+			err = badRequest("seconds must be between 1 and 3153600000")
+		}
+		if err == nil {
+			d.AdvanceTime(time.Duration(secs) * time.Second)
+		}
+	}
+	if err != nil {
+		code, msg := errorStatus(err)
+		writeJSON(w, code, map[string]any{"ok": false, "error": msg, "code": code})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": d.timeResult()})
+}

@@ -1,0 +1,198 @@
+package devnet
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Key layout of the devnet's Pebble store (all integers big-endian):
+//
+//	'a' wc:int32 id:[32]       → ShardAccount cell BOC (account root, last tx hash, last tx LT)
+//	't' wc:int32 id:[32] lt:u64 → Transaction cell BOC
+//	'h' hash:[32]               → wc:int32 id:[32] lt:u64 (transaction index by hash)
+//	'm'                         → meta: next LT u64, block seqno u32, clock offset int64 (ns)
+//
+// INVARIANT: every batch that changes accounts also writes their transactions and the meta
+// record, so a reopened store is always the state after some whole committed batch.
+const (
+	prefixAccount = 'a'
+	prefixTx      = 't'
+	prefixHash    = 'h'
+	prefixMeta    = 'm'
+)
+
+// addrKey identifies an account: workchain and 256-bit id.
+type addrKey struct {
+	wc int32
+	id [32]byte
+}
+
+func (k addrKey) bytes() []byte {
+	b := make([]byte, 36)
+	binary.BigEndian.PutUint32(b, uint32(k.wc))
+	copy(b[4:], k.id[:])
+	return b
+}
+
+func addrKeyFrom(b []byte) addrKey {
+	var k addrKey
+	k.wc = int32(binary.BigEndian.Uint32(b))
+	copy(k.id[:], b[4:36])
+	return k
+}
+
+type meta struct {
+	nextLT uint64
+	seqno  uint32
+	offset int64
+}
+
+func (m meta) bytes() []byte {
+	b := make([]byte, 20)
+	binary.BigEndian.PutUint64(b, m.nextLT)
+	binary.BigEndian.PutUint32(b[8:], m.seqno)
+	binary.BigEndian.PutUint64(b[12:], uint64(m.offset))
+	return b
+}
+
+type store struct {
+	db   *pebble.DB
+	sync bool
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	pebble.DefaultLogger.Errorf(format, args...)
+}
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
+
+func openStore(dir string, noSync bool) (*store, error) {
+	opts := &pebble.Options{Logger: quietLogger{}}
+	path := dir
+	if dir == "" {
+		opts.FS = vfs.NewMem()
+		path = "devnet"
+		noSync = true
+	}
+	db, err := pebble.Open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open devnet store in %q: %w", dir, err)
+	}
+	return &store{db: db, sync: !noSync}, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+func (s *store) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+func (s *store) meta() (meta, bool, error) {
+	v, ok, err := s.get([]byte{prefixMeta})
+	if err != nil || !ok {
+		return meta{}, ok, err
+	}
+	if len(v) != 20 {
+		return meta{}, false, fmt.Errorf("corrupt devnet meta record of %d bytes", len(v))
+	}
+	return meta{
+		nextLT: binary.BigEndian.Uint64(v),
+		seqno:  binary.BigEndian.Uint32(v[8:]),
+		offset: int64(binary.BigEndian.Uint64(v[12:])),
+	}, true, nil
+}
+
+func (s *store) account(k addrKey) ([]byte, bool, error) {
+	return s.get(append([]byte{prefixAccount}, k.bytes()...))
+}
+
+func txKey(k addrKey, lt uint64) []byte {
+	b := append([]byte{prefixTx}, k.bytes()...)
+	return binary.BigEndian.AppendUint64(b, lt)
+}
+
+// txs returns up to limit transaction BOCs of one account with LT <= fromLT, newest first.
+func (s *store) txs(k addrKey, fromLT uint64, limit int) ([][]byte, error) {
+	lower := append([]byte{prefixTx}, k.bytes()...)
+	upper := txKey(k, fromLT)
+	upper = append(upper, 0) // inclusive of fromLT
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for ok := it.Last(); ok && len(out) < limit; ok = it.Prev() {
+		out = append(out, append([]byte(nil), it.Value()...))
+	}
+	if err := it.Error(); err != nil {
+		_ = it.Close()
+		return nil, err
+	}
+	return out, it.Close()
+}
+
+// txByHash finds a transaction's account and LT by its hash.
+func (s *store) txByHash(hash []byte) (addrKey, uint64, bool, error) {
+	v, ok, err := s.get(append([]byte{prefixHash}, hash...))
+	if err != nil || !ok {
+		return addrKey{}, 0, ok, err
+	}
+	if len(v) != 44 {
+		return addrKey{}, 0, false, fmt.Errorf("corrupt transaction index record of %d bytes", len(v))
+	}
+	return addrKeyFrom(v), binary.BigEndian.Uint64(v[36:]), true, nil
+}
+
+type txRecord struct {
+	acc  addrKey
+	lt   uint64
+	hash []byte
+	boc  []byte
+}
+
+// commit writes one atomic batch: changed accounts, new transactions and the meta record.
+func (s *store) commit(accounts map[addrKey][]byte, txs []txRecord, m meta) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	for k, v := range accounts {
+		if err := b.Set(append([]byte{prefixAccount}, k.bytes()...), v, nil); err != nil {
+			return err
+		}
+	}
+	for _, t := range txs {
+		if err := b.Set(txKey(t.acc, t.lt), t.boc, nil); err != nil {
+			return err
+		}
+		idx := binary.BigEndian.AppendUint64(t.acc.bytes(), t.lt)
+		if err := b.Set(append([]byte{prefixHash}, t.hash...), idx, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Set([]byte{prefixMeta}, m.bytes(), nil); err != nil {
+		return err
+	}
+	opt := pebble.NoSync
+	if s.sync {
+		opt = pebble.Sync
+	}
+	if err := b.Commit(opt); err != nil {
+		return fmt.Errorf("failed to commit devnet batch: %w", err)
+	}
+	return nil
+}
