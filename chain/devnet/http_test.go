@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/xssnick/tonutils-go/tlb"
-	"github.com/xssnick/tonutils-go/toncenter"
 	"github.com/xssnick/tonutils-go/ton/wallet"
+	"github.com/xssnick/tonutils-go/toncenter"
 )
 
 func newHTTP(t *testing.T) (*Devnet, *httptest.Server, *toncenter.V2) {
