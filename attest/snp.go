@@ -1,0 +1,143 @@
+package attest
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	sevabi "github.com/google/go-sev-guest/abi"
+	sevclient "github.com/google/go-sev-guest/client"
+	"github.com/google/go-sev-guest/kds"
+	sevpb "github.com/google/go-sev-guest/proto/sevsnp"
+	sevverify "github.com/google/go-sev-guest/verify"
+	sevtrust "github.com/google/go-sev-guest/verify/trust"
+)
+
+// SNPAttester gets SEV-SNP attestation reports with their certificate table from inside an SNP
+// guest, through configfs-tsm when available, else through /dev/sev-guest.
+type SNPAttester struct {
+	mu sync.Mutex
+	qp sevclient.QuoteProvider
+}
+
+// NewSNPAttester finds the SNP reporting interface on this machine or returns ErrNoTEE.
+func NewSNPAttester() (*SNPAttester, error) {
+	qp, err := sevclient.GetQuoteProvider()
+	if err != nil {
+		return nil, fmt.Errorf("%w: SEV-SNP: %v", ErrNoTEE, err)
+	}
+	return &SNPAttester{qp: qp}, nil
+}
+
+func (*SNPAttester) Kind() Kind { return KindSNP }
+
+// Attest returns the raw report (abi.ReportSize bytes) followed by the certificate table.
+func (a *SNPAttester) Attest(ctx context.Context, reportData [64]byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, err := a.qp.GetRawQuote(reportData)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get SEV-SNP report: %w", err)
+	}
+	return b, nil
+}
+
+// SNPMeasurement is the SNP measurement hash (the registry allow-list value for kind snp):
+// measurementHash over MEASUREMENT (48 bytes), HOST_DATA (32 bytes) and the guest POLICY
+// (8 bytes, little-endian as in the report), in that order.
+func SNPMeasurement(r *sevpb.Report) [32]byte {
+	var pol [8]byte
+	binary.LittleEndian.PutUint64(pol[:], r.GetPolicy())
+	return measurementHash(KindSNP, r.GetMeasurement(), r.GetHostData(), pol[:])
+}
+
+// SNPEvidence assembles SNP CPU evidence from a raw report and the DER VCEK (for callers that have
+// the two apart, e.g. from a KDS cache).
+func SNPEvidence(report, vcekDER []byte) ([]byte, error) {
+	if len(report) != sevabi.ReportSize {
+		return nil, fmt.Errorf("%w: SNP report is %d bytes, want %d", ErrMalformed, len(report), sevabi.ReportSize)
+	}
+	t := sevabi.CertsFromProto(&sevpb.CertificateChain{VcekCert: vcekDER})
+	return append(append([]byte{}, report...), t.Marshal()...), nil
+}
+
+type snpResult struct {
+	report *sevpb.Report
+	tcb    kds.TCBParts
+}
+
+// verifySNP checks an SNP report: VCEK through the pinned ASK to the pinned ARK at time now, then the
+// report signature, debug policy and minimum TCB.
+func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpResult, error) {
+	if len(raw) > maxEvidenceSize {
+		return nil, fmt.Errorf("%w: SNP evidence of %d bytes", ErrMalformed, len(raw))
+	}
+	att, err := sevabi.ReportCertsToProto(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: SNP report: %v", ErrMalformed, err)
+	}
+	info, err := sevabi.ParseSignerInfo(att.GetReport().GetSignerInfo())
+	if err != nil {
+		return nil, fmt.Errorf("%w: SNP signer info: %v", ErrMalformed, err)
+	}
+	if info.SigningKey != sevabi.VcekReportSigner {
+		return nil, fmt.Errorf("%w: SNP report signed by %v; only VCEK-signed reports are accepted", ErrUntrustedRoot, info.SigningKey)
+	}
+	vcekDER := att.GetCertificateChain().GetVcekCert()
+	if len(vcekDER) == 0 {
+		return nil, fmt.Errorf("%w: SNP evidence carries no VCEK certificate", ErrMalformed)
+	}
+	vcek, err := x509.ParseCertificate(vcekDER)
+	if err != nil {
+		return nil, fmt.Errorf("%w: SNP VCEK: %v", ErrMalformed, err)
+	}
+	roots, inter := x509.NewCertPool(), []*x509.Certificate{}
+	for _, rs := range p.Roots.AMD {
+		for _, r := range rs {
+			roots.AddCert(r.ProductCerts.Ark)
+			inter = append(inter, r.ProductCerts.Ask)
+		}
+	}
+	if len(inter) == 0 {
+		roots = nil
+	}
+	if err := verifyChain(vcek, inter, roots, now, "AMD VCEK"); err != nil {
+		return nil, err
+	}
+	opts := &sevverify.Options{
+		DisableCertFetching: true,
+		TrustedRoots:        p.Roots.AMD,
+		Now:                 now,
+	}
+	if err := sevverify.SnpAttestationContext(ctx, att, opts); err != nil {
+		if strings.Contains(err.Error(), "expired") {
+			return nil, fmt.Errorf("%w: SNP: %v", ErrExpired, err)
+		}
+		return nil, fmt.Errorf("%w: SNP report: %v", ErrSignature, err)
+	}
+	rep := att.GetReport()
+	pol, err := sevabi.ParseSnpPolicy(rep.GetPolicy())
+	if err != nil {
+		return nil, fmt.Errorf("%w: SNP guest policy: %v", ErrMalformed, err)
+	}
+	if pol.Debug {
+		return nil, fmt.Errorf("%w: SNP guest policy %#x allows debugging", ErrDebug, rep.GetPolicy())
+	}
+	tcb := kds.DecomposeTCBVersion(kds.TCBVersion(rep.GetReportedTcb()))
+	m := p.SNPMinTCB
+	if tcb.BlSpl < m.BlSpl || tcb.TeeSpl < m.TeeSpl || tcb.SnpSpl < m.SnpSpl || tcb.UcodeSpl < m.UcodeSpl {
+		return nil, fmt.Errorf("%w: SNP reported TCB bl=%d tee=%d snp=%d ucode=%d below the policy minimum bl=%d tee=%d snp=%d ucode=%d",
+			ErrTCB, tcb.BlSpl, tcb.TeeSpl, tcb.SnpSpl, tcb.UcodeSpl, m.BlSpl, m.TeeSpl, m.SnpSpl, m.UcodeSpl)
+	}
+	return &snpResult{report: rep, tcb: tcb}, nil
+}
+
+// AMDRoots is the pinned AMD root set for Policy.Roots.AMD: product line → ARK and ASK.
+type AMDRoots = map[string][]*sevtrust.AMDRootCerts
