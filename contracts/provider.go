@@ -1,12 +1,16 @@
 package contracts
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math/big"
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/chain"
 )
 
 // Provider message opcodes (0x5052xxxx, "PR"), as in tolk/src/messages.tolk, and the standard
@@ -440,4 +444,336 @@ func init() {
 		SetEndpoint{}, SetModelPrice{}, RemoveModelPrice{}, AddStake{}, RequestUnstake{},
 		WithdrawUnbonded{}, PauseProvider{}, ResumeProvider{}, ExitProvider{}, ReturnExcess{},
 		SlashedStake{}, StakeWithdrawn{})
+}
+
+// ---------------------------------------------------------------- getters
+
+// Provider get-method names.
+const (
+	MethodGetProviderData   = "get_provider_data"
+	MethodGetProviderParams = "get_provider_params"
+	MethodGetProfile        = "get_profile"
+	MethodGetModelPrice     = "get_model_price"
+	MethodGetAttestation    = "get_attestation"
+	MethodIsAttested        = "is_attested"
+	MethodGetUsage          = "get_usage"
+)
+
+// ProviderData is the result of get_provider_data.
+type ProviderData struct {
+	Owner    *address.Address
+	Registry *address.Address
+	// Status is the stored status; EffectiveStatus is ProviderJailed while now < JailedUntil.
+	Status          ProviderStatus
+	EffectiveStatus ProviderStatus
+	Stake           tlb.Coins
+	UnbondingAmount tlb.Coins
+	UnlockAt        uint32
+	JailedUntil     uint32
+}
+
+// DecodeProviderData decodes get_provider_data.
+func DecodeProviderData(res *chain.GetMethodResult) (*ProviderData, error) {
+	r, err := newStackReader(MethodGetProviderData, res)
+	if err != nil {
+		return nil, err
+	}
+	var d ProviderData
+	if d.Owner, err = r.address("owner"); err != nil {
+		return nil, err
+	}
+	if d.Registry, err = r.address("registry"); err != nil {
+		return nil, err
+	}
+	status, err := r.uint("status", 8)
+	if err != nil {
+		return nil, err
+	}
+	effective, err := r.uint("effectiveStatus", 8)
+	if err != nil {
+		return nil, err
+	}
+	d.Status, d.EffectiveStatus = ProviderStatus(status), ProviderStatus(effective)
+	if d.Stake, err = r.tonCoins("stake"); err != nil {
+		return nil, err
+	}
+	if d.UnbondingAmount, err = r.tonCoins("unbondingAmount"); err != nil {
+		return nil, err
+	}
+	unlock, err := r.uint("unlockAt", 32)
+	if err != nil {
+		return nil, err
+	}
+	jailed, err := r.uint("jailedUntil", 32)
+	if err != nil {
+		return nil, err
+	}
+	d.UnlockAt, d.JailedUntil = uint32(unlock), uint32(jailed)
+	return &d, r.done()
+}
+
+// DecodeProviderParams decodes get_provider_params. Before registration every field is zero and
+// Treasury is nil.
+func DecodeProviderParams(res *chain.GetMethodResult) (*ProviderParams, error) {
+	r, err := newStackReader(MethodGetProviderParams, res)
+	if err != nil {
+		return nil, err
+	}
+	var p ProviderParams
+	if p.MinStake, err = r.tonCoins("minStake"); err != nil {
+		return nil, err
+	}
+	unbonding, err := r.uint("unbondingPeriod", 32)
+	if err != nil {
+		return nil, err
+	}
+	p.UnbondingPeriod = uint32(unbonding)
+	if p.Treasury, err = r.maybeAddress("treasury"); err != nil {
+		return nil, err
+	}
+	return &p, r.done()
+}
+
+// Profile is the result of get_profile.
+type Profile struct {
+	// Endpoint is empty until SetEndpoint.
+	Endpoint   string
+	ModelCount uint8
+	Prices     []ModelPriceEntry
+}
+
+// DecodeProfile decodes get_profile.
+func DecodeProfile(res *chain.GetMethodResult) (*Profile, error) {
+	r, err := newStackReader(MethodGetProfile, res)
+	if err != nil {
+		return nil, err
+	}
+	var p Profile
+	endpoint, err := r.maybeCell("endpoint")
+	if err != nil {
+		return nil, err
+	}
+	if endpoint != nil {
+		if p.Endpoint, err = CellText(endpoint); err != nil {
+			return nil, fmt.Errorf("%s: %w", MethodGetProfile, err)
+		}
+	}
+	count, err := r.uint("modelCount", 8)
+	if err != nil {
+		return nil, err
+	}
+	p.ModelCount = uint8(count)
+	models, err := r.maybeCell("models")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.done(); err != nil {
+		return nil, err
+	}
+	if models != nil {
+		if p.Prices, err = (&ProviderProfile{Models: models.AsDict(32)}).PriceList(); err != nil {
+			return nil, fmt.Errorf("%s: %w", MethodGetProfile, err)
+		}
+	}
+	return &p, nil
+}
+
+// ModelPriceLookup is the result of get_model_price.
+type ModelPriceLookup struct {
+	Found bool
+	// Prices are zero when not found.
+	ModelPrice
+}
+
+// DecodeModelPrice decodes get_model_price.
+func DecodeModelPrice(res *chain.GetMethodResult) (*ModelPriceLookup, error) {
+	r, err := newStackReader(MethodGetModelPrice, res)
+	if err != nil {
+		return nil, err
+	}
+	var m ModelPriceLookup
+	if m.Found, err = r.bool("found"); err != nil {
+		return nil, err
+	}
+	if m.PromptPricePerMillion, err = r.tonCoins("promptPricePerMillion"); err != nil {
+		return nil, err
+	}
+	if m.CompletionPricePerMillion, err = r.tonCoins("completionPricePerMillion"); err != nil {
+		return nil, err
+	}
+	return &m, r.done()
+}
+
+// AttestationView is the result of get_attestation: the last confirmed round (zero if none) and
+// the round collecting votes (zero if none).
+type AttestationView struct {
+	// Attested: a round reached quorum and now < ValidUntil.
+	Attested        bool
+	MeasurementHash []byte
+	EvidenceDigest  []byte
+	TLSKeyHash      []byte
+	ValidUntil      uint32
+	AttestedAt      uint32
+
+	RoundMeasurementHash []byte
+	RoundEvidenceDigest  []byte
+	RoundTLSKeyHash      []byte
+	RoundValidUntil      uint32
+	RoundVoteCount       uint8
+}
+
+// DecodeAttestation decodes get_attestation.
+func DecodeAttestation(res *chain.GetMethodResult) (*AttestationView, error) {
+	r, err := newStackReader(MethodGetAttestation, res)
+	if err != nil {
+		return nil, err
+	}
+	var v AttestationView
+	if v.Attested, err = r.bool("attested"); err != nil {
+		return nil, err
+	}
+	for _, h := range []struct {
+		name string
+		dst  *[]byte
+	}{{"measurementHash", &v.MeasurementHash}, {"evidenceDigest", &v.EvidenceDigest}, {"tlsKeyHash", &v.TLSKeyHash}} {
+		if *h.dst, err = r.hash(h.name); err != nil {
+			return nil, err
+		}
+	}
+	validUntil, err := r.uint("validUntil", 32)
+	if err != nil {
+		return nil, err
+	}
+	attestedAt, err := r.uint("attestedAt", 32)
+	if err != nil {
+		return nil, err
+	}
+	v.ValidUntil, v.AttestedAt = uint32(validUntil), uint32(attestedAt)
+	for _, h := range []struct {
+		name string
+		dst  *[]byte
+	}{{"roundMeasurementHash", &v.RoundMeasurementHash}, {"roundEvidenceDigest", &v.RoundEvidenceDigest}, {"roundTlsKeyHash", &v.RoundTLSKeyHash}} {
+		if *h.dst, err = r.hash(h.name); err != nil {
+			return nil, err
+		}
+	}
+	roundValid, err := r.uint("roundValidUntil", 32)
+	if err != nil {
+		return nil, err
+	}
+	votes, err := r.uint("roundVoteCount", 8)
+	if err != nil {
+		return nil, err
+	}
+	v.RoundValidUntil, v.RoundVoteCount = uint32(roundValid), uint8(votes)
+	return &v, r.done()
+}
+
+// DecodeIsAttested decodes is_attested.
+func DecodeIsAttested(res *chain.GetMethodResult) (bool, error) {
+	r, err := newStackReader(MethodIsAttested, res)
+	if err != nil {
+		return false, err
+	}
+	b, err := r.bool("attested")
+	if err != nil {
+		return false, err
+	}
+	return b, r.done()
+}
+
+// DecodeUsage decodes get_usage.
+func DecodeUsage(res *chain.GetMethodResult) (*UsageTotals, error) {
+	r, err := newStackReader(MethodGetUsage, res)
+	if err != nil {
+		return nil, err
+	}
+	var u UsageTotals
+	if u.PromptTokens, err = r.uint("promptTokens", 64); err != nil {
+		return nil, err
+	}
+	if u.CompletionTokens, err = r.uint("completionTokens", 64); err != nil {
+		return nil, err
+	}
+	if u.Earned, err = r.tonCoins("earned"); err != nil {
+		return nil, err
+	}
+	return &u, r.done()
+}
+
+// ProviderClient reads a deployed Provider through its get-methods.
+type ProviderClient struct {
+	Chain   GetMethodRunner
+	Address *address.Address
+}
+
+func (c ProviderClient) run(ctx context.Context, method string, args ...any) (*chain.GetMethodResult, error) {
+	res, err := c.Chain.RunGetMethod(ctx, c.Address, method, args...)
+	if err != nil {
+		return nil, fmt.Errorf("failed to run %s on provider %s: %w", method, c.Address, err)
+	}
+	return res, nil
+}
+
+// Data runs get_provider_data.
+func (c ProviderClient) Data(ctx context.Context) (*ProviderData, error) {
+	res, err := c.run(ctx, MethodGetProviderData)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeProviderData(res)
+}
+
+// Params runs get_provider_params.
+func (c ProviderClient) Params(ctx context.Context) (*ProviderParams, error) {
+	res, err := c.run(ctx, MethodGetProviderParams)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeProviderParams(res)
+}
+
+// Profile runs get_profile.
+func (c ProviderClient) Profile(ctx context.Context) (*Profile, error) {
+	res, err := c.run(ctx, MethodGetProfile)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeProfile(res)
+}
+
+// ModelPrice runs get_model_price.
+func (c ProviderClient) ModelPrice(ctx context.Context, modelID uint32) (*ModelPriceLookup, error) {
+	res, err := c.run(ctx, MethodGetModelPrice, new(big.Int).SetUint64(uint64(modelID)))
+	if err != nil {
+		return nil, err
+	}
+	return DecodeModelPrice(res)
+}
+
+// Attestation runs get_attestation.
+func (c ProviderClient) Attestation(ctx context.Context) (*AttestationView, error) {
+	res, err := c.run(ctx, MethodGetAttestation)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeAttestation(res)
+}
+
+// IsAttested runs is_attested.
+func (c ProviderClient) IsAttested(ctx context.Context) (bool, error) {
+	res, err := c.run(ctx, MethodIsAttested)
+	if err != nil {
+		return false, err
+	}
+	return DecodeIsAttested(res)
+}
+
+// Usage runs get_usage.
+func (c ProviderClient) Usage(ctx context.Context) (*UsageTotals, error) {
+	res, err := c.run(ctx, MethodGetUsage)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeUsage(res)
 }

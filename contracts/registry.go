@@ -461,20 +461,102 @@ type GetMethodRunner interface {
 	RunGetMethod(ctx context.Context, addr *address.Address, method string, args ...any) (*chain.GetMethodResult, error)
 }
 
-// addressArg is an address as a get-method argument: a slice holding the MsgAddressInt.
-func addressArg(a *address.Address) (*cell.Slice, error) {
-	b := cell.BeginCell()
-	if err := b.StoreAddr(a); err != nil {
-		return nil, err
-	}
-	return b.EndCell().BeginParse()
+// Registry get-method names.
+const (
+	MethodGetRegistryData    = "get_registry_data"
+	MethodGetRegistryParams  = "get_registry_params"
+	MethodGetProviderAddress = "get_provider_address"
+	MethodGetMeasurementKind = "get_measurement_kind"
+	MethodGetModel           = "get_model"
+	MethodGetOracle          = "get_oracle"
+	MethodGetMeasurements    = "get_measurements"
+	MethodGetModels          = "get_models"
+	MethodGetOracles         = "get_oracles"
+	MethodGetCodes           = "get_codes"
+)
+
+// RegistryData is the result of get_registry_data.
+type RegistryData struct {
+	Governance *address.Address
+	// PendingGovernance is nil when no handover is in progress.
+	PendingGovernance *address.Address
+	NetworkKind       NetworkKind
+	OracleCount       uint16
+	ModelCount        uint16
 }
 
-// MethodGetProviderAddress is the Registry getter returning the Provider address of an owner.
-const MethodGetProviderAddress = "get_provider_address"
+// DecodeRegistryData decodes get_registry_data.
+func DecodeRegistryData(res *chain.GetMethodResult) (*RegistryData, error) {
+	r, err := newStackReader(MethodGetRegistryData, res)
+	if err != nil {
+		return nil, err
+	}
+	var d RegistryData
+	if d.Governance, err = r.address("governance"); err != nil {
+		return nil, err
+	}
+	if d.PendingGovernance, err = r.maybeAddress("pendingGovernance"); err != nil {
+		return nil, err
+	}
+	kind, err := r.uint("networkKind", 8)
+	if err != nil {
+		return nil, err
+	}
+	d.NetworkKind = NetworkKind(kind)
+	oracles, err := r.uint("oracleCount", 16)
+	if err != nil {
+		return nil, err
+	}
+	models, err := r.uint("modelCount", 16)
+	if err != nil {
+		return nil, err
+	}
+	d.OracleCount, d.ModelCount = uint16(oracles), uint16(models)
+	return &d, r.done()
+}
 
-// DecodeProviderAddressResult decodes get_provider_address.
-func DecodeProviderAddressResult(res *chain.GetMethodResult) (*address.Address, error) {
+// DecodeRegistryParams decodes get_registry_params.
+func DecodeRegistryParams(res *chain.GetMethodResult) (*RegistryParams, error) {
+	r, err := newStackReader(MethodGetRegistryParams, res)
+	if err != nil {
+		return nil, err
+	}
+	var p RegistryParams
+	minStake, err := r.coins("minProviderStake")
+	if err != nil {
+		return nil, err
+	}
+	p.MinProviderStake = tlb.FromNanoTON(minStake)
+	unbonding, err := r.uint("unbondingPeriod", 32)
+	if err != nil {
+		return nil, err
+	}
+	fee, err := r.uint("protocolFeeBps", 16)
+	if err != nil {
+		return nil, err
+	}
+	if p.Treasury, err = r.address("treasury"); err != nil {
+		return nil, err
+	}
+	challenge, err := r.uint("challengePeriod", 32)
+	if err != nil {
+		return nil, err
+	}
+	quorum, err := r.uint("oracleQuorum", 8)
+	if err != nil {
+		return nil, err
+	}
+	lifetime, err := r.uint("maxAttestationLifetime", 32)
+	if err != nil {
+		return nil, err
+	}
+	p.UnbondingPeriod, p.ProtocolFeeBps, p.ChallengePeriod = uint32(unbonding), uint16(fee), uint32(challenge)
+	p.OracleQuorum, p.MaxAttestationLifetime = uint8(quorum), uint32(lifetime)
+	return &p, r.done()
+}
+
+// DecodeProviderAddress decodes get_provider_address.
+func DecodeProviderAddress(res *chain.GetMethodResult) (*address.Address, error) {
 	r, err := newStackReader(MethodGetProviderAddress, res)
 	if err != nil {
 		return nil, err
@@ -486,24 +568,281 @@ func DecodeProviderAddressResult(res *chain.GetMethodResult) (*address.Address, 
 	return a, r.done()
 }
 
-// GetProviderAddress asks the registry for owner's Provider contract address. ProviderAddress
-// computes the same offline from the registry's provider code.
-func GetProviderAddress(ctx context.Context, c GetMethodRunner, registry, owner *address.Address) (*address.Address, error) {
-	if err := checkStdAddr("owner", owner); err != nil {
-		return nil, err
-	}
-	arg, err := addressArg(owner)
+// DecodeMeasurementKind decodes get_measurement_kind: the kind, or 0 when the measurement is
+// not allowed.
+func DecodeMeasurementKind(res *chain.GetMethodResult) (MeasurementKind, error) {
+	r, err := newStackReader(MethodGetMeasurementKind, res)
 	if err != nil {
-		return nil, fmt.Errorf("failed to encode owner: %w", err)
+		return 0, err
 	}
-	res, err := c.RunGetMethod(ctx, registry, MethodGetProviderAddress, arg)
+	k, err := r.uint("kind", 8)
 	if err != nil {
-		return nil, fmt.Errorf("failed to run %s: %w", MethodGetProviderAddress, err)
+		return 0, err
 	}
-	return DecodeProviderAddressResult(res)
+	return MeasurementKind(k), r.done()
 }
 
-// bigToHash renders a uint256 stack value as 32 big-endian bytes.
-func bigToHash(n *big.Int) []byte {
-	return n.FillBytes(make([]byte, 32))
+// ModelLookup is the result of get_model.
+type ModelLookup struct {
+	Found bool
+	// WeightsHash and Name are zero when not found.
+	WeightsHash []byte
+	Name        string
+}
+
+// DecodeModel decodes get_model.
+func DecodeModel(res *chain.GetMethodResult) (*ModelLookup, error) {
+	r, err := newStackReader(MethodGetModel, res)
+	if err != nil {
+		return nil, err
+	}
+	var m ModelLookup
+	if m.Found, err = r.bool("found"); err != nil {
+		return nil, err
+	}
+	if m.WeightsHash, err = r.hash("weightsHash"); err != nil {
+		return nil, err
+	}
+	name, err := r.maybeCell("name")
+	if err != nil {
+		return nil, err
+	}
+	if name != nil {
+		if m.Name, err = CellText(name); err != nil {
+			return nil, fmt.Errorf("%s: %w", MethodGetModel, err)
+		}
+	}
+	if m.Found != (name != nil) {
+		return nil, fmt.Errorf("%s: %w: found=%v but name present=%v", MethodGetModel, ErrStackShape, m.Found, name != nil)
+	}
+	return &m, r.done()
+}
+
+// OracleLookup is the result of get_oracle.
+type OracleLookup struct {
+	Found bool
+	// PublicKey is zero when not found.
+	PublicKey []byte
+}
+
+// DecodeOracle decodes get_oracle.
+func DecodeOracle(res *chain.GetMethodResult) (*OracleLookup, error) {
+	r, err := newStackReader(MethodGetOracle, res)
+	if err != nil {
+		return nil, err
+	}
+	var o OracleLookup
+	if o.Found, err = r.bool("found"); err != nil {
+		return nil, err
+	}
+	if o.PublicKey, err = r.hash("publicKey"); err != nil {
+		return nil, err
+	}
+	return &o, r.done()
+}
+
+// decodeDict reads a getter that returns one whole dictionary (null when empty).
+func decodeDict(method string, res *chain.GetMethodResult, keyBits uint) (*cell.Dictionary, error) {
+	r, err := newStackReader(method, res)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.maybeCell("dict")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.done(); err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return cell.NewDict(keyBits), nil
+	}
+	return c.AsDict(keyBits), nil
+}
+
+// DecodeMeasurements decodes get_measurements: every allowed measurement, in hash order.
+func DecodeMeasurements(res *chain.GetMethodResult) ([]Measurement, error) {
+	d, err := decodeDict(MethodGetMeasurements, res, 256)
+	if err != nil {
+		return nil, err
+	}
+	return (&RegistryStorage{Measurements: d}).MeasurementList()
+}
+
+// DecodeModels decodes get_models: the catalog, in model id order.
+func DecodeModels(res *chain.GetMethodResult) ([]Model, error) {
+	d, err := decodeDict(MethodGetModels, res, 32)
+	if err != nil {
+		return nil, err
+	}
+	return (&RegistryCatalog{Models: d}).ModelList()
+}
+
+// DecodeOracles decodes get_oracles: the oracle set, in address order.
+func DecodeOracles(res *chain.GetMethodResult) ([]Oracle, error) {
+	d, err := decodeDict(MethodGetOracles, res, 267)
+	if err != nil {
+		return nil, err
+	}
+	return (&RegistryStorage{Oracles: d}).OracleList()
+}
+
+// RegistryCodes is the result of get_codes.
+type RegistryCodes struct {
+	ProviderCode *cell.Cell
+	// ChannelCode is nil until the Channel contract exists.
+	ChannelCode *cell.Cell
+}
+
+// DecodeCodes decodes get_codes.
+func DecodeCodes(res *chain.GetMethodResult) (*RegistryCodes, error) {
+	r, err := newStackReader(MethodGetCodes, res)
+	if err != nil {
+		return nil, err
+	}
+	var c RegistryCodes
+	if c.ProviderCode, err = r.cell("providerCode"); err != nil {
+		return nil, err
+	}
+	if c.ChannelCode, err = r.maybeCell("channelCode"); err != nil {
+		return nil, err
+	}
+	return &c, r.done()
+}
+
+// RegistryClient reads a deployed Registry through its get-methods.
+type RegistryClient struct {
+	Chain   GetMethodRunner
+	Address *address.Address
+}
+
+func (c RegistryClient) run(ctx context.Context, method string, args ...any) (*chain.GetMethodResult, error) {
+	res, err := c.Chain.RunGetMethod(ctx, c.Address, method, args...)
+	if err != nil {
+		return nil, fmt.Errorf("failed to run %s on registry %s: %w", method, c.Address, err)
+	}
+	return res, nil
+}
+
+// Data runs get_registry_data.
+func (c RegistryClient) Data(ctx context.Context) (*RegistryData, error) {
+	res, err := c.run(ctx, MethodGetRegistryData)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeRegistryData(res)
+}
+
+// Params runs get_registry_params.
+func (c RegistryClient) Params(ctx context.Context) (*RegistryParams, error) {
+	res, err := c.run(ctx, MethodGetRegistryParams)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeRegistryParams(res)
+}
+
+// ProviderAddress runs get_provider_address. The package-level ProviderAddress computes the
+// same offline.
+func (c RegistryClient) ProviderAddress(ctx context.Context, owner *address.Address) (*address.Address, error) {
+	arg, err := addressArg(owner)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.run(ctx, MethodGetProviderAddress, arg)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeProviderAddress(res)
+}
+
+// MeasurementKind runs get_measurement_kind: 0 when the measurement is not allowed.
+func (c RegistryClient) MeasurementKind(ctx context.Context, measurementHash []byte) (MeasurementKind, error) {
+	arg, err := hashArg(measurementHash)
+	if err != nil {
+		return 0, err
+	}
+	res, err := c.run(ctx, MethodGetMeasurementKind, arg)
+	if err != nil {
+		return 0, err
+	}
+	return DecodeMeasurementKind(res)
+}
+
+// Model runs get_model.
+func (c RegistryClient) Model(ctx context.Context, modelID uint32) (*ModelLookup, error) {
+	res, err := c.run(ctx, MethodGetModel, new(big.Int).SetUint64(uint64(modelID)))
+	if err != nil {
+		return nil, err
+	}
+	return DecodeModel(res)
+}
+
+// Oracle runs get_oracle.
+func (c RegistryClient) Oracle(ctx context.Context, wallet *address.Address) (*OracleLookup, error) {
+	arg, err := addressArg(wallet)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.run(ctx, MethodGetOracle, arg)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeOracle(res)
+}
+
+// Measurements runs get_measurements.
+func (c RegistryClient) Measurements(ctx context.Context) ([]Measurement, error) {
+	res, err := c.run(ctx, MethodGetMeasurements)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeMeasurements(res)
+}
+
+// Models runs get_models.
+func (c RegistryClient) Models(ctx context.Context) ([]Model, error) {
+	res, err := c.run(ctx, MethodGetModels)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeModels(res)
+}
+
+// Oracles runs get_oracles.
+func (c RegistryClient) Oracles(ctx context.Context) ([]Oracle, error) {
+	res, err := c.run(ctx, MethodGetOracles)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeOracles(res)
+}
+
+// Codes runs get_codes.
+func (c RegistryClient) Codes(ctx context.Context) (*RegistryCodes, error) {
+	res, err := c.run(ctx, MethodGetCodes)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeCodes(res)
+}
+
+// addressArg is an address as a get-method argument: a slice holding a standard address.
+func addressArg(a *address.Address) (*cell.Slice, error) {
+	if a == nil || a.Type() != address.StdAddress {
+		return nil, fmt.Errorf("%w: get-method argument must be a standard address", ErrBadAddress)
+	}
+	b := cell.BeginCell()
+	if err := b.StoreAddr(a); err != nil {
+		return nil, fmt.Errorf("failed to encode address argument: %w", err)
+	}
+	return b.EndCell().BeginParse()
+}
+
+// hashArg is a 32-byte hash as a uint256 get-method argument.
+func hashArg(h []byte) (*big.Int, error) {
+	if len(h) != 32 {
+		return nil, fmt.Errorf("hash argument must be 32 bytes, got %d", len(h))
+	}
+	return new(big.Int).SetBytes(h), nil
 }

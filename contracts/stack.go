@@ -6,6 +6,7 @@ import (
 	"math/big"
 
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain"
@@ -253,4 +254,25 @@ func sliceAddress(v any) (*address.Address, error) {
 		return nil, fmt.Errorf("address slice has %d extra bits and %d refs", s.BitsLeft(), s.RefsNum())
 	}
 	return a, nil
+}
+
+// hash reads a uint256 as 32 big-endian bytes.
+func (r *stackReader) hash(what string) ([]byte, error) {
+	n, err := r.bigInt(what)
+	if err != nil {
+		return nil, err
+	}
+	if n.Sign() < 0 || n.BitLen() > 256 {
+		return nil, r.errorf(what+", want uint256", n)
+	}
+	return n.FillBytes(make([]byte, 32)), nil
+}
+
+// tonCoins reads coins as tlb.Coins in nanoTON.
+func (r *stackReader) tonCoins(what string) (tlb.Coins, error) {
+	n, err := r.coins(what)
+	if err != nil {
+		return tlb.Coins{}, err
+	}
+	return tlb.FromNanoTON(n), nil
 }

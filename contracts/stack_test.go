@@ -94,12 +94,12 @@ func TestStackReaderShapeErrors(t *testing.T) {
 	require.Equal(t, ExitCode(11), code)
 }
 
-func TestDecodeProviderAddressResult(t *testing.T) {
+func TestDecodeProviderAddress(t *testing.T) {
 	p := address.NewAddress(0, 0, append(make([]byte, 31), 9))
-	got, err := DecodeProviderAddressResult(&chain.GetMethodResult{Stack: []any{addrSlice(p)}})
+	got, err := DecodeProviderAddress(&chain.GetMethodResult{Stack: []any{addrSlice(p)}})
 	require.NoError(t, err)
 	require.True(t, got.Equals(p))
 
-	_, err = DecodeProviderAddressResult(&chain.GetMethodResult{Stack: []any{addrSlice(p), big.NewInt(1)}})
+	_, err = DecodeProviderAddress(&chain.GetMethodResult{Stack: []any{addrSlice(p), big.NewInt(1)}})
 	require.ErrorIs(t, err, ErrStackShape)
 }

@@ -1,0 +1,267 @@
+// Shared fixtures for the Go bindings (contracts/*.go): every message encoded with fixed field
+// values by the JS helpers in tests/lib, a registry deployed and a provider registered in
+// @ton/sandbox, and the raw get-method stacks and account data the contracts produced.
+//
+// REWRITE_FIXTURES=1 writes contracts/testdata/fixtures.json; otherwise the test recomputes
+// everything and fails when the committed file differs, so a layout change on the Tolk side
+// cannot land without the fixture (and therefore the Go test reading it) changing too.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { Blockchain } = require('@ton/sandbox');
+const { Address, Cell, beginCell, toNano } = require('@ton/core');
+
+const M = require('./lib/messages');
+const C = require('./lib/contracts');
+const { Op, NetworkKind, MeasurementKind } = require('./lib/protocol');
+
+const FIXTURE = path.join(__dirname, '..', '..', 'contracts', 'testdata', 'fixtures.json');
+const NOW = 1_800_000_000;
+
+// ---------------------------------------------------------------- fixed values
+
+// Distinct byte patterns so that a swapped, shifted or truncated field shows up as a diff.
+const addr = (wc, byte) => new Address(wc, Buffer.alloc(32, byte));
+const hash = (byte) => BigInt('0x' + byte.toString(16).padStart(2, '0').repeat(32));
+
+const ADDR_A = addr(0, 0x11);
+const ADDR_B = addr(0, 0x22);
+const ADDR_MASTER = addr(-1, 0x33);
+const QID = 0x0123456789abcdefn;
+const providerParams = { minStake: 1_234_567_890_123n, unbondingPeriod: 604_800, treasury: addr(0, 0x44) };
+const claim = { measurementHash: hash(0xa1), evidenceDigest: hash(0xb2), tlsKeyHash: hash(0xc3), validUntil: 0xfedcba98 };
+const registryParams = {
+  minProviderStake: 10_000_000_000n,
+  unbondingPeriod: 0x01020304,
+  protocolFeeBps: 250,
+  treasury: addr(0, 0x55),
+  challengePeriod: 86_400,
+  oracleQuorum: 3,
+  maxAttestationLifetime: 0x7fffffff,
+};
+
+// name → [helper, fields]. Every opcode in protocol.js must appear here (asserted below).
+const MESSAGES = {
+  ProposeGovernance: [M.proposeGovernance, { queryId: QID, newGovernance: ADDR_A }],
+  AcceptGovernance: [M.acceptGovernance, { queryId: 1n }],
+  UpdateParams: [M.updateParams, { queryId: 2n, params: registryParams }],
+  AddMeasurement: [M.addMeasurement, { queryId: 3n, measurementHash: hash(0xa1), kind: MeasurementKind.Snp }],
+  RevokeMeasurement: [M.revokeMeasurement, { queryId: 4n, measurementHash: hash(0xfe) }],
+  AddModel: [M.addModel, { queryId: 5n, modelId: 0x80000001, weightsHash: hash(0x5a), name: M.textCell('llama-3.1-8b-instruct') }],
+  UpdateModel: [M.updateModel, { queryId: 6n, modelId: 7, weightsHash: hash(0x6b), name: M.textCell('q'.repeat(64)) }],
+  RemoveModel: [M.removeModel, { queryId: 7n, modelId: 0xffffffff }],
+  AddOracle: [M.addOracle, { queryId: 8n, wallet: ADDR_MASTER, publicKey: hash(0x0f) }],
+  RemoveOracle: [M.removeOracle, { queryId: 9n, wallet: ADDR_B }],
+  SlashProvider: [M.slashProvider, { queryId: 10n, providerOwner: ADDR_A, amount: 1n, evidenceDigest: hash(0xd4) }],
+  JailProvider: [M.jailProvider, { queryId: 11n, providerOwner: ADDR_B, until: NOW + 3600 }],
+  UnjailProvider: [M.unjailProvider, { queryId: 12n, providerOwner: ADDR_A }],
+  WithdrawRegistrySurplus: [M.withdrawRegistrySurplus, { queryId: 0xffffffffffffffffn }],
+  RegisterProvider: [M.registerProvider, { queryId: 14n, stakeAmount: (1n << 119n) + 12345n }],
+  SubmitOracleVote: [M.submitOracleVote, { queryId: 15n, providerOwner: ADDR_A, claim }],
+  ProviderRegistration: [M.providerRegistration, { queryId: 16n, owner: ADDR_B, stakeAmount: 10_000_000_000n, params: providerParams }],
+  ForwardedOracleVote: [M.forwardedOracleVote, { queryId: 17n, oracleWallet: ADDR_MASTER, oracleKey: hash(0x0f), quorum: 255, claim, params: providerParams }],
+  ForwardedSlash: [M.forwardedSlash, { queryId: 18n, excessTo: ADDR_A, amount: 999n, evidenceDigest: hash(0xd4), params: providerParams }],
+  ForwardedJail: [M.forwardedJail, { queryId: 19n, excessTo: ADDR_B, until: 0, params: providerParams }],
+  SetEndpoint: [M.setEndpoint, { queryId: 20n, endpoint: M.textCell('https://gpu-7.example.org:8443/v1') }],
+  SetModelPrice: [M.setModelPrice, { queryId: 21n, modelId: 1, promptPricePerMillion: 150_000_000n, completionPricePerMillion: 0n }],
+  RemoveModelPrice: [M.removeModelPrice, { queryId: 22n, modelId: 2 }],
+  AddStake: [M.addStake, { queryId: 23n, amount: 5_000_000_000n }],
+  RequestUnstake: [M.requestUnstake, { queryId: 24n, amount: 255n }],
+  WithdrawUnbonded: [M.withdrawUnbonded, { queryId: 25n }],
+  PauseProvider: [M.pauseProvider, { queryId: 26n }],
+  ResumeProvider: [M.resumeProvider, { queryId: 27n }],
+  ExitProvider: [M.exitProvider, { queryId: 28n }],
+  ReturnExcess: [M.returnExcess, { queryId: 29n }],
+  RefundBounced: [M.refundBounced, { queryId: 30n }],
+  SlashedStake: [M.slashedStake, { queryId: 31n, providerOwner: ADDR_A, evidenceDigest: hash(0xd4) }],
+  StakeWithdrawn: [M.stakeWithdrawn, { queryId: 32n, amount: 123_456_789n }],
+};
+
+// ---------------------------------------------------------------- JSON forms (read by Go)
+
+// Integers are decimal strings (uint256 too: Go turns them into 32 bytes), addresses raw
+// "wc:hex", cells hex BOC, absent values null.
+function toJson(v) {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint' || typeof v === 'number') return v.toString();
+  if (typeof v === 'boolean' || typeof v === 'string') return v;
+  if (Address.isAddress(v)) return v.toRawString();
+  if (v instanceof Cell) return bocHex(v);
+  if (typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJson(x)]));
+  throw new Error(`no JSON form for ${typeof v}`);
+}
+
+const bocHex = (c) => c.toBoc().toString('hex');
+
+function stackJson(items) {
+  return items.map((it) => {
+    switch (it.type) {
+      case 'null':
+        return { type: 'null' };
+      case 'int':
+        return { type: 'int', value: it.value.toString() };
+      case 'cell':
+      case 'slice':
+      case 'builder':
+        return { type: it.type, boc: bocHex(it.cell) };
+      case 'tuple':
+        return { type: 'tuple', items: stackJson(it.items) };
+      default:
+        throw new Error(`unexpected stack item ${it.type}`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- the scenario
+
+function assertAllSucceeded(result, what) {
+  for (const tx of result.transactions) {
+    const d = tx.description;
+    if (d.type !== 'generic') continue;
+    const ok = !d.aborted && (d.computePhase.type === 'skipped' || d.computePhase.success);
+    const exit = d.computePhase.type === 'vm' ? d.computePhase.exitCode : 'skipped';
+    assert.ok(ok, `${what}: transaction on ${tx.inMessage?.info.dest} failed (exit code ${exit})`);
+  }
+}
+
+async function scenario() {
+  const bc = await Blockchain.create();
+  bc.now = NOW;
+  const governance = await bc.treasury('governance');
+  const owner = await bc.treasury('provider-owner');
+  const oracle = await bc.treasury('oracle');
+  const treasury = await bc.treasury('treasury');
+
+  const params = C.defaultRegistryParams(treasury.address, { oracleQuorum: 1 });
+  const deployed = await C.deployRegistry(bc, governance, { governance: governance.address, networkKind: NetworkKind.Devnet, params });
+  assertAllSucceeded(deployed.result, 'deploy registry');
+  const registry = deployed.address;
+  const initData = C.registryData({ governance: governance.address, networkKind: NetworkKind.Devnet, params, providerCode: deployed.providerCode });
+
+  // Scenario inputs; the Go test reads them back from the fixture to check what it decodes.
+  const inputs = {
+    measurement: { measurementHash: hash(0x3c), kind: MeasurementKind.Sim },
+    model: { modelId: 1, weightsHash: hash(0x9d), name: 'llama-3.1-8b' },
+    oracle: { wallet: oracle.address, publicKey: hash(0x7e) },
+    stakeAmount: toNano('10'),
+    endpoint: 'https://provider.example:8443',
+    price: { modelId: 1, promptPricePerMillion: 100_000_000n, completionPricePerMillion: 300_000_000n },
+    claim: { measurementHash: hash(0x3c), evidenceDigest: hash(0xe1), tlsKeyHash: hash(0xf2), validUntil: NOW + 3600 },
+  };
+  const steps = [
+    [governance, registry, toNano('0.1'), M.addMeasurement({ queryId: 1n, ...inputs.measurement })],
+    [governance, registry, toNano('0.1'), M.addModel({ queryId: 2n, ...inputs.model })],
+    [governance, registry, toNano('0.1'), M.addOracle({ queryId: 3n, ...inputs.oracle })],
+    [owner, registry, toNano('10.5'), M.registerProvider({ queryId: 4n, stakeAmount: inputs.stakeAmount })],
+  ];
+  for (const [from, to, value, body] of steps) {
+    assertAllSucceeded(await from.send({ to, value, body }), `op ${body.beginParse().loadUint(32).toString(16)}`);
+  }
+  const provider = await C.getProviderAddress(bc, registry, owner.address);
+  assert.ok(provider.equals(C.providerAddress(owner.address, registry, deployed.providerCode)), 'JS provider address derivation');
+  const providerState = (await bc.getContract(provider)).accountState;
+  assert.equal(providerState?.type, 'active', 'provider deployed at the derived address');
+
+  const ownerSteps = [
+    [owner, provider, toNano('0.1'), M.setEndpoint({ queryId: 5n, endpoint: inputs.endpoint })],
+    [owner, provider, toNano('0.1'), M.setModelPrice({ queryId: 6n, ...inputs.price })],
+    [oracle, registry, toNano('0.2'), M.submitOracleVote({ queryId: 7n, providerOwner: owner.address, claim: inputs.claim })],
+  ];
+  for (const [from, to, value, body] of ownerSteps) {
+    assertAllSucceeded(await from.send({ to, value, body }), `op ${body.beginParse().loadUint(32).toString(16)}`);
+  }
+  const measurement = inputs.measurement.measurementHash;
+
+  const data = async (a) => {
+    const st = (await bc.getContract(a)).accountState;
+    assert.equal(st?.type, 'active');
+    return bocHex(st.state.data);
+  };
+  const slice = (a) => ({ type: 'slice', cell: beginCell().storeAddress(a).endCell() });
+  const int = (n) => ({ type: 'int', value: BigInt(n) });
+  const getters = [
+    [registry, 'get_registry_data', []],
+    [registry, 'get_registry_params', []],
+    [registry, 'get_provider_address', [slice(owner.address)]],
+    [registry, 'get_measurement_kind', [int(measurement)]],
+    [registry, 'get_measurement_kind', [int(hash(0x01))]],
+    [registry, 'get_model', [int(1)]],
+    [registry, 'get_model', [int(2)]],
+    [registry, 'get_oracle', [slice(oracle.address)]],
+    [registry, 'get_oracle', [slice(owner.address)]],
+    [registry, 'get_measurements', []],
+    [registry, 'get_models', []],
+    [registry, 'get_oracles', []],
+    [registry, 'get_codes', []],
+    [provider, 'get_provider_data', []],
+    [provider, 'get_provider_params', []],
+    [provider, 'get_profile', []],
+    [provider, 'get_model_price', [int(1)]],
+    [provider, 'get_model_price', [int(9)]],
+    [provider, 'get_attestation', []],
+    [provider, 'is_attested', []],
+    [provider, 'get_usage', []],
+  ];
+  const getterOut = [];
+  for (const [at, method, args] of getters) {
+    const r = await bc.runGetMethod(at, method, args);
+    assert.ok(r.exitCode === 0 || r.exitCode === 1, `${method}: exit code ${r.exitCode}`);
+    getterOut.push({
+      contract: at.equals(registry) ? 'registry' : 'provider',
+      method,
+      args: stackJson(args),
+      stack: stackJson(r.stack),
+    });
+  }
+
+  return {
+    now: NOW,
+    governance: governance.address.toRawString(),
+    treasury: treasury.address.toRawString(),
+    owner: owner.address.toRawString(),
+    oracle: oracle.address.toRawString(),
+    networkKind: NetworkKind.Devnet,
+    registryParams: toJson(params),
+    registryCodeHash: deployed.code.hash().toString('hex'),
+    providerCodeHash: deployed.providerCode.hash().toString('hex'),
+    registryInitData: bocHex(initData),
+    registry: registry.toRawString(),
+    provider: provider.toRawString(),
+    inputs: toJson(inputs),
+    registryData: await data(registry),
+    providerData: await data(provider),
+    getters: getterOut,
+  };
+}
+
+async function buildFixtures() {
+  const messages = Object.entries(MESSAGES).map(([name, [helper, fields]]) => {
+    const body = helper(fields);
+    assert.equal(body.beginParse().loadUint(32), Op[name], `${name}: helper writes opcode ${Op[name]}`);
+    return { name, opcode: '0x' + Op[name].toString(16).padStart(8, '0'), fields: toJson(fields), boc: bocHex(body) };
+  });
+  return {
+    comment: 'Generated by tolk/tests/go-fixtures.test.js (REWRITE_FIXTURES=1 to regenerate); read by contracts/fixtures_test.go.',
+    messages,
+    sandbox: await scenario(),
+  };
+}
+
+test('every opcode has a fixture message', () => {
+  assert.deepEqual(Object.keys(MESSAGES).sort(), Object.keys(Op).sort());
+});
+
+test('Go fixtures match the contracts', async () => {
+  const fixtures = await buildFixtures();
+  const text = JSON.stringify(fixtures, null, 2) + '\n';
+  if (process.env.REWRITE_FIXTURES === '1') {
+    fs.mkdirSync(path.dirname(FIXTURE), { recursive: true });
+    fs.writeFileSync(FIXTURE, text);
+    return;
+  }
+  assert.ok(fs.existsSync(FIXTURE), `${FIXTURE} is missing: run REWRITE_FIXTURES=1 node --test tests/go-fixtures.test.js`);
+  const committed = JSON.parse(fs.readFileSync(FIXTURE, 'utf-8'));
+  assert.deepEqual(JSON.parse(text), committed, 'contracts/testdata/fixtures.json is stale: rerun with REWRITE_FIXTURES=1 and update the Go bindings');
+});
