@@ -1,0 +1,267 @@
+package llama
+
+import (
+	"math"
+	"sync"
+)
+
+// state is one sequence being evaluated: its KV cache and scratch buffers. Not safe for concurrent use.
+type state struct {
+	m       *Model
+	threads int
+	// pos is the number of tokens already in the KV cache.
+	// INVARIANT: pos <= maxPos; kCache[l][:pos*kvDim] and vCache[l][:pos*kvDim] hold keys/values of
+	// positions 0..pos-1 (keys already rotated).
+	pos, maxPos    int
+	kCache, vCache [][]float32
+
+	// Scratch, sized for batch tokens at a time and grown on demand.
+	batch                  int
+	x, xb, q, k, v, attOut []float32
+	gate, up               []float32
+	logits                 []float32
+	cos, sin               []float32 // RoPE tables for the batch: batch*RopeDim/2
+}
+
+func (m *Model) newState(maxPos, threads int) *state {
+	kvDim := m.info.KVHeads * m.info.HeadDim
+	s := &state{m: m, threads: max(threads, 1), maxPos: maxPos}
+	s.kCache = make([][]float32, m.info.Layers)
+	s.vCache = make([][]float32, m.info.Layers)
+	for l := range s.kCache {
+		s.kCache[l] = make([]float32, maxPos*kvDim)
+		s.vCache[l] = make([]float32, maxPos*kvDim)
+	}
+	return s
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+func (s *state) ensureBatch(n int) {
+	if n <= s.batch {
+		return
+	}
+	in := s.m.info
+	kvDim := in.KVHeads * in.HeadDim
+	s.batch = n
+	s.x = grow(s.x, n*in.Embedding)
+	s.xb = grow(s.xb, n*in.Embedding)
+	s.q = grow(s.q, n*in.Embedding)
+	s.k = grow(s.k, n*kvDim)
+	s.v = grow(s.v, n*kvDim)
+	s.attOut = grow(s.attOut, n*in.Embedding)
+	s.gate = grow(s.gate, n*in.FFN)
+	s.up = grow(s.up, n*in.FFN)
+	s.cos = grow(s.cos, n*in.RopeDim/2)
+	s.sin = grow(s.sin, n*in.RopeDim/2)
+}
+
+// forward evaluates tokens at positions pos.. and appends them to the KV cache. It returns logits for
+// the last token, or for every token when all is set (n*Vocab, row per token). The returned slice is
+// reused by the next call.
+// REQUIRES: s.pos+len(tokens) <= s.maxPos, token ids in range.
+func (s *state) forward(tokens []int32, all bool) []float32 {
+	n := len(tokens)
+	in := s.m.info
+	d := in.Embedding
+	kvDim := in.KVHeads * in.HeadDim
+	s.ensureBatch(n)
+	x := s.x[:n*d]
+	for t, id := range tokens {
+		copy(x[t*d:(t+1)*d], s.m.embd.row(int(id)))
+	}
+	s.ropeTables(n)
+	for li := range s.m.layers {
+		l := &s.m.layers[li]
+		xb := s.xb[:n*d]
+		for t := 0; t < n; t++ {
+			rmsNorm(xb[t*d:(t+1)*d], x[t*d:(t+1)*d], l.attnNorm, in.RMSEpsilon)
+		}
+		q, k, v := s.q[:n*d], s.k[:n*kvDim], s.v[:n*kvDim]
+		s.matmul(q, xb, l.wq, n)
+		s.matmul(k, xb, l.wk, n)
+		s.matmul(v, xb, l.wv, n)
+		for t := 0; t < n; t++ {
+			s.rope(q[t*d:(t+1)*d], in.Heads, t)
+			s.rope(k[t*kvDim:(t+1)*kvDim], in.KVHeads, t)
+		}
+		copy(s.kCache[li][s.pos*kvDim:(s.pos+n)*kvDim], k)
+		copy(s.vCache[li][s.pos*kvDim:(s.pos+n)*kvDim], v)
+		s.attention(li, n)
+		s.matmul(xb, s.attOut[:n*d], l.wo, n)
+		add(x, xb)
+		for t := 0; t < n; t++ {
+			rmsNorm(xb[t*d:(t+1)*d], x[t*d:(t+1)*d], l.ffnNorm, in.RMSEpsilon)
+		}
+		gate, up := s.gate[:n*in.FFN], s.up[:n*in.FFN]
+		s.matmul(gate, xb, l.wGate, n)
+		s.matmul(up, xb, l.wUp, n)
+		for i, g := range gate {
+			gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+		}
+		s.matmul(xb, gate, l.wDown, n)
+		add(x, xb)
+	}
+	s.pos += n
+	first := n - 1
+	if all {
+		first = 0
+	}
+	rows := n - first
+	xb := s.xb[:rows*d]
+	for t := 0; t < rows; t++ {
+		rmsNorm(xb[t*d:(t+1)*d], x[(first+t)*d:(first+t+1)*d], s.m.outNorm, in.RMSEpsilon)
+	}
+	s.logits = grow(s.logits, rows*in.Vocab)
+	s.matmul(s.logits, xb, s.m.output, rows)
+	return s.logits
+}
+
+func add(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+// rmsNorm writes x / sqrt(mean(x²) + eps) * w to out; the sum is in float64 as in ggml.
+func rmsNorm(out, x, w []float32, eps float64) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v) * float64(v)
+	}
+	scale := float32(1 / math.Sqrt(sum/float64(len(x))+eps))
+	w = w[:len(x)]
+	out = out[:len(x)]
+	for i, v := range x {
+		out[i] = v * scale * w[i]
+	}
+}
+
+// ropeTables fills cos/sin for positions pos..pos+n-1: theta_i = p * base^(-2i/ropeDim).
+func (s *state) ropeTables(n int) {
+	half := s.m.info.RopeDim / 2
+	for t := 0; t < n; t++ {
+		p := float64(s.pos + t)
+		for i := 0; i < half; i++ {
+			theta := p * math.Pow(s.m.info.RopeFreqBase, -2*float64(i)/float64(s.m.info.RopeDim))
+			s.cos[t*half+i] = float32(math.Cos(theta))
+			s.sin[t*half+i] = float32(math.Sin(theta))
+		}
+	}
+}
+
+// rope rotates adjacent pairs (x[2i], x[2i+1]) of every head (ggml's NORM mode) for batch token t.
+func (s *state) rope(x []float32, heads, t int) {
+	hd := s.m.info.HeadDim
+	half := s.m.info.RopeDim / 2
+	cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+	for h := 0; h < heads; h++ {
+		v := x[h*hd : (h+1)*hd]
+		for i := 0; i < half; i++ {
+			a, b := v[2*i], v[2*i+1]
+			v[2*i] = a*cos[i] - b*sin[i]
+			v[2*i+1] = a*sin[i] + b*cos[i]
+		}
+	}
+}
+
+// attention computes causal softmax attention for the n new tokens of layer li into s.attOut.
+func (s *state) attention(li, n int) {
+	in := s.m.info
+	hd := in.HeadDim
+	kvDim := in.KVHeads * hd
+	group := in.Heads / in.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	kc, vc := s.kCache[li], s.vCache[li]
+	work := func(lo, hi int) {
+		scores := make([]float32, s.pos+n) // per chunk: chunks run concurrently
+		for job := lo; job < hi; job++ {
+			t, h := job/in.Heads, job%in.Heads
+			end := s.pos + t + 1 // positions 0..pos+t are visible
+			q := s.q[t*in.Embedding+h*hd : t*in.Embedding+(h+1)*hd]
+			kvOff := (h / group) * hd
+			att := scores[:end]
+			maxv := float32(math.Inf(-1))
+			for j := range att {
+				a := dot(q, kc[j*kvDim+kvOff:j*kvDim+kvOff+hd]) * scale
+				att[j] = a
+				maxv = max(maxv, a)
+			}
+			var sum float32
+			for j, a := range att {
+				e := float32(math.Exp(float64(a - maxv)))
+				att[j] = e
+				sum += e
+			}
+			out := s.attOut[t*in.Embedding+h*hd : t*in.Embedding+(h+1)*hd]
+			clear(out)
+			inv := 1 / sum
+			for j, a := range att {
+				axpy(out, vc[j*kvDim+kvOff:j*kvDim+kvOff+hd], a*inv)
+			}
+		}
+	}
+	jobs := n * in.Heads
+	// Each job costs about 2*hd*(pos+t) multiply-adds; split only when there is enough work.
+	s.parallel(jobs, 2*hd*(s.pos+n), work)
+}
+
+// matmul computes out[t][r] = W.row(r) · x[t] for n tokens, splitting rows across goroutines.
+func (s *state) matmul(out, x []float32, w matrix, n int) {
+	cols := w.cols
+	work := func(lo, hi int) {
+		r := lo
+		// Four rows at a time share each load of x.
+		for ; r+4 <= hi; r += 4 {
+			w0, w1, w2, w3 := w.row(r), w.row(r+1), w.row(r+2), w.row(r+3)
+			for t := 0; t < n; t++ {
+				a, b, c, d := dot4(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
+				o := out[t*w.rows+r : t*w.rows+r+4]
+				o[0], o[1], o[2], o[3] = a, b, c, d
+			}
+		}
+		for ; r < hi; r++ {
+			wr := w.row(r)
+			for t := 0; t < n; t++ {
+				out[t*w.rows+r] = dot(wr, x[t*cols:(t+1)*cols])
+			}
+		}
+	}
+	s.parallel(w.rows, cols*n, work)
+}
+
+// minWork is the multiply-adds below which a parallel split costs more than it saves.
+const minWork = 1 << 15
+
+// parallel runs work over [0, jobs) in up to s.threads contiguous chunks. costPerJob (multiply-adds)
+// decides whether splitting is worth it.
+func (s *state) parallel(jobs, costPerJob int, work func(lo, hi int)) {
+	threads := s.threads
+	if total := jobs * costPerJob; total < minWork*threads {
+		threads = max(1, total/minWork)
+	}
+	threads = min(threads, jobs)
+	if threads <= 1 {
+		work(0, jobs)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (jobs + threads - 1) / threads
+	// Keep chunks a multiple of 4 so matmul's four-row kernel covers them.
+	chunk = (chunk + 3) &^ 3
+	for lo := chunk; lo < jobs; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			work(lo, hi)
+		}(lo, min(lo+chunk, jobs))
+	}
+	work(0, min(chunk, jobs))
+	wg.Wait()
+}

@@ -1,0 +1,314 @@
+package llama
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// GenerateOptions controls one generation.
+type GenerateOptions struct {
+	// MaxTokens is the most tokens to generate; <= 0 means until the context is full.
+	MaxTokens int
+	// Temperature 0 (or less) is greedy decoding: the most likely token, lowest id on ties.
+	Temperature float32
+	// TopP keeps the smallest set of most likely tokens whose probability reaches TopP (nucleus
+	// sampling); <= 0 or >= 1 keeps all tokens.
+	TopP float32
+	// Seed makes sampling deterministic: the same seed, prompt and options give the same output.
+	Seed uint64
+	// Stop sequences end generation when they appear in the output text; they are not included in it.
+	Stop []string
+	// AddBOS puts the BOS token in front of the prompt when the model asks for one
+	// (tokenizer.ggml.add_bos_token, true for llama models).
+	AddBOS bool
+	// Threads is the number of goroutines for the matrix products; <= 0 means GOMAXPROCS.
+	Threads int
+}
+
+// Result summarises a generation.
+type Result struct {
+	// Text is the generated text (without a stop sequence that ended it), valid UTF-8.
+	Text             string
+	PromptTokens     int
+	CompletionTokens int
+	// FinishReason is "stop" (EOS or a stop sequence) or "length" (MaxTokens or the context is full).
+	FinishReason string
+}
+
+// Finish reasons.
+const (
+	FinishStop   = "stop"
+	FinishLength = "length"
+)
+
+// Generate continues prompt. onText, when not nil, receives the text as it is produced: only text that
+// can no longer become part of a stop sequence, only whole UTF-8 characters; the deltas concatenate to
+// Result.Text. An error from onText or ctx ends generation and is returned with the partial result.
+func (m *Model) Generate(ctx context.Context, prompt string, opts GenerateOptions, onText func(delta string) error) (Result, error) {
+	tokens := m.tok.Encode(prompt, opts.AddBOS)
+	return m.run(ctx, tokens, opts, nil, onText)
+}
+
+// GenerateTokens continues a tokenized prompt (opts.AddBOS is ignored: put BOS in promptTokens), calling
+// onToken with each generated token id (EOS excluded). Stop sequences end generation and are trimmed from
+// Result.Text, but the tokens that formed them have already been passed to onToken.
+func (m *Model) GenerateTokens(ctx context.Context, promptTokens []int32, opts GenerateOptions, onToken func(id int32) error) (Result, error) {
+	return m.run(ctx, promptTokens, opts, onToken, nil)
+}
+
+// checkContext validates the request size and returns the number of tokens to generate.
+func (m *Model) checkContext(promptTokens, maxTokens int) (int, error) {
+	ctxLen := m.info.ContextLength
+	if promptTokens == 0 {
+		return 0, fmt.Errorf("%w: the prompt is empty (no tokens)", ErrInput)
+	}
+	if maxTokens <= 0 {
+		if promptTokens >= ctxLen {
+			return 0, fmt.Errorf("%w: the prompt has %d tokens, the model's context holds %d, leaving no room to generate", ErrContextLength, promptTokens, ctxLen)
+		}
+		return ctxLen - promptTokens, nil
+	}
+	if promptTokens+maxTokens > ctxLen {
+		return 0, fmt.Errorf("%w: the prompt has %d tokens and max tokens is %d, together %d, but the model's context holds %d", ErrContextLength, promptTokens, maxTokens, promptTokens+maxTokens, ctxLen)
+	}
+	return maxTokens, nil
+}
+
+func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, onToken func(int32) error, onText func(string) error) (Result, error) {
+	res := Result{PromptTokens: len(prompt)}
+	maxNew, err := m.checkContext(len(prompt), opts.MaxTokens)
+	if err != nil {
+		return res, err
+	}
+	for i, id := range prompt {
+		if id < 0 || int(id) >= m.info.Vocab {
+			return res, fmt.Errorf("%w: prompt token %d is %d, outside the %d-token vocabulary", ErrInput, i, id, m.info.Vocab)
+		}
+	}
+	if math.IsNaN(float64(opts.Temperature)) || math.IsNaN(float64(opts.TopP)) {
+		return res, fmt.Errorf("%w: temperature and top_p must be numbers", ErrInput)
+	}
+	for _, s := range opts.Stop {
+		if s == "" {
+			return res, fmt.Errorf("%w: empty stop sequence", ErrInput)
+		}
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	// The last generated token is never fed back, so the cache needs one slot less than the total.
+	st := m.newState(len(prompt)+maxNew-1, threads)
+	smp := newSampler(opts, m.info.Vocab)
+	out := newTextStream(opts.Stop, onText)
+	eos := m.tok.EOS()
+
+	logits := st.forward(prompt, false)
+	res.FinishReason = FinishLength
+	for res.CompletionTokens < maxNew {
+		id := smp.sample(logits)
+		if id == eos {
+			res.FinishReason = FinishStop
+			break
+		}
+		res.CompletionTokens++
+		if onToken != nil {
+			if err := onToken(id); err != nil {
+				res.Text = out.text()
+				return res, err
+			}
+		}
+		stopped, err := out.add(m.tok.Piece(id))
+		if err != nil || stopped {
+			res.Text = out.text()
+			if stopped {
+				res.FinishReason = FinishStop
+			}
+			return res, err
+		}
+		if res.CompletionTokens == maxNew {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			res.Text = out.text()
+			return res, err
+		}
+		logits = st.forward([]int32{id}, false)
+	}
+	stopped, err := out.finish()
+	if stopped {
+		res.FinishReason = FinishStop
+	}
+	res.Text = out.text()
+	return res, err
+}
+
+// sampler picks the next token from logits.
+type sampler struct {
+	temp, topP float32
+	rng        *rand.Rand
+	idx        []int32
+	probs      []float32
+}
+
+func newSampler(opts GenerateOptions, vocab int) *sampler {
+	s := &sampler{temp: opts.Temperature, topP: opts.TopP}
+	if s.temp > 0 {
+		s.rng = rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
+		s.idx = make([]int32, vocab)
+		s.probs = make([]float32, vocab)
+	}
+	return s
+}
+
+func argmax(v []float32) int32 {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+func (s *sampler) sample(logits []float32) int32 {
+	if s.temp <= 0 {
+		return argmax(logits)
+	}
+	maxv := logits[argmax(logits)]
+	var sum float64
+	for i, l := range logits {
+		p := float32(math.Exp(float64((l - maxv) / s.temp)))
+		s.probs[i] = p
+		sum += float64(p)
+		s.idx[i] = int32(i)
+	}
+	keep := s.idx
+	if s.topP > 0 && s.topP < 1 {
+		// Most likely first, lower id first on ties, so the kept set is deterministic.
+		slices.SortFunc(keep, func(a, b int32) int {
+			if c := cmp.Compare(s.probs[b], s.probs[a]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a, b)
+		})
+		var cum float64
+		for i, id := range keep {
+			cum += float64(s.probs[id])
+			if cum >= float64(s.topP)*sum {
+				keep = keep[:i+1]
+				break
+			}
+		}
+		sum = cum
+	}
+	r := s.rng.Float64() * sum
+	for _, id := range keep {
+		r -= float64(s.probs[id])
+		if r < 0 {
+			return id
+		}
+	}
+	return keep[len(keep)-1] // rounding left r >= 0: the last kept token
+}
+
+// textStream turns token pieces into output text: whole UTF-8 characters only (invalid bytes become
+// U+FFFD), stop sequences cut and removed, and text released to onText only once no stop sequence
+// can still begin inside it.
+type textStream struct {
+	stops  []string
+	onText func(string) error
+	// pending holds the bytes of an incomplete UTF-8 character at the end of the output.
+	pending []byte
+	// buf is the output so far; INVARIANT: buf[:emitted] has been passed to onText.
+	buf     []byte
+	emitted int
+}
+
+func newTextStream(stops []string, onText func(string) error) *textStream {
+	return &textStream{stops: stops, onText: onText}
+}
+
+func (ts *textStream) text() string { return string(ts.buf) }
+
+// add appends a piece; stopped reports that a stop sequence appeared (the output now ends before it).
+func (ts *textStream) add(piece string) (stopped bool, err error) {
+	ts.pending = append(ts.pending, piece...)
+	old := len(ts.buf)
+	p := ts.pending
+	for len(p) > 0 && utf8.FullRune(p) {
+		r, size := utf8.DecodeRune(p)
+		if r == utf8.RuneError && size == 1 {
+			ts.buf = utf8.AppendRune(ts.buf, utf8.RuneError)
+		} else {
+			ts.buf = append(ts.buf, p[:size]...)
+		}
+		p = p[size:]
+	}
+	ts.pending = append(ts.pending[:0], p...)
+	return ts.check(old, false)
+}
+
+// finish flushes an incomplete trailing character as U+FFFD and releases all remaining text.
+func (ts *textStream) finish() (stopped bool, err error) {
+	old := len(ts.buf)
+	if len(ts.pending) > 0 {
+		ts.buf = utf8.AppendRune(ts.buf, utf8.RuneError)
+		ts.pending = ts.pending[:0]
+	}
+	return ts.check(old, true)
+}
+
+// check looks for a stop sequence that ends in the text added after old, then releases what is safe.
+func (ts *textStream) check(old int, final bool) (bool, error) {
+	cut := -1
+	for _, s := range ts.stops {
+		from := max(0, old-len(s)+1)
+		if i := strings.Index(string(ts.buf[from:]), s); i >= 0 && (cut < 0 || from+i < cut) {
+			cut = from + i
+		}
+	}
+	if cut >= 0 {
+		ts.buf = ts.buf[:cut]
+		return true, ts.emit(cut)
+	}
+	if final {
+		return false, ts.emit(len(ts.buf))
+	}
+	// Hold back the longest tail of the output that is a proper prefix of a stop sequence.
+	safe := len(ts.buf)
+	for _, s := range ts.stops {
+		for k := min(len(s)-1, len(ts.buf)-ts.emitted); k > 0; k-- {
+			if strings.HasSuffix(string(ts.buf), s[:k]) {
+				safe = min(safe, len(ts.buf)-k)
+				break
+			}
+		}
+	}
+	for safe > ts.emitted && safe < len(ts.buf) && !utf8.RuneStart(ts.buf[safe]) {
+		safe--
+	}
+	return false, ts.emit(safe)
+}
+
+func (ts *textStream) emit(upTo int) error {
+	if upTo <= ts.emitted {
+		return nil
+	}
+	delta := string(ts.buf[ts.emitted:upTo])
+	ts.emitted = upTo
+	if ts.onText == nil {
+		return nil
+	}
+	return ts.onText(delta)
+}

@@ -1,0 +1,53 @@
+package llama
+
+// dot is the float32 inner product of a and b[:len(a)], with four accumulators to break the
+// dependency chain.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dot4 is four dot products of rows w0..w3 with the same x.
+func dot4(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
+	n := len(x)
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	var a0, a1, b0, b1, c0, c1, d0, d1 float32
+	i := 0
+	for ; i+2 <= n; i += 2 {
+		x0, x1 := x[i], x[i+1]
+		a0 += w0[i] * x0
+		a1 += w0[i+1] * x1
+		b0 += w1[i] * x0
+		b1 += w1[i+1] * x1
+		c0 += w2[i] * x0
+		c1 += w2[i+1] * x1
+		d0 += w3[i] * x0
+		d1 += w3[i+1] * x1
+	}
+	for ; i < n; i++ {
+		a0 += w0[i] * x[i]
+		b0 += w1[i] * x[i]
+		c0 += w2[i] * x[i]
+		d0 += w3[i] * x[i]
+	}
+	return a0 + a1, b0 + b1, c0 + c1, d0 + d1
+}
+
+// axpy adds a*x to y.
+func axpy(y, x []float32, a float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}

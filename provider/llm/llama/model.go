@@ -1,0 +1,287 @@
+// Package llama runs llama-architecture GGUF models on the CPU in pure Go: loading, a KV-cached forward
+// pass parallelised across goroutines, and sampling (greedy, temperature + top-p) with stop sequences and
+// UTF-8-safe streaming.
+package llama
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
+	"github.com/cocoon-go/cocoon/provider/llm/tokenizer"
+)
+
+// Sentinel errors.
+var (
+	// ErrContextLength: the prompt plus the tokens asked for do not fit in the model's context.
+	ErrContextLength = errors.New("context length exceeded")
+	// ErrModel: the file is not a usable llama model (missing or mis-shaped tensors, bad hyperparameters).
+	ErrModel = errors.New("invalid llama model")
+	// ErrInput: bad generation input (empty prompt, token id out of range, bad options).
+	ErrInput = errors.New("invalid input")
+)
+
+// Limits on hyperparameters; far above any model this engine is meant for, they keep a hostile file
+// from asking for absurd buffers (the tensor sizes themselves are already bounded by the file size).
+const (
+	maxDim     = 1 << 16
+	maxLayers  = 1 << 10
+	maxVocab   = 1 << 22
+	maxContext = 1 << 20
+)
+
+// Info describes a loaded model.
+type Info struct {
+	Architecture  string // "llama"
+	Name          string // general.name, may be empty
+	ContextLength int    // llama.context_length: most tokens (prompt + completion) per sequence
+	Embedding     int    // llama.embedding_length
+	Layers        int    // llama.block_count
+	Heads         int    // llama.attention.head_count
+	KVHeads       int    // llama.attention.head_count_kv (grouped-query attention when < Heads)
+	FFN           int    // llama.feed_forward_length
+	Vocab         int
+	HeadDim       int     // Embedding / Heads
+	RopeDim       int     // llama.rope.dimension_count
+	RopeFreqBase  float64 // llama.rope.freq_base
+	RMSEpsilon    float64 // llama.attention.layer_norm_rms_epsilon
+	Params        int64   // elements in all tensors
+	FileType      string  // storage type of the attention weights, e.g. "F32", "F16", "Q8_0"
+	TiedOutput    bool    // output projection shares token_embd
+}
+
+// matrix is a row-major weight: rows outputs of cols inputs (GGUF ne = [cols, rows]).
+type matrix struct {
+	rows, cols int
+	w          []float32 // len rows*cols
+}
+
+func (m matrix) row(r int) []float32 { return m.w[r*m.cols : (r+1)*m.cols] }
+
+type layer struct {
+	attnNorm, ffnNorm []float32
+	wq, wk, wv, wo    matrix
+	wGate, wUp, wDown matrix
+}
+
+// Model is a loaded model. It is immutable and safe for concurrent Generate calls (each call has its
+// own KV cache and buffers).
+type Model struct {
+	info    Info
+	tok     *tokenizer.Tokenizer
+	embd    matrix // vocab rows of Embedding
+	layers  []layer
+	outNorm []float32
+	output  matrix // vocab rows of Embedding; aliases embd when tied
+}
+
+// Load reads a GGUF model file.
+func Load(path string) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load model: %w", err)
+	}
+	return fromGGUF(f)
+}
+
+// LoadBytes loads a model from a GGUF file held in memory (e.g. embedded). Weights are copied out, so b
+// may be reused afterwards.
+func LoadBytes(b []byte) (*Model, error) {
+	f, err := gguf.Read(b)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load model: %w", err)
+	}
+	return fromGGUF(f)
+}
+
+// Info describes the model.
+func (m *Model) Info() Info { return m.info }
+
+// Tokenizer is the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// hparam reads a positive integer hyperparameter llama.<key>; def < 0 makes it required.
+func hparam(f *gguf.File, key string, def int, limit int) (int, error) {
+	v, ok, err := f.Uint("llama." + key)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrModel, err)
+	}
+	if !ok {
+		if def < 0 {
+			return 0, fmt.Errorf("%w: llama.%s is missing", ErrModel, key)
+		}
+		return def, nil
+	}
+	if v == 0 || v > uint64(limit) {
+		return 0, fmt.Errorf("%w: llama.%s = %d is outside 1..%d", ErrModel, key, v, limit)
+	}
+	return int(v), nil
+}
+
+func fromGGUF(f *gguf.File) (*Model, error) {
+	arch, _, err := f.String("general.architecture")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModel, err)
+	}
+	if arch != "llama" {
+		return nil, fmt.Errorf("%w: general.architecture is %q, only \"llama\" is supported", ErrModel, arch)
+	}
+	info := Info{Architecture: arch}
+	info.Name, _, _ = f.String("general.name")
+	if info.ContextLength, err = hparam(f, "context_length", -1, maxContext); err != nil {
+		return nil, err
+	}
+	if info.Embedding, err = hparam(f, "embedding_length", -1, maxDim); err != nil {
+		return nil, err
+	}
+	if info.Layers, err = hparam(f, "block_count", -1, maxLayers); err != nil {
+		return nil, err
+	}
+	if info.FFN, err = hparam(f, "feed_forward_length", -1, 4*maxDim); err != nil {
+		return nil, err
+	}
+	if info.Heads, err = hparam(f, "attention.head_count", -1, maxDim); err != nil {
+		return nil, err
+	}
+	if info.KVHeads, err = hparam(f, "attention.head_count_kv", info.Heads, maxDim); err != nil {
+		return nil, err
+	}
+	if info.Embedding%info.Heads != 0 {
+		return nil, fmt.Errorf("%w: embedding length %d is not a multiple of the head count %d", ErrModel, info.Embedding, info.Heads)
+	}
+	if info.Heads%info.KVHeads != 0 {
+		return nil, fmt.Errorf("%w: head count %d is not a multiple of the KV head count %d", ErrModel, info.Heads, info.KVHeads)
+	}
+	info.HeadDim = info.Embedding / info.Heads
+	for _, key := range []string{"attention.key_length", "attention.value_length"} {
+		if v, ok, err := f.Uint("llama." + key); err != nil || ok && v != uint64(info.HeadDim) {
+			return nil, fmt.Errorf("%w: llama.%s = %d differs from embedding/heads = %d (unsupported)", ErrModel, key, v, info.HeadDim)
+		}
+	}
+	if info.RopeDim, err = hparam(f, "rope.dimension_count", info.HeadDim, maxDim); err != nil {
+		return nil, err
+	}
+	if info.RopeDim > info.HeadDim || info.RopeDim%2 != 0 {
+		return nil, fmt.Errorf("%w: rope dimension %d must be even and at most the head size %d", ErrModel, info.RopeDim, info.HeadDim)
+	}
+	info.RopeFreqBase = 10000
+	if v, ok, err := f.Float("llama.rope.freq_base"); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModel, err)
+	} else if ok {
+		if !(v > 1) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%w: llama.rope.freq_base = %v", ErrModel, v)
+		}
+		info.RopeFreqBase = v
+	}
+	v, ok, err := f.Float("llama.attention.layer_norm_rms_epsilon")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModel, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: llama.attention.layer_norm_rms_epsilon is missing", ErrModel)
+	}
+	if !(v >= 0 && v < 1) {
+		return nil, fmt.Errorf("%w: llama.attention.layer_norm_rms_epsilon = %v", ErrModel, v)
+	}
+	info.RMSEpsilon = v
+	for _, key := range []string{"llama.rope.scaling.type", "llama.rope.scale_linear", "llama.rope.scaling.factor"} {
+		if kv, ok := f.Lookup(key); ok && kv.Value != "none" && kv.Value != "linear" && kv.Value != float32(1) {
+			return nil, fmt.Errorf("%w: %s = %v (RoPE scaling is not supported)", ErrModel, key, kv.Value)
+		}
+	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		return nil, fmt.Errorf("%w: rope_freqs.weight (llama 3 RoPE scaling) is not supported", ErrModel)
+	}
+
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load tokenizer: %w", err)
+	}
+
+	m := &Model{tok: tok}
+	lw := loader{f: f}
+	m.embd = lw.matrix("token_embd.weight", info.Embedding, -1)
+	info.Vocab = m.embd.rows
+	if lw.err == nil && (info.Vocab > maxVocab || info.Vocab != tok.VocabSize()) {
+		return nil, fmt.Errorf("%w: token_embd has %d rows but the tokenizer has %d tokens", ErrModel, info.Vocab, tok.VocabSize())
+	}
+	if v, ok, _ := f.Uint("llama.vocab_size"); ok && lw.err == nil && v != uint64(info.Vocab) {
+		return nil, fmt.Errorf("%w: llama.vocab_size %d but token_embd has %d rows", ErrModel, v, info.Vocab)
+	}
+	kvDim := info.KVHeads * info.HeadDim
+	m.layers = make([]layer, info.Layers)
+	for i := range m.layers {
+		p := fmt.Sprintf("blk.%d.", i)
+		l := &m.layers[i]
+		l.attnNorm = lw.vector(p+"attn_norm.weight", info.Embedding)
+		l.wq = lw.matrix(p+"attn_q.weight", info.Embedding, info.Embedding)
+		l.wk = lw.matrix(p+"attn_k.weight", info.Embedding, kvDim)
+		l.wv = lw.matrix(p+"attn_v.weight", info.Embedding, kvDim)
+		l.wo = lw.matrix(p+"attn_output.weight", info.Embedding, info.Embedding)
+		l.ffnNorm = lw.vector(p+"ffn_norm.weight", info.Embedding)
+		l.wGate = lw.matrix(p+"ffn_gate.weight", info.Embedding, info.FFN)
+		l.wUp = lw.matrix(p+"ffn_up.weight", info.Embedding, info.FFN)
+		l.wDown = lw.matrix(p+"ffn_down.weight", info.FFN, info.Embedding)
+	}
+	m.outNorm = lw.vector("output_norm.weight", info.Embedding)
+	if _, ok := f.Tensor("output.weight"); ok {
+		m.output = lw.matrix("output.weight", info.Embedding, info.Vocab)
+	} else {
+		m.output = m.embd
+		info.TiedOutput = true
+	}
+	if lw.err != nil {
+		return nil, lw.err
+	}
+	for i := range f.Tensors {
+		info.Params += int64(f.Tensors[i].Elements())
+	}
+	if t, ok := f.Tensor("blk.0.attn_q.weight"); ok {
+		info.FileType = t.Type.String()
+	}
+	m.info = info
+	return m, nil
+}
+
+// loader decodes tensors to float32, remembering the first error so call sites stay flat.
+type loader struct {
+	f   *gguf.File
+	err error
+}
+
+func (l *loader) tensor(name string, dims ...int) []float32 {
+	if l.err != nil {
+		return nil
+	}
+	t, ok := l.f.Tensor(name)
+	if !ok {
+		l.err = fmt.Errorf("%w: tensor %s is missing", ErrModel, name)
+		return nil
+	}
+	match := len(t.Dims) == len(dims)
+	for i := 0; match && i < len(dims); i++ {
+		match = dims[i] < 0 || t.Dims[i] == uint64(dims[i])
+	}
+	if !match {
+		l.err = fmt.Errorf("%w: tensor %s has shape %v, want %v", ErrModel, name, t.Dims, dims)
+		return nil
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		l.err = fmt.Errorf("%w: %w", ErrModel, err)
+		return nil
+	}
+	return v
+}
+
+func (l *loader) vector(name string, n int) []float32 { return l.tensor(name, n) }
+
+// matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count.
+func (l *loader) matrix(name string, cols, rows int) matrix {
+	w := l.tensor(name, cols, rows)
+	if l.err != nil {
+		return matrix{}
+	}
+	return matrix{rows: len(w) / cols, cols: cols, w: w}
+}

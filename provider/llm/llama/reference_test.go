@@ -1,0 +1,189 @@
+package llama
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
+)
+
+// refModel is a deliberately plain float64 llama: no KV cache, no batching, no parallelism, weights
+// indexed straight from the GGUF layout (element (in i, out o) of a [n_in, n_out] tensor at o*n_in+i).
+type refModel struct {
+	f                            *gguf.File
+	embd, layers, heads, kvHeads int
+	ffn, vocab, ropeDim          int
+	eps, base                    float64
+	tensors                      map[string][]float64
+}
+
+func newRefModel(t testing.TB, b []byte) *refModel {
+	t.Helper()
+	f, err := gguf.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(k string) int {
+		v, ok, err := f.Uint(k)
+		if !ok || err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		return int(v)
+	}
+	r := &refModel{f: f, embd: u("llama.embedding_length"), layers: u("llama.block_count"), heads: u("llama.attention.head_count"),
+		kvHeads: u("llama.attention.head_count_kv"), ffn: u("llama.feed_forward_length"), ropeDim: u("llama.rope.dimension_count"),
+		tensors: map[string][]float64{}, base: 10000}
+	eps, _, _ := f.Float("llama.attention.layer_norm_rms_epsilon")
+	r.eps = eps
+	if v, ok, _ := f.Float("llama.rope.freq_base"); ok {
+		r.base = v
+	}
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		v32, err := ti.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float64, len(v32))
+		for j, x := range v32 {
+			v[j] = float64(x)
+		}
+		r.tensors[ti.Name] = v
+	}
+	r.vocab = len(r.tensors["token_embd.weight"]) / r.embd
+	return r
+}
+
+// mul applies weight name (shape [len(x), nOut]) to x.
+func (r *refModel) mul(name string, x []float64) []float64 {
+	w := r.tensors[name]
+	nIn := len(x)
+	nOut := len(w) / nIn
+	out := make([]float64, nOut)
+	for o := 0; o < nOut; o++ {
+		var s float64
+		for i := 0; i < nIn; i++ {
+			s += w[o*nIn+i] * x[i]
+		}
+		out[o] = s
+	}
+	return out
+}
+
+func (r *refModel) norm(name string, x []float64) []float64 {
+	w := r.tensors[name]
+	var ss float64
+	for _, v := range x {
+		ss += v * v
+	}
+	scale := 1 / math.Sqrt(ss/float64(len(x))+r.eps)
+	out := make([]float64, len(x))
+	for i := range x {
+		out[i] = x[i] * scale * w[i]
+	}
+	return out
+}
+
+func (r *refModel) rope(v []float64, nHeads, pos int) {
+	hd := r.embd / r.heads
+	for h := 0; h < nHeads; h++ {
+		for i := 0; i < r.ropeDim/2; i++ {
+			theta := float64(pos) * math.Pow(r.base, -2*float64(i)/float64(r.ropeDim))
+			a, b := v[h*hd+2*i], v[h*hd+2*i+1]
+			v[h*hd+2*i] = a*math.Cos(theta) - b*math.Sin(theta)
+			v[h*hd+2*i+1] = a*math.Sin(theta) + b*math.Cos(theta)
+		}
+	}
+}
+
+// logits returns the logits at every position of tokens, recomputing everything from scratch.
+func (r *refModel) logits(tokens []int32) [][]float64 {
+	n := len(tokens)
+	hd := r.embd / r.heads
+	group := r.heads / r.kvHeads
+	x := make([][]float64, n)
+	for t, id := range tokens {
+		x[t] = append([]float64(nil), r.tensors["token_embd.weight"][int(id)*r.embd:(int(id)+1)*r.embd]...)
+	}
+	for l := 0; l < r.layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		qs, ks, vs := make([][]float64, n), make([][]float64, n), make([][]float64, n)
+		for t := 0; t < n; t++ {
+			h := r.norm(p+"attn_norm.weight", x[t])
+			qs[t], ks[t], vs[t] = r.mul(p+"attn_q.weight", h), r.mul(p+"attn_k.weight", h), r.mul(p+"attn_v.weight", h)
+			r.rope(qs[t], r.heads, t)
+			r.rope(ks[t], r.kvHeads, t)
+		}
+		for t := 0; t < n; t++ {
+			att := make([]float64, r.embd)
+			for h := 0; h < r.heads; h++ {
+				kh := h / group
+				scores := make([]float64, t+1)
+				maxs := math.Inf(-1)
+				for j := 0; j <= t; j++ {
+					var s float64
+					for i := 0; i < hd; i++ {
+						s += qs[t][h*hd+i] * ks[j][kh*hd+i]
+					}
+					scores[j] = s / math.Sqrt(float64(hd))
+					maxs = math.Max(maxs, scores[j])
+				}
+				var sum float64
+				for j := range scores {
+					scores[j] = math.Exp(scores[j] - maxs)
+					sum += scores[j]
+				}
+				for j := range scores {
+					for i := 0; i < hd; i++ {
+						att[h*hd+i] += scores[j] / sum * vs[j][kh*hd+i]
+					}
+				}
+			}
+			o := r.mul(p+"attn_output.weight", att)
+			for i := range x[t] {
+				x[t][i] += o[i]
+			}
+			h := r.norm(p+"ffn_norm.weight", x[t])
+			g, u := r.mul(p+"ffn_gate.weight", h), r.mul(p+"ffn_up.weight", h)
+			for i := range g {
+				g[i] = g[i] / (1 + math.Exp(-g[i])) * u[i]
+			}
+			d := r.mul(p+"ffn_down.weight", g)
+			for i := range x[t] {
+				x[t][i] += d[i]
+			}
+		}
+	}
+	out := make([][]float64, n)
+	outName := "output.weight"
+	if _, ok := r.tensors[outName]; !ok {
+		outName = "token_embd.weight"
+	}
+	for t := 0; t < n; t++ {
+		out[t] = r.mul(outName, r.norm("output_norm.weight", x[t]))
+	}
+	return out
+}
+
+// greedy continues tokens by argmax (lowest id on ties) until EOS (id 2) or n tokens.
+func (r *refModel) greedy(tokens []int32, n int) []int32 {
+	var out []int32
+	seq := append([]int32(nil), tokens...)
+	for len(out) < n {
+		lg := r.logits(seq)
+		last := lg[len(lg)-1]
+		best := 0
+		for i, v := range last {
+			if v > last[best] {
+				best = i
+			}
+		}
+		if best == 2 {
+			break
+		}
+		out = append(out, int32(best))
+		seq = append(seq, int32(best))
+	}
+	return out
+}
