@@ -107,7 +107,7 @@ func (f *fakeToncenter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				if err := tlb.Parse(&tx, c); err != nil {
 					f.t.Errorf("fixture: %v", err)
 				}
-				if strconv.FormatUint(tx.LT, 10) == lt && hex.EncodeToString(c.Hash()) == q.Get("hash") {
+				if strconv.FormatUint(tx.LT, 10) == lt && base64.StdEncoding.EncodeToString(c.Hash()) == q.Get("hash") {
 					start = i
 				}
 			}

@@ -170,7 +170,7 @@ func (c *Client) GetTransactions(ctx context.Context, addr *address.Address, lim
 		q := url.Values{"address": {addr.StringRaw()}, "limit": {strconv.Itoa(page)}, "archival": {"true"}}
 		if fromLT != 0 {
 			q.Set("lt", strconv.FormatUint(fromLT, 10))
-			q.Set("hash", hex.EncodeToString(fromHash))
+			q.Set("hash", base64.StdEncoding.EncodeToString(fromHash))
 		}
 		var raws []rawTransaction
 		if err := c.call(ctx, "getTransactions", q, nil, &raws); err != nil {

@@ -516,10 +516,10 @@ func walletSend(ctx context.Context, args []string) error {
 // one (it can run ahead of the wall clock), the wall clock otherwise.
 func chainClock(ctx context.Context, f *walletFlags, c chain.Client) func() time.Time {
 	type clocked interface {
-		Now(ctx context.Context) (time.Time, error)
+		DevnetTime(ctx context.Context) (time.Time, error)
 	}
 	if cc, ok := c.(clocked); ok && f.network == "devnet" {
-		if now, err := cc.Now(ctx); err == nil {
+		if now, err := cc.DevnetTime(ctx); err == nil {
 			offset := time.Until(now)
 			return func() time.Time { return time.Now().Add(offset) }
 		}
