@@ -52,6 +52,14 @@ type fixtureSandbox struct {
 	RegistryData     string          `json:"registryData"`
 	ProviderData     string          `json:"providerData"`
 	Getters          []fixtureGetter `json:"getters"`
+	SentByContracts  []fixtureSent   `json:"sentByContracts"`
+}
+
+// fixtureSent is a message body a contract itself built and sent in the sandbox run.
+type fixtureSent struct {
+	Opcode string `json:"opcode"`
+	From   string `json:"from"`
+	BOC    string `json:"boc"`
 }
 
 type fixtureInputs struct {
@@ -577,5 +585,46 @@ func TestFixtureGetters(t *testing.T) {
 		MethodGetAttestation, MethodIsAttested, MethodGetUsage,
 	} {
 		require.True(t, seen[m], "getter %s has no fixture", m)
+	}
+}
+
+// ---------------------------------------------------------------- what the contracts send
+
+// Bodies built by the contracts themselves (not by the JS helpers): Go must parse each one and
+// rebuild the same cell.
+func TestFixtureSentByContracts(t *testing.T) {
+	s := loadFixtures(t).Sandbox
+	in := s.Inputs
+	seen := map[string]bool{}
+	for _, m := range s.SentByContracts {
+		body := mustBOC(t, m.BOC)
+		msg, err := Decode(body)
+		require.NoError(t, err, "%s from %s", m.Opcode, m.From)
+		require.Equal(t, m.Opcode, fmt.Sprintf("%#08x", msg.Opcode()))
+		seen[msg.MessageName()] = true
+		again, err := Encode(msg)
+		require.NoError(t, err)
+		require.Equal(t, hex.EncodeToString(body.Hash()), hex.EncodeToString(again.Hash()), msg.MessageName())
+
+		switch v := msg.(type) {
+		case ProviderRegistration:
+			require.Equal(t, s.Owner, v.Owner.StringRaw())
+			require.Equal(t, in.StakeAmount, v.StakeAmount.Nano().String())
+			require.Equal(t, s.Treasury, v.Params.Treasury.StringRaw())
+		case ForwardedOracleVote:
+			require.Equal(t, in.Oracle.Wallet, v.OracleWallet.StringRaw())
+			require.Equal(t, hash32(t, in.Oracle.PublicKey), v.OracleKey)
+			require.Equal(t, hash32(t, in.Claim["evidenceDigest"]), v.Claim.EvidenceDigest)
+		case ForwardedSlash:
+			require.Equal(t, s.Governance, v.ExcessTo.StringRaw())
+		case ForwardedJail:
+			require.Equal(t, s.Governance, v.ExcessTo.StringRaw())
+		case SlashedStake:
+			require.Equal(t, s.Owner, v.ProviderOwner.StringRaw())
+		}
+	}
+	for _, name := range []string{"ProviderRegistration", "ForwardedOracleVote", "ForwardedSlash", "ForwardedJail",
+		"ReturnExcess", "RefundBounced", "SlashedStake", "StakeWithdrawn"} {
+		require.True(t, seen[name], "no %s sent by a contract in the fixture", name)
 	}
 }

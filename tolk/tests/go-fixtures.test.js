@@ -118,9 +118,11 @@ function stackJson(items) {
 
 function assertAllSucceeded(result, what) {
   for (const tx of result.transactions) {
+
     const d = tx.description;
     if (d.type !== 'generic') continue;
-    const ok = !d.aborted && (d.computePhase.type === 'skipped' || d.computePhase.success);
+    // A skipped compute phase is a delivery to an account without code (it bounces by design).
+    const ok = d.computePhase.type === 'skipped' || (!d.aborted && d.computePhase.success);
     const exit = d.computePhase.type === 'vm' ? d.computePhase.exitCode : 'skipped';
     assert.ok(ok, `${what}: transaction on ${tx.inMessage?.info.dest} failed (exit code ${exit})`);
   }
@@ -156,10 +158,22 @@ async function scenario() {
     [governance, registry, toNano('0.1'), M.addOracle({ queryId: 3n, ...inputs.oracle })],
     [owner, registry, toNano('10.5'), M.registerProvider({ queryId: 4n, stakeAmount: inputs.stakeAmount })],
   ];
-  for (const [from, to, value, body] of steps) {
-    assertAllSucceeded(await from.send({ to, value, body }), `op ${body.beginParse().loadUint(32).toString(16)}`);
-  }
-  const provider = await C.getProviderAddress(bc, registry, owner.address);
+  // Bodies the contracts themselves send, first of each opcode: the Go test decodes them.
+  const sent = new Map();
+  const run = async ([from, to, value, body]) => {
+    const result = await from.send({ to, value, body });
+    assertAllSucceeded(result, `op ${body.beginParse().loadUint(32).toString(16)}`);
+    for (const tx of result.transactions) {
+      for (const out of tx.outMessages.values()) {
+        if (out.info.type !== 'internal' || !(out.info.src.equals(registry) || (provider && out.info.src.equals(provider)))) continue;
+        const op = out.body.bits.length >= 32 ? out.body.beginParse().preloadUint(32) : null;
+        if (op !== null && !sent.has(op)) sent.set(op, { from: out.info.src.equals(registry) ? 'registry' : 'provider', boc: bocHex(out.body) });
+      }
+    }
+  };
+  let provider = null;
+  for (const step of steps) await run(step);
+  provider = await C.getProviderAddress(bc, registry, owner.address);
   assert.ok(provider.equals(C.providerAddress(owner.address, registry, deployed.providerCode)), 'JS provider address derivation');
   const providerState = (await bc.getContract(provider)).accountState;
   assert.equal(providerState?.type, 'active', 'provider deployed at the derived address');
@@ -169,9 +183,7 @@ async function scenario() {
     [owner, provider, toNano('0.1'), M.setModelPrice({ queryId: 6n, ...inputs.price })],
     [oracle, registry, toNano('0.2'), M.submitOracleVote({ queryId: 7n, providerOwner: owner.address, claim: inputs.claim })],
   ];
-  for (const [from, to, value, body] of ownerSteps) {
-    assertAllSucceeded(await from.send({ to, value, body }), `op ${body.beginParse().loadUint(32).toString(16)}`);
-  }
+  for (const step of ownerSteps) await run(step);
   const measurement = inputs.measurement.measurementHash;
 
   const data = async (a) => {
@@ -216,6 +228,27 @@ async function scenario() {
     });
   }
 
+  const registryData = await data(registry);
+  const providerData = await data(provider);
+
+  // Phase 2, after the state above is recorded: make the contracts send every other message.
+  const strangerOwner = addr(0, 0x99); // has no provider: the forwarded slash bounces → RefundBounced
+  const phase2 = [
+    [governance, registry, toNano('0.2'), M.jailProvider({ queryId: 8n, providerOwner: owner.address, until: NOW + 600 })],
+    [governance, registry, toNano('0.2'), M.unjailProvider({ queryId: 9n, providerOwner: owner.address })],
+    [governance, registry, toNano('0.2'), M.slashProvider({ queryId: 10n, providerOwner: owner.address, amount: toNano('1'), evidenceDigest: hash(0xd4) })],
+    [governance, registry, toNano('0.2'), M.slashProvider({ queryId: 11n, providerOwner: strangerOwner, amount: toNano('1'), evidenceDigest: hash(0xd4) })],
+    [owner, provider, toNano('0.1'), M.exitProvider({ queryId: 12n })],
+  ];
+  for (const step of phase2) await run(step);
+  bc.now = NOW + params.unbondingPeriod + 1;
+  await run([owner, provider, toNano('0.1'), M.withdrawUnbonded({ queryId: 13n })]);
+  const sentByContracts = [...sent.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([op, m]) => ({ opcode: '0x' + op.toString(16).padStart(8, '0'), ...m }));
+  const expectSent = ['ProviderRegistration', 'ForwardedOracleVote', 'ForwardedSlash', 'ForwardedJail', 'ReturnExcess', 'RefundBounced', 'SlashedStake', 'StakeWithdrawn'];
+  assert.deepEqual([...sent.keys()].sort(), expectSent.map((n) => Op[n]).sort(), 'messages the contracts sent');
+
   return {
     now: NOW,
     governance: governance.address.toRawString(),
@@ -230,9 +263,10 @@ async function scenario() {
     registry: registry.toRawString(),
     provider: provider.toRawString(),
     inputs: toJson(inputs),
-    registryData: await data(registry),
-    providerData: await data(provider),
+    registryData,
+    providerData,
     getters: getterOut,
+    sentByContracts,
   };
 }
 
