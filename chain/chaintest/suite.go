@@ -178,7 +178,8 @@ func testDeployWallet(t *testing.T, e Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Stack) != 1 || res.Stack[0].(*big.Int).Int64() != 1 || res.GasUsed <= 0 {
+	// Liteservers do not report get-method gas, so zero is allowed; negative never is.
+	if len(res.Stack) != 1 || res.Stack[0].(*big.Int).Int64() != 1 || res.GasUsed < 0 {
 		t.Fatalf("seqno after deploy: %+v", res)
 	}
 	res, err = c.RunGetMethod(ctx, w.Address(), "get_public_key")
@@ -302,9 +303,14 @@ func testBounce(t *testing.T, e Env) {
 	if acc.Balance.Sign() != 0 {
 		t.Fatalf("bounce target kept %s nanoTON", acc.Balance)
 	}
+	// On TON an account that stays nonexistent keeps no last-transaction id, so a liteserver lists
+	// nothing for it; the devnet keeps the history. Either way there is at most the one transaction.
 	txs, err := c.GetTransactions(ctx, dst, 5, 0, nil)
-	if err != nil || len(txs) != 1 {
+	if err != nil || len(txs) > 1 {
 		t.Fatalf("bounce target transactions: %d %v", len(txs), err)
+	}
+	if len(txs) == 0 {
+		return
 	}
 	d, ok := txs[0].Description.(tlb.TransactionDescriptionOrdinary)
 	if !ok || d.BouncePhase == nil {

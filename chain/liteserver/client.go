@@ -280,8 +280,10 @@ func (c *Client) GetTransactions(ctx context.Context, addr *address.Address, lim
 		}
 		fromLT, fromHash = last.PrevTxLT, last.PrevTxHash
 	}
-	if len(out) > 0 && (out[0].LT != 0 && !bytes.Equal(out[0].AccountAddr, addr.Data())) {
-		return nil, fmt.Errorf("failed to get transactions of %s: liteserver returned another account's transaction", addr.StringRaw())
+	for _, tx := range out {
+		if !bytes.Equal(tx.AccountAddr, addr.Data()) {
+			return nil, fmt.Errorf("failed to get transactions of %s: liteserver returned a transaction of another account", addr.StringRaw())
+		}
 	}
 	return out, nil
 }
