@@ -126,13 +126,23 @@ func envOr(name, def string) string {
 
 // parse parses args and checks the shared flags; it returns the positional arguments.
 func (f *walletFlags) parse(args []string) ([]string, error) {
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			f.fs.SetOutput(walletOut)
-			f.fs.Usage()
-			return nil, err
+	// Flags may follow positional arguments ("balance ADDR --network testnet"), so parse in rounds.
+	var positional []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				f.fs.SetOutput(walletOut)
+				f.fs.Usage()
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		args = f.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
 	}
 	f.fs.Visit(func(fl *flag.Flag) {
 		if fl.Name == "key-file" {
@@ -151,7 +161,7 @@ func (f *walletFlags) parse(args []string) ([]string, error) {
 	if f.withNetwork && f.network == "devnet" && f.liteConfig != "" {
 		return nil, fmt.Errorf("%w: the devnet has no liteservers; use --rpc", errUsage)
 	}
-	return f.fs.Args(), nil
+	return positional, nil
 }
 
 func (f *walletFlags) globalIDValue() int32 {
@@ -475,6 +485,14 @@ func walletSend(ctx context.Context, args []string) error {
 	}
 	defer release()
 
+	// Wallets send with "ignore errors", so an unaffordable transfer would be skipped silently.
+	own, err := c.GetAccount(ctx, w.Address())
+	if err != nil {
+		return err
+	}
+	if own.Balance.Cmp(nano) <= 0 {
+		return fmt.Errorf("wallet %s holds %s TON, not enough to send %s TON plus fees", f.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(nano))
+	}
 	tr := wallet.Transfer{To: dst, Amount: nano}
 	switch {
 	case bounceMode != nil:
@@ -507,6 +525,9 @@ func walletSend(ctx context.Context, args []string) error {
 		fmt.Fprintf(walletOut, "message hash: %s\n", hex.EncodeToString(sent.MessageHash))
 		if tx := sent.Transaction; tx != nil {
 			fmt.Fprintf(walletOut, "transaction: lt %d hash %s fees %s TON\n", tx.LT, hex.EncodeToString(tx.Hash), wallet.FormatTON(tx.TotalFees.Coins.Nano()))
+			if err == nil && tx.OutMsgCount == 0 {
+				err = fmt.Errorf("%w: the wallet's transaction sent no message (not enough balance for the amount plus fees?)", wallet.ErrFailed)
+			}
 		}
 	}
 	return err

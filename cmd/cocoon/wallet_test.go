@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/big"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
 
+	"github.com/cocoon-go/cocoon/chain/devnet"
+	"github.com/cocoon-go/cocoon/chain/txwait"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 )
 
@@ -183,5 +189,86 @@ func TestWalletUsageErrors(t *testing.T) {
 	var o, e bytes.Buffer
 	if code := run([]string{"wallet", "send"}, &o, &e); code != 2 {
 		t.Errorf("exit code %d, want 2", code)
+	}
+}
+
+// TestWalletEndToEndOnDevnet drives the wallet commands against the devnet's toncenter API over
+// HTTP, as a user would with `cocoon devnet` running.
+func TestWalletEndToEndOnDevnet(t *testing.T) {
+	t.Setenv(envMnemonic, "")
+	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	ctx := context.Background()
+	key := filepath.Join(t.TempDir(), "w.key")
+	out, err := runWalletCmd(t, "", "new", "--key-file", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := addressOf(t, out)
+	net := []string{"--key-file", key, "--network", "devnet", "--rpc", srv.URL}
+	cmd := func(args ...string) (string, error) { return runWalletCmd(t, "", append(args, net...)...) }
+
+	if _, err := cmd("send", "--to", me.StringRaw(), "--amount", "1"); err == nil || !strings.Contains(err.Error(), "not enough") {
+		t.Fatalf("send from an empty wallet: %v", err)
+	}
+	if err := d.Fund(ctx, me, big.NewInt(10_000_000_000)); err != nil {
+		t.Fatal(err)
+	}
+	out, err = cmd("balance")
+	if err != nil || !strings.Contains(out, "state:   uninit") || !strings.Contains(out, "balance: 10 TON (10000000000 nanoTON)") {
+		t.Fatalf("balance before deploy: %v\n%s", err, out)
+	}
+
+	// First send deploys the wallet; a raw destination that does not exist gets a non-bounceable transfer.
+	fresh := address.MustParseRawAddr("0:" + strings.Repeat("5a", 32))
+	out, err = cmd("send", "--to", fresh.StringRaw(), "--amount", "1.5", "--comment", "first")
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "deploys the wallet") || !strings.Contains(out, "(bounce false)") || !strings.Contains(out, "transaction: lt") {
+		t.Fatalf("send output:\n%s", out)
+	}
+	out, err = cmd("balance", fresh.StringRaw())
+	if err != nil || !strings.Contains(out, "balance: 1.5 TON") || !strings.Contains(out, "state:   uninit") {
+		t.Fatalf("receiver: %v\n%s", err, out)
+	}
+	txs, err := d.Client().GetTransactions(ctx, fresh, 1, 0, nil)
+	if err != nil || len(txs) != 1 {
+		t.Fatalf("receiver transactions: %v", err)
+	}
+	body, _ := txs[0].IO.In.AsInternal().Body.BeginParse()
+	if body.MustLoadUInt(32) != 0 || body.MustLoadStringSnake() != "first" {
+		t.Fatal("comment not delivered")
+	}
+	out, err = cmd("balance")
+	if err != nil || !strings.Contains(out, "state:   active") || !strings.Contains(out, "seqno:   1") {
+		t.Fatalf("balance after deploy: %v\n%s", err, out)
+	}
+
+	// With the devnet clock an hour ahead, the wallet signs against the devnet's time.
+	d.AdvanceTime(time.Hour)
+	bounceTo := address.MustParseRawAddr("0:" + strings.Repeat("6b", 32))
+	before, _ := d.Client().GetAccount(ctx, me)
+	out, err = cmd("send", "--to", bounceTo.StringRaw(), "--amount", "2", "--bounce", "true", "--timeout", "1m")
+	if err != nil || !strings.Contains(out, "(bounce true)") {
+		t.Fatalf("bounceable send: %v\n%s", err, out)
+	}
+	if _, err := txwait.Wait(ctx, d.Client(), me, before.LastTxLT+1, func(tx *tlb.Transaction) bool {
+		return tx.IO.In != nil && tx.IO.In.MsgType == tlb.MsgTypeInternal && tx.IO.In.AsInternal().Bounced
+	}, txwait.Options{Interval: time.Millisecond}); err != nil {
+		t.Fatalf("bounce did not come back: %v", err)
+	}
+	after, _ := d.Client().GetAccount(ctx, me)
+	if lost := new(big.Int).Sub(before.Balance, after.Balance); lost.Sign() <= 0 || lost.Cmp(big.NewInt(100_000_000)) > 0 {
+		t.Fatalf("a bounced 2 TON transfer cost %s nanoTON", lost)
+	}
+	// More than the balance is refused before signing.
+	if _, err := cmd("send", "--to", fresh.StringRaw(), "--amount", "100"); err == nil || !strings.Contains(err.Error(), "not enough") {
+		t.Fatalf("overspend: %v", err)
 	}
 }
