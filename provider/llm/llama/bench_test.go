@@ -1,0 +1,72 @@
+package llama
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// spec25M is the benchmark model: ~26M parameters of random F32 weights (7 layers of 512, FFN 1376,
+// 4096-token vocabulary, untied output), the size class of the default model.
+var spec25M = testSpec{embd: 512, layers: 7, heads: 8, kvHeads: 8, ffn: 1376, ctx: 1024, extraVocab: 4096 - 295, seed: 11}
+
+var bench25M struct {
+	once sync.Once
+	m    *Model
+}
+
+func model25M(b *testing.B) *Model {
+	bench25M.once.Do(func() { bench25M.m = loadTestModel(b, spec25M) })
+	return bench25M.m
+}
+
+func threadCounts() []int {
+	if n := runtime.GOMAXPROCS(0); n > 1 {
+		return []int{1, n}
+	}
+	return []int{1}
+}
+
+// benchPrompt measures prompt processing (one batched forward pass over n tokens).
+func benchPrompt(b *testing.B, m *Model, n int) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	tokens := randomTokens(rng, n, m.Info().Vocab)
+	for _, threads := range threadCounts() {
+		b.Run(fmt.Sprintf("tokens=%d/threads=%d", n, threads), func(b *testing.B) {
+			st := m.newState(n, threads)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st.pos = 0
+				st.forward(tokens, false)
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+// benchGenerate measures decoding: n single-token forward passes after an 8-token prompt.
+func benchGenerate(b *testing.B, m *Model, n int) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	prompt := randomTokens(rng, 8, m.Info().Vocab)
+	for _, threads := range threadCounts() {
+		b.Run(fmt.Sprintf("tokens=%d/threads=%d", n, threads), func(b *testing.B) {
+			st := m.newState(len(prompt)+n, threads)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st.pos = 0
+				logits := st.forward(prompt, false)
+				b.StopTimer()
+				b.StartTimer()
+				for j := 0; j < n; j++ {
+					logits = st.forward([]int32{argmax(logits)}, false)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}
+
+func BenchmarkPrompt25M(b *testing.B)   { benchPrompt(b, model25M(b), 128) }
+func BenchmarkGenerate25M(b *testing.B) { benchGenerate(b, model25M(b), 64) }
