@@ -136,7 +136,8 @@ var addressType = reflect.TypeOf(&address.Address{})
 // validateFields walks a tlb struct (and the structs it holds inline or by reference) and checks
 // what tonutils-go's tlb does not: every `addr` field is a standard internal address — or, for an
 // optional one (`addr std` without `required`), null — as Tolk's `address` / `address?` accept,
-// and every `bits N` field holds exactly N/8 bytes (tlb would silently truncate a longer one).
+// every `bits N` field holds exactly N/8 bytes (tlb would silently truncate a longer one), and
+// every coins amount fits VarUInteger 16.
 func validateFields(v reflect.Value, path string) error {
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		if v.IsNil() {
@@ -173,6 +174,12 @@ func validateFields(v reflect.Value, path string) error {
 			}
 			if fv.Len() != n/8 {
 				return fmt.Errorf("%s.%s must be %d bytes, got %d", path, f.Name, n/8, fv.Len())
+			}
+		case f.Type == coinsType:
+			// tonutils-go panics on these while storing; Tolk's coins is VarUInteger 16.
+			n := fv.Interface().(tlb.Coins).Nano()
+			if n.Sign() < 0 || n.BitLen() > 120 {
+				return fmt.Errorf("%s.%s must be 0..2^120-1 nanoTON, got %s", path, f.Name, n)
 			}
 		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct && f.Type != cellType && f.Type != dictType:
 			if err := validateFields(fv, path+"."+f.Name); err != nil {
