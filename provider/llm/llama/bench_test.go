@@ -55,9 +55,9 @@ func benchGenerate(b *testing.B, m *Model, n int) {
 			st := m.newState(len(prompt)+n, threads)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
+				b.StopTimer()
 				st.pos = 0
 				logits := st.forward(prompt, false)
-				b.StopTimer()
 				b.StartTimer()
 				for j := 0; j < n; j++ {
 					logits = st.forward([]int32{argmax(logits)}, false)

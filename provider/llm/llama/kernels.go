@@ -1,8 +1,10 @@
 package llama
 
-// dot is the float32 inner product of a and b[:len(a)], with four accumulators to break the
+// Portable kernels; kernels_amd64.s has AVX2/FMA versions of dot and dot4 that these back up.
+
+// dotGo is the float32 inner product of a and b[:len(a)], with four accumulators to break the
 // dependency chain.
-func dot(a, b []float32) float32 {
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -18,8 +20,8 @@ func dot(a, b []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// dot4 is four dot products of rows w0..w3 with the same x.
-func dot4(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
+// dot4Go is four dot products of rows w0..w3 with the same x.
+func dot4Go(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 	n := len(x)
 	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
 	var a0, a1, b0, b1, c0, c1, d0, d1 float32

@@ -1,0 +1,44 @@
+//go:build amd64 && !purego
+
+package llama
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 selects the assembly kernels (AVX2 + FMA); otherwise the portable Go ones run.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func dot4AVX2(w0, w1, w2, w3, x *float32, n int) (a, b, c, d float32)
+
+//go:noescape
+func dotAVX2(a, b *float32, n int) float32
+
+// dot is the float32 inner product of a and b[:len(a)].
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	if !useAVX2 || len(a) < 32 {
+		return dotGo(a, b)
+	}
+	n := len(a) &^ 31
+	s := dotAVX2(&a[0], &b[0], n)
+	if n < len(a) {
+		s += dotGo(a[n:], b[n:])
+	}
+	return s
+}
+
+// dot4 is four dot products of rows w0..w3 (each at least len(x) long) with x.
+func dot4(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
+	n := len(x)
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	if !useAVX2 || n < 16 {
+		return dot4Go(w0, w1, w2, w3, x)
+	}
+	m := n &^ 15
+	a, b, c, d := dot4AVX2(&w0[0], &w1[0], &w2[0], &w3[0], &x[0], m)
+	if m < n {
+		a2, b2, c2, d2 := dot4Go(w0[m:], w1[m:], w2[m:], w3[m:], x[m:])
+		a, b, c, d = a+a2, b+b2, c+c2, d+d2
+	}
+	return a, b, c, d
+}

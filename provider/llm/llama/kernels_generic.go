@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package llama
+
+const useAVX2 = false
+
+// dot is the float32 inner product of a and b[:len(a)].
+func dot(a, b []float32) float32 { return dotGo(a, b[:len(a)]) }
+
+// dot4 is four dot products of rows w0..w3 (each at least len(x) long) with x.
+func dot4(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
+	n := len(x)
+	return dot4Go(w0[:n], w1[:n], w2[:n], w3[:n], x)
+}

@@ -1,0 +1,39 @@
+package llama
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The dispatching kernels (assembly where available) agree with the portable ones at every length,
+// including unaligned starts and tails.
+func TestKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	vec := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	near := func(a, b float32, n int) bool {
+		return math.Abs(float64(a-b)) <= 1e-5*float64(n+1)
+	}
+	for n := 0; n <= 200; n++ {
+		off := n % 3
+		a, b := vec(n + off)[off:], vec(n+1)
+		if got, want := dot(a, b), dotGo(a, b[:n]); !near(got, want, n) {
+			t.Fatalf("dot n=%d: %v vs %v", n, got, want)
+		}
+		w := [4][]float32{vec(n + off)[off:], vec(n), vec(n + 5), vec(n)}
+		x := vec(n)
+		g0, g1, g2, g3 := dot4(w[0], w[1], w[2], w[3], x)
+		for i, g := range []float32{g0, g1, g2, g3} {
+			if want := dotGo(w[i][:n], x); !near(g, want, n) {
+				t.Fatalf("dot4 n=%d row %d: %v vs %v", n, i, g, want)
+			}
+		}
+	}
+	t.Logf("assembly kernels: %v", useAVX2)
+}
