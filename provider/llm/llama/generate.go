@@ -87,10 +87,8 @@ func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, o
 	if err != nil {
 		return res, err
 	}
-	for i, id := range prompt {
-		if id < 0 || int(id) >= m.info.Vocab {
-			return res, fmt.Errorf("%w: prompt token %d is %d, outside the %d-token vocabulary", ErrInput, i, id, m.info.Vocab)
-		}
+	if err := m.checkTokens(prompt); err != nil {
+		return res, err
 	}
 	if math.IsNaN(float64(opts.Temperature)) || math.IsNaN(float64(opts.TopP)) {
 		return res, fmt.Errorf("%w: temperature and top_p must be numbers", ErrInput)
@@ -311,4 +309,29 @@ func (ts *textStream) emit(upTo int) error {
 		return nil
 	}
 	return ts.onText(delta)
+}
+
+// Logits evaluates tokens from an empty cache and returns the logits after the last one (for checks
+// and tools; generation does not need it).
+func (m *Model) Logits(tokens []int32) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("%w: no tokens", ErrInput)
+	}
+	if len(tokens) > m.info.ContextLength {
+		return nil, fmt.Errorf("%w: %d tokens, the model's context holds %d", ErrContextLength, len(tokens), m.info.ContextLength)
+	}
+	if err := m.checkTokens(tokens); err != nil {
+		return nil, err
+	}
+	st := m.newState(len(tokens), runtime.GOMAXPROCS(0))
+	return st.forward(tokens, false), nil
+}
+
+func (m *Model) checkTokens(tokens []int32) error {
+	for i, id := range tokens {
+		if id < 0 || int(id) >= m.info.Vocab {
+			return fmt.Errorf("%w: token %d is %d, outside the %d-token vocabulary", ErrInput, i, id, m.info.Vocab)
+		}
+	}
+	return nil
 }
