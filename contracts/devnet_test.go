@@ -117,11 +117,9 @@ func TestRegistryOnDevnet(t *testing.T) {
 		OracleQuorum:           1,
 		MaxAttestationLifetime: 24 * 3600,
 	}
-	data, err := contracts.EncodeRegistryStorage(contracts.NewRegistryStorage(gov.w.Address(), contracts.NetworkDevnet, params, contracts.ProviderCode()))
+	init, registry, err := contracts.RegistryDeploy(contracts.NewRegistryStorage(gov.w.Address(), contracts.NetworkDevnet, params, contracts.ProviderCode()))
 	require.NoError(t, err)
-	registry, err := contracts.AddressOf(contracts.RegistryCode(), data)
-	require.NoError(t, err)
-	allSucceeded(t, h.send(gov, registry, "1", nil, &tlb.StateInit{Code: contracts.RegistryCode(), Data: data}))
+	allSucceeded(t, h.send(gov, registry, "1", nil, init))
 
 	measurement := bytes.Repeat([]byte{0x3c}, 32)
 	name, err := contracts.TextCell("llama-3.1-8b", contracts.MaxModelNameBytes)

@@ -178,6 +178,21 @@ func NewRegistryStorage(governance *address.Address, network NetworkKind, params
 	}
 }
 
+// RegistryDeploy returns what deploys a registry with initial storage st (see NewRegistryStorage)
+// and the embedded Registry code: the StateInit to attach to the first message, and the address.
+func RegistryDeploy(st *RegistryStorage) (*tlb.StateInit, *address.Address, error) {
+	data, err := EncodeRegistryStorage(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	code := RegistryCode()
+	addr, err := AddressOf(code, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &tlb.StateInit{Code: code, Data: data}, addr, nil
+}
+
 // Measurement is one allowed TEE measurement.
 type Measurement struct {
 	Hash []byte
