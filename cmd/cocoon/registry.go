@@ -1,0 +1,624 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"math/big"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/txwait"
+	"github.com/cocoon-go/cocoon/chain/wallet"
+	"github.com/cocoon-go/cocoon/contracts"
+)
+
+func init() {
+	register("registry", "Cocoon registry: deploy, show and govern (signed by a wallet or as ton:// links)", runRegistry)
+}
+
+const envRegistry = "COCOON_REGISTRY"
+
+const registryUsage = `usage: cocoon registry <verb> [flags]
+
+  deploy               deploy a registry (governance defaults to the wallet)
+  show                 print a registry's governance, parameters, measurements, models and oracles
+  params               change parameters: only the flags given change
+  allow-measurement    --hash HEX --kind tdx|snp|sim
+  revoke-measurement   --hash HEX
+  add-model            --id N --weights-hash HEX --name TEXT
+  add-oracle           --oracle-wallet ADDRESS --pubkey HEX
+  remove-oracle        --oracle-wallet ADDRESS
+  slash                --provider-owner ADDRESS --slash TON --evidence HEX
+  transfer-governance  --to ADDRESS (the new governance then runs accept-governance)
+  accept-governance
+
+Every governance verb is signed with the wallet (see 'cocoon wallet') and waits for the registry's
+transaction, or with --link prints a ton://transfer link for another signer (e.g. a multisig).
+The registry address comes from --registry or $` + envRegistry + `.`
+
+// Registry parameter bounds, as checked on-chain by areParamsValid (tolk/src/registry-utils.tolk).
+// Deploy is not checked on-chain, so the command checks them before deploying.
+const (
+	minProviderStakeFloor = 1_000_000_000 // 1 TON
+	minPeriodSeconds      = 60
+	maxPeriodSeconds      = 365 * 24 * 3600
+	maxFeeBps             = 10000
+)
+
+// regCmd is one registry verb's flags and state.
+type regCmd struct {
+	*walletFlags
+	registry string
+	link     bool
+	value    string
+	queryID  uint64
+	noWait   bool
+}
+
+func newRegCmd(verb string, defValue string) *regCmd {
+	r := &regCmd{walletFlags: newWalletFlags(verb, true)}
+	r.fs.Init("registry "+verb, flag.ContinueOnError)
+	r.fs.StringVar(&r.registry, "registry", os.Getenv(envRegistry), "registry address (env "+envRegistry+")")
+	r.fs.BoolVar(&r.link, "link", false, "print a ton://transfer link to sign elsewhere instead of sending")
+	r.fs.StringVar(&r.value, "value", defValue, "TON attached to the message (the registry returns the excess)")
+	r.fs.Uint64Var(&r.queryID, "query-id", 0, "query id (default: random)")
+	r.fs.BoolVar(&r.noWait, "no-wait", false, "do not wait for the registry's transaction")
+	return r
+}
+
+func runRegistry(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: missing verb\n%s", errUsage, registryUsage)
+	}
+	verb, rest := args[0], args[1:]
+	switch verb {
+	case "deploy":
+		return registryDeploy(ctx, rest)
+	case "show":
+		return registryShow(ctx, rest)
+	case "params":
+		return registryParams(ctx, rest)
+	case "allow-measurement", "revoke-measurement", "add-model", "add-oracle", "remove-oracle",
+		"slash", "transfer-governance", "accept-governance":
+		return registryGovern(ctx, verb, rest)
+	case "-h", "--help", "help":
+		fmt.Fprintln(walletOut, registryUsage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown verb %q\n%s", errUsage, verb, registryUsage)
+}
+
+// parseReg parses flags and checks the registry-wide ones.
+func (r *regCmd) parseReg(args []string, needRegistry bool) (*address.Address, *big.Int, error) {
+	rest, err := r.parse(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rest) != 0 {
+		return nil, nil, fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
+	}
+	value, err := wallet.ParseTON(r.value)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: --value: %v", errUsage, err)
+	}
+	if r.queryID == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		r.queryID = binary.BigEndian.Uint64(b[:]) >> 1
+	}
+	if !needRegistry {
+		return nil, value, nil
+	}
+	if r.registry == "" {
+		return nil, nil, fmt.Errorf("%w: give the registry address with --registry or $%s", errUsage, envRegistry)
+	}
+	reg, _, err := r.parseAddress(r.registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, value, nil
+}
+
+// tonLink renders a ton://transfer deep link (amount in nanoTON, BOCs in URL-safe base64).
+func (r *regCmd) tonLink(dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) (string, error) {
+	q := []string{"amount=" + value.String()}
+	if body != nil {
+		q = append(q, "bin="+url.QueryEscape(base64.URLEncoding.EncodeToString(body.ToBOCWithFlags(false))))
+	}
+	if init != nil {
+		c, err := tlb.ToCell(init)
+		if err != nil {
+			return "", fmt.Errorf("failed to serialize state init: %w", err)
+		}
+		q = append(q, "init="+url.QueryEscape(base64.URLEncoding.EncodeToString(c.ToBOCWithFlags(false))))
+	}
+	return "ton://transfer/" + r.friendly(dst, init == nil) + "?" + strings.Join(q, "&"), nil
+}
+
+// deliver sends body (and init, for a deploy) to dst from the wallet and waits for dst's
+// transaction, or prints a link when --link is set. It returns the registry's exit code as an error.
+func (r *regCmd) deliver(ctx context.Context, what string, dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) error {
+	if r.link {
+		link, err := r.tonLink(dst, value, body, init)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(walletOut, "%s: sign and send this transfer from the governance wallet:\n%s\n", what, link)
+		return nil
+	}
+	w, err := r.loadWallet()
+	if err != nil {
+		return err
+	}
+	c, release, err := r.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	before, err := c.GetAccount(ctx, dst)
+	if err != nil {
+		return err
+	}
+	own, err := c.GetAccount(ctx, w.Address())
+	if err != nil {
+		return err
+	}
+	if own.Balance.Cmp(value) <= 0 {
+		return fmt.Errorf("wallet %s holds %s TON, not enough to attach %s TON plus fees", r.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(value))
+	}
+	opts := wallet.SendOptions{TTL: 2 * time.Minute, Wait: true, Now: chainClock(ctx, r.walletFlags, c), Poll: txwait.Options{Interval: time.Second}}
+	if r.network == "devnet" {
+		opts.Poll.Interval = 20 * time.Millisecond
+	}
+	tr := wallet.Transfer{To: dst, Amount: value, Bounce: init == nil, Body: body, StateInit: init}
+	sent, err := w.Send(ctx, c, opts, tr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if sent.Transaction.OutMsgCount == 0 {
+		return fmt.Errorf("%s: %w: the wallet's transaction sent no message", what, wallet.ErrFailed)
+	}
+	fmt.Fprintf(walletOut, "%s: sent from %s (seqno %d)\n", what, r.friendly(w.Address(), false), sent.Seqno)
+	if r.noWait {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	tx, err := txwait.Wait(wctx, c, dst, before.LastTxLT, txwait.InternalFrom(w.Address()), opts.Poll)
+	if err != nil {
+		return fmt.Errorf("%s: the message left the wallet but the registry's transaction did not show up: %w", what, err)
+	}
+	if err := registryOutcome(tx); err != nil {
+		return fmt.Errorf("%s: the registry refused it: %w", what, err)
+	}
+	fmt.Fprintf(walletOut, "%s: done in registry transaction lt %d hash %s\n", what, tx.LT, hex.EncodeToString(tx.Hash))
+	return nil
+}
+
+// registryOutcome names the contract's exit code when the registry's transaction failed.
+func registryOutcome(tx *tlb.Transaction) error {
+	d, ok := tx.Description.(tlb.TransactionDescriptionOrdinary)
+	if !ok {
+		return nil
+	}
+	if vm, ok := d.ComputePhase.Phase.(tlb.ComputePhaseVM); ok && !vm.Success {
+		return contracts.ExitCode(vm.Details.ExitCode)
+	}
+	return wallet.CheckSuccess(tx)
+}
+
+func registryDeploy(ctx context.Context, args []string) error {
+	r := newRegCmd("deploy", "0.5")
+	governance := r.fs.String("governance", "", "governance address (default: the wallet; required with --link)")
+	kind := r.fs.String("kind", "", "network kind written into the registry: devnet, testnet or mainnet (default: --network)")
+	minStake := r.fs.String("min-stake", "10", "minimum provider stake, TON")
+	unbonding := r.fs.Duration("unbonding", 7*24*time.Hour, "unbonding period")
+	feeBps := r.fs.Uint("fee-bps", 100, "protocol fee in basis points (at most 10000)")
+	treasury := r.fs.String("treasury", "", "treasury address (default: governance)")
+	challenge := r.fs.Duration("challenge", 24*time.Hour, "payment channel challenge period")
+	quorum := r.fs.Uint("quorum", 1, "oracle votes an attestation needs (at least 1)")
+	lifetime := r.fs.Duration("attestation-lifetime", 24*time.Hour, "longest attestation validity")
+	if _, _, err := r.parseReg(args, false); err != nil {
+		return err
+	}
+	value, _ := wallet.ParseTON(r.value)
+
+	var gov *address.Address
+	var err error
+	switch {
+	case *governance != "":
+		if gov, _, err = r.parseAddress(*governance); err != nil {
+			return err
+		}
+	case r.link:
+		return fmt.Errorf("%w: --link needs --governance", errUsage)
+	default:
+		w, err := r.loadWallet()
+		if err != nil {
+			return err
+		}
+		gov = w.Address()
+	}
+	nk := contracts.NetworkDevnet
+	k := *kind
+	if k == "" {
+		k = r.network
+	}
+	switch k {
+	case "devnet":
+	case "testnet":
+		nk = contracts.NetworkTestnet
+	case "mainnet":
+		nk = contracts.NetworkMainnet
+	default:
+		return fmt.Errorf("%w: --kind must be devnet, testnet or mainnet", errUsage)
+	}
+	params := contracts.RegistryParams{Treasury: gov}
+	if *treasury != "" {
+		if params.Treasury, _, err = r.parseAddress(*treasury); err != nil {
+			return err
+		}
+	}
+	stake, err := wallet.ParseTON(*minStake)
+	if err != nil {
+		return fmt.Errorf("%w: --min-stake: %v", errUsage, err)
+	}
+	params.MinProviderStake = tlb.FromNanoTON(stake)
+	if params.UnbondingPeriod, err = periodSeconds("unbonding", *unbonding); err != nil {
+		return err
+	}
+	if params.ChallengePeriod, err = periodSeconds("challenge", *challenge); err != nil {
+		return err
+	}
+	if params.MaxAttestationLifetime, err = periodSeconds("attestation-lifetime", *lifetime); err != nil {
+		return err
+	}
+	if *feeBps > maxFeeBps {
+		return fmt.Errorf("%w: --fee-bps %d is above %d", errUsage, *feeBps, maxFeeBps)
+	}
+	if *quorum < 1 || *quorum > 255 {
+		return fmt.Errorf("%w: --quorum must be 1..255", errUsage)
+	}
+	params.ProtocolFeeBps, params.OracleQuorum = uint16(*feeBps), uint8(*quorum)
+	if err := checkParams(&params); err != nil {
+		return err
+	}
+
+	data, err := contracts.EncodeRegistryStorage(contracts.NewRegistryStorage(gov, nk, params, contracts.ProviderCode()))
+	if err != nil {
+		return err
+	}
+	code := contracts.RegistryCode()
+	addr, err := contracts.AddressOf(code, data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(walletOut, "registry: %s (raw %s), kind %s, governance %s\n", r.friendly(addr, true), addr.StringRaw(), nk, r.friendly(gov, true))
+	return r.deliver(ctx, "deploy", addr, value, nil, &tlb.StateInit{Code: code, Data: data})
+}
+
+func periodSeconds(name string, d time.Duration) (uint32, error) {
+	s := int64(d / time.Second)
+	if s < minPeriodSeconds || s > maxPeriodSeconds {
+		return 0, fmt.Errorf("%w: --%s %v must be between 1m and 365 days", errUsage, name, d)
+	}
+	return uint32(s), nil
+}
+
+func checkParams(p *contracts.RegistryParams) error {
+	if p.MinProviderStake.Nano().Cmp(big.NewInt(minProviderStakeFloor)) < 0 {
+		return fmt.Errorf("%w: minimum provider stake must be at least 1 TON", errUsage)
+	}
+	if wc := p.Treasury.Workchain(); wc != 0 && wc != -1 {
+		return fmt.Errorf("%w: treasury must be in the basechain or masterchain", errUsage)
+	}
+	return nil
+}
+
+func registryShow(ctx context.Context, args []string) error {
+	r := newRegCmd("show", "0")
+	reg, _, err := r.parseReg(args, true)
+	if err != nil {
+		return err
+	}
+	c, release, err := r.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	acc, err := c.GetAccount(ctx, reg)
+	if err != nil {
+		return err
+	}
+	if acc.State != chain.StateActive {
+		return fmt.Errorf("no registry at %s: the account is %s", reg.StringRaw(), acc.State)
+	}
+	get := func(method string) (*chain.GetMethodResult, error) {
+		res, err := c.RunGetMethod(ctx, reg, method)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read %s: %w", method, err)
+		}
+		return res, nil
+	}
+	res, err := get(contracts.MethodGetRegistryData)
+	if err != nil {
+		return err
+	}
+	data, err := contracts.DecodeRegistryData(res)
+	if err != nil {
+		return err
+	}
+	if res, err = get(contracts.MethodGetRegistryParams); err != nil {
+		return err
+	}
+	params, err := contracts.DecodeRegistryParams(res)
+	if err != nil {
+		return err
+	}
+	if res, err = get(contracts.MethodGetMeasurements); err != nil {
+		return err
+	}
+	ms, err := contracts.DecodeMeasurements(res)
+	if err != nil {
+		return err
+	}
+	if res, err = get(contracts.MethodGetModels); err != nil {
+		return err
+	}
+	models, err := contracts.DecodeModels(res)
+	if err != nil {
+		return err
+	}
+	if res, err = get(contracts.MethodGetOracles); err != nil {
+		return err
+	}
+	oracles, err := contracts.DecodeOracles(res)
+	if err != nil {
+		return err
+	}
+	o := walletOut
+	fmt.Fprintf(o, "registry:           %s\n", r.friendly(reg, true))
+	fmt.Fprintf(o, "balance:            %s TON\n", wallet.FormatTON(acc.Balance))
+	fmt.Fprintf(o, "network kind:       %s\n", data.NetworkKind)
+	fmt.Fprintf(o, "governance:         %s\n", r.friendly(data.Governance, true))
+	pending := "none"
+	if data.PendingGovernance != nil {
+		pending = r.friendly(data.PendingGovernance, true)
+	}
+	fmt.Fprintf(o, "pending governance: %s\n", pending)
+	fmt.Fprintf(o, "min provider stake: %s TON\n", wallet.FormatTON(params.MinProviderStake.Nano()))
+	fmt.Fprintf(o, "unbonding period:   %v\n", time.Duration(params.UnbondingPeriod)*time.Second)
+	fmt.Fprintf(o, "protocol fee:       %d bps\n", params.ProtocolFeeBps)
+	fmt.Fprintf(o, "treasury:           %s\n", r.friendly(params.Treasury, true))
+	fmt.Fprintf(o, "challenge period:   %v\n", time.Duration(params.ChallengePeriod)*time.Second)
+	fmt.Fprintf(o, "oracle quorum:      %d\n", params.OracleQuorum)
+	fmt.Fprintf(o, "max attestation:    %v\n", time.Duration(params.MaxAttestationLifetime)*time.Second)
+	fmt.Fprintf(o, "measurements (%d):\n", len(ms))
+	for _, m := range ms {
+		fmt.Fprintf(o, "  %s %s\n", hex.EncodeToString(m.Hash), m.Kind)
+	}
+	fmt.Fprintf(o, "models (%d):\n", len(models))
+	for _, m := range models {
+		fmt.Fprintf(o, "  %d %q weights %s\n", m.ID, m.Name, hex.EncodeToString(m.WeightsHash))
+	}
+	fmt.Fprintf(o, "oracles (%d):\n", len(oracles))
+	for _, or := range oracles {
+		fmt.Fprintf(o, "  %s key %s\n", r.friendly(or.Wallet, true), hex.EncodeToString(or.PublicKey))
+	}
+	return nil
+}
+
+func registryParams(ctx context.Context, args []string) error {
+	r := newRegCmd("params", "0.1")
+	minStake := r.fs.String("min-stake", "", "minimum provider stake, TON")
+	unbonding := r.fs.Duration("unbonding", 0, "unbonding period")
+	feeBps := r.fs.Uint("fee-bps", 0, "protocol fee in basis points")
+	treasury := r.fs.String("treasury", "", "treasury address")
+	challenge := r.fs.Duration("challenge", 0, "payment channel challenge period")
+	quorum := r.fs.Uint("quorum", 0, "oracle quorum")
+	lifetime := r.fs.Duration("attestation-lifetime", 0, "longest attestation validity")
+	reg, value, err := r.parseReg(args, true)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	r.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	changes := 0
+	for _, n := range []string{"min-stake", "unbonding", "fee-bps", "treasury", "challenge", "quorum", "attestation-lifetime"} {
+		if set[n] {
+			changes++
+		}
+	}
+	if changes == 0 {
+		return fmt.Errorf("%w: params needs at least one parameter flag to change (see 'cocoon registry show')", errUsage)
+	}
+	// The message replaces every parameter, so start from the current ones.
+	c, release, err := r.connect(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := c.RunGetMethod(ctx, reg, contracts.MethodGetRegistryParams)
+	release()
+	if err != nil {
+		return fmt.Errorf("failed to read the current parameters: %w", err)
+	}
+	p, err := contracts.DecodeRegistryParams(res)
+	if err != nil {
+		return err
+	}
+	if set["min-stake"] {
+		n, err := wallet.ParseTON(*minStake)
+		if err != nil {
+			return fmt.Errorf("%w: --min-stake: %v", errUsage, err)
+		}
+		p.MinProviderStake = tlb.FromNanoTON(n)
+	}
+	if set["unbonding"] {
+		if p.UnbondingPeriod, err = periodSeconds("unbonding", *unbonding); err != nil {
+			return err
+		}
+	}
+	if set["challenge"] {
+		if p.ChallengePeriod, err = periodSeconds("challenge", *challenge); err != nil {
+			return err
+		}
+	}
+	if set["attestation-lifetime"] {
+		if p.MaxAttestationLifetime, err = periodSeconds("attestation-lifetime", *lifetime); err != nil {
+			return err
+		}
+	}
+	if set["fee-bps"] {
+		if *feeBps > maxFeeBps {
+			return fmt.Errorf("%w: --fee-bps %d is above %d", errUsage, *feeBps, maxFeeBps)
+		}
+		p.ProtocolFeeBps = uint16(*feeBps)
+	}
+	if set["quorum"] {
+		if *quorum < 1 || *quorum > 255 {
+			return fmt.Errorf("%w: --quorum must be 1..255", errUsage)
+		}
+		p.OracleQuorum = uint8(*quorum)
+	}
+	if set["treasury"] {
+		if p.Treasury, _, err = r.parseAddress(*treasury); err != nil {
+			return err
+		}
+	}
+	if err := checkParams(p); err != nil {
+		return err
+	}
+	body, err := contracts.Encode(contracts.UpdateParams{QueryID: r.queryID, Params: p})
+	if err != nil {
+		return err
+	}
+	return r.deliver(ctx, "params", reg, value, body, nil)
+}
+
+// registryGovern handles the verbs that are one governance message each.
+func registryGovern(ctx context.Context, verb string, args []string) error {
+	r := newRegCmd(verb, "0.1")
+	hashFlag := r.fs.String("hash", "", "measurement hash, 64 hex digits")
+	kind := r.fs.String("kind", "", "measurement kind: tdx, snp or sim")
+	id := r.fs.Uint("id", 0, "model id")
+	weights := r.fs.String("weights-hash", "", "model weights hash, 64 hex digits")
+	name := r.fs.String("name", "", "model name, 1..64 bytes")
+	oracleWallet := r.fs.String("oracle-wallet", "", "the oracle's wallet address")
+	pubkey := r.fs.String("pubkey", "", "the oracle's ed25519 public key, 64 hex digits")
+	owner := r.fs.String("provider-owner", "", "the provider's owner address")
+	slashAmount := r.fs.String("slash", "", "stake to slash, TON")
+	evidence := r.fs.String("evidence", "", "digest of the evidence justifying the slash, 64 hex digits")
+	to := r.fs.String("to", "", "the proposed governance address")
+	reg, value, err := r.parseReg(args, true)
+	if err != nil {
+		return err
+	}
+	hash32 := func(flagName, s string) ([]byte, error) {
+		b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("%w: --%s must be 64 hex digits (32 bytes)", errUsage, flagName)
+		}
+		return b, nil
+	}
+	addrFlag := func(flagName, s string) (*address.Address, error) {
+		if s == "" {
+			return nil, fmt.Errorf("%w: %s needs --%s", errUsage, verb, flagName)
+		}
+		a, _, err := r.parseAddress(s)
+		return a, err
+	}
+	var msg contracts.Message
+	switch verb {
+	case "allow-measurement":
+		h, err := hash32("hash", *hashFlag)
+		if err != nil {
+			return err
+		}
+		var k contracts.MeasurementKind
+		switch *kind {
+		case "tdx":
+			k = contracts.MeasurementTDX
+		case "snp":
+			k = contracts.MeasurementSNP
+		case "sim":
+			k = contracts.MeasurementSim
+		default:
+			return fmt.Errorf("%w: --kind must be tdx, snp or sim", errUsage)
+		}
+		msg = contracts.AddMeasurement{QueryID: r.queryID, MeasurementHash: h, Kind: k}
+	case "revoke-measurement":
+		h, err := hash32("hash", *hashFlag)
+		if err != nil {
+			return err
+		}
+		msg = contracts.RevokeMeasurement{QueryID: r.queryID, MeasurementHash: h}
+	case "add-model":
+		if *id > 0xFFFFFFFF {
+			return fmt.Errorf("%w: --id must fit 32 bits", errUsage)
+		}
+		h, err := hash32("weights-hash", *weights)
+		if err != nil {
+			return err
+		}
+		nc, err := contracts.TextCell(*name, contracts.MaxModelNameBytes)
+		if err != nil {
+			return fmt.Errorf("%w: --name: %v", errUsage, err)
+		}
+		msg = contracts.AddModel{QueryID: r.queryID, ModelID: uint32(*id), WeightsHash: h, Name: nc}
+	case "add-oracle":
+		w, err := addrFlag("oracle-wallet", *oracleWallet)
+		if err != nil {
+			return err
+		}
+		k, err := hash32("pubkey", *pubkey)
+		if err != nil {
+			return err
+		}
+		msg = contracts.AddOracle{QueryID: r.queryID, Wallet: w, PublicKey: k}
+	case "remove-oracle":
+		w, err := addrFlag("oracle-wallet", *oracleWallet)
+		if err != nil {
+			return err
+		}
+		msg = contracts.RemoveOracle{QueryID: r.queryID, Wallet: w}
+	case "slash":
+		o, err := addrFlag("provider-owner", *owner)
+		if err != nil {
+			return err
+		}
+		n, err := wallet.ParseTON(*slashAmount)
+		if err != nil || n.Sign() == 0 {
+			return fmt.Errorf("%w: --slash must be a positive TON amount", errUsage)
+		}
+		ev, err := hash32("evidence", *evidence)
+		if err != nil {
+			return err
+		}
+		msg = contracts.SlashProvider{QueryID: r.queryID, ProviderOwner: o, Amount: tlb.FromNanoTON(n), EvidenceDigest: ev}
+	case "transfer-governance":
+		a, err := addrFlag("to", *to)
+		if err != nil {
+			return err
+		}
+		msg = contracts.ProposeGovernance{QueryID: r.queryID, NewGovernance: a}
+	case "accept-governance":
+		msg = contracts.AcceptGovernance{QueryID: r.queryID}
+	}
+	body, err := contracts.Encode(msg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return r.deliver(ctx, verb, reg, value, body, nil)
+}
