@@ -11,7 +11,8 @@ type state struct {
 	threads int
 	// pos is the number of tokens already in the KV cache.
 	// INVARIANT: pos <= maxPos; kCache[l][:pos*kvDim] and vCache[l][:pos*kvDim] hold keys/values of
-	// positions 0..pos-1 (keys already rotated).
+	// positions 0..pos-1 (keys already rotated). The caches grow on demand up to maxPos positions, so
+	// a generation that may run to the end of a long context but stops early never pays for all of it.
 	pos, maxPos    int
 	kCache, vCache [][]float32
 
@@ -28,11 +29,26 @@ func (m *Model) newState(maxPos, threads int) *state {
 	s := &state{m: m, threads: max(threads, 1), maxPos: maxPos}
 	s.kCache = make([][]float32, m.info.Layers)
 	s.vCache = make([][]float32, m.info.Layers)
-	for l := range s.kCache {
-		s.kCache[l] = make([]float32, maxPos*kvDim)
-		s.vCache[l] = make([]float32, maxPos*kvDim)
-	}
+	s.reserve(min(maxPos, initialCachePositions), kvDim)
 	return s
+}
+
+// initialCachePositions is the KV cache allocated up front; it doubles as needed up to maxPos.
+const initialCachePositions = 256
+
+// reserve makes the KV caches hold at least positions positions.
+func (s *state) reserve(positions, kvDim int) {
+	if len(s.kCache[0]) >= positions*kvDim {
+		return
+	}
+	size := max(positions, min(s.maxPos, 2*len(s.kCache[0])/kvDim))
+	for l := range s.kCache {
+		k := make([]float32, size*kvDim)
+		copy(k, s.kCache[l][:s.pos*kvDim])
+		v := make([]float32, size*kvDim)
+		copy(v, s.vCache[l][:s.pos*kvDim])
+		s.kCache[l], s.vCache[l] = k, v
+	}
 }
 
 func grow(b []float32, n int) []float32 {
@@ -71,6 +87,7 @@ func (s *state) forward(tokens []int32, all bool) []float32 {
 	d := in.Embedding
 	kvDim := in.KVHeads * in.HeadDim
 	s.ensureBatch(n)
+	s.reserve(s.pos+n, kvDim)
 	x := s.x[:n*d]
 	for t, id := range tokens {
 		copy(x[t*d:(t+1)*d], s.m.embd.row(int(id)))

@@ -111,7 +111,15 @@ func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, o
 	out := newTextStream(opts.Stop, onText)
 	eos := m.tok.EOS()
 
-	logits := st.forward(prompt, false)
+	// The prompt goes through in batches: batching reuses each weight row across tokens, and bounded
+	// batches bound the scratch memory and let a cancellation interrupt a long prompt.
+	var logits []float32
+	for i := 0; i < len(prompt); i += promptBatch {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		logits = st.forward(prompt[i:min(i+promptBatch, len(prompt))], false)
+	}
 	res.FinishReason = FinishLength
 	for res.CompletionTokens < maxNew {
 		id := smp.sample(logits)
@@ -150,6 +158,9 @@ func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, o
 	res.Text = out.text()
 	return res, err
 }
+
+// promptBatch is the most prompt tokens evaluated in one forward pass.
+const promptBatch = 64
 
 // sampler picks the next token from logits.
 type sampler struct {
@@ -324,7 +335,11 @@ func (m *Model) Logits(tokens []int32) ([]float32, error) {
 		return nil, err
 	}
 	st := m.newState(len(tokens), runtime.GOMAXPROCS(0))
-	return st.forward(tokens, false), nil
+	var logits []float32
+	for i := 0; i < len(tokens); i += promptBatch {
+		logits = st.forward(tokens[i:min(i+promptBatch, len(tokens))], false)
+	}
+	return logits, nil
 }
 
 func (m *Model) checkTokens(tokens []int32) error {

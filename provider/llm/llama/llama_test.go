@@ -438,3 +438,35 @@ func sanitize(s string) string {
 	}
 	return sb.String()
 }
+
+// Past the initial KV cache allocation (256 positions) and the prompt batch size (64), cached decoding
+// still equals one full batch.
+func TestLongSequence(t *testing.T) {
+	spec := smallSpec
+	spec.ctx = 700
+	m := loadTestModel(t, spec)
+	rng := rand.New(rand.NewPCG(8, 8))
+	tokens := randomTokens(rng, 600, m.info.Vocab)
+	full := m.newState(len(tokens), 2)
+	all := append([]float32(nil), full.forward(tokens, true)...)
+	vocab := m.info.Vocab
+	check := func(pos int, got []float32) {
+		t.Helper()
+		want := all[pos*vocab : (pos+1)*vocab]
+		for j := range got {
+			if d := math.Abs(float64(got[j] - want[j])); d > 1e-4*(1+math.Abs(float64(want[j]))) {
+				t.Fatalf("position %d logit %d: %v, full batch %v", pos, j, got[j], want[j])
+			}
+		}
+	}
+	got, err := m.Logits(tokens[:300]) // five prompt batches
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(299, got)
+	st := m.newState(len(tokens), 1)
+	st.forward(tokens[:250], false)
+	for i := 250; i < len(tokens); i++ {
+		check(i, st.forward(tokens[i:i+1], false))
+	}
+}
