@@ -20,10 +20,10 @@ import (
 )
 
 // OIDEvidence is the X.509 extension that carries CocoonEvidence (DER, see Evidence) in an RA-TLS
-// certificate. It sits under the X.667 UUID arc 2.25, which needs no registration; the arc value is
-// a random 62-bit integer, so it cannot collide with a generated UUID (whose version nibble makes it
-// larger than 2^64) and fits the int arcs Go's x509 parser accepts.
-var OIDEvidence = asn1.ObjectIdentifier{2, 25, 4007988029896227486, 1}
+// certificate. It sits under the X.667 UUID arc 2.25, which needs no registration. The arc value is
+// a random 30-bit integer rather than a full UUID because Go's X.509 parser refuses arcs of 2^31
+// and above; a generated UUID (version nibble set) is always larger than 2^76, so it cannot collide.
+var OIDEvidence = asn1.ObjectIdentifier{2, 25, 844367689, 1}
 
 // Default certificate lifetimes: short, and re-issued well before expiry.
 const (

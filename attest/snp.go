@@ -79,6 +79,9 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 	if len(raw) > maxEvidenceSize {
 		return nil, fmt.Errorf("%w: SNP evidence of %d bytes", ErrMalformed, len(raw))
 	}
+	if len(raw) <= sevabi.ReportSize {
+		return nil, fmt.Errorf("%w: SNP evidence of %d bytes has no certificate table after the %d-byte report", ErrMalformed, len(raw), sevabi.ReportSize)
+	}
 	att, err := sevabi.ReportCertsToProto(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: SNP report: %v", ErrMalformed, err)

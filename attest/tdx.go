@@ -151,13 +151,9 @@ func verifyTDX(ctx context.Context, raw []byte, p *Policy, now time.Time) (*tdxR
 	if err != nil {
 		return nil, err
 	}
-	// Our own chain check first, so an untrusted or expired chain gets a precise error.
-	chain, err := tdxverify.ExtractChainFromQuote(q)
-	if err != nil {
-		return nil, fmt.Errorf("%w: TDX PCK certificate chain: %v", ErrMalformed, err)
-	}
-	if err := verifyChain(chain.PCKCertificate, []*x509.Certificate{chain.IntermediateCertificate}, p.Roots.IntelSGX, now, "Intel SGX PCK"); err != nil {
-		return nil, err
+	if p.Roots.IntelSGX == nil {
+		// go-tdx-guest would fall back to its embedded root: we trust only what the policy pins.
+		return nil, fmt.Errorf("%w: no Intel SGX root pinned in the policy", ErrUntrustedRoot)
 	}
 	opts := &tdxverify.Options{
 		TrustedRoots: p.Roots.IntelSGX,
@@ -173,6 +169,16 @@ func verifyTDX(ctx context.Context, raw []byte, p *Policy, now time.Time) (*tdxR
 		res.tcbStatus = "UpToDate"
 	}
 	if err := tdxverify.TdxQuoteContext(ctx, q, opts); err != nil {
+		// go-tdx-guest formats its causes instead of wrapping them: check the PCK chain ourselves
+		// (only on failure, to keep the happy path short) so an untrusted or expired chain gets a
+		// precise error, then classify what remains.
+		chain, cerr := tdxverify.ExtractChainFromQuote(q)
+		if cerr != nil {
+			return nil, fmt.Errorf("%w: TDX PCK certificate chain: %v", ErrMalformed, cerr)
+		}
+		if cerr := verifyChain(chain.PCKCertificate, []*x509.Certificate{chain.IntermediateCertificate}, p.Roots.IntelSGX, now, "Intel SGX PCK"); cerr != nil {
+			return nil, cerr
+		}
 		return nil, classifyTDXError(err)
 	}
 	if res.body.GetTdAttributes()[0]&tdAttrDebug != 0 {

@@ -1,0 +1,106 @@
+package attest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+type testServer struct{ URL string }
+
+// evidenceServer serves the evidence endpoint over RA-TLS on loopback. (httptest's StartTLS would
+// install its own certificate next to GetCertificate.)
+func evidenceServer(t *testing.T, is *Issuer) *testServer {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(EvidencePath, is.EvidenceHandler())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux, TLSConfig: is.TLSConfig(), ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return &testServer{URL: "https://" + ln.Addr().String()}
+}
+
+func TestEvidenceEndpointFresh(t *testing.T) {
+	is := newSimIssuer(t, newTestGPUs(t))
+	srv := evidenceServer(t, is)
+	p := simPolicy()
+	p.Roots.NVIDIA = is.cfg.GPU.(*testGPUs).roots
+	p.RequireGPU = true
+	v := newVerifier(t, p)
+	var peer *Claims
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: v.ClientTLSConfig(func(c *Claims) { peer = c })}}
+	nonce := make([]byte, 32)
+	_, _ = rand.Read(nonce)
+	ctx := context.Background()
+
+	c, err := v.FetchFreshEvidence(ctx, client, srv.URL, nonce, is.KeyHash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer == nil || peer.TLSKeyHash != is.KeyHash() {
+		t.Fatal("request did not go over a verified RA-TLS connection")
+	}
+	if c.TLSKeyHash != is.KeyHash() || len(c.GPUs) != 1 || c.EvidenceDigest == peer.EvidenceDigest {
+		t.Fatalf("fresh claims %+v", c)
+	}
+	// Fresh evidence answering one nonce does not answer another, nor bind another key.
+	other := append([]byte(nil), nonce...)
+	other[0] ^= 1
+	if _, err := v.FetchFreshEvidence(ctx, client, srv.URL, other, [32]byte{1}); !errors.Is(err, ErrReportData) {
+		t.Fatalf("foreign key hash: got %v, want ErrReportData", err)
+	}
+
+	// The JSON shape documented in PROTOCOL.md.
+	resp, err := client.Get(srv.URL + EvidencePath + "?nonce=00ff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var er EvidenceResponse
+	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
+		t.Fatal(err)
+	}
+	if er.Version != 1 || er.Kind != KindSim || !er.Simulated || er.Nonce != "00ff" || er.CertificateEvidence != base64.StdEncoding.EncodeToString(is.Evidence()) {
+		t.Fatalf("response %+v", er)
+	}
+	der, _ := base64.StdEncoding.DecodeString(er.Evidence)
+	if _, err := v.VerifyBytes(ctx, der, Binding{KeyHash: is.KeyHash(), Challenge: []byte{0x00, 0xff}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.VerifyBytes(ctx, der, Binding{KeyHash: is.KeyHash(), Challenge: []byte{0x00, 0xfe}}); !errors.Is(err, ErrReportData) {
+		t.Fatalf("other challenge: got %v, want ErrReportData", err)
+	}
+}
+
+func TestEvidenceEndpointBadRequests(t *testing.T) {
+	is := newSimIssuer(t, nil)
+	h := is.EvidenceHandler()
+	for _, tc := range []struct {
+		method, query string
+		want          int
+	}{
+		{http.MethodGet, "", http.StatusBadRequest},
+		{http.MethodGet, "nonce=zz", http.StatusBadRequest},
+		{http.MethodGet, "nonce=" + string(make([]byte, 0)) + "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00", http.StatusBadRequest},
+		{http.MethodPost, "nonce=00", http.StatusMethodNotAllowed},
+		{http.MethodGet, "nonce=00", http.StatusOK},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, EvidencePath+"?"+tc.query, nil))
+		if rec.Code != tc.want {
+			t.Errorf("%s ?%s: status %d, want %d (%s)", tc.method, tc.query, rec.Code, tc.want, rec.Body)
+		}
+	}
+}
