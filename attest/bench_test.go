@@ -2,8 +2,8 @@ package attest
 
 import (
 	"context"
-	"errors"
 	"crypto/tls"
+	"errors"
 	"net"
 	"sort"
 	"testing"
