@@ -296,17 +296,12 @@ func registryDeploy(ctx context.Context, args []string) error {
 		return err
 	}
 
-	data, err := contracts.EncodeRegistryStorage(contracts.NewRegistryStorage(gov, nk, params, contracts.ProviderCode()))
-	if err != nil {
-		return err
-	}
-	code := contracts.RegistryCode()
-	addr, err := contracts.AddressOf(code, data)
+	init, addr, err := contracts.RegistryDeploy(contracts.NewRegistryStorage(gov, nk, params, contracts.ProviderCode()))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(walletOut, "registry: %s (raw %s), kind %s, governance %s\n", r.friendly(addr, true), addr.StringRaw(), nk, r.friendly(gov, true))
-	return r.deliver(ctx, "deploy", addr, value, nil, &tlb.StateInit{Code: code, Data: data})
+	return r.deliver(ctx, "deploy", addr, value, nil, init)
 }
 
 func periodSeconds(name string, d time.Duration) (uint32, error) {
