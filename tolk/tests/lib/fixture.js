@@ -19,8 +19,8 @@ function oracleKey(i) {
 
 // A registry with governance, treasury, `oracles` oracles, the three measurements (sim only on devnet),
 // optionally a registered provider owned by `owner`.
-async function setup({ networkKind = NetworkKind.Devnet, oracles = 3, quorum = 2, register = true, params = {}, providerCode } = {}) {
-  const bc = await Blockchain.create();
+async function setup({ networkKind = NetworkKind.Devnet, oracles = 3, quorum = 2, register = true, params = {}, providerCode, config } = {}) {
+  const bc = await Blockchain.create(config ? { config } : undefined);
   bc.now = NOW;
   const gov = await bc.treasury('governance');
   const treasury = await bc.treasury('treasury');

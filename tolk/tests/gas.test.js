@@ -1,0 +1,232 @@
+// Gas per operation: printed as a table, compared with tests/gas-snapshot.json (rewrite with
+// UPDATE_GAS_SNAPSHOT=1, which also regenerates docs/GAS.md), and checked against the GAS_* constants
+// of fees-management.tolk (fails when a constant is below the measured gas or more than 30% above it).
+// Also proves registry gas does not depend on the number of registered providers.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const path = require('path');
+const { toNano, Address } = require('@ton/core');
+const { internal } = require('@ton/sandbox');
+const F = require('./lib/fixture');
+const M = require('./lib/messages');
+const { Op } = require('./lib/protocol');
+
+const SNAPSHOT = path.join(__dirname, 'gas-snapshot.json');
+const GAS_MD = path.join(__dirname, '..', '..', 'docs', 'GAS.md');
+const GAS_PRICE = 400n; // nanoTON per gas unit in the basechain (sandbox default config, param 21)
+
+function gasOf(result, to, op) {
+  const tx = F.assertTx(result, { to, op, success: true });
+  return Number(tx.description.computePhase.gasUsed);
+}
+
+// Gas of the registry and provider transactions of every operation, in a fixed scenario.
+async function measureAll() {
+  const g = {};
+  const ctx = await F.setup({ register: false, quorum: 2 });
+  const { bc, gov, owner, registry, provider, stranger } = ctx;
+  const G = (body, value = toNano('0.1')) => gov.send({ to: registry, value, body });
+  const O = (body, value = toNano('0.05')) => owner.send({ to: provider, value, body });
+
+  let r = await F.registerProvider(ctx, owner, toNano('10'));
+  g['registry: RegisterProvider'] = gasOf(r, registry, Op.RegisterProvider);
+  g['provider: ProviderRegistration (deploy)'] = gasOf(r, provider, Op.ProviderRegistration);
+  r = await F.registerProvider(ctx, owner, toNano('10'));
+  g['provider: ProviderRegistration (top-up)'] = gasOf(r, provider, Op.ProviderRegistration);
+
+  r = await F.vote(ctx, 0, F.claim());
+  g['registry: SubmitOracleVote'] = gasOf(r, registry, Op.SubmitOracleVote);
+  g['provider: ForwardedOracleVote (new round)'] = gasOf(r, provider, Op.ForwardedOracleVote);
+  r = await F.vote(ctx, 1, F.claim());
+  g['provider: ForwardedOracleVote (reaches quorum)'] = gasOf(r, provider, Op.ForwardedOracleVote);
+  r = await F.vote(ctx, 2, F.claim());
+  g['provider: ForwardedOracleVote (after quorum)'] = gasOf(r, provider, Op.ForwardedOracleVote);
+
+  r = await O(M.setEndpoint({ endpoint: 'https://gpu-1.example.org:8443' }));
+  g['provider: SetEndpoint'] = gasOf(r, provider, Op.SetEndpoint);
+  r = await O(M.setModelPrice({ modelId: 1, promptPricePerMillion: toNano('0.1'), completionPricePerMillion: toNano('0.2') }));
+  g['provider: SetModelPrice'] = gasOf(r, provider, Op.SetModelPrice);
+  r = await O(M.removeModelPrice({ modelId: 1 }));
+  g['provider: RemoveModelPrice'] = gasOf(r, provider, Op.RemoveModelPrice);
+  r = await O(M.addStake({ amount: toNano('5') }), toNano('5.1'));
+  g['provider: AddStake'] = gasOf(r, provider, Op.AddStake);
+  r = await O(M.requestUnstake({ amount: toNano('5') }));
+  g['provider: RequestUnstake'] = gasOf(r, provider, Op.RequestUnstake);
+  r = await O(M.pauseProvider({}));
+  g['provider: PauseProvider'] = gasOf(r, provider, Op.PauseProvider);
+  r = await O(M.resumeProvider({}));
+  g['provider: ResumeProvider'] = gasOf(r, provider, Op.ResumeProvider);
+  bc.now = F.NOW + ctx.params.unbondingPeriod;
+  r = await O(M.withdrawUnbonded({}));
+  g['provider: WithdrawUnbonded'] = gasOf(r, provider, Op.WithdrawUnbonded);
+
+  r = await G(M.jailProvider({ providerOwner: owner.address, until: bc.now + 3600 }));
+  g['registry: JailProvider'] = gasOf(r, registry, Op.JailProvider);
+  g['provider: ForwardedJail'] = gasOf(r, provider, Op.ForwardedJail);
+  r = await G(M.unjailProvider({ providerOwner: owner.address }));
+  g['registry: UnjailProvider'] = gasOf(r, registry, Op.UnjailProvider);
+  r = await G(M.slashProvider({ providerOwner: owner.address, amount: toNano('1'), evidenceDigest: 1n }));
+  g['registry: SlashProvider'] = gasOf(r, registry, Op.SlashProvider);
+  g['provider: ForwardedSlash'] = gasOf(r, provider, Op.ForwardedSlash);
+  r = await O(M.exitProvider({}));
+  g['provider: ExitProvider'] = gasOf(r, provider, Op.ExitProvider);
+
+  r = await G(M.proposeGovernance({ newGovernance: stranger.address }));
+  g['registry: ProposeGovernance'] = gasOf(r, registry, Op.ProposeGovernance);
+  r = await stranger.send({ to: registry, value: toNano('0.05'), body: M.acceptGovernance({}) });
+  g['registry: AcceptGovernance'] = gasOf(r, registry, Op.AcceptGovernance);
+  const S = (body) => stranger.send({ to: registry, value: toNano('0.05'), body });
+  r = await S(M.updateParams({ params: ctx.params }));
+  g['registry: UpdateParams'] = gasOf(r, registry, Op.UpdateParams);
+  r = await S(M.addMeasurement({ measurementHash: 5n, kind: 1 }));
+  g['registry: AddMeasurement'] = gasOf(r, registry, Op.AddMeasurement);
+  r = await S(M.revokeMeasurement({ measurementHash: 5n }));
+  g['registry: RevokeMeasurement'] = gasOf(r, registry, Op.RevokeMeasurement);
+  r = await S(M.addModel({ modelId: 1, weightsHash: 1n, name: 'cocoon-tiny-kjv' }));
+  g['registry: AddModel'] = gasOf(r, registry, Op.AddModel);
+  r = await S(M.updateModel({ modelId: 1, weightsHash: 2n, name: 'cocoon-tiny-kjv-2' }));
+  g['registry: UpdateModel'] = gasOf(r, registry, Op.UpdateModel);
+  r = await S(M.removeModel({ modelId: 1 }));
+  g['registry: RemoveModel'] = gasOf(r, registry, Op.RemoveModel);
+  r = await S(M.addOracle({ wallet: owner.address, publicKey: 5n }));
+  g['registry: AddOracle'] = gasOf(r, registry, Op.AddOracle);
+  r = await S(M.removeOracle({ wallet: owner.address }));
+  g['registry: RemoveOracle'] = gasOf(r, registry, Op.RemoveOracle);
+  r = await S(M.withdrawRegistrySurplus({}));
+  g['registry: WithdrawRegistrySurplus'] = gasOf(r, registry, Op.WithdrawRegistrySurplus);
+
+  // worst case for a provider vote: the 64th vote of a round (64 oracles, quorum 64)
+  const big = await F.setup({ oracles: 0, quorum: 64 });
+  const wallets = [];
+  for (let i = 0; i < 64; i++) {
+    wallets.push(syntheticAddress(i));
+    await big.gov.send({ to: big.registry, value: toNano('0.05'), body: M.addOracle({ wallet: wallets[i], publicKey: F.oracleKey(i) }) });
+  }
+  const bigVote = (i) => big.bc.sendMessage(internal({ from: wallets[i], to: big.registry, value: toNano('0.1'),
+    body: M.submitOracleVote({ providerOwner: big.owner.address, claim: F.claim() }) }));
+  for (let i = 0; i < 63; i++) F.assertTx(await bigVote(i), { to: big.provider, success: true });
+  r = await bigVote(63);
+  g['provider: ForwardedOracleVote (64th vote, quorum 64)'] = gasOf(r, big.provider, Op.ForwardedOracleVote);
+  g['registry: SubmitOracleVote (64 oracles)'] = gasOf(r, big.registry, Op.SubmitOracleVote);
+
+  // bounce refund in the registry (a duplicate vote bounces off the provider)
+  r = await bigVote(0);
+  g['registry: bounce refund'] = Number(F.assertTx(r, { from: big.provider, to: big.registry, bounced: true, success: true })
+    .description.computePhase.gasUsed);
+  return g;
+}
+
+// Which measured operations each GAS_* constant must cover.
+const CONSTANT_COVERS = {
+  GAS_REGISTRY_REGISTER: [/^registry: RegisterProvider/],
+  GAS_REGISTRY_VOTE: [/^registry: SubmitOracleVote/],
+  GAS_REGISTRY_GOVERNANCE_FORWARD: [/^registry: (Slash|Jail|Unjail)Provider/],
+  GAS_REGISTRY_ADMIN: [/^registry: (ProposeGovernance|AcceptGovernance|UpdateParams|AddMeasurement|RevokeMeasurement|AddModel|UpdateModel|RemoveModel|AddOracle|RemoveOracle|WithdrawRegistrySurplus)/],
+  GAS_PROVIDER_REGISTRATION: [/^provider: ProviderRegistration/],
+  GAS_PROVIDER_VOTE: [/^provider: ForwardedOracleVote/],
+  GAS_PROVIDER_GOVERNANCE: [/^provider: Forwarded(Slash|Jail)/],
+  GAS_PROVIDER_OWNER_OP: [/^provider: (SetEndpoint|SetModelPrice|RemoveModelPrice|AddStake|RequestUnstake|WithdrawUnbonded|PauseProvider|ResumeProvider|ExitProvider)/],
+};
+
+function readConstants() {
+  const src = fs.readFileSync(path.join(__dirname, '..', 'src', 'fees-management.tolk'), 'utf-8');
+  const out = {};
+  for (const m of src.matchAll(/^const (GAS_\w+) = (\d+)/gm)) out[m[1]] = Number(m[2]);
+  return out;
+}
+
+function table(g) {
+  const rows = Object.entries(g).map(([k, v]) => `| ${k} | ${v} | ${(Number(BigInt(v) * GAS_PRICE) / 1e9).toFixed(6)} |`);
+  return ['| operation | gas | fee (TON) |', '|---|---:|---:|', ...rows].join('\n');
+}
+
+function gasMarkdown(g, constants) {
+  const crows = Object.entries(constants).map(([k, v]) => {
+    const worst = Math.max(...Object.entries(g).filter(([op]) => CONSTANT_COVERS[k].some((re) => re.test(op))).map(([, x]) => x));
+    return `| ${k} | ${v} | ${worst} |`;
+  });
+  return `# Gas
+
+Generated by \`tolk/tests/gas.test.js\` (\`cd tolk && UPDATE_GAS_SNAPSHOT=1 node --test tests/gas.test.js\`);
+the same numbers are in \`tolk/tests/gas-snapshot.json\`, which \`make sandbox-test\` compares exactly.
+Compute-phase gas of the contract's own transaction, in @ton/sandbox 0.41.0 with its default config;
+fee at ${GAS_PRICE} nanoTON per gas unit (basechain). Forward fees and storage fees are extra.
+
+${table(g)}
+
+## Constants in \`tolk/src/fees-management.tolk\`
+
+Each constant must be at least the worst measured gas of the operations it pays for, and at most 30%
+above it; the test fails otherwise.
+
+| constant | value | worst measured |
+|---|---:|---:|
+${crows.join('\n')}
+
+## Registry gas does not grow with the number of providers
+
+The registry keeps no provider map. \`gas.test.js\` registers 1,000 providers and checks that
+RegisterProvider, SubmitOracleVote, SlashProvider, JailProvider and AddMeasurement cost exactly the
+same gas as with one provider.
+`;
+}
+
+test('gas per operation matches the snapshot and the fee constants', async () => {
+  const g = await measureAll();
+  console.log(table(g));
+  const constants = readConstants();
+  if (process.env.UPDATE_GAS_SNAPSHOT) {
+    fs.writeFileSync(SNAPSHOT, JSON.stringify(g, null, 2) + '\n');
+    fs.writeFileSync(GAS_MD, gasMarkdown(g, constants));
+  }
+  const snapshot = JSON.parse(fs.readFileSync(SNAPSHOT, 'utf-8'));
+  assert.deepEqual(g, snapshot, 'gas changed: rerun with UPDATE_GAS_SNAPSHOT=1 and commit gas-snapshot.json and docs/GAS.md');
+  assert.equal(fs.readFileSync(GAS_MD, 'utf-8'), gasMarkdown(g, constants), 'docs/GAS.md is stale');
+
+  assert.deepEqual(Object.keys(constants).sort(), Object.keys(CONSTANT_COVERS).sort());
+  for (const [name, patterns] of Object.entries(CONSTANT_COVERS)) {
+    const covered = Object.entries(g).filter(([op]) => patterns.some((re) => re.test(op)));
+    assert.ok(covered.length > 0, `${name} covers no measured operation`);
+    const worst = Math.max(...covered.map(([, v]) => v));
+    assert.ok(constants[name] >= worst, `${name} = ${constants[name]} is below the measured ${worst}`);
+    assert.ok(constants[name] <= Math.ceil(worst * 1.3), `${name} = ${constants[name]} drifted more than 30% above the measured ${worst}`);
+  }
+});
+
+// A distinct basechain address per index, for senders that need no wallet of their own.
+function syntheticAddress(i) {
+  const hash = Buffer.alloc(32, 0xcc);
+  hash.writeUInt32BE(i, 0);
+  return new Address(0, hash);
+}
+
+// Registry gas of the operations that could depend on provider count, after `extra` registrations.
+// The slim sandbox config (same gas prices, smaller config cell) makes 3,000 transactions affordable.
+async function registryGasWith(extra) {
+  const ctx = await F.setup({ register: true, config: 'slim' });
+  const { bc, registry, gov, owner } = ctx;
+  for (let i = 0; i < extra; i++) {
+    const from = syntheticAddress(i);
+    await bc.sendMessage(internal({ from, to: registry, value: toNano('10.2'), body: M.registerProvider({ stakeAmount: toNano('10') }) }));
+  }
+  const newcomer = await bc.treasury('newcomer');
+  const out = {};
+  out.register = gasOf(await F.registerProvider(ctx, newcomer, toNano('10')), registry, Op.RegisterProvider);
+  out.vote = gasOf(await F.vote(ctx, 0, F.claim()), registry, Op.SubmitOracleVote);
+  out.slash = gasOf(await gov.send({ to: registry, value: toNano('0.1'),
+    body: M.slashProvider({ providerOwner: owner.address, amount: 1n, evidenceDigest: 1n }) }), registry, Op.SlashProvider);
+  out.jail = gasOf(await gov.send({ to: registry, value: toNano('0.1'),
+    body: M.jailProvider({ providerOwner: owner.address, until: F.NOW + 60 }) }), registry, Op.JailProvider);
+  out.admin = gasOf(await gov.send({ to: registry, value: toNano('0.1'),
+    body: M.addMeasurement({ measurementHash: 99n, kind: 1 }) }), registry, Op.AddMeasurement);
+  return out;
+}
+
+test('registry gas is identical with 1 and with 1,000 registered providers', async () => {
+  const one = await registryGasWith(0);
+  const thousand = await registryGasWith(999);
+  console.log('registry gas with 1 provider:', one, 'with 1,000:', thousand);
+  assert.deepEqual(thousand, one);
+});
