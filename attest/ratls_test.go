@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -382,5 +384,34 @@ func TestGPUBindingEndToEnd(t *testing.T) {
 	// RequireGPU refuses evidence without GPUs.
 	if _, err := newVerifier(t, p).VerifyCertificate(context.Background(), leafOf(t, newSimIssuer(t, nil))); !errors.Is(err, ErrGPURequired) {
 		t.Fatalf("no GPU: got %v, want ErrGPURequired", err)
+	}
+}
+
+func TestClaimsJSONAndHashConversion(t *testing.T) {
+	is := newSimIssuer(t, nil)
+	c, err := newVerifier(t, simPolicy()).VerifyCertificate(context.Background(), leafOf(t, is))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["kind"] != "sim" || m["simulated"] != true || m["tls_key_hash"] != hex.EncodeToString(c.TLSKeyHash[:]) {
+		t.Fatalf("claims JSON %s", b)
+	}
+	back, err := HashFromBig(HashToBig(c.Measurement))
+	if err != nil || back != c.Measurement {
+		t.Fatalf("uint256 round trip: %v", err)
+	}
+	if _, err := HashFromBig(new(big.Int).Lsh(big.NewInt(1), 256)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("2^256: %v", err)
+	}
+	if _, err := ParseKind("sgx"); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("ParseKind(sgx): %v", err)
 	}
 }

@@ -343,6 +343,13 @@ func TestSNPRealReport(t *testing.T) {
 	if _, err := verifySNP(ctx, raw, p, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("2030: got %v, want ErrExpired", err)
 	}
+	// Trailing bytes or extra certificates: not the canonical form.
+	if _, err := verifySNP(ctx, append(append([]byte(nil), raw...), 0), p, snpTime); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("padded evidence: got %v, want ErrMalformed", err)
+	}
+	if c, err := CanonicalSNPEvidence(append(append([]byte(nil), raw...), make([]byte, 100)...)); err != nil || string(c) != string(raw) {
+		t.Fatalf("CanonicalSNPEvidence: %v", err)
+	}
 	// Without the VCEK there is nothing to verify against.
 	if _, err := verifySNP(ctx, mustRead(t, "snp_milan_report.bin"), p, snpTime); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("no VCEK: got %v, want ErrMalformed", err)

@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/binary"
@@ -46,7 +47,25 @@ func (a *SNPAttester) Attest(ctx context.Context, reportData [64]byte) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("failed to get SEV-SNP report: %w", err)
 	}
-	return b, nil
+	return CanonicalSNPEvidence(b)
+}
+
+// CanonicalSNPEvidence reduces a report with its host-supplied certificate table to the one form the
+// verifier accepts: the report followed by a table holding only the VCEK (ASK and ARK are pinned, so
+// copies of them carry nothing; padding would give one report many digests).
+func CanonicalSNPEvidence(raw []byte) ([]byte, error) {
+	if len(raw) <= sevabi.ReportSize {
+		return nil, fmt.Errorf("%w: SNP evidence of %d bytes has no certificate table after the %d-byte report", ErrMalformed, len(raw), sevabi.ReportSize)
+	}
+	var t sevabi.CertTable
+	if err := t.Unmarshal(raw[sevabi.ReportSize:]); err != nil {
+		return nil, fmt.Errorf("%w: SNP certificate table: %v", ErrMalformed, err)
+	}
+	vcek, err := t.GetByGUIDString(sevabi.VcekGUID)
+	if err != nil || len(vcek) == 0 {
+		return nil, fmt.Errorf("%w: the host supplied no VCEK certificate with the SNP report", ErrMalformed)
+	}
+	return SNPEvidence(raw[:sevabi.ReportSize], vcek)
 }
 
 // SNPMeasurement is the SNP measurement hash (the registry allow-list value for kind snp):
@@ -96,6 +115,9 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 	vcekDER := att.GetCertificateChain().GetVcekCert()
 	if len(vcekDER) == 0 {
 		return nil, fmt.Errorf("%w: SNP evidence carries no VCEK certificate", ErrMalformed)
+	}
+	if canon, err := SNPEvidence(raw[:sevabi.ReportSize], vcekDER); err != nil || !bytes.Equal(canon, raw) {
+		return nil, fmt.Errorf("%w: SNP evidence is not in canonical form (report || table with the VCEK only)", ErrMalformed)
 	}
 	vcek, err := x509.ParseCertificate(vcekDER)
 	if err != nil {

@@ -5,13 +5,17 @@ import (
 	"crypto/x509"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"math/big"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-sev-guest/kds"
 	sevtrust "github.com/google/go-sev-guest/verify/trust"
+	tdxtrust "github.com/google/go-tdx-guest/verify/trust"
 )
 
 // Roots are the pinned vendor roots. Nothing in the evidence itself is trusted as a root.
@@ -259,4 +263,48 @@ func verifyEvidence(ctx context.Context, p *Policy, ev *Evidence, b Binding) (*C
 	}
 	c.EvidenceDigest = d
 	return c, nil
+}
+
+// MarshalJSON writes the claims with hex hashes; the simulated flag is always present.
+func (c *Claims) MarshalJSON() ([]byte, error) {
+	type gpu struct {
+		GPUClaims
+		Measurement string `json:"measurement"`
+		Nonce       string `json:"nonce"`
+	}
+	out := struct {
+		Kind           Kind   `json:"kind"`
+		Simulated      bool   `json:"simulated"`
+		Measurement    string `json:"measurement"`
+		TLSKeyHash     string `json:"tls_key_hash"`
+		EvidenceDigest string `json:"evidence_digest"`
+		TCBStatus      string `json:"tcb_status"`
+		GPUs           []gpu  `json:"gpus"`
+	}{c.Kind, c.Kind == KindSim, hex.EncodeToString(c.Measurement[:]), hex.EncodeToString(c.TLSKeyHash[:]),
+		hex.EncodeToString(c.EvidenceDigest[:]), c.TCBStatus, []gpu{}}
+	for _, g := range c.GPUs {
+		out.GPUs = append(out.GPUs, gpu{g, hex.EncodeToString(g.Measurement[:]), hex.EncodeToString(g.Nonce[:])})
+	}
+	return json.Marshal(out)
+}
+
+// LogValue makes slog print the summary, SIMULATED marker included.
+func (c *Claims) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// HashToBig converts a measurement, key or evidence hash to the uint256 the contracts store.
+func HashToBig(h [32]byte) *big.Int { return new(big.Int).SetBytes(h[:]) }
+
+// HashFromBig converts a contract uint256 back to a hash; it fails for values outside 0..2^256-1.
+func HashFromBig(x *big.Int) ([32]byte, error) {
+	var h [32]byte
+	if x == nil || x.Sign() < 0 || x.BitLen() > 256 {
+		return h, fmt.Errorf("%w: %v is not a uint256", ErrMalformed, x)
+	}
+	x.FillBytes(h[:])
+	return h, nil
+}
+
+// OnlineCollateral fetches Intel PCS collateral over the network and caches each answer for ttl.
+func OnlineCollateral(ttl time.Duration) *CachingGetter {
+	return &CachingGetter{Upstream: tdxtrust.DefaultHTTPSGetter(), TTL: ttl}
 }
