@@ -51,7 +51,8 @@ const (
 	ProviderPaused ProviderStatus = 2
 	// ProviderExiting: all stake moved to unbonding.
 	ProviderExiting ProviderStatus = 3
-	// ProviderJailed: governance froze stake movements until JailedUntil.
+	// ProviderJailed: governance froze stake movements until JailedUntil. The contract never
+	// stores it; get_provider_data reports it as EffectiveStatus while now < JailedUntil.
 	ProviderJailed ProviderStatus = 4
 	// ProviderSlashed: slashed below the minimum stake; add stake or exit.
 	ProviderSlashed ProviderStatus = 5
