@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cocoon-go/cocoon/chain"
@@ -52,6 +53,9 @@ type Config struct {
 	RetryBase time.Duration
 	// MaxBackoff caps one backoff delay (default 10 s).
 	MaxBackoff time.Duration
+	// RequestsPerSecond spaces requests out on the client side (toncenter allows 1/s without an
+	// API key, 10/s with a free one); 0 means no limit.
+	RequestsPerSecond float64
 }
 
 // Check reports what is wrong with the configuration, in plain words.
@@ -69,6 +73,9 @@ func (c Config) Check() error {
 	if u.Host == "" {
 		return fmt.Errorf("toncenter URL %q has no host", c.URL)
 	}
+	if c.RequestsPerSecond < 0 {
+		return fmt.Errorf("toncenter requests per second %v must not be negative", c.RequestsPerSecond)
+	}
 	return nil
 }
 
@@ -80,9 +87,40 @@ type Client struct {
 	maxRetries int
 	retryBase  time.Duration
 	maxBackoff time.Duration
+	limit      *limiter // nil when unlimited
 }
 
 var _ chain.Client = (*Client)(nil)
+
+// limiter hands out request slots at most one per interval, in arrival order.
+type limiter struct {
+	interval time.Duration
+	mu       sync.Mutex
+	next     time.Time // REQUIRES mu: the earliest start of the next request
+}
+
+func (l *limiter) wait(ctx context.Context) error {
+	l.mu.Lock()
+	now := time.Now()
+	slot := l.next
+	if slot.Before(now) {
+		slot = now
+	}
+	l.next = slot.Add(l.interval)
+	l.mu.Unlock()
+	d := time.Until(slot)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // New builds a client; it makes no request.
 func New(cfg Config) (*Client, error) {
@@ -114,6 +152,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.maxBackoff <= 0 {
 		c.maxBackoff = 10 * time.Second
+	}
+	if cfg.RequestsPerSecond > 0 {
+		c.limit = &limiter{interval: time.Duration(float64(time.Second) / cfg.RequestsPerSecond)}
 	}
 	return c, nil
 }
@@ -188,6 +229,11 @@ func (c *Client) backoff(attempt int) time.Duration {
 
 // once does one HTTP round trip. It returns the server's Retry-After (0 when absent) for 429/503.
 func (c *Client) once(ctx context.Context, method string, query url.Values, payload []byte, out any) (time.Duration, error) {
+	if c.limit != nil {
+		if err := c.limit.wait(ctx); err != nil {
+			return 0, fmt.Errorf("failed to call toncenter %s: %w", method, err)
+		}
+	}
 	u := c.base + "/" + method
 	if len(query) > 0 {
 		u += "?" + query.Encode()

@@ -596,3 +596,55 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("base %q, %v", c.base, err)
 	}
 }
+
+func TestClientSideRateLimit(t *testing.T) {
+	f, _ := newFake(t)
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, err := New(Config{URL: srv.URL, APIKey: "secret", RequestsPerSecond: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < 6; i++ {
+		if _, err := c.GetAccount(context.Background(), testAddr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Six requests at 50/s: the sixth starts at least 5 × 20 ms after the first.
+	if el := time.Since(start); el < 100*time.Millisecond {
+		t.Fatalf("6 requests took %v at 50 requests/s", el)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	slow, _ := New(Config{URL: srv.URL, APIKey: "secret", RequestsPerSecond: 0.001})
+	_, _ = slow.GetAccount(context.Background(), testAddr) // takes the first slot
+	if _, err := slow.GetAccount(ctx, testAddr); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait for a slot: %v", err)
+	}
+	if _, err := New(Config{URL: srv.URL, RequestsPerSecond: -1}); err == nil {
+		t.Fatal("negative rate accepted")
+	}
+}
+
+// FuzzDecodeStack: whatever a server sends, decoding returns values or an error, never panics.
+func FuzzDecodeStack(f *testing.F) {
+	for _, seed := range []string{
+		`[["num","0x2a"]]`, `[["num","-0x10"],["cell",{"bytes":"te6cckEBAQEAAgAAAEysuc0="}]]`,
+		`[["tuple",{"elements":[{"@type":"tvm.stackEntryNumber","number":{"number":"5"}}]}]]`,
+		`[["list",{"elements":[{"@type":"tvm.stackEntryList","list":{"elements":[]}}]}]]`,
+		`[["slice","te6cckEBAQEAAgAAAEysuc0="]]`, `[["null",null]]`, `[[1,2]]`, `[["num"]]`, `[]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var entries []json.RawMessage
+		if json.Unmarshal(data, &entries) != nil {
+			return
+		}
+		vals, err := DecodeStack(entries)
+		if err == nil && len(vals) != len(entries) {
+			t.Fatalf("%d entries decoded into %d values", len(entries), len(vals))
+		}
+	})
+}

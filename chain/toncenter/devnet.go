@@ -22,6 +22,7 @@ func (c *Client) devnetCall(ctx context.Context, path string, body any, out any)
 		maxRetries: c.maxRetries,
 		retryBase:  c.retryBase,
 		maxBackoff: c.maxBackoff,
+		limit:      c.limit,
 	}
 	return root.call(ctx, path, nil, body, out)
 }
