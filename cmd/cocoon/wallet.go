@@ -112,7 +112,7 @@ func newWalletFlags(verb string, withNetwork bool) *walletFlags {
 	if withNetwork {
 		f.fs.StringVar(&f.rpc, "rpc", os.Getenv(envRPC), "toncenter v2 URL (env "+envRPC+"; default per network)")
 		f.fs.StringVar(&f.apiKey, "api-key", os.Getenv(envAPIKey), "toncenter API key (env "+envAPIKey+")")
-		f.fs.StringVar(&f.liteConfig, "liteserver-config", "", "use liteservers from this global config file or URL instead of toncenter")
+		f.fs.StringVar(&f.liteConfig, "liteserver-config", "", "use liteservers from this global config file or URL (or \"testnet\"/\"mainnet\") instead of toncenter")
 	}
 	return f
 }
@@ -354,7 +354,14 @@ func walletAddress(args []string) error {
 // connect opens the chain client the flags select. The returned func releases it.
 func (f *walletFlags) connect(ctx context.Context) (chain.Client, func(), error) {
 	if f.liteConfig != "" {
-		c, err := liteserver.Dial(ctx, liteserver.Config{GlobalConfig: f.liteConfig})
+		cfg := f.liteConfig
+		switch cfg { // shorthands for the public configs
+		case "testnet":
+			cfg = "https://ton.org/testnet-global.config.json"
+		case "mainnet":
+			cfg = "https://ton.org/global.config.json"
+		}
+		c, err := liteserver.Dial(ctx, liteserver.Config{GlobalConfig: cfg})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -364,7 +371,11 @@ func (f *walletFlags) connect(ctx context.Context) (chain.Client, func(), error)
 	if url == "" {
 		url = networks[f.network].rpc
 	}
-	c, err := toncenter.New(toncenter.Config{URL: url, APIKey: f.apiKey})
+	cfg := toncenter.Config{URL: url, APIKey: f.apiKey}
+	if f.network != "devnet" && f.apiKey == "" {
+		cfg.RequestsPerSecond = 1 // toncenter's limit without an API key
+	}
+	c, err := toncenter.New(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
