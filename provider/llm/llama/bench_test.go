@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
 )
 
 // spec25M is the benchmark model: ~26M parameters of random F32 weights (7 layers of 512, FFN 1376,
@@ -13,13 +15,23 @@ import (
 var spec25M = testSpec{embd: 512, layers: 7, heads: 8, kvHeads: 8, ffn: 1376, ctx: 1024, extraVocab: 4096 - 295, seed: 11}
 
 var bench25M struct {
-	once sync.Once
-	m    *Model
+	once, onceF16 sync.Once
+	m, mF16       *Model
 }
 
 func model25M(b *testing.B) *Model {
 	bench25M.once.Do(func() { bench25M.m = loadTestModel(b, spec25M) })
 	return bench25M.m
+}
+
+// model25MF16 is the same model stored in half precision.
+func model25MF16(b *testing.B) *Model {
+	bench25M.onceF16.Do(func() {
+		spec := spec25M
+		spec.weightType = gguf.F16
+		bench25M.mF16 = loadTestModel(b, spec)
+	})
+	return bench25M.mF16
 }
 
 func threadCounts() []int {
@@ -68,5 +80,7 @@ func benchGenerate(b *testing.B, m *Model, n int) {
 	}
 }
 
-func BenchmarkPrompt25M(b *testing.B)   { benchPrompt(b, model25M(b), 128) }
-func BenchmarkGenerate25M(b *testing.B) { benchGenerate(b, model25M(b), 64) }
+func BenchmarkPrompt25M(b *testing.B)      { benchPrompt(b, model25M(b), 128) }
+func BenchmarkGenerate25M(b *testing.B)    { benchGenerate(b, model25M(b), 64) }
+func BenchmarkPrompt25MF16(b *testing.B)   { benchPrompt(b, model25MF16(b), 128) }
+func BenchmarkGenerate25MF16(b *testing.B) { benchGenerate(b, model25MF16(b), 64) }

@@ -90,7 +90,7 @@ func (s *state) forward(tokens []int32, all bool) []float32 {
 	s.reserve(s.pos+n, kvDim)
 	x := s.x[:n*d]
 	for t, id := range tokens {
-		copy(x[t*d:(t+1)*d], s.m.embd.row(int(id)))
+		s.m.embd.rowInto(x[t*d:(t+1)*d], int(id))
 	}
 	s.ropeTables(n)
 	for li := range s.m.layers {
@@ -232,6 +232,10 @@ func (s *state) attention(li, n int) {
 // matmul computes out[t][r] = W.row(r) · x[t] for n tokens, splitting rows across goroutines.
 func (s *state) matmul(out, x []float32, w matrix, n int) {
 	cols := w.cols
+	if w.h != nil {
+		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulF16(out, x, w, n, lo, hi) })
+		return
+	}
 	work := func(lo, hi int) {
 		r := lo
 		// Four rows at a time share each load of x.
@@ -281,4 +285,25 @@ func (s *state) parallel(jobs, costPerJob int, work func(lo, hi int)) {
 	}
 	work(0, min(chunk, jobs))
 	wg.Wait()
+}
+
+// matmulF16 is matmul's work for rows [lo, hi) of a half-precision weight.
+func matmulF16(out, x []float32, w matrix, n, lo, hi int) {
+	cols := w.cols
+	r := lo
+	for ; r+4 <= hi; r += 4 {
+		w0, w1, w2, w3 := w.rowH(r), w.rowH(r+1), w.rowH(r+2), w.rowH(r+3)
+		for t := 0; t < n; t++ {
+			a, b, c, d := dot4H(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
+			o := out[t*w.rows+r : t*w.rows+r+4]
+			o[0], o[1], o[2], o[3] = a, b, c, d
+		}
+	}
+	for ; r < hi; r++ {
+		wr := w.rowH(r)
+		for t := 0; t < n; t++ {
+			a, _, _, _ := dot4H(wr, wr, wr, wr, x[t*cols:(t+1)*cols])
+			out[t*w.rows+r] = a
+		}
+	}
 }

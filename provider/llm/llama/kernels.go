@@ -1,5 +1,11 @@
 package llama
 
+import (
+	"sync"
+
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
+)
+
 // Portable kernels; kernels_amd64.s has AVX2/FMA versions of dot and dot4 that these back up.
 
 // dotGo is the float32 inner product of a and b[:len(a)], with four accumulators to break the
@@ -52,4 +58,28 @@ func axpy(y, x []float32, a float32) {
 	for i := range y {
 		y[i] += a * x[i]
 	}
+}
+
+// f16Table maps every half-precision bit pattern to its float32 value, for the portable F16 kernel.
+var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = gguf.F16ToF32(uint16(i))
+	}
+	return &t
+})
+
+// dot4HGo is four dot products of half-precision rows w0..w3 with x.
+func dot4HGo(w0, w1, w2, w3 []uint16, x []float32) (float32, float32, float32, float32) {
+	tab := f16Table()
+	n := len(x)
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	var a, b, c, d float32
+	for i, xi := range x {
+		a += tab[w0[i]] * xi
+		b += tab[w1[i]] * xi
+		c += tab[w2[i]] * xi
+		d += tab[w3[i]] * xi
+	}
+	return a, b, c, d
 }

@@ -4,8 +4,17 @@ package llama
 
 import "golang.org/x/sys/cpu"
 
-// useAVX2 selects the assembly kernels (AVX2 + FMA); otherwise the portable Go ones run.
-var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+// useAVX2 selects the assembly kernels (AVX2 + FMA); otherwise the portable Go ones run. useF16C
+// additionally needs the half-precision conversion instructions (CPUID.1:ECX bit 29).
+var (
+	useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+	useF16C = useAVX2 && cpuid1ECX()&(1<<29) != 0
+)
+
+func cpuid1ECX() uint32
+
+//go:noescape
+func dot4F16C(w0, w1, w2, w3 *uint16, x *float32, n int) (a, b, c, d float32)
 
 //go:noescape
 func dot4AVX2(w0, w1, w2, w3, x *float32, n int) (a, b, c, d float32)
@@ -38,6 +47,22 @@ func dot4(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 	a, b, c, d := dot4AVX2(&w0[0], &w1[0], &w2[0], &w3[0], &x[0], m)
 	if m < n {
 		a2, b2, c2, d2 := dot4Go(w0[m:], w1[m:], w2[m:], w3[m:], x[m:])
+		a, b, c, d = a+a2, b+b2, c+c2, d+d2
+	}
+	return a, b, c, d
+}
+
+// dot4H is four dot products of half-precision rows w0..w3 (each at least len(x) long) with x.
+func dot4H(w0, w1, w2, w3 []uint16, x []float32) (float32, float32, float32, float32) {
+	n := len(x)
+	w0, w1, w2, w3 = w0[:n], w1[:n], w2[:n], w3[:n]
+	if !useF16C || n < 16 {
+		return dot4HGo(w0, w1, w2, w3, x)
+	}
+	m := n &^ 15
+	a, b, c, d := dot4F16C(&w0[0], &w1[0], &w2[0], &w3[0], &x[0], m)
+	if m < n {
+		a2, b2, c2, d2 := dot4HGo(w0[m:], w1[m:], w2[m:], w3[m:], x[m:])
 		a, b, c, d = a+a2, b+b2, c+c2, d+d2
 	}
 	return a, b, c, d

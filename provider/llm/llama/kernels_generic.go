@@ -2,7 +2,10 @@
 
 package llama
 
-const useAVX2 = false
+const (
+	useAVX2 = false
+	useF16C = false
+)
 
 // dot is the float32 inner product of a and b[:len(a)].
 func dot(a, b []float32) float32 { return dotGo(a, b[:len(a)]) }
@@ -11,4 +14,9 @@ func dot(a, b []float32) float32 { return dotGo(a, b[:len(a)]) }
 func dot4(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 	n := len(x)
 	return dot4Go(w0[:n], w1[:n], w2[:n], w3[:n], x)
+}
+
+// dot4H is four dot products of half-precision rows w0..w3 (each at least len(x) long) with x.
+func dot4H(w0, w1, w2, w3 []uint16, x []float32) (float32, float32, float32, float32) {
+	return dot4HGo(w0, w1, w2, w3, x)
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
 )
 
 // The dispatching kernels (assembly where available) agree with the portable ones at every length,
@@ -35,5 +37,24 @@ func TestKernels(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("assembly kernels: %v", useAVX2)
+	for n := 0; n <= 200; n++ {
+		var w [4][]uint16
+		var wf [4][]float32
+		for i := range w {
+			wf[i] = vec(n)
+			w[i] = make([]uint16, n)
+			for j, v := range wf[i] {
+				w[i][j] = gguf.F32ToF16(v)
+				wf[i][j] = gguf.F16ToF32(w[i][j])
+			}
+		}
+		x := vec(n)
+		g0, g1, g2, g3 := dot4H(w[0], w[1], w[2], w[3], x)
+		for i, g := range []float32{g0, g1, g2, g3} {
+			if want := dotGo(wf[i], x); !near(g, want, n) {
+				t.Fatalf("dot4H n=%d row %d: %v vs %v", n, i, g, want)
+			}
+		}
+	}
+	t.Logf("assembly kernels: %v, F16C: %v", useAVX2, useF16C)
 }

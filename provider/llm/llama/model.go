@@ -4,6 +4,7 @@
 package llama
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -52,12 +53,28 @@ type Info struct {
 }
 
 // matrix is a row-major weight: rows outputs of cols inputs (GGUF ne = [cols, rows]).
+// INVARIANT: exactly one of w and h is set, with rows*cols elements. F16 weights stay in half
+// precision (h) and are widened inside the kernels: half the memory and memory traffic of float32.
 type matrix struct {
 	rows, cols int
-	w          []float32 // len rows*cols
+	w          []float32
+	h          []uint16
 }
 
 func (m matrix) row(r int) []float32 { return m.w[r*m.cols : (r+1)*m.cols] }
+
+func (m matrix) rowH(r int) []uint16 { return m.h[r*m.cols : (r+1)*m.cols] }
+
+// rowInto writes row r as float32 into dst.
+func (m matrix) rowInto(dst []float32, r int) {
+	if m.h == nil {
+		copy(dst, m.row(r))
+		return
+	}
+	for i, v := range m.rowH(r) {
+		dst[i] = gguf.F16ToF32(v)
+	}
+}
 
 type layer struct {
 	attnNorm, ffnNorm []float32
@@ -259,12 +276,7 @@ func (l *loader) tensor(name string, dims ...int) []float32 {
 		l.err = fmt.Errorf("%w: tensor %s is missing", ErrModel, name)
 		return nil
 	}
-	match := len(t.Dims) == len(dims)
-	for i := 0; match && i < len(dims); i++ {
-		match = dims[i] < 0 || t.Dims[i] == uint64(dims[i])
-	}
-	if !match {
-		l.err = fmt.Errorf("%w: tensor %s has shape %v, want %v", ErrModel, name, t.Dims, dims)
+	if !l.shape(t, dims...) {
 		return nil
 	}
 	v, err := t.Float32s()
@@ -275,10 +287,33 @@ func (l *loader) tensor(name string, dims ...int) []float32 {
 	return v
 }
 
+// shape checks t's dimensions (-1 matches any) and records an error when they differ.
+func (l *loader) shape(t *gguf.TensorInfo, dims ...int) bool {
+	match := len(t.Dims) == len(dims)
+	for i := 0; match && i < len(dims); i++ {
+		match = dims[i] < 0 || t.Dims[i] == uint64(dims[i])
+	}
+	if !match {
+		l.err = fmt.Errorf("%w: tensor %s has shape %v, want %v", ErrModel, t.Name, t.Dims, dims)
+	}
+	return match
+}
+
 func (l *loader) vector(name string, n int) []float32 { return l.tensor(name, n) }
 
-// matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count.
+// matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count. F16 weights are
+// kept in half precision, other types are decoded to float32.
 func (l *loader) matrix(name string, cols, rows int) matrix {
+	if t, ok := l.f.Tensor(name); ok && t.Type == gguf.F16 && l.err == nil {
+		if !l.shape(t, cols, rows) {
+			return matrix{}
+		}
+		h := make([]uint16, len(t.Data)/2)
+		for i := range h {
+			h[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
+		}
+		return matrix{rows: len(h) / cols, cols: cols, h: h}
+	}
 	w := l.tensor(name, cols, rows)
 	if l.err != nil {
 		return matrix{}
