@@ -1,7 +1,6 @@
 package llama
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -102,6 +101,8 @@ func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, o
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
+	// More goroutines than cores only adds overhead; the cap keeps a bad setting harmless.
+	threads = min(threads, 4*runtime.NumCPU())
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -204,22 +205,7 @@ func (s *sampler) sample(logits []float32) int32 {
 	}
 	keep := s.idx
 	if s.topP > 0 && s.topP < 1 {
-		// Most likely first, lower id first on ties, so the kept set is deterministic.
-		slices.SortFunc(keep, func(a, b int32) int {
-			if c := cmp.Compare(s.probs[b], s.probs[a]); c != 0 {
-				return c
-			}
-			return cmp.Compare(a, b)
-		})
-		var cum float64
-		for i, id := range keep {
-			cum += float64(s.probs[id])
-			if cum >= float64(s.topP)*sum {
-				keep = keep[:i+1]
-				break
-			}
-		}
-		sum = cum
+		keep, sum = s.nucleus(sum)
 	}
 	r := s.rng.Float64() * sum
 	for _, id := range keep {
@@ -229,6 +215,56 @@ func (s *sampler) sample(logits []float32) int32 {
 		}
 	}
 	return keep[len(keep)-1] // rounding left r >= 0: the last kept token
+}
+
+// before orders tokens for the nucleus: more likely first, lower id first on ties (deterministic).
+func (s *sampler) before(a, b int32) bool {
+	pa, pb := s.probs[a], s.probs[b]
+	return pa > pb || pa == pb && a < b
+}
+
+// nucleus returns the smallest most-likely-first prefix of the tokens whose probability mass reaches
+// topP of sum, and that mass. A heap yields tokens in order without sorting the whole vocabulary: the
+// nucleus is usually a few tokens.
+func (s *sampler) nucleus(sum float64) ([]int32, float64) {
+	h := s.idx
+	n := len(h)
+	down := func(i, n int) {
+		for {
+			c := 2*i + 1
+			if c >= n {
+				return
+			}
+			if c+1 < n && s.before(h[c+1], h[c]) {
+				c++
+			}
+			if !s.before(h[c], h[i]) {
+				return
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+	}
+	for i := n/2 - 1; i >= 0; i-- {
+		down(i, n)
+	}
+	// Popping moves each maximum to the end of h, so the kept tokens collect in h[n-k:] in reverse.
+	target := float64(s.topP) * sum
+	var cum float64
+	k := 0
+	for k < n {
+		top := h[0]
+		cum += float64(s.probs[top])
+		k++
+		h[0], h[n-k] = h[n-k], top
+		if cum >= target {
+			break
+		}
+		down(0, n-k)
+	}
+	keep := h[n-k:]
+	slices.Reverse(keep)
+	return keep, cum
 }
 
 // textStream turns token pieces into output text: whole UTF-8 characters only (invalid bytes become
@@ -298,7 +334,7 @@ func (ts *textStream) check(old int, final bool) (bool, error) {
 	safe := len(ts.buf)
 	for _, s := range ts.stops {
 		for k := min(len(s)-1, len(ts.buf)-ts.emitted); k > 0; k-- {
-			if strings.HasSuffix(string(ts.buf), s[:k]) {
+			if string(ts.buf[len(ts.buf)-k:]) == s[:k] {
 				safe = min(safe, len(ts.buf)-k)
 				break
 			}

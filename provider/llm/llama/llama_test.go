@@ -1,10 +1,12 @@
 package llama
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -469,5 +471,42 @@ func TestLongSequence(t *testing.T) {
 	st.forward(tokens[:250], false)
 	for i := 250; i < len(tokens); i++ {
 		check(i, st.forward(tokens[i:i+1], false))
+	}
+}
+
+// The heap-based nucleus equals the prefix of a full sort (probability descending, id ascending).
+func TestNucleusMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for iter := 0; iter < 200; iter++ {
+		n := 1 + rng.IntN(300)
+		topP := float32(rng.Float64())
+		s := newSampler(GenerateOptions{Temperature: 1, TopP: topP}, n)
+		var sum float64
+		for i := range s.probs {
+			s.probs[i] = float32(rng.IntN(8)) / 8 // many ties
+			if i == 0 {
+				s.probs[i] = 1
+			}
+			sum += float64(s.probs[i])
+			s.idx[i] = int32(i)
+		}
+		order := make([]int32, n)
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(s.probs[b], s.probs[a]) })
+		var cum float64
+		want := order
+		for i, id := range order {
+			cum += float64(s.probs[id])
+			if cum >= float64(topP)*sum {
+				want = order[:i+1]
+				break
+			}
+		}
+		got, mass := s.nucleus(sum)
+		if !slices.Equal(got, want) || math.Abs(mass-cum) > 1e-9 {
+			t.Fatalf("n=%d topP=%v: nucleus %v (mass %v), sorted prefix %v (mass %v)", n, topP, got, mass, want, cum)
+		}
 	}
 }

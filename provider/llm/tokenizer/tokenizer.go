@@ -64,6 +64,8 @@ type Tokenizer struct {
 	byteTok [256]int32
 	// tokByte[i] is the byte value of byte token i, -1 for other tokens.
 	tokByte []int16
+	// pieces[i] is Piece(i), computed once.
+	pieces []string
 	// special lists control, user-defined and unknown tokens by text length, longest first.
 	special []int32
 
@@ -207,6 +209,10 @@ func New(cfg Config) (*Tokenizer, error) {
 	slices.SortStableFunc(t.special, func(a, b int32) int {
 		return cmp.Compare(len(t.tokens[b]), len(t.tokens[a]))
 	})
+	t.pieces = make([]string, n)
+	for i := range t.pieces {
+		t.pieces[i] = t.piece(int32(i))
+	}
 	for b := range t.byteTok {
 		t.byteTok[b] = t.unk
 		if id, ok := t.toID[fmt.Sprintf("<0x%02X>", b)]; ok {
@@ -459,9 +465,13 @@ func (s *spmSession) resegment(i int, out []int32, depth int) []int32 {
 // rendering): "▁" becomes a space in normal tokens, byte tokens give their raw byte, user-defined tokens
 // their text, and control, unknown and unused tokens nothing.
 func (t *Tokenizer) Piece(id int32) string {
-	if id < 0 || int(id) >= len(t.tokens) {
+	if id < 0 || int(id) >= len(t.pieces) {
 		return ""
 	}
+	return t.pieces[id]
+}
+
+func (t *Tokenizer) piece(id int32) string {
 	switch t.types[id] {
 	case Normal:
 		return strings.ReplaceAll(t.tokens[id], spaceMarker, " ")
