@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -214,7 +215,7 @@ func verifyGPU(g GPUEvidence, roots *x509.CertPool, now time.Time, wantNonce [32
 	if !ecdsa.Verify(pub, digest[:], rr, ss) {
 		return nil, fmt.Errorf("%w: GPU SPDM measurements signature", ErrSignature)
 	}
-	if err := verifyChain(leaf, certs[1:], roots, now, "NVIDIA GPU device"); err != nil {
+	if err := gpuChains.verify(g.CertChain, leaf, certs[1:], roots, now); err != nil {
 		return nil, err
 	}
 	if rep.Nonce != wantNonce {
@@ -257,4 +258,61 @@ func verifyChain(leaf *x509.Certificate, rest []*x509.Certificate, roots *x509.C
 		return fmt.Errorf("%w: %s certificate chain at %s: %v", ErrExpired, what, now.UTC().Format(time.RFC3339), err)
 	}
 	return fmt.Errorf("%w: %s certificate chain: %v", ErrUntrustedRoot, what, err)
+}
+
+// gpuChainCache remembers device chains that verified against a root pool. A chain is four P-384
+// signatures (~8 ms here) and never changes for a device, while its report signature must be checked
+// every time. An entry holds only while now is inside every certificate's validity.
+type gpuChainCache struct {
+	mu sync.Mutex
+	// m is guarded by mu; emptied when it reaches gpuChainCacheMax.
+	m map[gpuChainKey]gpuChainValidity
+}
+
+type gpuChainKey struct {
+	chain [32]byte
+	roots *x509.CertPool
+}
+
+type gpuChainValidity struct{ notBefore, notAfter time.Time }
+
+const gpuChainCacheMax = 256
+
+var gpuChains gpuChainCache
+
+func (c *gpuChainCache) verify(chainDER [][]byte, leaf *x509.Certificate, rest []*x509.Certificate, roots *x509.CertPool, now time.Time) error {
+	h := sha256.New()
+	for _, d := range chainDER {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(d)))
+		h.Write(n[:])
+		h.Write(d)
+	}
+	k := gpuChainKey{roots: roots}
+	h.Sum(k.chain[:0])
+	c.mu.Lock()
+	v, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && roots != nil && !now.Before(v.notBefore) && !now.After(v.notAfter) {
+		return nil
+	}
+	if err := verifyChain(leaf, rest, roots, now, "NVIDIA GPU device"); err != nil {
+		return err
+	}
+	v = gpuChainValidity{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
+	for _, x := range rest {
+		if x.NotBefore.After(v.notBefore) {
+			v.notBefore = x.NotBefore
+		}
+		if x.NotAfter.Before(v.notAfter) {
+			v.notAfter = x.NotAfter
+		}
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= gpuChainCacheMax {
+		c.m = map[gpuChainKey]gpuChainValidity{}
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+	return nil
 }
