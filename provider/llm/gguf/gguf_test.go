@@ -270,3 +270,16 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// Version 2 has the same layout as version 3 (v3 only added big-endian files, which we do not read).
+func TestVersion2(t *testing.T) {
+	b, err := sampleWriter().Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint32(b[4:], 2)
+	f, err := Read(b)
+	if err != nil || f.Version != 2 || len(f.Tensors) != 3 {
+		t.Fatalf("v2: %v", err)
+	}
+}

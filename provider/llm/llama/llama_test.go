@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -507,6 +508,38 @@ func TestNucleusMatchesSort(t *testing.T) {
 		got, mass := s.nucleus(sum)
 		if !slices.Equal(got, want) || math.Abs(mass-cum) > 1e-9 {
 			t.Fatalf("n=%d topP=%v: nucleus %v (mass %v), sorted prefix %v (mass %v)", n, topP, got, mass, want, cum)
+		}
+	}
+}
+
+// One Model serves concurrent generations (each has its own cache), with the same results as in turn.
+func TestConcurrentGenerate(t *testing.T) {
+	m := loadTestModel(t, smallSpec)
+	opts := func(i int) GenerateOptions {
+		return GenerateOptions{MaxTokens: 20, Temperature: 1, Seed: uint64(i), AddBOS: true, Threads: 2}
+	}
+	want := make([]Result, 4)
+	for i := range want {
+		r, err := m.Generate(context.Background(), "the", opts(i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = r
+	}
+	got := make([]Result, 4)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = m.Generate(context.Background(), "the", opts(i), nil)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i] != want[i] {
+			t.Fatalf("generation %d: %+v %v, sequential %+v", i, got[i], errs[i], want[i])
 		}
 	}
 }
