@@ -123,18 +123,9 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 	if err != nil {
 		return nil, fmt.Errorf("%w: SNP VCEK: %v", ErrMalformed, err)
 	}
-	roots, inter := x509.NewCertPool(), []*x509.Certificate{}
-	for _, rs := range p.Roots.AMD {
-		for _, r := range rs {
-			roots.AddCert(r.ProductCerts.Ark)
-			inter = append(inter, r.ProductCerts.Ask)
-		}
-	}
-	if len(inter) == 0 {
-		roots = nil
-	}
-	if err := verifyChain(vcek, inter, roots, now, "AMD VCEK"); err != nil {
-		return nil, err
+	if len(p.Roots.AMD) == 0 {
+		// go-sev-guest would fall back to its embedded roots: we trust only what the policy pins.
+		return nil, fmt.Errorf("%w: no AMD root pinned in the policy", ErrUntrustedRoot)
 	}
 	opts := &sevverify.Options{
 		DisableCertFetching: true,
@@ -142,6 +133,11 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 		Now:                 now,
 	}
 	if err := sevverify.SnpAttestationContext(ctx, att, opts); err != nil {
+		// go-sev-guest formats its causes: on failure, check the VCEK chain ourselves for a precise
+		// error (only then, to keep the happy path short).
+		if cerr := verifyVCEKChain(vcek, p, now); cerr != nil {
+			return nil, cerr
+		}
 		if strings.Contains(err.Error(), "expired") {
 			return nil, fmt.Errorf("%w: SNP: %v", ErrExpired, err)
 		}
@@ -166,3 +162,18 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 
 // AMDRoots is the pinned AMD root set for Policy.Roots.AMD: product line → ARK and ASK.
 type AMDRoots = map[string][]*sevtrust.AMDRootCerts
+
+// verifyVCEKChain checks VCEK → pinned ASK → pinned ARK at time now.
+func verifyVCEKChain(vcek *x509.Certificate, p *Policy, now time.Time) error {
+	roots, inter := x509.NewCertPool(), []*x509.Certificate{}
+	for _, rs := range p.Roots.AMD {
+		for _, r := range rs {
+			roots.AddCert(r.ProductCerts.Ark)
+			inter = append(inter, r.ProductCerts.Ask)
+		}
+	}
+	if len(inter) == 0 {
+		roots = nil
+	}
+	return verifyChain(vcek, inter, roots, now, "AMD VCEK")
+}
