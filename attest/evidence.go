@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/asn1"
@@ -117,6 +118,11 @@ func ParseEvidence(b []byte) (*Evidence, error) {
 			return nil, fmt.Errorf("%w: GPU %d chain has %d certificates, limit %d", ErrMalformed, i, len(g.Chain), maxChainCerts)
 		}
 		e.GPUs = append(e.GPUs, GPUEvidence{Report: g.Report, CertChain: g.Chain})
+	}
+	// One evidence, one byte form: anything encoding/asn1 tolerates beyond DER is refused, so the
+	// digest oracles vote for cannot be varied.
+	if again, err := e.Marshal(); err != nil || !bytes.Equal(again, b) {
+		return nil, fmt.Errorf("%w: evidence is not canonical DER", ErrMalformed)
 	}
 	return e, nil
 }

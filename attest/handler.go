@@ -81,10 +81,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// FetchFreshEvidence asks a provider for evidence answering nonce and verifies it: the evidence must
-// bind nonce and wantKeyHash (the TLS key of the connection the request went over, from
-// PeerClaims). client should use v.ClientTLSConfig so the request itself goes to the attested VM.
-func (v *Verifier) FetchFreshEvidence(ctx context.Context, client *http.Client, baseURL string, nonce []byte, wantKeyHash [32]byte) (*Claims, error) {
+// FetchFreshEvidence asks a provider for evidence answering nonce and verifies it. The request must
+// go over RA-TLS (client built with v.ClientTLSConfig): the fresh evidence must bind the TLS key of
+// the very connection that delivered it, and that connection's certificate must verify too. It
+// returns the fresh evidence's claims.
+func (v *Verifier) FetchFreshEvidence(ctx context.Context, client *http.Client, baseURL string, nonce []byte) (*Claims, error) {
 	if len(nonce) == 0 || len(nonce) > 64 {
 		return nil, fmt.Errorf("%w: nonce must be 1..64 bytes", ErrMalformed)
 	}
@@ -103,6 +104,13 @@ func (v *Verifier) FetchFreshEvidence(ctx context.Context, client *http.Client, 
 		return nil, fmt.Errorf("failed to fetch evidence: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.TLS == nil {
+		return nil, fmt.Errorf("%w: evidence was not fetched over TLS; use an RA-TLS client", ErrReportData)
+	}
+	if _, err := v.PeerClaims(ctx, *resp.TLS); err != nil {
+		return nil, fmt.Errorf("failed to verify the evidence endpoint's certificate: %w", err)
+	}
+	keyHash := KeyHash(resp.TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 2*maxEvidenceSize))
 	if err != nil {
 		return nil, fmt.Errorf("failed to read evidence: %w", err)
@@ -118,5 +126,5 @@ func (v *Verifier) FetchFreshEvidence(ctx context.Context, client *http.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: evidence is not base64: %v", ErrMalformed, err)
 	}
-	return v.VerifyBytes(ctx, der, Binding{KeyHash: wantKeyHash, Challenge: nonce})
+	return v.VerifyBytes(ctx, der, Binding{KeyHash: keyHash, Challenge: nonce})
 }

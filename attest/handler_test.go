@@ -16,17 +16,23 @@ import (
 
 type testServer struct{ URL string }
 
-// evidenceServer serves the evidence endpoint over RA-TLS on loopback. (httptest's StartTLS would
-// install its own certificate next to GetCertificate.)
+// evidenceServer serves the evidence endpoint over RA-TLS on loopback.
 func evidenceServer(t *testing.T, is *Issuer) *testServer {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(EvidencePath, is.EvidenceHandler())
+	return serve(t, mux, is)
+}
+
+// serve runs h over RA-TLS with is's certificates. (httptest's StartTLS would install its own
+// certificate next to GetCertificate.)
+func serve(t *testing.T, h http.Handler, is *Issuer) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: mux, TLSConfig: is.TLSConfig(), ErrorLog: log.New(io.Discard, "", 0)}
+	srv := &http.Server{Handler: h, TLSConfig: is.TLSConfig(), ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return &testServer{URL: "https://" + ln.Addr().String()}
@@ -45,7 +51,7 @@ func TestEvidenceEndpointFresh(t *testing.T) {
 	_, _ = rand.Read(nonce)
 	ctx := context.Background()
 
-	c, err := v.FetchFreshEvidence(ctx, client, srv.URL, nonce, is.KeyHash())
+	c, err := v.FetchFreshEvidence(ctx, client, srv.URL, nonce)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +61,29 @@ func TestEvidenceEndpointFresh(t *testing.T) {
 	if c.TLSKeyHash != is.KeyHash() || len(c.GPUs) != 1 || c.EvidenceDigest == peer.EvidenceDigest {
 		t.Fatalf("fresh claims %+v", c)
 	}
-	// Fresh evidence answering one nonce does not answer another, nor bind another key.
-	other := append([]byte(nil), nonce...)
-	other[0] ^= 1
-	if _, err := v.FetchFreshEvidence(ctx, client, srv.URL, other, [32]byte{1}); !errors.Is(err, ErrReportData) {
-		t.Fatalf("foreign key hash: got %v, want ErrReportData", err)
+
+	// A relay: an RA-TLS server with its own (attested) key that forwards the real provider's fresh
+	// evidence. The evidence binds the provider's key, not the relay's connection: refused.
+	relay := newSimIssuer(t, is.cfg.GPU)
+	mux := http.NewServeMux()
+	mux.HandleFunc(EvidencePath, func(w http.ResponseWriter, r *http.Request) {
+		resp, err := client.Get(srv.URL + EvidencePath + "?" + r.URL.RawQuery)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(w, resp.Body)
+	})
+	relaySrv := serve(t, mux, relay)
+	if _, err := v.FetchFreshEvidence(ctx, client, relaySrv.URL, nonce); !errors.Is(err, ErrReportData) {
+		t.Fatalf("relayed evidence: got %v, want ErrReportData", err)
+	}
+	// Plain HTTP cannot tell which key answered.
+	plain := httptest.NewServer(is.EvidenceHandler())
+	defer plain.Close()
+	if _, err := v.FetchFreshEvidence(ctx, http.DefaultClient, plain.URL, nonce); !errors.Is(err, ErrReportData) {
+		t.Fatalf("plain HTTP: got %v, want ErrReportData", err)
 	}
 
 	// The JSON shape documented in PROTOCOL.md.
