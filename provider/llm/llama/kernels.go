@@ -52,8 +52,8 @@ func dot4Go(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 	return a0 + a1, b0 + b1, c0 + c1, d0 + d1
 }
 
-// axpy adds a*x to y.
-func axpy(y, x []float32, a float32) {
+// axpyGo adds a*x to y.
+func axpyGo(y, x []float32, a float32) {
 	x = x[:len(y)]
 	for i := range y {
 		y[i] += a * x[i]

@@ -22,6 +22,23 @@ func dot4AVX2(w0, w1, w2, w3, x *float32, n int) (a, b, c, d float32)
 //go:noescape
 func dotAVX2(a, b *float32, n int) float32
 
+//go:noescape
+func axpyAVX2(y, x *float32, a float32, n int)
+
+// axpy adds a*x to y (x at least len(y) long).
+func axpy(y, x []float32, a float32) {
+	x = x[:len(y)]
+	if !useAVX2 || len(y) < 16 {
+		axpyGo(y, x, a)
+		return
+	}
+	n := len(y) &^ 15
+	axpyAVX2(&y[0], &x[0], a, n)
+	if n < len(y) {
+		axpyGo(y[n:], x[n:], a)
+	}
+}
+
 // dot is the float32 inner product of a and b[:len(a)].
 func dot(a, b []float32) float32 {
 	b = b[:len(a)]

@@ -183,3 +183,28 @@ doneh:
 	MOVSS X3, d+60(FP)
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(y, x *float32, a float32, n int)
+// y[i] += a*x[i]; n must be a multiple of 16.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y0
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+
+loopa:
+	CMPQ AX, CX
+	JGE  donea
+	VMOVUPS (SI)(AX*4), Y1
+	VMOVUPS 32(SI)(AX*4), Y2
+	VFMADD213PS (DI)(AX*4), Y0, Y1
+	VFMADD213PS 32(DI)(AX*4), Y0, Y2
+	VMOVUPS Y1, (DI)(AX*4)
+	VMOVUPS Y2, 32(DI)(AX*4)
+	ADDQ $16, AX
+	JMP  loopa
+
+donea:
+	VZEROUPPER
+	RET

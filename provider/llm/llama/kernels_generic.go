@@ -20,3 +20,6 @@ func dot4(w0, w1, w2, w3, x []float32) (float32, float32, float32, float32) {
 func dot4H(w0, w1, w2, w3 []uint16, x []float32) (float32, float32, float32, float32) {
 	return dot4HGo(w0, w1, w2, w3, x)
 }
+
+// axpy adds a*x to y (x at least len(y) long).
+func axpy(y, x []float32, a float32) { axpyGo(y, x[:len(y)], a) }

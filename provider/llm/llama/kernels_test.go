@@ -37,6 +37,17 @@ func TestKernels(t *testing.T) {
 			}
 		}
 	}
+	for n := 0; n <= 100; n++ {
+		y, x := vec(n), vec(n+3)
+		want := append([]float32(nil), y...)
+		axpyGo(want, x[:n], 0.75)
+		axpy(y, x, 0.75)
+		for i := range y {
+			if !near(y[i], want[i], 1) {
+				t.Fatalf("axpy n=%d [%d]: %v vs %v", n, i, y[i], want[i])
+			}
+		}
+	}
 	for n := 0; n <= 200; n++ {
 		var w [4][]uint16
 		var wf [4][]float32
