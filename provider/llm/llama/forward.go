@@ -241,7 +241,15 @@ func (s *state) matmul(out, x []float32, w matrix, n int) {
 		// Four rows at a time share each load of x.
 		for ; r+4 <= hi; r += 4 {
 			w0, w1, w2, w3 := w.row(r), w.row(r+1), w.row(r+2), w.row(r+3)
-			for t := 0; t < n; t++ {
+			t := 0
+			// Two tokens at a time share each load of the four rows.
+			for ; t+2 <= n; t += 2 {
+				var res [8]float32
+				dot4x2(w0, w1, w2, w3, x[t*cols:(t+1)*cols], x[(t+1)*cols:(t+2)*cols], &res)
+				copy(out[t*w.rows+r:t*w.rows+r+4], res[:4])
+				copy(out[(t+1)*w.rows+r:(t+1)*w.rows+r+4], res[4:])
+			}
+			for ; t < n; t++ {
 				a, b, c, d := dot4(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
 				o := out[t*w.rows+r : t*w.rows+r+4]
 				o[0], o[1], o[2], o[3] = a, b, c, d

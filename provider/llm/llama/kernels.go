@@ -83,3 +83,9 @@ func dot4HGo(w0, w1, w2, w3 []uint16, x []float32) (float32, float32, float32, f
 	}
 	return a, b, c, d
 }
+
+// dot4x2Go is the dot products of rows w0..w3 with x0 (out[0:4]) and with x1 (out[4:8]).
+func dot4x2Go(w0, w1, w2, w3, x0, x1 []float32, out *[8]float32) {
+	out[0], out[1], out[2], out[3] = dot4Go(w0, w1, w2, w3, x0)
+	out[4], out[5], out[6], out[7] = dot4Go(w0, w1, w2, w3, x1)
+}

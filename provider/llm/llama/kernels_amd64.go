@@ -23,6 +23,28 @@ func dot4AVX2(w0, w1, w2, w3, x *float32, n int) (a, b, c, d float32)
 func dotAVX2(a, b *float32, n int) float32
 
 //go:noescape
+func dot4x2AVX2(w0, w1, w2, w3, x0, x1 *float32, n int, out *[8]float32)
+
+// dot4x2 is the dot products of rows w0..w3 with x0 (out[0:4]) and with x1 (out[4:8]).
+func dot4x2(w0, w1, w2, w3, x0, x1 []float32, out *[8]float32) {
+	n := len(x0)
+	w0, w1, w2, w3, x1 = w0[:n], w1[:n], w2[:n], w3[:n], x1[:n]
+	if !useAVX2 || n < 8 {
+		dot4x2Go(w0, w1, w2, w3, x0, x1, out)
+		return
+	}
+	m := n &^ 7
+	dot4x2AVX2(&w0[0], &w1[0], &w2[0], &w3[0], &x0[0], &x1[0], m, out)
+	if m < n {
+		var tail [8]float32
+		dot4x2Go(w0[m:], w1[m:], w2[m:], w3[m:], x0[m:], x1[m:], &tail)
+		for i := range out {
+			out[i] += tail[i]
+		}
+	}
+}
+
+//go:noescape
 func axpyAVX2(y, x *float32, a float32, n int)
 
 // axpy adds a*x to y (x at least len(y) long).

@@ -23,3 +23,9 @@ func dot4H(w0, w1, w2, w3 []uint16, x []float32) (float32, float32, float32, flo
 
 // axpy adds a*x to y (x at least len(y) long).
 func axpy(y, x []float32, a float32) { axpyGo(y, x[:len(y)], a) }
+
+// dot4x2 is the dot products of rows w0..w3 with x0 (out[0:4]) and with x1 (out[4:8]).
+func dot4x2(w0, w1, w2, w3, x0, x1 []float32, out *[8]float32) {
+	n := len(x0)
+	dot4x2Go(w0[:n], w1[:n], w2[:n], w3[:n], x0, x1[:n], out)
+}

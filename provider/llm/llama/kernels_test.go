@@ -36,6 +36,18 @@ func TestKernels(t *testing.T) {
 				t.Fatalf("dot4 n=%d row %d: %v vs %v", n, i, g, want)
 			}
 		}
+		x1 := vec(n + 2)
+		var out [8]float32
+		dot4x2(w[0], w[1], w[2], w[3], x, x1, &out)
+		for i := 0; i < 8; i++ {
+			xi := x
+			if i >= 4 {
+				xi = x1[:n]
+			}
+			if want := dotGo(w[i%4][:n], xi); !near(out[i], want, n) {
+				t.Fatalf("dot4x2 n=%d out %d: %v vs %v", n, i, out[i], want)
+			}
+		}
 	}
 	for n := 0; n <= 100; n++ {
 		y, x := vec(n), vec(n+3)
