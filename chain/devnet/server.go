@@ -49,13 +49,14 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Devnet.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	s.done = make(chan error, 1)
+	srv, done := s.srv, make(chan error, 1)
+	s.done = done
 	go func() {
-		err := s.srv.Serve(ln)
+		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
-		s.done <- err
+		done <- err
 	}()
 	log.Info("devnet serving toncenter v2 API", "url", "http://"+ln.Addr().String()+"/api/v2/")
 	return nil
