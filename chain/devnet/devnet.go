@@ -396,7 +396,9 @@ func (d *Devnet) Send(ctx context.Context, msg *cell.Cell) (*SendResult, error) 
 	c := d.newCascadeLocked()
 	res, err := c.execute(k, msg)
 	if err != nil {
-		return nil, err
+		// The emulator refuses externals it cannot even start (e.g. import fee above the
+		// balance of an empty account); on TON such a message is simply not accepted.
+		return nil, fmt.Errorf("%w: %v", chain.ErrRejected, err)
 	}
 	if res.Transaction == nil {
 		return nil, fmt.Errorf("%w: %s did not accept it (exit code %d)", chain.ErrRejected, ext.DstAddr, res.ExitCode)

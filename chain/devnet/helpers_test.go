@@ -44,11 +44,11 @@ func newTestWallet(t testing.TB, d *Devnet, ver wallet.VersionConfig, seed strin
 	}
 	tw := &testWallet{w: w, addr: w.WalletAddress(), d: d}
 	fetch := func(ctx context.Context, _ uint32) (uint32, error) {
-		acc, err := d.Account(tw.addr)
+		acc, err := tw.d.Account(tw.addr)
 		if err != nil || acc.State != "active" {
 			return 0, err
 		}
-		r, err := d.RunGetMethod(ctx, tw.addr, "seqno")
+		r, err := tw.d.RunGetMethod(ctx, tw.addr, "seqno")
 		if err != nil {
 			return 0, err
 		}
