@@ -259,3 +259,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEncodeSubmitOracleVote(b *testing.B) {
+	m := SubmitOracleVote{QueryID: 1, ProviderOwner: testAddr, Claim: &AttestationClaim{
+		MeasurementHash: testHash, EvidenceDigest: testHash, TLSKeyHash: testHash, ValidUntil: 5}}
+	for b.Loop() {
+		if _, err := Encode(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeSubmitOracleVote(b *testing.B) {
+	c, err := Encode(SubmitOracleVote{QueryID: 1, ProviderOwner: testAddr, Claim: &AttestationClaim{
+		MeasurementHash: testHash, EvidenceDigest: testHash, TLSKeyHash: testHash, ValidUntil: 5}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Decode(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkProviderAddress(b *testing.B) {
+	code := ProviderCode()
+	for b.Loop() {
+		if _, err := ProviderAddress(code, testAddr, testAddr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
