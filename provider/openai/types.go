@@ -1,0 +1,212 @@
+// Package openai is the OpenAI-compatible HTTP surface of a provider: the wire types of
+// /v1/models, /v1/chat/completions and /v1/completions, and a handler serving them from a
+// backend.Backend. The shapes follow OpenAI's API exactly so unmodified OpenAI clients work.
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// ChatMessage is one message of a chat request or response. Content in requests may also be an
+// array of parts; only "text" parts are accepted (see Text).
+type ChatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content,omitempty"`
+	Name    string          `json:"name,omitempty"`
+}
+
+// Text returns the message content as one string, joining text parts.
+func (m ChatMessage) Text() (string, error) {
+	c := bytes.TrimSpace(m.Content)
+	if len(c) == 0 || string(c) == "null" {
+		return "", nil
+	}
+	if c[0] == '"' {
+		var s string
+		if err := json.Unmarshal(c, &s); err != nil {
+			return "", err
+		}
+		return s, nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(c, &parts); err != nil {
+		return "", fmt.Errorf("content must be a string or an array of text parts")
+	}
+	var b bytes.Buffer
+	for _, p := range parts {
+		if p.Type != "text" {
+			return "", fmt.Errorf("content part type %q is not supported (only \"text\")", p.Type)
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
+// StringOrArray is OpenAI's "string or array of strings" (stop, prompt).
+type StringOrArray []string
+
+// UnmarshalJSON accepts null, a string, or an array of strings.
+func (s *StringOrArray) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		*s = nil
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var one string
+		if err := json.Unmarshal(b, &one); err != nil {
+			return err
+		}
+		*s = StringOrArray{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("want a string or an array of strings")
+	}
+	*s = many
+	return nil
+}
+
+// StreamOptions is the request's stream_options.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// ChatCompletionRequest is the body of POST /v1/chat/completions (the fields Cocoon uses; others
+// are ignored like OpenAI-compatible servers do).
+type ChatCompletionRequest struct {
+	Model               string         `json:"model"`
+	Messages            []ChatMessage  `json:"messages"`
+	MaxTokens           *int           `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int           `json:"max_completion_tokens,omitempty"`
+	Temperature         *float32       `json:"temperature,omitempty"`
+	TopP                *float32       `json:"top_p,omitempty"`
+	Seed                *uint64        `json:"seed,omitempty"`
+	Stop                StringOrArray  `json:"stop,omitempty"`
+	N                   *int           `json:"n,omitempty"`
+	Stream              bool           `json:"stream,omitempty"`
+	StreamOptions       *StreamOptions `json:"stream_options,omitempty"`
+}
+
+// CompletionRequest is the body of POST /v1/completions.
+type CompletionRequest struct {
+	Model         string         `json:"model"`
+	Prompt        StringOrArray  `json:"prompt"`
+	MaxTokens     *int           `json:"max_tokens,omitempty"`
+	Temperature   *float32       `json:"temperature,omitempty"`
+	TopP          *float32       `json:"top_p,omitempty"`
+	Seed          *uint64        `json:"seed,omitempty"`
+	Stop          StringOrArray  `json:"stop,omitempty"`
+	N             *int           `json:"n,omitempty"`
+	Echo          bool           `json:"echo,omitempty"`
+	Stream        bool           `json:"stream,omitempty"`
+	StreamOptions *StreamOptions `json:"stream_options,omitempty"`
+}
+
+// Usage is OpenAI's usage object.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// ResponseMessage is the assistant message of a non-streaming chat response.
+type ResponseMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ChatChoice is one choice of a non-streaming chat response.
+type ChatChoice struct {
+	Index        int             `json:"index"`
+	Message      ResponseMessage `json:"message"`
+	Logprobs     *struct{}       `json:"logprobs"`
+	FinishReason string          `json:"finish_reason"`
+}
+
+// ChatCompletion is the non-streaming chat response (object "chat.completion").
+type ChatCompletion struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []ChatChoice `json:"choices"`
+	Usage   Usage        `json:"usage"`
+}
+
+// Delta is the incremental message of a chat stream chunk.
+type Delta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+// ChunkChoice is one choice of a chat stream chunk; FinishReason is null until the last one.
+type ChunkChoice struct {
+	Index        int       `json:"index"`
+	Delta        Delta     `json:"delta"`
+	Logprobs     *struct{} `json:"logprobs"`
+	FinishReason *string   `json:"finish_reason"`
+}
+
+// ChatCompletionChunk is one SSE event of a chat stream (object "chat.completion.chunk"). With
+// stream_options.include_usage the last chunk has no choices and the usage; Usage is null otherwise.
+type ChatCompletionChunk struct {
+	ID      string        `json:"id"`
+	Object  string        `json:"object"`
+	Created int64         `json:"created"`
+	Model   string        `json:"model"`
+	Choices []ChunkChoice `json:"choices"`
+	Usage   *Usage        `json:"usage"`
+}
+
+// CompletionChoice is one choice of a completion response or stream chunk.
+type CompletionChoice struct {
+	Text         string    `json:"text"`
+	Index        int       `json:"index"`
+	Logprobs     *struct{} `json:"logprobs"`
+	FinishReason *string   `json:"finish_reason"`
+}
+
+// Completion is the completion response, and (with Usage null) one stream chunk; both
+// have object "text_completion", as OpenAI sends.
+type Completion struct {
+	ID      string             `json:"id"`
+	Object  string             `json:"object"`
+	Created int64              `json:"created"`
+	Model   string             `json:"model"`
+	Choices []CompletionChoice `json:"choices"`
+	Usage   *Usage             `json:"usage"`
+}
+
+// ModelObject is one entry of GET /v1/models.
+type ModelObject struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// ModelList is the GET /v1/models response.
+type ModelList struct {
+	Object string        `json:"object"`
+	Data   []ModelObject `json:"data"`
+}
+
+// ErrorBody is OpenAI's error body: {"error":{"message","type","param","code"}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody; Param and Code are null when empty.
+type ErrorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
