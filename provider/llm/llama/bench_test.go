@@ -15,8 +15,8 @@ import (
 var spec25M = testSpec{embd: 512, layers: 7, heads: 8, kvHeads: 8, ffn: 1376, ctx: 1024, extraVocab: 4096 - 295, seed: 11}
 
 var bench25M struct {
-	once, onceF16 sync.Once
-	m, mF16       *Model
+	once, onceF16, onceQ8 sync.Once
+	m, mF16, mQ8          *Model
 }
 
 func model25M(b *testing.B) *Model {
@@ -80,7 +80,19 @@ func benchGenerate(b *testing.B, m *Model, n int) {
 	}
 }
 
+// model25MQ8 is the same model quantized to Q8_0.
+func model25MQ8(b *testing.B) *Model {
+	bench25M.onceQ8.Do(func() {
+		spec := spec25M
+		spec.weightType = gguf.Q8_0
+		bench25M.mQ8 = loadTestModel(b, spec)
+	})
+	return bench25M.mQ8
+}
+
 func BenchmarkPrompt25M(b *testing.B)      { benchPrompt(b, model25M(b), 128) }
 func BenchmarkGenerate25M(b *testing.B)    { benchGenerate(b, model25M(b), 64) }
 func BenchmarkPrompt25MF16(b *testing.B)   { benchPrompt(b, model25MF16(b), 128) }
 func BenchmarkGenerate25MF16(b *testing.B) { benchGenerate(b, model25MF16(b), 64) }
+func BenchmarkPrompt25MQ8(b *testing.B)    { benchPrompt(b, model25MQ8(b), 128) }
+func BenchmarkGenerate25MQ8(b *testing.B)  { benchGenerate(b, model25MQ8(b), 64) }

@@ -236,6 +236,10 @@ func (s *state) matmul(out, x []float32, w matrix, n int) {
 		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulF16(out, x, w, n, lo, hi) })
 		return
 	}
+	if w.q != nil {
+		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulQ8(out, x, w, n, lo, hi) })
+		return
+	}
 	work := func(lo, hi int) {
 		r := lo
 		// Four rows at a time share each load of x.
@@ -311,6 +315,27 @@ func matmulF16(out, x []float32, w matrix, n, lo, hi int) {
 		wr := w.rowH(r)
 		for t := 0; t < n; t++ {
 			a, _, _, _ := dot4H(wr, wr, wr, wr, x[t*cols:(t+1)*cols])
+			out[t*w.rows+r] = a
+		}
+	}
+}
+
+// matmulQ8 is matmul's work for rows [lo, hi) of a Q8_0 weight.
+func matmulQ8(out, x []float32, w matrix, n, lo, hi int) {
+	cols := w.cols
+	r := lo
+	for ; r+4 <= hi; r += 4 {
+		w0, w1, w2, w3 := w.rowQ(r), w.rowQ(r+1), w.rowQ(r+2), w.rowQ(r+3)
+		for t := 0; t < n; t++ {
+			a, b, c, d := dot4Q8(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
+			o := out[t*w.rows+r : t*w.rows+r+4]
+			o[0], o[1], o[2], o[3] = a, b, c, d
+		}
+	}
+	for ; r < hi; r++ {
+		wr := w.rowQ(r)
+		for t := 0; t < n; t++ {
+			a, _, _, _ := dot4Q8(wr, wr, wr, wr, x[t*cols:(t+1)*cols])
 			out[t*w.rows+r] = a
 		}
 	}

@@ -89,3 +89,21 @@ func dot4x2Go(w0, w1, w2, w3, x0, x1 []float32, out *[8]float32) {
 	out[0], out[1], out[2], out[3] = dot4Go(w0, w1, w2, w3, x0)
 	out[4], out[5], out[6], out[7] = dot4Go(w0, w1, w2, w3, x1)
 }
+
+// dot4Q8Go is four dot products of Q8_0 rows w0..w3 (len(x)/32 blocks each) with x: per block the
+// scale times the int8 · float32 sum.
+func dot4Q8Go(w0, w1, w2, w3 []byte, x []float32) (float32, float32, float32, float32) {
+	var acc [4]float32
+	for i, w := range [4][]byte{w0, w1, w2, w3} {
+		for b := 0; b < len(x)/32; b++ {
+			blk := w[b*34 : b*34+34]
+			xb := x[b*32 : b*32+32]
+			var s float32
+			for j, v := range blk[2:] {
+				s += float32(int8(v)) * xb[j]
+			}
+			acc[i] += gguf.F16ToF32(uint16(blk[0])|uint16(blk[1])<<8) * s
+		}
+	}
+	return acc[0], acc[1], acc[2], acc[3]
+}

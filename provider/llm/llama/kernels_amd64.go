@@ -45,6 +45,20 @@ func dot4x2(w0, w1, w2, w3, x0, x1 []float32, out *[8]float32) {
 }
 
 //go:noescape
+func dot4Q8AVX2(w0, w1, w2, w3 *byte, x *float32, blocks int) (a, b, c, d float32)
+
+// dot4Q8 is four dot products of Q8_0 rows w0..w3 with x (len(x) a multiple of 32).
+func dot4Q8(w0, w1, w2, w3 []byte, x []float32) (float32, float32, float32, float32) {
+	blocks := len(x) / 32
+	rb := blocks * 34
+	w0, w1, w2, w3 = w0[:rb], w1[:rb], w2[:rb], w3[:rb]
+	if !useF16C || blocks == 0 {
+		return dot4Q8Go(w0, w1, w2, w3, x)
+	}
+	return dot4Q8AVX2(&w0[0], &w1[0], &w2[0], &w3[0], &x[0], blocks)
+}
+
+//go:noescape
 func axpyAVX2(y, x *float32, a float32, n int)
 
 // axpy adds a*x to y (x at least len(y) long).

@@ -29,3 +29,8 @@ func dot4x2(w0, w1, w2, w3, x0, x1 []float32, out *[8]float32) {
 	n := len(x0)
 	dot4x2Go(w0[:n], w1[:n], w2[:n], w3[:n], x0, x1[:n], out)
 }
+
+// dot4Q8 is four dot products of Q8_0 rows w0..w3 with x (len(x) a multiple of 32).
+func dot4Q8(w0, w1, w2, w3 []byte, x []float32) (float32, float32, float32, float32) {
+	return dot4Q8Go(w0, w1, w2, w3, x)
+}

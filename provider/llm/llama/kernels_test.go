@@ -79,5 +79,24 @@ func TestKernels(t *testing.T) {
 			}
 		}
 	}
+	for blocks := 0; blocks <= 6; blocks++ {
+		n := 32 * blocks
+		var w [4][]byte
+		var wf [4][]float32
+		for i := range w {
+			w[i] = gguf.QuantizeQ8_0(vec(n))
+			wf[i] = make([]float32, n)
+			if err := gguf.DecodeInto(wf[i], gguf.Q8_0, w[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		x := vec(n)
+		g0, g1, g2, g3 := dot4Q8(w[0], w[1], w[2], w[3], x)
+		for i, g := range []float32{g0, g1, g2, g3} {
+			if want := dotGo(wf[i], x); !near(g, want, n) {
+				t.Fatalf("dot4Q8 blocks=%d row %d: %v vs %v", blocks, i, g, want)
+			}
+		}
+	}
 	t.Logf("assembly kernels: %v, F16C: %v", useAVX2, useF16C)
 }

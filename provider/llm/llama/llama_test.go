@@ -42,6 +42,7 @@ func TestForwardMatchesReference(t *testing.T) {
 		"f16 tied":         {embd: 32, layers: 2, heads: 2, kvHeads: 1, ffn: 48, ctx: 64, seed: 3, weightType: gguf.F16, tied: true},
 		"f16 wide":         {embd: 64, layers: 1, heads: 4, kvHeads: 4, ffn: 72, ctx: 64, seed: 5, weightType: gguf.F16},
 		"q8_0":             {embd: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 96, ctx: 64, seed: 4, weightType: gguf.Q8_0},
+		"q8_0 tied":        {embd: 32, layers: 1, heads: 2, kvHeads: 2, ffn: 64, ctx: 64, seed: 6, weightType: gguf.Q8_0, tied: true},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {

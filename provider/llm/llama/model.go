@@ -53,12 +53,23 @@ type Info struct {
 }
 
 // matrix is a row-major weight: rows outputs of cols inputs (GGUF ne = [cols, rows]).
-// INVARIANT: exactly one of w and h is set, with rows*cols elements. F16 weights stay in half
-// precision (h) and are widened inside the kernels: half the memory and memory traffic of float32.
+// INVARIANT: exactly one of w, h and q is set, holding rows*cols elements. F16 weights stay in half
+// precision (h) and Q8_0 weights stay quantized (q: per row cols/32 blocks of a float16 scale and 32
+// int8, ggml's layout; cols is a multiple of 32); the kernels widen them on the fly, which saves
+// memory and, since generation is memory-bound, time.
 type matrix struct {
 	rows, cols int
 	w          []float32
 	h          []uint16
+	q          []byte
+}
+
+// q8RowBytes is the size of one Q8_0 row of cols elements.
+func q8RowBytes(cols int) int { return cols / 32 * 34 }
+
+func (m matrix) rowQ(r int) []byte {
+	rb := q8RowBytes(m.cols)
+	return m.q[r*rb : (r+1)*rb]
 }
 
 func (m matrix) row(r int) []float32 { return m.w[r*m.cols : (r+1)*m.cols] }
@@ -67,12 +78,16 @@ func (m matrix) rowH(r int) []uint16 { return m.h[r*m.cols : (r+1)*m.cols] }
 
 // rowInto writes row r as float32 into dst.
 func (m matrix) rowInto(dst []float32, r int) {
-	if m.h == nil {
+	switch {
+	case m.h != nil:
+		for i, v := range m.rowH(r) {
+			dst[i] = gguf.F16ToF32(v)
+		}
+	case m.q != nil:
+		// The row is whole blocks, so this cannot fail.
+		_ = gguf.DecodeInto(dst[:m.cols], gguf.Q8_0, m.rowQ(r))
+	default:
 		copy(dst, m.row(r))
-		return
-	}
-	for i, v := range m.rowH(r) {
-		dst[i] = gguf.F16ToF32(v)
 	}
 }
 
@@ -301,8 +316,8 @@ func (l *loader) shape(t *gguf.TensorInfo, dims ...int) bool {
 
 func (l *loader) vector(name string, n int) []float32 { return l.tensor(name, n) }
 
-// matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count. F16 weights are
-// kept in half precision, other types are decoded to float32.
+// matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count. F16 and Q8_0
+// weights are kept as they are, other types are decoded to float32.
 func (l *loader) matrix(name string, cols, rows int) matrix {
 	if t, ok := l.f.Tensor(name); ok && t.Type == gguf.F16 && l.err == nil {
 		if !l.shape(t, cols, rows) {
@@ -313,6 +328,13 @@ func (l *loader) matrix(name string, cols, rows int) matrix {
 			h[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
 		}
 		return matrix{rows: len(h) / cols, cols: cols, h: h}
+	}
+	if t, ok := l.f.Tensor(name); ok && t.Type == gguf.Q8_0 && cols%32 == 0 && l.err == nil {
+		if !l.shape(t, cols, rows) {
+			return matrix{}
+		}
+		q := append([]byte(nil), t.Data...)
+		return matrix{rows: len(q) / q8RowBytes(cols), cols: cols, q: q}
 	}
 	w := l.tensor(name, cols, rows)
 	if l.err != nil {
