@@ -232,41 +232,82 @@ func (s *state) attention(li, n int) {
 // matmul computes out[t][r] = W.row(r) · x[t] for n tokens, splitting rows across goroutines.
 func (s *state) matmul(out, x []float32, w matrix, n int) {
 	cols := w.cols
-	if w.h != nil {
+	switch {
+	case n >= widenBatch && (w.h != nil || w.q != nil):
+		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulWidened(out, x, w, n, lo, hi) })
+		return
+	case w.h != nil:
 		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulF16(out, x, w, n, lo, hi) })
 		return
-	}
-	if w.q != nil {
+	case w.q != nil:
 		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulQ8(out, x, w, n, lo, hi) })
 		return
 	}
-	work := func(lo, hi int) {
-		r := lo
-		// Four rows at a time share each load of x.
-		for ; r+4 <= hi; r += 4 {
-			w0, w1, w2, w3 := w.row(r), w.row(r+1), w.row(r+2), w.row(r+3)
-			t := 0
-			// Two tokens at a time share each load of the four rows.
-			for ; t+2 <= n; t += 2 {
-				var res [8]float32
-				dot4x2(w0, w1, w2, w3, x[t*cols:(t+1)*cols], x[(t+1)*cols:(t+2)*cols], &res)
-				copy(out[t*w.rows+r:t*w.rows+r+4], res[:4])
-				copy(out[(t+1)*w.rows+r:(t+1)*w.rows+r+4], res[4:])
-			}
-			for ; t < n; t++ {
-				a, b, c, d := dot4(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
-				o := out[t*w.rows+r : t*w.rows+r+4]
-				o[0], o[1], o[2], o[3] = a, b, c, d
-			}
+	s.parallel(w.rows, cols*n, func(lo, hi int) { matmulF32(out, x, w, n, lo, hi) })
+}
+
+// widenBatch is the batch size from which F16/Q8_0 rows are widened to float32 once per batch
+// (then shared by all tokens) instead of inside the kernel for every token.
+const widenBatch = 4
+
+// matmulWidened is matmul's work for rows [lo, hi) of a F16 or Q8_0 weight: each group of four rows
+// is decoded to float32 once and multiplied with every token by the float32 kernels.
+func matmulWidened(out, x []float32, w matrix, n, lo, hi int) {
+	cols := w.cols
+	buf := make([]float32, 4*cols)
+	for r := lo; r < hi; r += 4 {
+		k := min(4, hi-r)
+		for i := 0; i < k; i++ {
+			w.rowInto(buf[i*cols:(i+1)*cols], r+i)
 		}
-		for ; r < hi; r++ {
-			wr := w.row(r)
-			for t := 0; t < n; t++ {
-				out[t*w.rows+r] = dot(wr, x[t*cols:(t+1)*cols])
+		tile := matrix{rows: k, cols: cols, w: buf[:k*cols]}
+		// Two tokens at a time through the four-row kernel; ragged edges one dot product at a time.
+		for t := 0; t < n; t += 2 {
+			m := min(2, n-t)
+			var res [8]float32
+			if k == 4 && m == 2 {
+				dot4x2(tile.row(0), tile.row(1), tile.row(2), tile.row(3), x[t*cols:(t+1)*cols], x[(t+1)*cols:(t+2)*cols], &res)
+			} else {
+				for j := 0; j < m; j++ {
+					for i := 0; i < k; i++ {
+						res[4*j+i] = dot(tile.row(i), x[(t+j)*cols:(t+j+1)*cols])
+					}
+				}
+			}
+			for j := 0; j < m; j++ {
+				copy(out[(t+j)*w.rows+r:(t+j)*w.rows+r+k], res[4*j:4*j+k])
 			}
 		}
 	}
-	s.parallel(w.rows, cols*n, work)
+}
+
+// matmulF32 is matmul's work for rows [lo, hi) of a float32 weight.
+func matmulF32(out, x []float32, w matrix, n, lo, hi int) {
+	cols := w.cols
+	r := lo
+	// Four rows at a time share each load of x.
+	for ; r+4 <= hi; r += 4 {
+		w0, w1, w2, w3 := w.row(r), w.row(r+1), w.row(r+2), w.row(r+3)
+		t := 0
+		// Two tokens at a time share each load of the four rows.
+		for ; t+2 <= n; t += 2 {
+			var res [8]float32
+			dot4x2(w0, w1, w2, w3, x[t*cols:(t+1)*cols], x[(t+1)*cols:(t+2)*cols], &res)
+			copy(out[t*w.rows+r:t*w.rows+r+4], res[:4])
+			copy(out[(t+1)*w.rows+r:(t+1)*w.rows+r+4], res[4:])
+		}
+		for ; t < n; t++ {
+			a, b, c, d := dot4(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
+			o := out[t*w.rows+r : t*w.rows+r+4]
+			o[0], o[1], o[2], o[3] = a, b, c, d
+		}
+	}
+	for ; r < hi; r++ {
+		wr := w.row(r)
+		for t := 0; t < n; t++ {
+			out[t*w.rows+r] = dot(wr, x[t*cols:(t+1)*cols])
+		}
+	}
 }
 
 // minWork is the multiply-adds below which a parallel split costs more than it saves.

@@ -65,6 +65,13 @@ func TestForwardMatchesReference(t *testing.T) {
 					}
 				}
 			}
+			// One token at a time: the single-token kernels and the KV cache.
+			st := m.newState(len(tokens), 2)
+			for pos, id := range tokens {
+				if e := maxRelErr(st.forward([]int32{id}, false), want[pos]); e > 1e-4 {
+					t.Fatalf("incremental position %d: relative error %g", pos, e)
+				}
+			}
 		})
 	}
 }
