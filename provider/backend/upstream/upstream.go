@@ -433,7 +433,7 @@ func (e *upstreamError) toError(status int) *backend.Error {
 	lower := strings.ToLower(msg)
 	out := &backend.Error{Message: msg}
 	switch {
-	case code == "context_length_exceeded" || strings.Contains(lower, "context length") || strings.Contains(lower, "maximum context"):
+	case code == "context_length_exceeded" || strings.Contains(strings.ToLower(e.Type), "context") || strings.Contains(lower, "context length") || strings.Contains(lower, "maximum context"):
 		out.Status, out.Type, out.Code, out.Err = http.StatusBadRequest, backend.TypeInvalidRequest, "context_length_exceeded", backend.ErrContextLength
 	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnprocessableEntity:
 		out.Status, out.Type, out.Code, out.Err = http.StatusBadRequest, backend.TypeInvalidRequest, code, backend.ErrInvalidRequest
