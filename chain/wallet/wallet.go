@@ -71,7 +71,8 @@ func KeyFromMnemonic(words []string) (ed25519.PrivateKey, error) {
 	}
 	k, err := tonwallet.SeedToPrivateKeyWithOptions(words)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMnemonic, err)
+		// tonutils-go's message quotes the offending word; a mnemonic never goes into logs.
+		return nil, fmt.Errorf("%w: a word is not in the TON word list, or the words are not a TON mnemonic (BIP-39 and password-protected mnemonics are not supported)", ErrMnemonic)
 	}
 	return k, nil
 }

@@ -78,9 +78,10 @@ func TestMnemonic(t *testing.T) {
 	}
 	bad := append([]string{}, words...)
 	bad[3] = "notaword"
-	if _, err := KeyFromMnemonic(bad); !errors.Is(err, ErrMnemonic) {
-		t.Fatal("unknown word accepted")
+	if _, err := KeyFromMnemonic(bad); !errors.Is(err, ErrMnemonic) || strings.Contains(err.Error(), "notaword") {
+		t.Fatalf("unknown word: %v", err)
 	}
+
 	// Same key, same address as tonutils-go derives for the same mnemonic.
 	w, err := FromMnemonic(words, V5R1, MainnetGlobalID)
 	if err != nil {
