@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -58,7 +59,7 @@ func CanonicalSNPEvidence(raw []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: SNP evidence of %d bytes has no certificate table after the %d-byte report", ErrMalformed, len(raw), sevabi.ReportSize)
 	}
 	var t sevabi.CertTable
-	if err := t.Unmarshal(raw[sevabi.ReportSize:]); err != nil {
+	if err := guard("SNP certificate table parser", func() error { return t.Unmarshal(raw[sevabi.ReportSize:]) }); err != nil {
 		return nil, fmt.Errorf("%w: SNP certificate table: %v", ErrMalformed, err)
 	}
 	vcek, err := t.GetByGUIDString(sevabi.VcekGUID)
@@ -101,7 +102,8 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 	if len(raw) <= sevabi.ReportSize {
 		return nil, fmt.Errorf("%w: SNP evidence of %d bytes has no certificate table after the %d-byte report", ErrMalformed, len(raw), sevabi.ReportSize)
 	}
-	att, err := sevabi.ReportCertsToProto(raw)
+	var att *sevpb.Attestation
+	err := guard("SNP report parser", func() (e error) { att, e = sevabi.ReportCertsToProto(raw); return e })
 	if err != nil {
 		return nil, fmt.Errorf("%w: SNP report: %v", ErrMalformed, err)
 	}
@@ -132,7 +134,10 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 		TrustedRoots:        p.Roots.AMD,
 		Now:                 now,
 	}
-	if err := sevverify.SnpAttestationContext(ctx, att, opts); err != nil {
+	if err := guard("SNP verifier", func() error { return sevverify.SnpAttestationContext(ctx, att, opts) }); err != nil {
+		if errors.Is(err, ErrMalformed) {
+			return nil, err
+		}
 		// go-sev-guest formats its causes: on failure, check the VCEK chain ourselves for a precise
 		// error (only then, to keep the happy path short).
 		if cerr := verifyVCEKChain(vcek, p, now); cerr != nil {

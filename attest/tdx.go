@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -121,7 +122,11 @@ func parseTDXQuote(raw []byte) (*tdxpb.QuoteV4, error) {
 	if n != len(raw) {
 		return nil, fmt.Errorf("%w: TDX quote declares %d bytes, has %d (use CanonicalTDXQuote)", ErrMalformed, n, len(raw))
 	}
-	q, err := tdxabi.QuoteToProto(raw)
+	if err := checkTDXLayout(raw); err != nil {
+		return nil, err
+	}
+	var q any
+	err = guard("TDX quote parser", func() (e error) { q, e = tdxabi.QuoteToProto(raw); return e })
 	if err != nil {
 		return nil, fmt.Errorf("%w: TDX quote: %v", ErrMalformed, err)
 	}
@@ -133,6 +138,52 @@ func parseTDXQuote(raw []byte) (*tdxpb.QuoteV4, error) {
 		return nil, fmt.Errorf("%w: TDX quote: %v", ErrMalformed, err)
 	}
 	return q4, nil
+}
+
+// checkTDXLayout walks the nested lengths of a quote v4's signed data with bounds checks before
+// go-tdx-guest's parser sees it: that parser slices by declared lengths without checking them and
+// panics on hostile input (found by FuzzTDXQuote).
+func checkTDXLayout(raw []byte) error {
+	bad := func(what string) error { return fmt.Errorf("%w: TDX quote: %s", ErrMalformed, what) }
+	const headerAndBody = tdxSignedDataOffset + 4
+	if len(raw) < headerAndBody {
+		return bad("shorter than header and TD body")
+	}
+	sd := raw[headerAndBody:]
+	// ECDSA signature (64), attestation key (64), certification data type (2) and size (4).
+	if len(sd) < 64+64+6 {
+		return bad("signed data too short")
+	}
+	cd := sd[64+64:]
+	if int(binary.LittleEndian.Uint32(cd[2:6])) != len(cd)-6 {
+		return bad("certification data size does not match the signed data")
+	}
+	qe := cd[6:]
+	// QE report (384), QE report signature (64), QE auth data size (2).
+	if len(qe) < 384+64+2 {
+		return bad("QE report certification data too short")
+	}
+	authLen := int(binary.LittleEndian.Uint16(qe[448:450]))
+	rest := qe[450:]
+	if len(rest) < authLen+6 {
+		return bad("QE auth data overruns the certification data")
+	}
+	pck := rest[authLen:]
+	if int(binary.LittleEndian.Uint32(pck[2:6])) != len(pck)-6 {
+		return bad("PCK certificate chain size does not match the certification data")
+	}
+	return nil
+}
+
+// guard runs third-party parsing or verification of untrusted bytes, turning a panic into
+// ErrMalformed: a hostile peer must never crash a client or oracle.
+func guard(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s panicked on this input: %v", ErrMalformed, what, r)
+		}
+	}()
+	return f()
 }
 
 // tdxResult is what a verified quote says.
@@ -168,7 +219,10 @@ func verifyTDX(ctx context.Context, raw []byte, p *Policy, now time.Time) (*tdxR
 		opts.Getter = p.TDXCollateral
 		res.tcbStatus = "UpToDate"
 	}
-	if err := tdxverify.TdxQuoteContext(ctx, q, opts); err != nil {
+	if err := guard("TDX verifier", func() error { return tdxverify.TdxQuoteContext(ctx, q, opts) }); err != nil {
+		if errors.Is(err, ErrMalformed) {
+			return nil, err
+		}
 		// go-tdx-guest formats its causes instead of wrapping them: check the PCK chain ourselves
 		// (only on failure, to keep the happy path short) so an untrusted or expired chain gets a
 		// precise error, then classify what remains.
