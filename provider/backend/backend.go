@@ -139,8 +139,8 @@ func ContextLength(param string, limit, prompt, maxTokens int) *Error {
 		Param: param, Message: msg, Err: ErrContextLength}
 }
 
-// AsError converts any error into an *Error: itself if it is (or wraps) one, otherwise a 500
-// server_error, or 499-like cancellation as a 500 too (the client is gone anyway).
+// AsError converts any error into an *Error: the one it wraps if any, else one chosen by the
+// sentinel it wraps, else a 500 server_error (also for cancellation: the client is gone anyway).
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {

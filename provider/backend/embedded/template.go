@@ -11,13 +11,13 @@ import (
 // docs/PROTOCOL.md. The default model is a base model that was never trained on a chat format, so
 // the template is the simplest text such a model can continue:
 //
-//	System: <content>\n      (each system message)
+//	System: <content>\n      (each system or developer message)
 //	User: <content>\n        (each user message)
 //	Assistant: <content>\n   (each earlier assistant message)
 //	Assistant:               (the model writes from here)
 //
 // Generation stops at ChatStop (the model starting the next user turn), which is not returned.
-const ChatTemplate = "System: {system}\\nUser: {user}\\nAssistant: {assistant}\\n ... Assistant:"
+const ChatTemplate = "{{for each message}}<Role>: <content>\\n{{end}}Assistant:"
 
 // ChatStop is the stop sequence added to every chat request.
 const ChatStop = "\nUser:"
