@@ -4,7 +4,9 @@
 // Every request goes upstream as a stream with stream_options.include_usage, so text reaches the
 // client as it is produced and the usage the provider bills is the upstream's own count. Nothing is
 // billed that the upstream did not report: a request that fails before the upstream answered, or a
-// stream that breaks before its usage chunk, has zero usage.
+// stream that breaks before its usage chunk, has zero usage. When the client goes away mid-stream the
+// upstream is read to its end (for at most DrainTimeout) without forwarding, so the request is billed
+// what it cost: otherwise a client could take all but the last token and never pay.
 package upstream
 
 import (
@@ -35,6 +37,9 @@ type Config struct {
 	Models map[string]string
 	// HeaderTimeout bounds the wait for the upstream's response headers; 0 means 2 minutes.
 	HeaderTimeout time.Duration
+	// DrainTimeout bounds how long a stream whose client went away is still read for its usage;
+	// 0 means 30 seconds, negative means the upstream request is cancelled at once (and not billed).
+	DrainTimeout time.Duration
 	// Client overrides the pooled HTTP client (tests).
 	Client *http.Client
 }
@@ -65,6 +70,7 @@ type Backend struct {
 	key    string
 	models map[string]string
 	client *http.Client
+	drain  time.Duration // < 0: no draining
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -101,7 +107,11 @@ func New(cfg Config) (*Backend, error) {
 	for k, v := range cfg.Models {
 		models[k] = v
 	}
-	return &Backend{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client}, nil
+	drain := cfg.DrainTimeout
+	if drain == 0 {
+		drain = 30 * time.Second
+	}
+	return &Backend{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client, drain: drain}, nil
 }
 
 // Models lists the mapped network model ids.
@@ -166,7 +176,19 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	if err != nil {
 		return backend.Result{}, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base+path, bytes.NewReader(body))
+	// The upstream request outlives ctx by at most the drain timeout, so a client that leaves
+	// mid-stream is still billed for the generation it started.
+	upCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopDrain := context.AfterFunc(ctx, func() {
+		if b.drain < 0 {
+			cancel()
+			return
+		}
+		time.AfterFunc(b.drain, cancel)
+	})
+	defer stopDrain()
+	hreq, err := http.NewRequestWithContext(upCtx, http.MethodPost, b.base+path, bytes.NewReader(body))
 	if err != nil {
 		return backend.Result{}, fmt.Errorf("failed to build upstream request: %w", err)
 	}
@@ -188,7 +210,7 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		return readJSON(resp.Body, onText)
 	}
-	return readStream(ctx, resp.Body, onText)
+	return readStream(ctx, resp.Body, onText, b.drain >= 0)
 }
 
 // upstreamBody is the JSON request for the upstream: the client's parameters with the upstream's
@@ -280,10 +302,13 @@ func (c *chunk) text() string {
 	return s.String()
 }
 
-// readStream reads the upstream's SSE stream until [DONE].
-func readStream(ctx context.Context, body io.Reader, onText func(string) error) (backend.Result, error) {
+// readStream reads the upstream's SSE stream until [DONE]. Once the client is gone (ctx done or
+// onText failed) text is no longer forwarded; with drain the stream is still read for its usage,
+// and the client's error is returned with that usage.
+func readStream(ctx context.Context, body io.Reader, onText func(string) error, drain bool) (backend.Result, error) {
 	var res backend.Result
 	var reported *openai.Usage
+	var clientErr error
 	finish := ""
 	r := bufio.NewReaderSize(body, 64<<10)
 	result := func() backend.Result {
@@ -293,10 +318,16 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error) 
 		return res
 	}
 	for {
+		if clientErr == nil && ctx.Err() != nil {
+			clientErr = fmt.Errorf("client went away: %w", ctx.Err())
+		}
+		if clientErr != nil && !drain {
+			return result(), clientErr
+		}
 		line, err := readLine(r)
 		if err != nil {
-			if ctx.Err() != nil {
-				return result(), fmt.Errorf("upstream stream interrupted: %w", ctx.Err())
+			if clientErr != nil {
+				return result(), clientErr
 			}
 			return result(), midStream(fmt.Sprintf("the inference server's stream broke off: %v", err))
 		}
@@ -310,11 +341,16 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error) 
 		}
 		var c chunk
 		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			if clientErr != nil {
+				return result(), clientErr
+			}
 			return result(), midStream(fmt.Sprintf("the inference server sent an unreadable stream event: %v", err))
 		}
 		if c.Error != nil {
-			e := c.Error.toError(http.StatusBadGateway)
-			return result(), e
+			if clientErr != nil {
+				return result(), clientErr
+			}
+			return result(), c.Error.toError(http.StatusBadGateway)
 		}
 		if c.Usage != nil {
 			u := *c.Usage
@@ -325,13 +361,16 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error) 
 				finish = *ch.FinishReason
 			}
 		}
-		if t := c.text(); t != "" {
+		if t := c.text(); t != "" && clientErr == nil {
 			if err := onText(t); err != nil {
-				return result(), fmt.Errorf("failed to deliver text: %w", err)
+				clientErr = fmt.Errorf("failed to deliver text: %w", err)
 			}
 		}
 	}
 	res = result()
+	if clientErr != nil {
+		return res, clientErr
+	}
 	if reported == nil {
 		return res, &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_no_usage",
 			Message: "the inference server reported no token usage (it must support stream_options.include_usage); the request is not billed",

@@ -327,3 +327,55 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestClientLeavingMidStreamIsBilledWhatTheUpstreamReports(t *testing.T) {
+	up, _, srv := setup(t)
+	req := backend.Request{Model: models.DefaultModelID, Prompt: "In the beginning", MaxTokens: 40, Temperature: f32(0)}
+	_, full, err := run(t, local(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Model = netID
+	gone := errors.New("client hung up")
+
+	// onText fails after two deltas: nothing more is forwarded, the usage of the whole generation is kept.
+	n := 0
+	res, err := up.Generate(context.Background(), req, func(string) error {
+		n++
+		if n == 2 {
+			return gone
+		}
+		return nil
+	})
+	if !errors.Is(err, gone) || n != 2 || res.Usage != full.Usage {
+		t.Fatalf("onText error: err %v after %d deltas, usage %+v, want %+v", err, n, res.Usage, full.Usage)
+	}
+
+	// The request context ends mid-stream: the same.
+	ctx, cancel := context.WithCancel(context.Background())
+	n = 0
+	res, err = up.Generate(ctx, req, func(string) error {
+		n++
+		if n == 2 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || n != 2 || res.Usage != full.Usage {
+		t.Fatalf("cancel: err %v after %d deltas, usage %+v, want %+v", err, n, res.Usage, full.Usage)
+	}
+
+	// Without draining the upstream request ends at once and nothing is billed.
+	noDrain, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", Models: map[string]string{netID: models.DefaultModelID}, DrainTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = 0
+	res, err = noDrain.Generate(context.Background(), req, func(string) error {
+		n++
+		return gone
+	})
+	if !errors.Is(err, gone) || n != 1 || res.Usage != (backend.Usage{}) {
+		t.Fatalf("no drain: err %v after %d deltas, usage %+v", err, n, res.Usage)
+	}
+}
