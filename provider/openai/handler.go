@@ -22,7 +22,8 @@ const MaxBodyBytes = 4 << 20
 const maxStop = 4
 
 // ResultHook is called once per inference request after the backend finished (or failed), with
-// the usage the backend reported: the provider daemon bills from it.
+// the usage the backend reported: the provider daemon bills res.Usage, also when err is non-nil (a
+// client that left mid-stream still used what the backend reports).
 type ResultHook func(r *http.Request, req backend.Request, res backend.Result, err error)
 
 // Handler serves the OpenAI-compatible API from one backend. It is an http.Handler.
