@@ -96,6 +96,7 @@ var (
 	ErrUpstream       = errors.New("upstream failed")
 	ErrHashMismatch   = errors.New("model weights hash mismatch")
 	ErrNoUsage        = errors.New("backend reported no usage")
+	ErrConfig         = errors.New("invalid backend configuration")
 )
 
 // Error is a request failure with what the OpenAI error body needs. Status is the HTTP status the

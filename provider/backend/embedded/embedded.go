@@ -34,16 +34,16 @@ type Config struct {
 // Check validates the configuration without reading the weights.
 func (c Config) Check() error {
 	if c.ModelID == "" {
-		return fmt.Errorf("%w: embedded backend: model id is empty", backend.ErrInvalidRequest)
+		return fmt.Errorf("%w: embedded backend: model id is empty", backend.ErrConfig)
 	}
 	if c.Path == "" && c.Weights == nil {
-		return fmt.Errorf("%w: embedded backend: neither a GGUF path nor weights are given", backend.ErrInvalidRequest)
+		return fmt.Errorf("%w: embedded backend: neither a GGUF path nor weights are given", backend.ErrConfig)
 	}
 	if b, err := hex.DecodeString(c.ExpectedSHA256); err != nil || len(b) != sha256.Size {
-		return fmt.Errorf("%w: embedded backend: expected sha256 %q is not 64 hex digits", backend.ErrInvalidRequest, c.ExpectedSHA256)
+		return fmt.Errorf("%w: embedded backend: expected sha256 %q is not 64 hex digits", backend.ErrConfig, c.ExpectedSHA256)
 	}
 	if c.Threads < 0 {
-		return fmt.Errorf("%w: embedded backend: threads %d is negative", backend.ErrInvalidRequest, c.Threads)
+		return fmt.Errorf("%w: embedded backend: threads %d is negative", backend.ErrConfig, c.Threads)
 	}
 	return nil
 }

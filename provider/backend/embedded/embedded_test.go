@@ -203,8 +203,8 @@ func TestConfigCheck(t *testing.T) {
 	} {
 		c := good
 		mod(&c)
-		if err := c.Check(); err == nil {
-			t.Errorf("%s: Check passed", name)
+		if err := c.Check(); !errors.Is(err, backend.ErrConfig) {
+			t.Errorf("%s: Check gave %v, want ErrConfig", name, err)
 		}
 		if _, err := New(c); err == nil {
 			t.Errorf("%s: New passed", name)

@@ -48,18 +48,18 @@ type Config struct {
 func (c Config) Check() error {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: upstream base URL %q is not an http(s) URL", backend.ErrInvalidRequest, c.BaseURL)
+		return fmt.Errorf("%w: upstream base URL %q is not an http(s) URL", backend.ErrConfig, c.BaseURL)
 	}
 	if len(c.Models) == 0 {
-		return fmt.Errorf("%w: upstream backend maps no models", backend.ErrInvalidRequest)
+		return fmt.Errorf("%w: upstream backend maps no models", backend.ErrConfig)
 	}
 	for id, name := range c.Models {
 		if id == "" || name == "" {
-			return fmt.Errorf("%w: upstream model mapping %q -> %q has an empty side", backend.ErrInvalidRequest, id, name)
+			return fmt.Errorf("%w: upstream model mapping %q -> %q has an empty side", backend.ErrConfig, id, name)
 		}
 	}
 	if c.HeaderTimeout < 0 {
-		return fmt.Errorf("%w: upstream header timeout %v is negative", backend.ErrInvalidRequest, c.HeaderTimeout)
+		return fmt.Errorf("%w: upstream header timeout %v is negative", backend.ErrConfig, c.HeaderTimeout)
 	}
 	return nil
 }

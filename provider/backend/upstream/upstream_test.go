@@ -322,7 +322,7 @@ func TestConfigCheck(t *testing.T) {
 		"empty name":  {BaseURL: "http://127.0.0.1:1/v1", Models: map[string]string{"a": ""}},
 		"neg timeout": {BaseURL: "http://127.0.0.1:1/v1", Models: map[string]string{"a": "b"}, HeaderTimeout: -1},
 	} {
-		if _, err := upstream.New(c); !errors.Is(err, backend.ErrInvalidRequest) {
+		if _, err := upstream.New(c); !errors.Is(err, backend.ErrConfig) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
