@@ -4,8 +4,11 @@ package attest
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 
+	"github.com/confidentsecurity/go-nvtrust/pkg/gonvtrust/certs"
 	"github.com/confidentsecurity/go-nvtrust/pkg/gonvtrust/gpu"
 )
 
@@ -47,6 +50,31 @@ func (a *nvmlAttester) AttestGPUs(ctx context.Context, nonce [32]byte) ([]GPUEvi
 			return nil, fmt.Errorf("GPU %d: %w", i, err)
 		}
 		out = append(out, GPUEvidence{Report: d.AttestationReport(), CertChain: chain})
+	}
+	return out, nil
+}
+
+// pemChainDER turns go-nvtrust's chain (exposed only as base64 of concatenated PEM) into DER.
+func pemChainDER(c *certs.CertChain) ([][]byte, error) {
+	b64, err := c.EncodeBase64()
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode GPU certificate chain: %w", err)
+	}
+	rest, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, fmt.Errorf("failed to decode GPU certificate chain: %w", err)
+	}
+	var out [][]byte
+	for {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		out = append(out, blk.Bytes)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("GPU certificate chain is empty")
 	}
 	return out, nil
 }
