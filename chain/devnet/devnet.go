@@ -47,6 +47,10 @@ type Devnet struct {
 	closed bool
 	// accounts caches stored ShardAccounts. REQUIRES mu. INVARIANT: equal to the store's value.
 	accounts map[addrKey]*tlb.ShardAccount
+	// stats caches each account's storage-stat dictionary from its last transaction so the
+	// emulator updates it incrementally instead of rebuilding it (memory only: it is derivable
+	// from the account, and an absent entry just means a full recount). REQUIRES mu.
+	stats map[addrKey]*cell.Cell
 	// meta: nextLT is greater than every LT used so far; seqno counts committed batches
 	// ("blocks"); offset is what AdvanceTime added to the base clock. REQUIRES mu.
 	meta meta
@@ -91,6 +95,7 @@ func Open(cfg Config) (*Devnet, error) {
 		store:      st,
 		wallets:    wallets,
 		accounts:   map[addrKey]*tlb.ShardAccount{},
+		stats:      map[addrKey]*cell.Cell{},
 		meta:       m,
 	}, nil
 }
@@ -215,6 +220,7 @@ type cascade struct {
 	lt       uint64
 	seqno    uint32
 	accounts map[addrKey]*tlb.ShardAccount
+	stats    map[addrKey]*cell.Cell
 	cells    map[addrKey][]byte
 	txs      []txRecord
 	results  []*tlb.Transaction
@@ -229,6 +235,7 @@ func (d *Devnet) newCascadeLocked() *cascade {
 		lt:       d.meta.nextLT,
 		seqno:    d.meta.seqno + 1,
 		accounts: map[addrKey]*tlb.ShardAccount{},
+		stats:    map[addrKey]*cell.Cell{},
 		cells:    map[addrKey][]byte{},
 	}
 }
@@ -251,12 +258,17 @@ func (c *cascade) execute(dst addrKey, msg *cell.Cell) (*tvm.TransactionExecutio
 	binary.BigEndian.PutUint32(seed[:], c.seqno)
 	binary.BigEndian.PutUint64(seed[4:], c.lt)
 	seed = sha256.Sum256(seed[:])
+	stat, ok := c.stats[dst]
+	if !ok {
+		stat = c.d.stats[dst]
+	}
 	res, err := c.d.vm.EmulateTransaction(sa, msg, tvm.TransactionEmulationConfig{
-		Now:         c.now,
-		LogicalTime: int64(c.lt),
-		ConfigRoot:  c.d.configRoot,
-		GlobalID:    c.d.cfg.GlobalID,
-		RandSeed:    seed[:],
+		Now:                c.now,
+		LogicalTime:        int64(c.lt),
+		ConfigRoot:         c.d.configRoot,
+		GlobalID:           c.d.cfg.GlobalID,
+		RandSeed:           seed[:],
+		AccountStorageStat: stat,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to emulate transaction on %s: %w", dst.address(), err)
@@ -266,6 +278,7 @@ func (c *cascade) execute(dst addrKey, msg *cell.Cell) (*tvm.TransactionExecutio
 	}
 	tx := res.Transaction
 	c.accounts[dst] = res.ShardAccount
+	c.stats[dst] = res.AccountStorageStat
 	c.cells[dst] = res.ShardAccountCell.ToBOC()
 	c.txs = append(c.txs, txRecord{acc: dst, lt: tx.LT, hash: tx.Hash, boc: res.TransactionCell.ToBOC()})
 	c.results = append(c.results, tx)
@@ -320,6 +333,13 @@ func (c *cascade) commitLocked() error {
 	}
 	for k, sa := range c.accounts {
 		c.d.accounts[k] = sa
+	}
+	for k, st := range c.stats {
+		if st == nil {
+			delete(c.d.stats, k)
+		} else {
+			c.d.stats[k] = st
+		}
 	}
 	c.d.meta = m
 	return nil
