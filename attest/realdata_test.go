@@ -304,8 +304,13 @@ func TestSNPRealReport(t *testing.T) {
 	if _, err := verifySNP(ctx, raw, p, snpTime); !errors.Is(err, ErrDebug) {
 		t.Fatalf("real report: got %v, want ErrDebug (all crypto checks passed)", err)
 	}
-	// Flipped bytes in the signed part of the report (0x000..0x29F): signature error.
-	for _, i := range []int{0x00, 0x08, 0x50, 0x90, 0x1A0, 0x29F} {
+	// Flipped bytes anywhere (report, certificate table, VCEK) are refused before the debug check,
+	// i.e. by a cryptographic or structural check.
+	stride := 5
+	if testing.Short() {
+		stride = 97
+	}
+	for i := 0; i < len(raw); i += stride {
 		b := append([]byte(nil), raw...)
 		b[i] ^= 0x01
 		_, err := verifySNP(ctx, b, p, snpTime)
