@@ -135,12 +135,13 @@ func BenchmarkDefaultPrompt(b *testing.B) {
 	prompt := m.Tokenizer().Encode(defaultPrompt, true)
 	for _, threads := range benchThreads() {
 		b.Run(fmt.Sprintf("tokens=%d/threads=%d", len(prompt), threads), func(b *testing.B) {
+			cpu0 := llama.CPUTime()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.GenerateTokens(context.Background(), prompt, llama.GenerateOptions{MaxTokens: 1, Threads: threads}, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(len(prompt)*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			llama.ReportTokens(b, len(prompt)*b.N, llama.CPUTime()-cpu0)
 		})
 	}
 }
@@ -156,6 +157,7 @@ func BenchmarkDefaultGenerate(b *testing.B) {
 	for _, threads := range benchThreads() {
 		b.Run(fmt.Sprintf("tokens=%d/threads=%d", n, threads), func(b *testing.B) {
 			total := 0
+			cpu0 := llama.CPUTime()
 			for i := 0; i < b.N; i++ {
 				res, err := m.GenerateTokens(context.Background(), []int32{m.Tokenizer().BOS()}, llama.GenerateOptions{MaxTokens: n, Threads: threads}, nil)
 				if err != nil {
@@ -163,7 +165,7 @@ func BenchmarkDefaultGenerate(b *testing.B) {
 				}
 				total += res.CompletionTokens
 			}
-			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "tokens/s")
+			llama.ReportTokens(b, total, llama.CPUTime()-cpu0)
 		})
 	}
 }
