@@ -101,6 +101,8 @@ var (
 	ErrTCB = errors.New("platform TCB not acceptable")
 	// ErrDebug: a TEE launched in debug mode, whose memory the host can read.
 	ErrDebug = errors.New("TEE is in debug mode")
+	// ErrPrivilege: an SNP report requested from a VM privilege level the policy does not trust.
+	ErrPrivilege = errors.New("report requested from an untrusted privilege level")
 	// ErrReportData: report data that does not bind what it is claimed to bind (TLS key, nonce, GPUs).
 	ErrReportData = errors.New("report data does not match the expected binding")
 	// ErrMeasurementNotAllowed: a measurement hash that is not on the policy's allow-list.

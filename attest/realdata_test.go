@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sevabi "github.com/google/go-sev-guest/abi"
+	"github.com/google/go-sev-guest/kds"
 )
 
 // Real vendor-signed evidence lives in testdata/ (origins in testdata/README.md). Its report data
@@ -358,6 +361,35 @@ func TestSNPRealReport(t *testing.T) {
 	// Without the VCEK there is nothing to verify against.
 	if _, err := verifySNP(ctx, mustRead(t, "snp_milan_report.bin"), p, snpTime); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("no VCEK: got %v, want ErrMalformed", err)
+	}
+}
+
+// TestSNPGuestPolicy applies the post-signature checks to the real report's fields with the debug
+// bit cleared (the signature is not re-checked here; verifySNP checks it first).
+func TestSNPGuestPolicy(t *testing.T) {
+	att, err := sevabi.ReportCertsToProto(snpRaw(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := att.GetReport()
+	rep.Policy &^= 1 << 19
+	if tcb, err := checkSNPGuest(rep, &Policy{}); err != nil || tcb.SnpSpl != 5 {
+		t.Fatalf("non-debug report: %v %+v", err, tcb)
+	}
+	rep.Vmpl = 2
+	if _, err := checkSNPGuest(rep, &Policy{}); !errors.Is(err, ErrPrivilege) {
+		t.Fatalf("VMPL 2: got %v, want ErrPrivilege", err)
+	}
+	if _, err := checkSNPGuest(rep, &Policy{SNPMaxVMPL: 2}); err != nil {
+		t.Fatalf("VMPL 2 allowed: %v", err)
+	}
+	rep.Vmpl = 0
+	if _, err := checkSNPGuest(rep, &Policy{SNPMinTCB: kds.TCBParts{SnpSpl: 6}}); !errors.Is(err, ErrTCB) {
+		t.Fatalf("min SNP SPL 6: got %v, want ErrTCB", err)
+	}
+	rep.Policy |= 1 << 19
+	if _, err := checkSNPGuest(rep, &Policy{}); !errors.Is(err, ErrDebug) {
+		t.Fatalf("debug: got %v, want ErrDebug", err)
 	}
 }
 

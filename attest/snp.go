@@ -149,18 +149,9 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 		return nil, fmt.Errorf("%w: SNP report: %v", ErrSignature, err)
 	}
 	rep := att.GetReport()
-	pol, err := sevabi.ParseSnpPolicy(rep.GetPolicy())
+	tcb, err := checkSNPGuest(rep, p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: SNP guest policy: %v", ErrMalformed, err)
-	}
-	if pol.Debug {
-		return nil, fmt.Errorf("%w: SNP guest policy %#x allows debugging", ErrDebug, rep.GetPolicy())
-	}
-	tcb := kds.DecomposeTCBVersion(kds.TCBVersion(rep.GetReportedTcb()))
-	m := p.SNPMinTCB
-	if tcb.BlSpl < m.BlSpl || tcb.TeeSpl < m.TeeSpl || tcb.SnpSpl < m.SnpSpl || tcb.UcodeSpl < m.UcodeSpl {
-		return nil, fmt.Errorf("%w: SNP reported TCB bl=%d tee=%d snp=%d ucode=%d below the policy minimum bl=%d tee=%d snp=%d ucode=%d",
-			ErrTCB, tcb.BlSpl, tcb.TeeSpl, tcb.SnpSpl, tcb.UcodeSpl, m.BlSpl, m.TeeSpl, m.SnpSpl, m.UcodeSpl)
+		return nil, err
 	}
 	return &snpResult{report: rep, tcb: tcb}, nil
 }
@@ -181,4 +172,26 @@ func verifyVCEKChain(vcek *x509.Certificate, p *Policy, now time.Time) error {
 		roots = nil
 	}
 	return verifyChain(vcek, inter, roots, now, "AMD VCEK")
+}
+
+// checkSNPGuest applies the policy to a report whose signature has been verified: no debug policy,
+// requested from a trusted privilege level (VMPL), and a reported TCB at or above the minimum.
+func checkSNPGuest(rep *sevpb.Report, p *Policy) (kds.TCBParts, error) {
+	pol, err := sevabi.ParseSnpPolicy(rep.GetPolicy())
+	if err != nil {
+		return kds.TCBParts{}, fmt.Errorf("%w: SNP guest policy: %v", ErrMalformed, err)
+	}
+	if pol.Debug {
+		return kds.TCBParts{}, fmt.Errorf("%w: SNP guest policy %#x allows debugging", ErrDebug, rep.GetPolicy())
+	}
+	if rep.GetVmpl() > p.SNPMaxVMPL {
+		return kds.TCBParts{}, fmt.Errorf("%w: SNP report requested at VMPL %d, policy trusts VMPL <= %d", ErrPrivilege, rep.GetVmpl(), p.SNPMaxVMPL)
+	}
+	tcb := kds.DecomposeTCBVersion(kds.TCBVersion(rep.GetReportedTcb()))
+	m := p.SNPMinTCB
+	if tcb.BlSpl < m.BlSpl || tcb.TeeSpl < m.TeeSpl || tcb.SnpSpl < m.SnpSpl || tcb.UcodeSpl < m.UcodeSpl {
+		return kds.TCBParts{}, fmt.Errorf("%w: SNP reported TCB bl=%d tee=%d snp=%d ucode=%d below the policy minimum bl=%d tee=%d snp=%d ucode=%d",
+			ErrTCB, tcb.BlSpl, tcb.TeeSpl, tcb.SnpSpl, tcb.UcodeSpl, m.BlSpl, m.TeeSpl, m.SnpSpl, m.UcodeSpl)
+	}
+	return tcb, nil
 }

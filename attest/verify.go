@@ -95,6 +95,9 @@ type Policy struct {
 	TDXMinTeeTcbSvn [16]byte
 	// SNPMinTCB is a component-wise minimum for the report's REPORTED_TCB.
 	SNPMinTCB kds.TCBParts
+	// SNPMaxVMPL is the least privileged VMPL whose reports are trusted; zero accepts only reports
+	// requested at VMPL 0 (the guest kernel without a paravisor).
+	SNPMaxVMPL uint32
 	// RequireGPU refuses evidence without at least one verified GPU report.
 	RequireGPU bool
 	// AllowedGPUMeasurements, when non-empty, is an allow-list of GPU measurement hashes.
