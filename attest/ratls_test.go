@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
@@ -413,5 +414,20 @@ func TestClaimsJSONAndHashConversion(t *testing.T) {
 	}
 	if _, err := ParseKind("sgx"); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("ParseKind(sgx): %v", err)
+	}
+}
+
+// The devnet default sim measurement is a protocol constant (PROTOCOL.md): recomputed here from the
+// documented formula, and pinned to its documented value.
+func TestDevnetSimMeasurementStable(t *testing.T) {
+	image := sha512.Sum384([]byte("cocoon/v1/devnet-sim-image"))
+	h := sha256.New()
+	h.Write([]byte("cocoon/v1/measurement/sim\x00"))
+	h.Write([]byte{0, 48})
+	h.Write(image[:])
+	spec := hex.EncodeToString(h.Sum(nil))
+	m := SimMeasurement(DevnetSimImage)
+	if got := hex.EncodeToString(m[:]); got != spec || got != "84a225edf9e3a369530eb2c472b225d5422c67cc7704d6ba7742e0db772d4468" {
+		t.Fatalf("devnet sim measurement %s, spec formula %s", got, spec)
 	}
 }

@@ -3,6 +3,7 @@ package attest
 import (
 	"bytes"
 	"context"
+	"crypto/sha512"
 	"errors"
 	"fmt"
 )
@@ -41,6 +42,10 @@ func (a *SimAttester) Attest(ctx context.Context, reportData [64]byte) ([]byte, 
 
 // SimMeasurement is the measurement hash of kind sim: measurementHash over the 48-byte image.
 func SimMeasurement(image [48]byte) [32]byte { return measurementHash(KindSim, image[:]) }
+
+// DevnetSimImage is the image value every devnet component uses by default, so a devnet registry
+// allow-lists one sim measurement: SHA-384 of "cocoon/v1/devnet-sim-image".
+var DevnetSimImage = sha512.Sum384([]byte("cocoon/v1/devnet-sim-image"))
 
 // parseSimReport returns the image and report data of a SimReport.
 func parseSimReport(b []byte) (image [48]byte, reportData [64]byte, err error) {
