@@ -23,6 +23,7 @@ import (
 var (
 	once    sync.Once
 	srv     *httptest.Server
+	handler *openai.Handler
 	results chan backend.Result
 	srvErr  error
 )
@@ -39,13 +40,16 @@ func server(t *testing.T) string {
 			return
 		}
 		results = make(chan backend.Result, 100)
-		h := openai.NewHandler(b, openai.WithClock(func() time.Time { return fixedNow }),
+		handler = openai.NewHandler(b, openai.WithClock(func() time.Time { return fixedNow }),
 			openai.WithResultHook(func(_ *http.Request, _ backend.Request, res backend.Result, err error) {
 				if err == nil {
-					results <- res
+					select {
+					case results <- res:
+					default: // a full channel must not block the handler (fuzzing sends thousands)
+					}
 				}
 			}))
-		srv = httptest.NewServer(h)
+		srv = httptest.NewServer(handler)
 	})
 	if srvErr != nil {
 		t.Fatal(srvErr)
