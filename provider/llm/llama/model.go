@@ -80,8 +80,9 @@ func (m matrix) rowH(r int) []uint16 { return m.h[r*m.cols : (r+1)*m.cols] }
 func (m matrix) rowInto(dst []float32, r int) {
 	switch {
 	case m.h != nil:
+		tab := f16Table()
 		for i, v := range m.rowH(r) {
-			dst[i] = gguf.F16ToF32(v)
+			dst[i] = tab[v]
 		}
 	case m.q != nil:
 		// The row is whole blocks, so this cannot fail.
