@@ -452,7 +452,7 @@ func normalizedHash(ext *tlb.ExternalMessage) []byte {
 }
 
 // Fund credits nanoTON to any address, deployed or not, with a non-bounceable internal message
-// from FaucetAddress, and returns the transactions it caused.
+// from FaucetAddress.
 func (d *Devnet) Fund(ctx context.Context, addr *address.Address, nanoTON *big.Int) error {
 	_, err := d.FundTx(ctx, addr, nanoTON)
 	return err
@@ -460,15 +460,40 @@ func (d *Devnet) Fund(ctx context.Context, addr *address.Address, nanoTON *big.I
 
 // FundTx is Fund that also returns the transactions of the cascade.
 func (d *Devnet) FundTx(ctx context.Context, addr *address.Address, nanoTON *big.Int) ([]*tlb.Transaction, error) {
+	k, err := keyOf(addr)
+	if err != nil {
+		return nil, err
+	}
+	return d.faucetSend(ctx, k, nanoTON, nil, nil)
+}
+
+// Deploy creates a contract from its StateInit with a non-bounceable faucet message carrying
+// nanoTON, the StateInit and body (nil: empty), as a deployer contract would. It returns the
+// contract's address (basechain) and the transactions; check the first one's compute phase to
+// see whether the contract's receiver accepted the message.
+func (d *Devnet) Deploy(ctx context.Context, init *tlb.StateInit, nanoTON *big.Int, body *cell.Cell) (*address.Address, []*tlb.Transaction, error) {
+	if init == nil || init.Code == nil {
+		return nil, nil, fmt.Errorf("%w: deploy needs a StateInit with code", chain.ErrMalformed)
+	}
+	ic, err := tlb.ToCell(init)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: bad StateInit: %v", chain.ErrMalformed, err)
+	}
+	var k addrKey
+	copy(k.id[:], ic.Hash())
+	txs, err := d.faucetSend(ctx, k, nanoTON, init, body)
+	return k.address(), txs, err
+}
+
+func (d *Devnet) faucetSend(ctx context.Context, k addrKey, nanoTON *big.Int, init *tlb.StateInit, body *cell.Cell) ([]*tlb.Transaction, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if nanoTON == nil || nanoTON.Sign() <= 0 || nanoTON.Cmp(maxCoins) >= 0 {
-		return nil, fmt.Errorf("%w: fund amount must be positive and below 2^120 nanoTON, got %v", ErrBadAmount, nanoTON)
+		return nil, fmt.Errorf("%w: faucet amount must be positive and below 2^120 nanoTON, got %v", ErrBadAmount, nanoTON)
 	}
-	k, err := keyOf(addr)
-	if err != nil {
-		return nil, err
+	if body == nil {
+		body = cell.BeginCell().EndCell()
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -484,10 +509,11 @@ func (d *Devnet) FundTx(ctx context.Context, addr *address.Address, nanoTON *big
 		Amount:      tlb.FromNanoTON(nanoTON),
 		CreatedLT:   c.lt,
 		CreatedAt:   c.now,
-		Body:        cell.BeginCell().EndCell(),
+		StateInit:   init,
+		Body:        body,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to build faucet message: %w", err)
+		return nil, fmt.Errorf("%w: failed to build faucet message: %v", chain.ErrMalformed, err)
 	}
 	c.seq++
 	heap.Push(&c.queue, queuedMsg{lt: c.lt, seq: c.seq, dst: k, msg: msg})
