@@ -1,0 +1,173 @@
+package parity
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/xssnick/tonutils-go/address"
+
+	"github.com/cocoon-go/cocoon/chain/devnet"
+	"github.com/cocoon-go/cocoon/chain/wallet"
+)
+
+type scenarioResult struct {
+	Name  string           `json:"name"`
+	Steps []map[string]any `json:"steps"`
+}
+
+func loadSandboxResults(t testing.TB) []scenarioResult {
+	t.Helper()
+	raw, err := os.ReadFile(resultsPath)
+	if err != nil {
+		t.Fatalf("failed to read the sandbox results (cd tolk && REWRITE_FIXTURES=1 node --test tests/parity/): %v", err)
+	}
+	var out []scenarioResult
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("failed to parse %s: %v", resultsPath, err)
+	}
+	return out
+}
+
+func mustScenarios(t testing.TB) *scenarioDoc {
+	t.Helper()
+	doc, err := loadScenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// The scenario file's fixed data must be what the Go side really uses: the same wallet code as
+// chain/wallet's V5R1 and the devnet's faucet as the source of fund steps.
+func TestScenarioFileMatchesGoConstants(t *testing.T) {
+	doc := mustScenarios(t)
+	code, err := walletCodeFromDoc(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wallet.New(actorKey("any"), wallet.V5R1, doc.WalletGlobalID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(code.Hash(), w.StateInit().Code.Hash()) {
+		t.Errorf("walletCode in %s is not chain/wallet's V5R1 code", scenariosPath)
+	}
+	if doc.WalletGlobalID != devnet.DefaultGlobalID {
+		t.Errorf("walletGlobalId %d, the devnet and the sandbox use %d", doc.WalletGlobalID, devnet.DefaultGlobalID)
+	}
+	faucet, err := address.ParseRawAddr(doc.Addresses["faucet"])
+	if err != nil {
+		t.Fatalf("addresses.faucet: %v", err)
+	}
+	if !faucet.Equals(devnet.FaucetAddress) {
+		t.Errorf("addresses.faucet is %s, the devnet's faucet is %s", faucet.StringRaw(), devnet.FaucetAddress.StringRaw())
+	}
+	seen := map[string]bool{}
+	for _, s := range doc.Scenarios {
+		if seen[s.Name] {
+			t.Errorf("scenario name %q repeats", s.Name)
+		}
+		seen[s.Name] = true
+		if _, err := doc.expand(s.Steps); err != nil {
+			t.Errorf("scenario %q: %v", s.Name, err)
+		}
+	}
+}
+
+// TestDevnetMatchesSandbox runs every scenario on the devnet and requires, step by step, what
+// @ton/sandbox recorded: the same transactions (account, in/out messages and values, compute exit
+// code and gas, action result code, bounce, storage and total fees, end status), the same
+// balances afterwards, the same external message bytes and the same getter results.
+func TestDevnetMatchesSandbox(t *testing.T) {
+	doc := mustScenarios(t)
+	want := loadSandboxResults(t)
+	if len(want) != len(doc.Scenarios) {
+		t.Fatalf("%s has %d scenarios, %s %d: rerun the sandbox side", resultsPath, len(want), scenariosPath, len(doc.Scenarios))
+	}
+	ctx := context.Background()
+	for i, sc := range doc.Scenarios {
+		w := want[i]
+		t.Run(sc.Name, func(t *testing.T) {
+			if w.Name != sc.Name {
+				t.Fatalf("sandbox results hold scenario %q here, want %q: rerun the sandbox side", w.Name, sc.Name)
+			}
+			got, err := runScenario(ctx, doc, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(w.Steps) {
+				t.Fatalf("%d steps on the devnet, %d in the sandbox results", len(got), len(w.Steps))
+			}
+			for j := range got {
+				if diffs := diff("", w.Steps[j], got[j]); len(diffs) > 0 {
+					t.Errorf("step %d (%v):\n%s", j, w.Steps[j]["step"], joinDiffs(diffs))
+				}
+			}
+		})
+	}
+}
+
+// diff lists the paths where the sandbox value a and the devnet value b differ.
+func diff(path string, a, b any) []string {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok {
+			break
+		}
+		keys := map[string]bool{}
+		for k := range x {
+			keys[k] = true
+		}
+		for k := range y {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		var out []string
+		for _, k := range sorted {
+			out = append(out, diff(path+"."+k, x[k], y[k])...)
+		}
+		return out
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			break
+		}
+		var out []string
+		for i := range x {
+			out = append(out, diff(fmt.Sprintf("%s[%d]", path, i), x[i], y[i])...)
+		}
+		return out
+	}
+	if reflect.DeepEqual(a, b) {
+		return nil
+	}
+	return []string{fmt.Sprintf("  %s: sandbox %s, devnet %s", path, compact(a), compact(b))}
+}
+
+func compact(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func joinDiffs(d []string) string {
+	var b bytes.Buffer
+	for _, s := range d {
+		b.WriteString(s)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
