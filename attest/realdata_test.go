@@ -364,6 +364,43 @@ func TestSNPRealReport(t *testing.T) {
 	}
 }
 
+// mapGetter answers recorded KDS URLs.
+type mapGetter map[string][]byte
+
+func (m mapGetter) Get(url string) ([]byte, error) {
+	if b, ok := m[url]; ok {
+		return b, nil
+	}
+	return nil, errors.New("404 " + url)
+}
+
+// A host that passes no certificate table: the attester fetches the VCEK from AMD KDS (recorded here).
+func TestSNPEvidenceFetchesVCEK(t *testing.T) {
+	report := mustRead(t, "snp_milan_report.bin")
+	askArk, err := rootFiles.ReadFile("roots/amd_milan_ask_ark.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kds := mapGetter{
+		"https://kdsintf.amd.com/vcek/v1/Milan/cert_chain": askArk,
+		// The report's chip id and reported TCB name the VCEK's KDS URL.
+		"https://kdsintf.amd.com/vcek/v1/Milan/3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68": mustRead(t, "snp_milan_vcek.der"),
+	}
+	ev, err := completeSNPEvidence(context.Background(), report, kds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ev) != string(snpRaw(t)) {
+		t.Fatal("fetched evidence differs from report || VCEK table")
+	}
+	if _, err := completeSNPEvidence(context.Background(), report, nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("no table and no KDS: got %v, want ErrMalformed", err)
+	}
+	if _, err := completeSNPEvidence(context.Background(), report, mapGetter{}); err == nil {
+		t.Fatal("KDS without the VCEK: accepted")
+	}
+}
+
 // TestSNPGuestPolicy applies the post-signature checks to the real report's fields with the debug
 // bit cleared (the signature is not re-checked here; verifySNP checks it first).
 func TestSNPGuestPolicy(t *testing.T) {

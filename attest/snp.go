@@ -22,9 +22,17 @@ import (
 // SNPAttester gets SEV-SNP attestation reports with their certificate table from inside an SNP
 // guest, through configfs-tsm when available, else through /dev/sev-guest.
 type SNPAttester struct {
+	// KDS, when set, fetches the VCEK from AMD's Key Distribution Service for hosts that pass no
+	// certificate table with the report (many do not); nil makes such reports an error. Use
+	// trust.DefaultHTTPSGetter() from go-sev-guest, or a cache in front of it.
+	KDS SNPCertGetter
+
 	mu sync.Mutex
 	qp sevclient.QuoteProvider
 }
+
+// SNPCertGetter is go-sev-guest's getter interface, for SNPAttester.KDS.
+type SNPCertGetter = sevtrust.HTTPSGetter
 
 // NewSNPAttester finds the SNP reporting interface on this machine or returns ErrNoTEE.
 func NewSNPAttester() (*SNPAttester, error) {
@@ -48,7 +56,25 @@ func (a *SNPAttester) Attest(ctx context.Context, reportData [64]byte) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("failed to get SEV-SNP report: %w", err)
 	}
-	return CanonicalSNPEvidence(b)
+	return completeSNPEvidence(ctx, b, a.KDS)
+}
+
+// completeSNPEvidence canonicalizes a report with its host certificate table, fetching the VCEK from
+// AMD KDS through getter when the host supplied none.
+func completeSNPEvidence(ctx context.Context, raw []byte, getter SNPCertGetter) ([]byte, error) {
+	c, err := CanonicalSNPEvidence(raw)
+	if err == nil || getter == nil || len(raw) < sevabi.ReportSize {
+		return c, err
+	}
+	var rep *sevpb.Report
+	if err := guard("SNP report parser", func() (e error) { rep, e = sevabi.ReportToProto(raw[:sevabi.ReportSize]); return e }); err != nil {
+		return nil, fmt.Errorf("%w: SNP report: %v", ErrMalformed, err)
+	}
+	att, err := sevverify.GetAttestationFromReportContext(ctx, rep, &sevverify.Options{Getter: getter})
+	if err != nil {
+		return nil, fmt.Errorf("failed to fetch the VCEK from AMD KDS: %w", err)
+	}
+	return SNPEvidence(raw[:sevabi.ReportSize], att.GetCertificateChain().GetVcekCert())
 }
 
 // CanonicalSNPEvidence reduces a report with its host-supplied certificate table to the one form the
@@ -99,11 +125,16 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 	if len(raw) > maxEvidenceSize {
 		return nil, fmt.Errorf("%w: SNP evidence of %d bytes", ErrMalformed, len(raw))
 	}
-	if len(raw) <= sevabi.ReportSize {
-		return nil, fmt.Errorf("%w: SNP evidence of %d bytes has no certificate table after the %d-byte report", ErrMalformed, len(raw), sevabi.ReportSize)
+	// Canonical form first (our own table parsing): report || a table holding only the VCEK.
+	canon, err := CanonicalSNPEvidence(raw)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(canon, raw) {
+		return nil, fmt.Errorf("%w: SNP evidence is not in canonical form (report || table with the VCEK only)", ErrMalformed)
 	}
 	var att *sevpb.Attestation
-	err := guard("SNP report parser", func() (e error) { att, e = sevabi.ReportCertsToProto(raw); return e })
+	err = guard("SNP report parser", func() (e error) { att, e = sevabi.ReportCertsToProto(raw); return e })
 	if err != nil {
 		return nil, fmt.Errorf("%w: SNP report: %v", ErrMalformed, err)
 	}
@@ -115,12 +146,6 @@ func verifySNP(ctx context.Context, raw []byte, p *Policy, now time.Time) (*snpR
 		return nil, fmt.Errorf("%w: SNP report signed by %v; only VCEK-signed reports are accepted", ErrUntrustedRoot, info.SigningKey)
 	}
 	vcekDER := att.GetCertificateChain().GetVcekCert()
-	if len(vcekDER) == 0 {
-		return nil, fmt.Errorf("%w: SNP evidence carries no VCEK certificate", ErrMalformed)
-	}
-	if canon, err := SNPEvidence(raw[:sevabi.ReportSize], vcekDER); err != nil || !bytes.Equal(canon, raw) {
-		return nil, fmt.Errorf("%w: SNP evidence is not in canonical form (report || table with the VCEK only)", ErrMalformed)
-	}
 	vcek, err := x509.ParseCertificate(vcekDER)
 	if err != nil {
 		return nil, fmt.Errorf("%w: SNP VCEK: %v", ErrMalformed, err)
