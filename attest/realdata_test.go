@@ -309,7 +309,7 @@ func TestSNPRealReport(t *testing.T) {
 	}
 	// Flipped bytes anywhere (report, certificate table, VCEK) are refused before the debug check,
 	// i.e. by a cryptographic or structural check.
-	stride := 5
+	stride := 11
 	if testing.Short() {
 		stride = 97
 	}
