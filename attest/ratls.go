@@ -246,7 +246,8 @@ func EvidenceFromCertificate(cert *x509.Certificate) ([]byte, error) {
 
 // VerifyCertificate verifies an RA-TLS certificate: validity period at the policy time, a
 // self-signature by its own key, and the evidence binding exactly that key. Results are cached
-// per certificate until it expires (at most 5 minutes), and dropped when the allow-list changes.
+// per certificate until it expires (at most 5 minutes), and dropped when the allow-list changes;
+// a cached *Claims is shared between callers, so treat claims as read-only.
 func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate) (*Claims, error) {
 	p, gen := v.policy()
 	now := time.Now()
