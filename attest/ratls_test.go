@@ -68,6 +68,9 @@ func TestSimCertificateVerifies(t *testing.T) {
 	if c.Kind != KindSim || !c.Simulated || c.TLSKeyHash != is.KeyHash() || c.Measurement != SimMeasurement(simImage) {
 		t.Fatalf("claims %+v", c)
 	}
+	if m, err := MeasurementFromRegisters(KindSim, c.Registers); err != nil || m != c.Measurement {
+		t.Fatalf("sim registers do not recompute the measurement: %v", err)
+	}
 	ev, err := ParseEvidence(is.Evidence())
 	if err != nil {
 		t.Fatal(err)

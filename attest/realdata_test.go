@@ -129,6 +129,21 @@ func TestTDXRealQuote(t *testing.T) {
 				t.Fatalf("measurement/tcb status: %x %q", TDXMeasurement(res.body), res.tcbStatus)
 			}
 
+			// The registers in the claims recompute the measurement (what governance tooling does).
+			if got, err := MeasurementFromRegisters(KindTDX, tdxRegisters(res.body)); err != nil || got != m {
+				t.Fatalf("MeasurementFromRegisters: %x, %v; want %x", got, err, m)
+			}
+			regs := tdxRegisters(res.body)
+			delete(regs, "rtmr2")
+			if _, err := MeasurementFromRegisters(KindTDX, regs); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("missing rtmr2: %v", err)
+			}
+			regs = tdxRegisters(res.body)
+			regs["mrtd"] = "00"
+			if _, err := MeasurementFromRegisters(KindTDX, regs); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("short mrtd: %v", err)
+			}
+
 			// The quote's REPORTDATA does not bind our key: the binding error, after every other check.
 			_, err = verifyEvidence(ctx, p, tdxEvidence(t, tc.file), Binding{KeyHash: KeyHash([]byte("some other key"))})
 			if !errors.Is(err, ErrReportData) {
@@ -423,6 +438,9 @@ func TestSNPGuestPolicy(t *testing.T) {
 	rep.Vmpl = 0
 	if _, err := checkSNPGuest(rep, &Policy{SNPMinTCB: kds.TCBParts{SnpSpl: 6}}); !errors.Is(err, ErrTCB) {
 		t.Fatalf("min SNP SPL 6: got %v, want ErrTCB", err)
+	}
+	if got, err := MeasurementFromRegisters(KindSNP, snpRegisters(rep)); err != nil || got != SNPMeasurement(rep) {
+		t.Fatalf("SNP MeasurementFromRegisters: %x, %v", got, err)
 	}
 	rep.Policy |= 1 << 19
 	if _, err := checkSNPGuest(rep, &Policy{}); !errors.Is(err, ErrDebug) {

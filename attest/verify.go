@@ -134,6 +134,9 @@ type Claims struct {
 	// TCBStatus says how the platform TCB was judged, e.g. "UpToDate" or "unchecked (...)".
 	TCBStatus string      `json:"tcb_status"`
 	GPUs      []GPUClaims `json:"gpus"`
+	// Registers are the report's measurement registers (and a few informational fields) in hex, by
+	// name: what a reproducible image build is compared against (MeasurementFromRegisters).
+	Registers map[string]string `json:"registers"`
 }
 
 // String is a one-line summary for logs; simulated claims say so first.
@@ -222,6 +225,7 @@ func verifyEvidence(ctx context.Context, p *Policy, ev *Evidence, b Binding) (*C
 			return nil, err
 		}
 		reportData, c.Measurement, c.TCBStatus = rd, SimMeasurement(image), "none (simulated)"
+		c.Registers = map[string]string{"image": hex.EncodeToString(image[:])}
 	case KindTDX:
 		r, err := verifyTDX(ctx, ev.CPU, p, now)
 		if err != nil {
@@ -229,6 +233,7 @@ func verifyEvidence(ctx context.Context, p *Policy, ev *Evidence, b Binding) (*C
 		}
 		copy(reportData[:], r.body.GetReportData())
 		c.Measurement, c.TCBStatus = TDXMeasurement(r.body), r.tcbStatus
+		c.Registers = tdxRegisters(r.body)
 	case KindSNP:
 		r, err := verifySNP(ctx, ev.CPU, p, now)
 		if err != nil {
@@ -236,6 +241,7 @@ func verifyEvidence(ctx context.Context, p *Policy, ev *Evidence, b Binding) (*C
 		}
 		copy(reportData[:], r.report.GetReportData())
 		c.Measurement = SNPMeasurement(r.report)
+		c.Registers = snpRegisters(r.report)
 		c.TCBStatus = fmt.Sprintf("reported bl=%d tee=%d snp=%d ucode=%d", r.tcb.BlSpl, r.tcb.TeeSpl, r.tcb.SnpSpl, r.tcb.UcodeSpl)
 	default:
 		return nil, fmt.Errorf("%w: kind %d", ErrKindNotAllowed, uint8(ev.Kind))
@@ -276,15 +282,16 @@ func (c *Claims) MarshalJSON() ([]byte, error) {
 		Nonce       string `json:"nonce"`
 	}
 	out := struct {
-		Kind           Kind   `json:"kind"`
-		Simulated      bool   `json:"simulated"`
-		Measurement    string `json:"measurement"`
-		TLSKeyHash     string `json:"tls_key_hash"`
-		EvidenceDigest string `json:"evidence_digest"`
-		TCBStatus      string `json:"tcb_status"`
-		GPUs           []gpu  `json:"gpus"`
+		Kind           Kind              `json:"kind"`
+		Simulated      bool              `json:"simulated"`
+		Measurement    string            `json:"measurement"`
+		TLSKeyHash     string            `json:"tls_key_hash"`
+		EvidenceDigest string            `json:"evidence_digest"`
+		TCBStatus      string            `json:"tcb_status"`
+		GPUs           []gpu             `json:"gpus"`
+		Registers      map[string]string `json:"registers"`
 	}{c.Kind, c.Kind == KindSim, hex.EncodeToString(c.Measurement[:]), hex.EncodeToString(c.TLSKeyHash[:]),
-		hex.EncodeToString(c.EvidenceDigest[:]), c.TCBStatus, []gpu{}}
+		hex.EncodeToString(c.EvidenceDigest[:]), c.TCBStatus, []gpu{}, c.Registers}
 	for _, g := range c.GPUs {
 		out.GPUs = append(out.GPUs, gpu{g, hex.EncodeToString(g.Measurement[:]), hex.EncodeToString(g.Nonce[:])})
 	}
