@@ -488,16 +488,65 @@ var endStatuses = map[tlb.AccountStatus]string{
 	tlb.AccountStatusNonExist: "non-existing",
 }
 
-func messageRecord(m *tlb.Message) map[string]any {
+func messageRecord(m *tlb.Message) (map[string]any, error) {
 	switch m.MsgType {
 	case tlb.MsgTypeInternal:
 		in := m.AsInternal()
+		body, err := bodyRecord(in.Body)
+		if err != nil {
+			return nil, err
+		}
 		return map[string]any{"type": "internal", "src": in.SrcAddr.StringRaw(), "dst": in.DstAddr.StringRaw(),
-			"value": in.Amount.Nano().String(), "bounce": in.Bounce, "bounced": in.Bounced}
+			"value": in.Amount.Nano().String(), "bounce": in.Bounce, "bounced": in.Bounced, "body": body}, nil
 	case tlb.MsgTypeExternalIn:
-		return map[string]any{"type": "external-in", "dst": m.AsExternalIn().DstAddr.StringRaw()}
+		return map[string]any{"type": "external-in", "dst": m.AsExternalIn().DstAddr.StringRaw()}, nil
 	}
-	return map[string]any{"type": "external-out"}
+	return map[string]any{"type": "external-out"}, nil
+}
+
+// bodyRecord identifies a message body by its hash (an absent body is the empty cell, as
+// @ton/core reads it). A rich bounce body (new_bounce_body#fffffffe, TVM 12) names the original
+// message's created_lt, which each emulator numbers its own way, so it is recorded field by field
+// without it (parity.test.js bodyRecord).
+func bodyRecord(c *cell.Cell) (any, error) {
+	if c == nil {
+		c = cell.BeginCell().EndCell()
+	}
+	s, err := c.BeginParse()
+	if err != nil {
+		return nil, err
+	}
+	if s.BitsLeft() < 73 || s.RefsNum() != 2 || s.MustPreloadUInt(32) != 0xfffffffe {
+		return hex.EncodeToString(c.Hash()), nil
+	}
+	s.MustLoadUInt(32)
+	// The prefix check above guarantees the 73 bits and 2 refs read without the info cell.
+	original := s.MustLoadRef()
+	info := s.MustLoadRef()
+	rb := map[string]any{
+		"original": hex.EncodeToString(original.MustToCell().Hash()),
+		"phase":    s.MustLoadUInt(8),
+		"exitCode": s.MustLoadInt(32),
+		"compute":  nil,
+	}
+	if s.MustLoadBoolBit() {
+		rb["compute"] = map[string]any{"gasUsed": s.MustLoadUInt(32), "vmSteps": s.MustLoadUInt(32)}
+	}
+	value, err := info.LoadBigCoins()
+	if err != nil {
+		return nil, fmt.Errorf("bad rich bounce value: %w", err)
+	}
+	rb["value"] = value.String()
+	if extra, err := info.LoadBoolBit(); err != nil || extra {
+		return nil, fmt.Errorf("unexpected rich bounce info (extra currencies or truncated): %v", err)
+	}
+	if _, err := info.LoadUInt(64); err != nil { // created_lt
+		return nil, fmt.Errorf("bad rich bounce info: %w", err)
+	}
+	if rb["createdAt"], err = info.LoadUInt(32); err != nil {
+		return nil, fmt.Errorf("bad rich bounce info: %w", err)
+	}
+	return map[string]any{"richBounce": rb}, nil
 }
 
 func txRecord(tx *tlb.Transaction) (map[string]any, error) {
@@ -515,7 +564,11 @@ func txRecord(tx *tlb.Transaction) (map[string]any, error) {
 		"bounce":     nil,
 	}
 	if tx.IO.In != nil {
-		r["in"] = messageRecord(tx.IO.In)
+		in, err := messageRecord(tx.IO.In)
+		if err != nil {
+			return nil, err
+		}
+		r["in"] = in
 	}
 	switch c := d.ComputePhase.Phase.(type) {
 	case tlb.ComputePhaseSkipped:
@@ -553,7 +606,11 @@ func txRecord(tx *tlb.Transaction) (map[string]any, error) {
 			return nil, err
 		}
 		for i := range msgs {
-			outs = append(outs, messageRecord(&msgs[i]))
+			out, err := messageRecord(&msgs[i])
+			if err != nil {
+				return nil, err
+			}
+			outs = append(outs, out)
 		}
 	}
 	r["out"] = outs

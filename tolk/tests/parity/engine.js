@@ -234,10 +234,29 @@ class Scenario {
 
 const skipReason = { 'no-state': 'no_state', 'bad-state': 'bad_state', 'no-gas': 'no_gas', suspended: 'suspended' };
 
+// A rich bounce body (new_bounce_body#fffffffe, TVM 12) names the original message's created_lt,
+// which each emulator numbers its own way; it is recorded field by field without it.
+function bodyRecord(body) {
+  const s = body.beginParse();
+  if (s.remainingBits < 73 || s.remainingRefs !== 2 || s.preloadUint(32) !== 0xfffffffe) return hashHex(body);
+  s.skip(32);
+  const original = s.loadRef();
+  const info = s.loadRef().beginParse();
+  const r = { richBounce: { original: hashHex(original), phase: s.loadUint(8), exitCode: s.loadInt(32) } };
+  r.richBounce.compute = s.loadBit() ? { gasUsed: s.loadUint(32), vmSteps: s.loadUint(32) } : null;
+  r.richBounce.value = info.loadCoins().toString();
+  if (info.loadBit()) throw new Error('extra currencies in a bounce');
+  info.skip(64); // created_lt
+  r.richBounce.createdAt = info.loadUint(32);
+  return r;
+}
+
 function messageRecord(m) {
   const i = m.info;
   if (i.type === 'internal') {
-    return { type: 'internal', src: raw(i.src), dst: raw(i.dest), value: i.value.coins.toString(), bounce: i.bounce, bounced: i.bounced };
+    return {
+      type: 'internal', src: raw(i.src), dst: raw(i.dest), value: i.value.coins.toString(), bounce: i.bounce, bounced: i.bounced, body: bodyRecord(m.body),
+    };
   }
   if (i.type === 'external-in') return { type: 'external-in', dst: raw(i.dest) };
   return { type: 'external-out' };
