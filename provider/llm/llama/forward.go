@@ -95,34 +95,44 @@ func (s *state) forward(tokens []int32, all bool) []float32 {
 	s.ropeTables(n)
 	for li := range s.m.layers {
 		l := &s.m.layers[li]
+		// Tokens [from, n) go through the whole layer. In the last layer only the logits' tokens need
+		// more than their keys and values, which the cache needs for all of them.
+		from := 0
+		if li == len(s.m.layers)-1 && !all {
+			from = n - 1
+		}
+		m := n - from
 		xb := s.xb[:n*d]
 		for t := 0; t < n; t++ {
 			rmsNorm(xb[t*d:(t+1)*d], x[t*d:(t+1)*d], l.attnNorm, in.RMSEpsilon)
 		}
-		q, k, v := s.q[:n*d], s.k[:n*kvDim], s.v[:n*kvDim]
-		s.matmul(q, xb, l.wq, n)
+		q, k, v := s.q[from*d:n*d], s.k[:n*kvDim], s.v[:n*kvDim]
+		s.matmul(q, xb[from*d:], l.wq, m)
 		s.matmul(k, xb, l.wk, n)
 		s.matmul(v, xb, l.wv, n)
 		for t := 0; t < n; t++ {
-			s.rope(q[t*d:(t+1)*d], in.Heads, t)
+			if t >= from {
+				s.rope(s.q[t*d:(t+1)*d], in.Heads, t)
+			}
 			s.rope(k[t*kvDim:(t+1)*kvDim], in.KVHeads, t)
 		}
 		copy(s.kCache[li][s.pos*kvDim:(s.pos+n)*kvDim], k)
 		copy(s.vCache[li][s.pos*kvDim:(s.pos+n)*kvDim], v)
-		s.attention(li, n)
-		s.matmul(xb, s.attOut[:n*d], l.wo, n)
-		add(x, xb)
-		for t := 0; t < n; t++ {
-			rmsNorm(xb[t*d:(t+1)*d], x[t*d:(t+1)*d], l.ffnNorm, in.RMSEpsilon)
+		s.attention(li, from, n)
+		xs, xbs := x[from*d:n*d], xb[from*d:n*d]
+		s.matmul(xbs, s.attOut[from*d:n*d], l.wo, m)
+		add(xs, xbs)
+		for t := 0; t < m; t++ {
+			rmsNorm(xbs[t*d:(t+1)*d], xs[t*d:(t+1)*d], l.ffnNorm, in.RMSEpsilon)
 		}
-		gate, up := s.gate[:n*in.FFN], s.up[:n*in.FFN]
-		s.matmul(gate, xb, l.wGate, n)
-		s.matmul(up, xb, l.wUp, n)
+		gate, up := s.gate[:m*in.FFN], s.up[:m*in.FFN]
+		s.matmul(gate, xbs, l.wGate, m)
+		s.matmul(up, xbs, l.wUp, m)
 		for i, g := range gate {
 			gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
 		}
-		s.matmul(xb, gate, l.wDown, n)
-		add(x, xb)
+		s.matmul(xbs, gate, l.wDown, m)
+		add(xs, xbs)
 	}
 	s.pos += n
 	first := n - 1
@@ -188,8 +198,9 @@ func (s *state) rope(x []float32, heads, t int) {
 	}
 }
 
-// attention computes causal softmax attention for the n new tokens of layer li into s.attOut.
-func (s *state) attention(li, n int) {
+// attention computes causal softmax attention of layer li for the new tokens [from, n) into s.attOut
+// (their queries are in s.q; keys and values of all positions are in the cache).
+func (s *state) attention(li, from, n int) {
 	in := s.m.info
 	hd := in.HeadDim
 	kvDim := in.KVHeads * hd
@@ -199,7 +210,7 @@ func (s *state) attention(li, n int) {
 	work := func(lo, hi int) {
 		scores := make([]float32, s.pos+n) // per chunk: chunks run concurrently
 		for job := lo; job < hi; job++ {
-			t, h := job/in.Heads, job%in.Heads
+			t, h := from+job/in.Heads, job%in.Heads
 			end := s.pos + t + 1 // positions 0..pos+t are visible
 			q := s.q[t*in.Embedding+h*hd : t*in.Embedding+(h+1)*hd]
 			kvOff := (h / group) * hd
@@ -224,7 +235,7 @@ func (s *state) attention(li, n int) {
 			}
 		}
 	}
-	jobs := n * in.Heads
+	jobs := (n - from) * in.Heads
 	// Each job costs about 2*hd*(pos+t) multiply-adds; split only when there is enough work.
 	s.parallel(jobs, 2*hd*(s.pos+n), work)
 }
