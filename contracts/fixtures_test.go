@@ -588,12 +588,7 @@ func TestFixtureGetters(t *testing.T) {
 			}
 		})
 	}
-	for _, m := range []string{
-		MethodGetRegistryData, MethodGetRegistryParams, MethodGetProviderAddress, MethodGetMeasurementKind,
-		MethodGetModel, MethodGetOracle, MethodGetMeasurements, MethodGetModels, MethodGetOracles, MethodGetCodes,
-		MethodGetProviderData, MethodGetProviderParams, MethodGetProfile, MethodGetModelPrice,
-		MethodGetAttestation, MethodIsAttested, MethodGetUsage,
-	} {
+	for _, m := range allGetters {
 		require.True(t, seen[m], "getter %s has no fixture", m)
 	}
 }

@@ -203,3 +203,24 @@ func TestExitCodesMirrorTolk(t *testing.T) {
 	}
 	require.Len(t, exitCodeNames, len(matches), "Go has exit codes errors.tolk does not")
 }
+
+// allGetters is every get-method the Go side decodes.
+var allGetters = []string{
+	MethodGetRegistryData, MethodGetRegistryParams, MethodGetProviderAddress, MethodGetMeasurementKind,
+	MethodGetModel, MethodGetOracle, MethodGetMeasurements, MethodGetModels, MethodGetOracles, MethodGetCodes,
+	MethodGetProviderData, MethodGetProviderParams, MethodGetProfile, MethodGetModelPrice,
+	MethodGetAttestation, MethodIsAttested, MethodGetUsage,
+}
+
+func TestGettersMirrorTolk(t *testing.T) {
+	re := regexp.MustCompile(`(?m)^get fun (\w+)\(`)
+	var tolk []string
+	for _, file := range []string{"registry.tolk", "provider.tolk"} {
+		src, err := os.ReadFile(tolkSrc + file)
+		require.NoError(t, err)
+		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+			tolk = append(tolk, m[1])
+		}
+	}
+	require.ElementsMatch(t, tolk, allGetters, "getters in tolk/src vs Go decoders")
+}
