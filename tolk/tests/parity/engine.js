@@ -407,4 +407,4 @@ function formatResults(results) {
   return '[\n' + parts.join(',\n') + '\n]\n';
 }
 
-module.exports = { RESULTS, loadScenarios, runAll, runScenario, formatResults, Scenario, expandSteps, makeWallet, signedExternal, internalMessageCell };
+module.exports = { RESULTS, loadScenarios, runAll, runScenario, runSteps, formatResults, Scenario, expandSteps, makeWallet, signedExternal, internalMessageCell };

@@ -1,0 +1,159 @@
+package parity
+
+import (
+	"context"
+	"math/big"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/chain/devnet"
+	"github.com/cocoon-go/cocoon/chain/toncenter"
+	"github.com/cocoon-go/cocoon/chain/wallet"
+	"github.com/cocoon-go/cocoon/contracts"
+)
+
+// Side-by-side benchmarks with tolk/tests/parity/bench.js (the same operations on @ton/sandbox):
+// each operation is a signed V5R1 external message prepared before the timer starts, so only
+// the emulator (and, for the HTTP variants, the toncenter API round trip) is measured.
+//
+//   - wallet transfer: alice → bob (both deployed), 2 transactions;
+//   - registry cascade: owner → registry RegisterProvider (top-up) → provider → excess back to
+//     the owner, 4 transactions.
+//
+// TODO(channel): add the channel claim cascade (provider → channel → provider/treasury) once the
+// Channel contract exists in tolk/src; the registry has no channel code yet.
+
+// benchWorld is a devnet with the scenario file's base set-up (registry deployed, measurements and
+// oracles added, the owner's provider registered) and alice and bob deployed.
+func benchWorld(b *testing.B) *world {
+	b.Helper()
+	doc, err := loadScenarios()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Unix(int64(doc.Now), 0)
+	d, err := devnet.Open(devnet.Config{Now: func() time.Time { return start }, GlobalID: doc.WalletGlobalID})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = d.Close() })
+	w, err := newWorld(doc, d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := false
+	setup := []step{{Include: "base"}, {Include: "register"},
+		{Op: "fund", To: "alice", Value: "1000000"}, {Op: "fund", To: "bob", Value: "10"}, {Op: "fund", To: "owner", Value: "10000000"},
+		{Op: "send", From: "alice", To: "bob", Value: "1", Bounce: &f},
+		{Op: "send", From: "bob", To: "alice", Value: "1", Bounce: &f},
+	}
+	steps, err := doc.expand(setup)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, s := range steps {
+		if _, err := w.runStep(ctx, s); err != nil {
+			b.Fatalf("%s: %v", stepName(s), err)
+		}
+	}
+	return w
+}
+
+// presign signs n transfers from actor `from`, seqnos following the wallet's current one.
+func presign(b *testing.B, w *world, from string, n int, tr wallet.Transfer) []*cell.Cell {
+	b.Helper()
+	wl := w.wallets[from]
+	st, err := wl.State(context.Background(), w.d.Client())
+	if err != nil {
+		b.Fatal(err)
+	}
+	validUntil := w.d.Now().Add(time.Hour)
+	out := make([]*cell.Cell, n)
+	for i := range out {
+		s, err := wl.Sign(st.Seqno+uint32(i), validUntil, false, tr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = s.Message
+	}
+	return out
+}
+
+func transferMsgs(b *testing.B, w *world) ([]*cell.Cell, int) {
+	bob, _ := w.addr("bob")
+	return presign(b, w, "alice", b.N, wallet.Transfer{To: bob, Amount: big.NewInt(10_000_000)}), 2
+}
+
+func cascadeMsgs(b *testing.B, w *world) ([]*cell.Cell, int) {
+	stake, _ := nano("10")
+	value, _ := nano("10.2")
+	body, err := contracts.Encode(contracts.RegisterProvider{QueryID: 7, StakeAmount: tlb.FromNanoTON(stake)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return presign(b, w, "owner", b.N, wallet.Transfer{To: w.registry, Amount: value, Bounce: true, Body: body}), 4
+}
+
+// runInProcess sends every message through Devnet.Send and checks each cascade's length.
+func runInProcess(b *testing.B, prepare func(*testing.B, *world) ([]*cell.Cell, int)) {
+	w := benchWorld(b)
+	msgs, txs := prepare(b, w)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := w.d.Send(ctx, msgs[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Transactions) != txs {
+			b.Fatalf("operation %d made %d transactions, want %d", i, len(res.Transactions), txs)
+		}
+	}
+	report(b, txs)
+}
+
+// runHTTP posts every message with chain/toncenter's client to the devnet's toncenter API on
+// loopback; sendBoc returns once the whole cascade has run. The last cascade is checked.
+func runHTTP(b *testing.B, prepare func(*testing.B, *world) ([]*cell.Cell, int)) {
+	w := benchWorld(b)
+	srv := httptest.NewServer(w.d.Handler())
+	defer srv.Close()
+	api, err := toncenter.New(toncenter.Config{URL: srv.URL, MaxRetries: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs, txs := prepare(b, w)
+	seqno := w.d.Seqno()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := api.SendExternal(ctx, msgs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if got := w.d.Seqno() - seqno; got != uint32(b.N) {
+		b.Fatalf("%d of %d messages committed", got, b.N)
+	}
+	report(b, txs)
+}
+
+func report(b *testing.B, txs int) {
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N)/sec, "ops/s")
+	b.ReportMetric(float64(b.N*txs)/sec, "tx/s")
+}
+
+func BenchmarkWalletTransferInProcess(b *testing.B) { runInProcess(b, transferMsgs) }
+func BenchmarkWalletTransferHTTP(b *testing.B)      { runHTTP(b, transferMsgs) }
+func BenchmarkRegistryCascadeInProcess(b *testing.B) {
+	runInProcess(b, cascadeMsgs)
+}
+func BenchmarkRegistryCascadeHTTP(b *testing.B) { runHTTP(b, cascadeMsgs) }
