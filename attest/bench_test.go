@@ -60,6 +60,19 @@ func BenchmarkVerifyTDXQuoteCachedCollateral(b *testing.B) {
 	})
 }
 
+// BenchmarkVerifyTDXQuoteCollateralUpToDate: the success path with collateral: the real quote and
+// QE identity, and the sample TCB info edited to match this platform and re-signed by a test root the
+// policy pins (collateral_test.go). Ends with TCB status UpToDate.
+func BenchmarkVerifyTDXQuoteCollateralUpToDate(b *testing.B) {
+	s := newTestTCBSigner(b)
+	raw := tdxQuote(b, "tdx_quote_spr_e4.dat")
+	p := &Policy{Roots: Roots{IntelSGX: s.pool}, TDXCollateral: s.bundle(b, matchQuote("UpToDate"))}
+	benchP50(b, func() error {
+		_, err := verifyTDX(context.Background(), raw, p, tdxTime)
+		return err
+	})
+}
+
 // BenchmarkVerifySNPReport: VCEK chain to the pinned ARK and report signature (the sample then stops
 // at its debug policy).
 func BenchmarkVerifySNPReport(b *testing.B) {

@@ -231,15 +231,19 @@ func TestTDXCollateralOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := tdxQuote(t, "tdx_quote_spr_e4.dat")
+	// With revocation checks (go-tdx-guest's full path, CRLs from the bundle) and without (fast path).
+	for _, revocations := range []bool{true, false} {
+		p := &Policy{Roots: testRoots(t), TDXCollateral: bundle, TDXCheckRevocations: revocations}
+		_, err = verifyTDX(ctx, raw, p, tdxTime)
+		if !errors.Is(err, ErrTCB) || !strings.Contains(err.Error(), "no matching TCB level found") {
+			t.Fatalf("revocations=%v: got %v, want ErrTCB (no matching TCB level found)", revocations, err)
+		}
+		// The same collateral a year later has expired.
+		if _, err := verifyTDX(ctx, raw, p, tdxTime.AddDate(1, 0, 0)); !errors.Is(err, ErrExpired) {
+			t.Fatalf("revocations=%v: expired collateral: got %v, want ErrExpired", revocations, err)
+		}
+	}
 	p := &Policy{Roots: testRoots(t), TDXCollateral: bundle, TDXCheckRevocations: true}
-	_, err = verifyTDX(ctx, raw, p, tdxTime)
-	if !errors.Is(err, ErrTCB) || !strings.Contains(err.Error(), "no matching TCB level found") {
-		t.Fatalf("got %v, want ErrTCB (no matching TCB level found)", err)
-	}
-	// The same collateral a year later has expired.
-	if _, err := verifyTDX(ctx, raw, p, tdxTime.AddDate(1, 0, 0)); !errors.Is(err, ErrExpired) {
-		t.Fatalf("expired collateral: got %v, want ErrExpired", err)
-	}
 	// A bundle without the TCB info cannot verify anything.
 	partial := &CollateralBundle{Responses: map[string]CollateralResponse{}}
 	for u, r := range bundle.Responses {

@@ -198,6 +198,12 @@ const tdAttrDebug = 0x01
 // verifyTDX checks a raw quote: the PCK chain to the pinned Intel root at time now, the quote and
 // QE report signatures, and (when a collateral getter is set) TCB info and QE identity.
 func verifyTDX(ctx context.Context, raw []byte, p *Policy, now time.Time) (*tdxResult, error) {
+	return verifyTDXMode(ctx, raw, p, now, !p.TDXCheckRevocations)
+}
+
+// verifyTDXMode verifies with collateral either through the fast path (fastCollateral: verified
+// collateral cached, per-quote appraisal in tdx_collateral.go) or entirely through go-tdx-guest.
+func verifyTDXMode(ctx context.Context, raw []byte, p *Policy, now time.Time, fastCollateral bool) (*tdxResult, error) {
 	q, err := parseTDXQuote(raw)
 	if err != nil {
 		return nil, err
@@ -213,7 +219,7 @@ func verifyTDX(ctx context.Context, raw []byte, p *Policy, now time.Time) (*tdxR
 		},
 	}
 	res := &tdxResult{body: q.GetTdQuoteBody(), tcbStatus: "unchecked (no collateral in policy)"}
-	if p.TDXCollateral != nil {
+	if p.TDXCollateral != nil && !fastCollateral {
 		opts.GetCollateral = true
 		opts.CheckRevocations = p.TDXCheckRevocations
 		opts.Getter = p.TDXCollateral
@@ -234,6 +240,11 @@ func verifyTDX(ctx context.Context, raw []byte, p *Policy, now time.Time) (*tdxR
 			return nil, cerr
 		}
 		return nil, classifyTDXError(err)
+	}
+	if p.TDXCollateral != nil && fastCollateral {
+		if res.tcbStatus, err = appraiseTDXQuote(ctx, q, p, now); err != nil {
+			return nil, err
+		}
 	}
 	if res.body.GetTdAttributes()[0]&tdAttrDebug != 0 {
 		return nil, fmt.Errorf("%w: TDATTRIBUTES %x has DEBUG set", ErrDebug, res.body.GetTdAttributes())
