@@ -96,6 +96,10 @@ func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, o
 		if s == "" {
 			return res, fmt.Errorf("%w: empty stop sequence", ErrInput)
 		}
+		// The output is always valid UTF-8, so an invalid stop could only match inside a character.
+		if !utf8.ValidString(s) {
+			return res, fmt.Errorf("%w: stop sequence %q is not valid UTF-8", ErrInput, s)
+		}
 	}
 	threads := opts.Threads
 	if threads <= 0 {
@@ -280,6 +284,7 @@ type textStream struct {
 	emitted int
 }
 
+// REQUIRES: stops are non-empty valid UTF-8 (then matches start and end on character boundaries).
 func newTextStream(stops []string, onText func(string) error) *textStream {
 	return &textStream{stops: stops, onText: onText}
 }

@@ -393,6 +393,9 @@ func TestContextLength(t *testing.T) {
 	if _, err := m.Generate(ctx, strings.Repeat("x", 200), GenerateOptions{AddBOS: true}, nil); !errors.Is(err, ErrContextLength) {
 		t.Fatalf("long prompt: %v", err)
 	}
+	if _, err := m.Generate(ctx, "a", GenerateOptions{MaxTokens: 1, Stop: []string{"\xbf"}}, nil); !errors.Is(err, ErrInput) {
+		t.Fatalf("invalid stop: %v", err)
+	}
 	if _, err := m.Generate(ctx, "", GenerateOptions{}, nil); !errors.Is(err, ErrInput) {
 		t.Fatalf("empty prompt: %v", err)
 	}
@@ -550,4 +553,58 @@ func TestConcurrentGenerate(t *testing.T) {
 			t.Fatalf("generation %d: %+v %v, sequential %+v", i, got[i], errs[i], want[i])
 		}
 	}
+}
+
+// FuzzTextStream: whatever the pieces and stop sequences, the deltas are valid UTF-8 and concatenate to
+// the final text, which holds no stop sequence and is a prefix of the whole output.
+func FuzzTextStream(f *testing.F) {
+	f.Add("Hel|lo wor|ld", "o w", "xyz")
+	f.Add("a\xc3|\xa9b|\xf0\x9f|\x98\x80", "é", "b\xf0")
+	f.Add("abc|abd|ab", "abd", "bca")
+	f.Fuzz(func(t *testing.T, pieces, stop1, stop2 string) {
+		var stops []string
+		for _, s := range []string{stop1, stop2} {
+			if s != "" && utf8.ValidString(s) {
+				stops = append(stops, s)
+			}
+		}
+		var streamed strings.Builder
+		ts := newTextStream(stops, func(d string) error {
+			if !utf8.ValidString(d) {
+				t.Fatalf("invalid delta %q", d)
+			}
+			streamed.WriteString(d)
+			return nil
+		})
+		all := ""
+		stopped := false
+		for _, p := range strings.Split(pieces, "|") {
+			all += p
+			st, err := ts.add(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st {
+				stopped = true
+				break
+			}
+		}
+		if !stopped {
+			if _, err := ts.finish(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		text := ts.text()
+		if streamed.String() != text {
+			t.Fatalf("streamed %q, text %q", streamed.String(), text)
+		}
+		for _, s := range stops {
+			if strings.Contains(text, s) {
+				t.Fatalf("text %q contains stop %q", text, s)
+			}
+		}
+		if full := sanitize(all); !strings.HasPrefix(full, text) && !strings.HasPrefix(full+"\uFFFD", text) {
+			t.Fatalf("text %q is not a prefix of the output %q", text, full)
+		}
+	})
 }
