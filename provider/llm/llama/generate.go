@@ -22,7 +22,8 @@ type GenerateOptions struct {
 	TopP float32
 	// Seed makes sampling deterministic: the same seed, prompt and options give the same output.
 	Seed uint64
-	// Stop sequences end generation when they appear in the output text; they are not included in it.
+	// Stop sequences (non-empty, valid UTF-8) end generation when they appear in the output text;
+	// they are not included in it.
 	Stop []string
 	// AddBOS puts the BOS token in front of the prompt when the model asks for one
 	// (tokenizer.ggml.add_bos_token, true for llama models).
