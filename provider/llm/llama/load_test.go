@@ -105,6 +105,10 @@ func TestLoadFile(t *testing.T) {
 func FuzzLoadBytes(f *testing.F) {
 	spec := testSpec{embd: 8, layers: 1, heads: 2, kvHeads: 1, ffn: 8, ctx: 8, seed: 1}
 	f.Add(buildTestModel(f, spec))
+	spec.weightType = gguf.F16
+	f.Add(buildTestModel(f, spec))
+	spec = testSpec{embd: 32, layers: 1, heads: 2, kvHeads: 2, ffn: 32, ctx: 8, seed: 2, weightType: gguf.Q8_0, tied: true}
+	f.Add(buildTestModel(f, spec))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := LoadBytes(b)
 		if err != nil {
