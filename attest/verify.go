@@ -89,7 +89,9 @@ type Policy struct {
 	// TDXCollateral fetches Intel PCS collateral (TCB info, QE identity, CRLs); nil skips the TCB
 	// status check and claims say "unchecked". Use a CollateralBundle to work offline.
 	TDXCollateral TDXCollateralGetter
-	// TDXCheckRevocations also checks the PCK and root CRLs from the collateral source.
+	// TDXCheckRevocations also checks the PCK and root CRLs from the collateral source. It runs the
+	// whole check through go-tdx-guest, which re-verifies the collateral every time (~1.7 ms instead
+	// of ~0.7 ms per quote).
 	TDXCheckRevocations bool
 	// TDXMinTeeTcbSvn is a component-wise minimum for the quote's TEE_TCB_SVN (works offline).
 	TDXMinTeeTcbSvn [16]byte
