@@ -2,9 +2,28 @@
 // H100/H200 confidential-computing GPU reports and, for the devnet only, simulated evidence; and it
 // builds RA-TLS certificates that carry that evidence bound to the TLS key.
 //
-// The promise it makes checkable: a TLS connection whose peer certificate passes VerifyPeer talks
-// to a key that was generated inside a VM whose measurement the caller's Policy allows, on hardware
-// whose vendor root the Policy pins.
+// The promise it makes checkable: a TLS connection whose peer certificate verifies talks to a key
+// that was generated inside a VM whose measurement the caller's Policy allows, on hardware whose
+// vendor root the Policy pins.
+//
+// Provider (inside the VM):
+//
+//	a, err := attest.DetectAttester()            // TDX or SNP; devnet: attest.NewSimAttester(attest.DevnetSimImage)
+//	gpu, _ := attest.NewNVMLAttester()           // optional; needs -tags nvml
+//	is, err := attest.NewIssuer(ctx, attest.IssuerConfig{Attester: a, GPU: gpu})
+//	srv.TLSConfig = is.TLSConfig()               // or GetCertificate: is.GetCertificate
+//	mux.Handle(attest.EvidencePath, is.EvidenceHandler())
+//
+// Client and oracle:
+//
+//	roots, _ := attest.DefaultRoots()
+//	v, err := attest.NewVerifier(attest.Policy{Allowed: fromRegistry, AllowSim: registryIsDevnet, Roots: roots,
+//		TDXCollateral: attest.OnlineCollateral(time.Hour)})
+//	tr := &http.Transport{TLSClientConfig: v.ClientTLSConfig(func(c *attest.Claims) { ... })}
+//	fresh, err := v.FetchFreshEvidence(ctx, &http.Client{Transport: tr}, providerURL, nonce) // oracle
+//
+// Claims carry what oracles vote on-chain: Measurement, EvidenceDigest, TLSKeyHash (HashToBig for
+// the contracts' uint256).
 package attest
 
 import (
