@@ -5,7 +5,9 @@ package embedded
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -138,6 +140,9 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	}
 	if req.Seed != nil {
 		opts.Seed = *req.Seed
+	} else {
+		// Unseeded sampled requests must differ from each other, as with any OpenAI server.
+		opts.Seed = randomSeed()
 	}
 
 	select {
@@ -165,4 +170,10 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	}
 	out.FinishReason = res.FinishReason
 	return out, nil
+}
+
+func randomSeed() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return binary.LittleEndian.Uint64(b[:])
 }
