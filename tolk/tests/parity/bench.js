@@ -44,13 +44,17 @@ async function run(name, txsPerOp, prepare) {
   const doc = E.loadScenarios();
   const sc = await world(doc);
   const msgs = await prepare(sc);
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (const m of msgs) {
     const r = await sc.bc.sendMessage(m);
     if (r.transactions.length !== txsPerOp) throw new Error(`${name}: ${r.transactions.length} transactions, want ${txsPerOp}`);
   }
   const sec = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(`${name.padEnd(24)} ${String(N).padStart(6)} ops  ${(sec * 1e6 / N).toFixed(0).padStart(8)} µs/op  ${(N / sec).toFixed(1).padStart(8)} ops/s  ${(N * txsPerOp / sec).toFixed(1).padStart(8)} tx/s`);
+  const cpu = process.cpuUsage(cpu0); // user+system µs of this process: independent of other jobs' load
+  console.log(`${name.padEnd(16)} ${String(N).padStart(6)} ops ${(sec * 1e6 / N).toFixed(0).padStart(8)} µs/op`
+    + ` ${(N / sec).toFixed(1).padStart(8)} ops/s ${(N * txsPerOp / sec).toFixed(1).padStart(8)} tx/s`
+    + ` ${((cpu.user + cpu.system) / N).toFixed(0).padStart(8)} cpu-µs/op`);
 }
 
 (async () => {
