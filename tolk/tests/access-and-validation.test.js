@@ -74,7 +74,7 @@ test('registry: wrong sender, too little value, truncated body for every operati
 
 test('provider: wrong sender, too little value, truncated body for every owner operation', async () => {
   const ctx = await F.setup();
-  const { provider, stranger, gov, registry, owner } = ctx;
+  const { provider, stranger, gov, owner } = ctx;
   for (const [name, body] of Object.entries(providerOps())) {
     for (const who of [stranger, gov]) {
       await F.assertRejected(ctx, provider, Errors.NotOwner, () => who.send({ to: provider, value: toNano('2'), body }));
@@ -86,7 +86,6 @@ test('provider: wrong sender, too little value, truncated body for every owner o
     const code = { WithdrawUnbonded: Errors.NothingToWithdraw, ResumeProvider: Errors.InvalidStatus }[name] ?? 9;
     await F.assertRejected(ctx, provider, code, () => owner.send({ to: provider, value: toNano('2'), body: truncated(op) }));
   }
-  void registry;
 });
 
 test('registry: governance forwards for an owner without a provider are refunded to governance', async () => {

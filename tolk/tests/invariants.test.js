@@ -8,7 +8,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { toNano, Address } = require('@ton/core');
+const { toNano } = require('@ton/core');
 const F = require('./lib/fixture');
 const L = require('./lib/contracts');
 const M = require('./lib/messages');
@@ -133,5 +133,4 @@ test('random operation sequence keeps every money invariant', async () => {
   F.assertTx(r, { to: treasury.address, success: true });
   assert.ok((await F.state(bc, registry)).balance <= toNano('0.02'), 'more than the storage reserve stuck in the registry');
   await check();
-  void Address;
 });

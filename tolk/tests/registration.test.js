@@ -88,7 +88,7 @@ test('a provider that refuses its registration is refunded to the owner through 
 
 test('registry-only provider messages from anyone else are rejected', async () => {
   const ctx = await F.setup();
-  const { bc, stranger, owner, provider, treasury } = ctx;
+  const { bc, stranger, owner, provider } = ctx;
   const params = { minStake: toNano('1'), unbondingPeriod: 60, treasury: stranger.address };
   const bodies = [
     M.providerRegistration({ owner: owner.address, stakeAmount: toNano('100'), params }),
@@ -110,5 +110,4 @@ test('registry-only provider messages from anyone else are rejected', async () =
     body: bodies[0],
   });
   F.assertTx(r, { to: addr, success: false, exitCode: Errors.NotRegistry });
-  void treasury;
 });

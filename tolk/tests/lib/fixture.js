@@ -115,11 +115,6 @@ function assertTx(result, { from, to, op, success, exitCode, bounced }) {
   return tx;
 }
 
-// The message bodies of all internal messages to `to` with opcode `op` in the trace.
-function messagesTo(result, to, op) {
-  return result.transactions.filter((t) => findTx({ transactions: [t] }, { to, op }));
-}
-
 async function state(bc, address) {
   const c = await bc.getContract(address);
   const acc = c.accountState;
@@ -147,5 +142,5 @@ async function assertRejected(ctx, address, exitCode, send, { from, noLoss = fal
 
 module.exports = {
   NOW, TDX, SNP, SIM, oracleKey, syntheticAddress, setup, registerProvider, claim, vote,
-  findTx, exitCodeOf, assertTx, messagesTo, state, assertRejected,
+  findTx, exitCodeOf, assertTx, state, assertRejected,
 };
