@@ -119,6 +119,20 @@ func decodeBytes(s string) ([]byte, error) {
 	return nil, errors.New("neither base64 nor hex")
 }
 
+// decodeHash reads a 32-byte hash given as 64 hex digits or as base64 (either alphabet).
+func decodeHash(s string) ([]byte, error) {
+	if len(s) == 64 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	b, err := decodeBytes(s)
+	if err != nil || len(b) != 32 {
+		return nil, errors.New("not a 32-byte hash")
+	}
+	return b, nil
+}
+
 // Handler serves the toncenter v2 API under /api/v2/ (GET/POST per method and POST
 // /api/v2/jsonRPC) and the devnet-only endpoints under /devnet/. See docs/PROTOCOL.md.
 func (d *Devnet) Handler() http.Handler {
@@ -484,7 +498,7 @@ func (d *Devnet) apiTransactions(p params) (any, error) {
 	}
 	var hash []byte
 	if s, ok := p.str("hash"); ok && s != "" {
-		if hash, err = decodeBytes(s); err != nil || len(hash) != 32 {
+		if hash, err = decodeHash(s); err != nil {
 			return nil, badRequest("hash must be 32 bytes in base64 or hex, got %q", s)
 		}
 		if lt == 0 {

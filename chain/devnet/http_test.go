@@ -2,6 +2,8 @@ package devnet
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"math/big"
@@ -105,6 +107,14 @@ func TestToncenterClient(t *testing.T) {
 	older, err := api.GetTransactions(ctx, alice.addr, &toncenter.GetTransactionsV2Opts{Lt: &lt, Hash: &hash})
 	if err != nil || len(older) != 1 || older[0].TransactionID.LT != uint64(lt) {
 		t.Fatalf("paging: %v %d", err, len(older))
+	}
+
+	// The same start given in hex and in URL-safe base64.
+	for _, h := range []string{hex.EncodeToString(txs[1].TransactionID.Hash), base64.URLEncoding.EncodeToString(txs[1].TransactionID.Hash)} {
+		older, err := api.GetTransactions(ctx, alice.addr, &toncenter.GetTransactionsV2Opts{Lt: &lt, Hash: &h})
+		if err != nil || len(older) != 1 || older[0].TransactionID.LT != uint64(lt) {
+			t.Fatalf("paging with hash %s: %v", h, err)
+		}
 	}
 
 	mc, err := api.GetMasterchainInfo(ctx)
