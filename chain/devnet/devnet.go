@@ -122,14 +122,21 @@ func (d *Devnet) nowLocked() time.Time {
 	return d.cfg.Now().Add(time.Duration(d.meta.offset))
 }
 
-// AdvanceTime moves the devnet's clock forward by dt (zero or negative values are ignored). The
-// offset is persisted at once, so a restart never moves the clock back.
+// MaxUnixTime caps the devnet clock: TON stores unix time in 32 bits, and the base clock keeps
+// running after an advance, so the cap leaves a decade of headroom below 2^32.
+const MaxUnixTime = 4_000_000_000
+
+// AdvanceTime moves the devnet's clock forward by dt (zero or negative values are ignored), but
+// never past MaxUnixTime. The offset is persisted at once, so a restart never moves time back.
 func (d *Devnet) AdvanceTime(dt time.Duration) {
 	if dt <= 0 {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if room := time.Unix(MaxUnixTime, 0).Sub(d.nowLocked()); dt > room {
+		dt = max(room, 0)
+	}
 	d.meta.offset += int64(dt)
 	if !d.closed {
 		// A failed write only loses the offset on restart; the running devnet keeps it.

@@ -903,8 +903,8 @@ func (d *Devnet) serveAdvance(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var secs uint64
 		secs, err = p.uint("seconds", 0)
-		if err == nil && (secs == 0 || secs > 100*365*24*3600) {
-			err = badRequest("seconds must be between 1 and 3153600000")
+		if err == nil && (secs == 0 || secs > uint64(MaxUnixTime-d.Now().Unix())) {
+			err = badRequest("seconds must be between 1 and %d (the clock stops at unix time %d)", MaxUnixTime-d.Now().Unix(), MaxUnixTime)
 		}
 		if err == nil {
 			d.AdvanceTime(time.Duration(secs) * time.Second)
