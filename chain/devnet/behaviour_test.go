@@ -389,3 +389,43 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// After a restart the account cache fills from concurrent readers.
+func TestConcurrentReadsAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := Open(Config{DataDir: dir, Now: fixedClock, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []*address.Address
+	for i := 0; i < 8; i++ {
+		a := address.NewAddress(0, 0, append(make([]byte, 31), byte(i+1)))
+		if err := d.Fund(ctx, a, big.NewInt(int64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, a)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(Config{DataDir: dir, Now: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, a := range addrs {
+				acc, err := d.Account(a)
+				if err != nil || acc.Balance.Int64() != int64(i+1) {
+					t.Errorf("account %d: %v %v", i, acc, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -45,7 +45,10 @@ type Devnet struct {
 	// mu serialises state changes; reads (accounts, transactions, get-methods) share it.
 	mu     sync.RWMutex
 	closed bool
-	// accounts caches stored ShardAccounts. REQUIRES mu. INVARIANT: equal to the store's value.
+	// cacheMu guards accounts: readers holding mu.RLock fill it too.
+	cacheMu sync.Mutex
+	// accounts caches stored ShardAccounts. REQUIRES cacheMu, and mu held for writing to put
+	// a changed account. INVARIANT: equal to the store's value.
 	accounts map[addrKey]*tlb.ShardAccount
 	// stats caches each account's storage-stat dictionary from its last transaction so the
 	// emulator updates it incrementally instead of rebuilding it (memory only: it is derivable
@@ -166,12 +169,16 @@ func (k addrKey) address() *address.Address {
 
 var emptyAccountCell = cell.BeginCell().MustStoreBoolBit(false).EndCell()
 
-// shardAccountLocked returns the stored account, or an empty (nonexistent) one. REQUIRES mu.
+// shardAccountLocked returns the stored account, or an empty (nonexistent) one. REQUIRES mu
+// (read or write).
 func (d *Devnet) shardAccountLocked(k addrKey) (*tlb.ShardAccount, error) {
 	if d.closed {
 		return nil, ErrClosed
 	}
-	if sa, ok := d.accounts[k]; ok {
+	d.cacheMu.Lock()
+	sa, ok := d.accounts[k]
+	d.cacheMu.Unlock()
+	if ok {
 		return sa, nil
 	}
 	boc, ok, err := d.store.account(k)
@@ -185,12 +192,14 @@ func (d *Devnet) shardAccountLocked(k addrKey) (*tlb.ShardAccount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to decode stored account: %w", err)
 	}
-	var sa tlb.ShardAccount
-	if err := tlb.LoadFromCell(&sa, c.MustBeginParse()); err != nil {
+	var loaded tlb.ShardAccount
+	if err := tlb.LoadFromCell(&loaded, c.MustBeginParse()); err != nil {
 		return nil, fmt.Errorf("failed to decode stored account: %w", err)
 	}
-	d.accounts[k] = &sa
-	return &sa, nil
+	d.cacheMu.Lock()
+	d.accounts[k] = &loaded
+	d.cacheMu.Unlock()
+	return &loaded, nil
 }
 
 // queuedMsg is an internal message waiting for delivery.
@@ -338,9 +347,11 @@ func (c *cascade) commitLocked() error {
 	if err := c.d.store.commit(c.cells, c.txs, m); err != nil {
 		return err
 	}
+	c.d.cacheMu.Lock()
 	for k, sa := range c.accounts {
 		c.d.accounts[k] = sa
 	}
+	c.d.cacheMu.Unlock()
 	for k, st := range c.stats {
 		if st == nil {
 			delete(c.d.stats, k)
