@@ -117,6 +117,8 @@ type bodySpec struct {
 	ModelID                   uint32      `json:"modelId"`
 	PromptPricePerMillion     string      `json:"promptPricePerMillion"`
 	CompletionPricePerMillion string      `json:"completionPricePerMillion"`
+	WeightsHash               string      `json:"weightsHash"`
+	Name                      string      `json:"name"`
 }
 
 const (
@@ -350,6 +352,28 @@ func (w *world) body(b *bodySpec) (*cell.Cell, error) {
 		m = contracts.UpdateParams{QueryID: b.QueryID, Params: p}
 	case "withdrawRegistrySurplus":
 		m = contracts.WithdrawRegistrySurplus{QueryID: b.QueryID}
+	case "revokeMeasurement":
+		m = contracts.RevokeMeasurement{QueryID: b.QueryID, MeasurementHash: hash(b.MeasurementHash)}
+	case "addModel", "updateModel":
+		name, err := contracts.TextCell(b.Name, 64)
+		if err != nil {
+			return nil, err
+		}
+		if b.Type == "addModel" {
+			m = contracts.AddModel{QueryID: b.QueryID, ModelID: b.ModelID, WeightsHash: hash(b.WeightsHash), Name: name}
+		} else {
+			m = contracts.UpdateModel{QueryID: b.QueryID, ModelID: b.ModelID, WeightsHash: hash(b.WeightsHash), Name: name}
+		}
+	case "removeModel":
+		m = contracts.RemoveModel{QueryID: b.QueryID, ModelID: b.ModelID}
+	case "removeOracle":
+		m = contracts.RemoveOracle{QueryID: b.QueryID, Wallet: addr(b.Wallet)}
+	case "pauseProvider":
+		m = contracts.PauseProvider{QueryID: b.QueryID}
+	case "resumeProvider":
+		m = contracts.ResumeProvider{QueryID: b.QueryID}
+	case "removeModelPrice":
+		m = contracts.RemoveModelPrice{QueryID: b.QueryID, ModelID: b.ModelID}
 	case "registerProvider":
 		m = contracts.RegisterProvider{QueryID: b.QueryID, StakeAmount: amount(b.StakeAmount)}
 	case "submitOracleVote":

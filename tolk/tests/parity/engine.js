@@ -166,6 +166,14 @@ class Scenario {
       case 'acceptGovernance': return M.acceptGovernance({ queryId });
       case 'updateParams': return M.updateParams({ queryId, params: this.registryParams(b.params) });
       case 'withdrawRegistrySurplus': return M.withdrawRegistrySurplus({ queryId });
+      case 'revokeMeasurement': return M.revokeMeasurement({ queryId, measurementHash: big(b.measurementHash) });
+      case 'addModel': return M.addModel({ queryId, modelId: b.modelId, weightsHash: big(b.weightsHash), name: b.name });
+      case 'updateModel': return M.updateModel({ queryId, modelId: b.modelId, weightsHash: big(b.weightsHash), name: b.name });
+      case 'removeModel': return M.removeModel({ queryId, modelId: b.modelId });
+      case 'removeOracle': return M.removeOracle({ queryId, wallet: this.addr(b.wallet) });
+      case 'pauseProvider': return M.pauseProvider({ queryId });
+      case 'resumeProvider': return M.resumeProvider({ queryId });
+      case 'removeModelPrice': return M.removeModelPrice({ queryId, modelId: b.modelId });
       case 'registerProvider': return M.registerProvider({ queryId, stakeAmount: toNano(b.stakeAmount) });
       case 'submitOracleVote': return M.submitOracleVote({ queryId, providerOwner: this.addr(b.providerOwner), claim: this.claim(b.claim) });
       case 'slashProvider':
