@@ -3,6 +3,7 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -336,12 +337,11 @@ func configInfo(c *cell.Cell) map[string]any {
 	return map[string]any{"@type": "configInfo", "config": map[string]any{"@type": "tvm.cell", "bytes": base64.StdEncoding.EncodeToString(c.ToBOC())}}
 }
 
-// seqHash derives stable fake block hashes: the devnet has no blocks, only a batch counter.
+// seqHash derives stable placeholder block hashes: the devnet has no blocks, only a counter
+// of committed batches.
 func seqHash(kind string, seqno uint32) []byte {
-	h := tlb.MethodNameHash(kind) // any stable mixing; only distinctness matters
-	b := make([]byte, 32)
-	copy(b, fmt.Sprintf("%s:%d:%d", kind, seqno, h))
-	return b
+	h := sha256.Sum256(fmt.Appendf(nil, "cocoon devnet %s %d", kind, seqno))
+	return h[:]
 }
 
 func blockID(wc int32, seqno uint32) map[string]any {
