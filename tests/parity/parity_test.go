@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/xssnick/tonutils-go/address"
@@ -170,4 +172,63 @@ func joinDiffs(d []string) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// The comparison must notice a one-unit change anywhere: mutate a recorded gas figure, a balance
+// and a getter value of the first scenario and expect exactly those paths to be reported.
+func TestComparisonCatchesChanges(t *testing.T) {
+	doc := mustScenarios(t)
+	want := loadSandboxResults(t)
+	got, err := runScenario(context.Background(), doc, doc.Scenarios[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy, getter := -1, -1
+	for i, s := range want[0].Steps {
+		if s["transactions"] != nil && deploy < 0 && i > 0 {
+			deploy = i
+		}
+		if s["stack"] != nil && getter < 0 {
+			getter = i
+		}
+	}
+	if deploy < 0 || getter < 0 {
+		t.Fatal("the first scenario needs a transaction step after the first and a getter")
+	}
+	mutated := map[int]map[string]any{}
+	for _, i := range []int{deploy, getter} {
+		var m map[string]any
+		b, _ := json.Marshal(want[0].Steps[i])
+		_ = json.Unmarshal(b, &m)
+		mutated[i] = m
+	}
+	tx := mutated[deploy]["transactions"].([]any)[0].(map[string]any)
+	compute := tx["compute"].(map[string]any)
+	compute["gasUsed"] = bump(t, compute["gasUsed"])
+	acct := tx["account"].(string)
+	bal := mutated[deploy]["balances"].(map[string]any)
+	bal[acct] = bump(t, bal[acct])
+	stack := mutated[getter]["stack"].([]any)
+	stack[len(stack)-1] = "12345"
+
+	d1 := diff("", mutated[deploy], got[deploy])
+	if len(d1) != 2 || !strings.Contains(d1[0], ".balances."+acct+":") || !strings.Contains(d1[1], ".transactions[0].compute.gasUsed:") {
+		t.Fatalf("want the balance and gas differences, got:\n%s", joinDiffs(d1))
+	}
+	if d2 := diff("", mutated[getter], got[getter]); len(d2) != 1 {
+		t.Fatalf("want the getter difference, got:\n%s", joinDiffs(d2))
+	}
+	if d := diff("", want[0].Steps[deploy], got[deploy]); len(d) != 0 {
+		t.Fatalf("unmutated step differs:\n%s", joinDiffs(d))
+	}
+}
+
+func bump(t *testing.T, v any) string {
+	t.Helper()
+	s, ok := v.(string)
+	n, ok2 := new(big.Int).SetString(s, 10)
+	if !ok || !ok2 {
+		t.Fatalf("not a decimal string: %v", v)
+	}
+	return n.Add(n, big.NewInt(1)).String()
 }
