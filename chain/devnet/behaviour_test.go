@@ -290,6 +290,12 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if d2.Seqno() != wantSeqno || !d2.Now().Equal(fixedClock().Add(time.Hour)) {
 		t.Fatalf("meta after restart: seqno %d now %v", d2.Seqno(), d2.Now())
 	}
+	if b, err := d2.Batch(wantSeqno); err != nil || len(b) != 2 || string(b[0].Tx.Hash) != string(wantTxs[0].Hash) {
+		t.Fatalf("last batch after restart: %v", err)
+	}
+	if _, err := d2.Batch(wantSeqno + 1); !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("future batch: %v", err)
+	}
 	// The reopened devnet keeps working: LTs continue and seqno moves on.
 	alice.d = d2
 	res, err := d2.Send(ctx, alice.transfer(t, bob.addr, 1_000_000_000, false, nil))

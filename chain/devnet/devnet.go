@@ -690,6 +690,43 @@ func decodeTx(boc []byte) (*tlb.Transaction, error) {
 	return &tx, nil
 }
 
+// BatchTx is one transaction of a committed batch.
+type BatchTx struct {
+	Account *address.Address
+	Tx      *tlb.Transaction
+	BOC     []byte
+}
+
+// Batch returns the transactions committed as batch seqno (1 … Seqno()), in execution order.
+// A seqno that was never committed is chain.ErrNotFound.
+func (d *Devnet) Batch(seqno uint32) ([]BatchTx, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	recs, ok, err := d.store.batch(seqno)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read batch %d: %w", seqno, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: no batch %d (last is %d)", chain.ErrNotFound, seqno, d.meta.seqno)
+	}
+	out := make([]BatchTx, 0, len(recs))
+	for _, r := range recs {
+		bocs, err := d.store.txs(r.acc, r.lt, 1)
+		if err != nil || len(bocs) == 0 {
+			return nil, fmt.Errorf("failed to read transaction of batch %d: %w", seqno, errors.Join(err, chain.ErrNotFound))
+		}
+		tx, err := decodeTx(bocs[0])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, BatchTx{Account: r.acc.address(), Tx: tx, BOC: bocs[0]})
+	}
+	return out, nil
+}
+
 // Seqno is the number of committed batches, the devnet's stand-in for a masterchain seqno.
 func (d *Devnet) Seqno() uint32 {
 	d.mu.RLock()

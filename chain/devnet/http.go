@@ -328,6 +328,17 @@ func (d *Devnet) call(ctx context.Context, method string, p params) (any, error)
 		return configInfo(c), nil
 	case "getConfigAll":
 		return configInfo(d.configRoot), nil
+	case "shards":
+		seqno, err := p.uint("seqno", 0)
+		if err != nil {
+			return nil, err
+		}
+		if seqno == 0 || seqno > uint64(d.Seqno()) {
+			return nil, &apiError{code: http.StatusNotFound, msg: fmt.Sprintf("block %d not found (last is %d)", seqno, d.Seqno())}
+		}
+		return map[string]any{"@type": "blocks.shards", "shards": []any{blockID(0, uint32(seqno))}}, nil
+	case "getBlockTransactions", "getBlockTransactionsExt":
+		return d.apiBlockTransactions(p, method == "getBlockTransactionsExt")
 	default:
 		return nil, &apiError{code: http.StatusNotFound, msg: fmt.Sprintf("unknown method %q", method)}
 	}
@@ -517,6 +528,90 @@ func (d *Devnet) apiTransactions(p params) (any, error) {
 		out = append(out, renderTx(addr, tx, bocs[i]))
 	}
 	return out, nil
+}
+
+// apiBlockTransactions lists one batch's transactions of the asked workchain: the devnet's
+// batch seqno is both the masterchain seqno and that of its single basechain shard block.
+func (d *Devnet) apiBlockTransactions(p params, ext bool) (any, error) {
+	wcStr, err := p.required("workchain")
+	if err != nil {
+		return nil, err
+	}
+	wc, err := strconv.ParseInt(wcStr, 10, 32)
+	if err != nil {
+		return nil, badRequest("workchain must be an integer, got %q", wcStr)
+	}
+	seqno, err := p.uint("seqno", 0)
+	if err != nil {
+		return nil, err
+	}
+	if seqno == 0 || seqno >= 1<<32 {
+		return nil, badRequest("seqno must be a positive block number")
+	}
+	count, err := p.uint("count", 40)
+	if err != nil {
+		return nil, err
+	}
+	if count == 0 || count > 256 {
+		return nil, badRequest("count must be between 1 and 256, got %d", count)
+	}
+	afterLT, err := p.uint("after_lt", 0)
+	if err != nil {
+		return nil, err
+	}
+	var afterHash []byte
+	if s, ok := p.str("after_hash"); ok && s != "" {
+		if afterHash, err = decodeHash(s); err != nil {
+			return nil, badRequest("after_hash must be 32 bytes in base64 or hex, got %q", s)
+		}
+	}
+	txs, err := d.Batch(uint32(seqno))
+	if err != nil {
+		return nil, err
+	}
+	var list []BatchTx
+	skipping := afterLT != 0
+	for _, t := range txs {
+		if int64(t.Account.Workchain()) != wc {
+			continue
+		}
+		if skipping {
+			if t.Tx.LT == afterLT && (afterHash == nil || bytes.Equal(t.Tx.Hash, afterHash)) {
+				skipping = false
+			}
+			continue
+		}
+		list = append(list, t)
+	}
+	incomplete := len(list) > int(count)
+	if incomplete {
+		list = list[:count]
+	}
+	out := make([]any, 0, len(list))
+	for _, t := range list {
+		if ext {
+			out = append(out, renderTx(t.Account, t.Tx, t.BOC))
+			continue
+		}
+		out = append(out, map[string]any{
+			"@type":   "blocks.shortTxId",
+			"mode":    135,
+			"account": t.Account.StringRaw(),
+			"lt":      strconv.FormatUint(t.Tx.LT, 10),
+			"hash":    base64.StdEncoding.EncodeToString(t.Tx.Hash),
+		})
+	}
+	typ := "blocks.transactions"
+	if ext {
+		typ = "blocks.transactionsExt"
+	}
+	return map[string]any{
+		"@type":        typ,
+		"id":           blockID(int32(wc), uint32(seqno)),
+		"req_count":    count,
+		"incomplete":   incomplete,
+		"transactions": out,
+	}, nil
 }
 
 func renderTx(addr *address.Address, tx *tlb.Transaction, boc []byte) map[string]any {

@@ -124,6 +124,28 @@ func TestToncenterClient(t *testing.T) {
 	if mc.Last.Seqno != 2 || mc.Last.Workchain != -1 {
 		t.Fatalf("masterchain info: %+v", mc.Last)
 	}
+	// Following the chain block by block: batch 2 is alice's transfer (her tx, then bob's).
+	shards, err := api.GetShards(ctx, mc.Last.Seqno)
+	if err != nil || len(shards) != 1 || shards[0].Workchain != 0 {
+		t.Fatalf("shards: %v %v", shards, err)
+	}
+	one := 1
+	bt, err := api.GetBlockTransactions(ctx, 0, shards[0].Shard, shards[0].Seqno, &toncenter.GetBlockTransactionsV2Options{Count: &one})
+	if err != nil || len(bt.Transactions) != 1 || !bt.Incomplete || bt.Transactions[0].LT != txs[0].TransactionID.LT {
+		t.Fatalf("getBlockTransactions: %+v %v", bt, err)
+	}
+	afterLT := bt.Transactions[0].LT
+	bx, err := api.GetBlockTransactionsExt(ctx, 0, shards[0].Shard, shards[0].Seqno, &toncenter.GetBlockTransactionsV2Options{AfterLt: &afterLT, AfterHash: bt.Transactions[0].Hash})
+	if err != nil || len(bx.Transactions) != 1 || bx.Incomplete || !bx.Transactions[0].InMsg.Source.Addr.Equals(alice.addr) {
+		t.Fatalf("getBlockTransactionsExt: %+v %v", bx, err)
+	}
+	if mcTxs, err := api.GetBlockTransactions(ctx, -1, shards[0].Shard, shards[0].Seqno, nil); err != nil || len(mcTxs.Transactions) != 0 {
+		t.Fatalf("masterchain block of the devnet has transactions: %+v %v", mcTxs, err)
+	}
+	if _, err := api.GetShards(ctx, mc.Last.Seqno+1); err == nil {
+		t.Fatalf("shards of a future block")
+	}
+
 	cfg, err := api.GetConfigParam(ctx, 20, nil)
 	if err != nil || cfg == nil {
 		t.Fatalf("getConfigParam: %v", err)

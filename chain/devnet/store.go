@@ -15,6 +15,8 @@ import (
 //	't' wc:int32 id:[32] lt:u64 → Transaction cell BOC
 //	'h' hash:[32]               → wc:int32 id:[32] lt:u64 (transaction index by hash)
 //	'm'                         → meta: next LT u64, block seqno u32, clock offset int64 (ns)
+//	'b' seqno:u32               → the batch's transactions in execution order, 76 bytes each:
+//	                              wc:int32 id:[32] lt:u64 hash:[32]
 //
 // INVARIANT: every batch that changes accounts also writes their transactions and the meta
 // record, so a reopened store is always the state after some whole committed batch.
@@ -23,7 +25,10 @@ const (
 	prefixTx      = 't'
 	prefixHash    = 'h'
 	prefixMeta    = 'm'
+	prefixBatch   = 'b'
 )
+
+const batchEntrySize = 76
 
 // addrKey identifies an account: workchain and 256-bit id.
 type addrKey struct {
@@ -166,10 +171,38 @@ type txRecord struct {
 	boc  []byte
 }
 
-// commit writes one atomic batch: changed accounts, new transactions and the meta record.
+// batch lists the transactions committed as batch seqno, in execution order.
+func (s *store) batch(seqno uint32) ([]txRecord, bool, error) {
+	v, ok, err := s.get(binary.BigEndian.AppendUint32([]byte{prefixBatch}, seqno))
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	if len(v)%batchEntrySize != 0 {
+		return nil, false, fmt.Errorf("corrupt batch record of %d bytes", len(v))
+	}
+	out := make([]txRecord, 0, len(v)/batchEntrySize)
+	for ; len(v) > 0; v = v[batchEntrySize:] {
+		out = append(out, txRecord{acc: addrKeyFrom(v), lt: binary.BigEndian.Uint64(v[36:]), hash: append([]byte(nil), v[44:76]...)})
+	}
+	return out, true, nil
+}
+
+// commit writes one atomic batch: changed accounts, new transactions (also listed under the
+// batch's seqno when there are any) and the meta record.
 func (s *store) commit(accounts map[addrKey][]byte, txs []txRecord, m meta) error {
 	b := s.db.NewBatch()
 	defer b.Close()
+	if len(txs) > 0 {
+		list := make([]byte, 0, len(txs)*batchEntrySize)
+		for _, t := range txs {
+			list = append(list, t.acc.bytes()...)
+			list = binary.BigEndian.AppendUint64(list, t.lt)
+			list = append(list, t.hash...)
+		}
+		if err := b.Set(binary.BigEndian.AppendUint32([]byte{prefixBatch}, m.seqno), list, nil); err != nil {
+			return err
+		}
+	}
 	for k, v := range accounts {
 		if err := b.Set(append([]byte{prefixAccount}, k.bytes()...), v, nil); err != nil {
 			return err
