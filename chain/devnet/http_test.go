@@ -284,3 +284,23 @@ func TestDevnetEndpoints(t *testing.T) {
 		t.Fatalf("devnet clock did not move")
 	}
 }
+
+func TestWalletInformationV5(t *testing.T) {
+	ctx := context.Background()
+	d, _, api := newHTTP(t)
+	w := newTestWallet(t, d, wallet.ConfigV5R1Final{NetworkGlobalID: DefaultGlobalID}, "v5")
+	if err := d.Fund(ctx, w.addr, ton(1)); err != nil {
+		t.Fatal(err)
+	}
+	wi, err := api.GetWalletInformation(ctx, w.addr)
+	if err != nil || wi.IsWallet || wi.AccountState != "uninitialized" {
+		t.Fatalf("undeployed: %+v %v", wi, err)
+	}
+	if _, err := d.Send(ctx, w.transfer(t, w.addr, 0, false, nil)); err != nil {
+		t.Fatal(err)
+	}
+	wi, err = api.GetWalletInformation(ctx, w.addr)
+	if err != nil || !wi.IsWallet || wi.WalletType != "wallet v5 r1" || wi.Seqno != 1 || wi.WalletId == 0 {
+		t.Fatalf("deployed v5: %+v %v", wi, err)
+	}
+}
