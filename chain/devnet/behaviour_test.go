@@ -435,3 +435,45 @@ func TestConcurrentReadsAfterRestart(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// One transaction sending four messages: they are delivered in the order they were created, and
+// the bounce the first one causes comes back after all four.
+func TestRoutingOrder(t *testing.T) {
+	ctx := context.Background()
+	d := openMem(t)
+	alice := deployed(t, d, "alice", ton(10))
+	var msgs []*wallet.Message
+	var dsts []*address.Address
+	for i := 0; i < 4; i++ {
+		dst := address.NewAddress(0, 0, append(make([]byte, 31), byte(0x10+i)))
+		dsts = append(dsts, dst)
+		msgs = append(msgs, &wallet.Message{Mode: wallet.PayGasSeparately + wallet.IgnoreErrors, InternalMessage: &tlb.InternalMessage{
+			IHRDisabled: true, Bounce: i == 0, DstAddr: dst, Amount: tlb.FromNanoTONU(100_000_000), Body: cell.BeginCell().EndCell(),
+		}})
+	}
+	ext, err := alice.w.PrepareExternalMessageForMany(ctx, false, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extCell, _ := tlb.ToCell(ext)
+	res, err := d.Send(ctx, extCell)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Transactions) != 6 {
+		t.Fatalf("%d transactions, want 6 (alice, 4 recipients, bounce back to alice)", len(res.Transactions))
+	}
+	for i, dst := range dsts {
+		tx := res.Transactions[1+i]
+		if string(tx.AccountAddr) != string(dst.Data()) {
+			t.Fatalf("delivery %d went to %x, want %s", i, tx.AccountAddr, dst)
+		}
+		if tx.IO.In.AsInternal().CreatedLT != res.Transactions[0].LT+uint64(i)+1 {
+			t.Fatalf("message %d created at lt %d, want %d", i, tx.IO.In.AsInternal().CreatedLT, res.Transactions[0].LT+uint64(i)+1)
+		}
+	}
+	last := res.Transactions[5]
+	if string(last.AccountAddr) != string(alice.addr.Data()) || !last.IO.In.AsInternal().Bounced {
+		t.Fatalf("last transaction is not the bounce back to alice")
+	}
+}
