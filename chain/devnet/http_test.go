@@ -231,6 +231,16 @@ func TestHTTPErrors(t *testing.T) {
 			}
 		})
 	}
+	// A browser's preflight.
+	req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/api/v2/sendBoc", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
 	// The server still answers after all that.
 	if code, out := getJSON(t, srv.URL+"/api/v2/getMasterchainInfo"); code != 200 || out["ok"] != true {
 		t.Fatalf("server broken after bad input: %d %v", code, out)
