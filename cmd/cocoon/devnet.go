@@ -104,7 +104,11 @@ func devnetServe(ctx context.Context, args []string) error {
 	log.Info("devnet stopping")
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return errors.Join(srv.Stop(stopCtx), d.Close())
+	if err := errors.Join(srv.Stop(stopCtx), d.Close()); err != nil {
+		return err
+	}
+	log.Info("devnet stopped")
+	return nil
 }
 
 // devnetClientFlags parses --rpc and checks the positional arguments' count.
