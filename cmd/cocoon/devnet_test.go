@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestDevnetServeFundRestart(t *testing.T) {
 	rpc := "http://" + listen
 	var out bytes.Buffer
 	devnetOut = &out
-	t.Cleanup(func() { devnetOut = nil })
+	t.Cleanup(func() { devnetOut = os.Stdout })
 
 	serve := func() (stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
