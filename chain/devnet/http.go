@@ -142,6 +142,7 @@ func (d *Devnet) Handler() http.Handler {
 	mux.HandleFunc("/api/v2/", d.serveV2)
 	mux.HandleFunc("POST /devnet/fund", d.serveFund)
 	mux.HandleFunc("GET /devnet/time", d.serveTime)
+	mux.HandleFunc("GET /devnet/info", d.serveInfo)
 	mux.HandleFunc("POST /devnet/time/advance", d.serveAdvance)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"ok": false, "error": "Not Found", "code": http.StatusNotFound})
@@ -1002,6 +1003,17 @@ func (d *Devnet) timeResult() map[string]any {
 	off := time.Duration(d.meta.offset)
 	d.mu.RUnlock()
 	return map[string]any{"now": now.Unix(), "offset_seconds": int64(off / time.Second)}
+}
+
+func (d *Devnet) serveInfo(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": map[string]any{
+		"network":     "devnet",
+		"global_id":   d.cfg.GlobalID,
+		"faucet":      FaucetAddress.String(),
+		"seqno":       d.Seqno(),
+		"now":         d.Now().Unix(),
+		"config_hash": base64.StdEncoding.EncodeToString(d.configRoot.Hash()),
+	}})
 }
 
 func (d *Devnet) serveTime(w http.ResponseWriter, _ *http.Request) {

@@ -281,6 +281,10 @@ func TestDevnetEndpoints(t *testing.T) {
 	if r := out["result"].(map[string]any); r["balance"] != "3000000000" || r["state"] != "uninitialized" {
 		t.Fatalf("fund result: %v", r)
 	}
+	_, out = getJSON(t, srv.URL+"/devnet/info")
+	if info := out["result"].(map[string]any); info["network"] != "devnet" || info["global_id"] != float64(DefaultGlobalID) || info["faucet"] != FaucetAddress.String() || info["seqno"] != float64(1) {
+		t.Fatalf("info: %v", out)
+	}
 	_, out = getJSON(t, srv.URL+"/devnet/time")
 	before := out["result"].(map[string]any)["now"].(float64)
 	if before != float64(fixedClock().Unix()) {
