@@ -1,11 +1,17 @@
 // Package devnet is a local TON emulator: accounts, message routing in logical-time order with
 // bounces, fees from the blockchain config, transactions and get-methods, all executed by
 // tonutils-go's pure-Go TVM and persisted in Pebble. It serves the toncenter v2 HTTP API (see
-// Handler) plus a faucet and an advanceable clock, and implements chain.Client in-process.
+// Handler and docs/PROTOCOL.md) plus a faucet and an advanceable clock, and implements
+// chain.Client in-process (Client).
 //
-// Execution is synchronous: SendExternal and Fund run the whole cascade of internal messages the
-// message causes before they return, and commit it as one atomic batch. A cascade that cannot be
-// executed (emulator error, too many transactions) is rolled back whole.
+// Entry points: Open/Close; Send (external messages), Fund and Deploy (faucet messages, the
+// latter with a StateInit); Account, Transactions, TransactionByHash, Batch, RunGetMethod and
+// RunGetMethodID (reads); Now and AdvanceTime (clock); Handler and Server (HTTP).
+//
+// Execution is synchronous: Send, Fund and Deploy run the whole cascade of internal messages
+// the message causes before they return, and commit it as one atomic batch — the devnet's
+// "block". A cascade that cannot be executed (emulator error, too many transactions) is rolled
+// back whole.
 package devnet
 
 import (
