@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"time"
 
@@ -37,6 +38,9 @@ type Config struct {
 	// MaxCascade bounds the transactions one external message or fund may cause; 0 means 10000.
 	// A cascade longer than that is rolled back and reported as ErrCascadeTooLong.
 	MaxCascade int
+	// Log receives one Info line per committed batch and one Debug line per transaction;
+	// nil logs nothing.
+	Log *slog.Logger
 	// NoSync skips the fsync after each committed batch (benchmarks only; a crash may lose the
 	// last batches but never leaves a half-applied one).
 	NoSync bool
@@ -68,6 +72,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxCascade == 0 {
 		out.MaxCascade = 10000
+	}
+	if out.Log == nil {
+		out.Log = slog.New(slog.DiscardHandler)
 	}
 	return out
 }

@@ -21,6 +21,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"sort"
 	"sync"
@@ -366,7 +367,27 @@ func (c *cascade) commitLocked() error {
 		}
 	}
 	c.d.meta = m
+	c.logCommitted()
 	return nil
+}
+
+func (c *cascade) logCommitted() {
+	log := c.d.cfg.Log
+	ctx := context.Background()
+	if log.Enabled(ctx, slog.LevelDebug) {
+		for _, tx := range c.results {
+			attrs := []any{"account", address.NewAddress(0, 0, tx.AccountAddr).String(), "lt", tx.LT,
+				"status", tx.EndStatus, "fees", tx.TotalFees.Coins.Nano().String(), "out_msgs", tx.OutMsgCount}
+			if desc, ok := tx.Description.(tlb.TransactionDescriptionOrdinary); ok {
+				attrs = append(attrs, "aborted", desc.Aborted)
+				if vm, ok := desc.ComputePhase.Phase.(tlb.ComputePhaseVM); ok {
+					attrs = append(attrs, "exit_code", vm.Details.ExitCode, "gas", vm.Details.GasUsed.String())
+				}
+			}
+			log.Debug("devnet transaction", attrs...)
+		}
+	}
+	log.Info("devnet batch", "seqno", c.seqno, "transactions", len(c.results))
 }
 
 func outMessageCells(tx *tlb.Transaction) ([]*cell.Cell, error) {

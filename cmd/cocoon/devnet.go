@@ -39,10 +39,10 @@ const (
 )
 
 const devnetUsage = `usage:
-  cocoon devnet [--listen ADDR] [--data DIR]        serve until interrupted
-  cocoon devnet fund [--rpc URL] ADDRESS AMOUNT_TON  credit any address from the faucet
-  cocoon devnet time [--rpc URL]                     print the devnet clock
-  cocoon devnet advance [--rpc URL] SECONDS          move the devnet clock forward`
+  cocoon devnet [--listen ADDR] [--data DIR] [--verbose]  serve until interrupted
+  cocoon devnet fund [--rpc URL] ADDRESS AMOUNT_TON        credit any address from the faucet
+  cocoon devnet time [--rpc URL]                           print the devnet clock
+  cocoon devnet advance [--rpc URL] SECONDS                move the devnet clock forward`
 
 func runDevnet(ctx context.Context, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -71,6 +71,7 @@ func devnetServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
 	listen := fs.String("listen", devnetEnvOr(envDevnetListen, defaultDevnetListen), "address to serve the toncenter v2 API on ($"+envDevnetListen+")")
 	data := fs.String("data", os.Getenv(envDevnetData), "directory for the persistent state; empty keeps it in memory ($"+envDevnetData+")")
+	verbose := fs.Bool("verbose", false, "log every transaction, not just every batch")
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), devnetUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -81,13 +82,17 @@ func devnetServe(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: unexpected arguments %q\n%s", errUsage, fs.Args(), devnetUsage)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if *data != "" {
 		if err := os.MkdirAll(*data, 0o700); err != nil {
 			return fmt.Errorf("failed to create data directory: %w", err)
 		}
 	}
-	d, err := devnet.Open(devnet.Config{DataDir: *data})
+	d, err := devnet.Open(devnet.Config{DataDir: *data, Log: log})
 	if err != nil {
 		return err
 	}
