@@ -303,6 +303,8 @@ func (d *Devnet) call(ctx context.Context, method string, p params) (any, error)
 		return d.apiAddressInformation(p)
 	case "getWalletInformation":
 		return d.apiWalletInformation(ctx, p)
+	case "getExtendedAddressInformation":
+		return d.apiExtendedAddressInformation(ctx, p)
 	case "getAddressBalance":
 		info, err := d.apiAddressInformation(p)
 		if err != nil {
@@ -474,6 +476,39 @@ func (d *Devnet) apiWalletInformation(ctx context.Context, p params) (map[string
 		}
 	}
 	return out, nil
+}
+
+func (d *Devnet) apiExtendedAddressInformation(ctx context.Context, p params) (any, error) {
+	info, err := d.apiAddressInformation(p)
+	if err != nil {
+		return nil, err
+	}
+	wi, err := d.apiWalletInformation(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	addr, _ := p.address("address")
+	var state map[string]any
+	switch {
+	case wi["wallet"] == true:
+		kind := strings.Fields(wi["wallet_type"].(string)) // "wallet v4 r2"
+		state = map[string]any{"@type": "wallet." + kind[1] + ".accountState", "seqno": wi["seqno"], "wallet_id": fmt.Sprint(wi["wallet_id"])}
+	case info["state"] == "uninitialized":
+		state = map[string]any{"@type": "uninited.accountState", "frozen_hash": ""}
+	default:
+		state = map[string]any{"@type": "raw.accountState", "code": info["code"], "data": info["data"], "frozen_hash": info["frozen_hash"]}
+	}
+	return map[string]any{
+		"@type":               "fullAccountState",
+		"address":             map[string]any{"@type": "accountAddress", "account_address": addr.String()},
+		"balance":             info["balance"],
+		"extra_currencies":    []any{},
+		"last_transaction_id": info["last_transaction_id"],
+		"block_id":            info["block_id"],
+		"sync_utime":          info["sync_utime"],
+		"account_state":       state,
+		"revision":            0,
+	}, nil
 }
 
 func (d *Devnet) apiSendBoc(ctx context.Context, p params, returnHash bool) (any, error) {

@@ -59,6 +59,10 @@ func TestToncenterClient(t *testing.T) {
 	if info.State != "active" || info.Code == nil || info.LastTransactionID == nil || info.LastTransactionID.LT == 0 {
 		t.Fatalf("deployed wallet: %+v", info)
 	}
+	ext, err := api.GetExtendedAddressInformation(ctx, alice.addr)
+	if err != nil || ext.AccountState["@type"] != "wallet.v4.accountState" || ext.AccountState["seqno"] != float64(1) || ext.LastTransactionId.LT == 0 {
+		t.Fatalf("getExtendedAddressInformation: %+v %v", ext, err)
+	}
 	bal, err := api.GetAddressBalance(ctx, bob.addr)
 	if err != nil {
 		t.Fatal(err)
