@@ -120,8 +120,10 @@ func decodeBytes(s string) ([]byte, error) {
 	return nil, errors.New("neither base64 nor hex")
 }
 
-// decodeHash reads a 32-byte hash given as 64 hex digits or as base64 (either alphabet).
+// decodeHash reads a 32-byte hash given as 64 hex digits or as base64 (either alphabet). A
+// space is read as '+', which an unescaped base64 hash in a query string turns into.
 func decodeHash(s string) ([]byte, error) {
+	s = strings.ReplaceAll(s, " ", "+")
 	if len(s) == 64 {
 		if b, err := hex.DecodeString(s); err == nil {
 			return b, nil
