@@ -9,4 +9,7 @@
 // Regenerate the sandbox side after a deliberate change (contracts, scenarios):
 //
 //	cd tolk && REWRITE_FIXTURES=1 node --test tests/parity/
+//
+// (REWRITE_FIXTURES=1 node --test tests/ also regenerates contracts/testdata/fixtures.json.) Both
+// sides fail with that hint when the contract or wallet code changed since the recording.
 package parity

@@ -3,6 +3,7 @@ package parity
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -16,24 +17,49 @@ import (
 
 	"github.com/cocoon-go/cocoon/chain/devnet"
 	"github.com/cocoon-go/cocoon/chain/wallet"
+	"github.com/cocoon-go/cocoon/contracts"
 )
+
+// rewriteHint is how the sandbox results are rerecorded.
+const rewriteHint = "cd tolk && REWRITE_FIXTURES=1 node --test tests/parity/"
 
 type scenarioResult struct {
 	Name  string           `json:"name"`
 	Steps []map[string]any `json:"steps"`
 }
 
-func loadSandboxResults(t testing.TB) []scenarioResult {
+type sandboxResults struct {
+	Comment string `json:"comment"`
+	// Build holds the code hashes (hex) the results were recorded with.
+	Build     map[string]string `json:"build"`
+	Scenarios []scenarioResult  `json:"scenarios"`
+}
+
+// loadSandboxResults reads the recorded results and fails, saying how to rerecord them, when the
+// contracts or the wallet code changed since (a rebuild changes gas and fees everywhere).
+func loadSandboxResults(t testing.TB, doc *scenarioDoc) []scenarioResult {
 	t.Helper()
 	raw, err := os.ReadFile(resultsPath)
 	if err != nil {
-		t.Fatalf("failed to read the sandbox results (cd tolk && REWRITE_FIXTURES=1 node --test tests/parity/): %v", err)
+		t.Fatalf("failed to read the sandbox results (%s): %v", rewriteHint, err)
 	}
-	var out []scenarioResult
+	var out sandboxResults
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("failed to parse %s: %v", resultsPath, err)
 	}
-	return out
+	code, err := walletCodeFromDoc(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := map[string]string{
+		"registry": hex.EncodeToString(contracts.RegistryCode().Hash()),
+		"provider": hex.EncodeToString(contracts.ProviderCode().Hash()),
+		"wallet":   hex.EncodeToString(code.Hash()),
+	}
+	if !reflect.DeepEqual(current, out.Build) {
+		t.Fatalf("%s was recorded with other code (%v, now %v): run %s and commit", resultsPath, out.Build, current, rewriteHint)
+	}
+	return out.Scenarios
 }
 
 func mustScenarios(t testing.TB) *scenarioDoc {
@@ -88,23 +114,23 @@ func TestScenarioFileMatchesGoConstants(t *testing.T) {
 // balances afterwards, the same external message bytes and the same getter results.
 func TestDevnetMatchesSandbox(t *testing.T) {
 	doc := mustScenarios(t)
-	want := loadSandboxResults(t)
+	want := loadSandboxResults(t, doc)
 	if len(want) != len(doc.Scenarios) {
-		t.Fatalf("%s has %d scenarios, %s %d: rerun the sandbox side", resultsPath, len(want), scenariosPath, len(doc.Scenarios))
+		t.Fatalf("%s has %d scenarios, %s %d: run %s", resultsPath, len(want), scenariosPath, len(doc.Scenarios), rewriteHint)
 	}
 	ctx := context.Background()
 	for i, sc := range doc.Scenarios {
 		w := want[i]
 		t.Run(sc.Name, func(t *testing.T) {
 			if w.Name != sc.Name {
-				t.Fatalf("sandbox results hold scenario %q here, want %q: rerun the sandbox side", w.Name, sc.Name)
+				t.Fatalf("sandbox results hold scenario %q here, want %q: run %s", w.Name, sc.Name, rewriteHint)
 			}
 			got, err := runScenario(ctx, doc, sc)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != len(w.Steps) {
-				t.Fatalf("%d steps on the devnet, %d in the sandbox results", len(got), len(w.Steps))
+				t.Fatalf("%d steps on the devnet, %d in the sandbox results (scenario changed? run %s)", len(got), len(w.Steps), rewriteHint)
 			}
 			for j := range got {
 				if diffs := diff("", w.Steps[j], got[j]); len(diffs) > 0 {
@@ -178,7 +204,7 @@ func joinDiffs(d []string) string {
 // and a getter value of the first scenario and expect exactly those paths to be reported.
 func TestComparisonCatchesChanges(t *testing.T) {
 	doc := mustScenarios(t)
-	want := loadSandboxResults(t)
+	want := loadSandboxResults(t, doc)
 	got, err := runScenario(context.Background(), doc, doc.Scenarios[0])
 	if err != nil {
 		t.Fatal(err)
