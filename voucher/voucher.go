@@ -1,0 +1,411 @@
+// Package voucher implements the payment-channel voucher that clients and providers exchange
+// off-chain: a client signs cumulative totals (nanoTON owed, prompt and completion tokens) for
+// one channel, the provider verifies and keeps the newest, and claims it on-chain when it
+// chooses (docs/PROTOCOL.md, "Channel contract" → "Vouchers").
+//
+// The signed structure is one cell with no refs:
+//
+//	magic:uint32 = 0x766f7563 ("vouc")
+//	channel:MsgAddressInt (addr_std, no anycast: 267 bits)
+//	amount:Coins            (VarUInteger 16)
+//	promptTokens:uint64
+//	completionTokens:uint64
+//
+// and the signature is ed25519 by the channel's client key over that cell's representation hash,
+// exactly what the channel contract checks with CHKSIGNU.
+package voucher
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+// Magic is the voucher cell's 32-bit prefix ("vouc").
+const Magic uint32 = 0x766f7563
+
+// SignatureSize is the size of a voucher signature in bytes.
+const SignatureSize = ed25519.SignatureSize
+
+// maxCoinsBits bounds amount: Coins is VarUInteger 16, at most 15 bytes of value.
+const maxCoinsBits = 120
+
+var (
+	// ErrMalformed is a voucher cell (or its BOC) that is not exactly the voucher layout.
+	ErrMalformed = errors.New("malformed voucher")
+	// ErrInvalid is a voucher value that cannot be encoded (missing or non-standard address,
+	// negative or oversized amount).
+	ErrInvalid = errors.New("invalid voucher")
+	// ErrBadSignature is a signature that does not verify under the given key.
+	ErrBadSignature = errors.New("voucher signature does not verify")
+	// ErrBadPublicKey is a public key that is not 32 bytes.
+	ErrBadPublicKey = errors.New("bad ed25519 public key")
+	// ErrChannelMismatch is a comparison of vouchers for two different channels.
+	ErrChannelMismatch = errors.New("vouchers are for different channels")
+	// ErrNotNewer is a voucher equal to the previous one: it adds nothing.
+	ErrNotNewer = errors.New("voucher is not newer than the previous one")
+	// ErrWentBackwards is a voucher with a cumulative field below the previous voucher's.
+	ErrWentBackwards = errors.New("voucher went backwards")
+)
+
+// Voucher is the cumulative state a client acknowledges for one channel.
+//
+// INVARIANT (for a valid voucher): Channel is a standard internal address without anycast;
+// 0 <= Amount < 2^120. All three totals only grow between successive vouchers of a channel.
+type Voucher struct {
+	// Channel is the channel contract's address; it binds the voucher to that channel (and,
+	// through the address, to its registry and network).
+	Channel *address.Address
+	// Amount is the cumulative nanoTON the client owes in total over the channel's life.
+	Amount *big.Int
+	// PromptTokens and CompletionTokens are cumulative token counts.
+	PromptTokens     uint64
+	CompletionTokens uint64
+}
+
+// Signed is a voucher with the client's signature over Voucher.Hash().
+type Signed struct {
+	Voucher
+	Signature [SignatureSize]byte
+}
+
+// Check reports why v cannot be encoded, or nil.
+func (v Voucher) Check() error {
+	if v.Channel == nil || v.Channel.IsAddrNone() {
+		return fmt.Errorf("%w: no channel address", ErrInvalid)
+	}
+	if v.Channel.Type() != address.StdAddress {
+		return fmt.Errorf("%w: channel address %s is not a standard internal address", ErrInvalid, v.Channel)
+	}
+	if v.Channel.Anycast() != nil {
+		return fmt.Errorf("%w: channel address has anycast", ErrInvalid)
+	}
+	if len(v.Channel.Data()) != 32 {
+		return fmt.Errorf("%w: channel address has %d bytes, want 32", ErrInvalid, len(v.Channel.Data()))
+	}
+	if v.Amount == nil {
+		return fmt.Errorf("%w: no amount", ErrInvalid)
+	}
+	if v.Amount.Sign() < 0 {
+		return fmt.Errorf("%w: negative amount %s", ErrInvalid, v.Amount)
+	}
+	if v.Amount.BitLen() > maxCoinsBits {
+		return fmt.Errorf("%w: amount %s does not fit in coins (2^120)", ErrInvalid, v.Amount)
+	}
+	return nil
+}
+
+// Cell builds the voucher cell, bit for bit what the contract and @ton/core build.
+func (v Voucher) Cell() (*cell.Cell, error) {
+	if err := v.Check(); err != nil {
+		return nil, err
+	}
+	b := cell.BeginCell()
+	// Builder errors are impossible here: Check bounded every field and the total is 551 bits
+	// at most (32 + 267 + 4 + 120 + 64 + 64).
+	b.MustStoreUInt(uint64(Magic), 32)
+	b.MustStoreUInt(0b100, 3) // addr_std$10, anycast:(Maybe Anycast) = nothing
+	b.MustStoreInt(int64(v.Channel.Workchain()), 8)
+	if err := b.StoreSlice(v.Channel.Data(), 256); err != nil {
+		return nil, fmt.Errorf("failed to store channel address: %w", err)
+	}
+	if err := b.StoreBigCoins(v.Amount); err != nil {
+		return nil, fmt.Errorf("failed to store amount: %w", err)
+	}
+	b.MustStoreUInt(v.PromptTokens, 64)
+	b.MustStoreUInt(v.CompletionTokens, 64)
+	return b.EndCell(), nil
+}
+
+// Hash is the representation hash of the voucher cell: the message the client signs.
+func (v Voucher) Hash() ([]byte, error) {
+	c, err := v.Cell()
+	if err != nil {
+		return nil, err
+	}
+	return c.Hash(), nil
+}
+
+// Sign signs the voucher with the channel's client key. ed25519 is deterministic: the same key
+// and voucher always give the same signature (the one @ton/crypto's sign gives too).
+func (v Voucher) Sign(priv ed25519.PrivateKey) (Signed, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return Signed{}, fmt.Errorf("%w: private key has %d bytes, want %d", ErrInvalid, len(priv), ed25519.PrivateKeySize)
+	}
+	h, err := v.Hash()
+	if err != nil {
+		return Signed{}, err
+	}
+	s := Signed{Voucher: v.Copy()}
+	copy(s.Signature[:], ed25519.Sign(priv, h))
+	return s, nil
+}
+
+// Copy returns a deep copy (the address and amount are not shared).
+func (v Voucher) Copy() Voucher {
+	out := v
+	if v.Channel != nil {
+		out.Channel = v.Channel.Copy()
+	}
+	if v.Amount != nil {
+		out.Amount = new(big.Int).Set(v.Amount)
+	}
+	return out
+}
+
+// Verify checks the signature under the client's public key with the rule TON's CHKSIGNU
+// applies (see verify.go).
+func (s *Signed) Verify(pub ed25519.PublicKey) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrBadPublicKey, len(pub), ed25519.PublicKeySize)
+	}
+	h, err := s.Hash()
+	if err != nil {
+		return err
+	}
+	if !verifyConsensus(pub, h, s.Signature[:]) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// String renders the voucher for logs.
+func (v Voucher) String() string {
+	ch := "<none>"
+	if v.Channel != nil {
+		ch = v.Channel.StringRaw()
+	}
+	return fmt.Sprintf("voucher{channel %s, amount %v nanoTON, prompt %d, completion %d}", ch, v.Amount, v.PromptTokens, v.CompletionTokens)
+}
+
+// ---------------------------------------------------------------- parsing
+
+// Parse reads a voucher cell strictly: an ordinary cell, the magic, a standard address without
+// anycast, coins in their shortest encoding, both counters, and nothing else (no bits, no refs).
+// So Parse(c).Cell() is c again and the hash a signature covers is the hash of the cell given.
+func Parse(c *cell.Cell) (Voucher, error) {
+	if c == nil {
+		return Voucher{}, fmt.Errorf("%w: no cell", ErrMalformed)
+	}
+	if c.GetType() != cell.OrdinaryCellType {
+		return Voucher{}, fmt.Errorf("%w: exotic cell (type %d)", ErrMalformed, c.GetType())
+	}
+	if c.RefsNum() != 0 {
+		return Voucher{}, fmt.Errorf("%w: %d refs, want none", ErrMalformed, c.RefsNum())
+	}
+	s, err := c.BeginParse()
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	magic, err := s.LoadUInt(32)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: %d bits, too short for the magic", ErrMalformed, c.BitsSize())
+	}
+	if uint32(magic) != Magic {
+		return Voucher{}, fmt.Errorf("%w: magic %#08x, want %#08x", ErrMalformed, magic, Magic)
+	}
+	tag, err := s.LoadUInt(2)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: truncated channel address", ErrMalformed)
+	}
+	if tag != 0b10 {
+		return Voucher{}, fmt.Errorf("%w: channel address is %s, want addr_std", ErrMalformed, [4]string{"addr_none", "addr_extern", "addr_std", "addr_var"}[tag])
+	}
+	anycast, err := s.LoadUInt(1)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: truncated channel address", ErrMalformed)
+	}
+	if anycast != 0 {
+		return Voucher{}, fmt.Errorf("%w: channel address has anycast", ErrMalformed)
+	}
+	wc, err := s.LoadInt(8)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: truncated channel address", ErrMalformed)
+	}
+	data, err := s.LoadSlice(256)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: truncated channel address", ErrMalformed)
+	}
+	lenBytes, err := s.LoadUInt(4)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: truncated amount", ErrMalformed)
+	}
+	amountBytes, err := s.LoadSlice(uint(lenBytes) * 8)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: amount claims %d bytes, fewer left", ErrMalformed, lenBytes)
+	}
+	if lenBytes > 0 && amountBytes[0] == 0 {
+		return Voucher{}, fmt.Errorf("%w: amount not in its shortest encoding (leading zero byte)", ErrMalformed)
+	}
+	prompt, err := s.LoadUInt(64)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: truncated prompt tokens", ErrMalformed)
+	}
+	completion, err := s.LoadUInt(64)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: truncated completion tokens", ErrMalformed)
+	}
+	if s.BitsLeft() != 0 {
+		return Voucher{}, fmt.Errorf("%w: %d bits after the last field", ErrMalformed, s.BitsLeft())
+	}
+	return Voucher{
+		Channel:          address.NewAddress(0, byte(wc), data),
+		Amount:           new(big.Int).SetBytes(amountBytes),
+		PromptTokens:     prompt,
+		CompletionTokens: completion,
+	}, nil
+}
+
+// ParseBOC reads a voucher from a BOC holding exactly that one cell.
+func ParseBOC(boc []byte) (Voucher, error) {
+	if len(boc) > maxBOCLen {
+		return Voucher{}, fmt.Errorf("%w: BOC of %d bytes, at most %d", ErrMalformed, len(boc), maxBOCLen)
+	}
+	c, err := cell.FromBOC(boc)
+	if err != nil {
+		return Voucher{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return Parse(c)
+}
+
+// maxBOCLen bounds a voucher BOC: one cell of at most 551 bits is ~90 bytes in any BOC form
+// (with index and CRC); anything longer is not a voucher.
+const maxBOCLen = 160
+
+// ---------------------------------------------------------------- ordering
+
+// Ordering is how two vouchers of one channel relate under the monotonic rule.
+type Ordering int
+
+const (
+	// Same: all three totals are equal.
+	Same Ordering = iota
+	// Newer: the second voucher is >= in every total and > in at least one.
+	Newer
+	// Older: the second voucher is <= in every total and < in at least one.
+	Older
+	// Conflicting: some totals grew and others shrank; neither voucher can follow the other.
+	Conflicting
+)
+
+func (o Ordering) String() string {
+	switch o {
+	case Same:
+		return "same"
+	case Newer:
+		return "newer"
+	case Older:
+		return "older"
+	case Conflicting:
+		return "conflicting"
+	}
+	return fmt.Sprintf("Ordering(%d)", int(o))
+}
+
+// Compare says how next relates to prev. Vouchers for different channels, or with a nil amount,
+// do not compare: that is an error.
+func Compare(prev, next *Voucher) (Ordering, error) {
+	if err := comparable(prev, next); err != nil {
+		return 0, err
+	}
+	up, down := false, false
+	note := func(c int) {
+		up = up || c > 0
+		down = down || c < 0
+	}
+	note(next.Amount.Cmp(prev.Amount))
+	note(cmpUint(next.PromptTokens, prev.PromptTokens))
+	note(cmpUint(next.CompletionTokens, prev.CompletionTokens))
+	switch {
+	case up && down:
+		return Conflicting, nil
+	case up:
+		return Newer, nil
+	case down:
+		return Older, nil
+	}
+	return Same, nil
+}
+
+// CheckNewer returns nil when next may follow prev (the rule the contract applies to a claim):
+// every total >= and at least one >. Otherwise ErrWentBackwards naming the first field that
+// went down, or ErrNotNewer when nothing grew.
+func CheckNewer(prev, next *Voucher) error {
+	if err := comparable(prev, next); err != nil {
+		return err
+	}
+	if next.Amount.Cmp(prev.Amount) < 0 {
+		return fmt.Errorf("%w: amount %s < previous %s", ErrWentBackwards, next.Amount, prev.Amount)
+	}
+	if next.PromptTokens < prev.PromptTokens {
+		return fmt.Errorf("%w: prompt tokens %d < previous %d", ErrWentBackwards, next.PromptTokens, prev.PromptTokens)
+	}
+	if next.CompletionTokens < prev.CompletionTokens {
+		return fmt.Errorf("%w: completion tokens %d < previous %d", ErrWentBackwards, next.CompletionTokens, prev.CompletionTokens)
+	}
+	if next.Amount.Cmp(prev.Amount) == 0 && next.PromptTokens == prev.PromptTokens && next.CompletionTokens == prev.CompletionTokens {
+		return ErrNotNewer
+	}
+	return nil
+}
+
+// IsNewer reports whether next may follow prev.
+func IsNewer(prev, next *Voucher) bool { return CheckNewer(prev, next) == nil }
+
+// Delta is what one voucher adds over the previous one.
+type Delta struct {
+	Amount           *big.Int
+	PromptTokens     uint64
+	CompletionTokens uint64
+}
+
+// Owed returns next minus prev, field by field, after CheckNewer. A nil prev is the channel's
+// starting point (all zero), so Owed(nil, v) is v's totals.
+func Owed(prev, next *Voucher) (Delta, error) {
+	if next == nil {
+		return Delta{}, fmt.Errorf("%w: no voucher", ErrInvalid)
+	}
+	if prev == nil {
+		zero := Voucher{Channel: next.Channel, Amount: new(big.Int)}
+		prev = &zero
+	}
+	if err := CheckNewer(prev, next); err != nil {
+		return Delta{}, err
+	}
+	return Delta{
+		Amount:           new(big.Int).Sub(next.Amount, prev.Amount),
+		PromptTokens:     next.PromptTokens - prev.PromptTokens,
+		CompletionTokens: next.CompletionTokens - prev.CompletionTokens,
+	}, nil
+}
+
+func comparable(prev, next *Voucher) error {
+	if prev == nil || next == nil || prev.Amount == nil || next.Amount == nil {
+		return fmt.Errorf("%w: missing voucher or amount", ErrInvalid)
+	}
+	if prev.Channel == nil || next.Channel == nil || !prev.Channel.Equals(next.Channel) {
+		return fmt.Errorf("%w: %v and %v", ErrChannelMismatch, addrString(prev.Channel), addrString(next.Channel))
+	}
+	return nil
+}
+
+func addrString(a *address.Address) string {
+	if a == nil {
+		return "<none>"
+	}
+	return a.StringRaw()
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a > b:
+		return 1
+	case a < b:
+		return -1
+	}
+	return 0
+}
