@@ -35,7 +35,7 @@ func preparedTransfers(b *testing.B, d *Devnet, n int) []*cell.Cell {
 	return out
 }
 
-func signedTransfer(b *testing.B, w *testWallet, to *address.Address) *cell.Cell {
+func signedTransfer(b testing.TB, w *testWallet, to *address.Address) *cell.Cell {
 	msg := &wallet.Message{Mode: wallet.PayGasSeparately + wallet.IgnoreErrors, InternalMessage: &tlb.InternalMessage{
 		IHRDisabled: true, DstAddr: to, Amount: tlb.FromNanoTONU(1_000_000), Body: cell.BeginCell().EndCell(),
 	}}
