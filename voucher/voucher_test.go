@@ -277,3 +277,17 @@ func TestOwed(t *testing.T) {
 	_, err = Owed(nil, &zero)
 	require.ErrorIs(t, err, ErrNotNewer)
 }
+
+// voi's signer (used by Sign) and crypto/ed25519 give the same bytes for many keys and vouchers.
+func TestSignMatchesStdlib(t *testing.T) {
+	for i := 0; i < 32; i++ {
+		key := testKey(byte(i))
+		v := testVoucher()
+		v.PromptTokens = uint64(i) * 7919
+		s, err := v.Sign(key)
+		require.NoError(t, err)
+		h, err := v.Hash()
+		require.NoError(t, err)
+		require.Equal(t, ed25519.Sign(key, h), s.Signature[:])
+	}
+}
