@@ -53,6 +53,9 @@ func FuzzParseVoucher(f *testing.F) {
 		if string(c.Hash()) != string(inCell.Hash()) {
 			t.Fatal("re-encoding changed the cell")
 		}
+		if h, err := v.Hash(); err != nil || string(h) != string(c.Hash()) {
+			t.Fatalf("direct hash differs from the cell hash: %v", err)
+		}
 		if o, err := Compare(&v, &in); err != nil || o != Same {
 			t.Fatalf("voucher compares %v, %v with itself", o, err)
 		}

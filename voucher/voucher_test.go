@@ -42,6 +42,9 @@ func TestCellMatchesTLB(t *testing.T) {
 	} {
 		got, err := v.Cell()
 		require.NoError(t, err)
+		h, err := v.Hash()
+		require.NoError(t, err)
+		require.Equal(t, got.Hash(), h, "direct hash")
 		want, err := tlb.ToCell(tlbVoucher{Channel: v.Channel, Amount: tlb.FromNanoTON(v.Amount), PromptTokens: v.PromptTokens, CompletionTokens: v.CompletionTokens})
 		require.NoError(t, err)
 		require.Equal(t, want.Hash(), got.Hash(), "got %s\nwant %s", got.Dump(), want.Dump())
@@ -289,5 +292,22 @@ func TestSignMatchesStdlib(t *testing.T) {
 		h, err := v.Hash()
 		require.NoError(t, err)
 		require.Equal(t, ed25519.Sign(key, h), s.Signature[:])
+	}
+}
+
+// Hash (computed directly) equals the cell's hash for every amount length and workchain.
+func TestHashMatchesCell(t *testing.T) {
+	amount := new(big.Int)
+	for l := 0; l <= 15; l++ {
+		for _, wc := range []byte{0, 0xff, 0x7f} {
+			v := Voucher{Channel: address.NewAddress(0, wc, bytes.Repeat([]byte{byte(l*17 + 1)}, 32)), Amount: amount,
+				PromptTokens: uint64(l) * 0x0123456789, CompletionTokens: ^uint64(l)}
+			c, err := v.Cell()
+			require.NoError(t, err)
+			h, err := v.Hash()
+			require.NoError(t, err)
+			require.Equal(t, c.Hash(), h, "amount of %d bytes, workchain %d", l, int8(wc))
+		}
+		amount = new(big.Int).Add(new(big.Int).Lsh(amount, 8), big.NewInt(int64(0x80+l)))
 	}
 }
