@@ -13,6 +13,8 @@ const { internal } = require('@ton/sandbox');
 const F = require('./lib/fixture');
 const M = require('./lib/messages');
 const { Op } = require('./lib/protocol');
+const C = require('./lib/channel');
+const { setupChannel } = require('./lib/channel-fixture');
 
 const SNAPSHOT = path.join(__dirname, 'gas-snapshot.json');
 const GAS_MD = path.join(__dirname, '..', '..', 'docs', 'GAS.md');
@@ -116,6 +118,52 @@ async function measureAll() {
   r = await bigVote(0);
   g['registry: bounce refund'] = Number(F.assertTx(r, { from: big.provider, to: big.registry, bounced: true, success: true })
     .description.computePhase.gasUsed);
+  Object.assign(g, await measureChannel());
+  return g;
+}
+
+// Gas of the channel operations and of the registry / provider transactions they cause.
+async function measureChannel() {
+  const g = {};
+  const ctx = await setupChannel({ open: false });
+  const { bc, gov, registry, provider, channel, owner, relayer } = ctx;
+  let r = await gov.send({ to: registry, value: toNano('0.05'), body: C.setChannelCode({ channelCode: ctx.channelCode }) });
+  g['registry: SetChannelCode'] = gasOf(r, registry, C.ChannelOp.SetChannelCode);
+  r = await ctx.open();
+  g['registry: OpenChannel (deploy)'] = gasOf(r, registry, C.ChannelOp.OpenChannel);
+  g['channel: ChannelInit (deploy)'] = gasOf(r, channel, C.ChannelOp.ChannelInit);
+  r = await ctx.open({ value: toNano('1') });
+  g['registry: OpenChannel (top-up)'] = gasOf(r, registry, C.ChannelOp.OpenChannel);
+  g['channel: ChannelInit (top-up)'] = gasOf(r, channel, C.ChannelOp.ChannelInit);
+
+  r = await ctx.claim(ctx.voucher(toNano('1'), 1000n, 2000n));
+  g['channel: Claim'] = gasOf(r, channel, C.ChannelOp.Claim);
+  g['provider: ChannelUsage (third-party relayer)'] = gasOf(r, provider, C.ChannelOp.ChannelUsage);
+  r = await ctx.claim(ctx.voucher(toNano('2'), 3000n, 4000n), { from: owner });
+  g['provider: ChannelUsage (owner relayed)'] = gasOf(r, provider, C.ChannelOp.ChannelUsage);
+  // a voucher above the deposit, then a top-up and the remainder
+  r = await ctx.claim(ctx.voucher(toNano('100'), 5000n, 6000n));
+  r = await relayer.send({ to: channel, value: toNano('5') });
+  r = await relayer.send({ to: channel, value: toNano('0.1'), body: C.claimRemainder({}) });
+  g['channel: ClaimRemainder'] = gasOf(r, channel, C.ChannelOp.ClaimRemainder);
+
+  r = await ctx.startClose();
+  g['channel: StartClose'] = gasOf(r, channel, C.ChannelOp.StartClose);
+  bc.now += ctx.params.challengePeriod;
+  r = await relayer.send({ to: channel, value: toNano('0.05'), body: C.finalizeClose({}) });
+  g['channel: FinalizeClose'] = gasOf(r, channel, C.ChannelOp.FinalizeClose);
+  r = await ctx.open({ value: toNano('2') });
+  r = await ctx.startClose({ closeNonce: 1 });
+  r = await owner.send({ to: channel, value: toNano('0.05'), body: C.cooperativeClose({}) });
+  g['channel: CooperativeClose'] = gasOf(r, channel, C.ChannelOp.CooperativeClose);
+
+  // a channel whose provider owner never registered: the usage report bounces
+  const lonely = await bc.treasury('unregistered-owner');
+  r = await ctx.open({ providerOwner: lonely.address, value: toNano('3') });
+  const orphan = ctx.channelOf(ctx.key.publicKey, lonely.address);
+  const { cell, signature } = ctx.signed(ctx.voucher(toNano('1'), 1n, 1n, orphan));
+  r = await relayer.send({ to: orphan, value: toNano('0.1'), body: C.claim({ voucher: cell, signature }) });
+  g['channel: bounced ChannelUsage'] = Number(F.assertTx(r, { from: ctx.providerOf(lonely.address), to: orphan, bounced: true, success: true }).description.computePhase.gasUsed);
   return g;
 }
 
@@ -124,11 +172,16 @@ const CONSTANT_COVERS = {
   GAS_REGISTRY_REGISTER: [/^registry: RegisterProvider/],
   GAS_REGISTRY_VOTE: [/^registry: SubmitOracleVote/],
   GAS_REGISTRY_GOVERNANCE_FORWARD: [/^registry: (Slash|Jail|Unjail)Provider/],
-  GAS_REGISTRY_ADMIN: [/^registry: (ProposeGovernance|AcceptGovernance|UpdateParams|AddMeasurement|RevokeMeasurement|AddModel|UpdateModel|RemoveModel|AddOracle|RemoveOracle|WithdrawRegistrySurplus)/],
+  GAS_REGISTRY_ADMIN: [/^registry: (ProposeGovernance|AcceptGovernance|UpdateParams|AddMeasurement|RevokeMeasurement|AddModel|UpdateModel|RemoveModel|AddOracle|RemoveOracle|WithdrawRegistrySurplus|SetChannelCode)/],
   GAS_PROVIDER_REGISTRATION: [/^provider: ProviderRegistration/],
   GAS_PROVIDER_VOTE: [/^provider: ForwardedOracleVote/],
   GAS_PROVIDER_GOVERNANCE: [/^provider: Forwarded(Slash|Jail)/],
   GAS_PROVIDER_OWNER_OP: [/^provider: (SetEndpoint|SetModelPrice|RemoveModelPrice|AddStake|RequestUnstake|WithdrawUnbonded|PauseProvider|ResumeProvider|ExitProvider)/],
+  GAS_REGISTRY_OPEN_CHANNEL: [/^registry: OpenChannel/],
+  GAS_CHANNEL_INIT: [/^channel: ChannelInit/],
+  GAS_CHANNEL_CLAIM: [/^channel: Claim/],
+  GAS_CHANNEL_CLOSE: [/^channel: (StartClose|FinalizeClose|CooperativeClose)/],
+  GAS_PROVIDER_USAGE: [/^provider: ChannelUsage/],
 };
 
 function readConstants() {

@@ -20,7 +20,7 @@ test('governance handover: propose then accept; wrong senders rejected', async (
   await F.assertRejected(ctx, registry, Errors.NotGovernance, () =>
     stranger.send({ to: registry, value: V, body: M.proposeGovernance({ newGovernance: stranger.address }) }));
   await F.assertRejected(ctx, registry, Errors.NotEnoughValue, () =>
-    gov.send({ to: registry, value: toNano('0.001'), body: M.proposeGovernance({ newGovernance: next.address }) }));
+    gov.send({ to: registry, value: toNano('0.003'), body: M.proposeGovernance({ newGovernance: next.address }) }));
 
   let r = await gov.send({ to: registry, value: V, body: M.proposeGovernance({ queryId: 5, newGovernance: next.address }) });
   F.assertTx(r, { from: registry, to: gov.address, op: Op.ReturnExcess, success: true });

@@ -25,8 +25,8 @@ function oracleKey(i) {
 }
 
 // A registry with governance, treasury, `oracles` oracles, the three measurements (sim only on devnet),
-// optionally a registered provider owned by `owner`.
-async function setup({ networkKind = NetworkKind.Devnet, oracles = 3, quorum = 2, register = true, params = {}, providerCode, config } = {}) {
+// optionally a registered provider owned by `owner` and the channel code (`channelCode`, null = channels off).
+async function setup({ networkKind = NetworkKind.Devnet, oracles = 3, quorum = 2, register = true, params = {}, providerCode, channelCode = null, config } = {}) {
   const bc = await Blockchain.create(config ? { config } : undefined);
   bc.now = NOW;
   const gov = await bc.treasury('governance');
@@ -36,7 +36,7 @@ async function setup({ networkKind = NetworkKind.Devnet, oracles = 3, quorum = 2
   const oracleWallets = [];
   for (let i = 0; i < oracles; i++) oracleWallets.push(await bc.treasury(`oracle-${i}`));
   const registryParams = L.defaultRegistryParams(treasury.address, { oracleQuorum: quorum, ...params });
-  const reg = await L.deployRegistry(bc, gov, { governance: gov.address, networkKind, params: registryParams, providerCode });
+  const reg = await L.deployRegistry(bc, gov, { governance: gov.address, networkKind, params: registryParams, providerCode, channelCode });
   const registry = reg.address;
   // Setup messages skip the sender's wallet transaction (direct internal messages): same contract
   // behaviour, half the emulation work.

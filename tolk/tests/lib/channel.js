@@ -1,0 +1,275 @@
+// Payment channel protocol for JS: opcodes, exit codes, the signed Voucher and CloseRequest cells,
+// body builders for every channel message, address derivation and get-method readers. Byte-for-byte
+// what tolk/src/channel*.tolk parse and build (docs/PROTOCOL.md "Channel contract"). The Go bindings'
+// fixture test (tests/go-fixtures-channel.test.js) imports these: keep the names and argument shapes stable.
+'use strict';
+const { beginCell, Cell, contractAddress } = require('@ton/core');
+const { sign, signVerify } = require('@ton/crypto');
+const { loadCode } = require('./contracts');
+
+// Kept apart from protocol.js's Op/Errors (the Registry/Provider tables, which their Go fixtures
+// enumerate); tests/layout.test.js cross-checks these against channel-messages.tolk / channel-errors.tolk.
+const ChannelOp = Object.freeze({
+  // anyone → registry
+  OpenChannel: 0x52470012,
+  // governance → registry
+  SetChannelCode: 0x5247000f,
+  // registry → channel
+  ChannelInit: 0x43480001,
+  // anyone → channel
+  Claim: 0x43480010,
+  ClaimRemainder: 0x43480011,
+  StartClose: 0x43480012,
+  FinalizeClose: 0x43480013,
+  // provider owner → channel
+  CooperativeClose: 0x43480014,
+  // channel → provider
+  ChannelUsage: 0x50520005,
+  // channel → wallets
+  ChannelPayout: 0x43480020,
+  ProtocolFee: 0x43480021,
+  ChannelRefund: 0x43480022,
+});
+
+// Magics of the signed structures (struct prefixes in channel-messages.tolk).
+const VOUCHER_MAGIC = 0x766f7563; // "vouc"
+const CLOSE_REQUEST_MAGIC = 0x636c6f73; // "clos"
+
+const ChannelErrors = Object.freeze({
+  ChannelsDisabled: 150,
+  ChannelCodeMismatch: 151,
+  NotChannel: 152,
+  ChannelNotOpen: 153,
+  InvalidSignature: 154,
+  WrongChannel: 155,
+  VoucherNotNewer: 156,
+  NothingToClaim: 157,
+  AlreadyClosing: 158,
+  NotClosing: 159,
+  ChallengeNotOver: 160,
+  WrongCloseNonce: 161,
+  NotPayee: 162,
+  BadVoucher: 163,
+});
+
+const ChannelStatus = Object.freeze({ Uninit: 0, Open: 1, Closing: 2 });
+
+const FEE_BPS_DENOMINATOR = 10000n;
+// Balance every channel keeps for storage fees (MIN_TONS_FOR_STORAGE in fees-management.tolk).
+const CHANNEL_STORAGE_RESERVE = 20_000_000n;
+
+const q = (queryId) => BigInt(queryId ?? 0);
+const head = (op, queryId) => beginCell().storeUint(op, 32).storeUint(q(queryId), 64);
+
+// An ed25519 public key as a uint256: a 32-byte Buffer or a bigint.
+function keyInt(key) {
+  if (typeof key === 'bigint') return key;
+  if (Buffer.isBuffer(key) && key.length === 32) return BigInt('0x' + key.toString('hex'));
+  throw new Error('client key must be a 32-byte Buffer or a bigint');
+}
+
+// ---------------------------------------------------------------- signed structures
+
+function voucherCell({ channel, amount, promptTokens, completionTokens }) {
+  return beginCell()
+    .storeUint(VOUCHER_MAGIC, 32)
+    .storeAddress(channel)
+    .storeCoins(amount)
+    .storeUint(promptTokens, 64)
+    .storeUint(completionTokens, 64)
+    .endCell();
+}
+
+function parseVoucher(cell) {
+  const s = cell.beginParse();
+  if (s.loadUint(32) !== VOUCHER_MAGIC) throw new Error('not a voucher');
+  const v = { channel: s.loadAddress(), amount: s.loadCoins(), promptTokens: s.loadUintBig(64), completionTokens: s.loadUintBig(64) };
+  s.endParse();
+  return v;
+}
+
+function closeRequestCell({ channel, closeNonce, refundTo }) {
+  return beginCell().storeUint(CLOSE_REQUEST_MAGIC, 32).storeAddress(channel).storeUint(closeNonce, 32).storeAddress(refundTo).endCell();
+}
+
+// ed25519 over the cell's representation hash (what the contract checks with isSignatureValid).
+// `secretKey` is the 64-byte @ton/crypto secret key. Returns { cell, signature } (signature: 64-byte Buffer).
+function signCell(cell, secretKey) {
+  return { cell, signature: sign(cell.hash(), secretKey) };
+}
+
+const signVoucher = (voucher, secretKey) => signCell(voucherCell(voucher), secretKey);
+const signCloseRequest = (request, secretKey) => signCell(closeRequestCell(request), secretKey);
+const verifySigned = (cell, signature, publicKey) => signVerify(cell.hash(), signature, publicKey);
+
+// Voucher order: `a` is newer than `b` iff no field is lower and at least one is higher.
+function isNewer(a, b) {
+  const f = ['amount', 'promptTokens', 'completionTokens'].map((k) => [BigInt(a[k]), BigInt(b[k])]);
+  return f.every(([x, y]) => x >= y) && f.some(([x, y]) => x > y);
+}
+
+// The channel's fee rule: paying `pay` on top of `paid` already paid costs
+// floor((paid + pay) * bps / 10000) - floor(paid * bps / 10000); the provider gets the rest.
+function feeSplit({ paid, pay, bps }) {
+  const [p, x, b] = [BigInt(paid), BigInt(pay), BigInt(bps)];
+  const fee = ((p + x) * b) / FEE_BPS_DENOMINATOR - (p * b) / FEE_BPS_DENOMINATOR;
+  return { fee, net: x - fee };
+}
+
+// ---------------------------------------------------------------- message bodies
+
+const openChannel = ({ queryId, providerOwner, clientKey }) =>
+  head(ChannelOp.OpenChannel, queryId).storeAddress(providerOwner).storeUint(keyInt(clientKey), 256).endCell();
+const setChannelCode = ({ queryId, channelCode }) => head(ChannelOp.SetChannelCode, queryId).storeRef(channelCode).endCell();
+const channelInit = ({ queryId, opener, payoutTo, treasury, protocolFeeBps, challengePeriod }) =>
+  head(ChannelOp.ChannelInit, queryId)
+    .storeAddress(opener)
+    .storeAddress(payoutTo)
+    .storeAddress(treasury)
+    .storeUint(protocolFeeBps, 16)
+    .storeUint(challengePeriod, 32)
+    .endCell();
+
+// `voucher` is a ready voucher cell or voucher fields; `signature` a 64-byte Buffer.
+const claim = ({ queryId, voucher, signature }) =>
+  head(ChannelOp.Claim, queryId)
+    .storeRef(voucher instanceof Cell ? voucher : voucherCell(voucher))
+    .storeBuffer(signature, 64)
+    .endCell();
+const claimRemainder = ({ queryId } = {}) => head(ChannelOp.ClaimRemainder, queryId).endCell();
+// `request` is a ready close request cell or its fields.
+const startClose = ({ queryId, request, signature }) =>
+  head(ChannelOp.StartClose, queryId)
+    .storeRef(request instanceof Cell ? request : closeRequestCell(request))
+    .storeBuffer(signature, 64)
+    .endCell();
+const finalizeClose = ({ queryId } = {}) => head(ChannelOp.FinalizeClose, queryId).endCell();
+const cooperativeClose = ({ queryId } = {}) => head(ChannelOp.CooperativeClose, queryId).endCell();
+
+// Built by the contracts; here for fixtures and spoofing tests.
+const channelUsage = ({ queryId, clientKey, excessTo, promptTokens, completionTokens, earned, fee }) =>
+  head(ChannelOp.ChannelUsage, queryId)
+    .storeUint(keyInt(clientKey), 256)
+    .storeAddress(excessTo)
+    .storeUint(promptTokens, 64)
+    .storeUint(completionTokens, 64)
+    .storeCoins(earned)
+    .storeCoins(fee)
+    .endCell();
+const channelPayout = ({ queryId } = {}) => head(ChannelOp.ChannelPayout, queryId).endCell();
+const protocolFee = ({ queryId } = {}) => head(ChannelOp.ProtocolFee, queryId).endCell();
+const channelRefund = ({ queryId } = {}) => head(ChannelOp.ChannelRefund, queryId).endCell();
+
+// ---------------------------------------------------------------- address derivation
+
+// Initial data: ChannelStorage with registry, client key and provider set, everything else zero / none.
+function channelInitialData(registry, clientKey, provider) {
+  const setup = beginCell()
+    .storeAddress(registry)
+    .storeAddress(null) // payoutTo
+    .storeAddress(null) // treasury
+    .storeUint(0, 32) // challengePeriod
+    .endCell();
+  return beginCell()
+    .storeUint(keyInt(clientKey), 256)
+    .storeAddress(provider)
+    .storeUint(0, 8) // status: uninit
+    .storeUint(0, 16) // protocolFeeBps
+    .storeUint(0, 32) // closeNonce
+    .storeCoins(0) // acceptedAmount
+    .storeUint(0, 64) // acceptedPrompt
+    .storeUint(0, 64) // acceptedCompletion
+    .storeCoins(0) // paid
+    .storeRef(setup)
+    .storeBit(false) // closing
+    .endCell();
+}
+
+// `provider` is the Provider contract address (not its owner).
+function channelAddress(registry, clientKey, provider, channelCode = loadCode('channel')) {
+  return contractAddress(0, { code: channelCode, data: channelInitialData(registry, clientKey, provider) });
+}
+
+// ---------------------------------------------------------------- get-method readers
+
+async function get(bc, address, method, args = []) {
+  const r = await bc.runGetMethod(address, method, args);
+  if (r.exitCode !== 0 && r.exitCode !== 1) throw new Error(`${method} failed: exit code ${r.exitCode}`);
+  return r.stackReader;
+}
+
+async function getChannelData(bc, channel) {
+  const s = await get(bc, channel, 'get_channel_data');
+  return {
+    registry: s.readAddress(),
+    clientKey: s.readBigNumber(),
+    provider: s.readAddress(),
+    payoutTo: s.readAddressOpt(),
+    treasury: s.readAddressOpt(),
+    protocolFeeBps: s.readNumber(),
+    challengePeriod: s.readNumber(),
+  };
+}
+
+async function getChannelState(bc, channel) {
+  const s = await get(bc, channel, 'get_channel_state');
+  return {
+    status: s.readNumber(),
+    closeNonce: s.readNumber(),
+    acceptedAmount: s.readBigNumber(),
+    acceptedPrompt: s.readBigNumber(),
+    acceptedCompletion: s.readBigNumber(),
+    paid: s.readBigNumber(),
+    owed: s.readBigNumber(),
+    available: s.readBigNumber(),
+    refundTo: s.readAddressOpt(),
+    closeDeadline: s.readNumber(),
+  };
+}
+
+// Registry getter: the channel of (registry, clientKey, provider of providerOwner); null while the
+// registry has no channel code.
+async function getChannelAddress(bc, registry, clientKey, providerOwner) {
+  const s = await get(bc, registry, 'get_channel_address', [
+    { type: 'int', value: keyInt(clientKey) },
+    { type: 'slice', cell: beginCell().storeAddress(providerOwner).endCell() },
+  ]);
+  return s.readAddressOpt();
+}
+
+module.exports = {
+  ChannelOp,
+  ChannelErrors,
+  ChannelStatus,
+  VOUCHER_MAGIC,
+  CLOSE_REQUEST_MAGIC,
+  FEE_BPS_DENOMINATOR,
+  CHANNEL_STORAGE_RESERVE,
+  keyInt,
+  voucherCell,
+  parseVoucher,
+  closeRequestCell,
+  signCell,
+  signVoucher,
+  signCloseRequest,
+  verifySigned,
+  isNewer,
+  feeSplit,
+  openChannel,
+  setChannelCode,
+  channelInit,
+  claim,
+  claimRemainder,
+  startClose,
+  finalizeClose,
+  cooperativeClose,
+  channelUsage,
+  channelPayout,
+  protocolFee,
+  channelRefund,
+  channelInitialData,
+  channelAddress,
+  getChannelData,
+  getChannelState,
+  getChannelAddress,
+};
