@@ -1,0 +1,266 @@
+package contracts
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"math/big"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/voucher"
+)
+
+// channelLayoutTypes maps every struct of channel-messages.tolk and channel-storage.tolk to its
+// Go mirror.
+func channelLayoutTypes() map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for _, v := range []any{Voucher{}, CloseRequest{}, ChannelSetup{}, ClosingState{}, ChannelStorage{}} {
+		m[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
+	}
+	for _, t := range channelMessageTypes {
+		m[t.Name()] = t
+	}
+	return m
+}
+
+var bitsTypeRe = regexp.MustCompile(`^bits(\d+)$`)
+
+// The same check as TestGoLayoutsMirrorTolk, for the channel's files (plus bitsN fields).
+func TestChannelLayoutsMirrorTolk(t *testing.T) {
+	goTypes := channelLayoutTypes()
+	seen := map[string]bool{}
+	for _, file := range []string{"channel-messages.tolk", "channel-storage.tolk"} {
+		for _, s := range parseTolkStructs(t, file) {
+			gt, ok := goTypes[s.name]
+			require.True(t, ok, "%s: struct %s has no Go type", file, s.name)
+			seen[s.name] = true
+			var goFields []reflect.StructField
+			for i := 0; i < gt.NumField(); i++ {
+				f := gt.Field(i)
+				if f.Type == magicType {
+					require.NotNil(t, s.opcode, "%s: Go has an opcode, Tolk does not", s.name)
+					require.Equal(t, "#"+strconv.FormatUint(uint64(*s.opcode), 16), strings.ToLower(f.Tag.Get("tlb")), "%s magic", s.name)
+					continue
+				}
+				goFields = append(goFields, f)
+			}
+			if s.opcode != nil {
+				require.Equal(t, magicType, gt.Field(0).Type, "%s: first Go field must be the opcode", s.name)
+				msg := reflect.Zero(gt).Interface().(Message)
+				require.Equal(t, *s.opcode, msg.Opcode(), s.name)
+				require.Equal(t, s.name, msg.MessageName())
+			}
+			require.Len(t, goFields, len(s.fields), "%s: field count", s.name)
+			for i, tf := range s.fields {
+				where := s.name + "." + tf.name
+				require.Equal(t, tf.name, strings.Split(goFields[i].Tag.Get("json"), ",")[0], "%s: field %d", s.name, i)
+				if m := bitsTypeRe.FindStringSubmatch(tf.typ); m != nil {
+					require.Equal(t, "bits "+m[1], goFields[i].Tag.Get("tlb"), where)
+					require.Equal(t, reflect.Slice, goFields[i].Type.Kind(), where)
+					continue
+				}
+				checkFieldType(t, where, tf.typ, goFields[i])
+			}
+		}
+	}
+	for name := range goTypes {
+		require.True(t, seen[name], "Go type %s has no Tolk struct", name)
+	}
+	// Status constants.
+	src, err := os.ReadFile(tolkSrc + "channel-storage.tolk")
+	require.NoError(t, err)
+	for name, want := range map[string]ChannelStatus{"UNINIT": ChannelUninit, "OPEN": ChannelOpen, "CLOSING": ChannelClosing} {
+		m := regexp.MustCompile(`const CHANNEL_STATUS_` + name + `\s*=\s*(\d+)`).FindStringSubmatch(string(src))
+		require.NotNil(t, m, "CHANNEL_STATUS_%s", name)
+		require.Equal(t, strconv.Itoa(int(want)), m[1], "CHANNEL_STATUS_%s", name)
+	}
+}
+
+func TestChannelExitCodesMirrorTolk(t *testing.T) {
+	src, err := os.ReadFile(tolkSrc + "channel-errors.tolk")
+	require.NoError(t, err)
+	text := string(src)
+	text = text[strings.Index(text, "enum ChannelErrors"):]
+	text = text[:strings.Index(text, "}")]
+	matches := regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*(0x[0-9a-fA-F]+|\d+)`).FindAllStringSubmatch(text, -1)
+	require.NotEmpty(t, matches)
+	for _, m := range matches {
+		n, err := strconv.ParseInt(m[2], 0, 32)
+		require.NoError(t, err)
+		require.Equal(t, m[1], ChannelExitCodeName(ExitCode(n)), "channel-errors.tolk %s = %s", m[1], m[2])
+		require.False(t, ExitCode(n).Known(), "%s = %d collides with a registry/provider code", m[1], n)
+	}
+	require.Len(t, channelExitCodeNames, len(matches), "Go has channel exit codes channel-errors.tolk does not")
+	require.Equal(t, ExitNotRegistry.String(), ChannelExitCodeName(ExitNotRegistry))
+}
+
+func TestChannelGettersMirrorTolk(t *testing.T) {
+	re := regexp.MustCompile(`(?m)^get fun (\w+)\(`)
+	var got []string
+	for _, file := range []string{"channel.tolk", "registry-channels.tolk"} {
+		src, err := os.ReadFile(tolkSrc + file)
+		require.NoError(t, err)
+		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+			got = append(got, m[1])
+		}
+	}
+	require.ElementsMatch(t, []string{MethodGetChannelData, MethodGetChannelState, MethodGetChannelAddress}, got)
+}
+
+func testChannelAddr(b byte) *address.Address {
+	return address.NewAddress(0, 0, bytes.Repeat([]byte{b}, 32))
+}
+
+// The mirror struct and the voucher package build the same cell for any voucher.
+func TestVoucherMirrorMatchesVoucherPackage(t *testing.T) {
+	max120 := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 120), big.NewInt(1))
+	for _, v := range []voucher.Voucher{
+		{Channel: testChannelAddr(1), Amount: new(big.Int)},
+		{Channel: testChannelAddr(2), Amount: big.NewInt(255), PromptTokens: 256, CompletionTokens: 1},
+		{Channel: testChannelAddr(3), Amount: max120, PromptTokens: ^uint64(0), CompletionTokens: ^uint64(0)},
+	} {
+		want, err := v.Cell()
+		require.NoError(t, err)
+		mv, err := VoucherFrom(v)
+		require.NoError(t, err)
+		got, err := Encode(mv)
+		require.NoError(t, err)
+		require.Equal(t, want.Hash(), got.Hash())
+		back := mv.ToVoucher()
+		require.Zero(t, back.Amount.Cmp(v.Amount))
+	}
+	_, err := VoucherFrom(voucher.Voucher{Amount: big.NewInt(1)})
+	require.ErrorIs(t, err, voucher.ErrInvalid)
+}
+
+func TestClaimAndStartClose(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	pub := key.Public().(ed25519.PublicKey)
+	ch := testChannelAddr(7)
+	v := voucher.Voucher{Channel: ch, Amount: big.NewInt(5e8), PromptTokens: 10, CompletionTokens: 20}
+	s, err := v.Sign(key)
+	require.NoError(t, err)
+
+	c, err := NewClaim(42, s)
+	require.NoError(t, err)
+	body, err := Encode(c)
+	require.NoError(t, err)
+	msg, err := DecodeChannelMessage(body)
+	require.NoError(t, err)
+	back, err := msg.(Claim).SignedVoucher()
+	require.NoError(t, err)
+	require.NoError(t, back.Verify(pub), "the voucher a claim carries verifies after the round trip")
+	require.Equal(t, uint64(42), msg.(Claim).QueryID)
+	_, err = Claim{}.SignedVoucher()
+	require.ErrorIs(t, err, ErrMalformedBody)
+	_, err = NewClaim(1, voucher.Signed{})
+	require.Error(t, err)
+
+	req := CloseRequest{Channel: ch, CloseNonce: 3, RefundTo: testChannelAddr(8)}
+	sc, err := NewStartClose(43, req, key)
+	require.NoError(t, err)
+	rc, err := sc.Request.Cell()
+	require.NoError(t, err)
+	require.True(t, ed25519.Verify(pub, rc.Hash(), sc.Signature))
+	body, err = Encode(sc)
+	require.NoError(t, err)
+	msg, err = DecodeChannelMessage(body)
+	require.NoError(t, err)
+	require.Equal(t, sc.Signature, msg.(StartClose).Signature)
+	_, err = NewStartClose(1, req, key[:32])
+	require.ErrorIs(t, err, ErrBadKey)
+	_, err = NewStartClose(1, CloseRequest{Channel: ch}, key)
+	require.ErrorIs(t, err, ErrBadAddress)
+
+	open, err := NewOpenChannel(1, testChannelAddr(9), pub)
+	require.NoError(t, err)
+	require.Equal(t, []byte(pub), open.ClientKey)
+	_, err = NewOpenChannel(1, testChannelAddr(9), pub[:5])
+	require.ErrorIs(t, err, ErrBadKey)
+}
+
+func TestChannelOpcodesDistinct(t *testing.T) {
+	require.Len(t, channelMessageTypes, len(ChannelMessages()))
+	for op, typ := range channelMessageTypes {
+		prev, dup := messageTypes[op]
+		require.False(t, dup, "opcode %#08x used by %s and %v", op, typ.Name(), prev)
+	}
+	for _, m := range []Message{Voucher{}, CloseRequest{}} {
+		_, dup := messageTypes[m.Opcode()]
+		_, dupCh := channelMessageTypes[m.Opcode()]
+		require.False(t, dup || dupCh, m.MessageName())
+	}
+}
+
+func TestDecodeChannelMessageRejects(t *testing.T) {
+	_, err := DecodeChannelMessage(nil)
+	require.ErrorIs(t, err, ErrMalformedBody)
+	_, err = DecodeChannelMessage(cell.BeginCell().MustStoreUInt(1, 8).EndCell())
+	require.ErrorIs(t, err, ErrMalformedBody)
+	_, err = DecodeChannelMessage(cell.BeginCell().MustStoreUInt(uint64(OpReturnExcess), 32).MustStoreUInt(0, 64).EndCell())
+	require.ErrorIs(t, err, ErrUnknownOpcode, "a provider message is not a channel message")
+	_, err = DecodeChannelMessage(cell.BeginCell().MustStoreUInt(uint64(MagicVoucher), 32).EndCell())
+	require.ErrorIs(t, err, ErrUnknownOpcode, "a voucher is signed, never sent")
+	_, err = DecodeChannelMessage(cell.BeginCell().MustStoreUInt(uint64(OpFinalizeClose), 32).MustStoreUInt(0, 64).MustStoreUInt(1, 1).EndCell())
+	require.ErrorIs(t, err, ErrMalformedBody, "trailing bits")
+	_, err = DecodeChannelMessage(cell.BeginCell().MustStoreUInt(uint64(OpClaim), 32).MustStoreUInt(0, 64).EndCell())
+	require.ErrorIs(t, err, ErrMalformedBody, "claim without voucher")
+
+	// Encode refuses what the contract would.
+	_, err = Encode(Claim{Voucher: &Voucher{Channel: testChannelAddr(1), Amount: tlb.ZeroCoins}, Signature: make([]byte, 63)})
+	require.Error(t, err)
+	_, err = Encode(ChannelInit{Opener: testChannelAddr(1), PayoutTo: testChannelAddr(2)})
+	require.ErrorIs(t, err, ErrBadAddress)
+}
+
+func TestChannelAddressRejects(t *testing.T) {
+	code := cell.BeginCell().MustStoreUInt(1, 8).EndCell()
+	key := make([]byte, 32)
+	a, err := ChannelAddress(code, testChannelAddr(1), key, testChannelAddr(2))
+	require.NoError(t, err)
+	// Every input moves the address.
+	for _, other := range []func() (*address.Address, error){
+		func() (*address.Address, error) {
+			return ChannelAddress(code, testChannelAddr(3), key, testChannelAddr(2))
+		},
+		func() (*address.Address, error) {
+			return ChannelAddress(code, testChannelAddr(1), bytes.Repeat([]byte{1}, 32), testChannelAddr(2))
+		},
+		func() (*address.Address, error) {
+			return ChannelAddress(code, testChannelAddr(1), key, testChannelAddr(3))
+		},
+		func() (*address.Address, error) {
+			return ChannelAddress(cell.BeginCell().MustStoreUInt(2, 8).EndCell(), testChannelAddr(1), key, testChannelAddr(2))
+		},
+	} {
+		b, err := other()
+		require.NoError(t, err)
+		require.False(t, a.Equals(b))
+	}
+	_, err = ChannelAddress(code, testChannelAddr(1), key[:31], testChannelAddr(2))
+	require.ErrorIs(t, err, ErrBadKey)
+	_, err = ChannelAddress(code, nil, key, testChannelAddr(2))
+	require.ErrorIs(t, err, ErrBadAddress)
+	_, err = ChannelAddress(code, testChannelAddr(1), key, address.NewAddress(0, 0xff, make([]byte, 32)))
+	require.ErrorIs(t, err, ErrBadAddress)
+}
+
+func TestChannelGetterDecodersRejectShape(t *testing.T) {
+	_, err := DecodeChannelState(&chain.GetMethodResult{Stack: []any{big.NewInt(1)}})
+	require.ErrorIs(t, err, ErrStackShape)
+	_, err = DecodeChannelData(&chain.GetMethodResult{Stack: []any{big.NewInt(1)}})
+	require.ErrorIs(t, err, ErrStackShape)
+	a, err := DecodeChannelAddress(&chain.GetMethodResult{Stack: []any{nil}})
+	require.NoError(t, err)
+	require.Nil(t, a, "null while channels are disabled")
+}
