@@ -2,7 +2,9 @@ package contracts
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"math/big"
 	"os"
 	"reflect"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/xssnick/tonutils-go/address"
@@ -17,6 +20,8 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/devnet"
+	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/voucher"
 )
 
@@ -263,4 +268,169 @@ func TestChannelGetterDecodersRejectShape(t *testing.T) {
 	a, err := DecodeChannelAddress(&chain.GetMethodResult{Stack: []any{nil}})
 	require.NoError(t, err)
 	require.Nil(t, a, "null while channels are disabled")
+}
+
+// ---------------------------------------------------------------- end to end on the Go devnet
+
+// chActor is a funded V4R2 wallet on the devnet.
+type chActor struct {
+	w     *wallet.Wallet
+	seqno uint32
+}
+
+type chHarness struct {
+	t   *testing.T
+	d   *devnet.Devnet
+	now time.Time
+}
+
+func (h *chHarness) actor(seed string) *chActor {
+	h.t.Helper()
+	s := sha256.Sum256([]byte(seed))
+	w, err := wallet.New(ed25519.NewKeyFromSeed(s[:]), wallet.V4R2, h.d.GlobalID())
+	require.NoError(h.t, err)
+	require.NoError(h.t, h.d.Fund(context.Background(), w.Address(), big.NewInt(100_000_000_000)))
+	return &chActor{w: w}
+}
+
+// send has a send one message (body built with Encode) and returns the cascade's transactions.
+func (h *chHarness) send(a *chActor, to *address.Address, value string, m Message, init *tlb.StateInit) []*tlb.Transaction {
+	h.t.Helper()
+	var body *cell.Cell
+	if m != nil {
+		var err error
+		body, err = Encode(m)
+		require.NoError(h.t, err)
+	}
+	amount, err := wallet.ParseTON(value)
+	require.NoError(h.t, err)
+	signed, err := a.w.Sign(a.seqno, h.now.Add(time.Hour), a.seqno == 0,
+		wallet.Transfer{To: to, Amount: amount, Bounce: init == nil, Body: body, StateInit: init})
+	require.NoError(h.t, err)
+	res, err := h.d.Send(context.Background(), signed.Message)
+	require.NoError(h.t, err)
+	a.seqno++
+	return res.Transactions
+}
+
+func (h *chHarness) ok(txs []*tlb.Transaction) {
+	h.t.Helper()
+	for _, tx := range txs {
+		require.NoError(h.t, wallet.CheckSuccess(tx))
+	}
+}
+
+// exitAt is the compute-phase exit code of at's transaction in txs (0 when it succeeded).
+func (h *chHarness) exitAt(txs []*tlb.Transaction, at *address.Address) ExitCode {
+	h.t.Helper()
+	for _, tx := range txs {
+		if !bytes.Equal(tx.AccountAddr, at.Data()) {
+			continue
+		}
+		d, ok := tx.Description.(tlb.TransactionDescriptionOrdinary)
+		require.True(h.t, ok)
+		vm, ok := d.ComputePhase.Phase.(tlb.ComputePhaseVM)
+		require.True(h.t, ok, "compute phase skipped")
+		if vm.Success {
+			return 0
+		}
+		return ExitCode(vm.Details.ExitCode)
+	}
+	h.t.Fatalf("no transaction on %s", at)
+	return 0
+}
+
+// The Go API alone drives a channel through its life on the Go devnet: Go-built messages, vouchers
+// signed by the voucher package, state read through the getter decoders.
+func TestChannelOnDevnet(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	d, err := devnet.Open(devnet.Config{Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Close() })
+	h := &chHarness{t: t, d: d, now: now}
+	ctx := context.Background()
+	gov, owner, treasury, client, relayer := h.actor("governance"), h.actor("owner"), h.actor("treasury"), h.actor("client"), h.actor("relayer")
+	// Deploy the treasury's wallet, so that fee payments to it run its code (ok() wants every
+	// transaction of a cascade to succeed).
+	h.ok(h.send(treasury, treasury.w.Address(), "0.01", nil, nil))
+
+	params := RegistryParams{
+		MinProviderStake: tlb.MustFromTON("10"), UnbondingPeriod: 7 * 24 * 3600, ProtocolFeeBps: 250,
+		Treasury: treasury.w.Address(), ChallengePeriod: 24 * 3600, OracleQuorum: 1, MaxAttestationLifetime: 24 * 3600,
+	}
+	init, registry, err := RegistryDeploy(NewRegistryStorage(gov.w.Address(), NetworkDevnet, params, ProviderCode()))
+	require.NoError(t, err)
+	h.ok(h.send(gov, registry, "1", nil, init))
+	boc, err := buildFS.ReadFile("build/channel.boc")
+	require.NoError(t, err)
+	channelCode, err := cell.FromBOC(boc)
+	require.NoError(t, err)
+	h.ok(h.send(gov, registry, "0.1", SetChannelCode{QueryID: 1, ChannelCode: channelCode}, nil))
+	h.ok(h.send(owner, registry, "10.5", RegisterProvider{QueryID: 2, StakeAmount: tlb.MustFromTON("10")}, nil))
+	provider, err := ProviderAddress(ProviderCode(), registry, owner.w.Address())
+	require.NoError(t, err)
+
+	// Open: the registry's getter, the offline derivation and the deployed account agree.
+	clientKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x77}, 32))
+	pub := clientKey.Public().(ed25519.PublicKey)
+	open, err := NewOpenChannel(3, owner.w.Address(), pub)
+	require.NoError(t, err)
+	h.ok(h.send(client, registry, "1.1", open, nil))
+	ch, err := ChannelAddress(channelCode, registry, pub, provider)
+	require.NoError(t, err)
+	onChain, err := RegistryChannelAddress(ctx, d.Client(), registry, pub, owner.w.Address())
+	require.NoError(t, err)
+	require.Equal(t, ch.StringRaw(), onChain.StringRaw())
+	cc := ChannelClient{Chain: d.Client(), Address: ch}
+	data, err := cc.Data(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []byte(pub), data.ClientKey)
+	require.True(t, data.PayoutTo.Equals(owner.w.Address()))
+	require.Equal(t, uint16(250), data.ProtocolFeeBps)
+
+	// A claim relayed by a third party pays the provider and reports the usage.
+	v1 := voucher.Voucher{Channel: ch, Amount: big.NewInt(300_000_000), PromptTokens: 1500, CompletionTokens: 700}
+	s1, err := v1.Sign(clientKey)
+	require.NoError(t, err)
+	claim, err := NewClaim(4, s1)
+	require.NoError(t, err)
+	h.ok(h.send(relayer, ch, "0.1", claim, nil))
+	st, err := cc.State(ctx)
+	require.NoError(t, err)
+	acc := st.Accepted(ch)
+	o, err := voucher.Compare(&v1, &acc)
+	require.NoError(t, err)
+	require.Equal(t, voucher.Same, o)
+	require.Equal(t, "300000000", st.Paid.Nano().String())
+	usage, err := ProviderClient{Chain: d.Client(), Address: provider}.Usage(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(1500), usage.PromptTokens)
+	require.Equal(t, uint64(700), usage.CompletionTokens)
+	require.Equal(t, "292500000", usage.Earned.Nano().String(), "0.3 TON minus the 2.5% fee")
+
+	// Rejections come back as the channel's exit codes.
+	require.Equal(t, ExitVoucherNotNewer, h.exitAt(h.send(relayer, ch, "0.1", claim, nil), ch), "replay")
+	v2 := v1.Copy()
+	v2.Amount = big.NewInt(400_000_000)
+	forged, err := v2.Sign(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x78}, 32)))
+	require.NoError(t, err)
+	forgedClaim, err := NewClaim(5, forged)
+	require.NoError(t, err)
+	require.Equal(t, ExitInvalidSignature, h.exitAt(h.send(relayer, ch, "0.1", forgedClaim, nil), ch))
+
+	// Close: the client's signed request, then the provider's cooperative close refunds at once.
+	startClose, err := NewStartClose(6, CloseRequest{Channel: ch, CloseNonce: 0, RefundTo: client.w.Address()}, clientKey)
+	require.NoError(t, err)
+	h.ok(h.send(client, ch, "0.05", startClose, nil))
+	st, err = cc.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, ChannelClosing, st.Status)
+	require.True(t, st.RefundTo.Equals(client.w.Address()))
+	require.Equal(t, ExitNotPayee, h.exitAt(h.send(relayer, ch, "0.05", CooperativeClose{QueryID: 7}, nil), ch))
+	h.ok(h.send(owner, ch, "0.05", CooperativeClose{QueryID: 8}, nil))
+	st, err = cc.State(ctx)
+	require.NoError(t, err)
+	require.Equal(t, ChannelOpen, st.Status)
+	require.Equal(t, uint32(1), st.CloseNonce)
+	require.Nil(t, st.RefundTo)
 }
