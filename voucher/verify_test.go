@@ -59,6 +59,14 @@ func TestVerifyBatch(t *testing.T) {
 		}
 	}
 
+	// Unencodable items and bad key lengths stay out of the batch; the rest still batch-verify.
+	items2, pubs2 := signedSet(t, 8)
+	items2[2].Channel = nil
+	pubs2[5] = pubs2[5][:3]
+	ok, err = VerifyBatch(items2, pubs2)
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, true, false, true, true, false, true, true}, ok)
+
 	_, err = VerifyBatch(items, pubs[:3])
 	require.ErrorContains(t, err, "40 vouchers but 3 public keys")
 	ok, err = VerifyBatch(nil, nil)
