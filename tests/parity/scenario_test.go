@@ -24,6 +24,7 @@ import (
 	"github.com/cocoon-go/cocoon/chain/devnet"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
+	"github.com/cocoon-go/cocoon/voucher"
 )
 
 // The scenario file's shape. Unknown fields are errors, so a typo never silently drops a step.
@@ -98,27 +99,64 @@ type claimSpec struct {
 
 // bodySpec is the union of every message body's fields; Type selects the message.
 type bodySpec struct {
-	Type                      string      `json:"type"`
-	QueryID                   uint64      `json:"queryId"`
-	Text                      string      `json:"text"`
-	MeasurementHash           string      `json:"measurementHash"`
-	Kind                      uint8       `json:"kind"`
-	Wallet                    string      `json:"wallet"`
-	PublicKey                 string      `json:"publicKey"`
-	NewGovernance             string      `json:"newGovernance"`
-	Params                    *paramsSpec `json:"params"`
-	StakeAmount               string      `json:"stakeAmount"`
-	ProviderOwner             string      `json:"providerOwner"`
-	Claim                     *claimSpec  `json:"claim"`
-	Amount                    string      `json:"amount"`
-	EvidenceDigest            string      `json:"evidenceDigest"`
-	Until                     uint32      `json:"until"`
-	Endpoint                  string      `json:"endpoint"`
-	ModelID                   uint32      `json:"modelId"`
-	PromptPricePerMillion     string      `json:"promptPricePerMillion"`
-	CompletionPricePerMillion string      `json:"completionPricePerMillion"`
-	WeightsHash               string      `json:"weightsHash"`
-	Name                      string      `json:"name"`
+	Type                      string       `json:"type"`
+	QueryID                   uint64       `json:"queryId"`
+	Text                      string       `json:"text"`
+	MeasurementHash           string       `json:"measurementHash"`
+	Kind                      uint8        `json:"kind"`
+	Wallet                    string       `json:"wallet"`
+	PublicKey                 string       `json:"publicKey"`
+	NewGovernance             string       `json:"newGovernance"`
+	Params                    *paramsSpec  `json:"params"`
+	StakeAmount               string       `json:"stakeAmount"`
+	ProviderOwner             string       `json:"providerOwner"`
+	Claim                     *claimSpec   `json:"claim"`
+	Amount                    string       `json:"amount"`
+	EvidenceDigest            string       `json:"evidenceDigest"`
+	Until                     uint32       `json:"until"`
+	Endpoint                  string       `json:"endpoint"`
+	ModelID                   uint32       `json:"modelId"`
+	PromptPricePerMillion     string       `json:"promptPricePerMillion"`
+	CompletionPricePerMillion string       `json:"completionPricePerMillion"`
+	WeightsHash               string       `json:"weightsHash"`
+	Name                      string       `json:"name"`
+	ClientKey                 string       `json:"clientKey"`
+	Voucher                   *voucherSpec `json:"voucher"`
+	Request                   *closeSpec   `json:"request"`
+}
+
+// voucherSpec is a voucher signed by the actor Signer's key.
+type voucherSpec struct {
+	Signer           string `json:"signer"`
+	Channel          string `json:"channel"`
+	Amount           string `json:"amount"`
+	PromptTokens     uint64 `json:"promptTokens"`
+	CompletionTokens uint64 `json:"completionTokens"`
+}
+
+// closeSpec is a close request signed by the actor Signer's key.
+type closeSpec struct {
+	Signer     string `json:"signer"`
+	Channel    string `json:"channel"`
+	CloseNonce uint32 `json:"closeNonce"`
+	RefundTo   string `json:"refundTo"`
+}
+
+// channelCodePath is the compiled Channel contract. The contracts package embeds it but does not
+// export it yet (contracts.Names lists only the registry and the provider), so it is read here.
+const channelCodePath = "../../contracts/build/channel.boc"
+
+// channelCode reads the Channel contract's compiled code.
+func channelCode() (*cell.Cell, error) {
+	boc, err := os.ReadFile(channelCodePath)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the channel code: %w", err)
+	}
+	c, err := cell.FromBOC(boc)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse %s: %w", channelCodePath, err)
+	}
+	return c, nil
 }
 
 const (
@@ -233,6 +271,22 @@ func (w *world) addr(name string) (*address.Address, error) {
 			return nil, err
 		}
 		return contracts.ProviderAddress(contracts.ProviderCode(), w.registry, owner)
+	case strings.HasPrefix(name, "channel:"):
+		// channel:<client actor>:<provider owner>
+		client, owner, ok := strings.Cut(strings.TrimPrefix(name, "channel:"), ":")
+		wl := w.wallets[client]
+		if !ok || wl == nil {
+			return nil, fmt.Errorf("bad channel name %q: want channel:<client actor>:<provider owner>", name)
+		}
+		provider, err := w.addr("provider:" + owner)
+		if err != nil {
+			return nil, err
+		}
+		code, err := channelCode()
+		if err != nil {
+			return nil, err
+		}
+		return contracts.ChannelAddress(code, w.registry, wl.PublicKey(), provider)
 	case w.wallets[name] != nil:
 		return w.wallets[name].Address(), nil
 	case w.doc.Addresses[name] != "":
@@ -409,6 +463,59 @@ func (w *world) body(b *bodySpec) (*cell.Cell, error) {
 	case "setModelPrice":
 		m = contracts.SetModelPrice{QueryID: b.QueryID, ModelID: b.ModelID,
 			PromptPricePerMillion: amount(b.PromptPricePerMillion), CompletionPricePerMillion: amount(b.CompletionPricePerMillion)}
+	case "setChannelCode":
+		code, err := channelCode()
+		if err != nil {
+			return nil, err
+		}
+		m = contracts.SetChannelCode{QueryID: b.QueryID, ChannelCode: code}
+	case "openChannel":
+		m = contracts.OpenChannel{QueryID: b.QueryID, ProviderOwner: addr(b.ProviderOwner), ClientKey: hash(b.ClientKey)}
+	case "claim":
+		v := b.Voucher
+		if v == nil {
+			return nil, errors.New("claim without voucher")
+		}
+		signer := w.wallets[v.Signer]
+		if signer == nil {
+			return nil, fmt.Errorf("voucher signer %q is not an actor", v.Signer)
+		}
+		amt, err := nano(v.Amount)
+		if err != nil {
+			return nil, err
+		}
+		signed, err := voucher.Voucher{Channel: addr(v.Channel), Amount: amt, PromptTokens: v.PromptTokens, CompletionTokens: v.CompletionTokens}.Sign(actorKey(v.Signer))
+		if err != nil {
+			return nil, err
+		}
+		mv, err := contracts.VoucherFrom(signed.Voucher)
+		if err != nil {
+			return nil, err
+		}
+		m = contracts.Claim{QueryID: b.QueryID, Voucher: mv, Signature: signed.Signature[:]}
+	case "claimRemainder":
+		m = contracts.ClaimRemainder{QueryID: b.QueryID}
+	case "startClose":
+		r := b.Request
+		if r == nil {
+			return nil, errors.New("startClose without request")
+		}
+		if w.wallets[r.Signer] == nil {
+			return nil, fmt.Errorf("close request signer %q is not an actor", r.Signer)
+		}
+		req := &contracts.CloseRequest{Channel: addr(r.Channel), CloseNonce: r.CloseNonce, RefundTo: addr(r.RefundTo)}
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		sig, err := req.Sign(actorKey(r.Signer))
+		if err != nil {
+			return nil, err
+		}
+		m = contracts.StartClose{QueryID: b.QueryID, Request: req, Signature: sig}
+	case "finalizeClose":
+		m = contracts.FinalizeClose{QueryID: b.QueryID}
+	case "cooperativeClose":
+		m = contracts.CooperativeClose{QueryID: b.QueryID}
 	default:
 		return nil, fmt.Errorf("unknown body type %q", b.Type)
 	}

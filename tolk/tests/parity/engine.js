@@ -11,6 +11,7 @@ const { Address, Cell, beginCell, contractAddress, storeStateInit, toNano } = re
 const { keyPairFromSeed, sign } = require('@ton/crypto');
 const L = require('../lib/contracts');
 const M = require('../lib/messages');
+const C = require('../lib/channel');
 
 const TESTDATA = path.join(__dirname, '..', '..', '..', 'tests', 'parity', 'testdata');
 const SCENARIOS = path.join(TESTDATA, 'scenarios.json');
@@ -128,6 +129,11 @@ class Scenario {
   addr(name) {
     if (name === 'registry') return this.registry;
     if (name.startsWith('provider:')) return L.providerAddress(this.addr(name.slice(9)), this.registry, this.providerCode);
+    if (name.startsWith('channel:')) {
+      // channel:<client actor>:<provider owner>
+      const [client, owner] = name.slice(8).split(':');
+      return C.channelAddress(this.registry, this.key(client).publicKey, this.addr(`provider:${owner}`));
+    }
     if (this.wallets[name]) return this.wallets[name].address;
     if (this.doc.addresses[name]) return Address.parse(this.doc.addresses[name]);
     if (/^-?\d+:[0-9a-f]{64}$/.test(name)) return Address.parse(name);
@@ -144,6 +150,12 @@ class Scenario {
       oracleQuorum: p.oracleQuorum,
       maxAttestationLifetime: p.maxAttestationLifetime,
     };
+  }
+
+  key(actor) {
+    const w = this.wallets[actor];
+    if (!w) throw new Error(`unknown actor ${JSON.stringify(actor)}`);
+    return w.kp;
   }
 
   hash(h) {
@@ -192,6 +204,24 @@ class Scenario {
           promptPricePerMillion: toNano(b.promptPricePerMillion),
           completionPricePerMillion: toNano(b.completionPricePerMillion),
         });
+      case 'setChannelCode': return C.setChannelCode({ queryId, channelCode: L.loadCode('channel') });
+      case 'openChannel': return C.openChannel({ queryId, providerOwner: this.addr(b.providerOwner), clientKey: this.hash(b.clientKey) });
+      case 'claim': {
+        const v = b.voucher;
+        const { cell, signature } = C.signVoucher({
+          channel: this.addr(v.channel), amount: toNano(v.amount), promptTokens: BigInt(v.promptTokens), completionTokens: BigInt(v.completionTokens),
+        }, this.key(v.signer).secretKey);
+        return C.claim({ queryId, voucher: cell, signature });
+      }
+      case 'claimRemainder': return C.claimRemainder({ queryId });
+      case 'startClose': {
+        const r = b.request;
+        const { cell, signature } = C.signCloseRequest({ channel: this.addr(r.channel), closeNonce: r.closeNonce, refundTo: this.addr(r.refundTo) },
+          this.key(r.signer).secretKey);
+        return C.startClose({ queryId, request: cell, signature });
+      }
+      case 'finalizeClose': return C.finalizeClose({ queryId });
+      case 'cooperativeClose': return C.cooperativeClose({ queryId });
       default: throw new Error(`unknown body type ${JSON.stringify(b.type)}`);
     }
   }
@@ -405,6 +435,7 @@ function buildHashes(doc) {
   return {
     registry: hashHex(L.loadCode('registry')),
     provider: hashHex(L.loadCode('provider')),
+    channel: hashHex(L.loadCode('channel')),
     wallet: hashHex(Cell.fromBase64(doc.walletCode)),
   };
 }
