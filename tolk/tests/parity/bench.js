@@ -2,8 +2,9 @@
 // same operations, each a signed V5R1 external message prepared before timing starts.
 //   wallet transfer:   alice → bob (both deployed), 2 transactions
 //   registry cascade:  owner → registry RegisterProvider (top-up) → provider → excess, 4 transactions
-//   channel claim:     owner relays the client's next voucher as Claim → channel → payout, protocol
-//                      fee, usage report → provider → excess, 6 transactions
+//   channel claim:     the owner relays the client's next voucher as Claim → channel → provider
+//                      (ChannelUsage) → protocol fee to the treasury and payout to the owner: 5
+//                      transactions with the current contracts (learnt from an untimed probe)
 // Not a *.test.js file: `node --test` never runs it. Run from tolk/:
 //   node tests/parity/bench.js [operations per scenario, default 500]
 'use strict';
