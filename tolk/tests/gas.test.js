@@ -219,6 +219,19 @@ above it; the test fails otherwise.
 |---|---:|---:|
 ${crows.join('\n')}
 
+## Payment channel claim
+
+\`channel: Claim\` is the channel's own compute gas for one claim: ${g['channel: Claim']} gas
+(issue goal: ≤ 5,000, not met). Its fixed part is about 2,900 gas: three cell creations at ~518 each
+(the storage root, the usage report's body and its message cell: the report carries the client key and
+the relayer's address, 523 bits, so it cannot share the message's root cell), one SENDRAWMSG (526), the
+code, storage and voucher cell loads (~830), the signature check (~60). The rest is Tolk's parsing,
+comparisons and re-serialization of the 10-field storage root. Payouts are sent by the Provider
+contract (\`provider: ChannelUsage\`, paid by the relayer like the claim), which also returns the relayer's
+excess: one message from the channel instead of three, and no reserve action in the channel.
+A relayer attaches the claim cost (gas fee of GAS_CHANNEL_CLAIM + GAS_PROVIDER_USAGE plus four forward
+fees, ~0.01 TON) and gets the unused part back.
+
 ## Registry gas does not grow with the number of providers
 
 The registry keeps no provider map. \`gas.test.js\` registers 1,000 providers and checks that

@@ -48,3 +48,26 @@ async function setupChannel({ deposit = toNano('10'), params = {}, open = true, 
 }
 
 module.exports = { clientKeyPair, setupChannel };
+
+// Internal messages `from` sent in `result`: [{ to, value, op, body }] (value = what the receiver gets).
+function sentBy(result, from) {
+  const out = [];
+  for (const tx of result.transactions) {
+    for (const m of tx.outMessages.values()) {
+      if (m.info.type !== 'internal' || !m.info.src.equals(from)) continue;
+      const s = m.body.beginParse();
+      out.push({ to: m.info.dest, value: m.info.value.coins, op: s.remainingBits >= 32 ? s.preloadUint(32) : null, body: m.body });
+    }
+  }
+  return out;
+}
+
+// The single message `from` sent to `to` with opcode `op` (asserts there is exactly one).
+function sentOne(result, from, to, op) {
+  const found = sentBy(result, from).filter((m) => m.to.equals(to) && (op === undefined || m.op === op));
+  if (found.length !== 1) throw new Error(`expected one message ${from} → ${to} op ${op?.toString(16)}, got ${found.length}`);
+  return found[0];
+}
+
+module.exports.sentBy = sentBy;
+module.exports.sentOne = sentOne;
