@@ -1,0 +1,123 @@
+// A deterministic pseudo-random sequence of claims (new, stale and remainder), top-ups, closes and
+// time jumps on one channel. After every step: the accepted voucher only grows, paid ≤ accepted, each
+// claim paid exactly min(owed, deposit above the reserve), the owner got exactly the sum of the nets,
+// the treasury floor(total × bps / 10000), and the Provider contract's usage matches. At the end the
+// channel is closed and nothing but the storage reserve is left in it.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { toNano } = require('@ton/core');
+const F = require('./lib/fixture');
+const L = require('./lib/contracts');
+const C = require('./lib/channel');
+const { setupChannel, sentBy } = require('./lib/channel-fixture');
+
+const { ChannelOp, ChannelStatus } = C;
+const RESERVE = C.CHANNEL_STORAGE_RESERVE;
+
+function rng(seed) {
+  let x = seed >>> 0;
+  return (n) => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    return x % n;
+  };
+}
+
+test('random channel operations keep every money invariant', async () => {
+  const bps = 317;
+  const ctx = await setupChannel({ deposit: toNano('4'), params: { protocolFeeBps: bps } });
+  const { bc, channel, provider, owner, treasury, relayer, stranger, client } = ctx;
+  const rand = rng(4242);
+  const v = { amount: 0n, promptTokens: 0n, completionTokens: 0n };
+  const got = { owner: 0n, treasury: 0n, refunds: 0n };
+  const seen = { paidClaims: 0, partial: 0, rejected: 0, remainders: 0, closes: 0, topUpsWhileClosing: 0 };
+  let nonce = 0;
+
+  function collect(result) {
+    for (const m of sentBy(result, provider).concat(sentBy(result, channel))) {
+      if (m.op === ChannelOp.ChannelPayout && m.to.equals(owner.address)) got.owner += m.value;
+      if (m.op === ChannelOp.ProtocolFee && m.to.equals(treasury.address)) got.treasury += m.value;
+      if (m.op === ChannelOp.ChannelRefund) got.refunds += m.value;
+    }
+  }
+
+  // Runs a claim-like message and checks the payment against the deposit the channel had.
+  async function payingStep(send, op) {
+    const before = await C.getChannelState(bc, channel);
+    const balance = (await F.state(bc, channel)).balance;
+    const r = await send();
+    const tx = F.findTx(r, { to: channel, op });
+    if (tx.description.aborted) { seen.rejected++; return; }
+    const storage = tx.description.storagePhase?.storageFeesCollected ?? 0n;
+    const after = await C.getChannelState(bc, channel);
+    const availableAtTx = balance - storage - RESERVE > 0n ? balance - storage - RESERVE : 0n;
+    const owed = after.acceptedAmount - before.paid;
+    const pay = owed < availableAtTx ? owed : availableAtTx;
+    assert.equal(after.paid - before.paid, pay, 'paid = min(owed, available)');
+    if (pay > 0n) seen.paidClaims++;
+    if (pay < owed) seen.partial++;
+    collect(r);
+  }
+
+  for (let step = 0; step < 70; step++) {
+    bc.now += rand(5) === 0 ? rand(2 * ctx.params.challengePeriod) : rand(120);
+    const st = await C.getChannelState(bc, channel);
+    const k = rand(10);
+    if (k <= 3) {
+      // a newer voucher (sometimes only tokens grow)
+      v.amount += BigInt(rand(3)) * toNano('0.7') + BigInt(rand(1000));
+      v.promptTokens += BigInt(rand(500));
+      v.completionTokens += BigInt(1 + rand(500));
+      await payingStep(() => ctx.claim(ctx.voucher(v.amount, v.promptTokens, v.completionTokens), { from: rand(2) ? relayer : owner }), ChannelOp.Claim);
+    } else if (k === 4) {
+      // a stale or non-monotonic voucher: always rejected
+      const stale = ctx.voucher(v.amount + 1n, v.promptTokens > 0n ? v.promptTokens - 1n : 0n, v.completionTokens);
+      const r = await ctx.claim(stale);
+      F.assertTx(r, { to: channel, op: ChannelOp.Claim, exitCode: C.ChannelErrors.VoucherNotNewer });
+      seen.rejected++;
+    } else if (k === 5) {
+      await payingStep(() => relayer.send({ to: channel, value: toNano('0.1'), body: C.claimRemainder({}) }), ChannelOp.ClaimRemainder);
+      seen.remainders++;
+    } else if (k === 6) {
+      await stranger.send({ to: channel, value: BigInt(1 + rand(3)) * toNano('0.5') });
+      if (st.status === ChannelStatus.Closing) seen.topUpsWhileClosing++;
+    } else if (k === 7 && st.status === ChannelStatus.Open) {
+      F.assertTx(await ctx.startClose({ closeNonce: nonce, refundTo: client.address }), { to: channel, op: ChannelOp.StartClose, success: true });
+    } else if (k >= 8 && st.status === ChannelStatus.Closing) {
+      const coop = k === 9;
+      const r = coop
+        ? await owner.send({ to: channel, value: toNano('0.05'), body: C.cooperativeClose({}) })
+        : await relayer.send({ to: channel, value: toNano('0.05'), body: C.finalizeClose({}) });
+      const ok = !F.findTx(r, { to: channel }).description.aborted;
+      assert.equal(ok, coop || bc.now >= st.closeDeadline, 'finalize succeeds exactly from the deadline on');
+      if (ok) {
+        nonce++;
+        seen.closes++;
+        collect(r);
+        assert.ok((await F.state(bc, channel)).balance <= RESERVE, 'a close leaves at most the reserve');
+      }
+    }
+    const now = await C.getChannelState(bc, channel);
+    assert.ok(now.acceptedAmount >= st.acceptedAmount && now.acceptedPrompt >= st.acceptedPrompt && now.acceptedCompletion >= st.acceptedCompletion);
+    assert.ok(now.paid <= now.acceptedAmount && now.paid >= st.paid);
+    assert.equal(now.closeNonce, nonce);
+    assert.equal(got.treasury, (now.paid * BigInt(bps)) / 10000n, 'treasury got floor(paid × bps / 10000)');
+    const usage = await L.getUsage(bc, provider);
+    assert.deepEqual([usage.promptTokens, usage.completionTokens], [now.acceptedPrompt, now.acceptedCompletion]);
+    assert.equal(usage.earned, now.paid - got.treasury);
+  }
+  assert.ok(seen.paidClaims >= 5 && seen.partial >= 2 && seen.rejected >= 5 && seen.closes >= 2 && seen.topUpsWhileClosing >= 1 && got.refunds > 0n, JSON.stringify(seen));
+  // The owner's payouts: exact when a third party relayed; when the owner relayed they include its excess.
+  assert.ok(got.owner >= (await C.getChannelState(bc, channel)).paid - got.treasury);
+
+  // wind down
+  let st = await C.getChannelState(bc, channel);
+  if (st.status === ChannelStatus.Open) await ctx.startClose({ closeNonce: nonce, refundTo: client.address });
+  bc.now += ctx.params.challengePeriod;
+  const r = await relayer.send({ to: channel, value: toNano('0.05'), body: C.finalizeClose({}) });
+  F.assertTx(r, { to: channel, op: ChannelOp.FinalizeClose, success: true });
+  st = await C.getChannelState(bc, channel);
+  assert.equal(st.available, 0n);
+  assert.ok((await F.state(bc, channel)).balance <= RESERVE);
+  assert.equal((await L.getProviderData(bc, provider)).stake, ctx.params.minProviderStake);
+});
