@@ -188,12 +188,16 @@ func (g knownGap) covers(d string) bool {
 
 var knownGaps = map[string]knownGap{
 	"uninit storage": {
-		diagnosis: "storage fees of uninitialized accounts: tonutils-go v1.17.0's EmulateTransaction " +
-			"(tvm/transaction_account.go) records storage_used = 1 cell and all 103 bits of the account_storage " +
-			"root for an uninit account holding 3 TON, the C++ emulator 0 cells and 8 bits per byte of the " +
-			"balance (8, 32, 40, 48 bits for 1 nanoTON, 3, 100, 100000 TON), so the devnet charges 795 instead " +
-			"of 43 nanoTON per idle day; active accounts match. Fix in chain/devnet: after a transaction that " +
-			"leaves an account uninit, store used = {0 cells, 8*len(balance bytes) bits} (or fix tonutils-go)",
+		diagnosis: "storage fees of uninitialized accounts: when a credit turns a nonexistent account into an " +
+			"uninit one, tonutils-go v1.17.0's EmulateTransaction (tvm/transaction_account.go, the same-refs path of " +
+			"transactionAccountStorageInfo) records storage_used = 1 cell and all 103 bits of the account_storage root; " +
+			"the C++ emulator records 0 cells and 8 bits per byte of the balance (8, 32, 40, 48 bits for 1 nanoTON, " +
+			"3, 100, 100000 TON), so the devnet charges 795 instead of 43 nanoTON per idle day; later credits keep the " +
+			"offset (bits move by the same deltas on both), active accounts match. Fix in chain/devnet cascade.execute: " +
+			"when a transaction's OrigStatus is NON_EXIST and EndStatus UNINIT, rewrite the account's " +
+			"StorageInfo.StorageUsed to {0 cells, 8*len(balance bytes) bits} and rebuild the ShardAccount cell before " +
+			"storing it (checked against tonutils: the next day's storage fee becomes 43, and the following credit " +
+			"moves it to 40 bits for a 5-byte balance, as in the sandbox)",
 		fields: []string{".storageFee", ".totalFees", ".balances."},
 	},
 }
