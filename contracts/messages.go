@@ -73,8 +73,11 @@ func Encode(m Message) (*cell.Cell, error) {
 	return c, nil
 }
 
-// Decode parses a message body into its typed struct (a value, e.g. RegisterProvider), chosen by
-// the opcode. The whole body must be consumed: trailing bits or refs are ErrMalformedBody.
+// Decode parses a message body of messages.tolk (Registry and Provider) into its typed struct (a
+// value, e.g. RegisterProvider), chosen by the opcode. The whole body must be consumed: trailing
+// bits or refs are ErrMalformedBody. The channel protocol's messages (channel-messages.tolk,
+// including the registry's OpenChannel/SetChannelCode and the provider's ChannelUsage) decode with
+// DecodeChannelMessage.
 func Decode(body *cell.Cell) (Message, error) {
 	if body == nil {
 		return nil, fmt.Errorf("%w: empty body", ErrMalformedBody)
@@ -113,7 +116,7 @@ func DecodeAs[T Message](body *cell.Cell) (T, error) {
 }
 
 // decodeExact parses c into v (a pointer to a tlb-tagged struct) and requires that nothing is
-// left over: tonutils-go's tlb stops at the last field, Tolk's fromCell does not accept extra data.
+// left over (channel.go uses it too): tonutils-go's tlb stops at the last field, Tolk's fromCell does not accept extra data.
 func decodeExact(v any, c *cell.Cell) error {
 	s, err := c.BeginParse()
 	if err != nil {
