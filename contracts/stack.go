@@ -212,17 +212,27 @@ func (r *stackReader) address(what string) (*address.Address, error) {
 		return nil, err
 	}
 	a, err := sliceAddress(v)
+	if err == nil && a.IsAddrNone() {
+		err = errors.New("want an address, got addr_none")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: value %d (%s): %v", r.method, ErrStackShape, r.pos-1, what, err)
 	}
 	return a, nil
 }
 
-// maybeAddress reads an address or null (a Tolk `address?`).
+// maybeAddress reads an address or null (a Tolk `address?`); addr_none also reads as nil.
 func (r *stackReader) maybeAddress(what string) (*address.Address, error) {
-	if r.pos < len(r.stack) && r.stack[r.pos] == nil {
-		r.pos++
-		return nil, nil
+	if r.pos < len(r.stack) {
+		v := r.stack[r.pos]
+		if v == nil {
+			r.pos++
+			return nil, nil
+		}
+		if a, err := sliceAddress(v); err == nil && a.IsAddrNone() {
+			r.pos++
+			return nil, nil
+		}
 	}
 	return r.address(what)
 }

@@ -20,7 +20,7 @@ func TestStackReader(t *testing.T) {
 	owner := address.NewAddress(0, 0, make([]byte, 32))
 	c := cell.BeginCell().MustStoreUInt(7, 8).EndCell()
 	res := &chain.GetMethodResult{Stack: []any{
-		big.NewInt(42), big.NewInt(-1), big.NewInt(0), addrSlice(owner), nil, c, nil, big.NewInt(-5),
+		big.NewInt(42), big.NewInt(-1), big.NewInt(0), addrSlice(owner), nil, addrSlice(address.NewAddressNone()), c, nil, big.NewInt(-5),
 	}}
 	r, err := newStackReader("m", res)
 	require.NoError(t, err)
@@ -36,7 +36,10 @@ func TestStackReader(t *testing.T) {
 	a, err := r.address("owner")
 	require.NoError(t, err)
 	require.True(t, a.Equals(owner))
-	a, err = r.maybeAddress("none")
+	a, err = r.maybeAddress("null")
+	require.NoError(t, err)
+	require.Nil(t, a)
+	a, err = r.maybeAddress("addr_none")
 	require.NoError(t, err)
 	require.Nil(t, a)
 	got, err := r.maybeCell("cell")
@@ -69,6 +72,7 @@ func TestStackReaderShapeErrors(t *testing.T) {
 		{"null cell", []any{nil}, func(r *stackReader) error { _, err := r.cell("x"); return err }},
 		{"int for address", []any{big.NewInt(1)}, func(r *stackReader) error { _, err := r.address("x"); return err }},
 		{"address with tail", []any{longAddr}, func(r *stackReader) error { _, err := r.address("x"); return err }},
+		{"addr_none for address", []any{addrSlice(address.NewAddressNone())}, func(r *stackReader) error { _, err := r.address("x"); return err }},
 		{"left over", []any{big.NewInt(1), big.NewInt(2)}, func(r *stackReader) error {
 			if _, err := r.bigInt("x"); err != nil {
 				return err
