@@ -143,63 +143,13 @@ func TestDevnetMatchesSandbox(t *testing.T) {
 			if len(got) != len(w.Steps) {
 				t.Fatalf("%d steps on the devnet, %d in the sandbox results (scenario changed? run %s)", len(got), len(w.Steps), rewriteHint)
 			}
-			gap, hasGap := knownGaps[sc.Name]
-			var gapDiffs []string
 			for j := range got {
-				diffs := diff("", w.Steps[j], got[j])
-				if hasGap {
-					var other []string
-					for _, d := range diffs {
-						if gap.covers(d) {
-							gapDiffs = append(gapDiffs, fmt.Sprintf("step %d: %s", j, strings.TrimSpace(d)))
-						} else {
-							other = append(other, d)
-						}
-					}
-					diffs = other
-				}
-				if len(diffs) > 0 {
+				if diffs := diff("", w.Steps[j], got[j]); len(diffs) > 0 {
 					t.Errorf("step %d (%v):\n%s", j, w.Steps[j]["step"], joinDiffs(diffs))
 				}
 			}
-			if len(gapDiffs) > 0 && !t.Failed() {
-				t.Skipf("known devnet gap: %s\n%s", gap.diagnosis, joinDiffs(gapDiffs))
-			}
 		})
 	}
-}
-
-// knownGap is a diagnosed devnet difference that a scenario shows on purpose: only differences
-// in the listed fields are tolerated (and reported through t.Skip), anything else still fails.
-type knownGap struct {
-	diagnosis string
-	fields    []string // path suffixes such as ".storageFee"; ".balances." matches any balance
-}
-
-func (g knownGap) covers(d string) bool {
-	path, _, _ := strings.Cut(strings.TrimSpace(d), ": ")
-	for _, f := range g.fields {
-		if strings.HasSuffix(path, f) || strings.HasPrefix(path, f) {
-			return true
-		}
-	}
-	return false
-}
-
-var knownGaps = map[string]knownGap{
-	"uninit storage": {
-		diagnosis: "storage fees of uninitialized accounts: when a credit turns a nonexistent account into an " +
-			"uninit one, tonutils-go v1.17.0's EmulateTransaction (tvm/transaction_account.go, the same-refs path of " +
-			"transactionAccountStorageInfo) records storage_used = 1 cell and all 103 bits of the account_storage root; " +
-			"the C++ emulator records 0 cells and 8 bits per byte of the balance (8, 32, 40, 48 bits for 1 nanoTON, " +
-			"3, 100, 100000 TON), so the devnet charges 795 instead of 43 nanoTON per idle day; later credits keep the " +
-			"offset (bits move by the same deltas on both), active accounts match. Fix in chain/devnet cascade.execute: " +
-			"when a transaction's OrigStatus is NON_EXIST and EndStatus UNINIT, rewrite the account's " +
-			"StorageInfo.StorageUsed to {0 cells, 8*len(balance bytes) bits} and rebuild the ShardAccount cell before " +
-			"storing it (checked against tonutils: the next day's storage fee becomes 43, and the following credit " +
-			"moves it to 40 bits for a 5-byte balance, as in the sandbox)",
-		fields: []string{".storageFee", ".totalFees", ".balances."},
-	},
 }
 
 // diff lists the paths where the sandbox value a and the devnet value b differ.
