@@ -35,6 +35,8 @@ contracts: tolk-deps
 contracts-check: tolk-deps
 	cd tolk && node scripts/compile.js --check
 
-# Benchmarks; numbers go to docs/BENCHMARKS.md by hand with the machine and command.
-bench:
+# Benchmarks; numbers go to docs/BENCHMARKS.md by hand with the machine and command. The sandbox
+# side of the devnet comparison (tolk/tests/parity/bench.js) runs the same scenarios as tests/parity.
+bench: tolk-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd tolk && node tests/parity/bench.js
