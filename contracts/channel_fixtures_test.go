@@ -243,9 +243,7 @@ func TestChannelFixtureSignatures(t *testing.T) {
 func loadChannelSandbox(t *testing.T) channelFixtureChain {
 	t.Helper()
 	s := loadChannelFixtures(t).Sandbox
-	embedded, err := buildFS.ReadFile("build/channel.boc")
-	require.NoError(t, err)
-	code := mustBOC(t, hex.EncodeToString(embedded))
+	code := ChannelCode()
 	if s.ChannelCodeHash != hex.EncodeToString(code.Hash()) {
 		t.Fatalf("testdata/channel-fixtures.json was made with other channel code than contracts/build: " +
 			"run `cd tolk && REWRITE_FIXTURES=1 node --test tests/go-fixtures-channel.test.js` after `make contracts`")

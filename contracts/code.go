@@ -29,10 +29,11 @@ type Name string
 const (
 	Registry Name = "registry"
 	Provider Name = "provider"
+	Channel  Name = "channel"
 )
 
 // Names lists every embedded contract.
-var Names = []Name{Registry, Provider}
+var Names = []Name{Registry, Provider, Channel}
 
 //go:embed build/*.boc build/*.json
 var buildFS embed.FS
@@ -139,3 +140,6 @@ func RegistryCode() *cell.Cell { return mustCode(Registry) }
 
 // ProviderCode is the embedded Provider code.
 func ProviderCode() *cell.Cell { return mustCode(Provider) }
+
+// ChannelCode is the embedded Channel code (the code the Registry's SetChannelCode accepts).
+func ChannelCode() *cell.Cell { return mustCode(Channel) }

@@ -29,8 +29,11 @@ func TestEmbeddedCode(t *testing.T) {
 	}
 	require.Equal(t, mustCode(Registry).Hash(), RegistryCode().Hash())
 	require.Equal(t, mustCode(Provider).Hash(), ProviderCode().Hash())
+	require.Equal(t, mustCode(Channel).Hash(), ChannelCode().Hash())
 	require.NotEqual(t, RegistryCode().Hash(), ProviderCode().Hash())
+	require.NotEqual(t, RegistryCode().Hash(), ChannelCode().Hash())
+	require.NotEqual(t, ProviderCode().Hash(), ChannelCode().Hash())
 
-	_, err := Code("channel")
+	_, err := Code("wallet")
 	require.ErrorIs(t, err, ErrUnknownContract)
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain/devnet"
 	"github.com/cocoon-go/cocoon/chain/wallet"
@@ -55,22 +54,13 @@ func loadSandboxResults(t testing.TB, doc *scenarioDoc) []scenarioResult {
 	current := map[string]string{
 		"registry": hex.EncodeToString(contracts.RegistryCode().Hash()),
 		"provider": hex.EncodeToString(contracts.ProviderCode().Hash()),
-		"channel":  hex.EncodeToString(mustChannelCode(t).Hash()),
+		"channel":  hex.EncodeToString(contracts.ChannelCode().Hash()),
 		"wallet":   hex.EncodeToString(code.Hash()),
 	}
 	if !reflect.DeepEqual(current, out.Build) {
 		t.Fatalf("%s was recorded with other code (%v, now %v): run %s and commit", resultsPath, out.Build, current, rewriteHint)
 	}
 	return out.Scenarios
-}
-
-func mustChannelCode(t testing.TB) *cell.Cell {
-	t.Helper()
-	c, err := channelCode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func mustScenarios(t testing.TB) *scenarioDoc {

@@ -142,23 +142,6 @@ type closeSpec struct {
 	RefundTo   string `json:"refundTo"`
 }
 
-// channelCodePath is the compiled Channel contract. The contracts package embeds it but does not
-// export it yet (contracts.Names lists only the registry and the provider), so it is read here.
-const channelCodePath = "../../contracts/build/channel.boc"
-
-// channelCode reads the Channel contract's compiled code.
-func channelCode() (*cell.Cell, error) {
-	boc, err := os.ReadFile(channelCodePath)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the channel code: %w", err)
-	}
-	c, err := cell.FromBOC(boc)
-	if err != nil {
-		return nil, fmt.Errorf("failed to parse %s: %w", channelCodePath, err)
-	}
-	return c, nil
-}
-
 const (
 	scenariosPath = "testdata/scenarios.json"
 	resultsPath   = "testdata/sandbox-results.json"
@@ -282,11 +265,7 @@ func (w *world) addr(name string) (*address.Address, error) {
 		if err != nil {
 			return nil, err
 		}
-		code, err := channelCode()
-		if err != nil {
-			return nil, err
-		}
-		return contracts.ChannelAddress(code, w.registry, wl.PublicKey(), provider)
+		return contracts.ChannelAddress(contracts.ChannelCode(), w.registry, wl.PublicKey(), provider)
 	case w.wallets[name] != nil:
 		return w.wallets[name].Address(), nil
 	case w.doc.Addresses[name] != "":
@@ -464,11 +443,7 @@ func (w *world) body(b *bodySpec) (*cell.Cell, error) {
 		m = contracts.SetModelPrice{QueryID: b.QueryID, ModelID: b.ModelID,
 			PromptPricePerMillion: amount(b.PromptPricePerMillion), CompletionPricePerMillion: amount(b.CompletionPricePerMillion)}
 	case "setChannelCode":
-		code, err := channelCode()
-		if err != nil {
-			return nil, err
-		}
-		m = contracts.SetChannelCode{QueryID: b.QueryID, ChannelCode: code}
+		m = contracts.SetChannelCode{QueryID: b.QueryID, ChannelCode: contracts.ChannelCode()}
 	case "openChannel":
 		m = contracts.OpenChannel{QueryID: b.QueryID, ProviderOwner: addr(b.ProviderOwner), ClientKey: hash(b.ClientKey)}
 	case "claim":
