@@ -420,44 +420,9 @@ func ChannelMessages() []Message {
 		FinalizeClose{}, CooperativeClose{}, ChannelUsage{}, ChannelPayout{}, ProtocolFee{}, ChannelRefund{}}
 }
 
-// channelMessageTypes: DecodeChannelMessage dispatches on it. INVARIANT: opcodes unique (checked
-// by init) and none used by a registry or provider message (checked by a test: init order
-// between files does not let init see the other files' registrations).
-var channelMessageTypes = map[uint32]reflect.Type{}
-
-func init() {
-	for _, m := range ChannelMessages() {
-		if _, dup := channelMessageTypes[m.Opcode()]; dup {
-			panic(fmt.Sprintf("contracts: channel opcode %#08x used twice", m.Opcode()))
-		}
-		channelMessageTypes[m.Opcode()] = reflect.TypeOf(m)
-	}
-}
-
-// DecodeChannelMessage parses a channel-protocol message body (ChannelMessages) into its typed
-// struct, chosen by the opcode; Decode covers the registry and provider messages.
-func DecodeChannelMessage(body *cell.Cell) (Message, error) {
-	if body == nil {
-		return nil, fmt.Errorf("%w: empty body", ErrMalformedBody)
-	}
-	s, err := body.BeginParse()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedBody, err)
-	}
-	op, err := s.PreloadUInt(32)
-	if err != nil {
-		return nil, fmt.Errorf("%w: body has %d bits, no 32-bit opcode", ErrMalformedBody, body.BitsSize())
-	}
-	t, ok := channelMessageTypes[uint32(op)]
-	if !ok {
-		return nil, fmt.Errorf("%w: %#08x is not a channel message", ErrUnknownOpcode, op)
-	}
-	v := reflect.New(t)
-	if err := decodeExact(v.Interface(), body); err != nil {
-		return nil, fmt.Errorf("failed to decode %s: %w", t.Name(), err)
-	}
-	return v.Elem().Interface().(Message), nil
-}
+// The channel messages share Decode's opcode table with the registry and provider messages;
+// registerMessages panics on an opcode collision whichever file's init runs first.
+func init() { registerMessages(ChannelMessages()...) }
 
 // ---------------------------------------------------------------- builders
 

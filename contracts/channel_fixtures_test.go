@@ -140,10 +140,10 @@ func TestChannelFixtureMessages(t *testing.T) {
 	for _, fm := range f.Messages {
 		t.Run(fm.Name, func(t *testing.T) {
 			var typ reflect.Type
-			for op, ty := range channelMessageTypes {
-				if ty.Name() == fm.Name {
-					typ = ty
-					covered[op] = true
+			for _, m := range ChannelMessages() {
+				if m.MessageName() == fm.Name {
+					typ = reflect.TypeOf(m)
+					covered[m.Opcode()] = true
 				}
 			}
 			require.NotNil(t, typ, "fixture message %s has no Go type", fm.Name)
@@ -155,14 +155,14 @@ func TestChannelFixtureMessages(t *testing.T) {
 			want := mustBOC(t, fm.BOC)
 			require.Equal(t, hex.EncodeToString(want.Hash()), hex.EncodeToString(got.Hash()), "cell hash:\nwant %s\ngot  %s", want.Dump(), got.Dump())
 
-			back, err := DecodeChannelMessage(want)
+			back, err := Decode(want)
 			require.NoError(t, err)
 			require.Equal(t, typ, reflect.TypeOf(back))
 			require.Equal(t, jsonNormalize(fm.Fields), jsonNormalize(chToJSON(t, reflect.ValueOf(back))))
 		})
 	}
-	for op, typ := range channelMessageTypes {
-		require.True(t, covered[op], "channel message %s (%#08x) has no fixture", typ.Name(), op)
+	for _, m := range ChannelMessages() {
+		require.True(t, covered[m.Opcode()], "channel message %s (%#08x) has no fixture", m.MessageName(), m.Opcode())
 	}
 }
 
@@ -394,7 +394,7 @@ func TestChannelFixtureSentByContracts(t *testing.T) {
 	seen := map[string]bool{}
 	for _, m := range s.SentByContracts {
 		body := mustBOC(t, m.BOC)
-		msg, err := DecodeChannelMessage(body)
+		msg, err := Decode(body)
 		require.NoError(t, err, "%s from %s", m.Opcode, m.From)
 		seen[msg.MessageName()] = true
 		again, err := Encode(msg)

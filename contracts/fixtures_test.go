@@ -305,6 +305,9 @@ func TestFixtureMessages(t *testing.T) {
 		})
 	}
 	for op, typ := range messageTypes {
+		if isChannelMessage(typ) {
+			continue // in channel-fixtures.json: TestChannelFixtureMessages
+		}
 		require.True(t, covered[op], "message %s (%#08x) has no fixture", typ.Name(), op)
 	}
 }

@@ -33,8 +33,8 @@ var (
 	ErrMalformedBody = errors.New("malformed message body")
 )
 
-// messageTypes lists every message: Decode dispatches on it and tests walk it. Filled by the
-// per-contract files; INVARIANT: opcodes are unique (checked by init).
+// messageTypes lists every message of every contract: Decode dispatches on it and tests walk it.
+// Filled by the per-contract files' init; INVARIANT: opcodes are unique (registerMessages panics).
 var messageTypes = map[uint32]reflect.Type{}
 
 func registerMessages(msgs ...Message) {
@@ -73,11 +73,10 @@ func Encode(m Message) (*cell.Cell, error) {
 	return c, nil
 }
 
-// Decode parses a message body of messages.tolk (Registry and Provider) into its typed struct (a
-// value, e.g. RegisterProvider), chosen by the opcode. The whole body must be consumed: trailing
-// bits or refs are ErrMalformedBody. The channel protocol's messages (channel-messages.tolk,
-// including the registry's OpenChannel/SetChannelCode and the provider's ChannelUsage) decode with
-// DecodeChannelMessage.
+// Decode parses the body of any message a Cocoon contract accepts or sends (messages.tolk and
+// channel-messages.tolk: Registry, Provider and Channel) into its typed struct (a value, e.g.
+// RegisterProvider or Claim), chosen by the opcode. The whole body must be consumed: trailing
+// bits or refs are ErrMalformedBody.
 func Decode(body *cell.Cell) (Message, error) {
 	if body == nil {
 		return nil, fmt.Errorf("%w: empty body", ErrMalformedBody)

@@ -172,6 +172,18 @@ func zeroFilled(t *testing.T, m Message) Message {
 		return SetEndpoint{Endpoint: text}
 	case SlashedStake:
 		return SlashedStake{ProviderOwner: testAddr, EvidenceDigest: testHash}
+	case OpenChannel:
+		return OpenChannel{ProviderOwner: testAddr, ClientKey: testHash}
+	case SetChannelCode:
+		return SetChannelCode{ChannelCode: text}
+	case ChannelInit:
+		return ChannelInit{Opener: testAddr, PayoutTo: testAddr, Treasury: testAddr}
+	case Claim:
+		return Claim{Voucher: &Voucher{Channel: testAddr}, Signature: make([]byte, 64)}
+	case StartClose:
+		return StartClose{Request: &CloseRequest{Channel: testAddr, RefundTo: testAddr}, Signature: make([]byte, 64)}
+	case ChannelUsage:
+		return ChannelUsage{ClientKey: testHash, ExcessTo: testAddr}
 	}
 	return m
 }
