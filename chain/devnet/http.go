@@ -71,9 +71,9 @@ func (p params) address(name string) (*address.Address, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := parseAnyAddr(s)
+	a, err := chain.ParseAddress(s)
 	if err != nil {
-		return nil, badRequest("Incorrect address %q: %v", s, err)
+		return nil, badRequest("Incorrect address: %v", err)
 	}
 	return a, nil
 }
@@ -88,23 +88,6 @@ func (p params) uint(name string, def uint64) (uint64, error) {
 		return 0, badRequest("parameter %q must be a non-negative integer, got %q", name, s)
 	}
 	return v, nil
-}
-
-func parseAnyAddr(s string) (*address.Address, error) {
-	var a *address.Address
-	var err error
-	if strings.Contains(s, ":") {
-		a, err = address.ParseRawAddr(s)
-	} else {
-		a, err = address.ParseAddr(s)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if a.Type() != address.StdAddress {
-		return nil, errors.New("not a standard address")
-	}
-	return a, nil
 }
 
 // decodeBytes accepts standard or URL-safe base64 (padded or not) and hex, as toncenter does.

@@ -20,6 +20,7 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 
+	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/chain/devnet"
 )
 
@@ -186,7 +187,7 @@ func devnetFund(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	addr, err := parseDevnetAddr(pos[0])
+	addr, err := chain.ParseAddress(pos[0])
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -234,20 +235,6 @@ func devnetFund(ctx context.Context, args []string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func parseDevnetAddr(s string) (*address.Address, error) {
-	var a *address.Address
-	var err error
-	if strings.Contains(s, ":") {
-		a, err = address.ParseRawAddr(s)
-	} else {
-		a, err = address.ParseAddr(s)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bad address %q: %v", s, err)
-	}
-	return a, nil
 }
 
 type devnetAccountInfo struct {

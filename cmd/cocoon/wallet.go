@@ -385,21 +385,14 @@ func (f *walletFlags) connect(ctx context.Context) (chain.Client, func(), error)
 // parseAddress accepts user-friendly (EQ…/UQ…) and raw (0:hex) addresses. friendly reports
 // whether the form carries a bounce flag.
 func (f *walletFlags) parseAddress(s string) (a *address.Address, friendly bool, err error) {
-	if strings.Contains(s, ":") {
-		a, err = address.ParseRawAddr(s)
-		if err != nil {
-			return nil, false, fmt.Errorf("%w: bad raw address %q: %v", errUsage, s, err)
-		}
-		return a, false, nil
+	if a, err = chain.ParseAddress(s); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	a, err = address.ParseAddr(s)
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: bad address %q: %v", errUsage, s, err)
-	}
-	if a.IsTestnetOnly() && !networks[f.network].testnet {
+	friendly = !strings.Contains(s, ":")
+	if friendly && a.IsTestnetOnly() && !networks[f.network].testnet {
 		return nil, false, fmt.Errorf("%w: %s is a testnet-only address, but the network is %s", errUsage, s, f.network)
 	}
-	return a, true, nil
+	return a, friendly, nil
 }
 
 func walletBalance(ctx context.Context, args []string) error {
