@@ -39,8 +39,9 @@ const (
 	MagicCloseRequest uint32 = 0x636c6f73 // "clos"
 )
 
-// Channel exit codes (tolk/src/channel-errors.tolk, enum ChannelErrors). The channel also throws
-// ExitNotRegistry, ExitNotEnoughValue and ExitWrongOpcode.
+// Channel exit codes (tolk/src/channel-errors.tolk, enum ChannelErrors; named in errors.go's
+// exitCodeNames with the rest). The channel also throws ExitNotRegistry, ExitNotEnoughValue and
+// ExitWrongOpcode.
 const (
 	ExitChannelsDisabled    ExitCode = 150 // OpenChannel while the registry has no channel code
 	ExitChannelCodeMismatch ExitCode = 151 // SetChannelCode with other code than the compiled Channel
@@ -57,23 +58,6 @@ const (
 	ExitNotPayee            ExitCode = 162 // CooperativeClose not from the provider owner
 	ExitBadVoucher          ExitCode = 163 // voucher / close request cell with a wrong magic
 )
-
-// channelExitCodeNames names the channel codes; ChannelExitCodeName falls back to ExitCode.String.
-var channelExitCodeNames = map[ExitCode]string{
-	ExitChannelsDisabled: "ChannelsDisabled", ExitChannelCodeMismatch: "ChannelCodeMismatch",
-	ExitNotChannel: "NotChannel", ExitChannelNotOpen: "ChannelNotOpen", ExitInvalidSignature: "InvalidSignature",
-	ExitWrongChannel: "WrongChannel", ExitVoucherNotNewer: "VoucherNotNewer", ExitNothingToClaim: "NothingToClaim",
-	ExitAlreadyClosing: "AlreadyClosing", ExitNotClosing: "NotClosing", ExitChallengeNotOver: "ChallengeNotOver",
-	ExitWrongCloseNonce: "WrongCloseNonce", ExitNotPayee: "NotPayee", ExitBadVoucher: "BadVoucher",
-}
-
-// ChannelExitCodeName is the enum name of a channel exit code, or ExitCode.String for the rest.
-func ChannelExitCodeName(c ExitCode) string {
-	if n, ok := channelExitCodeNames[c]; ok {
-		return n
-	}
-	return c.String()
-}
 
 // ChannelStatus is the lifecycle state of a Channel contract.
 type ChannelStatus uint8

@@ -102,24 +102,6 @@ func TestChannelLayoutsMirrorTolk(t *testing.T) {
 	}
 }
 
-func TestChannelExitCodesMirrorTolk(t *testing.T) {
-	src, err := os.ReadFile(tolkSrc + "channel-errors.tolk")
-	require.NoError(t, err)
-	text := string(src)
-	text = text[strings.Index(text, "enum ChannelErrors"):]
-	text = text[:strings.Index(text, "}")]
-	matches := regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*(0x[0-9a-fA-F]+|\d+)`).FindAllStringSubmatch(text, -1)
-	require.NotEmpty(t, matches)
-	for _, m := range matches {
-		n, err := strconv.ParseInt(m[2], 0, 32)
-		require.NoError(t, err)
-		require.Equal(t, m[1], ChannelExitCodeName(ExitCode(n)), "channel-errors.tolk %s = %s", m[1], m[2])
-		require.False(t, ExitCode(n).Known(), "%s = %d collides with a registry/provider code", m[1], n)
-	}
-	require.Len(t, channelExitCodeNames, len(matches), "Go has channel exit codes channel-errors.tolk does not")
-	require.Equal(t, ExitNotRegistry.String(), ChannelExitCodeName(ExitNotRegistry))
-}
-
 func TestChannelGettersMirrorTolk(t *testing.T) {
 	re := regexp.MustCompile(`(?m)^get fun (\w+)\(`)
 	var got []string

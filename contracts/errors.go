@@ -120,9 +120,25 @@ var exitCodeNames = map[ExitCode]string{
 	ExitZeroAmount:                 "ZeroAmount",
 	ExitUnbondingLocked:            "UnbondingLocked",
 	ExitWrongOpcode:                "WrongOpcode",
+
+	// channel-errors.tolk (enum ChannelErrors)
+	ExitChannelsDisabled:    "ChannelsDisabled",
+	ExitChannelCodeMismatch: "ChannelCodeMismatch",
+	ExitNotChannel:          "NotChannel",
+	ExitChannelNotOpen:      "ChannelNotOpen",
+	ExitInvalidSignature:    "InvalidSignature",
+	ExitWrongChannel:        "WrongChannel",
+	ExitVoucherNotNewer:     "VoucherNotNewer",
+	ExitNothingToClaim:      "NothingToClaim",
+	ExitAlreadyClosing:      "AlreadyClosing",
+	ExitNotClosing:          "NotClosing",
+	ExitChallengeNotOver:    "ChallengeNotOver",
+	ExitWrongCloseNonce:     "WrongCloseNonce",
+	ExitNotPayee:            "NotPayee",
+	ExitBadVoucher:          "BadVoucher",
 }
 
-// String is the code's name in errors.tolk, or its number when it is not a contract code.
+// String is the code's name in errors.tolk or channel-errors.tolk, or its number when it is not a contract code.
 func (c ExitCode) String() string {
 	if n, ok := exitCodeNames[c]; ok {
 		return n

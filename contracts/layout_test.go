@@ -188,22 +188,30 @@ func TestGoLayoutsMirrorTolk(t *testing.T) {
 }
 
 func TestExitCodesMirrorTolk(t *testing.T) {
-	src, err := os.ReadFile(tolkSrc + "errors.tolk")
-	require.NoError(t, err)
-	text := string(src)
-	text = text[strings.Index(text, "enum Errors"):]
-	text = text[:strings.Index(text, "}")]
 	re := regexp.MustCompile(`(?m)^\s*(\w+)\s*=\s*(0x[0-9a-fA-F]+|\d+)`)
-	matches := re.FindAllStringSubmatch(text, -1)
-	require.NotEmpty(t, matches)
-	for _, m := range matches {
-		n, err := strconv.ParseInt(m[2], 0, 32)
+	seen := map[ExitCode]string{}
+	for _, f := range []struct{ file, enum string }{{"errors.tolk", "enum Errors"}, {"channel-errors.tolk", "enum ChannelErrors"}} {
+		src, err := os.ReadFile(tolkSrc + f.file)
 		require.NoError(t, err)
-		code := ExitCode(n)
-		require.Equal(t, m[1], code.String(), "errors.tolk %s = %s", m[1], m[2])
-		require.True(t, code.Known())
+		text := string(src)
+		text = text[strings.Index(text, f.enum):]
+		text = text[:strings.Index(text, "}")]
+		matches := re.FindAllStringSubmatch(text, -1)
+		require.NotEmpty(t, matches, f.file)
+		for _, m := range matches {
+			n, err := strconv.ParseInt(m[2], 0, 32)
+			require.NoError(t, err)
+			code := ExitCode(n)
+			prev, dup := seen[code]
+			require.False(t, dup, "%s %s = %d collides with %s", f.file, m[1], n, prev)
+			seen[code] = f.file + " " + m[1]
+			require.Equal(t, m[1], code.String(), "%s %s = %s", f.file, m[1], m[2])
+			require.True(t, code.Known())
+		}
 	}
-	require.Len(t, exitCodeNames, len(matches), "Go has exit codes errors.tolk does not")
+	require.Len(t, exitCodeNames, len(seen), "Go has exit codes errors.tolk and channel-errors.tolk do not")
+	require.Equal(t, "VoucherNotNewer", ExitCode(156).String())
+	require.Equal(t, "contract exit code 156 (VoucherNotNewer)", ExitCode(156).Error())
 }
 
 // allGetters is every get-method the Go side decodes.
