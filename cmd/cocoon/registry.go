@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -32,8 +33,8 @@ const envRegistry = "COCOON_REGISTRY"
 
 const registryUsage = `usage: cocoon registry <verb> [flags]
 
-  deploy               deploy a registry (governance defaults to the wallet)
-  show                 print a registry's governance, parameters, measurements, models and oracles
+  deploy               deploy a registry, channels enabled (governance defaults to the wallet)
+  show                 print a registry's governance, parameters, channel code, measurements, models and oracles
   params               change parameters: only the flags given change
   allow-measurement    --hash HEX --kind tdx|snp|sim
   revoke-measurement   --hash HEX
@@ -43,6 +44,7 @@ const registryUsage = `usage: cocoon registry <verb> [flags]
   slash                --provider-owner ADDRESS --slash TON --evidence HEX
   transfer-governance  --to ADDRESS (the new governance then runs accept-governance)
   accept-governance
+  set-channel-code     enable channels on a registry deployed without them (sends this build's channel code)
 
 Every governance verb is signed with the wallet (see 'cocoon wallet') and waits for the registry's
 transaction, or with --link prints a ton://transfer link for another signer (e.g. a multisig).
@@ -91,7 +93,7 @@ func runRegistry(ctx context.Context, args []string) error {
 	case "params":
 		return registryParams(ctx, rest)
 	case "allow-measurement", "revoke-measurement", "add-model", "add-oracle", "remove-oracle",
-		"slash", "transfer-governance", "accept-governance":
+		"slash", "transfer-governance", "accept-governance", "set-channel-code":
 		return registryGovern(ctx, verb, rest)
 	case "-h", "--help", "help":
 		fmt.Fprintln(walletOut, registryUsage)
@@ -296,7 +298,11 @@ func registryDeploy(ctx context.Context, args []string) error {
 		return err
 	}
 
-	init, addr, err := contracts.RegistryDeploy(contracts.NewRegistryStorage(gov, nk, params, contracts.ProviderCode()))
+	st := contracts.NewRegistryStorage(gov, nk, params, contracts.ProviderCode())
+	// The deploy data is not checked on-chain, so the channel code goes straight into the catalog
+	// (SetChannelCode would accept only this same code): the registry opens channels from the start.
+	st.Catalog.ChannelCode = contracts.ChannelCode()
+	init, addr, err := contracts.RegistryDeploy(st)
 	if err != nil {
 		return err
 	}
@@ -383,6 +389,20 @@ func registryShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if res, err = get(contracts.MethodGetCodes); err != nil {
+		return err
+	}
+	codes, err := contracts.DecodeCodes(res)
+	if err != nil {
+		return err
+	}
+	channels := "disabled (no channel code: run 'cocoon registry set-channel-code')"
+	if codes.ChannelCode != nil {
+		channels = "enabled, channel code hash " + hex.EncodeToString(codes.ChannelCode.Hash())
+		if !bytes.Equal(codes.ChannelCode.Hash(), contracts.ChannelCode().Hash()) {
+			channels += " (not this build's channel code)"
+		}
+	}
 	o := walletOut
 	fmt.Fprintf(o, "registry:           %s\n", r.friendly(reg, true))
 	fmt.Fprintf(o, "balance:            %s TON\n", wallet.FormatTON(acc.Balance))
@@ -400,6 +420,7 @@ func registryShow(ctx context.Context, args []string) error {
 	fmt.Fprintf(o, "challenge period:   %v\n", time.Duration(params.ChallengePeriod)*time.Second)
 	fmt.Fprintf(o, "oracle quorum:      %d\n", params.OracleQuorum)
 	fmt.Fprintf(o, "max attestation:    %v\n", time.Duration(params.MaxAttestationLifetime)*time.Second)
+	fmt.Fprintf(o, "channels:           %s\n", channels)
 	fmt.Fprintf(o, "measurements (%d):\n", len(ms))
 	for _, m := range ms {
 		fmt.Fprintf(o, "  %s %s\n", hex.EncodeToString(m.Hash), m.Kind)
@@ -610,6 +631,8 @@ func registryGovern(ctx context.Context, verb string, args []string) error {
 		msg = contracts.ProposeGovernance{QueryID: r.queryID, NewGovernance: a}
 	case "accept-governance":
 		msg = contracts.AcceptGovernance{QueryID: r.queryID}
+	case "set-channel-code":
+		msg = contracts.SetChannelCode{QueryID: r.queryID, ChannelCode: contracts.ChannelCode()}
 	}
 	body, err := contracts.Encode(msg)
 	if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"math/big"
 	"net/http/httptest"
@@ -84,6 +86,37 @@ func TestRegistryGovernanceOnDevnet(t *testing.T) {
 	if !strings.Contains(out, "governance:         "+friendlyBounceable(govAddr)) {
 		t.Fatalf("governance is not the deploying wallet:\n%s", out)
 	}
+	channelHash := hex.EncodeToString(contracts.ChannelCode().Hash())
+	if !strings.Contains(out, "channels:           enabled, channel code hash "+channelHash+"\n") {
+		t.Fatalf("a deployed registry should open channels:\n%s", out)
+	}
+	checkChannelAddress(t, d, address.MustParseRawAddr(regAddr), govAddr)
+
+	// A registry deployed without channel code (as before channels existed) gets it with
+	// set-channel-code, from governance only.
+	params := contracts.RegistryParams{MinProviderStake: tlb.MustFromTON("5"), UnbondingPeriod: 3600, Treasury: govAddr,
+		ChallengePeriod: 3600, OracleQuorum: 1, MaxAttestationLifetime: 3600}
+	oldInit, oldReg, err := contracts.RegistryDeploy(contracts.NewRegistryStorage(govAddr, contracts.NetworkDevnet, params, contracts.ProviderCode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Deploy(ctx, oldInit, big.NewInt(1_000_000_000), nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := registry(govKey, "show", "--registry", oldReg.StringRaw()); err != nil || !strings.Contains(out, "channels:           disabled") {
+		t.Fatalf("show of a registry without channel code: %v\n%s", err, out)
+	}
+	var code contracts.ExitCode
+	if _, err := registry(otherKey, "set-channel-code", "--registry", oldReg.StringRaw()); !errors.As(err, &code) || code != contracts.ExitNotGovernance {
+		t.Fatalf("set-channel-code from a non-governance wallet: %v", err)
+	}
+	if out, err := registry(govKey, "set-channel-code", "--registry", oldReg.StringRaw()); err != nil || !strings.Contains(out, "set-channel-code: done") {
+		t.Fatalf("set-channel-code: %v\n%s", err, out)
+	}
+	if out, err := registry(govKey, "show", "--registry", oldReg.StringRaw()); err != nil || !strings.Contains(out, "channels:           enabled, channel code hash "+channelHash+"\n") {
+		t.Fatalf("show after set-channel-code: %v\n%s", err, out)
+	}
+	checkChannelAddress(t, d, oldReg, govAddr)
 
 	hash := strings.Repeat("ab", 32)
 	steps := [][]string{
@@ -113,7 +146,6 @@ func TestRegistryGovernanceOnDevnet(t *testing.T) {
 
 	// The contract's refusals come back by name.
 	_, err = registry(otherKey, "add-model", "--id", "8", "--weights-hash", strings.Repeat("33", 32), "--name", "x")
-	var code contracts.ExitCode
 	if !errors.As(err, &code) || code != contracts.ExitNotGovernance {
 		t.Fatalf("add-model from a non-governance wallet: %v", err)
 	}
@@ -148,6 +180,30 @@ func TestRegistryGovernanceOnDevnet(t *testing.T) {
 	}
 	if _, err := registry(govKey, "params", "--quorum", "1"); !errors.As(err, &code) || code != contracts.ExitNotGovernance {
 		t.Fatalf("old governance after handover: %v", err)
+	}
+}
+
+// checkChannelAddress checks that the registry's get_codes holds this build's channel code and
+// that its get_channel_address agrees with the offline derivation.
+func checkChannelAddress(t *testing.T, d *devnet.Devnet, reg, providerOwner *address.Address) {
+	t.Helper()
+	ctx := context.Background()
+	codes, err := contracts.RegistryClient{Chain: d.Client(), Address: reg}.Codes(ctx)
+	if err != nil || codes.ChannelCode == nil || !bytes.Equal(codes.ChannelCode.Hash(), contracts.ChannelCode().Hash()) {
+		t.Fatalf("get_codes: %+v %v", codes, err)
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5a}, 32)).Public().(ed25519.PublicKey)
+	got, err := contracts.RegistryChannelAddress(ctx, d.Client(), reg, key, providerOwner)
+	if err != nil || got == nil {
+		t.Fatalf("get_channel_address: %v %v", got, err)
+	}
+	provider, err := contracts.ProviderAddress(contracts.ProviderCode(), reg, providerOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := contracts.ChannelAddress(contracts.ChannelCode(), reg, key, provider)
+	if err != nil || !got.Equals(want) {
+		t.Fatalf("get_channel_address %v, offline %v (%v)", got, want, err)
 	}
 }
 
@@ -218,6 +274,28 @@ func TestRegistryLinks(t *testing.T) {
 	st, err := contracts.DecodeRegistryStorage(si.Data)
 	if err != nil || !st.Governance.Equals(gov) || st.NetworkKind != contracts.NetworkDevnet {
 		t.Fatalf("deploy data: %+v %v", st, err)
+	}
+	if st.Catalog.ChannelCode == nil || !bytes.Equal(st.Catalog.ChannelCode.Hash(), contracts.ChannelCode().Hash()) {
+		t.Fatal("the deployed registry's catalog lacks the channel code")
+	}
+
+	// set-channel-code as a link for a multisig governance.
+	out.Reset()
+	if err := runRegistry(context.Background(), []string{"set-channel-code", "--link", "--registry", regAddr.StringRaw(), "--query-id", "43"}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ = url.Parse(regexp.MustCompile(`ton://transfer/\S+`).FindString(out.String()))
+	boc, err = base64.URLEncoding.DecodeString(u.Query().Get("bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = cell.FromBOC(boc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scc, err := contracts.DecodeAs[contracts.SetChannelCode](body)
+	if err != nil || scc.QueryID != 43 || !bytes.Equal(scc.ChannelCode.Hash(), contracts.ChannelCode().Hash()) {
+		t.Fatalf("set-channel-code link: %+v %v", scc, err)
 	}
 }
 
