@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,49 +48,9 @@ func isChannelMessage(t reflect.Type) bool {
 	return false
 }
 
-var bitsTypeRe = regexp.MustCompile(`^bits(\d+)$`)
-
-// The same check as TestGoLayoutsMirrorTolk, for the channel's files (plus bitsN fields).
+// The same check as TestGoLayoutsMirrorTolk, for the channel's files.
 func TestChannelLayoutsMirrorTolk(t *testing.T) {
-	goTypes := channelLayoutTypes()
-	seen := map[string]bool{}
-	for _, file := range []string{"channel-messages.tolk", "channel-storage.tolk"} {
-		for _, s := range parseTolkStructs(t, file) {
-			gt, ok := goTypes[s.name]
-			require.True(t, ok, "%s: struct %s has no Go type", file, s.name)
-			seen[s.name] = true
-			var goFields []reflect.StructField
-			for i := 0; i < gt.NumField(); i++ {
-				f := gt.Field(i)
-				if f.Type == magicType {
-					require.NotNil(t, s.opcode, "%s: Go has an opcode, Tolk does not", s.name)
-					require.Equal(t, "#"+strconv.FormatUint(uint64(*s.opcode), 16), strings.ToLower(f.Tag.Get("tlb")), "%s magic", s.name)
-					continue
-				}
-				goFields = append(goFields, f)
-			}
-			if s.opcode != nil {
-				require.Equal(t, magicType, gt.Field(0).Type, "%s: first Go field must be the opcode", s.name)
-				msg := reflect.Zero(gt).Interface().(Message)
-				require.Equal(t, *s.opcode, msg.Opcode(), s.name)
-				require.Equal(t, s.name, msg.MessageName())
-			}
-			require.Len(t, goFields, len(s.fields), "%s: field count", s.name)
-			for i, tf := range s.fields {
-				where := s.name + "." + tf.name
-				require.Equal(t, tf.name, strings.Split(goFields[i].Tag.Get("json"), ",")[0], "%s: field %d", s.name, i)
-				if m := bitsTypeRe.FindStringSubmatch(tf.typ); m != nil {
-					require.Equal(t, "bits "+m[1], goFields[i].Tag.Get("tlb"), where)
-					require.Equal(t, reflect.Slice, goFields[i].Type.Kind(), where)
-					continue
-				}
-				checkFieldType(t, where, tf.typ, goFields[i])
-			}
-		}
-	}
-	for name := range goTypes {
-		require.True(t, seen[name], "Go type %s has no Tolk struct", name)
-	}
+	requireLayoutsMirrorTolk(t, []string{"channel-messages.tolk", "channel-storage.tolk"}, channelLayoutTypes())
 	// Status constants.
 	src, err := os.ReadFile(tolkSrc + "channel-storage.tolk")
 	require.NoError(t, err)

@@ -86,6 +86,11 @@ func checkFieldType(t *testing.T, where, tolkType string, f reflect.StructField)
 	tag := f.Tag.Get("tlb")
 	nullable := strings.HasSuffix(tolkType, "?")
 	base := strings.TrimSuffix(tolkType, "?")
+	if m := bitsTypeRe.FindStringSubmatch(tolkType); m != nil {
+		require.Equal(t, "bits "+m[1], tag, where)
+		require.Equal(t, reflect.Slice, f.Type.Kind(), where)
+		return
+	}
 	switch {
 	case base == "address":
 		want := "addr std required"
@@ -150,9 +155,17 @@ func checkFieldType(t *testing.T, where, tolkType string, f reflect.StructField)
 }
 
 func TestGoLayoutsMirrorTolk(t *testing.T) {
-	goTypes := goLayoutTypes()
+	requireLayoutsMirrorTolk(t, []string{"messages.tolk", "storage.tolk"}, goLayoutTypes())
+}
+
+var bitsTypeRe = regexp.MustCompile(`^bits(\d+)$`)
+
+// requireLayoutsMirrorTolk checks that every struct in the Tolk files has a Go type with the same
+// opcode, field names, field order and wire types, and that every Go type has a Tolk struct.
+func requireLayoutsMirrorTolk(t *testing.T, files []string, goTypes map[string]reflect.Type) {
+	t.Helper()
 	seen := map[string]bool{}
-	for _, file := range []string{"messages.tolk", "storage.tolk"} {
+	for _, file := range files {
 		for _, s := range parseTolkStructs(t, file) {
 			gt, ok := goTypes[s.name]
 			require.True(t, ok, "%s: struct %s has no Go type", file, s.name)
