@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"os"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,61 +76,9 @@ func loadChannelFixtures(t *testing.T) *channelFixtureFile {
 	return &f
 }
 
-// chFromJSON is fromJSON plus the channel's 512-bit signatures (hex in the fixture).
-func chFromJSON(t *testing.T, typ reflect.Type, fields map[string]any) reflect.Value {
-	t.Helper()
-	v := reflect.New(typ).Elem()
-	used := 0
-	for i := 0; i < typ.NumField(); i++ {
-		f := typ.Field(i)
-		name := strings.Split(f.Tag.Get("json"), ",")[0]
-		if f.Type == magicType || name == "" {
-			continue
-		}
-		raw, ok := fields[name]
-		require.True(t, ok, "%s.%s missing from fixture", typ.Name(), name)
-		used++
-		switch {
-		case f.Tag.Get("tlb") == "bits 512":
-			b, err := hex.DecodeString(raw.(string))
-			require.NoError(t, err)
-			v.Field(i).Set(reflect.ValueOf(b))
-		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct && f.Type != addressType && f.Type != cellType && f.Type != dictType && raw != nil:
-			v.Field(i).Set(chFromJSON(t, f.Type.Elem(), raw.(map[string]any)).Addr())
-		default:
-			v.Field(i).Set(fieldFromJSON(t, typ.Name()+"."+name, f, raw))
-		}
-	}
-	require.Equal(t, len(fields), used, "%s: fixture has fields Go does not: %v", typ.Name(), fields)
-	return v
-}
-
-func chToJSON(t *testing.T, v reflect.Value) map[string]any {
-	t.Helper()
-	out := map[string]any{}
-	typ := v.Type()
-	for i := 0; i < typ.NumField(); i++ {
-		f := typ.Field(i)
-		name := strings.Split(f.Tag.Get("json"), ",")[0]
-		if f.Type == magicType || name == "" {
-			continue
-		}
-		fv := v.Field(i)
-		switch {
-		case f.Tag.Get("tlb") == "bits 512":
-			out[name] = hex.EncodeToString(fv.Bytes())
-		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct && f.Type != addressType && f.Type != cellType && f.Type != dictType && !fv.IsNil():
-			out[name] = chToJSON(t, fv.Elem())
-		default:
-			out[name] = fieldToJSON(t, f, fv)
-		}
-	}
-	return out
-}
-
 func fixtureVoucher(t *testing.T, fields map[string]any) voucher.Voucher {
 	t.Helper()
-	return chFromJSON(t, reflect.TypeOf(Voucher{}), fields).Interface().(Voucher).ToVoucher()
+	return fromJSON(t, reflect.TypeOf(Voucher{}), fields).Interface().(Voucher).ToVoucher()
 }
 
 func TestChannelFixtureMessages(t *testing.T) {
@@ -147,7 +94,7 @@ func TestChannelFixtureMessages(t *testing.T) {
 				}
 			}
 			require.NotNil(t, typ, "fixture message %s has no Go type", fm.Name)
-			msg := chFromJSON(t, typ, fm.Fields).Interface().(Message)
+			msg := fromJSON(t, typ, fm.Fields).Interface().(Message)
 			require.Equal(t, fm.Opcode, "0x"+hex.EncodeToString([]byte{byte(msg.Opcode() >> 24), byte(msg.Opcode() >> 16), byte(msg.Opcode() >> 8), byte(msg.Opcode())}))
 
 			got, err := Encode(msg)
@@ -158,7 +105,7 @@ func TestChannelFixtureMessages(t *testing.T) {
 			back, err := Decode(want)
 			require.NoError(t, err)
 			require.Equal(t, typ, reflect.TypeOf(back))
-			require.Equal(t, jsonNormalize(fm.Fields), jsonNormalize(chToJSON(t, reflect.ValueOf(back))))
+			require.Equal(t, jsonNormalize(fm.Fields), jsonNormalize(toJSON(t, reflect.ValueOf(back))))
 		})
 	}
 	for _, m := range ChannelMessages() {
@@ -230,7 +177,7 @@ func TestChannelFixtureSignatures(t *testing.T) {
 
 	require.NotEmpty(t, s.CloseRequests)
 	for i, fr := range s.CloseRequests {
-		r := chFromJSON(t, reflect.TypeOf(CloseRequest{}), fr.Fields).Interface().(CloseRequest)
+		r := fromJSON(t, reflect.TypeOf(CloseRequest{}), fr.Fields).Interface().(CloseRequest)
 		c, err := r.Cell()
 		require.NoError(t, err)
 		require.Equal(t, hex.EncodeToString(mustBOC(t, fr.BOC).Hash()), hex.EncodeToString(c.Hash()), "close request %d", i)

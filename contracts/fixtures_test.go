@@ -194,6 +194,10 @@ func fieldFromJSON(t *testing.T, where string, f reflect.StructField, raw any) r
 		return reflect.ValueOf(mustBOC(t, raw.(string)).AsDict(uint(bits)))
 	case tag == "bits 256":
 		return reflect.ValueOf(hash32(t, raw))
+	case tag == "bits 512": // signatures, hex in the fixture
+		b, err := hex.DecodeString(raw.(string))
+		require.NoError(t, err, where)
+		return reflect.ValueOf(b)
 	case tag == "bool":
 		return reflect.ValueOf(raw.(bool))
 	case strings.HasPrefix(tag, "## "):
@@ -253,6 +257,8 @@ func fieldToJSON(t *testing.T, f reflect.StructField, fv reflect.Value) any {
 		return bocHex(d.AsCell())
 	case tag == "bits 256":
 		return new(big.Int).SetBytes(fv.Bytes()).String()
+	case tag == "bits 512":
+		return hex.EncodeToString(fv.Bytes())
 	case tag == "bool":
 		return fv.Bool()
 	case strings.HasPrefix(tag, "## "):
