@@ -610,28 +610,14 @@ type ChannelClient struct {
 	Address *address.Address
 }
 
-func (c ChannelClient) run(ctx context.Context, method string, args ...any) (*chain.GetMethodResult, error) {
-	res, err := c.Chain.RunGetMethod(ctx, c.Address, method, args...)
-	if err != nil {
-		return nil, fmt.Errorf("failed to run %s on channel %s: %w", method, c.Address, err)
-	}
-	return res, nil
-}
+func (c ChannelClient) target() getterTarget { return getterTarget{c.Chain, c.Address, "channel"} }
 
 // Data runs get_channel_data.
 func (c ChannelClient) Data(ctx context.Context) (*ChannelData, error) {
-	res, err := c.run(ctx, MethodGetChannelData)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeChannelData(res)
+	return callGetter(ctx, c.target(), MethodGetChannelData, DecodeChannelData)
 }
 
 // State runs get_channel_state.
 func (c ChannelClient) State(ctx context.Context) (*ChannelState, error) {
-	res, err := c.run(ctx, MethodGetChannelState)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeChannelState(res)
+	return callGetter(ctx, c.target(), MethodGetChannelState, DecodeChannelState)
 }

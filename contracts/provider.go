@@ -708,73 +708,39 @@ type ProviderClient struct {
 	Address *address.Address
 }
 
-func (c ProviderClient) run(ctx context.Context, method string, args ...any) (*chain.GetMethodResult, error) {
-	res, err := c.Chain.RunGetMethod(ctx, c.Address, method, args...)
-	if err != nil {
-		return nil, fmt.Errorf("failed to run %s on provider %s: %w", method, c.Address, err)
-	}
-	return res, nil
-}
+func (c ProviderClient) target() getterTarget { return getterTarget{c.Chain, c.Address, "provider"} }
 
 // Data runs get_provider_data.
 func (c ProviderClient) Data(ctx context.Context) (*ProviderData, error) {
-	res, err := c.run(ctx, MethodGetProviderData)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeProviderData(res)
+	return callGetter(ctx, c.target(), MethodGetProviderData, DecodeProviderData)
 }
 
 // Params runs get_provider_params.
 func (c ProviderClient) Params(ctx context.Context) (*ProviderParams, error) {
-	res, err := c.run(ctx, MethodGetProviderParams)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeProviderParams(res)
+	return callGetter(ctx, c.target(), MethodGetProviderParams, DecodeProviderParams)
 }
 
 // Profile runs get_profile.
 func (c ProviderClient) Profile(ctx context.Context) (*Profile, error) {
-	res, err := c.run(ctx, MethodGetProfile)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeProfile(res)
+	return callGetter(ctx, c.target(), MethodGetProfile, DecodeProfile)
 }
 
 // ModelPrice runs get_model_price.
 func (c ProviderClient) ModelPrice(ctx context.Context, modelID uint32) (*ModelPriceLookup, error) {
-	res, err := c.run(ctx, MethodGetModelPrice, new(big.Int).SetUint64(uint64(modelID)))
-	if err != nil {
-		return nil, err
-	}
-	return DecodeModelPrice(res)
+	return callGetter(ctx, c.target(), MethodGetModelPrice, DecodeModelPrice, new(big.Int).SetUint64(uint64(modelID)))
 }
 
 // Attestation runs get_attestation.
 func (c ProviderClient) Attestation(ctx context.Context) (*AttestationView, error) {
-	res, err := c.run(ctx, MethodGetAttestation)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeAttestation(res)
+	return callGetter(ctx, c.target(), MethodGetAttestation, DecodeAttestation)
 }
 
 // IsAttested runs is_attested.
 func (c ProviderClient) IsAttested(ctx context.Context) (bool, error) {
-	res, err := c.run(ctx, MethodIsAttested)
-	if err != nil {
-		return false, err
-	}
-	return DecodeIsAttested(res)
+	return callGetter(ctx, c.target(), MethodIsAttested, DecodeIsAttested)
 }
 
 // Usage runs get_usage.
 func (c ProviderClient) Usage(ctx context.Context) (*UsageTotals, error) {
-	res, err := c.run(ctx, MethodGetUsage)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeUsage(res)
+	return callGetter(ctx, c.target(), MethodGetUsage, DecodeUsage)
 }

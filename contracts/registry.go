@@ -731,30 +731,16 @@ type RegistryClient struct {
 	Address *address.Address
 }
 
-func (c RegistryClient) run(ctx context.Context, method string, args ...any) (*chain.GetMethodResult, error) {
-	res, err := c.Chain.RunGetMethod(ctx, c.Address, method, args...)
-	if err != nil {
-		return nil, fmt.Errorf("failed to run %s on registry %s: %w", method, c.Address, err)
-	}
-	return res, nil
-}
+func (c RegistryClient) target() getterTarget { return getterTarget{c.Chain, c.Address, "registry"} }
 
 // Data runs get_registry_data.
 func (c RegistryClient) Data(ctx context.Context) (*RegistryData, error) {
-	res, err := c.run(ctx, MethodGetRegistryData)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeRegistryData(res)
+	return callGetter(ctx, c.target(), MethodGetRegistryData, DecodeRegistryData)
 }
 
 // Params runs get_registry_params.
 func (c RegistryClient) Params(ctx context.Context) (*RegistryParams, error) {
-	res, err := c.run(ctx, MethodGetRegistryParams)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeRegistryParams(res)
+	return callGetter(ctx, c.target(), MethodGetRegistryParams, DecodeRegistryParams)
 }
 
 // ProviderAddress runs get_provider_address. The package-level ProviderAddress computes the
@@ -764,11 +750,7 @@ func (c RegistryClient) ProviderAddress(ctx context.Context, owner *address.Addr
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.run(ctx, MethodGetProviderAddress, arg)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeProviderAddress(res)
+	return callGetter(ctx, c.target(), MethodGetProviderAddress, DecodeProviderAddress, arg)
 }
 
 // MeasurementKind runs get_measurement_kind: 0 when the measurement is not allowed.
@@ -777,20 +759,12 @@ func (c RegistryClient) MeasurementKind(ctx context.Context, measurementHash []b
 	if err != nil {
 		return 0, err
 	}
-	res, err := c.run(ctx, MethodGetMeasurementKind, arg)
-	if err != nil {
-		return 0, err
-	}
-	return DecodeMeasurementKind(res)
+	return callGetter(ctx, c.target(), MethodGetMeasurementKind, DecodeMeasurementKind, arg)
 }
 
 // Model runs get_model.
 func (c RegistryClient) Model(ctx context.Context, modelID uint32) (*ModelLookup, error) {
-	res, err := c.run(ctx, MethodGetModel, new(big.Int).SetUint64(uint64(modelID)))
-	if err != nil {
-		return nil, err
-	}
-	return DecodeModel(res)
+	return callGetter(ctx, c.target(), MethodGetModel, DecodeModel, new(big.Int).SetUint64(uint64(modelID)))
 }
 
 // Oracle runs get_oracle.
@@ -799,47 +773,27 @@ func (c RegistryClient) Oracle(ctx context.Context, wallet *address.Address) (*O
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.run(ctx, MethodGetOracle, arg)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeOracle(res)
+	return callGetter(ctx, c.target(), MethodGetOracle, DecodeOracle, arg)
 }
 
 // Measurements runs get_measurements.
 func (c RegistryClient) Measurements(ctx context.Context) ([]Measurement, error) {
-	res, err := c.run(ctx, MethodGetMeasurements)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeMeasurements(res)
+	return callGetter(ctx, c.target(), MethodGetMeasurements, DecodeMeasurements)
 }
 
 // Models runs get_models.
 func (c RegistryClient) Models(ctx context.Context) ([]Model, error) {
-	res, err := c.run(ctx, MethodGetModels)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeModels(res)
+	return callGetter(ctx, c.target(), MethodGetModels, DecodeModels)
 }
 
 // Oracles runs get_oracles.
 func (c RegistryClient) Oracles(ctx context.Context) ([]Oracle, error) {
-	res, err := c.run(ctx, MethodGetOracles)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeOracles(res)
+	return callGetter(ctx, c.target(), MethodGetOracles, DecodeOracles)
 }
 
 // Codes runs get_codes.
 func (c RegistryClient) Codes(ctx context.Context) (*RegistryCodes, error) {
-	res, err := c.run(ctx, MethodGetCodes)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeCodes(res)
+	return callGetter(ctx, c.target(), MethodGetCodes, DecodeCodes)
 }
 
 // addressArg is an address as a get-method argument: a slice holding a standard address.
