@@ -346,53 +346,28 @@ func registryShow(ctx context.Context, args []string) error {
 	if acc.State != chain.StateActive {
 		return fmt.Errorf("no registry at %s: the account is %s", reg.StringRaw(), acc.State)
 	}
-	get := func(method string) (*chain.GetMethodResult, error) {
-		res, err := c.RunGetMethod(ctx, reg, method)
-		if err != nil {
-			return nil, fmt.Errorf("failed to read %s: %w", method, err)
-		}
-		return res, nil
-	}
-	res, err := get(contracts.MethodGetRegistryData)
+	rc := contracts.RegistryClient{Chain: c, Address: reg}
+	data, err := rc.Data(ctx)
 	if err != nil {
 		return err
 	}
-	data, err := contracts.DecodeRegistryData(res)
+	params, err := rc.Params(ctx)
 	if err != nil {
 		return err
 	}
-	if res, err = get(contracts.MethodGetRegistryParams); err != nil {
-		return err
-	}
-	params, err := contracts.DecodeRegistryParams(res)
+	ms, err := rc.Measurements(ctx)
 	if err != nil {
 		return err
 	}
-	if res, err = get(contracts.MethodGetMeasurements); err != nil {
-		return err
-	}
-	ms, err := contracts.DecodeMeasurements(res)
+	models, err := rc.Models(ctx)
 	if err != nil {
 		return err
 	}
-	if res, err = get(contracts.MethodGetModels); err != nil {
-		return err
-	}
-	models, err := contracts.DecodeModels(res)
+	oracles, err := rc.Oracles(ctx)
 	if err != nil {
 		return err
 	}
-	if res, err = get(contracts.MethodGetOracles); err != nil {
-		return err
-	}
-	oracles, err := contracts.DecodeOracles(res)
-	if err != nil {
-		return err
-	}
-	if res, err = get(contracts.MethodGetCodes); err != nil {
-		return err
-	}
-	codes, err := contracts.DecodeCodes(res)
+	codes, err := rc.Codes(ctx)
 	if err != nil {
 		return err
 	}
@@ -465,14 +440,10 @@ func registryParams(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.RunGetMethod(ctx, reg, contracts.MethodGetRegistryParams)
+	p, err := contracts.RegistryClient{Chain: c, Address: reg}.Params(ctx)
 	release()
 	if err != nil {
 		return fmt.Errorf("failed to read the current parameters: %w", err)
-	}
-	p, err := contracts.DecodeRegistryParams(res)
-	if err != nil {
-		return err
 	}
 	if set["min-stake"] {
 		n, err := wallet.ParseTON(*minStake)
