@@ -11,9 +11,10 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
-const { Address, Cell, beginCell, toNano } = require('@ton/core');
+const { Address, beginCell, toNano } = require('@ton/core');
 const { keyPairFromSeed, signVerify } = require('@ton/crypto');
 
+const { bocHex, toJson, stackJson } = require('./lib/fixture-json');
 const C = require('./lib/channel');
 const F = require('./lib/fixture');
 const { setupChannel } = require('./lib/channel-fixture');
@@ -53,42 +54,6 @@ const MESSAGES = {
   ProtocolFee: [C.protocolFee, { queryId: 10n }],
   ChannelRefund: [C.channelRefund, { queryId: 0n }],
 };
-
-// ---------------------------------------------------------------- JSON forms (read by Go)
-
-// Integers are decimal strings, addresses raw "wc:hex", cells hex BOC, byte strings (signatures,
-// keys as bytes) hex, absent values null.
-function toJson(v) {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'bigint' || typeof v === 'number') return v.toString();
-  if (typeof v === 'boolean' || typeof v === 'string') return v;
-  if (Address.isAddress(v)) return v.toRawString();
-  if (v instanceof Cell) return bocHex(v);
-  if (Buffer.isBuffer(v)) return v.toString('hex');
-  if (typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJson(x)]));
-  throw new Error(`no JSON form for ${typeof v}`);
-}
-
-const bocHex = (c) => c.toBoc().toString('hex');
-
-function stackJson(items) {
-  return items.map((it) => {
-    switch (it.type) {
-      case 'null':
-        return { type: 'null' };
-      case 'int':
-        return { type: 'int', value: it.value.toString() };
-      case 'cell':
-      case 'slice':
-      case 'builder':
-        return { type: it.type, boc: bocHex(it.cell) };
-      case 'tuple':
-        return { type: 'tuple', items: stackJson(it.items) };
-      default:
-        throw new Error(`unexpected stack item ${it.type}`);
-    }
-  });
-}
 
 // ---------------------------------------------------------------- signatures by @ton/crypto
 

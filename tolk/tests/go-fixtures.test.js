@@ -11,8 +11,9 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const { Blockchain } = require('@ton/sandbox');
-const { Address, Cell, beginCell, toNano } = require('@ton/core');
+const { Address, beginCell, toNano } = require('@ton/core');
 
+const { bocHex, toJson, stackJson } = require('./lib/fixture-json');
 const M = require('./lib/messages');
 const C = require('./lib/contracts');
 const { Op, NetworkKind, MeasurementKind } = require('./lib/protocol');
@@ -78,41 +79,6 @@ const MESSAGES = {
   SlashedStake: [M.slashedStake, { queryId: 31n, providerOwner: ADDR_A, evidenceDigest: hash(0xd4) }],
   StakeWithdrawn: [M.stakeWithdrawn, { queryId: 32n, amount: 123_456_789n }],
 };
-
-// ---------------------------------------------------------------- JSON forms (read by Go)
-
-// Integers are decimal strings (uint256 too: Go turns them into 32 bytes), addresses raw
-// "wc:hex", cells hex BOC, absent values null.
-function toJson(v) {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'bigint' || typeof v === 'number') return v.toString();
-  if (typeof v === 'boolean' || typeof v === 'string') return v;
-  if (Address.isAddress(v)) return v.toRawString();
-  if (v instanceof Cell) return bocHex(v);
-  if (typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJson(x)]));
-  throw new Error(`no JSON form for ${typeof v}`);
-}
-
-const bocHex = (c) => c.toBoc().toString('hex');
-
-function stackJson(items) {
-  return items.map((it) => {
-    switch (it.type) {
-      case 'null':
-        return { type: 'null' };
-      case 'int':
-        return { type: 'int', value: it.value.toString() };
-      case 'cell':
-      case 'slice':
-      case 'builder':
-        return { type: it.type, boc: bocHex(it.cell) };
-      case 'tuple':
-        return { type: 'tuple', items: stackJson(it.items) };
-      default:
-        throw new Error(`unexpected stack item ${it.type}`);
-    }
-  });
-}
 
 // ---------------------------------------------------------------- the scenario
 
