@@ -330,23 +330,68 @@ type CooperativeClose struct {
 	QueryID uint64    `tlb:"## 64" json:"queryId"`
 }
 
-// ChannelUsage (channel → provider) carries one claim's usage and money; value = Earned + Fee +
-// the relayer's unused value. The provider accepts it only from the channel address derived from
-// (its registry, ClientKey, itself), adds the deltas to its usage totals and pays Earned to its
-// owner, Fee to the treasury and the rest to ExcessTo. If it bounces (no Provider contract), the
-// channel makes the same three payments itself.
+// ChannelUsage (channel → provider) reports one claim as the channel's storage root before and after
+// it (the cells the claim loaded and stored, so the channel creates no body cell); value = the
+// claimed amount + the relayer's unused value. The provider accepts it only from the channel address
+// derived from (its registry, Before.ClientKey, itself), adds the token deltas to its usage totals
+// and pays the claimed amount minus the fee to its owner, the fee to the treasury and the rest to
+// ExcessTo (Claimed gives the numbers). If it bounces (no Provider contract), the channel makes the
+// same payments itself.
 type ChannelUsage struct {
-	_         tlb.Magic `tlb:"#50520005"`
-	QueryID   uint64    `tlb:"## 64" json:"queryId"`
-	ClientKey []byte    `tlb:"bits 256" json:"clientKey"`
+	_       tlb.Magic `tlb:"#50520005"`
+	QueryID uint64    `tlb:"## 64" json:"queryId"`
 	// ExcessTo relayed the claim: it gets the unused value (or the bounce refund).
-	ExcessTo         *address.Address `tlb:"addr std required" json:"excessTo"`
-	PromptTokens     uint64           `tlb:"## 64" json:"promptTokens"`
-	CompletionTokens uint64           `tlb:"## 64" json:"completionTokens"`
-	// Earned is the delta paid to the provider owner: the claimed amount minus Fee.
-	Earned tlb.Coins `tlb:"." json:"earned"`
-	// Fee is this claim's protocol fee.
-	Fee tlb.Coins `tlb:"." json:"fee"`
+	ExcessTo *address.Address `tlb:"addr std required" json:"excessTo"`
+	Before   *ChannelStorage  `tlb:"^" json:"before"`
+	After    *ChannelStorage  `tlb:"^" json:"after"`
+}
+
+// FeeBpsDenominator: protocol fees are in basis points of the claimed amount.
+const FeeBpsDenominator = 10000
+
+// ClaimFee is the protocol fee of paying pay on top of paid already paid:
+// floor((paid+pay)*bps/10000) - floor(paid*bps/10000), so the fees of any sequence of payments add
+// up to floor(total*bps/10000) (feeOf in tolk/src/channel-claims.tolk).
+func ClaimFee(paid, pay *big.Int, bps uint16) *big.Int {
+	b := big.NewInt(int64(bps))
+	d := big.NewInt(FeeBpsDenominator)
+	total := new(big.Int).Div(new(big.Int).Mul(new(big.Int).Add(paid, pay), b), d)
+	return total.Sub(total, new(big.Int).Div(new(big.Int).Mul(paid, b), d))
+}
+
+// Claimed is what one claim moved, as the Provider contract computes it from a ChannelUsage report.
+type Claimed struct {
+	ClientKey        []byte
+	PromptTokens     uint64
+	CompletionTokens uint64
+	// Amount is the nanoTON the claim paid out of the channel: Earned + Fee.
+	Amount *big.Int
+	// Earned goes to the provider owner, Fee to the treasury.
+	Earned *big.Int
+	Fee    *big.Int
+}
+
+// Claimed computes the usage and money of the reported claim (claimedBetween in
+// tolk/src/channel-claims.tolk). A report whose totals go down is not from a genuine channel.
+func (u ChannelUsage) Claimed() (*Claimed, error) {
+	b, a := u.Before, u.After
+	if b == nil || a == nil {
+		return nil, fmt.Errorf("failed to read ChannelUsage: %w: missing storage root", ErrMalformedBody)
+	}
+	paidBefore, paidAfter := b.Paid.Nano(), a.Paid.Nano()
+	if a.AcceptedPrompt < b.AcceptedPrompt || a.AcceptedCompletion < b.AcceptedCompletion || paidAfter.Cmp(paidBefore) < 0 {
+		return nil, fmt.Errorf("failed to read ChannelUsage: %w: totals go down between the storage roots", ErrMalformedBody)
+	}
+	amount := new(big.Int).Sub(paidAfter, paidBefore)
+	fee := ClaimFee(paidBefore, amount, b.ProtocolFeeBps)
+	return &Claimed{
+		ClientKey:        b.ClientKey,
+		PromptTokens:     a.AcceptedPrompt - b.AcceptedPrompt,
+		CompletionTokens: a.AcceptedCompletion - b.AcceptedCompletion,
+		Amount:           amount,
+		Earned:           new(big.Int).Sub(amount, fee),
+		Fee:              fee,
+	}, nil
 }
 
 // ChannelPayout (channel → payout address) carries the claimed amount minus the fee.
@@ -551,6 +596,10 @@ type ChannelState struct {
 	// RefundTo is nil and CloseDeadline 0 unless closing.
 	RefundTo      *address.Address
 	CloseDeadline uint32
+	// ClaimCost is the least value a Claim or ClaimRemainder must carry under the current network
+	// config (gas of the claim cascade and four forward fees of its largest message); the unused
+	// part returns to the relayer.
+	ClaimCost tlb.Coins
 }
 
 // Accepted is the highest accepted voucher's totals as a voucher.Voucher of channel ch, for
@@ -601,6 +650,9 @@ func DecodeChannelState(res *chain.GetMethodResult) (*ChannelState, error) {
 		return nil, err
 	}
 	s.CloseDeadline = uint32(deadline)
+	if s.ClaimCost, err = r.tonCoins("claimCost"); err != nil {
+		return nil, err
+	}
 	return &s, r.done()
 }
 

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/voucher"
@@ -353,14 +352,23 @@ func TestChannelFixtureSentByContracts(t *testing.T) {
 			require.Equal(t, s.Owner, v.PayoutTo.StringRaw())
 			require.Equal(t, s.Treasury, v.Treasury.StringRaw())
 		case ChannelUsage:
-			// The first claim: the provider earns the voucher minus the fee, rounded down.
-			require.Equal(t, key, v.ClientKey)
+			// The first claim: the roots are the channel's data before and after it, and the
+			// provider earns the voucher minus the fee, rounded down.
 			require.Equal(t, s.Relayer, v.ExcessTo.StringRaw())
-			require.Equal(t, v1.PromptTokens, v.PromptTokens)
-			require.Equal(t, v1.CompletionTokens, v.CompletionTokens)
+			for root, label := range map[*ChannelStorage]string{v.Before: "opened", v.After: "claimed"} {
+				c, err := EncodeChannelStorage(root)
+				require.NoError(t, err)
+				require.Equal(t, hex.EncodeToString(mustBOC(t, s.ChannelData[label]).Hash()), hex.EncodeToString(c.Hash()), label)
+			}
+			got, err := v.Claimed()
+			require.NoError(t, err)
+			require.Equal(t, key, got.ClientKey)
+			require.Equal(t, v1.PromptTokens, got.PromptTokens)
+			require.Equal(t, v1.CompletionTokens, got.CompletionTokens)
 			fee := new(big.Int).Div(new(big.Int).Mul(v1.Amount, bps), big.NewInt(10000))
-			require.Equal(t, tlb.FromNanoTON(new(big.Int).Sub(v1.Amount, fee)).Nano().String(), v.Earned.Nano().String())
-			require.Equal(t, fee.String(), v.Fee.Nano().String())
+			require.Equal(t, v1.Amount.String(), got.Amount.String())
+			require.Equal(t, new(big.Int).Sub(v1.Amount, fee).String(), got.Earned.String())
+			require.Equal(t, fee.String(), got.Fee.String())
 		}
 	}
 	for _, name := range []string{"ChannelInit", "ChannelUsage", "ChannelPayout", "ProtocolFee", "ChannelRefund"} {

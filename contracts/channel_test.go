@@ -399,3 +399,52 @@ func TestChannelOnDevnet(t *testing.T) {
 	require.Equal(t, uint32(1), st.CloseNonce)
 	require.Nil(t, st.RefundTo)
 }
+
+func TestChannelUsageClaimed(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	root := func(amount, prompt, completion, paid int64, bps uint16) *ChannelStorage {
+		return &ChannelStorage{
+			ClientKey: key, Provider: testAddr, Status: ChannelOpen, ProtocolFeeBps: bps,
+			AcceptedAmount: tlb.FromNanoTONU(uint64(amount)), AcceptedPrompt: uint64(prompt), AcceptedCompletion: uint64(completion),
+			Paid: tlb.FromNanoTONU(uint64(paid)), Setup: &ChannelSetup{Registry: testAddr},
+		}
+	}
+	// 39 nanoTON already paid at 2.5%: fee floor(139*250/1e4) - floor(39*250/1e4) = 3 - 0.
+	u := ChannelUsage{ExcessTo: testAddr, Before: root(39, 10, 20, 39, 250), After: root(200, 15, 20, 139, 250)}
+	got, err := u.Claimed()
+	require.NoError(t, err)
+	require.Equal(t, key, got.ClientKey)
+	require.Equal(t, []uint64{5, 0}, []uint64{got.PromptTokens, got.CompletionTokens})
+	require.Equal(t, []string{"100", "97", "3"}, []string{got.Amount.String(), got.Earned.String(), got.Fee.String()})
+
+	// The message round-trips with both roots.
+	c, err := Encode(u)
+	require.NoError(t, err)
+	back, err := Decode(c)
+	require.NoError(t, err)
+	again, err := back.(ChannelUsage).Claimed()
+	require.NoError(t, err)
+	require.Equal(t, got, again)
+
+	// Totals that go down, or a missing root, are not a genuine report.
+	for _, bad := range []ChannelUsage{
+		{ExcessTo: testAddr, Before: root(200, 15, 20, 139, 250), After: root(200, 14, 20, 139, 250)},
+		{ExcessTo: testAddr, Before: root(200, 15, 20, 139, 250), After: root(200, 15, 20, 138, 250)},
+		{ExcessTo: testAddr, Before: root(200, 15, 20, 139, 250)},
+	} {
+		_, err := bad.Claimed()
+		require.ErrorIs(t, err, ErrMalformedBody)
+	}
+}
+
+func TestClaimFeeAddsUp(t *testing.T) {
+	// Any split of a total pays floor(total * bps / 1e4) in fees.
+	paid := big.NewInt(0)
+	sum := big.NewInt(0)
+	for _, pay := range []int64{1, 29, 29, 30, 1_000_000_007, 1, 234_567_803} {
+		sum.Add(sum, ClaimFee(paid, big.NewInt(pay), 333))
+		paid.Add(paid, big.NewInt(pay))
+	}
+	want := new(big.Int).Div(new(big.Int).Mul(paid, big.NewInt(333)), big.NewInt(FeeBpsDenominator))
+	require.Equal(t, want.String(), sum.String())
+}

@@ -183,7 +183,8 @@ func zeroFilled(t *testing.T, m Message) Message {
 	case StartClose:
 		return StartClose{Request: &CloseRequest{Channel: testAddr, RefundTo: testAddr}, Signature: make([]byte, 64)}
 	case ChannelUsage:
-		return ChannelUsage{ClientKey: testHash, ExcessTo: testAddr}
+		root := &ChannelStorage{ClientKey: testHash, Provider: testAddr, Setup: &ChannelSetup{Registry: testAddr}}
+		return ChannelUsage{ExcessTo: testAddr, Before: root, After: root}
 	}
 	return m
 }

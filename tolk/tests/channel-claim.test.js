@@ -4,8 +4,10 @@
 // Provider contract does not exist.
 'use strict';
 const test = require('node:test');
+const fs = require('fs');
+const path = require('path');
 const assert = require('node:assert/strict');
-const { beginCell, toNano } = require('@ton/core');
+const { beginCell, storeMessage, toNano } = require('@ton/core');
 const F = require('./lib/fixture');
 const L = require('./lib/contracts');
 const C = require('./lib/channel');
@@ -188,10 +190,72 @@ test('the Provider contract is missing: the usage report bounces, the channel pa
   assert.equal((await bc.getContract(provider)).balance, 0n);
 });
 
+// claimCost's bound on a claim's messages (channel.tolk), read from the source.
+const CHANNEL_SRC = fs.readFileSync(path.join(__dirname, '..', 'src', 'channel.tolk'), 'utf-8');
+const claimBound = (name) => Number(new RegExp(`^const ${name} = (\\d+)$`, 'm').exec(CHANNEL_SRC)[1]);
+const MAX_BITS = claimBound('CLAIM_MESSAGE_MAX_BITS');
+const MAX_CELLS = claimBound('CLAIM_MESSAGE_MAX_CELLS');
+
+// The largest claim: a closing channel (its storage root has the closing ref) and field extremes, so
+// the report and its rich bounce are as big as they get (claimCost's bound in channel.tolk).
+async function largestClaim(ctx, value) {
+  F.assertTx(await ctx.startClose(), { to: ctx.channel, success: true });
+  const maxU64 = (1n << 64n) - 1n;
+  return ctx.claim(ctx.voucher((1n << 120n) - 1n, maxU64, maxU64), { value });
+}
+
+test('get_channel_state.claimCost is exactly the least value a claim needs, and it pays everyone in the largest case', async () => {
+  const ctx = await setupChannel({ deposit: toNano('3') });
+  const { bc, channel, provider, owner, treasury, relayer } = ctx;
+  const { claimCost } = await C.getChannelState(bc, channel);
+  assert.ok(claimCost > toNano('0.005') && claimCost < toNano('0.05'), `claimCost ${claimCost}`);
+  await F.assertRejected(ctx, channel, Errors.NotEnoughValue, () => ctx.claim(ctx.voucher(toNano('1'), 1n, 1n), { value: claimCost - 1n }));
+  const before = (await F.state(bc, channel)).balance;
+  const r = await largestClaim(ctx, claimCost);
+  F.assertTx(r, { from: channel, to: provider, op: ChannelOp.ChannelUsage, success: true });
+  // The report is within the bound. Forward fees count the cells beyond the message root: the body
+  // (the action phase moves it out of the root once it fills in the source address and fees), the
+  // two storage roots, setup and closing.
+  const claimTx = F.assertTx(r, { from: relayer.address, to: channel, op: ChannelOp.Claim });
+  const size = claimTx.description.actionPhase.totalMessageSize;
+  const root = beginCell().store(storeMessage([...claimTx.outMessages.values()][0])).endCell();
+  const [cells, bits] = [Number(size.cells) - 1, Number(size.bits) - root.bits.length];
+  assert.equal(cells, 5);
+  assert.ok(bits <= MAX_BITS && cells <= MAX_CELLS, `report: ${cells} cells, ${bits} bits`);
+  const pay = before - RESERVE;
+  const { fee, net } = C.feeSplit({ paid: 0n, pay, bps: 250 });
+  assert.equal(sentOne(r, provider, owner.address, ChannelOp.ChannelPayout).value, net);
+  assert.equal(sentOne(r, provider, treasury.address, ChannelOp.ProtocolFee).value, fee);
+  assert.ok(sentOne(r, provider, relayer.address, Op.ReturnExcess).value > 0n);
+  assert.equal((await F.state(bc, channel)).balance, RESERVE);
+});
+
+test('a report bounced in the largest case still pays owner and treasury from exactly claimCost', async () => {
+  const ctx = await setupChannel({ register: false, deposit: toNano('3') });
+  const { bc, channel, owner, treasury } = ctx;
+  const { claimCost } = await C.getChannelState(bc, channel);
+  const before = (await F.state(bc, channel)).balance;
+  const r = await largestClaim(ctx, claimCost);
+  F.assertTx(r, { from: ctx.provider, to: channel, bounced: true, success: true });
+  // the rich bounce (the whole report back) is within the bound
+  const bounce = F.assertTx(r, { from: channel, to: ctx.provider }).description.bouncePhase;
+  assert.equal(bounce.type, 'ok');
+  // body root, the two storage roots, setup, closing, original info (the bounce phase counts no root)
+  const [cells, bits] = [Number(bounce.messageSize.cells), Number(bounce.messageSize.bits)];
+  assert.equal(cells, 6);
+  assert.ok(bits <= MAX_BITS && cells <= MAX_CELLS, `bounce: ${cells} cells, ${bits} bits`);
+  const { fee, net } = C.feeSplit({ paid: 0n, pay: before - RESERVE, bps: 250 });
+  assert.equal(sentOne(r, channel, owner.address, ChannelOp.ChannelPayout).value, net);
+  assert.equal(sentOne(r, channel, treasury.address, ChannelOp.ProtocolFee).value, fee);
+  assert.equal((await F.state(bc, channel)).balance, RESERVE);
+});
+
 test('the provider accepts usage only from its genuine channels', async () => {
   const ctx = await setupChannel();
   const { provider, stranger } = ctx;
-  const forged = C.channelUsage({ clientKey: ctx.key.publicKey, excessTo: stranger.address, promptTokens: 1n, completionTokens: 1n, earned: 1n, fee: 0n });
+  const setup = C.channelSetupCell({ registry: ctx.registry });
+  const root = (promptTokens, paid) => C.channelStorageCell({ clientKey: ctx.key.publicKey, provider, status: 1, acceptedPrompt: promptTokens, paid, setup });
+  const forged = C.channelUsage({ excessTo: stranger.address, before: root(0n, 0n), after: root(1n, 1n) });
   await F.assertRejected(ctx, provider, ChannelErrors.NotChannel, () => stranger.send({ to: provider, value: toNano('1'), body: forged }));
   // a channel of another provider, with the same client key, is not ours either
   const otherChannel = ctx.channelOf(ctx.key.publicKey, stranger.address);

@@ -38,6 +38,16 @@ const SIG = Buffer.from([...Array(64).keys()].map((i) => (i * 37 + 11) & 0xff));
 
 const voucherA = { channel: ADDR_C, amount: 123_456_789n, promptTokens: 1000n, completionTokens: 2000n };
 const closeA = { channel: ADDR_C, closeNonce: 0xdeadbeef, refundTo: ADDR_B };
+// Storage roots for the ChannelUsage fixture (as fields, so Go decodes them into ChannelStorage): a
+// closing channel before and after a claim, field extremes.
+const usageRoot = (acceptedAmount, acceptedPrompt, acceptedCompletion, paid) => ({
+  clientKey: KEY_INT, provider: ADDR_C, status: 2, protocolFeeBps: 10000, closeNonce: 0xffffffff,
+  acceptedAmount, acceptedPrompt, acceptedCompletion, paid,
+  setup: { registry: ADDR_A, payoutTo: ADDR_B, treasury: ADDR_C, challengePeriod: 0xfedcba98 },
+  closing: { refundTo: ADDR_B, deadline: 0x7fffffff },
+});
+const usageBefore = usageRoot(1000n, 0n, 1n, 0n);
+const usageAfter = usageRoot(MAX_COINS, MAX_U64, MAX_U64, MAX_COINS);
 
 // name → [builder, fields]; every ChannelOp must appear (asserted below).
 const MESSAGES = {
@@ -49,7 +59,7 @@ const MESSAGES = {
   StartClose: [C.startClose, { queryId: 5n, request: closeA, signature: SIG }],
   FinalizeClose: [C.finalizeClose, { queryId: 6n }],
   CooperativeClose: [C.cooperativeClose, { queryId: MAX_U64 }],
-  ChannelUsage: [C.channelUsage, { queryId: 8n, clientKey: (1n << 256n) - 1n, excessTo: ADDR_A, promptTokens: MAX_U64, completionTokens: 1n, earned: MAX_COINS, fee: 12345n }],
+  ChannelUsage: [C.channelUsage, { queryId: 8n, excessTo: ADDR_A, before: usageBefore, after: usageAfter }],
   ChannelPayout: [C.channelPayout, { queryId: 9n }],
   ProtocolFee: [C.protocolFee, { queryId: 10n }],
   ChannelRefund: [C.channelRefund, { queryId: 0n }],

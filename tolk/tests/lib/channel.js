@@ -146,15 +146,14 @@ const startClose = ({ queryId, request, signature }) =>
 const finalizeClose = ({ queryId } = {}) => head(ChannelOp.FinalizeClose, queryId).endCell();
 const cooperativeClose = ({ queryId } = {}) => head(ChannelOp.CooperativeClose, queryId).endCell();
 
-// Built by the contracts; here for fixtures and spoofing tests.
-const channelUsage = ({ queryId, clientKey, excessTo, promptTokens, completionTokens, earned, fee }) =>
+// Built by the contracts; here for fixtures and spoofing tests. `before` / `after` are channel storage
+// roots (cells or channelStorageCell fields): the provider reads the claim's usage and money from
+// their difference.
+const channelUsage = ({ queryId, excessTo, before, after }) =>
   head(ChannelOp.ChannelUsage, queryId)
-    .storeUint(keyInt(clientKey), 256)
     .storeAddress(excessTo)
-    .storeUint(promptTokens, 64)
-    .storeUint(completionTokens, 64)
-    .storeCoins(earned)
-    .storeCoins(fee)
+    .storeRef(asCell(before, channelStorageCell))
+    .storeRef(asCell(after, channelStorageCell))
     .endCell();
 const channelPayout = ({ queryId } = {}) => head(ChannelOp.ChannelPayout, queryId).endCell();
 const protocolFee = ({ queryId } = {}) => head(ChannelOp.ProtocolFee, queryId).endCell();
@@ -162,28 +161,37 @@ const channelRefund = ({ queryId } = {}) => head(ChannelOp.ChannelRefund, queryI
 
 // ---------------------------------------------------------------- address derivation
 
-// Initial data: ChannelStorage with registry, client key and provider set, everything else zero / none.
-function channelInitialData(registry, clientKey, provider) {
-  const setup = beginCell()
-    .storeAddress(registry)
-    .storeAddress(null) // payoutTo
-    .storeAddress(null) // treasury
-    .storeUint(0, 32) // challengePeriod
-    .endCell();
+// ChannelSetup cell; payoutTo / treasury null before ChannelInit.
+const channelSetupCell = ({ registry, payoutTo = null, treasury = null, challengePeriod = 0 }) =>
+  beginCell().storeAddress(registry).storeAddress(payoutTo).storeAddress(treasury).storeUint(challengePeriod, 32).endCell();
+
+const closingStateCell = ({ refundTo, deadline }) => beginCell().storeAddress(refundTo).storeUint(deadline, 32).endCell();
+const asCell = (v, build) => (v instanceof Cell ? v : build(v));
+
+// ChannelStorage root cell (channel-storage.tolk); `setup` is a ChannelSetup cell or its fields,
+// `closing` a ClosingState cell, its fields or null.
+function channelStorageCell({
+  clientKey, provider, status = 0, protocolFeeBps = 0, closeNonce = 0,
+  acceptedAmount = 0n, acceptedPrompt = 0n, acceptedCompletion = 0n, paid = 0n, setup, closing = null,
+}) {
   return beginCell()
     .storeUint(keyInt(clientKey), 256)
     .storeAddress(provider)
-    .storeUint(0, 8) // status: uninit
-    .storeUint(0, 16) // protocolFeeBps
-    .storeUint(0, 32) // closeNonce
-    .storeCoins(0) // acceptedAmount
-    .storeUint(0, 64) // acceptedPrompt
-    .storeUint(0, 64) // acceptedCompletion
-    .storeCoins(0) // paid
-    .storeRef(setup)
-    .storeBit(false) // closing
+    .storeUint(status, 8)
+    .storeUint(protocolFeeBps, 16)
+    .storeUint(closeNonce, 32)
+    .storeCoins(acceptedAmount)
+    .storeUint(acceptedPrompt, 64)
+    .storeUint(acceptedCompletion, 64)
+    .storeCoins(paid)
+    .storeRef(asCell(setup, channelSetupCell))
+    .storeMaybeRef(closing === null ? null : asCell(closing, closingStateCell))
     .endCell();
 }
+
+// Initial data: ChannelStorage with registry, client key and provider set, everything else zero / none.
+const channelInitialData = (registry, clientKey, provider) =>
+  channelStorageCell({ clientKey, provider, setup: channelSetupCell({ registry }) });
 
 // `provider` is the Provider contract address (not its owner).
 function channelAddress(registry, clientKey, provider, channelCode = loadCode('channel')) {
@@ -224,6 +232,7 @@ async function getChannelState(bc, channel) {
     available: s.readBigNumber(),
     refundTo: s.readAddressOpt(),
     closeDeadline: s.readNumber(),
+    claimCost: s.readBigNumber(),
   };
 }
 
@@ -264,6 +273,9 @@ module.exports = {
   finalizeClose,
   cooperativeClose,
   channelUsage,
+  channelSetupCell,
+  channelStorageCell,
+  closingStateCell,
   channelPayout,
   protocolFee,
   channelRefund,

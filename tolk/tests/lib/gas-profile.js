@@ -37,10 +37,8 @@ const CLAIM_SECTIONS = [
   { name: 'signature: HASHCU + CHKSIGNU', end: /^THROWIFNOT 154$/ },
   { name: 'claimCost() check: GETGASFEE + GETFORWARDFEE', end: /^THROWIFNOT 118$/ },
   { name: 'pay = min(available, owed) (includes a code-cell JMPREF)', end: /^MIN$/ },
-  { name: 'protocol fee: two MULDIV', end: /^NEWC$/, before: true },
   { name: 'storage save: head/tail re-stored as slices, 4 fields, ENDC, c4', end: /^POP c4$/ },
-  { name: 'ChannelUsage body: 8 fields, ENDC', end: /^ENDC$/ },
-  { name: 'message cell (header, body ref) ENDC + SENDRAWMSG', end: null },
+  { name: 'usage report: header, inline body (op, queryId, relayer, refs to both roots), ENDC + SENDRAWMSG', end: null },
 ];
 
 // [{ name, gas, instructions }] covering every step exactly once.
