@@ -404,6 +404,8 @@ func providerRegister(ctx context.Context, args []string) error {
 			return err
 		}
 		next = &providerHop{name: "provider", addr: st.addr, from: reg}
+	} else {
+		fmt.Fprintln(walletOut, "provider: the registry derives it from the signing wallet: see 'cocoon provider show --owner ADDRESS' once registered")
 	}
 	body, err := contracts.Encode(contracts.RegisterProvider{QueryID: p.queryID, StakeAmount: tlb.FromNanoTON(stake)})
 	if err != nil {
@@ -581,6 +583,11 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 		return err
 	}
 	tx, err := p.send(ctx, c, w, "provider", st.addr, value, body, nil)
+	if code, ok := contracts.AsExitCode(err); ok {
+		if hint := providerHint(ctx, c, p, st, code, w); hint != "" {
+			return fmt.Errorf("%w: %s", err, hint)
+		}
+	}
 	if err != nil || tx == nil {
 		return err
 	}
@@ -590,6 +597,41 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 		}
 	}
 	return nil
+}
+
+// providerWhen renders a contract's unix time in UTC and relative to the chain's clock.
+func providerWhen(now time.Time, unix uint32) string {
+	t := time.Unix(int64(unix), 0).UTC()
+	rel := t.Sub(now).Round(time.Second)
+	if rel >= 0 {
+		return fmt.Sprintf("%s (in %v)", t.Format(time.DateTime+" UTC"), rel)
+	}
+	return fmt.Sprintf("%s (%v ago)", t.Format(time.DateTime+" UTC"), -rel)
+}
+
+// providerHint explains a refusal from the provider's state before the message, when it can.
+func providerHint(ctx context.Context, c chain.Client, p *providerCmd, st *providerState, code contracts.ExitCode, w *wallet.Wallet) string {
+	d := st.data
+	switch code {
+	case contracts.ExitUnbondingLocked:
+		return "the unbonding stake unlocks at " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.UnlockAt)
+	case contracts.ExitNothingToWithdraw:
+		return "nothing is unbonding: run 'cocoon provider unstake' or 'exit' first"
+	case contracts.ExitNotOwner:
+		return fmt.Sprintf("the provider's owner is %s, the signing wallet is %s", p.friendly(d.Owner, false), p.friendly(w.Address(), false))
+	case contracts.ExitInvalidStatus:
+		return "the provider is " + d.EffectiveStatus.String()
+	case contracts.ExitProviderJailed:
+		return "stake movements are frozen until " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.JailedUntil)
+	case contracts.ExitStakeWouldDropBelowMinimum, contracts.ExitStakeBelowMinimum, contracts.ExitAmountExceedsStake:
+		params, err := contracts.ProviderClient{Chain: c, Address: st.addr}.Params(ctx)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprintf("the stake is %s TON, the minimum %s TON (to unstake everything, run 'cocoon provider exit')",
+			wallet.FormatTON(d.Stake.Nano()), wallet.FormatTON(params.MinStake.Nano()))
+	}
+	return ""
 }
 
 // providerWithdrawn finds the StakeWithdrawn message in the provider's transaction.
@@ -660,14 +702,7 @@ func providerShow(ctx context.Context, args []string) error {
 	now := chainClock(ctx, p.walletFlags, c)()
 	d := st.data
 	ton := func(x tlb.Coins) string { return wallet.FormatTON(x.Nano()) + " TON" }
-	when := func(unix uint32) string {
-		t := time.Unix(int64(unix), 0).UTC()
-		rel := t.Sub(now).Round(time.Second)
-		if rel >= 0 {
-			return fmt.Sprintf("%s (in %v)", t.Format(time.DateTime+" UTC"), rel)
-		}
-		return fmt.Sprintf("%s (%v ago)", t.Format(time.DateTime+" UTC"), -rel)
-	}
+	when := func(unix uint32) string { return providerWhen(now, unix) }
 
 	o := walletOut
 	fmt.Fprintf(o, "provider:          %s (raw %s)\n", p.friendly(st.addr, true), st.addr.StringRaw())

@@ -254,6 +254,9 @@ func TestProviderOnDevnet(t *testing.T) {
 	show("stake:             9 TON", "unbonding:         3 TON, unlocks ")
 	_, err = provider(ownerKey, "withdraw")
 	providerTestExit(t, "withdraw before unlock", err, "provider", contracts.ExitUnbondingLocked)
+	if !strings.Contains(err.Error(), "the unbonding stake unlocks at ") {
+		t.Fatalf("withdraw before unlock does not say when: %v", err)
+	}
 	if _, err := providerTestCLI(runDevnet, "advance", "--rpc", srv.URL, "61"); err != nil {
 		t.Fatalf("devnet advance: %v", err)
 	}
@@ -315,10 +318,19 @@ func TestProviderOnDevnet(t *testing.T) {
 	providerTestExit(t, "pause twice", err, "provider", contracts.ExitInvalidStatus)
 	_, err = provider(otherKey, "resume", "--owner", ownerAddr.String())
 	providerTestExit(t, "resume from another wallet", err, "provider", contracts.ExitNotOwner)
+	if !strings.Contains(err.Error(), "the provider's owner is "+ownerAddr.String()) {
+		t.Fatalf("the refusal does not name the owner: %v", err)
+	}
 	step(ownerKey, "resume")
 	show("status:            active\n")
 	step(ownerKey, "exit")
 	show("status:            exiting\n", "stake:             0 TON", "unbonding:         9 TON, unlocks ")
+	// Registering again is a top-up: the exiting provider is active again with the new stake.
+	out = step(ownerKey, "register", "--stake", "5")
+	if !strings.Contains(out, "(already registered, exiting, stake 0 TON: the stake is added)") || !strings.Contains(out, provLine+" active, stake 5 TON") {
+		t.Fatalf("register as a top-up:\n%s", out)
+	}
+	show("status:            active\n", "stake:             5 TON", "unbonding:         9 TON, unlocks ")
 
 	// Links for an owner who signs elsewhere: no wallet here, --owner names the provider.
 	noKey := filepath.Join(dir, "absent.key")
