@@ -500,6 +500,8 @@ const (
 	// MethodGetChannelAddress (registry) is the channel of (clientKey, the provider of
 	// providerOwner), or null while the registry has no channel code.
 	MethodGetChannelAddress = "get_channel_address"
+	// MethodGetOpenChannelFee (registry) is what OpenChannel must carry beyond the deposit.
+	MethodGetOpenChannelFee = "get_open_channel_fee"
 )
 
 // DecodeChannelAddress decodes the registry's get_channel_address: nil while channels are

@@ -71,7 +71,7 @@ func TestChannelGettersMirrorTolk(t *testing.T) {
 			got = append(got, m[1])
 		}
 	}
-	require.ElementsMatch(t, []string{MethodGetChannelData, MethodGetChannelState, MethodGetChannelAddress}, got)
+	require.ElementsMatch(t, []string{MethodGetChannelData, MethodGetChannelState, MethodGetChannelAddress, MethodGetOpenChannelFee}, got)
 }
 
 func testChannelAddr(b byte) *address.Address {
@@ -331,16 +331,32 @@ func TestChannelOnDevnet(t *testing.T) {
 	h.ok(h.send(gov, registry, "1", nil, init))
 	channelCode := ChannelCode()
 	h.ok(h.send(gov, registry, "0.1", SetChannelCode{QueryID: 1, ChannelCode: channelCode}, nil))
-	h.ok(h.send(owner, registry, "10.5", RegisterProvider{QueryID: 2, StakeAmount: tlb.MustFromTON("10")}, nil))
+	// The fee getters price exactly what the registry checks: one nanoTON less is refused.
+	rc := RegistryClient{Chain: d.Client(), Address: registry}
+	stake := tlb.MustFromTON("10").Nano()
+	regFee, err := rc.RegisterFee(ctx, stake)
+	require.NoError(t, err)
+	ton := func(nano *big.Int, delta int64) string {
+		return tlb.FromNanoTON(new(big.Int).Add(nano, big.NewInt(delta))).String()
+	}
+	register := RegisterProvider{QueryID: 2, StakeAmount: tlb.FromNanoTON(stake)}
+	require.Equal(t, ExitNotEnoughValue, h.exitAt(h.send(owner, registry, ton(new(big.Int).Add(stake, regFee), -1), register, nil), registry))
 	provider, err := ProviderAddress(ProviderCode(), registry, owner.w.Address())
 	require.NoError(t, err)
+	// (the dust excess back to the owner is below the wallet's own gas: only the contracts are checked)
+	txs := h.send(owner, registry, ton(new(big.Int).Add(stake, regFee), 0), register, nil)
+	require.Equal(t, ExitCode(0), h.exitAt(txs, registry))
+	require.Equal(t, ExitCode(0), h.exitAt(txs, provider))
 
 	// Open: the registry's getter, the offline derivation and the deployed account agree.
 	clientKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x77}, 32))
 	pub := clientKey.Public().(ed25519.PublicKey)
 	open, err := NewOpenChannel(3, owner.w.Address(), pub)
 	require.NoError(t, err)
-	h.ok(h.send(client, registry, "1.1", open, nil))
+	openFee, err := rc.OpenChannelFee(ctx)
+	require.NoError(t, err)
+	require.Equal(t, ExitNotEnoughValue, h.exitAt(h.send(client, registry, ton(openFee, -1), open, nil), registry))
+	h.ok(h.send(client, registry, ton(openFee, 1_000_000_000), open, nil))
 	ch, err := ChannelAddress(channelCode, registry, pub, provider)
 	require.NoError(t, err)
 	onChain, err := RegistryChannelAddress(ctx, d.Client(), registry, pub, owner.w.Address())

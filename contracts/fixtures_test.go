@@ -524,6 +524,11 @@ func TestFixtureGetters(t *testing.T) {
 				require.Len(t, os, 1)
 				require.Equal(t, in.Oracle.Wallet, os[0].Wallet.StringRaw())
 				require.Equal(t, hash32(t, in.Oracle.PublicKey), os[0].PublicKey)
+			case MethodGetRegisterFee:
+				// beyond a 10 TON stake: the provider's 0.02 TON reserve, gas of both hops, the deploy's forward fee
+				fee, err := decodeFee(MethodGetRegisterFee)(res)
+				require.NoError(t, err)
+				require.True(t, fee.Cmp(big.NewInt(20_000_000)) > 0 && fee.Cmp(big.NewInt(100_000_000)) < 0, "fee %s", fee)
 			case MethodGetCodes:
 				c, err := DecodeCodes(res)
 				require.NoError(t, err)

@@ -231,6 +231,7 @@ func TestExitCodesMirrorTolk(t *testing.T) {
 var allGetters = []string{
 	MethodGetRegistryData, MethodGetRegistryParams, MethodGetProviderAddress, MethodGetMeasurementKind,
 	MethodGetModel, MethodGetOracle, MethodGetMeasurements, MethodGetModels, MethodGetOracles, MethodGetCodes,
+	MethodGetRegisterFee,
 	MethodGetProviderData, MethodGetProviderParams, MethodGetProfile, MethodGetModelPrice,
 	MethodGetAttestation, MethodIsAttested, MethodGetUsage,
 }

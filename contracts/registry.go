@@ -488,6 +488,8 @@ const (
 	MethodGetModels          = "get_models"
 	MethodGetOracles         = "get_oracles"
 	MethodGetCodes           = "get_codes"
+	// MethodGetRegisterFee is what RegisterProvider must carry beyond the stake (argument).
+	MethodGetRegisterFee = "get_register_fee"
 )
 
 // RegistryData is the result of get_registry_data.
@@ -741,6 +743,38 @@ func (c RegistryClient) Data(ctx context.Context) (*RegistryData, error) {
 // Params runs get_registry_params.
 func (c RegistryClient) Params(ctx context.Context) (*RegistryParams, error) {
 	return callGetter(ctx, c.target(), MethodGetRegistryParams, DecodeRegistryParams)
+}
+
+// RegisterFee runs get_register_fee: what RegisterProvider must carry on top of stake under the
+// network's current config (the provider's storage reserve, both contracts' gas and the deploy
+// message's forward fee). The registry refuses less with ExitNotEnoughValue.
+func (c RegistryClient) RegisterFee(ctx context.Context, stake *big.Int) (*big.Int, error) {
+	if stake == nil || stake.Sign() < 0 {
+		return nil, fmt.Errorf("failed to run %s: stake must be a non-negative amount", MethodGetRegisterFee)
+	}
+	return callGetter(ctx, c.target(), MethodGetRegisterFee, decodeFee(MethodGetRegisterFee), new(big.Int).Set(stake))
+}
+
+// OpenChannelFee runs get_open_channel_fee: what OpenChannel must carry on top of the deposit
+// under the network's current config. A registry without channel code fails with
+// ExitChannelsDisabled.
+func (c RegistryClient) OpenChannelFee(ctx context.Context) (*big.Int, error) {
+	return callGetter(ctx, c.target(), MethodGetOpenChannelFee, decodeFee(MethodGetOpenChannelFee))
+}
+
+// decodeFee decodes a getter returning one amount of nanoTON.
+func decodeFee(method string) func(*chain.GetMethodResult) (*big.Int, error) {
+	return func(res *chain.GetMethodResult) (*big.Int, error) {
+		r, err := newStackReader(method, res)
+		if err != nil {
+			return nil, err
+		}
+		fee, err := r.coins("fee")
+		if err != nil {
+			return nil, err
+		}
+		return fee, r.done()
+	}
 }
 
 // ProviderAddress runs get_provider_address. The package-level ProviderAddress computes the

@@ -19,7 +19,8 @@ test('SetChannelCode: governance only, only the compiled channel code; enables O
   const { bc, gov, stranger, registry, owner } = ctx;
   const code = L.loadCode('channel');
   const key = clientKeyPair(0).publicKey;
-  // disabled: OpenChannel fails, nothing deployed
+  // disabled: OpenChannel fails, nothing deployed; the fee getter says so
+  await assert.rejects(C.getOpenChannelFee(bc, registry), /exit_code: 150/);
   await F.assertRejected(ctx, registry, ChannelErrors.ChannelsDisabled, () =>
     stranger.send({ to: registry, value: toNano('1'), body: C.openChannel({ providerOwner: owner.address, clientKey: key }) }));
   await F.assertRejected(ctx, registry, Errors.NotGovernance, () =>
@@ -72,9 +73,14 @@ test('OpenChannel with too little value is rejected by the registry; nothing is 
   // truncated body
   await F.assertRejected(ctx, registry, 9, () => ctx.client.send({ to: registry, value: toNano('1'),
     body: beginCell().storeUint(ChannelOp.OpenChannel, 32).storeUint(0, 64).storeAddress(ctx.owner.address).endCell() }));
-  // just enough: reserve + fees
-  const r = await ctx.open({ value: toNano('0.04') });
+  // get_open_channel_fee is exactly the least value: one nanoTON less is refused, that much opens
+  // the channel with only the unused gas budgets above the storage reserve
+  const fee = await C.getOpenChannelFee(bc, registry);
+  assert.ok(fee > toNano('0.02') && fee < toNano('0.04'), `fee ${fee}`);
+  await F.assertRejected(ctx, registry, Errors.NotEnoughValue, () => ctx.open({ value: fee - 1n }));
+  const r = await ctx.open({ value: fee });
   F.assertTx(r, { to: channel, success: true });
+  assert.ok((await C.getChannelState(bc, channel)).available < toNano('0.001'));
 });
 
 test('a second OpenChannel tops up and refreshes the terms; status and totals stay', async () => {

@@ -173,6 +173,7 @@ async function scenario() {
     [registry, 'get_models', []],
     [registry, 'get_oracles', []],
     [registry, 'get_codes', []],
+    [registry, 'get_register_fee', [int(toNano('10'))]],
     [provider, 'get_provider_data', []],
     [provider, 'get_provider_params', []],
     [provider, 'get_profile', []],

@@ -57,14 +57,22 @@ test('registration rejections: below min stake, too little value, masterchain ow
   F.assertTx(r, { from: registry, to: owner.address, bounced: true });
   assert.ok(ownerBefore - (await owner.getBalance()) < toNano('0.01'), 'the bounce returned the value');
 
-  // covers the stake but not the fees
+  // covers the stake but not the fees; get_register_fee is exactly the least the fees need
   await F.assertRejected(ctx, registry, Errors.NotEnoughValue, () =>
     F.registerProvider(ctx, owner, toNano('10'), toNano('10.02')));
+  const fee = await L.getRegisterFee(bc, registry, toNano('10'));
+  assert.ok(fee > toNano('0.02') && fee < toNano('0.1'), `fee ${fee}`);
+  assert.ok((await L.getRegisterFee(bc, registry, toNano('1000000'))) > fee, 'a larger stake needs more bits, so a larger fee');
+  await F.assertRejected(ctx, registry, Errors.NotEnoughValue, () =>
+    F.registerProvider(ctx, owner, toNano('10'), toNano('10') + fee - 1n));
   const mc = await bc.treasury('masterchain-owner', { workchain: -1 });
   await F.assertRejected(ctx, registry, Errors.NotBasechain, () => F.registerProvider(ctx, mc, toNano('10'), toNano('11')));
   await F.assertRejected(ctx, registry, 9, () =>
     owner.send({ to: registry, value: toNano('11'), body: beginCell().storeUint(Op.RegisterProvider, 32).storeUint(1, 64).endCell() }));
   assert.equal((await F.state(bc, provider)).dataHash, null, 'no provider was deployed');
+  const r2 = await F.registerProvider(ctx, owner, toNano('10'), toNano('10') + fee);
+  F.assertTx(r2, { from: registry, to: provider, success: true });
+  assert.equal((await L.getProviderData(bc, provider)).stake, toNano('10'));
 });
 
 test('a provider that refuses its registration is refunded to the owner through the registry bounce', async () => {

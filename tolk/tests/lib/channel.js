@@ -219,6 +219,11 @@ async function getChannelData(bc, channel) {
   };
 }
 
+// What OpenChannel must carry beyond the deposit (throws while channels are disabled).
+async function getOpenChannelFee(bc, registry) {
+  return (await get(bc, registry, 'get_open_channel_fee')).readBigNumber();
+}
+
 async function getChannelState(bc, channel) {
   const s = await get(bc, channel, 'get_channel_state');
   return {
@@ -247,6 +252,7 @@ async function getChannelAddress(bc, registry, clientKey, providerOwner) {
 }
 
 module.exports = {
+  getOpenChannelFee,
   ChannelOp,
   ChannelErrors,
   ChannelStatus,

@@ -150,6 +150,11 @@ async function getOracles(bc, registry) {
   return Dictionary.loadDirect(Dictionary.Keys.Address(), Dictionary.Values.BigUint(256), c);
 }
 
+// What RegisterProvider must carry beyond the stake under the current config.
+async function getRegisterFee(bc, registry, stakeAmount) {
+  return (await get(bc, registry, 'get_register_fee', [{ type: 'int', value: BigInt(stakeAmount) }])).readBigNumber();
+}
+
 async function getCodes(bc, registry) {
   const s = await get(bc, registry, 'get_codes');
   return { providerCode: s.readCell(), channelCode: s.readCellOpt() };
@@ -222,6 +227,7 @@ async function getUsage(bc, provider) {
 }
 
 module.exports = {
+  getRegisterFee,
   BUILD_DIR,
   loadCode,
   registryData,
