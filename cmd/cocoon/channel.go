@@ -23,7 +23,6 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain"
-	"github.com/cocoon-go/cocoon/chain/txwait"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/voucher"
@@ -42,7 +41,8 @@ client:
   key new            --out FILE: a fresh ed25519 channel key (seed, hex, mode 0600); prints the public key
   key show           --key-file FILE: print the public key
   open               --provider-owner ADDRESS --deposit TON (--client-key-file FILE | --client-key HEX)
-                     deploys the channel through the registry; attaches the deposit plus the open fee
+                     deploys the channel through the registry; attaches the deposit plus the registry's
+                     open fee (get_open_channel_fee; needs the chain, also with --link)
   top-up             --channel ADDRESS --amount TON: add to the deposit (plain transfer)
   voucher            --channel ADDRESS --amount TON --prompt N --completion N --client-key-file FILE
                      signs cumulative totals offline; prints the X-Cocoon-Voucher header value
@@ -62,21 +62,9 @@ ton://transfer link for another signer; --no-wait returns once the wallet has se
 before anything is sent. The registry comes from --registry or $` + envRegistry + `; the channel key
 file from --client-key-file or $` + channelEnvKeyFile + `.`
 
-// Fee figures the CLI needs before sending. The gas units and the reserve mirror
-// tolk/src/fees-management.tolk (TestChannelFeeConstants checks them); the prices are TON's basechain
-// config (param 21: 400 nanoTON per gas unit; param 25: 0.0004 TON per message, 26214400/2^16 nanoTON
-// per bit, 2621440000/2^16 per cell), the same on mainnet, testnet and the devnet.
-const (
-	channelStorageReserve = 20_000_000     // MIN_TONS_FOR_STORAGE: kept by every contract, never available
-	channelGasOpen        = 11_000 + 4_000 // GAS_REGISTRY_OPEN_CHANNEL + GAS_CHANNEL_INIT
-	channelGasPrice       = 400
-	channelFwdLumpPrice   = 400_000
-	channelFwdBitPrice    = 400
-	channelFwdCellPrice   = 40_000
-	// channelClaimMargin is added to the channel's claimCost by default: the cost is a bound the
-	// contract checks with the config of the block that runs the claim; the unused part comes back.
-	channelClaimMargin = 10_000_000 // 0.01 TON
-)
+// channelClaimMargin is added to the channel's claimCost by default: the cost is a bound the
+// contract checks with the config of the block that runs the claim; the unused part comes back.
+const channelClaimMargin = 10_000_000 // 0.01 TON
 
 var (
 	// errChannelRefused is a local check that found what the contract would refuse; nothing was sent.
@@ -414,64 +402,16 @@ func (v *channelView) requireInit() error {
 
 // ---------------------------------------------------------------- sending
 
-// deliver sends value and body from the wallet to dst (bounceable) and waits for dst's transaction
-// caused by it, or prints a link with --link. It returns dst's transaction (nil with --link or
-// --no-wait) and the contract's exit code as an error when dst refused.
-func (c *channelCmd) deliver(ctx context.Context, cl chain.Client, w *wallet.Wallet, dst *address.Address, value *big.Int, body *cell.Cell, signer string) (*tlb.Transaction, error) {
-	if c.link {
-		link, err := (&regCmd{walletFlags: c.walletFlags}).tonLink(dst, value, body, nil)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(walletOut, "%s: sign and send this transfer from %s:\n%s\n", c.verb, signer, link)
-		return nil, nil
-	}
-	before, err := cl.GetAccount(ctx, dst)
-	if err != nil {
+func (c *channelCmd) sender() sender { return sender{c.walletFlags, c.link, c.noWait} }
+
+// send sends value and body from the wallet to the channel ch and waits for its transaction, or
+// prints a link for signer with --link. It returns the transaction, nil with --link or --no-wait.
+func (c *channelCmd) send(ctx context.Context, cl chain.Client, w *wallet.Wallet, ch *address.Address, value *big.Int, body *cell.Cell, signer string) (*tlb.Transaction, error) {
+	txs, err := c.sender().send(ctx, cl, w, outgoing{what: c.verb, signer: signer, value: value, body: body, hops: []contractHop{{"channel", ch}}})
+	if err != nil || len(txs) == 0 {
 		return nil, err
 	}
-	own, err := cl.GetAccount(ctx, w.Address())
-	if err != nil {
-		return nil, err
-	}
-	if own.Balance.Cmp(value) <= 0 {
-		return nil, fmt.Errorf("wallet %s holds %s, not enough to attach %s plus fees", c.friendly(w.Address(), false), channelFormat(own.Balance), channelFormat(value))
-	}
-	opts := c.sendOptions(ctx, cl)
-	sent, err := w.Send(ctx, cl, opts, wallet.Transfer{To: dst, Amount: value, Bounce: true, Body: body})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.verb, err)
-	}
-	if sent.Transaction.OutMsgCount == 0 {
-		return nil, fmt.Errorf("%s: %w: the wallet's transaction sent no message", c.verb, wallet.ErrFailed)
-	}
-	fmt.Fprintf(walletOut, "%s: sent %s from %s (seqno %d)\n", c.verb, channelFormat(value), c.friendly(w.Address(), false), sent.Seqno)
-	if c.noWait {
-		return nil, nil
-	}
-	tx, err := c.waitFrom(ctx, cl, dst, before.LastTxLT, w.Address())
-	if err != nil {
-		return nil, fmt.Errorf("%s: the message left the wallet but %s's transaction did not show up: %w", c.verb, dst.StringRaw(), err)
-	}
-	if err := registryOutcome(tx); err != nil {
-		return tx, fmt.Errorf("%s: %s refused it (the value bounced back to the wallet): %w", c.verb, c.friendly(dst, true), err)
-	}
-	return tx, nil
-}
-
-func (c *channelCmd) sendOptions(ctx context.Context, cl chain.Client) wallet.SendOptions {
-	opts := wallet.SendOptions{TTL: 2 * time.Minute, Wait: true, Now: chainClock(ctx, c.walletFlags, cl), Poll: txwait.Options{Interval: time.Second}}
-	if c.network == "devnet" {
-		opts.Poll.Interval = 20 * time.Millisecond
-	}
-	return opts
-}
-
-// waitFrom waits for at's first transaction after afterLT caused by a message from src.
-func (c *channelCmd) waitFrom(ctx context.Context, cl chain.Client, at *address.Address, afterLT uint64, src *address.Address) (*tlb.Transaction, error) {
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	return txwait.Wait(wctx, cl, at, afterLT, txwait.InternalFrom(src), c.sendOptions(ctx, cl).Poll)
+	return txs[0], nil
 }
 
 // connectWallet opens the chain and, unless --link, loads the wallet.
@@ -527,44 +467,13 @@ func channelOutgoing(tx *tlb.Transaction, opcode uint32) *tlb.InternalMessage {
 
 // ---------------------------------------------------------------- open, top-up
 
-// channelOpenFee is the least value OpenChannel must carry on top of the deposit: the registry's
-// check (registry.tolk, OpenChannel) is the storage reserve + the registry's and the channel's gas +
-// the forward fee of ChannelInit with the channel's StateInit. The forward fee here counts every
-// cell of the StateInit and the body, an upper bound of the cells beyond the message root that the
-// registry counts; the gas units are the measured bounds the contract uses, so the channel's
-// available balance after opening is at least the deposit.
-func channelOpenFee(channelCode, initData *cell.Cell, body *cell.Cell) *big.Int {
-	seen := map[string]bool{}
-	var bits, cells int64
-	var walk func(c *cell.Cell)
-	walk = func(c *cell.Cell) {
-		k := string(c.Hash())
-		if seen[k] {
-			return
-		}
-		seen[k] = true
-		cells++
-		bits += int64(c.BitsSize())
-		for i := 0; i < int(c.RefsNum()); i++ {
-			walk(c.MustPeekRef(i))
-		}
-	}
-	// The StateInit cell itself: split_depth, special absent, code and data present, no library.
-	cells++
-	bits += 5
-	walk(channelCode)
-	walk(initData)
-	walk(body)
-	fwd := channelFwdLumpPrice + bits*channelFwdBitPrice + cells*channelFwdCellPrice
-	return big.NewInt(channelStorageReserve + channelGasOpen*channelGasPrice + fwd)
-}
-
 func channelOpen(ctx context.Context, args []string) error {
 	c := newChannelCmd("open")
 	c.addRegistry()
 	owner := c.fs.String("provider-owner", "", "the provider's owner address (the channel pays its Provider contract's owner)")
 	deposit := c.fs.String("deposit", "", "TON the channel holds for claims after opening (its 'available')")
-	openFee := c.fs.String("open-fee", "", "TON attached on top of the deposit for the storage reserve, gas and forwarding (default: computed; the registry refuses less)")
+	openFee := c.fs.String("open-fee", "", "TON attached on top of the deposit for the storage reserve, gas and forwarding (default: the registry's "+
+		contracts.MethodGetOpenChannelFee+", exactly what it checks; more stays in the channel as deposit, less is refused with exit code 118)")
 	var key channelClientKey
 	c.addClientKey(&key, true)
 	c.addSend("", "")
@@ -590,9 +499,9 @@ func channelOpen(ctx context.Context, args []string) error {
 	if !given {
 		return fmt.Errorf("%w: open needs the client key: --client-key-file FILE or --client-key HEX", errUsage)
 	}
-	var fee *big.Int
+	var override *big.Int
 	if *openFee != "" {
-		if fee, err = channelTON("open-fee", *openFee, false); err != nil {
+		if override, err = channelTON("open-fee", *openFee, false); err != nil {
 			return err
 		}
 	}
@@ -603,13 +512,17 @@ func channelOpen(ctx context.Context, args []string) error {
 	defer release()
 
 	rc := contracts.RegistryClient{Chain: cl, Address: reg}
-	codes, err := rc.Codes(ctx)
-	if err != nil {
-		return fmt.Errorf("failed to read registry %s: %w", reg.StringRaw(), err)
-	}
-	if codes.ChannelCode == nil {
+	need, err := rc.OpenChannelFee(ctx)
+	if code, ok := contracts.AsExitCode(err); ok && code == contracts.ExitChannelsDisabled {
 		return fmt.Errorf("%w: registry %s has no channel code (governance enables channels with 'cocoon registry set-channel-code'); it would fail with %w",
 			errChannelRefused, reg.StringRaw(), contracts.ExitChannelsDisabled)
+	}
+	if err != nil {
+		return feeUnread(contracts.MethodGetOpenChannelFee, c.friendly(reg, true), err, ", even with --link (open also reads the provider and the channel's address)")
+	}
+	fee, source := need, contracts.MethodGetOpenChannelFee
+	if override != nil {
+		fee, source = override, "--open-fee; the registry asks for "+channelFormat(need)
 	}
 	provider, err := rc.ProviderAddress(ctx, ownerAddr)
 	if err != nil {
@@ -635,44 +548,29 @@ func channelOpen(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if fee == nil {
-		initData, err := contracts.ChannelInitData(reg, pub, provider)
-		if err != nil {
-			return err
-		}
-		// Upper bound of ChannelInit's body: same fields, every address full length.
-		initBody, err := contracts.Encode(contracts.ChannelInit{QueryID: c.queryID, Opener: reg, PayoutTo: ownerAddr, Treasury: reg})
-		if err != nil {
-			return err
-		}
-		fee = channelOpenFee(codes.ChannelCode, initData, initBody)
-	}
 	value := new(big.Int).Add(dep, fee)
-	before, err := cl.GetAccount(ctx, ch)
+	existing, err := cl.GetAccount(ctx, ch)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(walletOut, "channel:   %s\n", c.friendly(ch, true))
-	fmt.Fprintf(walletOut, "attaching: %s = deposit %s + open fee %s\n", channelFormat(value), channelFormat(dep), channelFormat(fee))
-	if before.State == chain.StateActive {
+	fmt.Fprintf(walletOut, "attaching: %s = deposit %s + open fee %s (%s)\n", channelFormat(value), channelFormat(dep), channelFormat(fee), source)
+	if existing.State == chain.StateActive {
 		fmt.Fprintln(walletOut, "the channel exists: this adds to its deposit and refreshes its terms from the registry")
 	}
-	regTx, err := c.deliver(ctx, cl, w, reg, value, body, "the client's wallet")
-	if err != nil || regTx == nil {
+	txs, err := c.sender().send(ctx, cl, w, outgoing{what: "open", signer: "the client's wallet", value: value, body: body,
+		hops: []contractHop{{"registry", reg}, {"channel", ch}}})
+	if code, ok := contracts.AsExitCode(err); ok && code == contracts.ExitNotEnoughValue && len(txs) == 1 && fee.Cmp(need) < 0 {
+		return fmt.Errorf("%w: --open-fee %s is below the registry's fee %s (%s); leave --open-fee out to attach exactly that",
+			err, channelFormat(fee), channelFormat(need), contracts.MethodGetOpenChannelFee)
+	}
+	if err != nil || len(txs) == 0 {
 		return err
-	}
-	tx, err := c.waitFrom(ctx, cl, ch, before.LastTxLT, reg)
-	if err != nil {
-		return fmt.Errorf("open: the registry accepted it but the channel's transaction did not show up: %w", err)
-	}
-	if err := registryOutcome(tx); err != nil {
-		return fmt.Errorf("open: the channel refused ChannelInit (the value went back to the wallet): %w", err)
 	}
 	v, err := channelLoad(ctx, cl, ch)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(walletOut, "open: done in channel transaction lt %d hash %s\n", tx.LT, hex.EncodeToString(tx.Hash))
 	fmt.Fprintf(walletOut, "status:    %s, available %s\n", v.state.Status, channelFormat(v.state.Available.Nano()))
 	return nil
 }
@@ -703,7 +601,7 @@ func channelTopUp(ctx context.Context, args []string) error {
 	if _, err := channelLoad(ctx, cl, ch); err != nil {
 		return err
 	}
-	tx, err := c.deliver(ctx, cl, w, ch, n, nil, "any wallet")
+	tx, err := c.send(ctx, cl, w, ch, n, nil, "any wallet")
 	if err != nil || tx == nil {
 		return err
 	}
@@ -711,8 +609,7 @@ func channelTopUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(walletOut, "top-up: done in channel transaction lt %d; available %s, owed %s\n", tx.LT,
-		channelFormat(v.state.Available.Nano()), channelFormat(v.state.Owed.Nano()))
+	fmt.Fprintf(walletOut, "top-up: available %s, owed %s\n", channelFormat(v.state.Available.Nano()), channelFormat(v.state.Owed.Nano()))
 	return nil
 }
 
@@ -1004,11 +901,10 @@ func (c *channelCmd) claimAndReport(ctx context.Context, cl chain.Client, w *wal
 	if err != nil {
 		return err
 	}
-	tx, err := c.deliver(ctx, cl, w, v.addr, value, body, "any wallet (the unused value returns to it)")
+	tx, err := c.send(ctx, cl, w, v.addr, value, body, "any wallet (the unused value returns to it)")
 	if err != nil || tx == nil {
 		return err
 	}
-	fmt.Fprintf(walletOut, "%s: done in channel transaction lt %d hash %s\n", c.verb, tx.LT, hex.EncodeToString(tx.Hash))
 	report := channelOutgoing(tx, contracts.OpChannelUsage)
 	if report == nil {
 		return fmt.Errorf("%s: the channel's transaction sent no usage report", c.verb)
@@ -1024,11 +920,12 @@ func (c *channelCmd) claimAndReport(ctx context.Context, cl chain.Client, w *wal
 	fmt.Fprintf(walletOut, "paid:     %s = earned %s to %s + fee %s to %s\n", channelFormat(got.Amount),
 		channelFormat(got.Earned), c.friendly(v.data.PayoutTo, true), channelFormat(got.Fee), c.friendly(v.data.Treasury, true))
 	fmt.Fprintf(walletOut, "usage:    +%d prompt, +%d completion tokens\n", got.PromptTokens, got.CompletionTokens)
-	ptx, err := c.waitFrom(ctx, cl, provider, pBefore.LastTxLT, v.addr)
+	// Not a hop of the send: the channel has paid whatever the Provider contract does with the report.
+	ptx, err := c.sender().await(ctx, cl, provider, pBefore.LastTxLT, v.addr)
 	if err != nil {
 		return fmt.Errorf("%s: the channel reported the claim but the Provider contract's transaction did not show up: %w", c.verb, err)
 	}
-	if err := registryOutcome(ptx); err != nil {
+	if err := contractOutcome(ptx); err != nil {
 		// The report bounced: the channel pays owner and treasury itself; the totals miss this claim.
 		fmt.Fprintf(walletOut, "provider: the Provider contract refused the report (%v); the channel paid directly and the provider's usage totals do not include this claim\n", err)
 	}
@@ -1114,7 +1011,7 @@ func channelClose(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(walletOut, "close:    request nonce %d, refund to %s\n", v.state.CloseNonce, c.friendly(refund, false))
-	tx, err := c.deliver(ctx, cl, w, ch, value, body, "any wallet")
+	tx, err := c.send(ctx, cl, w, ch, value, body, "any wallet")
 	if err != nil || tx == nil {
 		return err
 	}
@@ -1123,8 +1020,7 @@ func channelClose(ctx context.Context, args []string) error {
 		return err
 	}
 	deadline := time.Unix(int64(after.state.CloseDeadline), 0).UTC()
-	fmt.Fprintf(walletOut, "close: done in channel transaction lt %d; closing until %s, then 'cocoon channel finalize --channel %s'\n",
-		tx.LT, deadline.Format(time.RFC3339), c.friendly(ch, true))
+	fmt.Fprintf(walletOut, "close: closing until %s, then 'cocoon channel finalize --channel %s'\n", deadline.Format(time.RFC3339), c.friendly(ch, true))
 	return nil
 }
 
@@ -1192,7 +1088,7 @@ func (c *channelCmd) endClose(ctx context.Context, noCheck bool, msg contracts.M
 	if err != nil {
 		return err
 	}
-	tx, err := c.deliver(ctx, cl, w, ch, value, body, signer)
+	tx, err := c.send(ctx, cl, w, ch, value, body, signer)
 	if err != nil || tx == nil {
 		return err
 	}
@@ -1200,6 +1096,6 @@ func (c *channelCmd) endClose(ctx context.Context, noCheck bool, msg contracts.M
 	if m := channelOutgoing(tx, contracts.OpChannelRefund); m != nil {
 		refunded = m.Amount.Nano()
 	}
-	fmt.Fprintf(walletOut, "%s: done in channel transaction lt %d; refunded %s to %s\n", c.verb, tx.LT, channelFormat(refunded), c.friendly(st.RefundTo, false))
+	fmt.Fprintf(walletOut, "%s: refunded %s to %s\n", c.verb, channelFormat(refunded), c.friendly(st.RefundTo, false))
 	return nil
 }

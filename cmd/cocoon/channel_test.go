@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -252,20 +251,40 @@ func TestChannelOnDevnet(t *testing.T) {
 	}
 	clientPub, _ := hex.DecodeString(pubHex[1])
 
-	// Open: too little value for the open fee is refused by the registry, by name, and the value
-	// comes back (the registry checks the whole value, deposit included).
+	// Open: an --open-fee below the registry's get_open_channel_fee is sent as given, refused by the
+	// registry by name (the value comes back), and the error says what the fee is.
+	rc := contracts.RegistryClient{Chain: d.Client(), Address: reg}
+	openFee, err := rc.OpenChannelFee(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("open fee (get_open_channel_fee): %s TON", wallet.FormatTON(openFee))
 	_, err = e.run("open", "--key-file", clientKeyW, "--provider-owner", ownerAddr.String(), "--deposit", "0.001",
 		"--client-key-file", keyFile, "--open-fee", "0.01")
 	var code contracts.ExitCode
-	if !errors.As(err, &code) || code != contracts.ExitNotEnoughValue || errors.Is(err, errChannelRefused) {
+	if !errors.As(err, &code) || code != contracts.ExitNotEnoughValue || errors.Is(err, errChannelRefused) ||
+		!strings.Contains(err.Error(), "--open-fee 0.01 TON is below the registry's fee "+wallet.FormatTON(openFee)+" TON") {
 		t.Fatalf("open with a too small fee: %v", err)
 	}
+	// A registry without channel code is refused before sending, by name.
+	oldReg := deployRegistryWithoutChannels(t, d, ownerAddr)
+	e.expectRefused(contracts.ExitChannelsDisabled, "has no channel code (governance enables channels with 'cocoon registry set-channel-code')", clientAddr,
+		"open", "--registry", oldReg.String(), "--key-file", clientKeyW, "--provider-owner", ownerAddr.String(), "--deposit", "1", "--client-key-file", keyFile)
 	clientLT := e.lastLT(clientAddr)
 	if _, err := e.run("open", "--key-file", clientKeyW, "--provider-owner", relayerAddr.String(), "--deposit", "2", "--client-key-file", keyFile); !errors.Is(err, errChannelRefused) || !strings.Contains(fmt.Sprint(err), "has no provider registered") || e.lastLT(clientAddr) != clientLT {
 		t.Fatalf("open with an owner that has no provider: %v", err)
 	}
+	// By default open attaches exactly deposit + get_open_channel_fee, which the registry accepts.
+	regLT := e.lastLT(reg)
 	out = e.must("open", "--key-file", clientKeyW, "--provider-owner", ownerAddr.String(), "--deposit", "2", "--client-key-file", keyFile)
 	t.Logf("open:\n%s", out)
+	openTotal := new(big.Int).Add(channelTestNano(t, "2"), openFee)
+	if want := "attaching: " + wallet.FormatTON(openTotal) + " TON = deposit 2 TON + open fee " + wallet.FormatTON(openFee) + " TON (get_open_channel_fee)\n"; !strings.Contains(out, want) {
+		t.Fatalf("open output lacks %q:\n%s", want, out)
+	}
+	if got, _ := e.received(reg, regLT); len(got) != 1 || got[0].Cmp(openTotal) != 0 {
+		t.Fatalf("the registry received %v, want one message of exactly %s nanoTON", got, openTotal)
+	}
 	m = channelTestAddrLine.FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, "open: done") {
 		t.Fatalf("open output:\n%s", out)
@@ -474,9 +493,8 @@ func TestChannelOnDevnet(t *testing.T) {
 	if err != nil || !dst.Equals(reg) {
 		t.Fatalf("open link goes to %q", link.Path)
 	}
-	fm := regexp.MustCompile(`attaching: (\S+) TON = deposit 1 TON \+ open fee (\S+) TON`).FindStringSubmatch(out)
-	if fm == nil || link.Query().Get("amount") != channelTestNano(t, fm[1]).String() {
-		t.Fatalf("open link amount %q:\n%s", link.Query().Get("amount"), out)
+	if want := new(big.Int).Add(channelTestNano(t, "1"), openFee); link.Query().Get("amount") != want.String() {
+		t.Fatalf("open link amount %q, want deposit 1 TON + open fee %s:\n%s", link.Query().Get("amount"), openFee, out)
 	}
 	boc, _ = base64.URLEncoding.DecodeString(link.Query().Get("bin"))
 	body, _ = cell.FromBOC(boc)
@@ -542,6 +560,11 @@ func TestChannelUsageErrors(t *testing.T) {
 			t.Errorf("%q: %v, want a usage error", args, err)
 		}
 	}
+	// Open reads the registry's fee (and provider, and channel address) from the chain, even for a link.
+	_, err := e.run("open", "--link", "--registry", addr, "--provider-owner", addr, "--deposit", "1", "--client-key", hexKey)
+	if !errors.Is(err, errFeeUnread) || !strings.Contains(err.Error(), "get_open_channel_fee is read from the chain") || !strings.Contains(err.Error(), "--rpc") {
+		t.Fatalf("open without a chain: %v", err)
+	}
 	// A usage error exits 2 through main's run.
 	if code := run([]string{"channel", "claim"}, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("exit code %d, want 2", code)
@@ -579,32 +602,5 @@ func TestChannelKeyFile(t *testing.T) {
 	}
 	if _, err := channelReadKey(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "cocoon channel key new") {
 		t.Fatalf("a missing key file: %v", err)
-	}
-}
-
-// TestChannelFeeConstants checks the open-fee figures against tolk/src/fees-management.tolk, so a
-// re-measured gas constant cannot leave the CLI attaching too little.
-func TestChannelFeeConstants(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("..", "..", "tolk", "src", "fees-management.tolk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	constant := func(name string) int64 {
-		m := regexp.MustCompile(`(?m)^const ` + name + ` = (\d+)\s*$`).FindSubmatch(src)
-		if m == nil {
-			t.Fatalf("no %s in fees-management.tolk", name)
-		}
-		n, _ := strconv.ParseInt(string(m[1]), 10, 64)
-		return n
-	}
-	if got := constant("GAS_REGISTRY_OPEN_CHANNEL") + constant("GAS_CHANNEL_INIT"); got != channelGasOpen {
-		t.Fatalf("channelGasOpen %d, fees-management.tolk says %d", channelGasOpen, got)
-	}
-	m := regexp.MustCompile(`(?m)^const MIN_TONS_FOR_STORAGE = ton\("([0-9.]+)"\)`).FindSubmatch(src)
-	if m == nil {
-		t.Fatal("no MIN_TONS_FOR_STORAGE in fees-management.tolk")
-	}
-	if n, err := wallet.ParseTON(string(m[1])); err != nil || n.Int64() != channelStorageReserve {
-		t.Fatalf("channelStorageReserve %d, fees-management.tolk says %s", channelStorageReserve, m[1])
 	}
 }

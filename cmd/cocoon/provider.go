@@ -16,10 +16,8 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
-	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain"
-	"github.com/cocoon-go/cocoon/chain/txwait"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
 )
@@ -50,27 +48,12 @@ transaction, or with --link prints a ton://transfer link for the owner to sign e
 address comes from --registry or $` + envRegistry + `. Unused attached TON is returned by the contract.
 Run 'cocoon provider <verb> -h' for a verb's flags.`
 
-// Fee constants mirrored from tolk/src/fees-management.tolk (TestProviderFeeConstants compares them).
-const (
-	providerGasRegistryRegister     = 13000 // GAS_REGISTRY_REGISTER
-	providerGasProviderRegistration = 5500  // GAS_PROVIDER_REGISTRATION
-	providerGasOwnerOp              = 8500  // GAS_PROVIDER_OWNER_OP
-	providerMinTonsForStorage       = 20_000_000
-)
+// providerStorageReserve is MIN_TONS_FOR_STORAGE (tolk/src/fees-management.tolk; a test compares
+// them): the provider contract keeps it besides stake and unbonding stake, so show can tell surplus.
+const providerStorageReserve = 20_000_000
 
-// providerFeeHeadroom is attached above the computed registration fee, so a rise of the network's
-// prices does not make registration fail; the provider returns whatever was not spent.
-const providerFeeHeadroom = 50_000_000 // 0.05 TON
-
-// Basechain gas and forwarding prices (config params 21 and 25) of mainnet and testnet, which the
-// devnet's config copies; TestProviderFeeConstants checks them against the devnet's config.
-var (
-	providerBasechainGas = tlb.ConfigGasLimitsPrices{HasFlatPricing: true, FlatGasLimit: 100, FlatGasPrice: 40_000, GasPrice: 26_214_400}
-	providerBasechainFwd = tlb.ConfigMsgForwardPrices{LumpPrice: 400_000, BitPrice: 26_214_400, CellPrice: 2_621_440_000}
-)
-
-// providerDefaultOpValue is what owner ops attach: several times the owner-op gas fee (0.0034 TON);
-// the provider sends all of it back minus fees.
+// providerDefaultOpValue is what owner ops attach: several times the owner-op gas fee
+// (GAS_PROVIDER_OWNER_OP, 0.0034 TON); the provider sends all of it back minus fees.
 const providerDefaultOpValue = "0.05"
 
 var (
@@ -83,7 +66,6 @@ var (
 // providerCmd is one provider verb's flags and state.
 type providerCmd struct {
 	*regCmd
-	verb  string
 	owner string
 }
 
@@ -91,9 +73,13 @@ type providerCmd struct {
 var providerVerbHelp = map[string][2]string{
 	"register": {"--stake TON [--value TON]", "Sends RegisterProvider from the wallet to the registry, which deploys the wallet's provider\n" +
 		"contract (at get_provider_address(owner)) or, when it exists, adds the stake to it. The message\n" +
-		"carries the stake plus the registry's fee: the 0.02 TON storage reserve the provider contract keeps,\n" +
-		"the registry's and the provider's gas and the deploy message's forward fee, computed from the\n" +
-		"contracts' measured gas constants and the basechain prices (--value shows the bound and the default)."},
+		"carries the stake plus the registry's fee, read from its get_register_fee(stake) just before\n" +
+		"sending: the 0.02 TON storage reserve the provider contract keeps, the registry's and the\n" +
+		"provider's gas and the deploy message's forward fee. That is exactly what the registry checks\n" +
+		"under the network's current config. --value TON attaches another fee instead: the provider returns\n" +
+		"what is not spent to the owner at once, and the registry refuses less (exit code 118; the value\n" +
+		"comes back). Reading the fee needs the chain (--rpc, $" + envRPC + " or --liteserver-config); with\n" +
+		"--link and no chain access give --value (and no --owner, which is looked up on-chain)."},
 	"show": {"[--owner ADDRESS]", "Prints what the provider's getters expose: status, stake, unbonding and unlock time, endpoint,\n" +
 		"model prices, attestation and the vote round, usage totals; money in TON."},
 	"set-endpoint": {"--url https://HOST[:PORT][/PATH]", "Publishes the RA-TLS endpoint clients connect to: an https URL of at most 127 bytes, without\n" +
@@ -111,7 +97,7 @@ var providerVerbHelp = map[string][2]string{
 }
 
 func providerNewCmd(verb, defValue string) *providerCmd {
-	p := &providerCmd{regCmd: newRegCmd(verb, defValue), verb: verb}
+	p := &providerCmd{regCmd: newRegCmd(verb, defValue)}
 	p.fs.Init("provider "+verb, flag.ContinueOnError)
 	p.fs.Usage = func() {
 		h := providerVerbHelp[verb]
@@ -206,145 +192,14 @@ func (p *providerCmd) lookup(ctx context.Context, c chain.Client, reg, owner *ad
 	return st, nil
 }
 
-// providerHop is a contract transaction a send waits for: on addr, caused by an internal message from.
-type providerHop struct {
-	name     string // "registry" or "provider", for messages
-	addr     *address.Address
-	from     *address.Address
-	beforeLT uint64
-}
-
-// send delivers body to dst from the wallet and waits for the contract transactions it causes: the
-// one on dst, then next (when not nil) caused by dst. With --link it prints a link instead. It
-// returns the last contract transaction (nil with --link or --no-wait) and names a refusal's exit code.
-func (p *providerCmd) send(ctx context.Context, c chain.Client, w *wallet.Wallet, dstName string, dst *address.Address, value *big.Int, body *cell.Cell, next *providerHop) (*tlb.Transaction, error) {
-	what := p.verb
-	if p.link {
-		link, err := p.tonLink(dst, value, body, nil)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(walletOut, "%s: sign and send this transfer (%s TON) from the provider owner's wallet:\n%s\n", what, wallet.FormatTON(value), link)
-		return nil, nil
-	}
-	before, err := c.GetAccount(ctx, dst)
-	if err != nil {
-		return nil, err
-	}
-	if next != nil {
-		acc, err := c.GetAccount(ctx, next.addr)
-		if err != nil {
-			return nil, err
-		}
-		next.beforeLT = acc.LastTxLT
-	}
-	own, err := c.GetAccount(ctx, w.Address())
-	if err != nil {
-		return nil, err
-	}
-	// Wallets send with "ignore errors": an unaffordable transfer would be skipped silently.
-	if own.Balance.Cmp(value) <= 0 {
-		return nil, fmt.Errorf("wallet %s holds %s TON, not enough to attach %s TON plus fees", p.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(value))
-	}
-	opts := wallet.SendOptions{TTL: 2 * time.Minute, Wait: true, Now: chainClock(ctx, p.walletFlags, c), Poll: txwait.Options{Interval: time.Second}}
-	if p.network == "devnet" {
-		opts.Poll.Interval = 20 * time.Millisecond
-	}
-	sent, err := w.Send(ctx, c, opts, wallet.Transfer{To: dst, Amount: value, Bounce: true, Body: body})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if sent.Transaction.OutMsgCount == 0 {
-		return nil, fmt.Errorf("%s: %w: the wallet's transaction sent no message", what, wallet.ErrFailed)
-	}
-	fmt.Fprintf(walletOut, "%s: sent %s TON from %s (seqno %d)\n", what, wallet.FormatTON(value), p.friendly(w.Address(), false), sent.Seqno)
-	if p.noWait {
-		return nil, nil
-	}
-	hops := []providerHop{{name: dstName, addr: dst, from: w.Address(), beforeLT: before.LastTxLT}}
-	if next != nil {
-		hops = append(hops, *next)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	var tx *tlb.Transaction
-	for _, h := range hops {
-		if tx, err = txwait.Wait(wctx, c, h.addr, h.beforeLT, txwait.InternalFrom(h.from), opts.Poll); err != nil {
-			return nil, fmt.Errorf("%s: the message was sent but the %s's transaction did not show up: %w", what, h.name, err)
-		}
-		if err := registryOutcome(tx); err != nil {
-			return nil, fmt.Errorf("%s: the %s refused it: %w", what, h.name, err)
-		}
-	}
-	fmt.Fprintf(walletOut, "%s: done in %s transaction lt %d hash %s\n", what, hops[len(hops)-1].name, tx.LT, hex.EncodeToString(tx.Hash))
-	return tx, nil
-}
-
-// providerRegistrationFee is an upper bound of what RegisterProvider needs on top of the stake
-// (registry.tolk): MIN_TONS_FOR_STORAGE, which the provider keeps as its storage reserve, the
-// registry's and the provider's gas, and the forward fee of the registry's deploy message, counted
-// here with the StateInit and the body both as separate cells (the registry may inline them, which
-// costs less) and the widest stake and minimum-stake amounts.
-func providerRegistrationFee(providerCode *cell.Cell) (*big.Int, error) {
-	maxCoins := tlb.FromNanoTON(new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 120), big.NewInt(1)))
-	anyAddr := address.MustParseRawAddr("0:" + strings.Repeat("ff", 32))
-	data, err := contracts.ProviderInitData(anyAddr, anyAddr)
-	if err != nil {
-		return nil, err
-	}
-	init, err := tlb.ToCell(&tlb.StateInit{Code: providerCode, Data: data})
-	if err != nil {
-		return nil, fmt.Errorf("failed to build the provider's state init: %w", err)
-	}
-	body, err := contracts.Encode(contracts.ProviderRegistration{QueryID: math.MaxUint64, Owner: anyAddr, StakeAmount: maxCoins,
-		Params: &contracts.ProviderParams{MinStake: maxCoins, UnbondingPeriod: math.MaxUint32, Treasury: anyAddr}})
-	if err != nil {
-		return nil, err
-	}
-	cells, bits := providerCellStats(init, body)
-	fee := providerBasechainFwd.ComputeForwardFee(cells, bits)
-	fee.Add(fee, providerBasechainGas.ComputeGasPrice(providerGasRegistryRegister))
-	fee.Add(fee, providerBasechainGas.ComputeGasPrice(providerGasProviderRegistration))
-	return fee.Add(fee, big.NewInt(providerMinTonsForStorage)), nil
-}
-
-// providerCellStats counts the distinct cells and their bits in the given trees, as the TVM
-// measures a message for its forward fee.
-func providerCellStats(roots ...*cell.Cell) (cells, bits uint64) {
-	seen := map[string]bool{}
-	var walk func(c *cell.Cell)
-	walk = func(c *cell.Cell) {
-		k := string(c.Hash())
-		if seen[k] {
-			return
-		}
-		seen[k] = true
-		cells++
-		bits += uint64(c.BitsSize())
-		for i := 0; i < int(c.RefsNum()); i++ {
-			if r, err := c.PeekRef(i); err == nil {
-				walk(r)
-			}
-		}
-	}
-	for _, r := range roots {
-		walk(r)
-	}
-	return cells, bits
-}
-
 func providerRegister(ctx context.Context, args []string) error {
-	fee, err := providerRegistrationFee(contracts.ProviderCode())
-	if err != nil {
-		return err
-	}
-	p := providerNewCmd("register", wallet.FormatTON(new(big.Int).Add(fee, big.NewInt(providerFeeHeadroom))))
-	p.fs.Lookup("value").Usage = fmt.Sprintf("TON attached on top of --stake for the fee: the registry needs at most %s TON "+
-		"(with this build's provider code; %s TON of it stays in the provider as its storage reserve); the default adds %s TON "+
-		"of headroom, and the provider returns what is not spent",
-		wallet.FormatTON(fee), wallet.FormatTON(big.NewInt(providerMinTonsForStorage)), wallet.FormatTON(big.NewInt(providerFeeHeadroom)))
+	p := providerNewCmd("register", valueAuto)
+	p.autoValue = true
+	p.fs.Lookup("value").Usage = "TON attached on top of --stake for the registry's fee; " + valueAuto + " reads it from the registry's " +
+		"get_register_fee(stake) just before sending (that needs the chain). The provider returns more at once; less is refused " +
+		"with exit code 118 and comes back"
 	stakeFlag := p.fs.String("stake", "", "stake to bond, TON (at least the registry's minimum provider stake; see 'cocoon registry show')")
-	reg, value, err := p.parseReg(args, true)
+	reg, fee, err := p.parseReg(args, true)
 	if err != nil {
 		return err
 	}
@@ -355,8 +210,6 @@ func providerRegister(ctx context.Context, args []string) error {
 	if err != nil || stake.Sign() == 0 {
 		return fmt.Errorf("%w: --stake must be a positive TON amount", errUsage)
 	}
-	valueSet := false
-	p.fs.Visit(func(f *flag.Flag) { valueSet = valueSet || f.Name == "value" })
 	var owner *address.Address
 	var w *wallet.Wallet
 	if !p.link || p.owner != "" {
@@ -373,25 +226,16 @@ func providerRegister(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: the registry registers the sending wallet %s; --owner %s differs (use --link to have the owner sign)", errUsage, p.friendly(w.Address(), false), p.owner)
 		}
 	}
-	c, release, err := p.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	rc := contracts.RegistryClient{Chain: c, Address: reg}
-	codes, err := rc.Codes(ctx)
-	if err != nil {
-		return err
-	}
-	if !valueSet && !bytes.Equal(codes.ProviderCode.Hash(), contracts.ProviderCode().Hash()) {
-		// Another provider code deploys another StateInit: recompute the bound for it.
-		if fee, err = providerRegistrationFee(codes.ProviderCode); err != nil {
+	hops := []contractHop{{"registry", reg}}
+	var c chain.Client
+	// A link with a given fee and no owner to look up needs no chain at all.
+	if fee == nil || owner != nil {
+		var release func()
+		if c, release, err = p.connect(ctx); err != nil {
 			return err
 		}
-		value = fee.Add(fee, big.NewInt(providerFeeHeadroom))
+		defer release()
 	}
-	total := new(big.Int).Add(stake, value)
-	var next *providerHop
 	if owner != nil {
 		st, err := p.lookup(ctx, c, reg, owner)
 		switch {
@@ -403,23 +247,41 @@ func providerRegister(ctx context.Context, args []string) error {
 		default:
 			return err
 		}
-		next = &providerHop{name: "provider", addr: st.addr, from: reg}
-	} else {
+		hops = append(hops, contractHop{"provider", st.addr})
+	}
+	rc := contracts.RegistryClient{Chain: c, Address: reg}
+	source := "--value"
+	if fee == nil {
+		if fee, err = rc.RegisterFee(ctx, stake); err != nil {
+			return feeUnread(contracts.MethodGetRegisterFee, p.friendly(reg, true), err, "; or give --value TON to attach that fee without reading it")
+		}
+		source = contracts.MethodGetRegisterFee
+	}
+	if owner == nil {
 		fmt.Fprintln(walletOut, "provider: the registry derives it from the signing wallet: see 'cocoon provider show --owner ADDRESS' once registered")
 	}
+	total := new(big.Int).Add(stake, fee)
+	fmt.Fprintf(walletOut, "attaching: %s TON = stake %s TON + fee %s TON (%s)\n", wallet.FormatTON(total), wallet.FormatTON(stake), wallet.FormatTON(fee), source)
 	body, err := contracts.Encode(contracts.RegisterProvider{QueryID: p.queryID, StakeAmount: tlb.FromNanoTON(stake)})
 	if err != nil {
 		return err
 	}
-	tx, err := p.send(ctx, c, w, "registry", reg, total, body, next)
-	if err != nil || tx == nil {
+	txs, err := p.sender().send(ctx, c, w, outgoing{what: "register", signer: "the provider owner's wallet", value: total, body: body, hops: hops})
+	if code, ok := contracts.AsExitCode(err); ok && code == contracts.ExitNotEnoughValue && len(txs) == 1 && source == "--value" {
+		if need, ferr := rc.RegisterFee(ctx, stake); ferr == nil {
+			return fmt.Errorf("%w: the registry asks for %s TON on top of this stake (%s), --value gave %s TON; leave --value out to attach exactly that",
+				err, wallet.FormatTON(need), contracts.MethodGetRegisterFee, wallet.FormatTON(fee))
+		}
+	}
+	if err != nil || len(txs) == 0 {
 		return err
 	}
-	d, err := contracts.ProviderClient{Chain: c, Address: next.addr}.Data(ctx)
+	provider := hops[len(hops)-1].addr
+	d, err := contracts.ProviderClient{Chain: c, Address: provider}.Data(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(walletOut, "provider: %s %s, stake %s TON\n", p.friendly(next.addr, true), d.EffectiveStatus, wallet.FormatTON(d.Stake.Nano()))
+	fmt.Fprintf(walletOut, "provider: %s %s, stake %s TON\n", p.friendly(provider, true), d.EffectiveStatus, wallet.FormatTON(d.Stake.Nano()))
 	return nil
 }
 
@@ -582,17 +444,18 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 	if err != nil {
 		return err
 	}
-	tx, err := p.send(ctx, c, w, "provider", st.addr, value, body, nil)
+	txs, err := p.sender().send(ctx, c, w, outgoing{what: verb, signer: "the provider owner's wallet", value: value, body: body,
+		hops: []contractHop{{"provider", st.addr}}})
 	if code, ok := contracts.AsExitCode(err); ok {
 		if hint := providerHint(ctx, c, p, st, code, w); hint != "" {
 			return fmt.Errorf("%w: %s", err, hint)
 		}
 	}
-	if err != nil || tx == nil {
+	if err != nil || len(txs) == 0 {
 		return err
 	}
 	if verb == "withdraw" {
-		if paid, ok := providerWithdrawn(tx); ok {
+		if paid, ok := providerWithdrawn(txs[0]); ok {
 			fmt.Fprintf(walletOut, "withdraw: %s TON of unbonded stake paid to %s\n", wallet.FormatTON(paid), p.friendly(owner, false))
 		}
 	}
@@ -731,7 +594,7 @@ func providerShow(ctx context.Context, args []string) error {
 	// Surplus (top-ups, rounding) goes back to the owner with the next owner op.
 	surplus := new(big.Int).Sub(st.acc.Balance, d.Stake.Nano())
 	surplus.Sub(surplus, d.UnbondingAmount.Nano())
-	surplus.Sub(surplus, big.NewInt(providerMinTonsForStorage))
+	surplus.Sub(surplus, big.NewInt(providerStorageReserve))
 	if surplus.Sign() > 0 {
 		fmt.Fprintf(o, "surplus:           %s TON (returned to the owner with the next owner operation)\n", wallet.FormatTON(surplus))
 	}

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain/devnet"
@@ -192,21 +191,30 @@ func TestProviderOnDevnet(t *testing.T) {
 		t.Fatalf("pause before register: %v", err)
 	}
 
-	// Registration: the registry's refusals by name, then the computed fee bound is enough.
+	// Registration: the registry's refusals by name; a --value below the registry's fee says what the fee is.
 	_, err = provider(ownerKey, "register", "--stake", "4")
 	providerTestExit(t, "stake below the minimum", err, "registry", contracts.ExitStakeBelowMinimum)
-	_, err = provider(ownerKey, "register", "--stake", "10", "--value", "0.01")
-	providerTestExit(t, "fee too low", err, "registry", contracts.ExitNotEnoughValue)
-	fee, err := providerRegistrationFee(contracts.ProviderCode())
+	rc := contracts.RegistryClient{Chain: d.Client(), Address: regAddr}
+	fee, err := rc.RegisterFee(ctx, nano("10"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("registration fee bound: %s TON", wallet.FormatTON(fee))
-	// The bound is tight: 0.001 TON less is below what the registry computes.
-	_, err = provider(ownerKey, "register", "--stake", "10", "--value", wallet.FormatTON(new(big.Int).Sub(fee, nano("0.001"))))
-	providerTestExit(t, "fee bound minus 0.001 TON", err, "registry", contracts.ExitNotEnoughValue)
-	before := balance(ownerAddr)
-	out = step(ownerKey, "register", "--stake", "10", "--value", wallet.FormatTON(fee))
+	t.Logf("registration fee (get_register_fee): %s TON", wallet.FormatTON(fee))
+	_, err = provider(ownerKey, "register", "--stake", "10", "--value", "0.01")
+	providerTestExit(t, "fee too low", err, "registry", contracts.ExitNotEnoughValue)
+	if want := "the registry asks for " + wallet.FormatTON(fee) + " TON on top of this stake (get_register_fee), --value gave 0.01 TON"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("fee too low: %v, want it to say %q", err, want)
+	}
+	// By default the CLI attaches exactly stake + get_register_fee(stake), and the registry accepts it.
+	before, regLT := balance(ownerAddr), lastLT(regAddr)
+	out = step(ownerKey, "register", "--stake", "10")
+	total := new(big.Int).Add(nano("10"), fee)
+	if want := "attaching: " + wallet.FormatTON(total) + " TON = stake 10 TON + fee " + wallet.FormatTON(fee) + " TON (get_register_fee)\n"; !strings.Contains(out, want) {
+		t.Fatalf("register output lacks %q:\n%s", want, out)
+	}
+	if got, _ := (&channelTestEnv{t: t, d: d}).received(regAddr, regLT); len(got) != 1 || got[0].Cmp(total) != 0 {
+		t.Fatalf("the registry received %v, want one message of exactly %s nanoTON", got, total)
+	}
 	provLine := "provider: " + friendlyBounceable(provAddr)
 	if !strings.Contains(out, provLine+" (raw ") || !strings.Contains(out, provLine+" active, stake 10 TON") {
 		t.Fatalf("register output lacks the provider address %s:\n%s", provAddr, out)
@@ -214,7 +222,7 @@ func TestProviderOnDevnet(t *testing.T) {
 	// The owner pays the stake, the 0.02 TON reserve and fees; the rest of the attached value comes back.
 	spent := new(big.Int).Sub(before, balance(ownerAddr))
 	if spent.Cmp(nano("10.02")) <= 0 || spent.Cmp(new(big.Int).Add(nano("10.01"), fee)) >= 0 {
-		t.Fatalf("registration cost %s TON (fee bound %s)", wallet.FormatTON(spent), wallet.FormatTON(fee))
+		t.Fatalf("registration cost %s TON (fee %s)", wallet.FormatTON(spent), wallet.FormatTON(fee))
 	}
 	show("provider:          "+friendlyBounceable(provAddr)+" (raw "+provAddr.StringRaw()+")", "status:            active\n", "stake:             10 TON (minimum 5 TON)\n",
 		"unbonding:         none\n", "unbonding period:  1m0s\n", "endpoint:          not set", "models (0)", "attestation:       not attested",
@@ -366,7 +374,11 @@ func TestProviderOnDevnet(t *testing.T) {
 	dst, amount, body = providerTestLink(t, out)
 	msg, err = contracts.Decode(body)
 	rp, ok := msg.(contracts.RegisterProvider)
-	wantAmount := new(big.Int).Add(nano("6"), new(big.Int).Add(fee, big.NewInt(providerFeeHeadroom)))
+	fee6, err := rc.RegisterFee(ctx, nano("6"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAmount := new(big.Int).Add(nano("6"), fee6)
 	if err != nil || !ok || rp.QueryID != 7 || rp.StakeAmount.Nano().Cmp(nano("6")) != 0 || !dst.Equals(regAddr) || amount != wantAmount.String() {
 		t.Fatalf("register link: %+v %v to %s amount %s (want %s)", msg, err, dst, amount, wantAmount)
 	}
@@ -376,45 +388,37 @@ func TestProviderOnDevnet(t *testing.T) {
 	}
 }
 
-// TestProviderFeeConstants checks the Go mirror of the registration fee inputs: the gas constants
-// against tolk/src/fees-management.tolk and the basechain prices against the devnet's config.
-func TestProviderFeeConstants(t *testing.T) {
+// TestProviderStorageReserve checks the reserve show subtracts against tolk/src/fees-management.tolk.
+func TestProviderStorageReserve(t *testing.T) {
 	src, err := os.ReadFile("../../tolk/src/fees-management.tolk")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{
-		"GAS_REGISTRY_REGISTER":     strconv.Itoa(providerGasRegistryRegister),
-		"GAS_PROVIDER_REGISTRATION": strconv.Itoa(providerGasProviderRegistration),
-		"GAS_PROVIDER_OWNER_OP":     strconv.Itoa(providerGasOwnerOp),
-		"MIN_TONS_FOR_STORAGE":      `ton("` + wallet.FormatTON(big.NewInt(providerMinTonsForStorage)) + `")`,
-	} {
-		m := regexp.MustCompile(`(?m)^const ` + name + ` = (.+)$`).FindSubmatch(src)
-		if m == nil || string(m[1]) != want {
-			t.Errorf("fees-management.tolk %s = %q, the CLI assumes %s", name, m, want)
-		}
+	m := regexp.MustCompile(`(?m)^const MIN_TONS_FOR_STORAGE = ton\("([0-9.]+)"\)$`).FindSubmatch(src)
+	if m == nil || string(m[1]) != wallet.FormatTON(big.NewInt(providerStorageReserve)) {
+		t.Fatalf("fees-management.tolk MIN_TONS_FOR_STORAGE = %q, the CLI assumes %s TON", m, wallet.FormatTON(big.NewInt(providerStorageReserve)))
 	}
-	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+}
+
+// TestProviderRegisterLinkOffline: a register link with --value needs no chain; without --value the
+// error says that the fee is read from the chain and how to do without it.
+func TestProviderRegisterLinkOffline(t *testing.T) {
+	t.Setenv(envMnemonic, "")
+	t.Setenv(envRPC, "http://127.0.0.1:1") // nothing listens here
+	reg := address.MustParseRawAddr("0:" + strings.Repeat("77", 32))
+	out, err := providerTestCLI(providerRun, "register", "--registry", reg.StringRaw(), "--link", "--stake", "5", "--value", "0.25", "--query-id", "3")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("register --link --value without a chain: %v\n%s", err, out)
 	}
-	defer d.Close()
-	cfg := tlb.BlockchainConfig{Root: d.ConfigRoot()}
-	gas, err := cfg.GetGasPrices(false)
-	if err != nil {
-		t.Fatal(err)
+	dst, amount, body := providerTestLink(t, out)
+	rp, err := contracts.DecodeAs[contracts.RegisterProvider](body)
+	if err != nil || rp.QueryID != 3 || rp.StakeAmount.Nano().Cmp(big.NewInt(5_000_000_000)) != 0 || !dst.Equals(reg) || amount != "5250000000" {
+		t.Fatalf("register link: %+v %v to %s amount %s", rp, err, dst, amount)
 	}
-	g := providerBasechainGas
-	if gas.FlatGasLimit != g.FlatGasLimit || gas.FlatGasPrice != g.FlatGasPrice || gas.GasPrice != g.GasPrice {
-		t.Errorf("basechain gas prices %+v, the CLI assumes %+v", gas, g)
-	}
-	fwd, err := cfg.GetMsgForwardPrices(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := providerBasechainFwd
-	if fwd.LumpPrice != f.LumpPrice || fwd.BitPrice != f.BitPrice || fwd.CellPrice != f.CellPrice {
-		t.Errorf("basechain forward prices %+v, the CLI assumes %+v", fwd, f)
+	out, err = providerTestCLI(providerRun, "register", "--registry", reg.StringRaw(), "--link", "--stake", "5")
+	if !errors.Is(err, errFeeUnread) || !strings.Contains(err.Error(), "get_register_fee is read from the chain") ||
+		!strings.Contains(err.Error(), "--rpc") || !strings.Contains(err.Error(), "give --value TON") || strings.Contains(out, "ton://") {
+		t.Fatalf("register --link without a chain or --value: %v\n%s", err, out)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -67,7 +68,12 @@ type regCmd struct {
 	value    string
 	queryID  uint64
 	noWait   bool
+	// autoValue lets --value be valueAuto: parseReg then returns a nil value for the verb to work out.
+	autoValue bool
 }
+
+// valueAuto as --value asks the command to work out the amount from the contracts' getters.
+const valueAuto = "auto"
 
 func newRegCmd(verb string, defValue string) *regCmd {
 	r := &regCmd{walletFlags: newWalletFlags(verb, true)}
@@ -111,9 +117,11 @@ func (r *regCmd) parseReg(args []string, needRegistry bool) (*address.Address, *
 	if len(rest) != 0 {
 		return nil, nil, fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
 	}
-	value, err := wallet.ParseTON(r.value)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: --value: %v", errUsage, err)
+	var value *big.Int
+	if !r.autoValue || r.value != valueAuto {
+		if value, err = wallet.ParseTON(r.value); err != nil {
+			return nil, nil, fmt.Errorf("%w: --value: %v", errUsage, err)
+		}
 	}
 	if r.queryID == 0 {
 		var b [8]byte
@@ -134,7 +142,7 @@ func (r *regCmd) parseReg(args []string, needRegistry bool) (*address.Address, *
 }
 
 // tonLink renders a ton://transfer deep link (amount in nanoTON, BOCs in URL-safe base64).
-func (r *regCmd) tonLink(dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) (string, error) {
+func (s sender) tonLink(dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) (string, error) {
 	q := []string{"amount=" + value.String()}
 	if body != nil {
 		q = append(q, "bin="+url.QueryEscape(base64.URLEncoding.EncodeToString(body.ToBOCWithFlags(false))))
@@ -146,19 +154,141 @@ func (r *regCmd) tonLink(dst *address.Address, value *big.Int, body *cell.Cell, 
 		}
 		q = append(q, "init="+url.QueryEscape(base64.URLEncoding.EncodeToString(c.ToBOCWithFlags(false))))
 	}
-	return "ton://transfer/" + r.friendly(dst, init == nil) + "?" + strings.Join(q, "&"), nil
+	return "ton://transfer/" + s.friendly(dst, init == nil) + "?" + strings.Join(q, "&"), nil
 }
 
-// deliver sends body (and init, for a deploy) to dst from the wallet and waits for dst's
-// transaction, or prints a link when --link is set. It returns the registry's exit code as an error.
-func (r *regCmd) deliver(ctx context.Context, what string, dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) error {
-	if r.link {
-		link, err := r.tonLink(dst, value, body, init)
+// errFeeUnread is a registry fee getter that could not be run: the amount to attach is unknown.
+var errFeeUnread = errors.New("failed to read the registry's fee")
+
+// feeUnread explains a fee getter that failed: an exit code means the registry could not price it,
+// anything else is taken for missing chain access. alt says how to do without the getter.
+func feeUnread(getter, registry string, err error, alt string) error {
+	if _, ok := contracts.AsExitCode(err); ok {
+		return fmt.Errorf("%w: %s on %s failed (is it a Cocoon registry?): %w", errFeeUnread, getter, registry, err)
+	}
+	return fmt.Errorf("%w: %s is read from the chain, which needs a reachable --rpc ($%s) or --liteserver-config%s: %w",
+		errFeeUnread, getter, envRPC, alt, err)
+}
+
+// contractHop is a contract whose transaction a send waits for.
+type contractHop struct {
+	name string // "registry", "provider" or "channel": how messages call it
+	addr *address.Address
+}
+
+// outgoing is one message from the wallet and the contract transactions it causes.
+type outgoing struct {
+	what   string // the verb: every line printed and every error starts with it
+	signer string // who signs a --link transfer, e.g. "the governance wallet"
+	value  *big.Int
+	body   *cell.Cell
+	init   *tlb.StateInit // a deploy: sent non-bounceable to the StateInit's address
+	// hops are the transactions to wait for, in order: hops[0] is on the destination, caused by
+	// the wallet's message, and each later one is caused by a message from the hop before it.
+	hops []contractHop
+	// quietValue leaves the amount out of the printed lines: the registry verbs' wording.
+	quietValue bool
+}
+
+// sender sends outgoing messages from a wallet, or prints them as ton://transfer links (--link).
+type sender struct {
+	*walletFlags
+	link, noWait bool
+}
+
+func (r *regCmd) sender() sender { return sender{r.walletFlags, r.link, r.noWait} }
+
+// send sends m from w and waits for its hops' transactions, or with --link prints a link (c and
+// w may then be nil). It returns the transactions of the hops reached (none with --link or
+// --no-wait); a hop that failed is an error naming the contract and its exit code.
+func (s sender) send(ctx context.Context, c chain.Client, w *wallet.Wallet, m outgoing) ([]*tlb.Transaction, error) {
+	dst := m.hops[0].addr
+	amount := ""
+	if !m.quietValue {
+		amount = wallet.FormatTON(m.value) + " TON "
+	}
+	if s.link {
+		link, err := s.tonLink(dst, m.value, m.body, m.init)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fmt.Fprintf(walletOut, "%s: sign and send this transfer from the governance wallet:\n%s\n", what, link)
-		return nil
+		if amount != "" {
+			amount = "(" + strings.TrimSpace(amount) + ") "
+		}
+		fmt.Fprintf(walletOut, "%s: sign and send this transfer %sfrom %s:\n%s\n", m.what, amount, m.signer, link)
+		return nil, nil
+	}
+	afterLT := make([]uint64, len(m.hops))
+	for i, h := range m.hops {
+		acc, err := c.GetAccount(ctx, h.addr)
+		if err != nil {
+			return nil, err
+		}
+		afterLT[i] = acc.LastTxLT
+	}
+	own, err := c.GetAccount(ctx, w.Address())
+	if err != nil {
+		return nil, err
+	}
+	// Wallets send with "ignore errors": an unaffordable transfer would be skipped silently.
+	if own.Balance.Cmp(m.value) <= 0 {
+		return nil, fmt.Errorf("wallet %s holds %s TON, not enough to attach %s TON plus fees", s.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(m.value))
+	}
+	opts := s.sendOptions(ctx, c)
+	tr := wallet.Transfer{To: dst, Amount: m.value, Bounce: m.init == nil, Body: m.body, StateInit: m.init}
+	sent, err := w.Send(ctx, c, opts, tr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.what, err)
+	}
+	if sent.Transaction.OutMsgCount == 0 {
+		return nil, fmt.Errorf("%s: %w: the wallet's transaction sent no message", m.what, wallet.ErrFailed)
+	}
+	fmt.Fprintf(walletOut, "%s: sent %sfrom %s (seqno %d)\n", m.what, amount, s.friendly(w.Address(), false), sent.Seqno)
+	if s.noWait {
+		return nil, nil
+	}
+	var txs []*tlb.Transaction
+	from := w.Address()
+	for i, h := range m.hops {
+		tx, err := s.await(ctx, c, h.addr, afterLT[i], from)
+		if err != nil {
+			return txs, fmt.Errorf("%s: the message left the wallet but the %s's transaction did not show up: %w", m.what, h.name, err)
+		}
+		txs = append(txs, tx)
+		if err := contractOutcome(tx); err != nil {
+			return txs, fmt.Errorf("%s: the %s refused it: %w", m.what, h.name, err)
+		}
+		from = h.addr
+	}
+	last := txs[len(txs)-1]
+	fmt.Fprintf(walletOut, "%s: done in %s transaction lt %d hash %s\n", m.what, m.hops[len(m.hops)-1].name, last.LT, hex.EncodeToString(last.Hash))
+	return txs, nil
+}
+
+func (s sender) sendOptions(ctx context.Context, c chain.Client) wallet.SendOptions {
+	opts := wallet.SendOptions{TTL: 2 * time.Minute, Wait: true, Now: chainClock(ctx, s.walletFlags, c), Poll: txwait.Options{Interval: time.Second}}
+	if s.network == "devnet" {
+		opts.Poll.Interval = 20 * time.Millisecond
+	}
+	return opts
+}
+
+// await waits, at most two minutes, for at's first transaction after afterLT caused by a message from src.
+func (s sender) await(ctx context.Context, c chain.Client, at *address.Address, afterLT uint64, src *address.Address) (*tlb.Transaction, error) {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return txwait.Wait(wctx, c, at, afterLT, txwait.InternalFrom(src), s.sendOptions(ctx, c).Poll)
+}
+
+// deliver sends a governance message (body, and init for a deploy) to dst from the wallet and
+// waits for dst's transaction, or prints a link when --link is set. It returns the registry's exit
+// code as an error.
+func (r *regCmd) deliver(ctx context.Context, what string, dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) error {
+	m := outgoing{what: what, signer: "the governance wallet", value: value, body: body, init: init,
+		hops: []contractHop{{"registry", dst}}, quietValue: true}
+	if r.link {
+		_, err := r.sender().send(ctx, nil, nil, m)
+		return err
 	}
 	w, err := r.loadWallet()
 	if err != nil {
@@ -169,48 +299,12 @@ func (r *regCmd) deliver(ctx context.Context, what string, dst *address.Address,
 		return err
 	}
 	defer release()
-	before, err := c.GetAccount(ctx, dst)
-	if err != nil {
-		return err
-	}
-	own, err := c.GetAccount(ctx, w.Address())
-	if err != nil {
-		return err
-	}
-	if own.Balance.Cmp(value) <= 0 {
-		return fmt.Errorf("wallet %s holds %s TON, not enough to attach %s TON plus fees", r.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(value))
-	}
-	opts := wallet.SendOptions{TTL: 2 * time.Minute, Wait: true, Now: chainClock(ctx, r.walletFlags, c), Poll: txwait.Options{Interval: time.Second}}
-	if r.network == "devnet" {
-		opts.Poll.Interval = 20 * time.Millisecond
-	}
-	tr := wallet.Transfer{To: dst, Amount: value, Bounce: init == nil, Body: body, StateInit: init}
-	sent, err := w.Send(ctx, c, opts, tr)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if sent.Transaction.OutMsgCount == 0 {
-		return fmt.Errorf("%s: %w: the wallet's transaction sent no message", what, wallet.ErrFailed)
-	}
-	fmt.Fprintf(walletOut, "%s: sent from %s (seqno %d)\n", what, r.friendly(w.Address(), false), sent.Seqno)
-	if r.noWait {
-		return nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	tx, err := txwait.Wait(wctx, c, dst, before.LastTxLT, txwait.InternalFrom(w.Address()), opts.Poll)
-	if err != nil {
-		return fmt.Errorf("%s: the message left the wallet but the registry's transaction did not show up: %w", what, err)
-	}
-	if err := registryOutcome(tx); err != nil {
-		return fmt.Errorf("%s: the registry refused it: %w", what, err)
-	}
-	fmt.Fprintf(walletOut, "%s: done in registry transaction lt %d hash %s\n", what, tx.LT, hex.EncodeToString(tx.Hash))
-	return nil
+	_, err = r.sender().send(ctx, c, w, m)
+	return err
 }
 
-// registryOutcome names the contract's exit code when the registry's transaction failed.
-func registryOutcome(tx *tlb.Transaction) error {
+// contractOutcome names the contract's exit code when a contract's transaction failed.
+func contractOutcome(tx *tlb.Transaction) error {
 	d, ok := tx.Description.(tlb.TransactionDescriptionOrdinary)
 	if !ok {
 		return nil

@@ -94,15 +94,7 @@ func TestRegistryGovernanceOnDevnet(t *testing.T) {
 
 	// A registry deployed without channel code (as before channels existed) gets it with
 	// set-channel-code, from governance only.
-	params := contracts.RegistryParams{MinProviderStake: tlb.MustFromTON("5"), UnbondingPeriod: 3600, Treasury: govAddr,
-		ChallengePeriod: 3600, OracleQuorum: 1, MaxAttestationLifetime: 3600}
-	oldInit, oldReg, err := contracts.RegistryDeploy(contracts.NewRegistryStorage(govAddr, contracts.NetworkDevnet, params, contracts.ProviderCode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := d.Deploy(ctx, oldInit, big.NewInt(1_000_000_000), nil); err != nil {
-		t.Fatal(err)
-	}
+	oldReg := deployRegistryWithoutChannels(t, d, govAddr)
 	if out, err := registry(govKey, "show", "--registry", oldReg.StringRaw()); err != nil || !strings.Contains(out, "channels:           disabled") {
 		t.Fatalf("show of a registry without channel code: %v\n%s", err, out)
 	}
@@ -205,6 +197,22 @@ func checkChannelAddress(t *testing.T, d *devnet.Devnet, reg, providerOwner *add
 	if err != nil || !got.Equals(want) {
 		t.Fatalf("get_channel_address %v, offline %v (%v)", got, want, err)
 	}
+}
+
+// deployRegistryWithoutChannels deploys straight onto the devnet a registry governed by gov with no
+// channel code, as registries were before channels existed.
+func deployRegistryWithoutChannels(t *testing.T, d *devnet.Devnet, gov *address.Address) *address.Address {
+	t.Helper()
+	params := contracts.RegistryParams{MinProviderStake: tlb.MustFromTON("5"), UnbondingPeriod: 3600, Treasury: gov,
+		ChallengePeriod: 3600, OracleQuorum: 1, MaxAttestationLifetime: 3600}
+	init, reg, err := contracts.RegistryDeploy(contracts.NewRegistryStorage(gov, contracts.NetworkDevnet, params, contracts.ProviderCode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Deploy(context.Background(), init, big.NewInt(1_000_000_000), nil); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 func friendlyBounceable(a *address.Address) string {
