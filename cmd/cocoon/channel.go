@@ -769,7 +769,7 @@ func channelCheckNewer(accepted, v voucher.Voucher) error {
 // channelClaimValue is --value, or "auto": the channel's claimCost plus a margin.
 func (c *channelCmd) claimValue(st *contracts.ChannelState) (*big.Int, error) {
 	cost := st.ClaimCost.Nano()
-	if c.value == "auto" {
+	if c.value == valueAuto {
 		return new(big.Int).Add(cost, big.NewInt(channelClaimMargin)), nil
 	}
 	n, err := channelTON("value", c.value, true)
@@ -788,7 +788,7 @@ func channelClaim(ctx context.Context, args []string) error {
 	c := newChannelCmd("claim")
 	c.addChannel()
 	header := c.fs.String("voucher", "", "the signed voucher: an "+voucher.HeaderVoucher+" header value")
-	c.addSend("auto", channelClaimValueHelp)
+	c.addSend(valueAuto, channelClaimValueHelp)
 	if err := c.parseCmd(args); err != nil {
 		return err
 	}
@@ -809,7 +809,7 @@ func channelClaim(ctx context.Context, args []string) error {
 			return channelRefuse(contracts.ExitWrongChannel, "the voucher is for channel %s, not %s", c.friendly(ch, true), c.friendly(want, true))
 		}
 	}
-	if c.value != "auto" {
+	if c.value != valueAuto {
 		if _, err := channelTON("value", c.value, true); err != nil {
 			return err
 		}
@@ -852,7 +852,7 @@ func channelClaim(ctx context.Context, args []string) error {
 func channelClaimRemainder(ctx context.Context, args []string) error {
 	c := newChannelCmd("claim-remainder")
 	c.addChannel()
-	c.addSend("auto", channelClaimValueHelp)
+	c.addSend(valueAuto, channelClaimValueHelp)
 	if err := c.parseCmd(args); err != nil {
 		return err
 	}
@@ -860,7 +860,7 @@ func channelClaimRemainder(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.value != "auto" {
+	if c.value != valueAuto {
 		if _, err := channelTON("value", c.value, true); err != nil {
 			return err
 		}

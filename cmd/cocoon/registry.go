@@ -203,19 +203,17 @@ func (r *regCmd) sender() sender { return sender{r.walletFlags, r.link, r.noWait
 // --no-wait); a hop that failed is an error naming the contract and its exit code.
 func (s sender) send(ctx context.Context, c chain.Client, w *wallet.Wallet, m outgoing) ([]*tlb.Transaction, error) {
 	dst := m.hops[0].addr
-	amount := ""
+	var sentAmount, linkAmount string
 	if !m.quietValue {
-		amount = wallet.FormatTON(m.value) + " TON "
+		ton := wallet.FormatTON(m.value) + " TON"
+		sentAmount, linkAmount = ton+" ", "("+ton+") "
 	}
 	if s.link {
 		link, err := s.tonLink(dst, m.value, m.body, m.init)
 		if err != nil {
 			return nil, err
 		}
-		if amount != "" {
-			amount = "(" + strings.TrimSpace(amount) + ") "
-		}
-		fmt.Fprintf(walletOut, "%s: sign and send this transfer %sfrom %s:\n%s\n", m.what, amount, m.signer, link)
+		fmt.Fprintf(walletOut, "%s: sign and send this transfer %sfrom %s:\n%s\n", m.what, linkAmount, m.signer, link)
 		return nil, nil
 	}
 	afterLT := make([]uint64, len(m.hops))
@@ -243,7 +241,7 @@ func (s sender) send(ctx context.Context, c chain.Client, w *wallet.Wallet, m ou
 	if sent.Transaction.OutMsgCount == 0 {
 		return nil, fmt.Errorf("%s: %w: the wallet's transaction sent no message", m.what, wallet.ErrFailed)
 	}
-	fmt.Fprintf(walletOut, "%s: sent %sfrom %s (seqno %d)\n", m.what, amount, s.friendly(w.Address(), false), sent.Seqno)
+	fmt.Fprintf(walletOut, "%s: sent %sfrom %s (seqno %d)\n", m.what, sentAmount, s.friendly(w.Address(), false), sent.Seqno)
 	if s.noWait {
 		return nil, nil
 	}
