@@ -218,7 +218,8 @@ func modelServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: openai.NewHandler(b), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: openai.NewHandler(b, openai.WithSystemFingerprint(openai.Fingerprint(b.SHA256()))),
+		ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("serving OpenAI-compatible API", "addr", ln.Addr().String(), "model", lm.id, "sha256", b.SHA256())
 	fmt.Fprintf(modelOut, "serving %s on http://%s/v1 (sha256 %s)\n", lm.id, ln.Addr(), b.SHA256())
 	errc := make(chan error, 1)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/provider/backend"
+	"github.com/cocoon-go/cocoon/provider/openai"
 )
 
 // syncBuffer is a bytes.Buffer safe for the serve goroutine and the test to share.
@@ -149,7 +150,8 @@ func TestModelServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c struct {
-		Usage struct {
+		SystemFingerprint string `json:"system_fingerprint"`
+		Usage             struct {
 			CompletionTokens int `json:"completion_tokens"`
 		} `json:"usage"`
 	}
@@ -158,6 +160,10 @@ func TestModelServe(t *testing.T) {
 	cancel()
 	if err != nil || resp.StatusCode != 200 || c.Usage.CompletionTokens == 0 {
 		t.Fatalf("chat via serve: %d %v %+v", resp.StatusCode, err, c)
+	}
+	// The fingerprint names the served weights, so clients can tell when a seed's answers may change.
+	if want := openai.Fingerprint(models.DefaultSHA256); c.SystemFingerprint != want {
+		t.Fatalf("system_fingerprint %q, want %q", c.SystemFingerprint, want)
 	}
 	select {
 	case err := <-done:

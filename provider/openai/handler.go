@@ -1,14 +1,17 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -23,15 +26,18 @@ const maxStop = 4
 
 // ResultHook is called once per inference request after the backend finished (or failed), with
 // the usage the backend reported: the provider daemon bills res.Usage, also when err is non-nil (a
-// client that left mid-stream still used what the backend reports).
+// client that left mid-stream still used what the backend reports). For a request with n > 1
+// choices it is still called once, with the usage the client is shown: the prompt once and the
+// completion tokens of all choices.
 type ResultHook func(r *http.Request, req backend.Request, res backend.Result, err error)
 
 // Handler serves the OpenAI-compatible API from one backend. It is an http.Handler.
 type Handler struct {
-	backend backend.Backend
-	now     func() time.Time
-	log     *slog.Logger
-	hook    ResultHook
+	backend     backend.Backend
+	now         func() time.Time
+	log         *slog.Logger
+	hook        ResultHook
+	fingerprint string // system_fingerprint of every response; "" omits it
 }
 
 // Option configures a Handler.
@@ -46,6 +52,18 @@ func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
 // WithResultHook sets a hook called after each inference request.
 func WithResultHook(f ResultHook) Option { return func(h *Handler) { h.hook = f } }
 
+// WithSystemFingerprint sets the system_fingerprint sent with every completion: it should change
+// whenever the answers for a fixed seed may change (other weights or engine), as OpenAI's does.
+func WithSystemFingerprint(fp string) Option { return func(h *Handler) { h.fingerprint = fp } }
+
+// Fingerprint is the system_fingerprint for a backend serving weights with this hex sha256.
+func Fingerprint(weightsSHA256 string) string {
+	if len(weightsSHA256) > 10 {
+		weightsSHA256 = weightsSHA256[:10]
+	}
+	return "fp_" + strings.ToLower(weightsSHA256)
+}
+
 // NewHandler serves b.
 func NewHandler(b backend.Backend, opts ...Option) *Handler {
 	h := &Handler{backend: b, now: time.Now, log: slog.Default()}
@@ -58,6 +76,8 @@ func NewHandler(b backend.Backend, opts ...Option) *Handler {
 // ServeHTTP routes GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions and
 // POST /v1/completions; everything else is an OpenAI-shaped 404 or 405.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer carries a request id, which the OpenAI SDKs surface (requestID, _request_id).
+	w.Header().Set("X-Request-Id", requestID())
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	var want string
 	var serve func(http.ResponseWriter, *http.Request)
@@ -117,7 +137,8 @@ func (h *Handler) modelObject(m backend.Model) ModelObject {
 	return ModelObject{ID: m.ID, Object: "model", Created: 0, OwnedBy: m.OwnedBy}
 }
 
-// decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies.
+// decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies and for
+// fields of the wrong JSON type.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) *backend.Error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
@@ -128,8 +149,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) *backend.Error {
 		}
 		return backend.InvalidRequest("", "failed to read the request body: %v", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return badParam(codeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
+				typeErr.Field, jsonKind(typeErr.Type), article(typeErr.Value))
+		}
 		return backend.InvalidRequest("", "We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
 	}
 	if dec.More() {
@@ -138,39 +164,206 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) *backend.Error {
 	return nil
 }
 
-// sampling validates the parameters chat and completions share.
+// OpenAI error codes used for parameter errors.
+const (
+	codeMissing          = "missing_required_parameter"
+	codeEmptyArray       = "empty_array"
+	codeInvalidType      = "invalid_type"
+	codeInvalidValue     = "invalid_value"
+	codeBelowMin         = "integer_below_min_value"
+	codeAboveMax         = "integer_above_max_value"
+	codeDecimalBelowMin  = "decimal_below_min_value"
+	codeDecimalAboveMax  = "decimal_above_max_value"
+	codeArrayTooLong     = "array_above_max_length"
+	codeUnsupportedParam = "unsupported_parameter"
+	codeUnsupportedValue = "unsupported_value"
+)
+
+// badParam is a 400 invalid_request_error naming param, with an OpenAI error code.
+func badParam(code, param, format string, args ...any) *backend.Error {
+	e := backend.InvalidRequest(param, format, args...)
+	e.Code = code
+	return e
+}
+
+// unsupported refuses a parameter this server cannot honour.
+func unsupported(param, why string) *backend.Error {
+	return badParam(codeUnsupportedParam, param, "Unsupported parameter: '%s' is not supported by this server (%s).", param, why)
+}
+
+// jsonKind names a Go type the way OpenAI's type errors name JSON types.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a valid value"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a decimal"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a valid value"
+}
+
+// article words encoding/json's value description ("string", "number 1.5", "array"…) as OpenAI does.
+func article(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "number":
+		return "a number"
+	case "":
+		return "another type"
+	}
+	return "a " + kind
+}
+
+// MaxN is the most choices one request may ask for: each choice is a full generation, so n
+// multiplies the work of a request; OpenAI allows more, a single-model provider should not.
+const MaxN = 8
+
+// sampling validates the parameters chat and completions share and returns n (1 when unset).
 func sampling(out *backend.Request, model string, maxTokens *int, maxParam string, temp, topP *float32, seed *uint64,
-	stop StringOrArray, n *int, stream bool, so *StreamOptions) *backend.Error {
+	stop StringOrArray, n *int, stream bool, so *StreamOptions, presence, frequency *float32, logitBias map[string]any) (int, *backend.Error) {
 	if model == "" {
-		return backend.InvalidRequest("model", "you must provide a model parameter")
+		return 0, badParam(codeMissing, "model", "you must provide a model parameter")
 	}
 	out.Model = model
 	if maxTokens != nil {
 		if *maxTokens < 1 {
-			return backend.InvalidRequest(maxParam, "Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", maxParam, *maxTokens)
+			return 0, badParam(codeBelowMin, maxParam, "Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", maxParam, *maxTokens)
 		}
 		out.MaxTokens = *maxTokens
 	}
 	if temp != nil && (*temp < 0 || *temp > 2) {
-		return backend.InvalidRequest("temperature", "Invalid 'temperature': expected a value between 0 and 2, but got %g instead.", *temp)
+		code := codeDecimalAboveMax
+		if *temp < 0 {
+			code = codeDecimalBelowMin
+		}
+		return 0, badParam(code, "temperature", "Invalid 'temperature': expected a value between 0 and 2, but got %g instead.", *temp)
 	}
 	if topP != nil && (*topP <= 0 || *topP > 1) {
-		return backend.InvalidRequest("top_p", "Invalid 'top_p': expected a value in (0, 1], but got %g instead.", *topP)
+		code := codeDecimalAboveMax
+		if *topP <= 0 {
+			code = codeDecimalBelowMin
+		}
+		return 0, badParam(code, "top_p", "Invalid 'top_p': expected a value in (0, 1], but got %g instead.", *topP)
 	}
 	out.Temperature, out.TopP, out.Seed = temp, topP, seed
 	if len(stop) > maxStop {
-		return backend.InvalidRequest("stop", "Invalid 'stop': expected an array of at most %d strings, but got %d.", maxStop, len(stop))
+		return 0, badParam(codeArrayTooLong, "stop", "Invalid 'stop': expected an array of at most %d strings, but got %d.", maxStop, len(stop))
 	}
 	for _, s := range stop {
 		if s != "" {
 			out.Stop = append(out.Stop, s)
 		}
 	}
-	if n != nil && *n != 1 {
-		return backend.InvalidRequest("n", "Invalid 'n': only n=1 is supported, got %d.", *n)
+	count := 1
+	if n != nil {
+		switch {
+		case *n < 1:
+			return 0, badParam(codeBelowMin, "n", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *n)
+		case *n > MaxN:
+			return 0, badParam(codeAboveMax, "n", "Invalid 'n': integer above maximum value. This server returns at most %d choices per request, but got %d.", MaxN, *n)
+		}
+		count = *n
 	}
 	if so != nil && !stream {
-		return backend.InvalidRequest("stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+		return 0, badParam(codeInvalidValue, "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+	}
+	for _, p := range []struct {
+		name string
+		v    *float32
+	}{{"presence_penalty", presence}, {"frequency_penalty", frequency}} {
+		switch {
+		case p.v == nil || *p.v == 0:
+		case *p.v < -2 || *p.v > 2:
+			return 0, badParam(codeInvalidValue, p.name, "Invalid '%s': expected a value between -2 and 2, but got %g instead.", p.name, *p.v)
+		default:
+			return 0, badParam(codeUnsupportedValue, p.name, "Unsupported value: '%s' does not support %g on this server. Only the default (0) value is supported.", p.name, *p.v)
+		}
+	}
+	if len(logitBias) > 0 {
+		return 0, unsupported("logit_bias", "the engine samples from unmodified logits")
+	}
+	return count, nil
+}
+
+// nullish is true for an absent or JSON-null raw value.
+func nullish(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// chatExtras refuses chat parameters that would change the answer in ways Cocoon cannot serve.
+func chatExtras(cr *ChatCompletionRequest) *backend.Error {
+	if cr.Logprobs != nil && *cr.Logprobs {
+		return unsupported("logprobs", "log probabilities are not returned")
+	}
+	if cr.TopLogprobs != nil && *cr.TopLogprobs != 0 {
+		return unsupported("top_logprobs", "log probabilities are not returned")
+	}
+	if t := bytes.TrimSpace(cr.Tools); !nullish(t) && string(t) != "[]" {
+		return unsupported("tools", "the models it serves do not call tools")
+	}
+	if t := bytes.TrimSpace(cr.ToolChoice); !nullish(t) && string(t) != `"none"` {
+		return unsupported("tool_choice", "the models it serves do not call tools")
+	}
+	if t := bytes.TrimSpace(cr.Functions); !nullish(t) && string(t) != "[]" {
+		return unsupported("functions", "the models it serves do not call functions")
+	}
+	if t := bytes.TrimSpace(cr.FunctionCall); !nullish(t) && string(t) != `"none"` {
+		return unsupported("function_call", "the models it serves do not call functions")
+	}
+	if cr.ResponseFormat != nil && cr.ResponseFormat.Type != "text" {
+		return badParam(codeUnsupportedValue, "response_format.type",
+			"Unsupported value: 'response_format.type' does not support %q on this server. Only \"text\" is supported.", cr.ResponseFormat.Type)
+	}
+	for _, m := range cr.Modalities {
+		if m != "text" {
+			return badParam(codeUnsupportedValue, "modalities", "Unsupported value: 'modalities' does not support %q on this server. Only \"text\" is supported.", m)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		raw  json.RawMessage
+		why  string
+	}{
+		{"audio", cr.Audio, "it returns text only"},
+		{"prediction", cr.Prediction, "predicted outputs are not used"},
+		{"reasoning_effort", cr.ReasoningEffort, "the models it serves are not reasoning models"},
+		{"web_search_options", cr.WebSearchOptions, "it has no web search"},
+	} {
+		if !nullish(p.raw) {
+			return unsupported(p.name, p.why)
+		}
+	}
+	return nil
+}
+
+// completionExtras refuses legacy-completion parameters Cocoon cannot serve.
+func completionExtras(cr *CompletionRequest) *backend.Error {
+	switch {
+	case cr.Echo:
+		return unsupported("echo", "the prompt is not echoed")
+	case cr.Logprobs != nil:
+		return unsupported("logprobs", "log probabilities are not returned")
+	case cr.BestOf != nil && *cr.BestOf != 1:
+		return unsupported("best_of", "use n for several completions")
+	case cr.Suffix != nil && *cr.Suffix != "":
+		return unsupported("suffix", "the models it serves do not insert text")
 	}
 	return nil
 }
@@ -186,18 +379,28 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if cr.MaxCompletionTokens != nil {
 		maxTokens, maxParam = cr.MaxCompletionTokens, "max_completion_tokens"
 	}
-	if e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, cr.Seed, cr.Stop, cr.N, cr.Stream, cr.StreamOptions); e != nil {
+	n, e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, cr.Seed, cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	if len(cr.Messages) == 0 {
-		writeError(w, backend.InvalidRequest("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1."))
+	if e := chatExtras(&cr); e != nil {
+		writeError(w, e)
+		return
+	}
+	switch {
+	case cr.Messages == nil:
+		writeError(w, badParam(codeMissing, "messages", "Missing required parameter: 'messages'."))
+		return
+	case len(cr.Messages) == 0:
+		writeError(w, badParam(codeEmptyArray, "messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead."))
 		return
 	}
 	for i, m := range cr.Messages {
 		text, err := m.Text()
 		if err != nil {
-			writeError(w, backend.InvalidRequest(fmt.Sprintf("messages[%d].content", i), "Invalid 'messages[%d].content': %v.", i, err))
+			writeError(w, badParam(codeInvalidValue, fmt.Sprintf("messages[%d].content", i), "Invalid 'messages[%d].content': %v.", i, err))
 			return
 		}
 		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
@@ -205,47 +408,57 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	id := "chatcmpl-" + randomID()
 	created := h.now().Unix()
 	if !cr.Stream {
-		var text strings.Builder
-		res, err := h.generate(r, req, func(d string) error { text.WriteString(d); return nil })
+		texts := make([]strings.Builder, n)
+		choices := make([]ChatChoice, n)
+		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
+			func(i int, res backend.Result) error {
+				choices[i] = ChatChoice{Index: i, Message: ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
+				return nil
+			})
 		if err != nil {
 			writeError(w, backend.AsError(err))
 			return
 		}
 		writeJSON(w, http.StatusOK, ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: req.Model,
-			Choices: []ChatChoice{{Index: 0, Message: ResponseMessage{Role: "assistant", Content: text.String()}, FinishReason: res.FinishReason}},
-			Usage:   usage(res.Usage)})
+			SystemFingerprint: h.fingerprint, Choices: choices, Usage: usage(total.Usage)})
 		return
 	}
-	chunk := func(d Delta, finish *string) ChatCompletionChunk {
+	chunk := func(i int, d Delta, finish *string) ChatCompletionChunk {
 		return ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			Choices: []ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}}
+			SystemFingerprint: h.fingerprint, Choices: []ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
 	}
 	s := newStream(w)
 	empty := ""
-	first := func() error { return s.event(chunk(Delta{Role: "assistant", Content: &empty}, nil)) }
-	res, err := h.generate(r, req, func(d string) error {
-		if !s.started {
-			if err := first(); err != nil {
-				return err
-			}
+	// Each choice opens with the role chunk, sent with its first text (or at its end when it has none),
+	// so a request that fails before any text still gets a plain JSON error.
+	opened := make([]bool, n)
+	open := func(i int) error {
+		if opened[i] {
+			return nil
 		}
-		return s.event(chunk(Delta{Content: &d}, nil))
+		opened[i] = true
+		return s.event(chunk(i, Delta{Role: "assistant", Content: &empty}, nil))
+	}
+	total, err := h.generate(r, req, n, func(i int, d string) error {
+		if err := open(i); err != nil {
+			return err
+		}
+		return s.event(chunk(i, Delta{Content: &d}, nil))
+	}, func(i int, res backend.Result) error {
+		if err := open(i); err != nil {
+			return err
+		}
+		finish := res.FinishReason
+		return s.event(chunk(i, Delta{}, &finish))
 	})
 	if err != nil {
 		s.fail(backend.AsError(err))
 		return
 	}
-	if !s.started && first() != nil {
-		return
-	}
-	finish := res.FinishReason
-	if s.event(chunk(Delta{}, &finish)) != nil {
-		return
-	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
-		u := usage(res.Usage)
+		u := usage(total.Usage)
 		if s.event(ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			Choices: []ChunkChoice{}, Usage: &u}) != nil {
+			SystemFingerprint: h.fingerprint, Choices: []ChunkChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}
@@ -259,73 +472,122 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := backend.Request{}
-	if e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, cr.Seed, cr.Stop, cr.N, cr.Stream, cr.StreamOptions); e != nil {
+	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, cr.Seed, cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
+	if e != nil {
 		writeError(w, e)
 		return
 	}
-	switch len(cr.Prompt) {
-	case 0:
-		writeError(w, backend.InvalidRequest("prompt", "you must provide a prompt parameter"))
-		return
-	case 1:
-		req.Prompt = cr.Prompt[0]
-	default:
-		writeError(w, backend.InvalidRequest("prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
+	if e := completionExtras(&cr); e != nil {
+		writeError(w, e)
 		return
 	}
-	if cr.Echo {
-		writeError(w, backend.InvalidRequest("echo", "Invalid 'echo': echo is not supported."))
+	switch {
+	case cr.Prompt == nil:
+		writeError(w, badParam(codeMissing, "prompt", "Missing required parameter: 'prompt'."))
+		return
+	case len(cr.Prompt) == 1:
+		req.Prompt = cr.Prompt[0]
+	case len(cr.Prompt) == 0:
+		writeError(w, badParam(codeEmptyArray, "prompt", "Invalid 'prompt': empty array. Expected a string or an array with exactly one string."))
+		return
+	default:
+		writeError(w, badParam(codeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
 		return
 	}
 	id := "cmpl-" + randomID()
 	created := h.now().Unix()
 	if !cr.Stream {
-		var text strings.Builder
-		res, err := h.generate(r, req, func(d string) error { text.WriteString(d); return nil })
+		texts := make([]strings.Builder, n)
+		choices := make([]CompletionChoice, n)
+		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
+			func(i int, res backend.Result) error {
+				finish := res.FinishReason
+				choices[i] = CompletionChoice{Text: texts[i].String(), Index: i, FinishReason: &finish}
+				return nil
+			})
 		if err != nil {
 			writeError(w, backend.AsError(err))
 			return
 		}
-		u := usage(res.Usage)
-		finish := res.FinishReason
+		u := usage(total.Usage)
 		writeJSON(w, http.StatusOK, Completion{ID: id, Object: "text_completion", Created: created, Model: req.Model,
-			Choices: []CompletionChoice{{Text: text.String(), Index: 0, FinishReason: &finish}}, Usage: &u})
+			SystemFingerprint: h.fingerprint, Choices: choices, Usage: &u})
 		return
 	}
-	chunk := func(text string, finish *string) Completion {
+	chunk := func(i int, text string, finish *string) Completion {
 		return Completion{ID: id, Object: "text_completion", Created: created, Model: req.Model,
-			Choices: []CompletionChoice{{Text: text, Index: 0, FinishReason: finish}}}
+			SystemFingerprint: h.fingerprint, Choices: []CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
 	}
 	s := newStream(w)
-	res, err := h.generate(r, req, func(d string) error { return s.event(chunk(d, nil)) })
+	total, err := h.generate(r, req, n, func(i int, d string) error { return s.event(chunk(i, d, nil)) },
+		func(i int, res backend.Result) error {
+			finish := res.FinishReason
+			return s.event(chunk(i, "", &finish))
+		})
 	if err != nil {
 		s.fail(backend.AsError(err))
 		return
 	}
-	finish := res.FinishReason
-	if s.event(chunk("", &finish)) != nil {
-		return
-	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
-		u := usage(res.Usage)
+		u := usage(total.Usage)
 		if s.event(Completion{ID: id, Object: "text_completion", Created: created, Model: req.Model,
-			Choices: []CompletionChoice{}, Usage: &u}) != nil {
+			SystemFingerprint: h.fingerprint, Choices: []CompletionChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}
 	s.done()
 }
 
-func (h *Handler) generate(r *http.Request, req backend.Request, onText func(string) error) (backend.Result, error) {
-	res, err := h.backend.Generate(r.Context(), req, onText)
+// SampleSeed is the seed choice i of a request with seed runs with: choice 0 uses the request's
+// seed itself (so n=1 and choice 0 of n>1 agree), later choices a splitmix64 mix of seed and i, so
+// every choice is reproducible and the choices differ. A nil seed stays nil (the backend then
+// picks a fresh random seed for each choice).
+func SampleSeed(seed *uint64, i int) *uint64 {
+	if seed == nil || i == 0 {
+		return seed
+	}
+	z := *seed + uint64(i)*0x9E3779B97F4A7C15
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	z ^= z >> 31
+	return &z
+}
+
+// generate runs n independent generations of req one after the other, choice i with
+// SampleSeed(req.Seed, i): onText gets choice i's text, onEnd its result once it finished. The
+// returned usage is OpenAI's for n choices: the prompt counted once, the completion tokens of
+// every choice summed. The result hook is called once, with that usage (also on failure: the
+// choices that ran are billed).
+func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText func(i int, d string) error,
+	onEnd func(i int, res backend.Result) error) (backend.Result, error) {
+	var total backend.Result
+	var err error
+	for i := 0; i < n && err == nil; i++ {
+		one := req
+		one.Seed = SampleSeed(req.Seed, i)
+		var res backend.Result
+		res, err = h.backend.Generate(r.Context(), one, func(d string) error { return onText(i, d) })
+		if total.Usage.PromptTokens == 0 {
+			total.Usage.PromptTokens = res.Usage.PromptTokens
+		}
+		total.Usage.CompletionTokens += res.Usage.CompletionTokens
+		total.FinishReason = res.FinishReason
+		if err == nil {
+			err = onEnd(i, res)
+		}
+	}
+	if err != nil {
+		total.FinishReason = ""
+	}
 	if h.hook != nil {
-		h.hook(r, req, res, err)
+		h.hook(r, req, total, err)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		h.log.Debug("inference failed", "model", req.Model, "err", err,
-			"prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens)
+		h.log.Debug("inference failed", "model", req.Model, "n", n, "err", err,
+			"prompt_tokens", total.Usage.PromptTokens, "completion_tokens", total.Usage.CompletionTokens)
 	}
-	return res, err
+	return total, err
 }
 
 func usage(u backend.Usage) Usage {
@@ -426,6 +688,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 const idAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// requestID is "req_" and 32 random hex digits, like OpenAI's x-request-id.
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
 
 // randomID is 24 random alphanumerics, like OpenAI's response ids.
 func randomID() string {

@@ -337,20 +337,39 @@ func TestErrors(t *testing.T) {
 		{"context too long", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"` + long + `"}`, 400, "invalid_request_error", "context_length_exceeded", "prompt"},
 		{"context too long (stream)", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","stream":true,"messages":[{"role":"user","content":"` + long + `"}]}`, 400, "invalid_request_error", "context_length_exceeded", "messages"},
 		{"max_tokens beyond context", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","max_tokens":100000}`, 400, "invalid_request_error", "context_length_exceeded", "prompt"},
-		{"missing model", "POST", "/v1/completions", `{"prompt":"x"}`, 400, "invalid_request_error", "", "model"},
-		{"missing messages", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m"}`, 400, "invalid_request_error", "", "messages"},
-		{"missing prompt", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m"}`, 400, "invalid_request_error", "", "prompt"},
-		{"two prompts", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":["a","b"]}`, 400, "invalid_request_error", "", "prompt"},
+		{"missing model", "POST", "/v1/completions", `{"prompt":"x"}`, 400, "invalid_request_error", "missing_required_parameter", "model"},
+		{"missing messages", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m"}`, 400, "invalid_request_error", "missing_required_parameter", "messages"},
+		{"empty messages", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","messages":[]}`, 400, "invalid_request_error", "empty_array", "messages"},
+		{"missing prompt", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m"}`, 400, "invalid_request_error", "missing_required_parameter", "prompt"},
+		{"empty prompt array", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":[]}`, 400, "invalid_request_error", "empty_array", "prompt"},
+		{"two prompts", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":["a","b"]}`, 400, "invalid_request_error", "unsupported_value", "prompt"},
 		{"bad role", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","messages":[{"role":"wizard","content":"x"}]}`, 400, "invalid_request_error", "", "messages[0].role"},
-		{"image content", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, 400, "invalid_request_error", "", "messages[0].content"},
-		{"n=2", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","n":2,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "", "n"},
-		{"max_tokens 0", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","max_tokens":0}`, 400, "invalid_request_error", "", "max_tokens"},
-		{"max_completion_tokens -1", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","max_completion_tokens":-1,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "", "max_completion_tokens"},
-		{"temperature 3", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","temperature":3}`, 400, "invalid_request_error", "", "temperature"},
-		{"top_p 0", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","top_p":0}`, 400, "invalid_request_error", "", "top_p"},
-		{"five stops", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","stop":["a","b","c","d","e"]}`, 400, "invalid_request_error", "", "stop"},
+		{"image content", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, 400, "invalid_request_error", "invalid_value", "messages[0].content"},
+		{"n=0", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","n":0,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "integer_below_min_value", "n"},
+		{"n above MaxN", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","n":9,"prompt":"x"}`, 400, "invalid_request_error", "integer_above_max_value", "n"},
+		{"n not an integer", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","n":"2","prompt":"x"}`, 400, "invalid_request_error", "invalid_type", "n"},
+		{"nested wrong type", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","messages":[{"role":5}]}`, 400, "invalid_request_error", "invalid_type", "messages.role"},
+		{"logprobs", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","logprobs":true,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "unsupported_parameter", "logprobs"},
+		{"tools", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "unsupported_parameter", "tools"},
+		{"tool_choice", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","tool_choice":"auto","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "unsupported_parameter", "tool_choice"},
+		{"functions", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","functions":[{"name":"f"}],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "unsupported_parameter", "functions"},
+		{"json mode", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","response_format":{"type":"json_schema"},"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "unsupported_value", "response_format.type"},
+		{"presence_penalty", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","presence_penalty":1,"prompt":"x"}`, 400, "invalid_request_error", "unsupported_value", "presence_penalty"},
+		{"frequency_penalty out of range", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","frequency_penalty":3,"prompt":"x"}`, 400, "invalid_request_error", "invalid_value", "frequency_penalty"},
+		{"logit_bias", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","logit_bias":{"5":1},"prompt":"x"}`, 400, "invalid_request_error", "unsupported_parameter", "logit_bias"},
+		{"audio", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","modalities":["text","audio"],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "unsupported_value", "modalities"},
+		{"reasoning_effort", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","reasoning_effort":"high","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "unsupported_parameter", "reasoning_effort"},
+		{"echo", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","echo":true,"prompt":"x"}`, 400, "invalid_request_error", "unsupported_parameter", "echo"},
+		{"completion logprobs", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","logprobs":0,"prompt":"x"}`, 400, "invalid_request_error", "unsupported_parameter", "logprobs"},
+		{"best_of", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","best_of":2,"prompt":"x"}`, 400, "invalid_request_error", "unsupported_parameter", "best_of"},
+		{"suffix", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","suffix":"s","prompt":"x"}`, 400, "invalid_request_error", "unsupported_parameter", "suffix"},
+		{"max_tokens 0", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","max_tokens":0}`, 400, "invalid_request_error", "integer_below_min_value", "max_tokens"},
+		{"max_completion_tokens -1", "POST", "/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","max_completion_tokens":-1,"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error", "integer_below_min_value", "max_completion_tokens"},
+		{"temperature 3", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","temperature":3}`, 400, "invalid_request_error", "decimal_above_max_value", "temperature"},
+		{"top_p 0", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","top_p":0}`, 400, "invalid_request_error", "decimal_below_min_value", "top_p"},
+		{"five stops", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","stop":["a","b","c","d","e"]}`, 400, "invalid_request_error", "array_above_max_length", "stop"},
 		{"stop not a string", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","stop":5}`, 400, "invalid_request_error", "", ""},
-		{"stream_options without stream", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","stream_options":{"include_usage":true}}`, 400, "invalid_request_error", "", "stream_options"},
+		{"stream_options without stream", "POST", "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","stream_options":{"include_usage":true}}`, 400, "invalid_request_error", "invalid_value", "stream_options"},
 		{"unknown url", "POST", "/v1/embeddings", `{}`, 404, "invalid_request_error", "unknown_url", ""},
 		{"wrong method", "GET", "/v1/chat/completions", ``, 405, "invalid_request_error", "method_not_allowed", ""},
 	}
@@ -390,5 +409,203 @@ func TestBodyTooLarge(t *testing.T) {
 	resp, b := post(t, "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"`+string(big)+`"}`)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"invalid_request_error"`) {
 		t.Fatalf("status %d: %.200s", resp.StatusCode, b)
+	}
+}
+
+func TestSampleSeed(t *testing.T) {
+	if openai.SampleSeed(nil, 3) != nil {
+		t.Fatal("a nil seed must stay nil (random per choice)")
+	}
+	seed := uint64(42)
+	if got := openai.SampleSeed(&seed, 0); got == nil || *got != 42 {
+		t.Fatalf("choice 0 must use the request's seed, got %v", got)
+	}
+	seen := map[uint64]int{42: 0}
+	for i := 1; i < openai.MaxN; i++ {
+		s := *openai.SampleSeed(&seed, i)
+		if j, dup := seen[s]; dup {
+			t.Fatalf("choices %d and %d share seed %d", j, i, s)
+		}
+		seen[s] = i
+		if again := *openai.SampleSeed(&seed, i); again != s {
+			t.Fatalf("choice %d seed not reproducible: %d then %d", i, s, again)
+		}
+	}
+	other := uint64(43)
+	if *openai.SampleSeed(&other, 1) == *openai.SampleSeed(&seed, 1) {
+		t.Fatal("different request seeds gave choice 1 the same seed")
+	}
+}
+
+// drainResults empties the hook channel so a test sees only its own requests' results.
+func drainResults() {
+	for len(results) > 0 {
+		<-results
+	}
+}
+
+func TestNChoices(t *testing.T) {
+	server(t)
+	const one = `{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"Tell me about the sea."}],"max_tokens":10,"temperature":1,"seed":11`
+	_, b := post(t, "/v1/chat/completions", one+`}`)
+	var single openai.ChatCompletion
+	if err := json.Unmarshal(b, &single); err != nil {
+		t.Fatal(err)
+	}
+	drainResults()
+	resp, b := post(t, "/v1/chat/completions", one+`,"n":3}`)
+	var many openai.ChatCompletion
+	if err := json.Unmarshal(b, &many); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("n=3: %d %v %s", resp.StatusCode, err, b)
+	}
+	if len(many.Choices) != 3 {
+		t.Fatalf("%d choices", len(many.Choices))
+	}
+	texts := map[string]bool{}
+	for i, c := range many.Choices {
+		if c.Index != i || c.FinishReason != "length" || c.Message.Role != "assistant" {
+			t.Fatalf("choice %d: %+v", i, c)
+		}
+		texts[c.Message.Content] = true
+	}
+	if many.Choices[0].Message.Content != single.Choices[0].Message.Content {
+		t.Fatalf("choice 0 %q differs from the n=1 answer %q", many.Choices[0].Message.Content, single.Choices[0].Message.Content)
+	}
+	if len(texts) != 3 {
+		t.Fatalf("choices are not independent samples: %+v", many.Choices)
+	}
+	want := openai.Usage{PromptTokens: single.Usage.PromptTokens, CompletionTokens: 30, TotalTokens: single.Usage.PromptTokens + 30}
+	if many.Usage != want {
+		t.Fatalf("usage %+v, want %+v (prompt once, completions summed)", many.Usage, want)
+	}
+	select {
+	case res := <-results:
+		if res.Usage.PromptTokens != want.PromptTokens || res.Usage.CompletionTokens != want.CompletionTokens || len(results) != 0 {
+			t.Fatalf("hook got %+v (and %d more), want one call with %+v", res.Usage, len(results), want)
+		}
+	default:
+		t.Fatal("hook not called")
+	}
+
+	// The same request streamed: the same texts, one choice at a time, then the usage.
+	sresp, err := http.Post(server(t)+"/v1/chat/completions", "application/json",
+		strings.NewReader(one+`,"n":3,"stream":true,"stream_options":{"include_usage":true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := sse(t, sresp.Body)
+	sresp.Body.Close()
+	streamed := make([]strings.Builder, 3)
+	finished := make([]bool, 3)
+	last := -1
+	var usage *openai.Usage
+	for _, e := range events {
+		var c openai.ChatCompletionChunk
+		if err := json.Unmarshal(e, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Usage != nil {
+			usage = c.Usage
+			continue
+		}
+		if len(c.Choices) != 1 {
+			t.Fatalf("chunk with %d choices: %s", len(c.Choices), e)
+		}
+		ch := c.Choices[0]
+		if ch.Index < last || finished[ch.Index] {
+			t.Fatalf("choice %d chunk out of order (after choice %d, finished %v): %s", ch.Index, last, finished[ch.Index], e)
+		}
+		last = ch.Index
+		if ch.Delta.Content != nil {
+			streamed[ch.Index].WriteString(*ch.Delta.Content)
+		}
+		if ch.FinishReason != nil {
+			finished[ch.Index] = true
+		}
+	}
+	for i := range streamed {
+		if !finished[i] || streamed[i].String() != many.Choices[i].Message.Content {
+			t.Fatalf("streamed choice %d %q (finished %v), want %q", i, streamed[i].String(), finished[i], many.Choices[i].Message.Content)
+		}
+	}
+	if usage == nil || *usage != want {
+		t.Fatalf("streamed usage %+v, want %+v", usage, want)
+	}
+
+	// Completions: n greedy choices are all the greedy answer.
+	_, b = post(t, "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"In the beginning","max_tokens":6,"temperature":0,"n":2}`)
+	var comp openai.Completion
+	if err := json.Unmarshal(b, &comp); err != nil {
+		t.Fatal(err)
+	}
+	if len(comp.Choices) != 2 || comp.Choices[1].Index != 1 || comp.Choices[0].Text != comp.Choices[1].Text || comp.Usage.CompletionTokens != 12 {
+		t.Fatalf("greedy n=2 completion %s", b)
+	}
+}
+
+func TestNoOpValuesOfUnsupportedParametersAreAccepted(t *testing.T) {
+	// SDK wrappers send these defaults on every request; refusing them would break those clients.
+	for _, body := range []string{
+		`{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"logprobs":false,"top_logprobs":0,` +
+			`"presence_penalty":0,"frequency_penalty":0,"logit_bias":{},"tools":[],"tool_choice":"none","functions":null,` +
+			`"response_format":{"type":"text"},"modalities":["text"],"audio":null,"user":"u","metadata":{"a":"b"},"store":false,"parallel_tool_calls":true}`,
+	} {
+		resp, b := post(t, "/v1/chat/completions", body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, b)
+		}
+	}
+	resp, b := post(t, "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","max_tokens":1,"echo":false,"best_of":1,"suffix":"","logit_bias":{},"presence_penalty":0}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+}
+
+func TestRequestIDAndFingerprint(t *testing.T) {
+	server(t)
+	b, err := embedded.New(embedded.Config{ModelID: models.DefaultModelID, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := openai.Fingerprint(b.SHA256())
+	if fp != "fp_"+models.DefaultSHA256[:10] {
+		t.Fatalf("fingerprint %q", fp)
+	}
+	s := httptest.NewServer(openai.NewHandler(b, openai.WithSystemFingerprint(fp)))
+	defer s.Close()
+	ids := map[string]bool{}
+	for _, c := range []struct{ path, body string }{
+		{"/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"x"}],"max_tokens":2}`},
+		{"/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","max_tokens":2}`},
+		{"/v1/chat/completions", `{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"x"}],"max_tokens":2,"stream":true}`},
+		{"/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","max_tokens":2,"stream":true}`},
+		{"/v1/completions", `{"model":"nope","prompt":"x"}`},
+	} {
+		resp, err := http.Post(s.URL+c.path, "application/json", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		id := resp.Header.Get("X-Request-Id")
+		if !strings.HasPrefix(id, "req_") || len(id) != len("req_")+32 || ids[id] {
+			t.Fatalf("%s: x-request-id %q (seen before: %v)", c.path, id, ids[id])
+		}
+		ids[id] = true
+		if resp.StatusCode != 200 {
+			continue
+		}
+		payloads := [][]byte{body}
+		if strings.Contains(c.body, `"stream":true`) {
+			payloads = sse(t, bytes.NewReader(body))
+		}
+		for _, p := range payloads {
+			var v struct {
+				SystemFingerprint string `json:"system_fingerprint"`
+			}
+			if err := json.Unmarshal(p, &v); err != nil || v.SystemFingerprint != fp {
+				t.Fatalf("%s: system_fingerprint %q, want %q in %s", c.path, v.SystemFingerprint, fp, p)
+			}
+		}
 	}
 }

@@ -78,8 +78,10 @@ type StreamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
 }
 
-// ChatCompletionRequest is the body of POST /v1/chat/completions (the fields Cocoon uses; others
-// are ignored like OpenAI-compatible servers do).
+// ChatCompletionRequest is the body of POST /v1/chat/completions. Parameters that would change
+// the answer but that Cocoon cannot honour (tools, logprobs, penalties, response formats…) are
+// decoded only to be refused with OpenAI's unsupported_parameter/unsupported_value errors; other
+// unknown fields (user, metadata, store…) are ignored as OpenAI-compatible servers do.
 type ChatCompletionRequest struct {
 	Model               string         `json:"model"`
 	Messages            []ChatMessage  `json:"messages"`
@@ -92,6 +94,27 @@ type ChatCompletionRequest struct {
 	N                   *int           `json:"n,omitempty"`
 	Stream              bool           `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions `json:"stream_options,omitempty"`
+
+	Logprobs         *bool           `json:"logprobs,omitempty"`
+	TopLogprobs      *int            `json:"top_logprobs,omitempty"`
+	PresencePenalty  *float32        `json:"presence_penalty,omitempty"`
+	FrequencyPenalty *float32        `json:"frequency_penalty,omitempty"`
+	LogitBias        map[string]any  `json:"logit_bias,omitempty"`
+	Tools            json.RawMessage `json:"tools,omitempty"`
+	ToolChoice       json.RawMessage `json:"tool_choice,omitempty"`
+	Functions        json.RawMessage `json:"functions,omitempty"`
+	FunctionCall     json.RawMessage `json:"function_call,omitempty"`
+	ResponseFormat   *ResponseFormat `json:"response_format,omitempty"`
+	Modalities       []string        `json:"modalities,omitempty"`
+	Audio            json.RawMessage `json:"audio,omitempty"`
+	Prediction       json.RawMessage `json:"prediction,omitempty"`
+	ReasoningEffort  json.RawMessage `json:"reasoning_effort,omitempty"`
+	WebSearchOptions json.RawMessage `json:"web_search_options,omitempty"`
+}
+
+// ResponseFormat is the chat request's response_format; only {"type":"text"} is served.
+type ResponseFormat struct {
+	Type string `json:"type"`
 }
 
 // CompletionRequest is the body of POST /v1/completions.
@@ -107,6 +130,14 @@ type CompletionRequest struct {
 	Echo          bool           `json:"echo,omitempty"`
 	Stream        bool           `json:"stream,omitempty"`
 	StreamOptions *StreamOptions `json:"stream_options,omitempty"`
+
+	// Decoded only to be refused when set to anything but their no-op value (see ChatCompletionRequest).
+	Logprobs         *int           `json:"logprobs,omitempty"`
+	BestOf           *int           `json:"best_of,omitempty"`
+	Suffix           *string        `json:"suffix,omitempty"`
+	PresencePenalty  *float32       `json:"presence_penalty,omitempty"`
+	FrequencyPenalty *float32       `json:"frequency_penalty,omitempty"`
+	LogitBias        map[string]any `json:"logit_bias,omitempty"`
 }
 
 // Usage is OpenAI's usage object.
@@ -116,10 +147,12 @@ type Usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// ResponseMessage is the assistant message of a non-streaming chat response.
+// ResponseMessage is the assistant message of a non-streaming chat response. Refusal is always
+// null: the model never refuses through OpenAI's refusal channel.
 type ResponseMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role    string  `json:"role"`
+	Content string  `json:"content"`
+	Refusal *string `json:"refusal"`
 }
 
 // ChatChoice is one choice of a non-streaming chat response.
@@ -130,14 +163,16 @@ type ChatChoice struct {
 	FinishReason string          `json:"finish_reason"`
 }
 
-// ChatCompletion is the non-streaming chat response (object "chat.completion").
+// ChatCompletion is the non-streaming chat response (object "chat.completion"). Choices are in
+// index order; with n > 1 Usage counts the prompt once and the completion tokens of every choice.
 type ChatCompletion struct {
-	ID      string       `json:"id"`
-	Object  string       `json:"object"`
-	Created int64        `json:"created"`
-	Model   string       `json:"model"`
-	Choices []ChatChoice `json:"choices"`
-	Usage   Usage        `json:"usage"`
+	ID                string       `json:"id"`
+	Object            string       `json:"object"`
+	Created           int64        `json:"created"`
+	Model             string       `json:"model"`
+	SystemFingerprint string       `json:"system_fingerprint,omitempty"`
+	Choices           []ChatChoice `json:"choices"`
+	Usage             Usage        `json:"usage"`
 }
 
 // Delta is the incremental message of a chat stream chunk.
@@ -156,13 +191,16 @@ type ChunkChoice struct {
 
 // ChatCompletionChunk is one SSE event of a chat stream (object "chat.completion.chunk"). With
 // stream_options.include_usage the last chunk has no choices and the usage; Usage is null otherwise.
+// A chunk carries at most one choice; with n > 1 the choices stream one after the other, each
+// from its role chunk to its finish_reason chunk.
 type ChatCompletionChunk struct {
-	ID      string        `json:"id"`
-	Object  string        `json:"object"`
-	Created int64         `json:"created"`
-	Model   string        `json:"model"`
-	Choices []ChunkChoice `json:"choices"`
-	Usage   *Usage        `json:"usage"`
+	ID                string        `json:"id"`
+	Object            string        `json:"object"`
+	Created           int64         `json:"created"`
+	Model             string        `json:"model"`
+	SystemFingerprint string        `json:"system_fingerprint,omitempty"`
+	Choices           []ChunkChoice `json:"choices"`
+	Usage             *Usage        `json:"usage"`
 }
 
 // CompletionChoice is one choice of a completion response or stream chunk.
@@ -176,12 +214,13 @@ type CompletionChoice struct {
 // Completion is the completion response, and (with Usage null) one stream chunk; both
 // have object "text_completion", as OpenAI sends.
 type Completion struct {
-	ID      string             `json:"id"`
-	Object  string             `json:"object"`
-	Created int64              `json:"created"`
-	Model   string             `json:"model"`
-	Choices []CompletionChoice `json:"choices"`
-	Usage   *Usage             `json:"usage"`
+	ID                string             `json:"id"`
+	Object            string             `json:"object"`
+	Created           int64              `json:"created"`
+	Model             string             `json:"model"`
+	SystemFingerprint string             `json:"system_fingerprint,omitempty"`
+	Choices           []CompletionChoice `json:"choices"`
+	Usage             *Usage             `json:"usage"`
 }
 
 // ModelObject is one entry of GET /v1/models.
