@@ -224,6 +224,8 @@ func article(v string) string {
 		return "an " + kind
 	case "number":
 		return "a number"
+	case "bool":
+		return "a boolean"
 	case "":
 		return "another type"
 	}
@@ -247,12 +249,11 @@ func sampling(out *backend.Request, model string, maxTokens *int, maxParam strin
 		}
 		out.MaxTokens = *maxTokens
 	}
-	if temp != nil && (*temp < 0 || *temp > 2) {
-		code := codeDecimalAboveMax
-		if *temp < 0 {
-			code = codeDecimalBelowMin
-		}
-		return 0, badParam(code, "temperature", "Invalid 'temperature': expected a value between 0 and 2, but got %g instead.", *temp)
+	switch {
+	case temp != nil && *temp < 0:
+		return 0, badParam(codeDecimalBelowMin, "temperature", "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got %g instead.", *temp)
+	case temp != nil && *temp > 2:
+		return 0, badParam(codeDecimalAboveMax, "temperature", "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got %g instead.", *temp)
 	}
 	if topP != nil && (*topP <= 0 || *topP > 1) {
 		code := codeDecimalAboveMax
@@ -263,7 +264,7 @@ func sampling(out *backend.Request, model string, maxTokens *int, maxParam strin
 	}
 	out.Temperature, out.TopP, out.Seed = temp, topP, seed
 	if len(stop) > maxStop {
-		return 0, badParam(codeArrayTooLong, "stop", "Invalid 'stop': expected an array of at most %d strings, but got %d.", maxStop, len(stop))
+		return 0, badParam(codeArrayTooLong, "stop", "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", maxStop, len(stop))
 	}
 	for _, s := range stop {
 		if s != "" {
@@ -276,7 +277,7 @@ func sampling(out *backend.Request, model string, maxTokens *int, maxParam strin
 		case *n < 1:
 			return 0, badParam(codeBelowMin, "n", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *n)
 		case *n > MaxN:
-			return 0, badParam(codeAboveMax, "n", "Invalid 'n': integer above maximum value. This server returns at most %d choices per request, but got %d.", MaxN, *n)
+			return 0, badParam(codeAboveMax, "n", "Invalid 'n': integer above maximum value. Expected a value <= %d (this server's limit on choices per request), but got %d instead.", MaxN, *n)
 		}
 		count = *n
 	}
@@ -379,7 +380,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if cr.MaxCompletionTokens != nil {
 		maxTokens, maxParam = cr.MaxCompletionTokens, "max_completion_tokens"
 	}
-	n, e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, cr.Seed, cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+	n, e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, cr.Seed.ptr(), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
 		writeError(w, e)
@@ -472,7 +473,7 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := backend.Request{}
-	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, cr.Seed, cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, cr.Seed.ptr(), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
 		writeError(w, e)

@@ -609,3 +609,34 @@ func TestRequestIDAndFingerprint(t *testing.T) {
 		}
 	}
 }
+
+func TestSeedRange(t *testing.T) {
+	// OpenAI's seed is an int64: negative seeds are valid and reproducible, as are seeds beyond int64.
+	for _, seed := range []string{"-1", "-9223372036854775808", "18446744073709551615", "0"} {
+		body := `{"model":"cocoon-kjv-demo-1m","prompt":"And God said","max_tokens":8,"temperature":1,"seed":` + seed + `}`
+		resp, a := post(t, "/v1/completions", body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("seed %s: %d %s", seed, resp.StatusCode, a)
+		}
+		_, b := post(t, "/v1/completions", body)
+		var x, y openai.Completion
+		if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil || x.Choices[0].Text != y.Choices[0].Text {
+			t.Fatalf("seed %s not reproducible: %s vs %s", seed, a, b)
+		}
+	}
+	// -1 is 2^64-1 in two's complement: the same stream.
+	_, a := post(t, "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"And God said","max_tokens":8,"temperature":1,"seed":-1}`)
+	_, b := post(t, "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"And God said","max_tokens":8,"temperature":1,"seed":18446744073709551615}`)
+	var x, y openai.Completion
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil || x.Choices[0].Text != y.Choices[0].Text {
+		t.Fatalf("seed -1 and 2^64-1 differ: %s vs %s", a, b)
+	}
+	for _, bad := range []string{"1.5", `"7"`, "18446744073709551616", "true", "[1]"} {
+		resp, b := post(t, "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"x","seed":`+bad+`}`)
+		var e openai.ErrorBody
+		if resp.StatusCode != 400 || json.Unmarshal(b, &e) != nil || e.Error.Param == nil || *e.Error.Param != "seed" ||
+			e.Error.Code == nil || *e.Error.Code != "invalid_type" || !strings.Contains(e.Error.Message, "expected an integer") {
+			t.Fatalf("seed %s: %d %s", bad, resp.StatusCode, b)
+		}
+	}
+}

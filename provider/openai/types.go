@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strconv"
 )
 
 // ChatMessage is one message of a chat request or response. Content in requests may also be an
@@ -73,6 +75,38 @@ func (s *StringOrArray) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Seed is a request's seed. OpenAI documents it as an integer (int64, so negative seeds are
+// valid); any integer from -2^63 to 2^64-1 is accepted, a negative one standing for its
+// two's-complement uint64, so every integer names one reproducible sampling stream.
+type Seed uint64
+
+// UnmarshalJSON accepts a JSON integer in int64 or uint64 range.
+func (s *Seed) UnmarshalJSON(b []byte) error {
+	t := string(bytes.TrimSpace(b))
+	if u, err := strconv.ParseUint(t, 10, 64); err == nil {
+		*s = Seed(u)
+		return nil
+	}
+	if i, err := strconv.ParseInt(t, 10, 64); err == nil {
+		*s = Seed(uint64(i))
+		return nil
+	}
+	kind := "number " + t
+	if t != "" && t[0] != '-' && (t[0] < '0' || t[0] > '9') {
+		kind = map[byte]string{'"': "string", '[': "array", '{': "object", 't': "bool", 'f': "bool"}[t[0]]
+	}
+	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeOf(int64(0))}
+}
+
+// ptr is the seed as the backend takes it (nil when the request has none).
+func (s *Seed) ptr() *uint64 {
+	if s == nil {
+		return nil
+	}
+	v := uint64(*s)
+	return &v
+}
+
 // StreamOptions is the request's stream_options.
 type StreamOptions struct {
 	IncludeUsage bool `json:"include_usage"`
@@ -89,7 +123,7 @@ type ChatCompletionRequest struct {
 	MaxCompletionTokens *int           `json:"max_completion_tokens,omitempty"`
 	Temperature         *float32       `json:"temperature,omitempty"`
 	TopP                *float32       `json:"top_p,omitempty"`
-	Seed                *uint64        `json:"seed,omitempty"`
+	Seed                *Seed          `json:"seed,omitempty"`
 	Stop                StringOrArray  `json:"stop,omitempty"`
 	N                   *int           `json:"n,omitempty"`
 	Stream              bool           `json:"stream,omitempty"`
@@ -124,7 +158,7 @@ type CompletionRequest struct {
 	MaxTokens     *int           `json:"max_tokens,omitempty"`
 	Temperature   *float32       `json:"temperature,omitempty"`
 	TopP          *float32       `json:"top_p,omitempty"`
-	Seed          *uint64        `json:"seed,omitempty"`
+	Seed          *Seed          `json:"seed,omitempty"`
 	Stop          StringOrArray  `json:"stop,omitempty"`
 	N             *int           `json:"n,omitempty"`
 	Echo          bool           `json:"echo,omitempty"`

@@ -162,6 +162,11 @@ test('seed determinism: same seed same text, other seed other text', async () =>
   const c = await srv.client.chat.completions.create({ ...params, seed: 8 });
   assert.equal(a.choices[0].message.content, b.choices[0].message.content);
   assert.notEqual(a.choices[0].message.content, c.choices[0].message.content);
+  // Seeds are int64 in the API: negative ones are valid and reproducible too.
+  const d = await srv.client.chat.completions.create({ ...params, seed: -7 });
+  const e = await srv.client.chat.completions.create({ ...params, seed: -7 });
+  assert.equal(d.choices[0].message.content, e.choices[0].message.content);
+  assert.notEqual(d.choices[0].message.content, a.choices[0].message.content);
 });
 
 test('n > 1: independent indexed choices, reproducible with a seed, usage counts the prompt once', async () => {
