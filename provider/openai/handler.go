@@ -196,6 +196,9 @@ func jsonKind(t reflect.Type) string {
 	if t == nil {
 		return "a valid value"
 	}
+	if t == reflect.TypeOf(StringOrArray{}) {
+		return "a string or an array of strings"
+	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:

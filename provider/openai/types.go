@@ -69,7 +69,19 @@ func (s *StringOrArray) UnmarshalJSON(b []byte) error {
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil {
-		return fmt.Errorf("want a string or an array of strings")
+		// A type error lets the decoder name the field (stop, prompt) in the 400.
+		kind := "number"
+		switch {
+		case len(b) == 0:
+			kind = ""
+		case b[0] == '[':
+			kind = "array"
+		case b[0] == '{':
+			kind = "object"
+		case b[0] == 't' || b[0] == 'f':
+			kind = "bool"
+		}
+		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeOf(StringOrArray{})}
 	}
 	*s = many
 	return nil
