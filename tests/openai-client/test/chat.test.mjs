@@ -198,3 +198,32 @@ test('n > 1: independent indexed choices, reproducible with a seed, usage counts
   const greedy = await srv.client.chat.completions.create({ ...params, temperature: 0, n: 2 });
   assert.equal(greedy.choices[0].message.content, greedy.choices[1].message.content);
 });
+
+test('SDK helpers: stream() with n=2 and parse() without a schema', async () => {
+  const params = { model: MODEL, messages, max_tokens: 8, temperature: 1, seed: 3, n: 2 };
+  const whole = await srv.client.chat.completions.create(params);
+  const final = await srv.client.chat.completions.stream(params).finalChatCompletion();
+  assert.deepEqual(final.choices.map((c) => c.message.content), whole.choices.map((c) => c.message.content));
+  // parse() refuses finish_reason "length" by design, so give it answers that end at a stop sequence.
+  const stopParams = { model: MODEL, messages, max_tokens: 64, temperature: 0, stop: [','] };
+  const plain = await srv.client.chat.completions.create(stopParams);
+  assert.equal(plain.choices[0].finish_reason, 'stop');
+  const parsed = await srv.client.chat.completions.parse(stopParams);
+  assert.equal(parsed.choices[0].message.content, plain.choices[0].message.content);
+  assert.equal(parsed.choices[0].message.parsed, null);
+});
+
+test('a client that leaves mid-stream does not break the server', async () => {
+  const stream = await srv.client.chat.completions.create({ model: MODEL, messages, temperature: 1, stream: true });
+  let got = 0;
+  for await (const c of stream) {
+    if (c.choices[0]?.delta?.content) got++;
+    if (got === 2) break; // leaving the loop aborts the request
+  }
+  assert.equal(got, 2);
+  assert.ok(stream.controller.signal.aborted);
+  const started = Date.now();
+  const next = await srv.client.chat.completions.create({ model: MODEL, messages, max_tokens: 4, temperature: 0 });
+  assert.equal(next.usage.completion_tokens, 4);
+  assert.ok(Date.now() - started < 5_000, 'the aborted generation kept the model busy');
+});
