@@ -17,6 +17,9 @@ func FuzzChatRequest(f *testing.F) {
 	f.Add(`{"model":"cocoon-kjv-demo-1m","messages":[],"max_tokens":1}`)
 	f.Add(`{"model":"x","messages":[{"role":"user","content":"hi"}]}`)
 	f.Add(`{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":7}]}`)
+	f.Add(`{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"Hi"}],"n":3,"seed":-4,"temperature":0.7}`)
+	f.Add(`{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"Hi"}],"tools":[],"tool_choice":"none","logprobs":false,"response_format":{"type":"json_object"}}`)
+	f.Add(`{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"Hi"}],"seed":1.5,"stop":[1]}`)
 	f.Add(`[1,2,3]`)
 	f.Add(``)
 	f.Fuzz(func(t *testing.T, body string) {
