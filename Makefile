@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build test fmt-check vet go-test sandbox-test contracts contracts-check bench tolk-deps
+.PHONY: all build test fmt-check vet go-test sandbox-test openai-client-test contracts contracts-check bench tolk-deps
 
 all: build
 
@@ -10,7 +10,7 @@ build:
 	$(GO) build -o bin/cocoon ./cmd/cocoon
 
 # Every check CI runs, in the order that fails fastest.
-test: fmt-check vet contracts-check go-test sandbox-test
+test: fmt-check vet contracts-check go-test sandbox-test openai-client-test
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -26,6 +26,10 @@ tolk-deps:
 
 sandbox-test: tolk-deps
 	cd tolk && node --test tests/
+
+# The official OpenAI SDK (pinned npm package) against `cocoon model serve`.
+openai-client-test:
+	tests/openai-client/run.sh
 
 # Recompile every contract into contracts/build (commit the result).
 contracts: tolk-deps
