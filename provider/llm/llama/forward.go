@@ -3,6 +3,8 @@ package llama
 import (
 	"math"
 	"sync"
+
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
 )
 
 // state is one sequence being evaluated: its KV cache and scratch buffers. Not safe for concurrent use.
@@ -22,6 +24,7 @@ type state struct {
 	gate, up               []float32
 	logits                 []float32
 	cos, sin               []float32 // RoPE tables for the batch: batch*RopeDim/2
+	xr                     []float32 // matmul's activations rounded for F16/Q8_0 weights
 }
 
 func (m *Model) newState(maxPos, threads int) *state {
@@ -156,13 +159,16 @@ func add(dst, src []float32) {
 	}
 }
 
-// rmsNorm writes x / sqrt(mean(x²) + eps) * w to out; the sum is in float64 as in ggml.
+// rmsNorm writes x / sqrt(mean(x²) + eps) * w to out, rounding as ggml's rms_norm does: float32
+// squares summed in float64, then the mean, sqrt and reciprocal in float32.
 func rmsNorm(out, x, w []float32, eps float64) {
 	var sum float64
 	for _, v := range x {
-		sum += float64(v) * float64(v)
+		sq := v * v
+		sum += float64(sq)
 	}
-	scale := float32(1 / math.Sqrt(sum/float64(len(x))+eps))
+	mean := float32(sum / float64(len(x)))
+	scale := 1 / float32(math.Sqrt(float64(mean+float32(eps))))
 	w = w[:len(x)]
 	out = out[:len(x)]
 	for i, v := range x {
@@ -170,15 +176,19 @@ func rmsNorm(out, x, w []float32, eps float64) {
 	}
 }
 
-// ropeTables fills cos/sin for positions pos..pos+n-1: theta_i = p * base^(-2i/ropeDim).
+// ropeTables fills cos/sin for positions pos..pos+n-1: theta_i = p * base^(-2i/ropeDim), computed in
+// float32 the way ggml's rope cache is (theta_scale = powf(base, -2/ropeDim), theta_i = theta_{i-1} *
+// theta_scale), so that the angles carry llama.cpp's rounding: at position 4096 a float32 angle is only
+// good to ~2e-4 rad, and an exact angle would differ from llama.cpp by that much.
 func (s *state) ropeTables(n int) {
 	half := s.m.info.RopeDim / 2
+	thetaScale := float32(math.Pow(float64(float32(s.m.info.RopeFreqBase)), float64(float32(-2)/float32(s.m.info.RopeDim))))
 	for t := 0; t < n; t++ {
-		p := float64(s.pos + t)
+		theta := float32(s.pos + t)
 		for i := 0; i < half; i++ {
-			theta := p * math.Pow(s.m.info.RopeFreqBase, -2*float64(i)/float64(s.m.info.RopeDim))
-			s.cos[t*half+i] = float32(math.Cos(theta))
-			s.sin[t*half+i] = float32(math.Sin(theta))
+			s.cos[t*half+i] = float32(math.Cos(float64(theta)))
+			s.sin[t*half+i] = float32(math.Sin(float64(theta)))
+			theta *= thetaScale
 		}
 	}
 }
@@ -243,6 +253,11 @@ func (s *state) attention(li, from, n int) {
 // matmul computes out[t][r] = W.row(r) · x[t] for n tokens, splitting rows across goroutines.
 func (s *state) matmul(out, x []float32, w matrix, n int) {
 	cols := w.cols
+	if w.h != nil || w.q != nil {
+		s.xr = grow(s.xr, n*cols)
+		roundActivations(s.xr, x[:n*cols], w.q != nil)
+		x = s.xr
+	}
 	switch {
 	case n >= widenBatch && (w.h != nil || w.q != nil):
 		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulWidened(out, x, w, n, lo, hi) })
@@ -255,6 +270,37 @@ func (s *state) matmul(out, x []float32, w matrix, n int) {
 		return
 	}
 	s.parallel(w.rows, cols*n, func(lo, hi int) { matmulF32(out, x, w, n, lo, hi) })
+}
+
+// roundActivations writes x as llama.cpp's CPU matmul sees it when the weight is F16 or Q8_0: ggml first
+// converts the activations to the weight's vec_dot_type, F16 (round to nearest even) or Q8_0 (per 32
+// values a F16 scale d = max|x|/127 and int8 values x·(127/max|x|) rounded to nearest even, as its AVX
+// quantize_row_q8_0). Multiplying these exactly representable values in float32 then gives llama.cpp's
+// results up to the order of float32 rounding; unrounded activations would be more precise, but drift
+// from llama.cpp by up to a few hundredths of a logit and flip greedy choices at near-ties.
+func roundActivations(dst, x []float32, q8 bool) {
+	if !q8 {
+		for i, v := range x {
+			dst[i] = gguf.F16ToF32(gguf.F32ToF16(v))
+		}
+		return
+	}
+	for b := 0; b+32 <= len(x); b += 32 {
+		blk := x[b : b+32]
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		d := gguf.F16ToF32(gguf.F32ToF16(amax / 127))
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
+		for i, v := range blk {
+			prod := v * id // float32 product, as the SIMD code computes it
+			dst[b+i] = float32(math.RoundToEven(float64(prod))) * d
+		}
+	}
 }
 
 // widenBatch is the batch size from which F16/Q8_0 rows are widened to float32 once per batch

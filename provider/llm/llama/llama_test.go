@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -58,21 +59,44 @@ func TestForwardMatchesReference(t *testing.T) {
 			for _, threads := range []int{1, 3} {
 				st := m.newState(len(tokens), threads)
 				got := st.forward(tokens, true)
+				errs := make([]float64, len(tokens))
 				for pos := range tokens {
-					row := got[pos*m.info.Vocab : (pos+1)*m.info.Vocab]
-					if e := maxRelErr(row, want[pos]); e > 1e-4 {
-						t.Fatalf("threads %d position %d: relative error %g", threads, pos, e)
-					}
+					errs[pos] = maxRelErr(got[pos*m.info.Vocab:(pos+1)*m.info.Vocab], want[pos])
 				}
+				checkForwardErrors(t, fmt.Sprintf("threads %d", threads), spec.weightType, errs)
 			}
 			// One token at a time: the single-token kernels and the KV cache.
 			st := m.newState(len(tokens), 2)
+			errs := make([]float64, len(tokens))
 			for pos, id := range tokens {
-				if e := maxRelErr(st.forward([]int32{id}, false), want[pos]); e > 1e-4 {
-					t.Fatalf("incremental position %d: relative error %g", pos, e)
-				}
+				errs[pos] = maxRelErr(st.forward([]int32{id}, false), want[pos])
 			}
+			checkForwardErrors(t, "incremental", spec.weightType, errs)
 		})
+	}
+}
+
+// checkForwardErrors checks the per-position relative errors against the float64 reference. F32
+// weights: every position within 1e-4. F16 and Q8_0 weights multiply activations rounded as llama.cpp
+// rounds them (vecDotInput); a float32 activation that lies within float32 noise of a rounding boundary
+// can round the other way than the float64 reference's, moving that position by up to ~1e-4 (F16) or
+// ~1e-3 (Q8_0). Such flips are rare, so the median position must still be within 1e-5 (without the
+// rounding it would be ~1e-4 to 5e-3) and every position within 2e-3.
+func checkForwardErrors(t *testing.T, what string, typ gguf.GGMLType, errs []float64) {
+	t.Helper()
+	limit := 1e-4
+	if typ == gguf.F16 || typ == gguf.Q8_0 {
+		limit = 2e-3
+		sorted := slices.Clone(errs)
+		slices.Sort(sorted)
+		if med := sorted[len(sorted)/2]; med > 1e-5 {
+			t.Fatalf("%s: median relative error %g over %d positions", what, med, len(errs))
+		}
+	}
+	for pos, e := range errs {
+		if e > limit {
+			t.Fatalf("%s position %d: relative error %g", what, pos, e)
+		}
 	}
 }
 

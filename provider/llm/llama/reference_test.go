@@ -55,9 +55,13 @@ func newRefModel(t testing.TB, b []byte) *refModel {
 	return r
 }
 
-// mul applies weight name (shape [len(x), nOut]) to x.
+// mul applies weight name (shape [len(x), nOut]) to x, after rounding x to what llama.cpp multiplies
+// a weight of that type with (see vecDotInput).
 func (r *refModel) mul(name string, x []float64) []float64 {
 	w := r.tensors[name]
+	if ti, ok := r.f.Tensor(name); ok {
+		x = vecDotInput(x, ti.Type)
+	}
 	nIn := len(x)
 	nOut := len(w) / nIn
 	out := make([]float64, nOut)
@@ -184,6 +188,39 @@ func (r *refModel) greedy(tokens []int32, n int) []int32 {
 		}
 		out = append(out, int32(best))
 		seq = append(seq, int32(best))
+	}
+	return out
+}
+
+// vecDotInput is x converted the way ggml's CPU matmul converts activations for a weight of type typ
+// (its vec_dot_type): F16 weights get float16 activations (round to nearest even); Q8_0 weights get
+// Q8_0 activations, per 32 values a float16 scale max|x|/127 and int8 values x·(127/max|x|) rounded to
+// nearest even in float32, as quantize_row_q8_0's AVX code; F32 weights get x unchanged.
+func vecDotInput(x []float64, typ gguf.GGMLType) []float64 {
+	out := make([]float64, len(x))
+	switch typ {
+	case gguf.F16:
+		for i, v := range x {
+			out[i] = float64(gguf.F16ToF32(gguf.F32ToF16(float32(v))))
+		}
+	case gguf.Q8_0:
+		for b := 0; b < len(x); b += 32 {
+			var amax float32
+			for _, v := range x[b : b+32] {
+				amax = max(amax, float32(math.Abs(v)))
+			}
+			d := float64(gguf.F16ToF32(gguf.F32ToF16(amax / 127)))
+			var id float32
+			if amax != 0 {
+				id = 127 / amax
+			}
+			for i, v := range x[b : b+32] {
+				q := float32(v) * id
+				out[b+i] = math.RoundToEven(float64(q)) * d
+			}
+		}
+	default:
+		copy(out, x)
 	}
 	return out
 }
