@@ -281,7 +281,7 @@ func (s *state) matmul(out, x []float32, w matrix, n int) {
 func roundActivations(dst, x []float32, q8 bool) {
 	if !q8 {
 		for i, v := range x {
-			dst[i] = gguf.F16ToF32(gguf.F32ToF16(v))
+			dst[i] = roundF16(v)
 		}
 		return
 	}
@@ -289,7 +289,7 @@ func roundActivations(dst, x []float32, q8 bool) {
 		blk := x[b : b+32]
 		var amax float32
 		for _, v := range blk {
-			amax = max(amax, float32(math.Abs(float64(v))))
+			amax = max(amax, math.Float32frombits(math.Float32bits(v)&^(1<<31)))
 		}
 		d := gguf.F16ToF32(gguf.F32ToF16(amax / 127))
 		var id float32
@@ -297,10 +297,29 @@ func roundActivations(dst, x []float32, q8 bool) {
 			id = 127 / amax
 		}
 		for i, v := range blk {
-			prod := v * id // float32 product, as the SIMD code computes it
-			dst[b+i] = float32(math.RoundToEven(float64(prod))) * d
+			// v·id is within ±127.5, where adding and removing 1.5·2^23 rounds a float32 to the
+			// nearest integer, ties to even (what math.RoundToEven does, without leaving float32).
+			q := v*id + roundMagic
+			dst[b+i] = (q - roundMagic) * d
 		}
 	}
+}
+
+// roundMagic is 1.5·2^23: a float32 of this size has no fraction bits.
+const roundMagic float32 = 12582912
+
+// roundF16 is v rounded to float16 precision (to nearest, ties to even) and back, as
+// gguf.F16ToF32(gguf.F32ToF16(v)) but without leaving float32 for the usual magnitudes: in float16's
+// normal range below 2^15 that is rounding away the 13 low mantissa bits (a carry into the exponent
+// is the correct result). Other values (zero, float16 subnormals, near or past overflow) take the
+// general conversion.
+func roundF16(v float32) float32 {
+	b := math.Float32bits(v)
+	if exp := b >> 23 & 0xff; exp < 127-14 || exp >= 127+15 {
+		return gguf.F16ToF32(gguf.F32ToF16(v))
+	}
+	b += 0xfff + b>>13&1
+	return math.Float32frombits(b &^ 0x1fff)
 }
 
 // widenBatch is the batch size from which F16/Q8_0 rows are widened to float32 once per batch

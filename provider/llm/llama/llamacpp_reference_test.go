@@ -322,3 +322,24 @@ func logSumExp(v []float32) float64 {
 	}
 	return mx + math.Log(s)
 }
+
+// TestRoundF16 checks the fast float16 rounding against the general conversion on a sweep of float32
+// bit patterns (every sign, exponent and rounding case) and on the edges of its fast range.
+func TestRoundF16(t *testing.T) {
+	check := func(b uint32) {
+		v := math.Float32frombits(b)
+		got, want := roundF16(v), gguf.F16ToF32(gguf.F32ToF16(v))
+		if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+			t.Fatalf("roundF16(%g = %#x) = %g, want %g", v, b, got, want)
+		}
+	}
+	for b := uint64(0); b < 1<<32; b += 977 {
+		check(uint32(b))
+	}
+	for _, e := range []uint32{127 - 15, 127 - 14, 127 + 14, 127 + 15, 127 + 16} {
+		for _, m := range []uint32{0, 0xfff, 0x1000, 0x1001, 0x2fff, 0x3000, 0x7fe000, 0x7fefff, 0x7ff000, 0x7fffff} {
+			check(e<<23 | m)
+			check(1<<31 | e<<23 | m)
+		}
+	}
+}
