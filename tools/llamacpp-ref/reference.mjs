@@ -21,7 +21,8 @@ const TOP_K = 5;
 
 // Runs of llama.cpp. "matched" is llama.cpp set up the way the Go engine computes (float32 K/V cache,
 // the plain attention path); the engine must match it exactly. "defaults" is llama.cpp as its own tools
-// run by default (F16 K/V cache, flash attention "auto"), what an outside reviewer is likely to run.
+// run by default (F16 K/V cache, flash attention "auto", which llama.cpp enables on the CPU), what an
+// outside reviewer is likely to run.
 // One thread: ggml's thread pool spin-waits, which on a small shared machine costs ~0.5 s a token
 // (1 ms with one thread); a dot product is summed by one thread either way, so results are the same.
 const RUNS = [
