@@ -253,9 +253,9 @@ func (s *state) attention(li, from, n int) {
 // matmul computes out[t][r] = W.row(r) · x[t] for n tokens, splitting rows across goroutines.
 func (s *state) matmul(out, x []float32, w matrix, n int) {
 	cols := w.cols
-	if w.h != nil || w.q != nil {
+	if w.h != nil || w.q != nil || w.bf16 {
 		s.xr = grow(s.xr, n*cols)
-		roundActivations(s.xr, x[:n*cols], w.q != nil)
+		roundActivations(s.xr, x[:n*cols], w)
 		x = s.xr
 	}
 	switch {
@@ -272,16 +272,23 @@ func (s *state) matmul(out, x []float32, w matrix, n int) {
 	s.parallel(w.rows, cols*n, func(lo, hi int) { matmulF32(out, x, w, n, lo, hi) })
 }
 
-// roundActivations writes x as llama.cpp's CPU matmul sees it when the weight is F16 or Q8_0: ggml first
-// converts the activations to the weight's vec_dot_type, F16 (round to nearest even) or Q8_0 (per 32
-// values a F16 scale d = max|x|/127 and int8 values x·(127/max|x|) rounded to nearest even, as its AVX
-// quantize_row_q8_0). Multiplying these exactly representable values in float32 then gives llama.cpp's
-// results up to the order of float32 rounding; unrounded activations would be more precise, but drift
-// from llama.cpp by up to a few hundredths of a logit and flip greedy choices at near-ties.
-func roundActivations(dst, x []float32, q8 bool) {
-	if !q8 {
+// roundActivations writes x as llama.cpp's CPU matmul sees it when the weight w is F16, BF16 or Q8_0:
+// ggml first converts the activations to the weight's vec_dot_type, F16 or BF16 (round to nearest
+// even) or Q8_0 (per 32 values a F16 scale d = max|x|/127 and int8 values x·(127/max|x|) rounded to
+// nearest even, as its AVX quantize_row_q8_0). Multiplying these exactly representable values in
+// float32 then gives llama.cpp's results up to the order of float32 rounding; unrounded activations
+// would be more precise, but drift from llama.cpp by up to a few hundredths of a logit and flip
+// greedy choices at near-ties.
+func roundActivations(dst, x []float32, w matrix) {
+	switch {
+	case w.h != nil:
 		for i, v := range x {
 			dst[i] = roundF16(v)
+		}
+		return
+	case w.bf16:
+		for i, v := range x {
+			dst[i] = roundBF16(v)
 		}
 		return
 	}
@@ -320,6 +327,17 @@ func roundF16(v float32) float32 {
 	}
 	b += 0xfff + b>>13&1
 	return math.Float32frombits(b &^ 0x1fff)
+}
+
+// roundBF16 is v rounded to bfloat16 (to nearest, ties to even) and back, as ggml's
+// GGML_FP32_TO_BF16; a NaN stays a NaN.
+func roundBF16(v float32) float32 {
+	b := math.Float32bits(v)
+	if b&0x7fffffff > 0x7f800000 {
+		return v
+	}
+	b += 0x7fff + b>>16&1
+	return math.Float32frombits(b &^ 0xffff)
 }
 
 // widenBatch is the batch size from which F16/Q8_0 rows are widened to float32 once per batch

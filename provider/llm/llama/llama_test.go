@@ -44,6 +44,7 @@ func TestForwardMatchesReference(t *testing.T) {
 		"f16 wide":         {embd: 64, layers: 1, heads: 4, kvHeads: 4, ffn: 72, ctx: 64, seed: 5, weightType: gguf.F16},
 		"q8_0":             {embd: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 96, ctx: 64, seed: 4, weightType: gguf.Q8_0},
 		"q8_0 tied":        {embd: 32, layers: 1, heads: 2, kvHeads: 2, ffn: 64, ctx: 64, seed: 6, weightType: gguf.Q8_0, tied: true},
+		"bf16":             {embd: 48, layers: 2, heads: 4, kvHeads: 2, ffn: 64, ctx: 64, seed: 7, weightType: gguf.BF16},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {
@@ -77,15 +78,15 @@ func TestForwardMatchesReference(t *testing.T) {
 }
 
 // checkForwardErrors checks the per-position relative errors against the float64 reference. F32
-// weights: every position within 1e-4. F16 and Q8_0 weights multiply activations rounded as llama.cpp
-// rounds them (vecDotInput); a float32 activation that lies within float32 noise of a rounding boundary
-// can round the other way than the float64 reference's, moving that position by up to ~1e-4 (F16) or
-// ~1e-3 (Q8_0). Such flips are rare, so the median position must still be within 1e-5 (without the
-// rounding it would be ~1e-4 to 5e-3) and every position within 2e-3.
+// weights: every position within 1e-4. F16, BF16 and Q8_0 weights multiply activations rounded as
+// llama.cpp rounds them (vecDotInput); a float32 activation that lies within float32 noise of a
+// rounding boundary can round the other way than the float64 reference's, moving that position by up
+// to ~1e-4 (F16) or ~1e-3 (BF16, Q8_0). Such flips are rare, so the median position must still be
+// within 1e-5 (without the rounding it would be ~1e-4 to 5e-3) and every position within 2e-3.
 func checkForwardErrors(t *testing.T, what string, typ gguf.GGMLType, errs []float64) {
 	t.Helper()
 	limit := 1e-4
-	if typ == gguf.F16 || typ == gguf.Q8_0 {
+	if typ == gguf.F16 || typ == gguf.BF16 || typ == gguf.Q8_0 {
 		limit = 2e-3
 		sorted := slices.Clone(errs)
 		slices.Sort(sorted)

@@ -22,7 +22,7 @@ var llamacppWrite = flag.String("llamacpp.write", "", "write the random llama.cp
 
 // llamacppSpecs are the random models that tools/llamacpp-ref runs through llama.cpp next to the default
 // model, shaped unlike it (and unlike each other) to widen coverage: other widths, head sizes and GQA
-// ratios, a tied output, another RoPE base, F16 and Q8_0 weights. llama.cpp's llama architecture needs
+// ratios, a tied output, other RoPE bases, F16, BF16 and Q8_0 weights. llama.cpp's llama architecture needs
 // RoPE over the whole head (n_rot == head size) and Q8_0 rows that are a multiple of 32 long.
 // INVARIANT: changing a spec changes its file's sha256, which the fixture records: regenerate it.
 var llamacppSpecs = []struct {
@@ -33,6 +33,8 @@ var llamacppSpecs = []struct {
 		weightType: gguf.F16, seed: 11, freqBase: 50000}},
 	{"rand-q8_0", testSpec{embd: 96, layers: 2, heads: 4, kvHeads: 1, ffn: 192, ctx: 512, extraVocab: 200,
 		weightType: gguf.Q8_0, seed: 12}},
+	{"rand-bf16", testSpec{embd: 64, layers: 2, heads: 4, kvHeads: 4, ffn: 176, ctx: 512, extraVocab: 250,
+		weightType: gguf.BF16, seed: 14}},
 	{"rand-q8_0-tied", testSpec{embd: 128, layers: 2, heads: 2, kvHeads: 2, ffn: 256, ctx: 512, extraVocab: 100,
 		tied: true, weightType: gguf.Q8_0, seed: 13, freqBase: 1e6}},
 }
@@ -166,7 +168,7 @@ func TestLlamaCppTokenizer(t *testing.T) {
 // "matched" run (llama.cpp with a float32 K/V cache and without flash attention, as this engine):
 //   - F32 weights: 1e-4. Both sides compute in float32 with the same roundings (activations, RMSNorm,
 //     RoPE angles) and differ only in summation order; measured at most 3e-6.
-//   - F16 and Q8_0 weights: 2e-2 for any single logit, but the median step within 1e-6 of the logits'
+//   - F16, BF16 and Q8_0 weights: 2e-2 for any single logit, but the median step within 1e-6 of the logits'
 //     size. Both sides round the activations to F16 / Q8_0 before each product; where a float32 value is
 //     within summation noise of a rounding boundary the two can round it differently, which moves the
 //     logits of that step by up to ~1e-2 (measured 9e-3, once in 320 steps); every other step agrees to
@@ -203,7 +205,7 @@ func TestLlamaCppGreedy(t *testing.T) {
 				t.Fatal(err)
 			}
 			base := llamacppTolF32
-			if ti, ok := f.Tensor("blk.0.attn_q.weight"); ok && (ti.Type == gguf.F16 || ti.Type == gguf.Q8_0) {
+			if ti, ok := f.Tensor("blk.0.attn_q.weight"); ok && (ti.Type == gguf.F16 || ti.Type == gguf.BF16 || ti.Type == gguf.Q8_0) {
 				base = llamacppTolRounded
 			}
 			for _, run := range []string{llamacppRunMatched, llamacppRunDefaults} {

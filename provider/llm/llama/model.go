@@ -62,6 +62,8 @@ type matrix struct {
 	w          []float32
 	h          []uint16
 	q          []byte
+	// bf16 marks w as decoded from BF16, whose activations llama.cpp rounds to BF16 (roundActivations).
+	bf16 bool
 }
 
 // q8RowBytes is the size of one Q8_0 row of cols elements.
@@ -341,5 +343,6 @@ func (l *loader) matrix(name string, cols, rows int) matrix {
 	if l.err != nil {
 		return matrix{}
 	}
-	return matrix{rows: len(w) / cols, cols: cols, w: w}
+	t, _ := l.f.Tensor(name)
+	return matrix{rows: len(w) / cols, cols: cols, w: w, bf16: t.Type == gguf.BF16}
 }

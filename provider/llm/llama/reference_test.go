@@ -193,7 +193,8 @@ func (r *refModel) greedy(tokens []int32, n int) []int32 {
 }
 
 // vecDotInput is x converted the way ggml's CPU matmul converts activations for a weight of type typ
-// (its vec_dot_type): F16 weights get float16 activations (round to nearest even); Q8_0 weights get
+// (its vec_dot_type): F16 and BF16 weights get float16 / bfloat16 activations (round to nearest even);
+// Q8_0 weights get
 // Q8_0 activations, per 32 values a float16 scale max|x|/127 and int8 values x·(127/max|x|) rounded to
 // nearest even in float32, as quantize_row_q8_0's AVX code; F32 weights get x unchanged.
 func vecDotInput(x []float64, typ gguf.GGMLType) []float64 {
@@ -202,6 +203,17 @@ func vecDotInput(x []float64, typ gguf.GGMLType) []float64 {
 	case gguf.F16:
 		for i, v := range x {
 			out[i] = float64(gguf.F16ToF32(gguf.F32ToF16(float32(v))))
+		}
+	case gguf.BF16:
+		for i, v := range x {
+			// Round to nearest even by hand (independent of the engine's roundBF16).
+			b := math.Float32bits(float32(v))
+			lo := b & 0xffff
+			b &^= 0xffff
+			if lo > 0x8000 || lo == 0x8000 && b&0x10000 != 0 {
+				b += 0x10000
+			}
+			out[i] = float64(math.Float32frombits(b))
 		}
 	case gguf.Q8_0:
 		for b := 0; b < len(x); b += 32 {

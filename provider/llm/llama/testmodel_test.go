@@ -1,7 +1,9 @@
 package llama
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -121,6 +123,14 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 			w.AddF16(name, ud, v)
 		case gguf.Q8_0:
 			w.AddQ8_0(name, ud, v)
+		case gguf.BF16:
+			data := make([]byte, 0, 2*len(v))
+			for _, x := range v {
+				b := math.Float32bits(x)
+				b += 0x7fff + b>>16&1 // round to nearest even
+				data = binary.LittleEndian.AppendUint16(data, uint16(b>>16))
+			}
+			w.AddTensor(name, gguf.BF16, ud, data)
 		default:
 			w.AddF32(name, ud, v)
 		}
