@@ -93,7 +93,8 @@ func QuantizeQ8_0(v []float32) []byte {
 	return out
 }
 
-// Float32s decodes the tensor's elements to float32 (F32, F16, BF16 and Q8_0).
+// Float32s decodes the tensor's elements to float32 (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q4_K, Q5_K and Q6_K).
 func (t *TensorInfo) Float32s() ([]float32, error) {
 	n := t.Elements()
 	size, err := t.Type.RowBytes(n)
@@ -141,6 +142,20 @@ func DecodeInto(out []float32, typ GGMLType, data []byte) error {
 				out[b*32+j] = d * float32(int8(blk[2+j]))
 			}
 		}
+	case Q4_0:
+		decodeQ4_0(out, data)
+	case Q4_1:
+		decodeQ4_1(out, data)
+	case Q5_0:
+		decodeQ5_0(out, data)
+	case Q5_1:
+		decodeQ5_1(out, data)
+	case Q4_K:
+		decodeQ4_K(out, data)
+	case Q5_K:
+		decodeQ5_K(out, data)
+	case Q6_K:
+		decodeQ6_K(out, data)
 	default:
 		return fmt.Errorf("%w: decoding %v tensors", ErrUnsupported, typ)
 	}

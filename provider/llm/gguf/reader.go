@@ -196,6 +196,10 @@ func Read(b []byte) (*File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("failed to size tensor %q: %w", t.Name, err)
 		}
+		// As ggml requires: blocks never straddle rows (ne[0] is a whole number of blocks).
+		if bs := t.Type.BlockSize(); len(t.Dims) > 0 && t.Dims[0]%bs != 0 {
+			return nil, fmt.Errorf("%w: tensor %q has rows of %d elements, not a whole number of %d-element %v blocks", ErrMalformed, t.Name, t.Dims[0], bs, t.Type)
+		}
 		if t.Offset%f.Alignment != 0 {
 			return nil, fmt.Errorf("%w: tensor %q offset %d is not a multiple of the alignment %d", ErrMalformed, t.Name, t.Offset, f.Alignment)
 		}

@@ -99,6 +99,8 @@ func (w *Writer) AddTensor(name string, typ GGMLType, dims []uint64, data []byte
 		switch {
 		case err != nil:
 			w.err = fmt.Errorf("failed to add tensor %q: %w", name, err)
+		case len(dims) > 0 && dims[0]%typ.BlockSize() != 0:
+			w.err = fmt.Errorf("failed to add tensor %q: %w: rows of %d elements are not a whole number of %d-element %v blocks", name, ErrMalformed, dims[0], typ.BlockSize(), typ)
 		case size != uint64(len(data)):
 			w.err = fmt.Errorf("failed to add tensor %q: %d bytes of data, %v%v needs %d", name, len(data), typ, dims, size)
 		}
@@ -127,6 +129,18 @@ func (w *Writer) AddF16(name string, dims []uint64, v []float32) {
 // AddQ8_0 adds a tensor quantized to Q8_0 (len(v) must be a multiple of 32).
 func (w *Writer) AddQ8_0(name string, dims []uint64, v []float32) {
 	w.AddTensor(name, Q8_0, dims, QuantizeQ8_0(v))
+}
+
+// AddQuantized adds a tensor quantized to typ with Quantize (ggml's reference quantizers).
+func (w *Writer) AddQuantized(name string, typ GGMLType, dims []uint64, v []float32) {
+	data, err := Quantize(typ, v)
+	if err != nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("failed to add tensor %q: %w", name, err)
+		}
+		return
+	}
+	w.AddTensor(name, typ, dims, data)
 }
 
 // Bytes returns the encoded file.

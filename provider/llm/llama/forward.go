@@ -25,6 +25,7 @@ type state struct {
 	logits                 []float32
 	cos, sin               []float32 // RoPE tables for the batch: batch*RopeDim/2
 	xr                     []float32 // matmul's activations rounded for F16/Q8_0 weights
+	qa                     qacts     // matmul's activations quantized for quantKinds weights
 }
 
 func (m *Model) newState(maxPos, threads int) *state {
@@ -253,6 +254,11 @@ func (s *state) attention(li, from, n int) {
 // matmul computes out[t][r] = W.row(r) · x[t] for n tokens, splitting rows across goroutines.
 func (s *state) matmul(out, x []float32, w matrix, n int) {
 	cols := w.cols
+	if w.kq != nil {
+		s.qa.quantize(x[:n*cols], quantKinds[w.qt].act)
+		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulQuant(out, &s.qa, w, n, lo, hi) })
+		return
+	}
 	if w.h != nil || w.q != nil || w.bf16 {
 		s.xr = grow(s.xr, n*cols)
 		roundActivations(s.xr, x[:n*cols], w)

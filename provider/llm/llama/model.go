@@ -53,7 +53,7 @@ type Info struct {
 }
 
 // matrix is a row-major weight: rows outputs of cols inputs (GGUF ne = [cols, rows]).
-// INVARIANT: exactly one of w, h and q is set, holding rows*cols elements. F16 weights stay in half
+// INVARIANT: exactly one of w, h, q and kq is set, holding rows*cols elements. F16 weights stay in half
 // precision (h) and Q8_0 weights stay quantized (q: per row cols/32 blocks of a float16 scale and 32
 // int8, ggml's layout; cols is a multiple of 32); the kernels widen them on the fly, which saves
 // memory and, since generation is memory-bound, time.
@@ -62,6 +62,9 @@ type matrix struct {
 	w          []float32
 	h          []uint16
 	q          []byte
+	// kq holds a weight in one of quantKinds (qt), ggml's blocks as in the file, rows of whole blocks.
+	kq []byte
+	qt gguf.GGMLType
 	// bf16 marks w as decoded from BF16, whose activations llama.cpp rounds to BF16 (roundActivations).
 	bf16 bool
 }
@@ -89,6 +92,10 @@ func (m matrix) rowInto(dst []float32, r int) {
 	case m.q != nil:
 		// The row is whole blocks, so this cannot fail.
 		_ = gguf.DecodeInto(dst[:m.cols], gguf.Q8_0, m.rowQ(r))
+	case m.kq != nil:
+		k := quantKinds[m.qt]
+		rb := m.cols / k.blockSize * k.blockBytes
+		_ = gguf.DecodeInto(dst[:m.cols], m.qt, m.kq[r*rb:(r+1)*rb])
 	default:
 		copy(dst, m.row(r))
 	}
@@ -319,8 +326,8 @@ func (l *loader) shape(t *gguf.TensorInfo, dims ...int) bool {
 
 func (l *loader) vector(name string, n int) []float32 { return l.tensor(name, n) }
 
-// matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count. F16 and Q8_0
-// weights are kept as they are, other types are decoded to float32.
+// matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count. F16, Q8_0 and
+// quantKinds weights are kept as they are, other types are decoded to float32.
 func (l *loader) matrix(name string, cols, rows int) matrix {
 	if t, ok := l.f.Tensor(name); ok && t.Type == gguf.F16 && l.err == nil {
 		if !l.shape(t, cols, rows) {
@@ -338,6 +345,19 @@ func (l *loader) matrix(name string, cols, rows int) matrix {
 		}
 		q := append([]byte(nil), t.Data...)
 		return matrix{rows: len(q) / q8RowBytes(cols), cols: cols, q: q}
+	}
+	if t, ok := l.f.Tensor(name); ok && l.err == nil {
+		if k, ok := quantKinds[t.Type]; ok {
+			if cols%k.blockSize != 0 {
+				l.err = fmt.Errorf("%w: tensor %s: rows of %d values are not whole %v blocks of %d", ErrModel, name, cols, t.Type, k.blockSize)
+				return matrix{}
+			}
+			if !l.shape(t, cols, rows) {
+				return matrix{}
+			}
+			kq := append([]byte(nil), t.Data...)
+			return matrix{rows: len(kq) / (cols / k.blockSize * k.blockBytes), cols: cols, kq: kq, qt: t.Type}
+		}
 	}
 	w := l.tensor(name, cols, rows)
 	if l.err != nil {

@@ -18,6 +18,9 @@ type testSpec struct {
 	extraVocab                             int // random extra pieces on top of the base vocabulary
 	tied                                   bool
 	weightType                             gguf.GGMLType
+	// typeFor, when set, picks the type of each matrix (by tensor name) instead of weightType, for
+	// mixes such as llama.cpp's Q4_K_M.
+	typeFor func(name string) gguf.GGMLType
 	seed                                   uint64
 	freqBase                               float32
 	scale                                  float32 // weight scale, 0: 1/sqrt(fan-in)-ish default
@@ -118,7 +121,13 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 			w.AddF32(name, ud, v)
 			return
 		}
-		switch spec.weightType {
+		typ := spec.weightType
+		if spec.typeFor != nil {
+			typ = spec.typeFor(name)
+		}
+		switch typ {
+		case gguf.Q4_0, gguf.Q4_1, gguf.Q5_0, gguf.Q5_1, gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
+			w.AddQuantized(name, typ, ud, v)
 		case gguf.F16:
 			w.AddF16(name, ud, v)
 		case gguf.Q8_0:

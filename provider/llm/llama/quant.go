@@ -1,0 +1,325 @@
+package llama
+
+import (
+	"math"
+
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
+)
+
+// The 4-, 5- and 6-bit weight formats (gguf/quant.go has their layouts), multiplied as llama.cpp's CPU
+// backend multiplies them: the activations are first quantized to the weight's vec_dot_type (Q8_0
+// for Q4_0 and Q5_0, Q8_1 for Q4_1 and Q5_1, Q8_K for the K-quants), then each block's integer dot
+// product is taken exactly and scaled by the two blocks' scales. Only the float32 sum over blocks
+// may round in another order than llama.cpp's SIMD code.
+
+// quantKind describes one weight format for the kernels.
+type quantKind struct {
+	blockSize, blockBytes int
+	act                   actType
+	dot                   func(w []byte, a actRow) float32
+}
+
+// actType is the vec_dot_type activations are quantized to.
+type actType int
+
+const (
+	actQ8_0 actType = iota // per 32: F16 scale amax/127, int8 round(x·127/amax)
+	actQ8_1                // Q8_0 plus s = F16(d·Σq) per block
+	actQ8_K                // per 256: float32 scale, int8 values, int16 sums of each 16
+)
+
+var quantKinds = map[gguf.GGMLType]quantKind{
+	gguf.Q4_0: {32, 18, actQ8_0, dotQ4_0},
+	gguf.Q4_1: {32, 20, actQ8_1, dotQ4_1},
+	gguf.Q5_0: {32, 22, actQ8_0, dotQ5_0},
+	gguf.Q5_1: {32, 24, actQ8_1, dotQ5_1},
+	gguf.Q4_K: {gguf.QK_K, 144, actQ8_K, dotQ4_K},
+	gguf.Q5_K: {gguf.QK_K, 176, actQ8_K, dotQ5_K},
+	gguf.Q6_K: {gguf.QK_K, 210, actQ8_K, dotQ6_K},
+}
+
+// qacts is a batch of activations quantized to one actType.
+// INVARIANT: qs has n·cols values; d one scale per block (32 values for Q8_0/Q8_1, 256 for Q8_K),
+// already as float32 (Q8_0/Q8_1 scales rounded through F16, as stored); s one per block for Q8_1;
+// bsums one per 16 values for Q8_K.
+type qacts struct {
+	qs    []int8
+	d, s  []float32
+	bsums []int16
+}
+
+// actRow is one token's slice of a qacts.
+type actRow struct {
+	qs    []int8
+	d, s  []float32
+	bsums []int16
+}
+
+func (a *qacts) row(t, cols, blockSize int) actRow {
+	nb := cols / blockSize
+	r := actRow{qs: a.qs[t*cols : (t+1)*cols], d: a.d[t*nb : (t+1)*nb]}
+	if a.s != nil {
+		r.s = a.s[t*nb : (t+1)*nb]
+	}
+	if a.bsums != nil {
+		r.bsums = a.bsums[t*cols/16 : (t+1)*cols/16]
+	}
+	return r
+}
+
+func growI8(b []int8, n int) []int8 {
+	if cap(b) < n {
+		return make([]int8, n)
+	}
+	return b[:n]
+}
+
+// quantize fills a with x (a whole number of blocks) quantized to typ.
+func (a *qacts) quantize(x []float32, typ actType) {
+	a.qs = growI8(a.qs, len(x))
+	a.s, a.bsums = nil, nil
+	if typ == actQ8_K {
+		a.d = grow(a.d, len(x)/gguf.QK_K)
+		if cap(a.bsums) < len(x)/16 {
+			a.bsums = make([]int16, len(x)/16)
+		}
+		a.bsums = a.bsums[:len(x)/16]
+		for b := range a.d {
+			a.d[b] = quantizeQ8_K(a.qs[b*gguf.QK_K:(b+1)*gguf.QK_K], a.bsums[b*16:(b+1)*16], x[b*gguf.QK_K:(b+1)*gguf.QK_K])
+		}
+		return
+	}
+	a.d = grow(a.d, len(x)/32)
+	if typ == actQ8_1 {
+		a.s = grow(a.s, len(x)/32)
+	}
+	for b := range a.d {
+		blk := x[b*32 : (b+1)*32]
+		q := a.qs[b*32 : (b+1)*32]
+		var amax float32
+		for _, v := range blk {
+			amax = max(amax, math.Float32frombits(math.Float32bits(v)&^(1<<31)))
+		}
+		// As ggml's AVX quantize_row_q8_0/q8_1: d = amax/127 stored as F16, values x·(127/amax)
+		// rounded to nearest even.
+		d := amax / 127
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
+		sum := 0
+		for i, v := range blk {
+			r := int8((v*id + roundMagic) - roundMagic)
+			q[i] = r
+			sum += int(r)
+		}
+		a.d[b] = gguf.F16ToF32(gguf.F32ToF16(d))
+		if typ == actQ8_1 {
+			// The sum uses the unrounded d, then is stored as F16.
+			a.s[b] = gguf.F16ToF32(gguf.F32ToF16(d * float32(sum)))
+		}
+	}
+}
+
+// quantizeQ8_K is ggml's quantize_row_q8_K_ref for one 256-value block: scale from the value of
+// largest magnitude m, values nearest_int(−127/m · x) capped at 127, and the sums of each 16.
+func quantizeQ8_K(q []int8, bsums []int16, x []float32) float32 {
+	var maxv, amax float32
+	for _, v := range x {
+		if a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31)); a > amax {
+			amax, maxv = a, v
+		}
+	}
+	if amax == 0 {
+		clear(q)
+		clear(bsums)
+		return 0
+	}
+	iscale := -127 / maxv
+	for i, v := range x {
+		// nearest_int: adding 1.5·2^23 rounds to an integer, ties to even.
+		f := iscale*v + roundMagic
+		q[i] = int8(min(127, int(math.Float32bits(f)&0x7fffff)-0x400000))
+	}
+	for j := range bsums {
+		s := 0
+		for _, v := range q[16*j : 16*j+16] {
+			s += int(v)
+		}
+		bsums[j] = int16(s)
+	}
+	return 1 / iscale
+}
+
+// f16At reads the half-precision value at b[0:2] through the table.
+func f16At(tab *[1 << 16]float32, b []byte) float32 { return tab[uint16(b[0])|uint16(b[1])<<8] }
+
+func dotQ4_0(w []byte, a actRow) float32 {
+	tab := f16Table()
+	var sum float32
+	for b := range a.d {
+		blk := w[b*18 : b*18+18]
+		y := a.qs[b*32 : b*32+32]
+		var s int32
+		for j, v := range blk[2:18] {
+			s += (int32(v&0xf)-8)*int32(y[j]) + (int32(v>>4)-8)*int32(y[j+16])
+		}
+		sum += f16At(tab, blk) * a.d[b] * float32(s)
+	}
+	return sum
+}
+
+func dotQ4_1(w []byte, a actRow) float32 {
+	tab := f16Table()
+	var sum, summs float32
+	for b := range a.d {
+		blk := w[b*20 : b*20+20]
+		y := a.qs[b*32 : b*32+32]
+		var s int32
+		for j, v := range blk[4:20] {
+			s += int32(v&0xf)*int32(y[j]) + int32(v>>4)*int32(y[j+16])
+		}
+		sum += f16At(tab, blk) * a.d[b] * float32(s)
+		summs += f16At(tab, blk[2:]) * a.s[b]
+	}
+	return sum + summs
+}
+
+func dotQ5_0(w []byte, a actRow) float32 {
+	tab := f16Table()
+	var sum float32
+	for b := range a.d {
+		blk := w[b*22 : b*22+22]
+		y := a.qs[b*32 : b*32+32]
+		qh := uint32(blk[2]) | uint32(blk[3])<<8 | uint32(blk[4])<<16 | uint32(blk[5])<<24
+		var s int32
+		for j, v := range blk[6:22] {
+			h0 := int32(qh>>j&1) << 4
+			h1 := int32(qh>>(j+16)&1) << 4
+			s += (int32(v&0xf)|h0-16)*int32(y[j]) + (int32(v>>4)|h1-16)*int32(y[j+16])
+		}
+		sum += f16At(tab, blk) * a.d[b] * float32(s)
+	}
+	return sum
+}
+
+func dotQ5_1(w []byte, a actRow) float32 {
+	tab := f16Table()
+	var sum, summs float32
+	for b := range a.d {
+		blk := w[b*24 : b*24+24]
+		y := a.qs[b*32 : b*32+32]
+		qh := uint32(blk[4]) | uint32(blk[5])<<8 | uint32(blk[6])<<16 | uint32(blk[7])<<24
+		var s int32
+		for j, v := range blk[8:24] {
+			h0 := int32(qh>>j&1) << 4
+			h1 := int32(qh>>(j+16)&1) << 4
+			s += (int32(v&0xf)|h0)*int32(y[j]) + (int32(v>>4)|h1)*int32(y[j+16])
+		}
+		sum += f16At(tab, blk) * a.d[b] * float32(s)
+		summs += f16At(tab, blk[2:]) * a.s[b]
+	}
+	return sum + summs
+}
+
+// dotQ4_K: per super-block d·Σ_j sc_j·(q·y over sub-block j) − dmin·Σ_j m_j·(sum of y over j), with
+// d and dmin the weight's scales times the activations' (ggml's vec_dot_q4_K_q8_K).
+func dotQ4_K(w []byte, a actRow) float32 {
+	tab := f16Table()
+	var sum float32
+	for b := range a.d {
+		blk := w[b*144 : b*144+144]
+		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
+		bs := a.bsums[b*16 : b*16+16]
+		scales, qs := blk[4:16], blk[16:144]
+		var sumi, summs int32
+		for g := 0; g < 4; g++ {
+			sc1, m1 := gguf.ScaleMinK4(2*g, scales)
+			sc2, m2 := gguf.ScaleMinK4(2*g+1, scales)
+			q := qs[32*g : 32*g+32]
+			y1, y2 := y[64*g:64*g+32], y[64*g+32:64*g+64]
+			var s1, s2 int32
+			for l, v := range q {
+				s1 += int32(v&0xf) * int32(y1[l])
+				s2 += int32(v>>4) * int32(y2[l])
+			}
+			sumi += int32(sc1)*s1 + int32(sc2)*s2
+			summs += int32(m1)*(int32(bs[4*g])+int32(bs[4*g+1])) + int32(m2)*(int32(bs[4*g+2])+int32(bs[4*g+3]))
+		}
+		d := a.d[b] * f16At(tab, blk)
+		dmin := a.d[b] * f16At(tab, blk[2:])
+		sum += d*float32(sumi) - dmin*float32(summs)
+	}
+	return sum
+}
+
+func dotQ5_K(w []byte, a actRow) float32 {
+	tab := f16Table()
+	var sum float32
+	for b := range a.d {
+		blk := w[b*176 : b*176+176]
+		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
+		bs := a.bsums[b*16 : b*16+16]
+		scales, qh, qs := blk[4:16], blk[16:48], blk[48:176]
+		var sumi, summs int32
+		for g := 0; g < 4; g++ {
+			sc1, m1 := gguf.ScaleMinK4(2*g, scales)
+			sc2, m2 := gguf.ScaleMinK4(2*g+1, scales)
+			q := qs[32*g : 32*g+32]
+			y1, y2 := y[64*g:64*g+32], y[64*g+32:64*g+64]
+			var s1, s2 int32
+			for l, v := range q {
+				h := qh[l] >> (2 * g)
+				s1 += int32(v&0xf|(h&1)<<4) * int32(y1[l])
+				s2 += int32(v>>4|(h&2)<<3) * int32(y2[l])
+			}
+			sumi += int32(sc1)*s1 + int32(sc2)*s2
+			summs += int32(m1)*(int32(bs[4*g])+int32(bs[4*g+1])) + int32(m2)*(int32(bs[4*g+2])+int32(bs[4*g+3]))
+		}
+		d := a.d[b] * f16At(tab, blk)
+		dmin := a.d[b] * f16At(tab, blk[2:])
+		sum += d*float32(sumi) - dmin*float32(summs)
+	}
+	return sum
+}
+
+func dotQ6_K(w []byte, a actRow) float32 {
+	tab := f16Table()
+	var sum float32
+	for b := range a.d {
+		blk := w[b*210 : b*210+210]
+		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
+		var sumi int32
+		for h := 0; h < 2; h++ {
+			ql, qh := blk[64*h:64*h+64], blk[128+32*h:128+32*h+32]
+			sc := blk[192+8*h : 192+8*h+8]
+			yh := y[128*h : 128*h+128]
+			for half := 0; half < 2; half++ { // values l in [16·half, 16·half+16) of each 32
+				var s1, s2, s3, s4 int32
+				for l := 16 * half; l < 16*half+16; l++ {
+					s1 += (int32(ql[l]&0xf|(qh[l]&3)<<4) - 32) * int32(yh[l])
+					s2 += (int32(ql[l+32]&0xf|(qh[l]>>2&3)<<4) - 32) * int32(yh[l+32])
+					s3 += (int32(ql[l]>>4|(qh[l]>>4&3)<<4) - 32) * int32(yh[l+64])
+					s4 += (int32(ql[l+32]>>4|(qh[l]>>6&3)<<4) - 32) * int32(yh[l+96])
+				}
+				sumi += int32(int8(sc[half]))*s1 + int32(int8(sc[half+2]))*s2 + int32(int8(sc[half+4]))*s3 + int32(int8(sc[half+6]))*s4
+			}
+		}
+		sum += f16At(tab, blk[208:]) * a.d[b] * float32(sumi)
+	}
+	return sum
+}
+
+// matmulQuant is matmul's work for rows [lo, hi) of a weight in one of quantKinds, with the n
+// tokens' activations already quantized into a.
+func matmulQuant(out []float32, a *qacts, w matrix, n, lo, hi int) {
+	k := quantKinds[w.qt]
+	rb := w.cols / k.blockSize * k.blockBytes
+	for t := 0; t < n; t++ {
+		ar := a.row(t, w.cols, k.blockSize)
+		o := out[t*w.rows : (t+1)*w.rows]
+		for r := lo; r < hi; r++ {
+			o[r] = k.dot(w.kq[r*rb:(r+1)*rb], ar)
+		}
+	}
+}
