@@ -20,10 +20,10 @@ type testSpec struct {
 	weightType                             gguf.GGMLType
 	// typeFor, when set, picks the type of each matrix (by tensor name) instead of weightType, for
 	// mixes such as llama.cpp's Q4_K_M.
-	typeFor func(name string) gguf.GGMLType
-	seed                                   uint64
-	freqBase                               float32
-	scale                                  float32 // weight scale, 0: 1/sqrt(fan-in)-ish default
+	typeFor  func(name string) gguf.GGMLType
+	seed     uint64
+	freqBase float32
+	scale    float32 // weight scale, 0: 1/sqrt(fan-in)-ish default
 }
 
 // testVocab: <unk>, <s>, </s>, 256 byte tokens, then word pieces with SentencePiece-like scores.
