@@ -45,6 +45,14 @@ func TestForwardMatchesReference(t *testing.T) {
 		"q8_0":             {embd: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 96, ctx: 64, seed: 4, weightType: gguf.Q8_0},
 		"q8_0 tied":        {embd: 32, layers: 1, heads: 2, kvHeads: 2, ffn: 64, ctx: 64, seed: 6, weightType: gguf.Q8_0, tied: true},
 		"bf16":             {embd: 48, layers: 2, heads: 4, kvHeads: 2, ffn: 64, ctx: 64, seed: 7, weightType: gguf.BF16},
+		"q4_0":             {embd: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 96, ctx: 64, seed: 8, weightType: gguf.Q4_0},
+		"q4_1 tied":        {embd: 32, layers: 1, heads: 2, kvHeads: 1, ffn: 64, ctx: 64, seed: 9, weightType: gguf.Q4_1, tied: true},
+		"q5_0":             {embd: 64, layers: 1, heads: 2, kvHeads: 2, ffn: 64, ctx: 64, seed: 10, weightType: gguf.Q5_0},
+		"q5_1":             {embd: 32, layers: 2, heads: 4, kvHeads: 2, ffn: 96, ctx: 64, seed: 11, weightType: gguf.Q5_1},
+		"q4_k":             {embd: 256, layers: 1, heads: 4, kvHeads: 2, ffn: 256, ctx: 64, seed: 12, weightType: gguf.Q4_K},
+		"q5_k tied":        {embd: 256, layers: 1, heads: 2, kvHeads: 2, ffn: 256, ctx: 64, seed: 13, weightType: gguf.Q5_K, tied: true},
+		"q6_k":             {embd: 256, layers: 1, heads: 4, kvHeads: 4, ffn: 256, ctx: 64, seed: 14, weightType: gguf.Q6_K},
+		"q4_k_m":           {embd: 256, layers: 1, heads: 4, kvHeads: 1, ffn: 512, ctx: 64, seed: 15, weightType: gguf.Q4_K, typeFor: q4KM},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {
@@ -78,15 +86,15 @@ func TestForwardMatchesReference(t *testing.T) {
 }
 
 // checkForwardErrors checks the per-position relative errors against the float64 reference. F32
-// weights: every position within 1e-4. F16, BF16 and Q8_0 weights multiply activations rounded as
-// llama.cpp rounds them (vecDotInput); a float32 activation that lies within float32 noise of a
+// weights: every position within 1e-4. F16, BF16, Q8_0 and the 4- to 6-bit formats multiply
+// activations rounded or quantized (Q8_0, Q8_1, Q8_K) as llama.cpp does (vecDotInput, mulQ8_1); a float32 activation that lies within float32 noise of a
 // rounding boundary can round the other way than the float64 reference's, moving that position by up
 // to ~1e-4 (F16) or ~1e-3 (BF16, Q8_0). Such flips are rare, so the median position must still be
 // within 1e-5 (without the rounding it would be ~1e-4 to 5e-3) and every position within 2e-3.
 func checkForwardErrors(t *testing.T, what string, typ gguf.GGMLType, errs []float64) {
 	t.Helper()
 	limit := 1e-4
-	if typ == gguf.F16 || typ == gguf.BF16 || typ == gguf.Q8_0 {
+	if typ != gguf.F32 {
 		limit = 2e-3
 		sorted := slices.Clone(errs)
 		slices.Sort(sorted)

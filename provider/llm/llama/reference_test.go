@@ -59,7 +59,11 @@ func newRefModel(t testing.TB, b []byte) *refModel {
 // a weight of that type with (see vecDotInput).
 func (r *refModel) mul(name string, x []float64) []float64 {
 	w := r.tensors[name]
-	if ti, ok := r.f.Tensor(name); ok {
+	ti, ok := r.f.Tensor(name)
+	if ok && (ti.Type == gguf.Q4_1 || ti.Type == gguf.Q5_1) {
+		return r.mulQ8_1(ti, w, x)
+	}
+	if ok {
 		x = vecDotInput(x, ti.Type)
 	}
 	nIn := len(x)
@@ -71,6 +75,50 @@ func (r *refModel) mul(name string, x []float64) []float64 {
 			s += w[o*nIn+i] * x[i]
 		}
 		out[o] = s
+	}
+	return out
+}
+
+// mulQ8_1 is mul for Q4_1 and Q5_1 weights (x = d·q + m per 32), whose activations llama.cpp
+// quantizes to Q8_1: Q8_0's values plus s = F16(d·Σq) per block, with d = max|x|/127 before its F16
+// rounding. ggml multiplies the offset m by s, not by the sum of the activations' values, so this
+// product does too: per block Σ (w − m)·x + m·s.
+func (r *refModel) mulQ8_1(ti *gguf.TensorInfo, w, x []float64) []float64 {
+	xq := vecDotInput(x, gguf.Q8_0)
+	nIn := len(x)
+	blocks := nIn / 32
+	sums := make([]float64, blocks)
+	for b := range sums {
+		var amax float32
+		for _, v := range x[32*b : 32*b+32] {
+			amax = max(amax, float32(math.Abs(v)))
+		}
+		d := amax / 127
+		var id float32
+		if amax != 0 {
+			id = 127 / amax
+		}
+		var q float64
+		for _, v := range x[32*b : 32*b+32] {
+			q += math.RoundToEven(float64(float32(v) * id))
+		}
+		sums[b] = float64(gguf.F16ToF32(gguf.F32ToF16(d * float32(q))))
+	}
+	bb := 20
+	if ti.Type == gguf.Q5_1 {
+		bb = 24
+	}
+	out := make([]float64, len(w)/nIn)
+	for o := range out {
+		for b := 0; b < blocks; b++ {
+			raw := ti.Data[(o*blocks+b)*bb:]
+			m := float64(gguf.F16ToF32(uint16(raw[2]) | uint16(raw[3])<<8))
+			var s float64
+			for i := 32 * b; i < 32*b+32; i++ {
+				s += (w[o*nIn+i] - m) * xq[i]
+			}
+			out[o] += s + m*sums[b]
+		}
 	}
 	return out
 }
@@ -229,6 +277,29 @@ func vecDotInput(x []float64, typ gguf.GGMLType) []float64 {
 			for i, v := range x[b : b+32] {
 				q := float32(v) * id
 				out[b+i] = math.RoundToEven(float64(q)) * d
+			}
+		}
+	case gguf.Q4_0, gguf.Q5_0, gguf.Q4_1, gguf.Q5_1:
+		// Q8_0, or Q8_1 whose values are Q8_0's (its extra per-block sum only feeds the weights'
+		// offset term, which this float64 product takes from the values themselves).
+		return vecDotInput(x, gguf.Q8_0)
+	case gguf.Q4_K, gguf.Q5_K, gguf.Q6_K:
+		// Q8_K: per 256 values, with m the value of largest magnitude (first of equals), iscale =
+		// -127/m in float32 and int8 values min(127, round-half-even(iscale·x)) times 1/iscale.
+		for b := 0; b < len(x); b += 256 {
+			var m, amax float32
+			for _, v := range x[b : b+256] {
+				if a := float32(math.Abs(v)); a > amax {
+					amax, m = a, float32(v)
+				}
+			}
+			if amax == 0 {
+				continue
+			}
+			iscale := -127 / m
+			d := float64(1 / iscale)
+			for i, v := range x[b : b+256] {
+				out[b+i] = math.Min(127, math.RoundToEven(float64(iscale*float32(v)))) * d
 			}
 		}
 	default:
