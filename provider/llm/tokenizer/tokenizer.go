@@ -1,4 +1,5 @@
-// Package tokenizer implements llama.cpp's SentencePiece ("llama", SPM) tokenizer from GGUF metadata.
+// Package tokenizer implements llama.cpp's SentencePiece ("llama", SPM) and byte-level BPE ("gpt2")
+// tokenizers from GGUF metadata. The BPE one is described in bpe.go; the rest of this comment is SPM.
 //
 // Encoding follows llama.cpp exactly: special-token partitioning, the optional space prefix, " " → "▁",
 // a split into UTF-8 characters, then repeated merging of the adjacent pair whose concatenation is the
@@ -51,6 +52,12 @@ type Config struct {
 	BOS, EOS, UNK  int32
 	AddBOS, AddEOS bool
 	AddSpacePrefix bool
+	// Model is ModelSPM ("llama", also when empty) or ModelBPE ("gpt2").
+	Model string
+	// Merges are the BPE merges, "left right" in the byte-to-unicode alphabet, by rank (BPE only).
+	Merges []string
+	// Pre names the BPE pre-tokenizer (tokenizer.ggml.pre; BPE only).
+	Pre string
 }
 
 // Tokenizer is immutable after construction and safe for concurrent use.
@@ -72,6 +79,8 @@ type Tokenizer struct {
 	bos, eos, unk  int32
 	addBOS, addEOS bool
 	addSpacePrefix bool
+	// bpe is nil for a SentencePiece tokenizer.
+	bpe *bpeModel
 }
 
 // FromGGUF builds the tokenizer described by a GGUF file's tokenizer.ggml.* metadata.
@@ -83,16 +92,38 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: tokenizer.ggml.model is missing", ErrInvalid)
 	}
-	if model != "llama" {
-		return nil, fmt.Errorf("%w: tokenizer.ggml.model %q is not supported (only \"llama\", SentencePiece)", ErrInvalid, model)
+	var cfg Config
+	switch model {
+	case ModelSPM:
+		cfg = Config{BOS: 1, EOS: 2, UNK: 0, AddBOS: true, AddSpacePrefix: true}
+	case ModelBPE:
+		cfg = Config{Model: ModelBPE, BOS: 11, EOS: 11, UNK: -1}
+		if cfg.Pre, _, err = f.String("tokenizer.ggml.pre"); err != nil {
+			return nil, err
+		}
+		cfg.AddBOS = defaultAddBOS(cfg.Pre)
+		arr, ok, err := f.Array("tokenizer.ggml.merges")
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Merges, _ = arr.Values.([]string); !ok || (cfg.Merges == nil && arr.Len() > 0) {
+			return nil, fmt.Errorf("%w: tokenizer.ggml.merges is missing or not a string array", ErrInvalid)
+		}
+	default:
+		return nil, fmt.Errorf("%w: tokenizer.ggml.model %q is not supported (only %q, SentencePiece, and %q, byte-level BPE)", ErrInvalid, model, ModelSPM, ModelBPE)
 	}
-	cfg := Config{BOS: 1, EOS: 2, UNK: 0, AddBOS: true, AddSpacePrefix: true}
 	arr, ok, err := f.Array("tokenizer.ggml.tokens")
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Tokens, _ = arr.Values.([]string); !ok || cfg.Tokens == nil {
 		return nil, fmt.Errorf("%w: tokenizer.ggml.tokens is missing or not a string array", ErrInvalid)
+	}
+	// As llama.cpp, a default special token id outside the vocabulary means none (an explicit one is an error).
+	for _, id := range []*int32{&cfg.BOS, &cfg.EOS, &cfg.UNK} {
+		if *id >= int32(len(cfg.Tokens)) {
+			*id = -1
+		}
 	}
 	if arr, ok, err = f.Array("tokenizer.ggml.scores"); err != nil {
 		return nil, err
@@ -129,11 +160,16 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 			*dst = int32(v)
 		}
 	}
-	for key, dst := range map[string]*bool{
+	boolKeys := map[string]*bool{
 		"tokenizer.ggml.add_bos_token":    &cfg.AddBOS,
 		"tokenizer.ggml.add_eos_token":    &cfg.AddEOS,
 		"tokenizer.ggml.add_space_prefix": &cfg.AddSpacePrefix,
-	} {
+	}
+	if model == ModelBPE {
+		// The BPE tokenizer never adds a space prefix; llama.cpp reads the key for detokenizing only.
+		delete(boolKeys, "tokenizer.ggml.add_space_prefix")
+	}
+	for key, dst := range boolKeys {
 		v, ok, err := f.Bool(key)
 		if err != nil {
 			return nil, err
@@ -165,7 +201,20 @@ func New(cfg Config) (*Tokenizer, error) {
 			return nil, fmt.Errorf("%w: %s id %d is outside the %d-token vocabulary", ErrInvalid, name, id, n)
 		}
 	}
+	var bpe *bpeModel
+	switch cfg.Model {
+	case "", ModelSPM:
+	case ModelBPE:
+		var err error
+		if bpe, err = newBPE(cfg); err != nil {
+			return nil, err
+		}
+		cfg.AddSpacePrefix = false
+	default:
+		return nil, fmt.Errorf("%w: tokenizer model %q is not supported (only %q and %q)", ErrInvalid, cfg.Model, ModelSPM, ModelBPE)
+	}
 	t := &Tokenizer{
+		bpe:            bpe,
 		tokens:         slices.Clone(cfg.Tokens),
 		scores:         cfg.Scores,
 		types:          cfg.Types,
@@ -273,6 +322,9 @@ func (t *Tokenizer) Encode(text string, addBOS bool) []int32 {
 // EncodeSpecial is Encode with parse_special: when set, control tokens written in the text (e.g. "</s>")
 // become those tokens.
 func (t *Tokenizer) EncodeSpecial(text string, addSpecial, parseSpecial bool) []int32 {
+	if t.bpe != nil {
+		return t.encodeBPE(text, addSpecial, parseSpecial)
+	}
 	var out []int32
 	addBOS := addSpecial && t.addBOS && t.bos >= 0
 	if addBOS {
@@ -472,6 +524,9 @@ func (t *Tokenizer) Piece(id int32) string {
 }
 
 func (t *Tokenizer) piece(id int32) string {
+	if t.bpe != nil {
+		return t.bpePiece(id)
+	}
 	switch t.types[id] {
 	case Normal:
 		return strings.ReplaceAll(t.tokens[id], spaceMarker, " ")
@@ -486,7 +541,18 @@ func (t *Tokenizer) piece(id int32) string {
 // Decode turns tokens back into text: the concatenated pieces, with the leading space that the space
 // prefix added removed from the first token (the one after a leading BOS), as SentencePiece does. Byte
 // tokens are assembled into raw bytes, so the result is what was encoded (invalid UTF-8 included).
+//
+// For BPE it is llama_detokenize(remove_special=false, unparse_special=false): the concatenated pieces,
+// then clean_up_tokenization_spaces when the pre-tokenizer asks for it (Llama 3, GPT-2: " ." → "."), so
+// only DecodeRaw inverts Encode there.
 func (t *Tokenizer) Decode(ids []int32) string {
+	if t.bpe != nil {
+		b := []byte(t.DecodeRaw(ids))
+		if t.bpe.pre.cleanSpaces {
+			b = cleanSpaces(b)
+		}
+		return string(b)
+	}
 	var sb strings.Builder
 	first := 0
 	if len(ids) > 0 && ids[0] == t.bos && t.bos >= 0 {
@@ -500,4 +566,36 @@ func (t *Tokenizer) Decode(ids []int32) string {
 		sb.WriteString(p)
 	}
 	return sb.String()
+}
+
+// DecodeRaw is the concatenation of the tokens' pieces, with no clean-up: for BPE it inverts Encode on
+// valid UTF-8 (byte-level BPE is lossless).
+func (t *Tokenizer) DecodeRaw(ids []int32) string {
+	var sb strings.Builder
+	for _, id := range ids {
+		sb.WriteString(t.Piece(id))
+	}
+	return sb.String()
+}
+
+// IsBPE reports whether this is a byte-level BPE tokenizer (tokenizer.ggml.model "gpt2").
+func (t *Tokenizer) IsBPE() bool { return t.bpe != nil }
+
+// encodeBPE is llama_tokenize for a BPE vocabulary.
+func (t *Tokenizer) encodeBPE(text string, addSpecial, parseSpecial bool) []int32 {
+	var out []int32
+	if addSpecial && t.addBOS && t.bos >= 0 {
+		out = append(out, t.bos)
+	}
+	for _, fr := range t.partition(text, parseSpecial) {
+		if fr.token >= 0 {
+			out = append(out, fr.token)
+			continue
+		}
+		out = t.bpeEncode(fr.text, out)
+	}
+	if addSpecial && t.addEOS && t.eos >= 0 {
+		out = append(out, t.eos)
+	}
+	return out
 }

@@ -1,0 +1,164 @@
+// bpe-reference.mjs tokenizes a broad prompt list with llama.cpp's byte-level BPE tokenizer (the
+// prebuilt CPU build node-llama-cpp ships) for each BPE reference model and writes
+// models/testdata/llamacpp-bpe-reference.json, which TestLlamaCppBPE (provider/llm/tokenizer) compares
+// the Go tokenizer against. The models come from
+//   go test ./provider/llm/tokenizer -run '^TestWriteBPEModels$' -bpe.write=DIR
+// which also writes DIR/NAME.gguf.tokenizer-sha256, copied here so the test knows what it compares.
+// Like reference.mjs, it never builds or downloads llama.cpp.
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { basename } from "node:path";
+import { parseArgs } from "node:util";
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+
+// The prompts: every pre-tokenizer branch (contractions in both cases, letters with a leading
+// non-letter, digit runs of 1–9, punctuation runs with trailing newlines, whitespace runs before text,
+// at the end and before newlines), non-ASCII letters, numbers and spaces, emoji and CJK (multi-byte
+// merges and bytes that fall back), and special tokens inside text (control ones only with parse_special,
+// the user-defined <tool_call> always).
+const PROMPTS = [
+    "Hello world",
+    "In the beginning God created the heaven and the earth.",
+    "And God said, Let there be light: and there was light.",
+    "hello",
+    " hello",
+    "  hello",
+    "hello ",
+    "hello  ",
+    "hello\n",
+    "\nhello",
+    "\n\n\nhello\n\n",
+    "a  b   c    d",
+    "a \n b \n\n c",
+    "   \n   \n",
+    "\t\tindented\ttext\t",
+    "line one\r\nline two\r\n",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+    "I'm here; it's fine; they're late; we've gone; you'll see; I'd go; don't.",
+    "I'M HERE; IT'S FINE; THEY'RE LATE; WE'VE GONE; YOU'LL SEE; I'D GO; DON'T.",
+    "I'M, It'S, tHey'Re, We'Ve, yoU'Ll, I'D, dOn'T",
+    "'s 't 're 've 'm 'll 'd",
+    "'S 'T 'RE 'VE 'M 'LL 'D",
+    "'x 'sa 'll' ''s ' s",
+    "rock'n'roll o'clock ma'am",
+    "1",
+    "12",
+    "123",
+    "1234",
+    "12345",
+    "123456789",
+    "3.14159 and 2.71828",
+    "1,234,567.89",
+    "Call 555-0123 at 12:30 on 2024-06-01.",
+    "x1 y22 z333 w4444",
+    "$100 + $20 = $120",
+    "٣٤٥ ۱۲۳ ½ ¾ ① Ⅻ x²",
+    "hello, world! how are you?",
+    "Hello , world ! How are you ?",
+    "a ' b",
+    "(nested [brackets] {and} <angles>)",
+    "...!!!???---",
+    "foo.bar(baz)\n\n",
+    "x = y + 1;\n",
+    "if (a <= b && c != d) { return e->f; }",
+    "def f(x):\n    return x ** 2\n",
+    "    four spaces then text",
+    "`code` ~tilde~ ^caret^ |pipe|",
+    "Café naïve résumé façade Zürich",
+    "Ελληνικά Русский язык Україна",
+    "日本語のテキストです。",
+    "中文文本：你好，世界！",
+    "한국어 문장입니다.",
+    "Emoji: 😀 😃 🎉 👍🏽 ❤️ 🇺🇦",
+    "😀😀😀",
+    "— dashes – and “quotes” ‘single’ … ellipsis",
+    "non\u00a0breaking\u3000ideographic\u2028separator",
+    "zero\u200bwidth and soft\u00adhyphen",
+    "e\u0301 combining acute",
+    "A wonderful day, unbelievable! Bethlehem in 2024.",
+    "wonderful unbelievable Bethlehem 2024",
+    "<|begin_of_text|>Hello<|eot_id|>",
+    "<|start_header_id|>user<|end_header_id|>\n\nHi there!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    "text <|end_of_text|> more",
+    "<|begin_of_text|><|begin_of_text|>",
+    "a<tool_call>b",
+    " <tool_call> x <tool_call>",
+    "<|not_special|> <|eot_id",
+    "<s> </s> <unk>",
+    "The LORD God formed man of the dust of the ground, and breathed into his nostrils the breath of life.",
+    "And Adam knew Eve his wife; and she conceived, and bare Cain, and said, I have gotten a man from the LORD.",
+];
+
+function usage(msg) {
+    console.error(`bpe-reference.mjs: ${msg}\nusage: node bpe-reference.mjs --out FILE --model NAME=PATH ...`);
+    process.exit(2);
+}
+
+const { values: args } = parseArgs({
+    options: {
+        out: { type: "string" },
+        model: { type: "string", multiple: true },
+    },
+});
+if (!args.out) usage("--out is required");
+if (!args.model?.length) usage("at least one --model NAME=PATH is required");
+
+const llama = await getLlama({
+    gpu: false,
+    build: "never",
+    usePrebuiltBinaries: true,
+    skipDownload: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+});
+if (llama.buildType !== "prebuilt") {
+    throw new Error(`llama.cpp build is ${llama.buildType}, want the prebuilt binary`);
+}
+const pkgVersion = (name) => JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url), "utf8")).version;
+
+const out = {
+    generator: "tools/llamacpp-ref/bpe-reference.mjs",
+    node_llama_cpp: pkgVersion("node-llama-cpp"),
+    node_llama_cpp_binary: `@node-llama-cpp/linux-x64@${pkgVersion("@node-llama-cpp/linux-x64")}`,
+    llama_cpp: { ...llama.llamaCppRelease, build: llama.buildType },
+    models: [],
+};
+
+for (const spec of args.model) {
+    const eq = spec.indexOf("=");
+    if (eq <= 0) usage(`--model ${spec}: want NAME=PATH`);
+    const name = spec.slice(0, eq);
+    const path = spec.slice(eq + 1);
+    const hashFile = `${path}.tokenizer-sha256`;
+    if (!existsSync(hashFile)) usage(`${hashFile} is missing: write the models with TestWriteBPEModels`);
+    const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    const m = {
+        name,
+        file: basename(path),
+        tokenizer_sha256: readFileSync(hashFile, "utf8").trim(),
+        vocabulary_type: model.vocabularyType,
+        bos_id: model.tokens.bos,
+        eos_id: model.tokens.eos,
+        add_bos: model.tokens.shouldPrependBosToken,
+        cases: [],
+    };
+    for (const text of PROMPTS) {
+        const ids = model.tokenize(text, false); // llama_tokenize(add_special=false, parse_special=false)
+        const idsSpecial = model.tokenize(text, true); // parse_special=true
+        m.cases.push({
+            text,
+            ids,
+            ids_parse_special: idsSpecial,
+            // llama_detokenize(remove_special=false, unparse_special=false)
+            detokenized: model.detokenize(ids, false),
+            detokenized_parse_special: model.detokenize(idsSpecial, false),
+        });
+    }
+    await model.dispose();
+    out.models.push(m);
+    console.error(`${name}: ${m.cases.length} prompts`);
+}
+
+writeFileSync(args.out, JSON.stringify(out, null, 1) + "\n");
