@@ -78,6 +78,8 @@ const PROMPTS = [
     "zero\u200bwidth and soft\u00adhyphen",
     "e\u0301 combining acute",
     "A wonderful day, unbelievable! Bethlehem in 2024.",
+    "a zebra quietly zigzags; q z",
+    "Zebra Quiz zz qq",
     "wonderful unbelievable Bethlehem 2024",
     "<|begin_of_text|>Hello<|eot_id|>",
     "<|start_header_id|>user<|end_header_id|>\n\nHi there!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
@@ -90,6 +92,35 @@ const PROMPTS = [
     "The LORD God formed man of the dust of the ground, and breathed into his nostrils the breath of life.",
     "And Adam knew Eve his wife; and she conceived, and bare Cain, and said, I have gotten a man from the LORD.",
 ];
+
+// RANDOM_PROMPTS are deterministic random mixes of the atoms the pre-tokenizers care about (mulberry32,
+// fixed seed), to reach branch combinations no hand-written prompt thought of.
+const ATOMS = [
+    "a", "b", "Z", "the", "The", "LORD", "é", "ß", "ж", "λ", "中", "日本", "한", "ا", "\u0301",
+    "0", "1", "7", "42", "365", "2024", "٣", "½", "²", "Ⅻ",
+    " ", " ", " ", "  ", "   ", "\t", "\n", "\n\n", "\r\n", "\r", "\u00a0", "\u3000", "\u2028", "\v", "\f",
+    "'", "'s", "'S", "'t", "'re", "'VE", "'m", "'ll", "'D", "'x",
+    ".", ",", "!", "?", ";", ":", "-", "_", "(", ")", "[", "]", "{", "}", "\"", "#", "%", "&", "*", "/", "\\", "@",
+    "$", "+", "<", "=", ">", "^", "`", "|", "~", "—", "…", "“", "’", "€", "©",
+    "😀", "👍🏽", "❤️", "🇺🇦", "\u200b", "\u00ad",
+    "<|eot_id|>", "<|begin_of_text|>", "<tool_call>", "<|", "|>",
+];
+function mulberry32(seed) {
+    return () => {
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+const rand = mulberry32(20261126);
+const RANDOM_PROMPTS = [];
+for (let i = 0; i < 200; i++) {
+    const n = 1 + Math.floor(rand() * 24);
+    let s = "";
+    for (let j = 0; j < n; j++) s += ATOMS[Math.floor(rand() * ATOMS.length)];
+    RANDOM_PROMPTS.push(s);
+}
 
 function usage(msg) {
     console.error(`bpe-reference.mjs: ${msg}\nusage: node bpe-reference.mjs --out FILE --model NAME=PATH ...`);
@@ -144,7 +175,7 @@ for (const spec of args.model) {
         add_bos: model.tokens.shouldPrependBosToken,
         cases: [],
     };
-    for (const text of PROMPTS) {
+    for (const text of [...new Set([...PROMPTS, ...RANDOM_PROMPTS])]) {
         const ids = model.tokenize(text, false); // llama_tokenize(add_special=false, parse_special=false)
         const idsSpecial = model.tokenize(text, true); // parse_special=true
         m.cases.push({
@@ -161,4 +192,6 @@ for (const spec of args.model) {
     console.error(`${name}: ${m.cases.length} prompts`);
 }
 
-writeFileSync(args.out, JSON.stringify(out, null, 1) + "\n");
+// One line per id list keeps the file short and diffs readable.
+const json = JSON.stringify(out, null, 1).replace(/\[\s*(-?\d+(?:,\s*-?\d+)*)\s*\]/g, (_, ids) => `[${ids.split(/,\s*/).join(",")}]`);
+writeFileSync(args.out, json + "\n");

@@ -36,6 +36,9 @@ var bpeSpecials = []string{"<|begin_of_text|>", "<|end_of_text|>", "<|start_head
 // equal to one becomes that token, with the other pre-tokenizers it is merged as usual.
 var bpeExtraWords = []string{"Ġwonderful", "unbelievable", "ĠBethlehem", "Ġ2024"}
 
+// bpeOrphanMerges are merges appended after the learned ones without adding their result to the vocabulary.
+var bpeOrphanMerges = []bpePair{{"Ġ", "z"}, {"Ġ", "q"}}
+
 // bpeSpec is one reference model: the shared vocabulary under one pre-tokenizer and special-token setup.
 // INVARIANT: changing a spec, the corpus or the trainer changes the model's tokenizer hash, which the
 // fixture records: regenerate it (tools/llamacpp-ref/README.md).
@@ -157,6 +160,14 @@ func trainBPEVocab(corpus string) bpeVocab {
 	}
 	for _, w := range bpeExtraWords {
 		add(w, Normal)
+	}
+	// Orphan merges, whose result is no token: llama.cpp then falls back to single raw bytes, so the
+	// encoded space of "Ġz" is dropped and only "z" remains.
+	for _, m := range bpeOrphanMerges {
+		if seen[m.left+m.right] {
+			panic("orphan merge " + m.left + " " + m.right + " was learned")
+		}
+		v.Merges = append(v.Merges, m.left+" "+m.right)
 	}
 	for i, s := range bpeSpecials {
 		typ := Control
@@ -355,8 +366,9 @@ func TestLlamaCppBPE(t *testing.T) {
 				if got := tok.Decode(c.IDsParseSpecial); got != c.DetokenizedParseSpecial {
 					t.Errorf("Decode(%v) = %q, llama.cpp %q", c.IDsParseSpecial, got, c.DetokenizedParseSpecial)
 				}
-				// Byte-level BPE is lossless: the raw pieces give the text back (special tokens aside).
-				if got := tok.DecodeRaw(c.IDs); utf8.ValidString(c.Text) && got != c.Text {
+				// Byte-level BPE is lossless: the raw pieces give the text back, unless an orphan merge
+				// dropped a space.
+				if got := tok.DecodeRaw(c.IDs); utf8.ValidString(c.Text) && got != c.Text && !strings.ContainsAny(c.Text, "zq") {
 					t.Errorf("DecodeRaw(Encode(%q)) = %q", c.Text, got)
 				}
 			}
@@ -398,7 +410,7 @@ func FuzzBPE(f *testing.F) {
 				continue
 			}
 			ids := tok.Encode(s, false)
-			if got := tok.DecodeRaw(ids); got != s {
+			if got := tok.DecodeRaw(ids); got != s && !strings.ContainsAny(s, "zq") {
 				t.Fatalf("DecodeRaw(Encode(%q)) = %q", s, got)
 			}
 		}
@@ -437,3 +449,22 @@ func TestBPECleanSpaces(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestBPEAddSpecial(t *testing.T) {
+	v := buildBPEVocab(t)
+	for _, s := range bpeSpecs {
+		tok := loadBPE(t, s, v)
+		ids := tok.Encode("Hello", true)
+		plain := tok.Encode("Hello", false)
+		wantBOS := s.pre == "llama-bpe" || (s.addBOS != nil && *s.addBOS)
+		if wantBOS != tok.AddBOS() {
+			t.Errorf("%s: AddBOS %v, want %v", s.name, tok.AddBOS(), wantBOS)
+		}
+		if wantBOS {
+			plain = append([]int32{tok.BOS()}, plain...)
+		}
+		if !slices.Equal(ids, plain) {
+			t.Errorf("%s: Encode(add_special) = %v, want %v", s.name, ids, plain)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Regenerates models/testdata/llamacpp-bpe-reference.json (llama.cpp's BPE tokenizations) and checks the
+# Go BPE tokenizer against it. Run from anywhere; needs Node >= 20 and npm (see README.md).
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$root"
+(cd tools/llamacpp-ref && npm install --no-audit --no-fund >/dev/null)
+go test ./provider/llm/tokenizer -count=1 -run '^TestWriteBPEModels$' -bpe.write="$dir"
+models=""
+for name in bpe-llama3 bpe-qwen2 bpe-gpt2 bpe-default; do
+    models="$models --model $name=$dir/$name.gguf"
+done
+# shellcheck disable=SC2086 # $models is a list of flags
+(cd tools/llamacpp-ref && node bpe-reference.mjs --out ../../models/testdata/llamacpp-bpe-reference.json $models)
+go test ./provider/llm/tokenizer -count=1 -run 'BPE' -v | grep -E '^(---|ok|FAIL)'
