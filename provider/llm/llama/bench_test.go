@@ -95,6 +95,38 @@ func model25MQ8(b *testing.B) *Model {
 	return bench25M.mQ8
 }
 
+// quantModels25M are the benchmark model in the 4-bit formats: Q4_0, and the Q4_K_M mix (q4KM) with
+// the FFN narrowed from 1376 to 1280 so that ffn_down's rows are whole 256-value super-blocks.
+var quantModels25M = struct {
+	sync.Mutex
+	m map[string]*Model
+}{m: map[string]*Model{}}
+
+func model25MQuant(b *testing.B, name string) *Model {
+	quantModels25M.Lock()
+	defer quantModels25M.Unlock()
+	if m, ok := quantModels25M.m[name]; ok {
+		return m
+	}
+	spec := spec25M
+	switch name {
+	case "Q4_0":
+		spec.weightType = gguf.Q4_0
+	case "Q4_K_M":
+		spec.ffn = 1280
+		spec.weightType = gguf.Q4_K
+		spec.typeFor = q4KM
+	}
+	m := loadTestModel(b, spec)
+	quantModels25M.m[name] = m
+	return m
+}
+
+func BenchmarkPrompt25MQ4_0(b *testing.B)     { benchPrompt(b, model25MQuant(b, "Q4_0"), 128) }
+func BenchmarkGenerate25MQ4_0(b *testing.B)   { benchGenerate(b, model25MQuant(b, "Q4_0"), 64) }
+func BenchmarkPrompt25MQ4_K_M(b *testing.B)   { benchPrompt(b, model25MQuant(b, "Q4_K_M"), 128) }
+func BenchmarkGenerate25MQ4_K_M(b *testing.B) { benchGenerate(b, model25MQuant(b, "Q4_K_M"), 64) }
+
 func BenchmarkPrompt25M(b *testing.B)      { benchPrompt(b, model25M(b), 128) }
 func BenchmarkGenerate25M(b *testing.B)    { benchGenerate(b, model25M(b), 64) }
 func BenchmarkPrompt25MF16(b *testing.B)   { benchPrompt(b, model25MF16(b), 128) }

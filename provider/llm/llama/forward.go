@@ -255,8 +255,22 @@ func (s *state) attention(li, from, n int) {
 func (s *state) matmul(out, x []float32, w matrix, n int) {
 	cols := w.cols
 	if w.kq != nil {
-		s.qa.quantize(x[:n*cols], quantKinds[w.qt].act)
-		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulQuant(out, &s.qa, w, n, lo, hi) })
+		k := quantKinds[w.qt]
+		s.qa.quantize(x[:n*cols], k.act)
+		if n < widenBatch {
+			s.parallel(w.rows, cols*n, func(lo, hi int) { matmulQuant(out, &s.qa, w, n, lo, hi) })
+			return
+		}
+		// A batch: the quantized activations' values times weight rows decoded to float32 once
+		// per batch, by the float32 kernels. The products are the same up to float32 rounding
+		// (the integer block sums are exact either way), except that ggml multiplies Q4_1/Q5_1's
+		// offset by Q8_1's stored sum s: offsetCorrection adds the difference.
+		s.xr = grow(s.xr, n*cols)
+		s.qa.values(s.xr, cols, k.blockSize)
+		s.parallel(w.rows, cols*n, func(lo, hi int) { matmulWidened(out, s.xr, w, n, lo, hi) })
+		if k.act == actQ8_1 {
+			s.parallel(w.rows, cols/32*n, func(lo, hi int) { offsetCorrection(out, &s.qa, s.xr, w, n, lo, hi) })
+		}
 		return
 	}
 	if w.h != nil || w.q != nil || w.bf16 {

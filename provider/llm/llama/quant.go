@@ -323,3 +323,39 @@ func matmulQuant(out []float32, a *qacts, w matrix, n, lo, hi int) {
 		}
 	}
 }
+
+// values writes the quantized activations' values (q·d) into dst.
+func (a *qacts) values(dst []float32, cols, blockSize int) {
+	for i, q := range a.qs {
+		dst[i] = float32(q) * a.d[i/blockSize]
+	}
+}
+
+// offsetCorrection adds, for rows [lo, hi) of a Q4_1/Q5_1 weight, m·(s − Σx) per block to products
+// taken over the decoded values (d·q + m)·x: ggml's vec_dot_q4_1_q8_1 multiplies the offset m by the
+// activations' stored sum s = F16(d·Σq), not by the sum of their values xv.
+func offsetCorrection(out []float32, a *qacts, xv []float32, w matrix, n, lo, hi int) {
+	k := quantKinds[w.qt]
+	nb := w.cols / 32
+	rb := nb * k.blockBytes
+	tab := f16Table()
+	corr := make([]float32, nb)
+	for t := 0; t < n; t++ {
+		for b := range corr {
+			var sx float32
+			for _, v := range xv[t*w.cols+32*b : t*w.cols+32*b+32] {
+				sx += v
+			}
+			corr[b] = a.s[t*nb+b] - sx
+		}
+		o := out[t*w.rows : (t+1)*w.rows]
+		for r := lo; r < hi; r++ {
+			row := w.kq[r*rb : (r+1)*rb]
+			var c float32
+			for b, cb := range corr {
+				c += f16At(tab, row[b*k.blockBytes+2:]) * cb
+			}
+			o[r] += c
+		}
+	}
+}
