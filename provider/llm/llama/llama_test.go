@@ -87,15 +87,20 @@ func TestForwardMatchesReference(t *testing.T) {
 
 // checkForwardErrors checks the per-position relative errors against the float64 reference. F32
 // weights: every position within 1e-4. F16, BF16, Q8_0 and the 4- to 6-bit formats multiply
-// activations rounded or quantized (Q8_0, Q8_1, Q8_K) as llama.cpp does (vecDotInput, mulQ8_1); a float32 activation that lies within float32 noise of a
-// rounding boundary can round the other way than the float64 reference's, moving that position by up
-// to ~1e-4 (F16) or ~1e-3 (BF16, Q8_0). Such flips are rare, so the median position must still be
-// within 1e-5 (without the rounding it would be ~1e-4 to 5e-3) and every position within 2e-3.
+// activations rounded or quantized (Q8_0, Q8_1, Q8_K) as llama.cpp does (vecDotInput, mulQ8_1); a
+// float32 activation that lies within float32 noise of a rounding boundary can round the other way
+// than the float64 reference's, moving that position by up to ~1e-4 (F16) or ~1e-3 (BF16, Q8_0), or
+// ~3e-3 with 4- to 6-bit weights (measured 2.9e-3, Q4_0 with the portable kernels). Such flips are
+// rare, so the median position must still be within 1e-5 (without the rounding it would be ~1e-4 to
+// 5e-3) and every position within 2e-3, or 5e-3 for the 4- to 6-bit formats.
 func checkForwardErrors(t *testing.T, what string, typ gguf.GGMLType, errs []float64) {
 	t.Helper()
 	limit := 1e-4
 	if typ != gguf.F32 {
 		limit = 2e-3
+		if _, ok := quantKinds[typ]; ok {
+			limit = 5e-3
+		}
 		sorted := slices.Clone(errs)
 		slices.Sort(sorted)
 		if med := sorted[len(sorted)/2]; med > 1e-5 {

@@ -154,7 +154,7 @@ func quantizeQ8_K(q []int8, bsums []int16, x []float32) float32 {
 // f16At reads the half-precision value at b[0:2] through the table.
 func f16At(tab *[1 << 16]float32, b []byte) float32 { return tab[uint16(b[0])|uint16(b[1])<<8] }
 
-func dotQ4_0(w []byte, a actRow) float32 {
+func dotQ4_0Go(w []byte, a actRow) float32 {
 	tab := f16Table()
 	var sum float32
 	for b := range a.d {
@@ -222,9 +222,9 @@ func dotQ5_1(w []byte, a actRow) float32 {
 	return sum + summs
 }
 
-// dotQ4_K: per super-block d·Σ_j sc_j·(q·y over sub-block j) − dmin·Σ_j m_j·(sum of y over j), with
+// dotQ4_KGo: per super-block d·Σ_j sc_j·(q·y over sub-block j) − dmin·Σ_j m_j·(sum of y over j), with
 // d and dmin the weight's scales times the activations' (ggml's vec_dot_q4_K_q8_K).
-func dotQ4_K(w []byte, a actRow) float32 {
+func dotQ4_KGo(w []byte, a actRow) float32 {
 	tab := f16Table()
 	var sum float32
 	for b := range a.d {
@@ -283,7 +283,7 @@ func dotQ5_K(w []byte, a actRow) float32 {
 	return sum
 }
 
-func dotQ6_K(w []byte, a actRow) float32 {
+func dotQ6_KGo(w []byte, a actRow) float32 {
 	tab := f16Table()
 	var sum float32
 	for b := range a.d {

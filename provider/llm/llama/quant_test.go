@@ -120,3 +120,41 @@ func TestQuantizeActivations(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantDotKernelsAgree: the dispatched kernels (AVX2 on amd64) give the portable kernels' results,
+// to the bit where only the integer sums are vectorised (Q4_K, Q6_K), within float32 summation order
+// for Q4_0 (eight lanes against one sum).
+func TestQuantDotKernelsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const cols = 1024
+	x := make([]float32, cols)
+	w := make([]float32, cols)
+	for trial := 0; trial < 20; trial++ {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * float64(1+i%7))
+			w[i] = float32(rng.NormFloat64())
+		}
+		for _, c := range []struct {
+			typ       gguf.GGMLType
+			fast, ref func([]byte, actRow) float32
+			exact     bool
+		}{
+			{gguf.Q4_0, dotQ4_0, dotQ4_0Go, false},
+			{gguf.Q4_K, dotQ4_K, dotQ4_KGo, true},
+			{gguf.Q6_K, dotQ6_K, dotQ6_KGo, true},
+		} {
+			k := quantKinds[c.typ]
+			data, err := gguf.Quantize(c.typ, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a qacts
+			a.quantize(x, k.act)
+			ar := a.row(0, cols, k.blockSize)
+			got, want := c.fast(data, ar), c.ref(data, ar)
+			if c.exact && got != want || math.Abs(float64(got-want)) > 1e-5*math.Abs(float64(want))+1e-4 {
+				t.Fatalf("%v trial %d: %g, portable kernel %g", c.typ, trial, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,79 @@
+//go:build amd64 && !purego
+
+package llama
+
+import "github.com/cocoon-go/cocoon/provider/llm/gguf"
+
+//go:noescape
+func dotQ4_0AVX2(w *byte, y *int8, d *float32, blocks int) float32
+
+//go:noescape
+func q4KSumsAVX2(qs *byte, y *int8, out *[8]int32)
+
+//go:noescape
+func q6KSumsAVX2(blk *byte, y *int8, out *[16]int32)
+
+func dotQ4_0(w []byte, a actRow) float32 {
+	blocks := len(a.d)
+	if !useF16C || blocks == 0 {
+		return dotQ4_0Go(w, a)
+	}
+	w, qs := w[:blocks*18], a.qs[:blocks*32]
+	return dotQ4_0AVX2(&w[0], &qs[0], &a.d[0], blocks)
+}
+
+// dotQ4_K is dotQ4_KGo with each super-block's eight integer sub-block sums taken by AVX2; the
+// result is the same to the bit.
+func dotQ4_K(w []byte, a actRow) float32 {
+	if !useAVX2 {
+		return dotQ4_KGo(w, a)
+	}
+	tab := f16Table()
+	var sum float32
+	var s [8]int32
+	for b := range a.d {
+		blk := w[b*144 : b*144+144]
+		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
+		bs := a.bsums[b*16 : b*16+16]
+		q4KSumsAVX2(&blk[16], &y[0], &s)
+		var sumi, summs int32
+		for j := 0; j < 8; j++ {
+			sc, m := gguf.ScaleMinK4(j, blk[4:16])
+			sumi += int32(sc) * s[j]
+			summs += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
+		}
+		d := a.d[b] * f16At(tab, blk)
+		dmin := a.d[b] * f16At(tab, blk[2:])
+		sum += d*float32(sumi) - dmin*float32(summs)
+	}
+	return sum
+}
+
+// q6Order maps q6KSumsAVX2's output position within a half to the 16-value group.
+var q6Order = [8]int{0, 2, 4, 6, 1, 3, 5, 7}
+
+// dotQ6_K is dotQ6_KGo with the integer group sums taken by AVX2 (the −32 offset applied through
+// Q8_K's group sums); the result is the same to the bit.
+func dotQ6_K(w []byte, a actRow) float32 {
+	if !useAVX2 {
+		return dotQ6_KGo(w, a)
+	}
+	tab := f16Table()
+	var sum float32
+	var s [16]int32
+	for b := range a.d {
+		blk := w[b*210 : b*210+210]
+		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
+		bs := a.bsums[b*16 : b*16+16]
+		q6KSumsAVX2(&blk[0], &y[0], &s)
+		var sumi int32
+		for h := 0; h < 2; h++ {
+			for i, g := range q6Order {
+				j := 8*h + g
+				sumi += int32(int8(blk[192+j])) * (s[8*h+i] - 32*int32(bs[j]))
+			}
+		}
+		sum += f16At(tab, blk[208:]) * a.d[b] * float32(sumi)
+	}
+	return sum
+}

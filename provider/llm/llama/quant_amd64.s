@@ -1,0 +1,179 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 kernels for the 4- and 6-bit formats (quant.go has the portable versions and the layouts).
+// Products of unsigned weight values (0..63) with signed int8 activations go through VPMADDUBSW
+// (pairs summed to int16, at most 2·63·127 so never saturating) and VPMADDWD with ones (int32), so
+// every integer sum is exact.
+
+// BCAST32(c, X, Y) broadcasts the 32-bit constant c to all lanes of Y (through AX and X).
+#define BCAST32(c, X, Y) \
+	MOVL $c, AX \
+	VMOVD AX, X \
+	VPBROADCASTD X, Y
+
+// func dotQ4_0AVX2(w *byte, y *int8, d *float32, blocks int) float32
+// blocks >= 1 Q4_0 blocks of w times Q8_0 activations (values y, scales d), as ggml's AVX2
+// vec_dot_q4_0_q8_0: per block the int32 lane sums scaled by dw·dy into 8 float lanes, then the
+// lanes summed (hi+lo, then pairs).
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ blocks+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x08080808, X14, Y14)
+	BCAST32(0x00010001, X13, Y13)
+
+loop40:
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y15, Y1, Y1
+	VPSUBB Y14, Y1, Y1          // x = q - 8
+	VMOVDQU (DI), Y2            // y
+	VPSIGNB Y1, Y1, Y3          // |x|
+	VPSIGNB Y1, Y2, Y4          // y with x's sign
+	VPMADDUBSW Y4, Y3, Y5
+	VPMADDWD Y13, Y5, Y5
+	VCVTDQ2PS Y5, Y5
+	VPBROADCASTW (SI), X6
+	VCVTPH2PS X6, Y6
+	VBROADCASTSS (DX), Y7
+	VMULPS Y7, Y6, Y6
+	VFMADD231PS Y5, Y6, Y0
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  loop40
+
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X0, X1, X1
+	VMOVHLPS X1, X1, X2
+	VADDPS X2, X1, X1
+	VMOVSHDUP X1, X2
+	VADDSS X2, X1, X1
+	MOVSS X1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func q4KSumsAVX2(qs *byte, y *int8, out *[8]int32)
+// The eight sub-block sums Σ q·y of one Q4_K super-block (128 bytes of nibbles; sub-block 2g is the
+// low nibbles of bytes 32g..32g+31, sub-block 2g+1 their high nibbles) with 256 Q8_K values.
+TEXT ·q4KSumsAVX2(SB), NOSPLIT, $0-24
+	MOVQ qs+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ out+16(FP), DX
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x00010001, X13, Y13)
+
+	// Sub-blocks 0..3 into Y8, Y9, Y10, Y11 (8 int32 lanes each).
+	VMOVDQU (SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y15, Y3, Y3
+	VPMADDUBSW (DI), Y2, Y8
+	VPMADDUBSW 32(DI), Y3, Y9
+	VMOVDQU 32(SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y15, Y3, Y3
+	VPMADDUBSW 64(DI), Y2, Y10
+	VPMADDUBSW 96(DI), Y3, Y11
+	VPMADDWD Y13, Y8, Y8
+	VPMADDWD Y13, Y9, Y9
+	VPMADDWD Y13, Y10, Y10
+	VPMADDWD Y13, Y11, Y11
+	// Horizontal: [s0 s1 s2 s3] from the four vectors.
+	VPHADDD Y9, Y8, Y8
+	VPHADDD Y11, Y10, Y10
+	VPHADDD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDD X9, X8, X8
+	VMOVDQU X8, (DX)
+
+	// Sub-blocks 4..7.
+	VMOVDQU 64(SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y15, Y3, Y3
+	VPMADDUBSW 128(DI), Y2, Y8
+	VPMADDUBSW 160(DI), Y3, Y9
+	VMOVDQU 96(SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y3
+	VPAND Y15, Y3, Y3
+	VPMADDUBSW 192(DI), Y2, Y10
+	VPMADDUBSW 224(DI), Y3, Y11
+	VPMADDWD Y13, Y8, Y8
+	VPMADDWD Y13, Y9, Y9
+	VPMADDWD Y13, Y10, Y10
+	VPMADDWD Y13, Y11, Y11
+	VPHADDD Y9, Y8, Y8
+	VPHADDD Y11, Y10, Y10
+	VPHADDD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDD X9, X8, X8
+	VMOVDQU X8, 16(DX)
+	VZEROUPPER
+	RET
+
+// Q6HALF(OFFQL, OFFQH, OFFY, OUT) sums one 128-value half of a Q6_K block: the unsigned 6-bit values
+// (ql nibbles | 2 bits of qh << 4) times y, per 16 values, stored as 8 int32 at OUT in the order
+// g0 g2 g4 g6 g1 g3 g5 g7 (g = group of 16 values, in value order).
+#define Q6HALF(OFFQL, OFFQH, OFFY, OUT) \
+	VMOVDQU OFFQL(SI), Y1 \
+	VMOVDQU OFFQL+32(SI), Y2 \
+	VMOVDQU OFFQH(BX), Y3 \
+	VPAND Y15, Y1, Y4 \
+	VPAND Y12, Y3, Y5 \
+	VPSLLW $4, Y5, Y5 \
+	VPOR Y5, Y4, Y4 \
+	VPMADDUBSW OFFY(DI), Y4, Y8 \
+	VPAND Y15, Y2, Y4 \
+	VPSRLW $2, Y3, Y5 \
+	VPAND Y12, Y5, Y5 \
+	VPSLLW $4, Y5, Y5 \
+	VPOR Y5, Y4, Y4 \
+	VPMADDUBSW OFFY+32(DI), Y4, Y9 \
+	VPSRLW $4, Y1, Y4 \
+	VPAND Y15, Y4, Y4 \
+	VPSRLW $4, Y3, Y5 \
+	VPAND Y12, Y5, Y5 \
+	VPSLLW $4, Y5, Y5 \
+	VPOR Y5, Y4, Y4 \
+	VPMADDUBSW OFFY+64(DI), Y4, Y10 \
+	VPSRLW $4, Y2, Y4 \
+	VPAND Y15, Y4, Y4 \
+	VPSRLW $6, Y3, Y5 \
+	VPAND Y12, Y5, Y5 \
+	VPSLLW $4, Y5, Y5 \
+	VPOR Y5, Y4, Y4 \
+	VPMADDUBSW OFFY+96(DI), Y4, Y11 \
+	VPMADDWD Y13, Y8, Y8 \
+	VPMADDWD Y13, Y9, Y9 \
+	VPMADDWD Y13, Y10, Y10 \
+	VPMADDWD Y13, Y11, Y11 \
+	VPHADDD Y9, Y8, Y8 \
+	VPHADDD Y11, Y10, Y10 \
+	VPHADDD Y10, Y8, Y8 \
+	VMOVDQU Y8, OUT(DX)
+
+// func q6KSumsAVX2(blk *byte, y *int8, out *[16]int32)
+// The sixteen 16-value group sums Σ q·y of one Q6_K block (q unsigned 0..63, before the −32) with
+// 256 Q8_K values; out[8h+i] for half h in the order g0 g2 g4 g6 g1 g3 g5 g7 of that half.
+TEXT ·q6KSumsAVX2(SB), NOSPLIT, $0-24
+	MOVQ blk+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ out+16(FP), DX
+	LEAQ 128(SI), BX
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x03030303, X12, Y12)
+	BCAST32(0x00010001, X13, Y13)
+	Q6HALF(0, 0, 0, 0)
+	Q6HALF(64, 32, 128, 32)
+	VZEROUPPER
+	RET
