@@ -89,6 +89,7 @@ const PROMPTS = [
     " <tool_call> x <tool_call>",
     "<|not_special|> <|eot_id",
     "<s> </s> <unk>",
+    "<|im_start|>user\nHi<|im_end|>\n<|endoftext|>",
     "The LORD God formed man of the dust of the ground, and breathed into his nostrils the breath of life.",
     "And Adam knew Eve his wife; and she conceived, and bare Cain, and said, I have gotten a man from the LORD.",
 ];
@@ -173,6 +174,9 @@ for (const spec of args.model) {
         bos_id: model.tokens.bos,
         eos_id: model.tokens.eos,
         add_bos: model.tokens.shouldPrependBosToken,
+        // llama_vocab_is_eog, and the tokens whose attributes have LLAMA_TOKEN_ATTR_CONTROL (1 << 3).
+        eog_ids: [...model.iterateAllTokens()].filter((id) => model._model.isEogToken(id)),
+        control_ids: [...model.iterateAllTokens()].filter((id) => (model._model.getTokenAttributes(id) & 8) !== 0),
         cases: [],
     };
     for (const text of [...new Set([...PROMPTS, ...RANDOM_PROMPTS])]) {

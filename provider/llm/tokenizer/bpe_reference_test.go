@@ -36,6 +36,13 @@ var bpeSpecials = []string{"<|begin_of_text|>", "<|end_of_text|>", "<|start_head
 // equal to one becomes that token, with the other pre-tokenizers it is merged as usual.
 var bpeExtraWords = []string{"Ġwonderful", "unbelievable", "ĠBethlehem", "Ġ2024"}
 
+// bpePromoted are turn-ending tokens typed other than control in the GGUF: llama.cpp makes them control
+// and end-of-generation tokens by their text.
+var bpePromoted = []struct {
+	text string
+	typ  Type
+}{{"<|im_end|>", Normal}, {"<|endoftext|>", UserDefined}}
+
 // bpeOrphanMerges are merges appended after the learned ones without adding their result to the vocabulary.
 var bpeOrphanMerges = []bpePair{{"Ġ", "z"}, {"Ġ", "q"}}
 
@@ -46,13 +53,15 @@ type bpeSpec struct {
 	name, pre string
 	// specialIDs: write tokenizer.ggml.bos_token_id/eos_token_id (else llama.cpp's defaults, id 11).
 	specialIDs bool
+	// eomText: write tokenizer.ggml.eom_token_id for this token (an end-of-generation id by key).
+	eomText string
 	// addBOS: nil leaves tokenizer.ggml.add_bos_token out (the pre-tokenizer's default applies).
 	addBOS *bool
 }
 
 var bpeSpecs = []bpeSpec{
 	{name: "bpe-llama3", pre: "llama-bpe", specialIDs: true},
-	{name: "bpe-qwen2", pre: "qwen2", specialIDs: true, addBOS: ptr(false)},
+	{name: "bpe-qwen2", pre: "qwen2", specialIDs: true, addBOS: ptr(false), eomText: "<|start_header_id|>"},
 	{name: "bpe-gpt2", pre: "gpt-2", specialIDs: true, addBOS: ptr(true)},
 	{name: "bpe-default", pre: "default"},
 }
@@ -176,6 +185,9 @@ func trainBPEVocab(corpus string) bpeVocab {
 		}
 		add(s, typ)
 	}
+	for _, p := range bpePromoted {
+		add(p.text, p.typ)
+	}
 	return v
 }
 
@@ -186,7 +198,8 @@ func (s bpeSpec) tokenizerHash(v bpeVocab) string {
 		Pre        string
 		SpecialIDs bool
 		AddBOS     *bool
-	}{v, s.pre, s.specialIDs, s.addBOS})
+		EOM        string
+	}{v, s.pre, s.specialIDs, s.addBOS, s.eomText})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -216,6 +229,9 @@ func buildBPEModel(tb testing.TB, s bpeSpec, v bpeVocab) []byte {
 	}
 	if s.addBOS != nil {
 		w.AddKV("tokenizer.ggml.add_bos_token", *s.addBOS)
+	}
+	if s.eomText != "" {
+		w.AddKV("tokenizer.ggml.eom_token_id", uint32(slices.Index(v.Tokens, s.eomText)))
 	}
 	rng := rand.New(rand.NewPCG(7, uint64(len(s.name))))
 	tensor := func(name string, dims ...uint64) {
@@ -295,7 +311,11 @@ type bpeFixture struct {
 		BOS    *int32 `json:"bos_id"`
 		EOS    *int32 `json:"eos_id"`
 		AddBOS bool   `json:"add_bos"`
-		Cases  []struct {
+		// EOG are the ids llama_vocab_is_eog accepts, Control the ids whose attributes have
+		// LLAMA_TOKEN_ATTR_CONTROL.
+		EOG     []int32 `json:"eog_ids"`
+		Control []int32 `json:"control_ids"`
+		Cases   []struct {
 			Text                    string  `json:"text"`
 			IDs                     []int32 `json:"ids"`
 			IDsParseSpecial         []int32 `json:"ids_parse_special"`
@@ -342,6 +362,18 @@ func TestLlamaCppBPE(t *testing.T) {
 				if sp.want == nil && tok.TokenType(sp.got) == Control || sp.want != nil && sp.got != *sp.want {
 					t.Errorf("%s %d (%v), llama.cpp %v", sp.name, sp.got, tok.TokenType(sp.got), sp.want)
 				}
+			}
+			if !slices.Equal(tok.EOG(), fm.EOG) {
+				t.Errorf("EOG %v, llama.cpp %v", tok.EOG(), fm.EOG)
+			}
+			var control []int32
+			for id := range int32(tok.VocabSize()) {
+				if tok.TokenType(id) == Control {
+					control = append(control, id)
+				}
+			}
+			if !slices.Equal(control, fm.Control) {
+				t.Errorf("control tokens %v, llama.cpp %v", control, fm.Control)
 			}
 			if tok.AddBOS() != fm.AddBOS {
 				t.Errorf("add_bos %v, llama.cpp %v", tok.AddBOS(), fm.AddBOS)

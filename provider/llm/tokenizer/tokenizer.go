@@ -58,13 +58,16 @@ type Config struct {
 	Merges []string
 	// Pre names the BPE pre-tokenizer (tokenizer.ggml.pre; BPE only).
 	Pre string
+	// EOG are end-of-generation ids besides EOS (EOT, EOM, ...); ids outside the vocabulary are ignored.
+	EOG []int32
 }
 
 // Tokenizer is immutable after construction and safe for concurrent use.
 type Tokenizer struct {
 	tokens []string
 	scores []float32
-	types  []Type
+	// types are as llama.cpp uses them: the GGUF's, with eogTexts tokens made Control.
+	types []Type
 	// INVARIANT: toID[tokens[i]] is the LAST i with that text, as in llama.cpp.
 	toID map[string]int32
 	// byteTok[b] is the token for raw byte b in byte fallback, -1 when there is none.
@@ -73,6 +76,8 @@ type Tokenizer struct {
 	tokByte []int16
 	// pieces[i] is Piece(i), computed once.
 	pieces []string
+	// eog lists the end-of-generation tokens, sorted.
+	eog []int32
 	// special lists control, user-defined and unknown tokens by text length, longest first.
 	special []int32
 
@@ -160,6 +165,16 @@ func FromGGUF(f *gguf.File) (*Tokenizer, error) {
 			*dst = int32(v)
 		}
 	}
+	for _, key := range eogKeys {
+		v, ok, err := f.Uint(key)
+		if err != nil {
+			return nil, err
+		}
+		// As llama.cpp, an id outside the vocabulary is ignored.
+		if ok && v < uint64(len(cfg.Tokens)) {
+			cfg.EOG = append(cfg.EOG, int32(v))
+		}
+	}
 	boolKeys := map[string]*bool{
 		"tokenizer.ggml.add_bos_token":    &cfg.AddBOS,
 		"tokenizer.ggml.add_eos_token":    &cfg.AddEOS,
@@ -217,7 +232,7 @@ func New(cfg Config) (*Tokenizer, error) {
 		bpe:            bpe,
 		tokens:         slices.Clone(cfg.Tokens),
 		scores:         cfg.Scores,
-		types:          cfg.Types,
+		types:          slices.Clone(cfg.Types),
 		toID:           make(map[string]int32, n),
 		tokByte:        make([]int16, n),
 		bos:            cfg.BOS,
@@ -243,6 +258,9 @@ func New(cfg Config) (*Tokenizer, error) {
 			t.tokens[i] = s
 		}
 		t.toID[s] = int32(i)
+	}
+	t.markEOG(cfg.EOG)
+	for i, s := range t.tokens {
 		t.tokByte[i] = -1
 		switch t.types[i] {
 		case Byte:
