@@ -253,7 +253,7 @@ func dotQ4_KGo(w []byte, a actRow) float32 {
 	return sum
 }
 
-func dotQ5_K(w []byte, a actRow) float32 {
+func dotQ5_KGo(w []byte, a actRow) float32 {
 	tab := f16Table()
 	var sum float32
 	for b := range a.d {

@@ -11,6 +11,9 @@ func dotQ4_0AVX2(w *byte, y *int8, d *float32, blocks int) float32
 func q4KSumsAVX2(qs *byte, y *int8, out *[8]int32)
 
 //go:noescape
+func q5KSumsAVX2(qs, qh *byte, y *int8, out *[8]int32)
+
+//go:noescape
 func q6KSumsAVX2(blk *byte, y *int8, out *[16]int32)
 
 func dotQ4_0(w []byte, a actRow) float32 {
@@ -36,6 +39,32 @@ func dotQ4_K(w []byte, a actRow) float32 {
 		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
 		bs := a.bsums[b*16 : b*16+16]
 		q4KSumsAVX2(&blk[16], &y[0], &s)
+		var sumi, summs int32
+		for j := 0; j < 8; j++ {
+			sc, m := gguf.ScaleMinK4(j, blk[4:16])
+			sumi += int32(sc) * s[j]
+			summs += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
+		}
+		d := a.d[b] * f16At(tab, blk)
+		dmin := a.d[b] * f16At(tab, blk[2:])
+		sum += d*float32(sumi) - dmin*float32(summs)
+	}
+	return sum
+}
+
+// dotQ5_K is dotQ5_KGo with the integer sub-block sums taken by AVX2; the result is the same to the bit.
+func dotQ5_K(w []byte, a actRow) float32 {
+	if !useAVX2 {
+		return dotQ5_KGo(w, a)
+	}
+	tab := f16Table()
+	var sum float32
+	var s [8]int32
+	for b := range a.d {
+		blk := w[b*176 : b*176+176]
+		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
+		bs := a.bsums[b*16 : b*16+16]
+		q5KSumsAVX2(&blk[48], &blk[16], &y[0], &s)
 		var sumi, summs int32
 		for j := 0; j < 8; j++ {
 			sc, m := gguf.ScaleMinK4(j, blk[4:16])

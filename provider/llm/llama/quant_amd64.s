@@ -177,3 +177,63 @@ TEXT ·q6KSumsAVX2(SB), NOSPLIT, $0-24
 	Q6HALF(64, 32, 128, 32)
 	VZEROUPPER
 	RET
+
+// Q5G(SHIFT, OFFQS, OFFY, DLO, DHI): the two 32-value sub-blocks of one 64-value group g of a Q5_K
+// block (SHIFT = 2g): low nibbles with bit 2g of qh (Y7) as bit 4, high nibbles with bit 2g+1, times
+// y, as 16 int16 pair sums each into DLO and DHI.
+#define Q5G(SHIFT, OFFQS, OFFY, DLO, DHI) \
+	VMOVDQU OFFQS(SI), Y1 \
+	VPSRLW $SHIFT, Y7, Y4 \
+	VPAND Y14, Y4, Y5 \
+	VPSLLW $4, Y5, Y5 \
+	VPAND Y15, Y1, Y2 \
+	VPOR Y5, Y2, Y2 \
+	VPAND Y12, Y4, Y6 \
+	VPSLLW $3, Y6, Y6 \
+	VPSRLW $4, Y1, Y3 \
+	VPAND Y15, Y3, Y3 \
+	VPOR Y6, Y3, Y3 \
+	VPMADDUBSW OFFY(DI), Y2, DLO \
+	VPMADDUBSW OFFY+32(DI), Y3, DHI
+
+// func q5KSumsAVX2(qs, qh *byte, y *int8, out *[8]int32)
+// The eight sub-block sums Σ q·y of one Q5_K super-block (q = nibble | qh bit << 4, 0..31) with 256
+// Q8_K values, in sub-block order.
+TEXT ·q5KSumsAVX2(SB), NOSPLIT, $0-32
+	MOVQ qs+0(FP), SI
+	MOVQ qh+8(FP), BX
+	MOVQ y+16(FP), DI
+	MOVQ out+24(FP), DX
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x01010101, X14, Y14)
+	BCAST32(0x00010001, X13, Y13)
+	BCAST32(0x02020202, X12, Y12)
+	VMOVDQU (BX), Y7
+
+	Q5G(0, 0, 0, Y8, Y9)
+	Q5G(2, 32, 64, Y10, Y11)
+	VPMADDWD Y13, Y8, Y8
+	VPMADDWD Y13, Y9, Y9
+	VPMADDWD Y13, Y10, Y10
+	VPMADDWD Y13, Y11, Y11
+	VPHADDD Y9, Y8, Y8
+	VPHADDD Y11, Y10, Y10
+	VPHADDD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDD X9, X8, X8
+	VMOVDQU X8, (DX)
+
+	Q5G(4, 64, 128, Y8, Y9)
+	Q5G(6, 96, 192, Y10, Y11)
+	VPMADDWD Y13, Y8, Y8
+	VPMADDWD Y13, Y9, Y9
+	VPMADDWD Y13, Y10, Y10
+	VPMADDWD Y13, Y11, Y11
+	VPHADDD Y9, Y8, Y8
+	VPHADDD Y11, Y10, Y10
+	VPHADDD Y10, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDD X9, X8, X8
+	VMOVDQU X8, 16(DX)
+	VZEROUPPER
+	RET

@@ -5,3 +5,4 @@ package llama
 func dotQ4_0(w []byte, a actRow) float32 { return dotQ4_0Go(w, a) }
 func dotQ4_K(w []byte, a actRow) float32 { return dotQ4_KGo(w, a) }
 func dotQ6_K(w []byte, a actRow) float32 { return dotQ6_KGo(w, a) }
+func dotQ5_K(w []byte, a actRow) float32 { return dotQ5_KGo(w, a) }

@@ -122,7 +122,7 @@ func TestQuantizeActivations(t *testing.T) {
 }
 
 // TestQuantDotKernelsAgree: the dispatched kernels (AVX2 on amd64) give the portable kernels' results,
-// to the bit where only the integer sums are vectorised (Q4_K, Q6_K), within float32 summation order
+// to the bit where only the integer sums are vectorised (Q4_K, Q5_K, Q6_K), within float32 summation order
 // for Q4_0 (eight lanes against one sum).
 func TestQuantDotKernelsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
@@ -141,6 +141,7 @@ func TestQuantDotKernelsAgree(t *testing.T) {
 		}{
 			{gguf.Q4_0, dotQ4_0, dotQ4_0Go, false},
 			{gguf.Q4_K, dotQ4_K, dotQ4_KGo, true},
+			{gguf.Q5_K, dotQ5_K, dotQ5_KGo, true},
 			{gguf.Q6_K, dotQ6_K, dotQ6_KGo, true},
 		} {
 			k := quantKinds[c.typ]
