@@ -7,6 +7,7 @@
 // Like reference.mjs, it never builds or downloads llama.cpp.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { basename } from "node:path";
+import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
@@ -132,6 +133,7 @@ const { values: args } = parseArgs({
     options: {
         out: { type: "string" },
         model: { type: "string", multiple: true },
+        vocab: { type: "string", multiple: true },
     },
 });
 if (!args.out) usage("--out is required");
@@ -156,7 +158,35 @@ const out = {
     node_llama_cpp_binary: `@node-llama-cpp/linux-x64@${pkgVersion("@node-llama-cpp/linux-x64")}`,
     llama_cpp: { ...llama.llamaCppRelease, build: llama.buildType },
     models: [],
+    vocabs: [],
 };
+
+// caseOf tokenizes text both ways and detokenizes the results.
+function caseOf(model, text) {
+    const ids = model.tokenize(text, false); // llama_tokenize(add_special=false, parse_special=false)
+    const idsSpecial = model.tokenize(text, true); // parse_special=true
+    return {
+        text,
+        ids,
+        ids_parse_special: idsSpecial,
+        // llama_detokenize(remove_special=false, unparse_special=false)
+        detokenized: model.detokenize(ids, false),
+        detokenized_parse_special: model.detokenize(idsSpecial, false),
+    };
+}
+
+// tokenInfo is what llama.cpp decided about the special tokens.
+function tokenInfo(model) {
+    return {
+        // node-llama-cpp reports BOS/EOS only when they are control tokens (null otherwise).
+        bos_id: model.tokens.bos,
+        eos_id: model.tokens.eos,
+        add_bos: model.tokens.shouldPrependBosToken,
+        // llama_vocab_is_eog, and the tokens whose attributes have LLAMA_TOKEN_ATTR_CONTROL (1 << 3).
+        eog_ids: [...model.iterateAllTokens()].filter((id) => model._model.isEogToken(id)),
+        control_ids: [...model.iterateAllTokens()].filter((id) => (model._model.getTokenAttributes(id) & 8) !== 0),
+    };
+}
 
 for (const spec of args.model) {
     const eq = spec.indexOf("=");
@@ -171,29 +201,35 @@ for (const spec of args.model) {
         file: basename(path),
         tokenizer_sha256: readFileSync(hashFile, "utf8").trim(),
         vocabulary_type: model.vocabularyType,
-        bos_id: model.tokens.bos,
-        eos_id: model.tokens.eos,
-        add_bos: model.tokens.shouldPrependBosToken,
-        // llama_vocab_is_eog, and the tokens whose attributes have LLAMA_TOKEN_ATTR_CONTROL (1 << 3).
-        eog_ids: [...model.iterateAllTokens()].filter((id) => model._model.isEogToken(id)),
-        control_ids: [...model.iterateAllTokens()].filter((id) => (model._model.getTokenAttributes(id) & 8) !== 0),
-        cases: [],
+        ...tokenInfo(model),
+        cases: [...new Set([...PROMPTS, ...RANDOM_PROMPTS])].map((text) => caseOf(model, text)),
     };
-    for (const text of [...new Set([...PROMPTS, ...RANDOM_PROMPTS])]) {
-        const ids = model.tokenize(text, false); // llama_tokenize(add_special=false, parse_special=false)
-        const idsSpecial = model.tokenize(text, true); // parse_special=true
-        m.cases.push({
-            text,
-            ids,
-            ids_parse_special: idsSpecial,
-            // llama_detokenize(remove_special=false, unparse_special=false)
-            detokenized: model.detokenize(ids, false),
-            detokenized_parse_special: model.detokenize(idsSpecial, false),
-        });
-    }
     await model.dispose();
     out.models.push(m);
     console.error(`${name}: ${m.cases.length} prompts`);
+}
+
+// Real vocabularies (llama.cpp's models/ggml-vocab-*.gguf, vocabulary only): the same prompts plus
+// llama.cpp's own tokenizer test strings (NAME.gguf.inp next to the file, when present).
+for (const spec of args.vocab ?? []) {
+    const eq = spec.indexOf("=");
+    if (eq <= 0) usage(`--vocab ${spec}: want NAME=PATH`);
+    const name = spec.slice(0, eq);
+    const path = spec.slice(eq + 1);
+    const bytes = readFileSync(path);
+    const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
+    const texts = [...PROMPTS, ...RANDOM_PROMPTS];
+    if (existsSync(`${path}.inp`)) texts.push(...readFileSync(`${path}.inp`, "utf8").split("\n__ggml_vocab_test__\n"));
+    out.vocabs.push({
+        name,
+        file: basename(path),
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+        vocabulary_type: model.vocabularyType,
+        ...tokenInfo(model),
+        cases: [...new Set(texts)].map((text) => caseOf(model, text)),
+    });
+    await model.dispose();
+    console.error(`${name}: ${out.vocabs.at(-1).cases.length} prompts`);
 }
 
 // One line per id list keeps the file short and diffs readable.

@@ -301,33 +301,38 @@ func TestWriteBPEModels(t *testing.T) {
 	}
 }
 
-// bpeFixture is models/testdata/llamacpp-bpe-reference.json.
-type bpeFixture struct {
-	NodeLlamaCpp string `json:"node_llama_cpp"`
-	Models       []struct {
-		Name          string `json:"name"`
-		TokenizerHash string `json:"tokenizer_sha256"`
-		// BOS and EOS are nil when llama.cpp's id is not a control token: node-llama-cpp reports those as null.
-		BOS    *int32 `json:"bos_id"`
-		EOS    *int32 `json:"eos_id"`
-		AddBOS bool   `json:"add_bos"`
-		// EOG are the ids llama_vocab_is_eog accepts, Control the ids whose attributes have
-		// LLAMA_TOKEN_ATTR_CONTROL.
-		EOG     []int32 `json:"eog_ids"`
-		Control []int32 `json:"control_ids"`
-		Cases   []struct {
-			Text                    string  `json:"text"`
-			IDs                     []int32 `json:"ids"`
-			IDsParseSpecial         []int32 `json:"ids_parse_special"`
-			Detokenized             string  `json:"detokenized"`
-			DetokenizedParseSpecial string  `json:"detokenized_parse_special"`
-		} `json:"cases"`
-	} `json:"models"`
+// bpeFixtureModel is what llama.cpp made of one model or vocabulary.
+type bpeFixtureModel struct {
+	Name string `json:"name"`
+	File string `json:"file"`
+	// TokenizerHash (synthetic models) is bpeSpec.tokenizerHash; SHA256 (real vocabularies) the file's.
+	TokenizerHash string `json:"tokenizer_sha256"`
+	SHA256        string `json:"sha256"`
+	// BOS and EOS are nil when llama.cpp's id is not a control token: node-llama-cpp reports those as null.
+	BOS    *int32 `json:"bos_id"`
+	EOS    *int32 `json:"eos_id"`
+	AddBOS bool   `json:"add_bos"`
+	// EOG are the ids llama_vocab_is_eog accepts, Control the ids whose attributes have
+	// LLAMA_TOKEN_ATTR_CONTROL.
+	EOG     []int32 `json:"eog_ids"`
+	Control []int32 `json:"control_ids"`
+	Cases   []struct {
+		Text                    string  `json:"text"`
+		IDs                     []int32 `json:"ids"`
+		IDsParseSpecial         []int32 `json:"ids_parse_special"`
+		Detokenized             string  `json:"detokenized"`
+		DetokenizedParseSpecial string  `json:"detokenized_parse_special"`
+	} `json:"cases"`
 }
 
-// TestLlamaCppBPE requires the Go BPE tokenizer to give llama.cpp's ids (with and without special-token
-// parsing) and llama.cpp's detokenized text on every reference prompt, for every pre-tokenizer.
-func TestLlamaCppBPE(t *testing.T) {
+// bpeFixture is models/testdata/llamacpp-bpe-reference.json.
+type bpeFixture struct {
+	NodeLlamaCpp string            `json:"node_llama_cpp"`
+	Models       []bpeFixtureModel `json:"models"`
+	Vocabs       []bpeFixtureModel `json:"vocabs"`
+}
+
+func readBPEFixture(t *testing.T) bpeFixture {
 	raw, err := os.ReadFile(bpeFixturePath)
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +341,63 @@ func TestLlamaCppBPE(t *testing.T) {
 	if err := json.Unmarshal(raw, &fx); err != nil {
 		t.Fatal(err)
 	}
+	return fx
+}
+
+// checkAgainstLlamaCpp requires tok to agree with llama.cpp on special tokens and on every case.
+// lossless also requires DecodeRaw to give each valid UTF-8 text back.
+func checkAgainstLlamaCpp(t *testing.T, tok *Tokenizer, fm bpeFixtureModel, lossless func(text string) bool) {
+	for _, sp := range []struct {
+		name string
+		got  int32
+		want *int32
+	}{{"BOS", tok.BOS(), fm.BOS}, {"EOS", tok.EOS(), fm.EOS}} {
+		if sp.want == nil && tok.TokenType(sp.got) == Control || sp.want != nil && sp.got != *sp.want {
+			t.Errorf("%s %d (%v), llama.cpp %v", sp.name, sp.got, tok.TokenType(sp.got), sp.want)
+		}
+	}
+	if !slices.Equal(tok.EOG(), fm.EOG) {
+		t.Errorf("EOG %v, llama.cpp %v", tok.EOG(), fm.EOG)
+	}
+	var control []int32
+	for id := range int32(tok.VocabSize()) {
+		if tok.TokenType(id) == Control {
+			control = append(control, id)
+		}
+	}
+	if !slices.Equal(control, fm.Control) {
+		t.Errorf("control tokens %v, llama.cpp %v", control, fm.Control)
+	}
+	if tok.AddBOS() != fm.AddBOS {
+		t.Errorf("add_bos %v, llama.cpp %v", tok.AddBOS(), fm.AddBOS)
+	}
+	if len(fm.Cases) < 50 {
+		t.Fatalf("only %d cases", len(fm.Cases))
+	}
+	for _, c := range fm.Cases {
+		if got := tok.Encode(c.Text, false); !slices.Equal(got, c.IDs) && len(got)+len(c.IDs) > 0 {
+			t.Errorf("Encode(%q) =\n %v, llama.cpp\n %v", c.Text, got, c.IDs)
+		}
+		if got := tok.EncodeSpecial(c.Text, false, true); !slices.Equal(got, c.IDsParseSpecial) && len(got)+len(c.IDsParseSpecial) > 0 {
+			t.Errorf("EncodeSpecial(%q, parse_special) =\n %v, llama.cpp\n %v", c.Text, got, c.IDsParseSpecial)
+		}
+		if got := tok.Decode(c.IDs); got != c.Detokenized {
+			t.Errorf("Decode(%v) = %q, llama.cpp %q", c.IDs, got, c.Detokenized)
+		}
+		if got := tok.Decode(c.IDsParseSpecial); got != c.DetokenizedParseSpecial {
+			t.Errorf("Decode(%v) = %q, llama.cpp %q", c.IDsParseSpecial, got, c.DetokenizedParseSpecial)
+		}
+		if got := tok.DecodeRaw(c.IDs); utf8.ValidString(c.Text) && lossless(c.Text) && got != c.Text {
+			t.Errorf("DecodeRaw(Encode(%q)) = %q", c.Text, got)
+		}
+	}
+}
+
+// TestLlamaCppBPE requires the Go BPE tokenizer to give llama.cpp's ids (with and without special-token
+// parsing), detokenized text, special and end-of-generation tokens on every reference prompt, for every
+// pre-tokenizer.
+func TestLlamaCppBPE(t *testing.T) {
+	fx := readBPEFixture(t)
 	v := buildBPEVocab(t)
 	specs := map[string]bpeSpec{}
 	for _, s := range bpeSpecs {
@@ -354,56 +416,50 @@ func TestLlamaCppBPE(t *testing.T) {
 				t.Fatalf("tokenizer hash %s, fixture %s: the vocabulary changed, regenerate the fixture", h, fm.TokenizerHash)
 			}
 			tok := loadBPE(t, s, v)
-			for _, sp := range []struct {
-				name string
-				got  int32
-				want *int32
-			}{{"BOS", tok.BOS(), fm.BOS}, {"EOS", tok.EOS(), fm.EOS}} {
-				if sp.want == nil && tok.TokenType(sp.got) == Control || sp.want != nil && sp.got != *sp.want {
-					t.Errorf("%s %d (%v), llama.cpp %v", sp.name, sp.got, tok.TokenType(sp.got), sp.want)
-				}
-			}
-			if !slices.Equal(tok.EOG(), fm.EOG) {
-				t.Errorf("EOG %v, llama.cpp %v", tok.EOG(), fm.EOG)
-			}
-			var control []int32
-			for id := range int32(tok.VocabSize()) {
-				if tok.TokenType(id) == Control {
-					control = append(control, id)
-				}
-			}
-			if !slices.Equal(control, fm.Control) {
-				t.Errorf("control tokens %v, llama.cpp %v", control, fm.Control)
-			}
-			if tok.AddBOS() != fm.AddBOS {
-				t.Errorf("add_bos %v, llama.cpp %v", tok.AddBOS(), fm.AddBOS)
-			}
 			if !s.specialIDs && (tok.BOS() != 11 || tok.EOS() != 11) {
 				// llama.cpp's defaults for a "gpt2" model without bos/eos ids (llama-vocab.cpp).
 				t.Errorf("default BOS/EOS %d/%d, want 11/11", tok.BOS(), tok.EOS())
 			}
-			if len(fm.Cases) < 50 {
-				t.Fatalf("only %d cases", len(fm.Cases))
+			// Byte-level BPE is lossless, unless an orphan merge dropped a space.
+			checkAgainstLlamaCpp(t, tok, fm, func(text string) bool { return !strings.ContainsAny(text, "zq") })
+		})
+	}
+}
+
+// bpeVocabs is a folder holding llama.cpp's models/ggml-vocab-*.gguf (bpe-regen.sh extracts them).
+var bpeVocabs = flag.String("bpe.vocabs", "", "folder with llama.cpp's ggml-vocab-*.gguf files, for TestLlamaCppBPEVocabs")
+
+// TestLlamaCppBPEVocabs checks real vocabularies (Llama 3, Qwen2, GPT-2, MPT: llama.cpp's vocab-only test
+// GGUFs, 2–8 MB each, so not in the repository) against llama.cpp. It needs -bpe.vocabs.
+func TestLlamaCppBPEVocabs(t *testing.T) {
+	fx := readBPEFixture(t)
+	if len(fx.Vocabs) == 0 {
+		t.Fatal("the fixture has no real vocabularies (regenerate it with bpe-regen.sh)")
+	}
+	if *bpeVocabs == "" {
+		t.Skip("set -bpe.vocabs=DIR (tools/llamacpp-ref/bpe-regen.sh does) to check real vocabularies")
+	}
+	for _, fm := range fx.Vocabs {
+		t.Run(fm.Name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(*bpeVocabs, fm.File))
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, c := range fm.Cases {
-				if got := tok.Encode(c.Text, false); !slices.Equal(got, c.IDs) && len(got)+len(c.IDs) > 0 {
-					t.Errorf("Encode(%q) =\n %v, llama.cpp\n %v", c.Text, got, c.IDs)
-				}
-				if got := tok.EncodeSpecial(c.Text, false, true); !slices.Equal(got, c.IDsParseSpecial) && len(got)+len(c.IDsParseSpecial) > 0 {
-					t.Errorf("EncodeSpecial(%q, parse_special) =\n %v, llama.cpp\n %v", c.Text, got, c.IDsParseSpecial)
-				}
-				if got := tok.Decode(c.IDs); got != c.Detokenized {
-					t.Errorf("Decode(%v) = %q, llama.cpp %q", c.IDs, got, c.Detokenized)
-				}
-				if got := tok.Decode(c.IDsParseSpecial); got != c.DetokenizedParseSpecial {
-					t.Errorf("Decode(%v) = %q, llama.cpp %q", c.IDsParseSpecial, got, c.DetokenizedParseSpecial)
-				}
-				// Byte-level BPE is lossless: the raw pieces give the text back, unless an orphan merge
-				// dropped a space.
-				if got := tok.DecodeRaw(c.IDs); utf8.ValidString(c.Text) && got != c.Text && !strings.ContainsAny(c.Text, "zq") {
-					t.Errorf("DecodeRaw(Encode(%q)) = %q", c.Text, got)
-				}
+			if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != fm.SHA256 {
+				t.Fatalf("%s is not the file the fixture was made from", fm.File)
 			}
+			f, err := gguf.Read(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := FromGGUF(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tok.IsBPE() {
+				t.Fatal("not a BPE vocabulary")
+			}
+			checkAgainstLlamaCpp(t, tok, fm, func(string) bool { return true })
 		})
 	}
 }
