@@ -47,8 +47,10 @@ var (
 	preStableLM2 = preTokenizer{name: "stablelm2", cleanSpaces: true, splitters: preQwen2.splitters}
 )
 
-// preTokenizers maps tokenizer.ggml.pre to its pre-tokenizer, with llama.cpp's aliases. Names whose
-// llama.cpp handling adds per-token attributes or other quirks are left out on purpose.
+// preTokenizers maps tokenizer.ggml.pre to its pre-tokenizer, with llama.cpp's aliases (those with the same
+// regexes and flags). Left out on purpose: jina-v2-es/-de/-code and modern-bert, for which llama.cpp also
+// gives <mask>/[MASK] an lstrip attribute, and every pre-tokenizer with other regexes (deepseek, falcon,
+// starcoder, command-r, refact, qwen35, ...).
 var preTokenizers = map[string]*preTokenizer{
 	"default": &preDefault,
 	// llama.cpp treats a missing tokenizer.ggml.pre as "default" (with a loud warning).
@@ -59,7 +61,7 @@ var preTokenizers = map[string]*preTokenizer{
 	"jina-v5-nano": &preLlama3,
 
 	"gpt-2": &preGPT2, "phi-2": &preGPT2, "jina-es": &preGPT2, "jina-de": &preGPT2, "gigachat": &preGPT2,
-	"a.x-4.0": &preGPT2, "mellum": &preGPT2, "modern-bert": &preGPT2, "mpt": &preGPT2, "olmo": &preGPT2,
+	"a.x-4.0": &preGPT2, "mellum": &preGPT2, "mpt": &preGPT2, "olmo": &preGPT2,
 
 	"qwen2": &preQwen2, "deepseek-r1-qwen": &preQwen2, "kormo": &preQwen2, "f2llmv2": &preQwen2,
 	"stablelm2": &preStableLM2,
