@@ -169,7 +169,7 @@ func dotQ4_0Go(w []byte, a actRow) float32 {
 	return sum
 }
 
-func dotQ4_1(w []byte, a actRow) float32 {
+func dotQ4_1Go(w []byte, a actRow) float32 {
 	tab := f16Table()
 	var sum, summs float32
 	for b := range a.d {
@@ -185,7 +185,7 @@ func dotQ4_1(w []byte, a actRow) float32 {
 	return sum + summs
 }
 
-func dotQ5_0(w []byte, a actRow) float32 {
+func dotQ5_0Go(w []byte, a actRow) float32 {
 	tab := f16Table()
 	var sum float32
 	for b := range a.d {
@@ -203,7 +203,7 @@ func dotQ5_0(w []byte, a actRow) float32 {
 	return sum
 }
 
-func dotQ5_1(w []byte, a actRow) float32 {
+func dotQ5_1Go(w []byte, a actRow) float32 {
 	tab := f16Table()
 	var sum, summs float32
 	for b := range a.d {

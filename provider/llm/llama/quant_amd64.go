@@ -8,6 +8,15 @@ import "github.com/cocoon-go/cocoon/provider/llm/gguf"
 func dotQ4_0AVX2(w *byte, y *int8, d *float32, blocks int) float32
 
 //go:noescape
+func dotQ5_0AVX2(w *byte, y *int8, d *float32, blocks int) float32
+
+//go:noescape
+func dotQ4_1AVX2(w *byte, y *int8, d *float32, blocks int) float32
+
+//go:noescape
+func dotQ5_1AVX2(w *byte, y *int8, d *float32, blocks int) float32
+
+//go:noescape
 func q4KSumsAVX2(qs *byte, y *int8, out *[8]int32)
 
 //go:noescape
@@ -23,6 +32,44 @@ func dotQ4_0(w []byte, a actRow) float32 {
 	}
 	w, qs := w[:blocks*18], a.qs[:blocks*32]
 	return dotQ4_0AVX2(&w[0], &qs[0], &a.d[0], blocks)
+}
+
+func dotQ5_0(w []byte, a actRow) float32 {
+	blocks := len(a.d)
+	if !useF16C || blocks == 0 {
+		return dotQ5_0Go(w, a)
+	}
+	w, qs := w[:blocks*22], a.qs[:blocks*32]
+	return dotQ5_0AVX2(&w[0], &qs[0], &a.d[0], blocks)
+}
+
+// dotQ4_1 and dotQ5_1 add the offsets' Σ m·s in block order after the vector sum, as ggml does.
+func dotQ4_1(w []byte, a actRow) float32 {
+	blocks := len(a.d)
+	if !useF16C || blocks == 0 {
+		return dotQ4_1Go(w, a)
+	}
+	w, qs := w[:blocks*20], a.qs[:blocks*32]
+	return dotQ4_1AVX2(&w[0], &qs[0], &a.d[0], blocks) + offsetSum(w, a.s, 20)
+}
+
+func dotQ5_1(w []byte, a actRow) float32 {
+	blocks := len(a.d)
+	if !useF16C || blocks == 0 {
+		return dotQ5_1Go(w, a)
+	}
+	w, qs := w[:blocks*24], a.qs[:blocks*32]
+	return dotQ5_1AVX2(&w[0], &qs[0], &a.d[0], blocks) + offsetSum(w, a.s, 24)
+}
+
+// offsetSum is Σ m·s over the blocks of a Q4_1/Q5_1 row (m the F16 at byte 2 of each block).
+func offsetSum(w []byte, s []float32, blockBytes int) float32 {
+	tab := f16Table()
+	var sum float32
+	for b, sb := range s {
+		sum += f16At(tab, w[b*blockBytes+2:]) * sb
+	}
+	return sum
 }
 
 // dotQ4_K is dotQ4_KGo with each super-block's eight integer sub-block sums taken by AVX2; the

@@ -237,3 +237,139 @@ TEXT ·q5KSumsAVX2(SB), NOSPLIT, $0-32
 	VMOVDQU X8, 16(DX)
 	VZEROUPPER
 	RET
+
+// Byte shuffle and bit masks that spread a 32-bit qh over 32 bytes (byte i gets bit i), as ggml's
+// bytes_from_bits_32.
+DATA q5shuf<>+0(SB)/8, $0x0000000000000000
+DATA q5shuf<>+8(SB)/8, $0x0101010101010101
+DATA q5shuf<>+16(SB)/8, $0x0202020202020202
+DATA q5shuf<>+24(SB)/8, $0x0303030303030303
+GLOBL q5shuf<>(SB), RODATA|NOPTR, $32
+DATA q5bits<>+0(SB)/8, $0x8040201008040201
+DATA q5bits<>+8(SB)/8, $0x8040201008040201
+DATA q5bits<>+16(SB)/8, $0x8040201008040201
+DATA q5bits<>+24(SB)/8, $0x8040201008040201
+GLOBL q5bits<>(SB), RODATA|NOPTR, $32
+
+// NIBBLES(OFF) loads the 16 bytes at OFF(SI) as 32 values in Y1: low nibbles, then high nibbles.
+#define NIBBLES(OFF) \
+	VMOVDQU OFF(SI), X1 \
+	VPSRLW $4, X1, X2 \
+	VINSERTI128 $1, X2, Y1, Y1 \
+	VPAND Y15, Y1, Y1
+
+// HIBITS(OFF) sets byte i of Y2 to 0xff where bit i of the 32-bit qh at OFF(SI) is set, else 0.
+#define HIBITS(OFF) \
+	VPBROADCASTD OFF(SI), Y2 \
+	VPSHUFB Y12, Y2, Y2 \
+	VPAND Y11, Y2, Y2 \
+	VPCMPEQB Y11, Y2, Y2
+
+// SCALED(ACC) adds the int32 lane sums of Y6 (converted) times f16 (SI) · float32 (DX) to ACC.
+#define SCALED(ACC) \
+	VPMADDWD Y13, Y6, Y6 \
+	VCVTDQ2PS Y6, Y6 \
+	VPBROADCASTW (SI), X7 \
+	VCVTPH2PS X7, Y7 \
+	VBROADCASTSS (DX), Y8 \
+	VMULPS Y8, Y7, Y7 \
+	VFMADD231PS Y6, Y7, ACC
+
+// HSUM(ACC, RET) stores the sum of ACC's 8 lanes (hi+lo, then pairs, as ggml's hsum_float_8) at RET.
+#define HSUM(RET) \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X0, X1, X1 \
+	VMOVHLPS X1, X1, X2 \
+	VADDPS X2, X1, X1 \
+	VMOVSHDUP X1, X2 \
+	VADDSS X2, X1, X1 \
+	MOVSS X1, RET
+
+// func dotQ5_0AVX2(w *byte, y *int8, d *float32, blocks int) float32
+// As ggml's AVX2 vec_dot_q5_0_q8_0: x = (nibble | qh bit << 4) − 16 as signed bytes.
+TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ blocks+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x00010001, X13, Y13)
+	BCAST32(0xf0f0f0f0, X10, Y10)
+	VMOVDQU q5shuf<>(SB), Y12
+	VMOVDQU q5bits<>(SB), Y11
+
+loop50:
+	NIBBLES(6)
+	HIBITS(2)
+	VPANDN Y10, Y2, Y2          // 0xf0 where the high bit is clear: the byte reads as q − 16
+	VPOR Y2, Y1, Y1
+	VMOVDQU (DI), Y3
+	VPSIGNB Y1, Y1, Y4
+	VPSIGNB Y1, Y3, Y5
+	VPMADDUBSW Y5, Y4, Y6
+	SCALED(Y0)
+	ADDQ $22, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  loop50
+	HSUM(ret+32(FP))
+	VZEROUPPER
+	RET
+
+// func dotQ4_1AVX2(w *byte, y *int8, d *float32, blocks int) float32
+// The d·q part of ggml's AVX2 vec_dot_q4_1_q8_1 (the caller adds Σ m·s): unsigned nibbles times y.
+TEXT ·dotQ4_1AVX2(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ blocks+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x00010001, X13, Y13)
+
+loop41:
+	NIBBLES(4)
+	VMOVDQU (DI), Y3
+	VPMADDUBSW Y3, Y1, Y6
+	SCALED(Y0)
+	ADDQ $20, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  loop41
+	HSUM(ret+32(FP))
+	VZEROUPPER
+	RET
+
+// func dotQ5_1AVX2(w *byte, y *int8, d *float32, blocks int) float32
+// The d·q part of ggml's AVX2 vec_dot_q5_1_q8_1 (the caller adds Σ m·s): q = nibble | qh bit << 4.
+TEXT ·dotQ5_1AVX2(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ blocks+24(FP), CX
+	VXORPS Y0, Y0, Y0
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x00010001, X13, Y13)
+	BCAST32(0x10101010, X10, Y10)
+	VMOVDQU q5shuf<>(SB), Y12
+	VMOVDQU q5bits<>(SB), Y11
+
+loop51:
+	NIBBLES(8)
+	HIBITS(4)
+	VPAND Y10, Y2, Y2
+	VPOR Y2, Y1, Y1
+	VMOVDQU (DI), Y3
+	VPMADDUBSW Y3, Y1, Y6
+	SCALED(Y0)
+	ADDQ $24, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ  loop51
+	HSUM(ret+32(FP))
+	VZEROUPPER
+	RET

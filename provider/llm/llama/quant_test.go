@@ -123,7 +123,7 @@ func TestQuantizeActivations(t *testing.T) {
 
 // TestQuantDotKernelsAgree: the dispatched kernels (AVX2 on amd64) give the portable kernels' results,
 // to the bit where only the integer sums are vectorised (Q4_K, Q5_K, Q6_K), within float32 summation order
-// for Q4_0 (eight lanes against one sum).
+// for Q4_0, Q4_1, Q5_0 and Q5_1 (eight lanes against one sum).
 func TestQuantDotKernelsAgree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	const cols = 1024
@@ -140,6 +140,9 @@ func TestQuantDotKernelsAgree(t *testing.T) {
 			exact     bool
 		}{
 			{gguf.Q4_0, dotQ4_0, dotQ4_0Go, false},
+			{gguf.Q4_1, dotQ4_1, dotQ4_1Go, false},
+			{gguf.Q5_0, dotQ5_0, dotQ5_0Go, false},
+			{gguf.Q5_1, dotQ5_1, dotQ5_1Go, false},
 			{gguf.Q4_K, dotQ4_K, dotQ4_KGo, true},
 			{gguf.Q5_K, dotQ5_K, dotQ5_KGo, true},
 			{gguf.Q6_K, dotQ6_K, dotQ6_KGo, true},
