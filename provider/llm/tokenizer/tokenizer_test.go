@@ -231,10 +231,12 @@ func TestFromGGUF(t *testing.T) {
 	if err != nil || tk.AddBOS() || tk.addSpacePrefix {
 		t.Fatalf("flags: %v", err)
 	}
-	for _, name := range []string{"model", "bos range", "scores", "flag type"} {
+	for _, name := range []string{"model", "gpt2 without merges", "bos range", "scores", "flag type"} {
 		w := gguf.NewWriter()
 		switch name {
 		case "model":
+			w.AddKV("tokenizer.ggml.model", "bert")
+		case "gpt2 without merges":
 			w.AddKV("tokenizer.ggml.model", "gpt2")
 		default:
 			w.AddKV("tokenizer.ggml.model", "llama")
@@ -253,8 +255,11 @@ func TestFromGGUF(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := FromGGUF(f); err == nil {
+		_, err = FromGGUF(f)
+		if err == nil {
 			t.Errorf("%s: accepted", name)
+		} else if name == "model" && !strings.Contains(err.Error(), `"llama"`) || name == "gpt2 without merges" && !strings.Contains(err.Error(), "merges") {
+			t.Errorf("%s: unclear error %v", name, err)
 		}
 	}
 	if _, err := New(Config{Tokens: []string{"<0xZZ>"}, Types: []Type{Byte}, BOS: -1, EOS: -1, UNK: -1}); !errors.Is(err, ErrInvalid) {
