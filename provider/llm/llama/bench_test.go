@@ -95,8 +95,9 @@ func model25MQ8(b *testing.B) *Model {
 	return bench25M.mQ8
 }
 
-// quantModels25M are the benchmark model in the 4-bit formats: Q4_0, and the Q4_K_M mix (q4KM) with
-// the FFN narrowed from 1376 to 1280 so that ffn_down's rows are whole 256-value super-blocks.
+// quantModels25M are the benchmark model in the 4- and 5-bit formats: Q4_0, and the Q4_K_M mix (q4KM)
+// and its Q5_K_M twin with the FFN narrowed from 1376 to 1280 so that ffn_down's rows are whole
+// 256-value super-blocks.
 var quantModels25M = struct {
 	sync.Mutex
 	m map[string]*Model
@@ -116,6 +117,15 @@ func model25MQuant(b *testing.B, name string) *Model {
 		spec.ffn = 1280
 		spec.weightType = gguf.Q4_K
 		spec.typeFor = q4KM
+	case "Q5_K_M":
+		spec.ffn = 1280
+		spec.weightType = gguf.Q5_K
+		spec.typeFor = func(name string) gguf.GGMLType {
+			if q4KM(name) == gguf.Q6_K {
+				return gguf.Q6_K
+			}
+			return gguf.Q5_K
+		}
 	}
 	m := loadTestModel(b, spec)
 	quantModels25M.m[name] = m
@@ -126,6 +136,8 @@ func BenchmarkPrompt25MQ4_0(b *testing.B)     { benchPrompt(b, model25MQuant(b, 
 func BenchmarkGenerate25MQ4_0(b *testing.B)   { benchGenerate(b, model25MQuant(b, "Q4_0"), 64) }
 func BenchmarkPrompt25MQ4_K_M(b *testing.B)   { benchPrompt(b, model25MQuant(b, "Q4_K_M"), 128) }
 func BenchmarkGenerate25MQ4_K_M(b *testing.B) { benchGenerate(b, model25MQuant(b, "Q4_K_M"), 64) }
+func BenchmarkPrompt25MQ5_K_M(b *testing.B)   { benchPrompt(b, model25MQuant(b, "Q5_K_M"), 128) }
+func BenchmarkGenerate25MQ5_K_M(b *testing.B) { benchGenerate(b, model25MQuant(b, "Q5_K_M"), 64) }
 
 func BenchmarkPrompt25M(b *testing.B)      { benchPrompt(b, model25M(b), 128) }
 func BenchmarkGenerate25M(b *testing.B)    { benchGenerate(b, model25M(b), 64) }
