@@ -43,6 +43,7 @@ var quantKinds = map[gguf.GGMLType]quantKind{
 // already as float32 (Q8_0/Q8_1 scales rounded through F16, as stored); s one per block for Q8_1;
 // bsums one per 16 values for Q8_K.
 type qacts struct {
+	typ   actType
 	qs    []int8
 	d, s  []float32
 	bsums []int16
@@ -58,10 +59,10 @@ type actRow struct {
 func (a *qacts) row(t, cols, blockSize int) actRow {
 	nb := cols / blockSize
 	r := actRow{qs: a.qs[t*cols : (t+1)*cols], d: a.d[t*nb : (t+1)*nb]}
-	if a.s != nil {
+	switch a.typ {
+	case actQ8_1:
 		r.s = a.s[t*nb : (t+1)*nb]
-	}
-	if a.bsums != nil {
+	case actQ8_K:
 		r.bsums = a.bsums[t*cols/16 : (t+1)*cols/16]
 	}
 	return r
@@ -76,8 +77,8 @@ func growI8(b []int8, n int) []int8 {
 
 // quantize fills a with x (a whole number of blocks) quantized to typ.
 func (a *qacts) quantize(x []float32, typ actType) {
+	a.typ = typ
 	a.qs = growI8(a.qs, len(x))
-	a.s, a.bsums = nil, nil
 	if typ == actQ8_K {
 		a.d = grow(a.d, len(x)/gguf.QK_K)
 		if cap(a.bsums) < len(x)/16 {
