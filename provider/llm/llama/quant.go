@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/cocoon-go/cocoon/provider/llm/gguf"
@@ -150,6 +151,21 @@ func quantizeQ8_K(q []int8, bsums []int16, x []float32) float32 {
 		bsums[j] = int16(s)
 	}
 	return 1 / iscale
+}
+
+// scaleMinsK4 unpacks all eight 6-bit scales and mins of a Q4_K/Q5_K block at once (as
+// gguf.ScaleMinK4 does one at a time): bytes 0-3 and 4-7 hold the first four scales and mins in their
+// low 6 bits and the top 2 bits of the last four in their high 2 bits; bytes 8-11 the last four's low
+// 4 bits (scale low nibble, min high nibble).
+func scaleMinsK4(q []byte) (sc, m [8]uint8) {
+	a := binary.LittleEndian.Uint32(q[0:])
+	b := binary.LittleEndian.Uint32(q[4:])
+	c := binary.LittleEndian.Uint32(q[8:])
+	binary.LittleEndian.PutUint32(sc[0:], a&0x3f3f3f3f)
+	binary.LittleEndian.PutUint32(m[0:], b&0x3f3f3f3f)
+	binary.LittleEndian.PutUint32(sc[4:], c&0x0f0f0f0f|(a>>6&0x03030303)<<4)
+	binary.LittleEndian.PutUint32(m[4:], c>>4&0x0f0f0f0f|(b>>6&0x03030303)<<4)
+	return sc, m
 }
 
 // f16At reads the half-precision value at b[0:2] through the table.

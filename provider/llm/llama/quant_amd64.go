@@ -86,11 +86,11 @@ func dotQ4_K(w []byte, a actRow) float32 {
 		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
 		bs := a.bsums[b*16 : b*16+16]
 		q4KSumsAVX2(&blk[16], &y[0], &s)
+		sc, m := scaleMinsK4(blk[4:16])
 		var sumi, summs int32
 		for j := 0; j < 8; j++ {
-			sc, m := gguf.ScaleMinK4(j, blk[4:16])
-			sumi += int32(sc) * s[j]
-			summs += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
+			sumi += int32(sc[j]) * s[j]
+			summs += int32(m[j]) * (int32(bs[2*j]) + int32(bs[2*j+1]))
 		}
 		d := a.d[b] * f16At(tab, blk)
 		dmin := a.d[b] * f16At(tab, blk[2:])
@@ -112,11 +112,11 @@ func dotQ5_K(w []byte, a actRow) float32 {
 		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
 		bs := a.bsums[b*16 : b*16+16]
 		q5KSumsAVX2(&blk[48], &blk[16], &y[0], &s)
+		sc, m := scaleMinsK4(blk[4:16])
 		var sumi, summs int32
 		for j := 0; j < 8; j++ {
-			sc, m := gguf.ScaleMinK4(j, blk[4:16])
-			sumi += int32(sc) * s[j]
-			summs += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
+			sumi += int32(sc[j]) * s[j]
+			summs += int32(m[j]) * (int32(bs[2*j]) + int32(bs[2*j+1]))
 		}
 		d := a.d[b] * f16At(tab, blk)
 		dmin := a.d[b] * f16At(tab, blk[2:])

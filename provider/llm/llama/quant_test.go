@@ -162,3 +162,20 @@ func TestQuantDotKernelsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleMinsK4 checks the all-at-once unpacking against gguf's one at a time on random bytes.
+func TestScaleMinsK4(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	q := make([]byte, 12)
+	for trial := 0; trial < 1000; trial++ {
+		for i := range q {
+			q[i] = byte(rng.Uint32())
+		}
+		sc, m := scaleMinsK4(q)
+		for j := 0; j < 8; j++ {
+			if s2, m2 := gguf.ScaleMinK4(j, q); sc[j] != s2 || m[j] != m2 {
+				t.Fatalf("%x: pair %d is %d,%d, want %d,%d", q, j, sc[j], m[j], s2, m2)
+			}
+		}
+	}
+}
