@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -31,7 +32,9 @@ func q4KM(name string) gguf.GGMLType {
 
 // llamacppQuantSpecs are random models in each ggml quantization the engine multiplies in place, run
 // through llama.cpp by tools/llamacpp-ref/quant-reference.mjs. K-quant rows are whole 256-value
-// super-blocks, so those models are 256 or 512 wide.
+// super-blocks, so those models are 256 wide. The tied models get larger weights (scale 0.2) so that
+// the layers, not the input token's own embedding, decide the output (otherwise greedy decoding
+// repeats the input token).
 // INVARIANT: changing a spec changes its file's sha256, which the fixture records: regenerate it.
 var llamacppQuantSpecs = []struct {
 	name string
@@ -42,13 +45,13 @@ var llamacppQuantSpecs = []struct {
 	{"rand-q4_1", testSpec{embd: 96, layers: 2, heads: 3, kvHeads: 1, ffn: 192, ctx: 512, extraVocab: 150,
 		weightType: gguf.Q4_1, seed: 22, freqBase: 50000}},
 	{"rand-q5_0-tied", testSpec{embd: 128, layers: 2, heads: 2, kvHeads: 2, ffn: 224, ctx: 512, extraVocab: 120,
-		tied: true, weightType: gguf.Q5_0, seed: 23}},
+		tied: true, weightType: gguf.Q5_0, seed: 23, scale: 0.2}},
 	{"rand-q5_1", testSpec{embd: 64, layers: 3, heads: 4, kvHeads: 4, ffn: 160, ctx: 512, extraVocab: 250,
 		weightType: gguf.Q5_1, seed: 24}},
 	{"rand-q4_k", testSpec{embd: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512, ctx: 512, extraVocab: 200,
 		weightType: gguf.Q4_K, seed: 25}},
 	{"rand-q5_k-tied", testSpec{embd: 256, layers: 2, heads: 2, kvHeads: 1, ffn: 256, ctx: 512, extraVocab: 100,
-		tied: true, weightType: gguf.Q5_K, seed: 26, freqBase: 1e6}},
+		tied: true, weightType: gguf.Q5_K, seed: 26, freqBase: 1e6, scale: 0.2}},
 	{"rand-q6_k", testSpec{embd: 256, layers: 2, heads: 4, kvHeads: 4, ffn: 256, ctx: 512, extraVocab: 180,
 		weightType: gguf.Q6_K, seed: 27}},
 	{"rand-q4_k_m", testSpec{embd: 256, layers: 3, heads: 4, kvHeads: 2, ffn: 768, ctx: 512, extraVocab: 300,
@@ -90,7 +93,8 @@ type llamacppQuantFixture struct {
 }
 
 // Tolerance against llama.cpp for the quantized models (llama.cpp with a float32 K/V cache and without
-// flash attention, as this engine), in logits of size 1 to ~30.
+// flash attention, as this engine), relative to the size of the step's logits (its top logit, at least
+// 1): the untied models' logits are 2 to 8, the tied ones' (larger weights) 24 to 66.
 //
 // Both sides quantize the activations identically (the same Q8_0/Q8_1/Q8_K integers and scales) and
 // take each block's integer dot product exactly, so what remains is the float32 order of summing
@@ -98,11 +102,13 @@ type llamacppQuantFixture struct {
 // K-quant and portable kernels sum in one lane, and prompt batches go through float32 kernels
 // (~1e-6). That compounds through the next activation quantization: a value that lands within
 // summation noise of a Q8 rounding boundary (1/127 of its block's maximum) becomes a different int8 on
-// the two sides, which moves that step's logits by up to ~1e-2. Measured: at most 1.2e-2 (once, Q5_1),
-// otherwise at most 4e-4, and the median step within 1e-7 of the logits' size; so 3e-2 for any logit
-// and 1e-5 relative for the median step.
+// the two sides and moves that step's logits, by up to 0.2% of their size in the untied models and up
+// to 1.5% in the tied ones, whose large attention weights amplify any change. Measured: 12 of 929
+// steps beyond 1e-4 of the logits' size (6 with the portable kernels), the median step within 2e-7.
+// So: every step within 3e-2 of the logits' size, the median step within 1e-5, and every greedy
+// continuation equal.
 const (
-	llamacppQuantTol       = 3e-2
+	llamacppQuantRel       = 3e-2
 	llamacppQuantMedianRel = 1e-5
 )
 
@@ -155,7 +161,7 @@ func TestLlamaCppQuant(t *testing.T) {
 					t.Errorf("Encode(%q) = %v, llama.cpp %v", c.Text, got, c.IDs)
 				}
 			}
-			var worst, steps float64
+			var worst, worstRel, steps float64
 			var relErrs []float64
 			for _, g := range fm.Greedy {
 				prompt := tok.Encode(g.Prompt, true)
@@ -182,20 +188,22 @@ func TestLlamaCppQuant(t *testing.T) {
 				}
 				for i, d := range llamacppLogitDiffs(m, g) {
 					steps++
-					if d.abs > llamacppQuantTol {
-						t.Errorf("prompt %q step %d: logit %d is %g off llama.cpp's (tolerance %g)", g.Prompt, i, d.id, d.abs, llamacppQuantTol)
+					if tol := llamacppQuantRel * max(1, d.size); d.abs > tol {
+						t.Errorf("prompt %q step %d: logit %d is %g off llama.cpp's (tolerance %g)", g.Prompt, i, d.id, d.abs, tol)
 					}
 					worst = max(worst, d.abs)
+					worstRel = max(worstRel, d.abs/max(1, d.size))
 					relErrs = append(relErrs, d.abs/max(1, d.size))
 				}
 			}
 			slices.Sort(relErrs)
 			median := relErrs[len(relErrs)/2]
+			flips := len(relErrs) - sort.SearchFloat64s(relErrs, 1e-4)
 			if median > llamacppQuantMedianRel {
 				t.Errorf("median step is %g off llama.cpp relative to the logits' size, want <= %g", median, llamacppQuantMedianRel)
 			}
-			t.Logf("%d prompts x %d tokens; %g logit steps: max |logit - llama.cpp| %.3g, median relative %.2g",
-				len(fm.Greedy), fx.NGenerate, steps, worst, median)
+			t.Logf("%d prompts x %d tokens; %g logit steps: max |logit - llama.cpp| %.3g (relative to the logits' size %.2g), median relative %.2g, %d steps beyond 1e-4",
+				len(fm.Greedy), fx.NGenerate, steps, worst, worstRel, median, flips)
 		})
 	}
 }
