@@ -111,8 +111,6 @@ func FuzzLoadBytes(f *testing.F) {
 	f.Add(buildTestModel(f, spec))
 	spec.weightType = gguf.Q4_1
 	f.Add(buildTestModel(f, spec))
-	spec = testSpec{embd: 256, layers: 1, heads: 2, kvHeads: 1, ffn: 256, ctx: 8, seed: 3, weightType: gguf.Q4_K, typeFor: q4KM}
-	f.Add(buildTestModel(f, spec))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := LoadBytes(b)
 		if err != nil {
