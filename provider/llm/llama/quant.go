@@ -48,6 +48,7 @@ type qacts struct {
 	qs    []int8
 	d, s  []float32
 	bsums []int16
+	bsp   []int32 // Q8_K: the sums of each 32 values (pairs of bsums), for the AVX2 Q4_K kernel
 }
 
 // actRow is one token's slice of a qacts.
@@ -55,6 +56,7 @@ type actRow struct {
 	qs    []int8
 	d, s  []float32
 	bsums []int16
+	bsp   []int32
 }
 
 func (a *qacts) row(t, cols, blockSize int) actRow {
@@ -65,6 +67,7 @@ func (a *qacts) row(t, cols, blockSize int) actRow {
 		r.s = a.s[t*nb : (t+1)*nb]
 	case actQ8_K:
 		r.bsums = a.bsums[t*cols/16 : (t+1)*cols/16]
+		r.bsp = a.bsp[t*cols/32 : (t+1)*cols/32]
 	}
 	return r
 }
@@ -88,6 +91,13 @@ func (a *qacts) quantize(x []float32, typ actType) {
 		a.bsums = a.bsums[:len(x)/16]
 		for b := range a.d {
 			a.d[b] = quantizeQ8_K(a.qs[b*gguf.QK_K:(b+1)*gguf.QK_K], a.bsums[b*16:(b+1)*16], x[b*gguf.QK_K:(b+1)*gguf.QK_K])
+		}
+		if cap(a.bsp) < len(x)/32 {
+			a.bsp = make([]int32, len(x)/32)
+		}
+		a.bsp = a.bsp[:len(x)/32]
+		for i := range a.bsp {
+			a.bsp[i] = int32(a.bsums[2*i]) + int32(a.bsums[2*i+1])
 		}
 		return
 	}

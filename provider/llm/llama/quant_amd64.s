@@ -60,67 +60,6 @@ loop40:
 	VZEROUPPER
 	RET
 
-// func q4KSumsAVX2(qs *byte, y *int8, out *[8]int32)
-// The eight sub-block sums Σ q·y of one Q4_K super-block (128 bytes of nibbles; sub-block 2g is the
-// low nibbles of bytes 32g..32g+31, sub-block 2g+1 their high nibbles) with 256 Q8_K values.
-TEXT ·q4KSumsAVX2(SB), NOSPLIT, $0-24
-	MOVQ qs+0(FP), SI
-	MOVQ y+8(FP), DI
-	MOVQ out+16(FP), DX
-	BCAST32(0x0f0f0f0f, X15, Y15)
-	BCAST32(0x00010001, X13, Y13)
-
-	// Sub-blocks 0..3 into Y8, Y9, Y10, Y11 (8 int32 lanes each).
-	VMOVDQU (SI), Y1
-	VPAND Y15, Y1, Y2
-	VPSRLW $4, Y1, Y3
-	VPAND Y15, Y3, Y3
-	VPMADDUBSW (DI), Y2, Y8
-	VPMADDUBSW 32(DI), Y3, Y9
-	VMOVDQU 32(SI), Y1
-	VPAND Y15, Y1, Y2
-	VPSRLW $4, Y1, Y3
-	VPAND Y15, Y3, Y3
-	VPMADDUBSW 64(DI), Y2, Y10
-	VPMADDUBSW 96(DI), Y3, Y11
-	VPMADDWD Y13, Y8, Y8
-	VPMADDWD Y13, Y9, Y9
-	VPMADDWD Y13, Y10, Y10
-	VPMADDWD Y13, Y11, Y11
-	// Horizontal: [s0 s1 s2 s3] from the four vectors.
-	VPHADDD Y9, Y8, Y8
-	VPHADDD Y11, Y10, Y10
-	VPHADDD Y10, Y8, Y8
-	VEXTRACTI128 $1, Y8, X9
-	VPADDD X9, X8, X8
-	VMOVDQU X8, (DX)
-
-	// Sub-blocks 4..7.
-	VMOVDQU 64(SI), Y1
-	VPAND Y15, Y1, Y2
-	VPSRLW $4, Y1, Y3
-	VPAND Y15, Y3, Y3
-	VPMADDUBSW 128(DI), Y2, Y8
-	VPMADDUBSW 160(DI), Y3, Y9
-	VMOVDQU 96(SI), Y1
-	VPAND Y15, Y1, Y2
-	VPSRLW $4, Y1, Y3
-	VPAND Y15, Y3, Y3
-	VPMADDUBSW 192(DI), Y2, Y10
-	VPMADDUBSW 224(DI), Y3, Y11
-	VPMADDWD Y13, Y8, Y8
-	VPMADDWD Y13, Y9, Y9
-	VPMADDWD Y13, Y10, Y10
-	VPMADDWD Y13, Y11, Y11
-	VPHADDD Y9, Y8, Y8
-	VPHADDD Y11, Y10, Y10
-	VPHADDD Y10, Y8, Y8
-	VEXTRACTI128 $1, Y8, X9
-	VPADDD X9, X8, X8
-	VMOVDQU X8, 16(DX)
-	VZEROUPPER
-	RET
-
 // Q6HALF(OFFQL, OFFQH, OFFY, OUT) sums one 128-value half of a Q6_K block: the unsigned 6-bit values
 // (ql nibbles | 2 bits of qh << 4) times y, per 16 values, stored as 8 int32 at OUT in the order
 // g0 g2 g4 g6 g1 g3 g5 g7 (g = group of 16 values, in value order).
@@ -371,5 +310,126 @@ loop51:
 	DECQ CX
 	JNZ  loop51
 	HSUM(ret+32(FP))
+	VZEROUPPER
+	RET
+
+// Q4KHALF(OQ, OY) leaves in X8 the four sub-block sums Σ q·y of the 64 bytes of nibbles at OQ(SI)
+// (sub-blocks: low nibbles of the first 32, high of the first 32, low and high of the next 32) with
+// the 128 values at OY(DI).
+#define Q4KHALF(OQ, OY) \
+	VMOVDQU OQ(SI), Y1 \
+	VPAND Y15, Y1, Y2 \
+	VPSRLW $4, Y1, Y3 \
+	VPAND Y15, Y3, Y3 \
+	VPMADDUBSW OY(DI), Y2, Y8 \
+	VPMADDUBSW OY+32(DI), Y3, Y9 \
+	VMOVDQU OQ+32(SI), Y1 \
+	VPAND Y15, Y1, Y2 \
+	VPSRLW $4, Y1, Y3 \
+	VPAND Y15, Y3, Y3 \
+	VPMADDUBSW OY+64(DI), Y2, Y10 \
+	VPMADDUBSW OY+96(DI), Y3, Y11 \
+	VPMADDWD Y13, Y8, Y8 \
+	VPMADDWD Y13, Y9, Y9 \
+	VPMADDWD Y13, Y10, Y10 \
+	VPMADDWD Y13, Y11, Y11 \
+	VPHADDD Y9, Y8, Y8 \
+	VPHADDD Y11, Y10, Y10 \
+	VPHADDD Y10, Y8, Y8 \
+	VEXTRACTI128 $1, Y8, X9 \
+	VPADDD X9, X8, X8
+
+// HSUMI(X, T) leaves the sum of X's four int32 lanes in lane 0 of X.
+#define HSUMI(X, T) \
+	VPSHUFD $0x4e, X, T \
+	VPADDD T, X, X \
+	VPSHUFD $0xb1, X, T \
+	VPADDD T, X, X
+
+// func dotQ4_KAVX2(w *byte, y *int8, d *float32, bsp *int32, blocks int) float32
+// A whole Q4_K row times Q8_K activations (values y, scales d, sums of each 32 values bsp), computing
+// exactly what dotQ4_KGo computes: per block sumi = Σ sc_j·(q·y)_j and summs = Σ m_j·bsp_j as int32,
+// then sum += (dy·d)·sumi − (dy·dmin)·summs in float32, block after block.
+TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bsp+24(FP), R8
+	MOVQ blocks+32(FP), CX
+	VXORPS X0, X0, X0
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x00010001, X13, Y13)
+
+loopq4k:
+	ADDQ $16, SI
+	Q4KHALF(0, 0)
+	VMOVDQU X8, X12
+	Q4KHALF(64, 128)
+	VINSERTI128 $1, X8, Y12, Y12     // the eight sub-block sums
+	SUBQ $16, SI
+
+	// The 6-bit scales (sc) and mins (m) from bytes 4..15, as scaleMinsK4.
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), R9
+	MOVL AX, R10
+	ANDL $0x3f3f3f3f, R10            // sc 0..3
+	MOVL R9, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL AX, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL  R12, R11                    // sc 4..7
+	VMOVD R10, X4
+	VPINSRD $1, R11, X4, X4
+	VPMOVZXBD X4, Y4
+	MOVL BX, R10
+	ANDL $0x3f3f3f3f, R10            // m 0..3
+	MOVL R9, R11
+	SHRL $4, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL BX, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL  R12, R11                    // m 4..7
+	VMOVD R10, X5
+	VPINSRD $1, R11, X5, X5
+	VPMOVZXBD X5, Y5
+
+	VPMULLD Y4, Y12, Y12             // sc_j · sum_j
+	VMOVDQU (R8), Y6
+	VPMULLD Y5, Y6, Y6               // m_j · bsp_j
+	VEXTRACTI128 $1, Y12, X7
+	VPADDD X7, X12, X12
+	HSUMI(X12, X7)
+	VEXTRACTI128 $1, Y6, X7
+	VPADDD X7, X6, X6
+	HSUMI(X6, X7)
+	VCVTDQ2PS X12, X12               // float32(sumi)
+	VCVTDQ2PS X6, X6                 // float32(summs)
+
+	MOVWLZX (SI), AX
+	VMOVD AX, X10
+	VCVTPH2PS X10, X10
+	VMULSS (DX), X10, X10            // dy·d
+	MOVWLZX 2(SI), AX
+	VMOVD AX, X11
+	VCVTPH2PS X11, X11
+	VMULSS (DX), X11, X11            // dy·dmin
+	VMULSS X12, X10, X10
+	VMULSS X6, X11, X11
+	VSUBSS X11, X10, X10
+	VADDSS X10, X0, X0
+
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ  loopq4k
+
+	MOVSS X0, ret+40(FP)
 	VZEROUPPER
 	RET

@@ -70,7 +70,7 @@ func TestQuantDot(t *testing.T) {
 
 // TestQuantizeActivations checks the activation quantizers' invariants: every value within half a
 // step of its quantized value (a step being the block's scale), Q8_1's s the F16 of d·Σq, and Q8_K's
-// block sums.
+// sums of each 16 and 32 values.
 func TestQuantizeActivations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	x := make([]float32, 1024)
@@ -112,6 +112,11 @@ func TestQuantizeActivations(t *testing.T) {
 				}
 				if int(s) != sum {
 					t.Fatalf("bsums[%d] = %d, want %d", j, s, sum)
+				}
+			}
+			for i, v := range a.bsp {
+				if v != int32(a.bsums[2*i])+int32(a.bsums[2*i+1]) {
+					t.Fatalf("bsp[%d] = %d, want the sum of bsums %d and %d", i, v, 2*i, 2*i+1)
 				}
 			}
 			if a.qs[300] != 127 && a.qs[300] != -127 {
