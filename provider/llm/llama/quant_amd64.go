@@ -20,7 +20,7 @@ func dotQ5_1AVX2(w *byte, y *int8, d *float32, blocks int) float32
 func dotQ4_KAVX2(w *byte, y *int8, d *float32, bsp *int32, blocks int) float32
 
 //go:noescape
-func q5KSumsAVX2(qs, qh *byte, y *int8, out *[8]int32)
+func dotQ5_KAVX2(w *byte, y *int8, d *float32, bsp *int32, blocks int) float32
 
 //go:noescape
 func q6KSumsAVX2(blk *byte, y *int8, out *[16]int32)
@@ -82,30 +82,14 @@ func dotQ4_K(w []byte, a actRow) float32 {
 	return dotQ4_KAVX2(&w[0], &qs[0], &a.d[0], &bsp[0], blocks)
 }
 
-// dotQ5_K is dotQ5_KGo with the integer sub-block sums taken by AVX2; the result is the same to the bit.
+// dotQ5_K is dotQ5_KGo in AVX2 assembly, the same to the bit.
 func dotQ5_K(w []byte, a actRow) float32 {
-	if !useAVX2 {
+	blocks := len(a.d)
+	if !useF16C || blocks == 0 {
 		return dotQ5_KGo(w, a)
 	}
-	tab := f16Table()
-	var sum float32
-	var s [8]int32
-	for b := range a.d {
-		blk := w[b*176 : b*176+176]
-		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
-		bs := a.bsums[b*16 : b*16+16]
-		q5KSumsAVX2(&blk[48], &blk[16], &y[0], &s)
-		sc, m := scaleMinsK4(blk[4:16])
-		var sumi, summs int32
-		for j := 0; j < 8; j++ {
-			sumi += int32(sc[j]) * s[j]
-			summs += int32(m[j]) * (int32(bs[2*j]) + int32(bs[2*j+1]))
-		}
-		d := a.d[b] * f16At(tab, blk)
-		dmin := a.d[b] * f16At(tab, blk[2:])
-		sum += d*float32(sumi) - dmin*float32(summs)
-	}
-	return sum
+	w, qs, bsp := w[:blocks*176], a.qs[:blocks*gguf.QK_K], a.bsp[:blocks*8]
+	return dotQ5_KAVX2(&w[0], &qs[0], &a.d[0], &bsp[0], blocks)
 }
 
 // q6Order maps q6KSumsAVX2's output position within a half to the 16-value group.

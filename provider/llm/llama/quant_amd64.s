@@ -135,48 +135,6 @@ TEXT ·q6KSumsAVX2(SB), NOSPLIT, $0-24
 	VPMADDUBSW OFFY(DI), Y2, DLO \
 	VPMADDUBSW OFFY+32(DI), Y3, DHI
 
-// func q5KSumsAVX2(qs, qh *byte, y *int8, out *[8]int32)
-// The eight sub-block sums Σ q·y of one Q5_K super-block (q = nibble | qh bit << 4, 0..31) with 256
-// Q8_K values, in sub-block order.
-TEXT ·q5KSumsAVX2(SB), NOSPLIT, $0-32
-	MOVQ qs+0(FP), SI
-	MOVQ qh+8(FP), BX
-	MOVQ y+16(FP), DI
-	MOVQ out+24(FP), DX
-	BCAST32(0x0f0f0f0f, X15, Y15)
-	BCAST32(0x01010101, X14, Y14)
-	BCAST32(0x00010001, X13, Y13)
-	BCAST32(0x02020202, X12, Y12)
-	VMOVDQU (BX), Y7
-
-	Q5G(0, 0, 0, Y8, Y9)
-	Q5G(2, 32, 64, Y10, Y11)
-	VPMADDWD Y13, Y8, Y8
-	VPMADDWD Y13, Y9, Y9
-	VPMADDWD Y13, Y10, Y10
-	VPMADDWD Y13, Y11, Y11
-	VPHADDD Y9, Y8, Y8
-	VPHADDD Y11, Y10, Y10
-	VPHADDD Y10, Y8, Y8
-	VEXTRACTI128 $1, Y8, X9
-	VPADDD X9, X8, X8
-	VMOVDQU X8, (DX)
-
-	Q5G(4, 64, 128, Y8, Y9)
-	Q5G(6, 96, 192, Y10, Y11)
-	VPMADDWD Y13, Y8, Y8
-	VPMADDWD Y13, Y9, Y9
-	VPMADDWD Y13, Y10, Y10
-	VPMADDWD Y13, Y11, Y11
-	VPHADDD Y9, Y8, Y8
-	VPHADDD Y11, Y10, Y10
-	VPHADDD Y10, Y8, Y8
-	VEXTRACTI128 $1, Y8, X9
-	VPADDD X9, X8, X8
-	VMOVDQU X8, 16(DX)
-	VZEROUPPER
-	RET
-
 // Byte shuffle and bit masks that spread a 32-bit qh over 32 bytes (byte i gets bit i), as ggml's
 // bytes_from_bits_32.
 DATA q5shuf<>+0(SB)/8, $0x0000000000000000
@@ -429,6 +387,118 @@ loopq4k:
 	ADDQ $32, R8
 	DECQ CX
 	JNZ  loopq4k
+
+	MOVSS X0, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// RED4 reduces the sub-block pair sums in Y8..Y11 (16 int16 each) to the four int32 totals in X8.
+#define RED4 \
+	VPMADDWD Y13, Y8, Y8 \
+	VPMADDWD Y13, Y9, Y9 \
+	VPMADDWD Y13, Y10, Y10 \
+	VPMADDWD Y13, Y11, Y11 \
+	VPHADDD Y9, Y8, Y8 \
+	VPHADDD Y11, Y10, Y10 \
+	VPHADDD Y10, Y8, Y8 \
+	VEXTRACTI128 $1, Y8, X9 \
+	VPADDD X9, X8, X8
+
+// KSCALES unpacks the eight 6-bit scales of the K-quant block at SI (bytes 4..15) into Y4 and its
+// eight mins into Y5, as int32 (scaleMinsK4).
+#define KSCALES \
+	MOVL 4(SI), AX \
+	MOVL 8(SI), BX \
+	MOVL 12(SI), R9 \
+	MOVL AX, R10 \
+	ANDL $0x3f3f3f3f, R10 \
+	MOVL R9, R11 \
+	ANDL $0x0f0f0f0f, R11 \
+	MOVL AX, R12 \
+	SHRL $6, R12 \
+	ANDL $0x03030303, R12 \
+	SHLL $4, R12 \
+	ORL  R12, R11 \
+	VMOVD R10, X4 \
+	VPINSRD $1, R11, X4, X4 \
+	VPMOVZXBD X4, Y4 \
+	MOVL BX, R10 \
+	ANDL $0x3f3f3f3f, R10 \
+	MOVL R9, R11 \
+	SHRL $4, R11 \
+	ANDL $0x0f0f0f0f, R11 \
+	MOVL BX, R12 \
+	SHRL $6, R12 \
+	ANDL $0x03030303, R12 \
+	SHLL $4, R12 \
+	ORL  R12, R11 \
+	VMOVD R10, X5 \
+	VPINSRD $1, R11, X5, X5 \
+	VPMOVZXBD X5, Y5
+
+// func dotQ5_KAVX2(w *byte, y *int8, d *float32, bsp *int32, blocks int) float32
+// A whole Q5_K row times Q8_K activations, computing exactly what dotQ5_KGo computes (as
+// dotQ4_KAVX2, with 5-bit values: nibble | qh bit << 4).
+TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bsp+24(FP), R8
+	MOVQ blocks+32(FP), CX
+	VXORPS X0, X0, X0
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x01010101, X14, Y14)
+	BCAST32(0x00010001, X13, Y13)
+	BCAST32(0x02020202, X12, Y12)
+
+loopq5k:
+	VMOVDQU 16(SI), Y7               // qh
+	ADDQ $48, SI                     // the nibbles
+	Q5G(0, 0, 0, Y8, Y9)
+	Q5G(2, 32, 64, Y10, Y11)
+	RED4
+	VMOVQ X8, R10
+	VPEXTRQ $1, X8, R11
+	Q5G(4, 64, 128, Y8, Y9)
+	Q5G(6, 96, 192, Y10, Y11)
+	RED4
+	VMOVQ R10, X3
+	VPINSRQ $1, R11, X3, X3
+	VINSERTI128 $1, X8, Y3, Y3       // the eight sub-block sums
+	SUBQ $48, SI
+
+	KSCALES
+	VPMULLD Y4, Y3, Y3
+	VMOVDQU (R8), Y6
+	VPMULLD Y5, Y6, Y6
+	VEXTRACTI128 $1, Y3, X7
+	VPADDD X7, X3, X3
+	HSUMI(X3, X7)
+	VEXTRACTI128 $1, Y6, X7
+	VPADDD X7, X6, X6
+	HSUMI(X6, X7)
+	VCVTDQ2PS X3, X3
+	VCVTDQ2PS X6, X6
+
+	MOVWLZX (SI), AX
+	VMOVD AX, X10
+	VCVTPH2PS X10, X10
+	VMULSS (DX), X10, X10
+	MOVWLZX 2(SI), AX
+	VMOVD AX, X11
+	VCVTPH2PS X11, X11
+	VMULSS (DX), X11, X11
+	VMULSS X3, X10, X10
+	VMULSS X6, X11, X11
+	VSUBSS X11, X10, X10
+	VADDSS X10, X0, X0
+
+	ADDQ $176, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ  loopq5k
 
 	MOVSS X0, ret+40(FP)
 	VZEROUPPER
