@@ -23,7 +23,7 @@ func dotQ4_KAVX2(w *byte, y *int8, d *float32, bsp *int32, blocks int) float32
 func dotQ5_KAVX2(w *byte, y *int8, d *float32, bsp *int32, blocks int) float32
 
 //go:noescape
-func q6KSumsAVX2(blk *byte, y *int8, out *[16]int32)
+func dotQ6_KAVX2(w *byte, y *int8, d *float32, bsums *int16, blocks int) float32
 
 func dotQ4_0(w []byte, a actRow) float32 {
 	blocks := len(a.d)
@@ -92,31 +92,12 @@ func dotQ5_K(w []byte, a actRow) float32 {
 	return dotQ5_KAVX2(&w[0], &qs[0], &a.d[0], &bsp[0], blocks)
 }
 
-// q6Order maps q6KSumsAVX2's output position within a half to the 16-value group.
-var q6Order = [8]int{0, 2, 4, 6, 1, 3, 5, 7}
-
-// dotQ6_K is dotQ6_KGo with the integer group sums taken by AVX2 (the −32 offset applied through
-// Q8_K's group sums); the result is the same to the bit.
+// dotQ6_K is dotQ6_KGo in AVX2 assembly, the same to the bit.
 func dotQ6_K(w []byte, a actRow) float32 {
-	if !useAVX2 {
+	blocks := len(a.d)
+	if !useF16C || blocks == 0 {
 		return dotQ6_KGo(w, a)
 	}
-	tab := f16Table()
-	var sum float32
-	var s [16]int32
-	for b := range a.d {
-		blk := w[b*210 : b*210+210]
-		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
-		bs := a.bsums[b*16 : b*16+16]
-		q6KSumsAVX2(&blk[0], &y[0], &s)
-		var sumi int32
-		for h := 0; h < 2; h++ {
-			for i, g := range q6Order {
-				j := 8*h + g
-				sumi += int32(int8(blk[192+j])) * (s[8*h+i] - 32*int32(bs[j]))
-			}
-		}
-		sum += f16At(tab, blk[208:]) * a.d[b] * float32(sumi)
-	}
-	return sum
+	w, qs, bs := w[:blocks*210], a.qs[:blocks*gguf.QK_K], a.bsums[:blocks*16]
+	return dotQ6_KAVX2(&w[0], &qs[0], &a.d[0], &bs[0], blocks)
 }

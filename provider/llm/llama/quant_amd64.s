@@ -60,10 +60,10 @@ loop40:
 	VZEROUPPER
 	RET
 
-// Q6HALF(OFFQL, OFFQH, OFFY, OUT) sums one 128-value half of a Q6_K block: the unsigned 6-bit values
-// (ql nibbles | 2 bits of qh << 4) times y, per 16 values, stored as 8 int32 at OUT in the order
+// Q6HALF(OFFQL, OFFQH, OFFY) sums one 128-value half of a Q6_K block: the unsigned 6-bit values
+// (ql nibbles | 2 bits of qh << 4) times y, per 16 values, left in Y8 as 8 int32 in the order
 // g0 g2 g4 g6 g1 g3 g5 g7 (g = group of 16 values, in value order).
-#define Q6HALF(OFFQL, OFFQH, OFFY, OUT) \
+#define Q6HALF(OFFQL, OFFQH, OFFY) \
 	VMOVDQU OFFQL(SI), Y1 \
 	VMOVDQU OFFQL+32(SI), Y2 \
 	VMOVDQU OFFQH(BX), Y3 \
@@ -98,42 +98,7 @@ loop40:
 	VPMADDWD Y13, Y11, Y11 \
 	VPHADDD Y9, Y8, Y8 \
 	VPHADDD Y11, Y10, Y10 \
-	VPHADDD Y10, Y8, Y8 \
-	VMOVDQU Y8, OUT(DX)
-
-// func q6KSumsAVX2(blk *byte, y *int8, out *[16]int32)
-// The sixteen 16-value group sums Σ q·y of one Q6_K block (q unsigned 0..63, before the −32) with
-// 256 Q8_K values; out[8h+i] for half h in the order g0 g2 g4 g6 g1 g3 g5 g7 of that half.
-TEXT ·q6KSumsAVX2(SB), NOSPLIT, $0-24
-	MOVQ blk+0(FP), SI
-	MOVQ y+8(FP), DI
-	MOVQ out+16(FP), DX
-	LEAQ 128(SI), BX
-	BCAST32(0x0f0f0f0f, X15, Y15)
-	BCAST32(0x03030303, X12, Y12)
-	BCAST32(0x00010001, X13, Y13)
-	Q6HALF(0, 0, 0, 0)
-	Q6HALF(64, 32, 128, 32)
-	VZEROUPPER
-	RET
-
-// Q5G(SHIFT, OFFQS, OFFY, DLO, DHI): the two 32-value sub-blocks of one 64-value group g of a Q5_K
-// block (SHIFT = 2g): low nibbles with bit 2g of qh (Y7) as bit 4, high nibbles with bit 2g+1, times
-// y, as 16 int16 pair sums each into DLO and DHI.
-#define Q5G(SHIFT, OFFQS, OFFY, DLO, DHI) \
-	VMOVDQU OFFQS(SI), Y1 \
-	VPSRLW $SHIFT, Y7, Y4 \
-	VPAND Y14, Y4, Y5 \
-	VPSLLW $4, Y5, Y5 \
-	VPAND Y15, Y1, Y2 \
-	VPOR Y5, Y2, Y2 \
-	VPAND Y12, Y4, Y6 \
-	VPSLLW $3, Y6, Y6 \
-	VPSRLW $4, Y1, Y3 \
-	VPAND Y15, Y3, Y3 \
-	VPOR Y6, Y3, Y3 \
-	VPMADDUBSW OFFY(DI), Y2, DLO \
-	VPMADDUBSW OFFY+32(DI), Y3, DHI
+	VPHADDD Y10, Y8, Y8
 
 // Byte shuffle and bit masks that spread a 32-bit qh over 32 bytes (byte i gets bit i), as ggml's
 // bytes_from_bits_32.
@@ -436,6 +401,24 @@ loopq4k:
 	VPINSRD $1, R11, X5, X5 \
 	VPMOVZXBD X5, Y5
 
+// Q5G(SHIFT, OFFQS, OFFY, DLO, DHI): the two 32-value sub-blocks of one 64-value group g of a Q5_K
+// block (SHIFT = 2g): low nibbles with bit 2g of qh (Y7) as bit 4, high nibbles with bit 2g+1, times
+// y, as 16 int16 pair sums each into DLO and DHI.
+#define Q5G(SHIFT, OFFQS, OFFY, DLO, DHI) \
+	VMOVDQU OFFQS(SI), Y1 \
+	VPSRLW $SHIFT, Y7, Y4 \
+	VPAND Y14, Y4, Y5 \
+	VPSLLW $4, Y5, Y5 \
+	VPAND Y15, Y1, Y2 \
+	VPOR Y5, Y2, Y2 \
+	VPAND Y12, Y4, Y6 \
+	VPSLLW $3, Y6, Y6 \
+	VPSRLW $4, Y1, Y3 \
+	VPAND Y15, Y3, Y3 \
+	VPOR Y6, Y3, Y3 \
+	VPMADDUBSW OFFY(DI), Y2, DLO \
+	VPMADDUBSW OFFY+32(DI), Y3, DHI
+
 // func dotQ5_KAVX2(w *byte, y *int8, d *float32, bsp *int32, blocks int) float32
 // A whole Q5_K row times Q8_K activations, computing exactly what dotQ5_KGo computes (as
 // dotQ4_KAVX2, with 5-bit values: nibble | qh bit << 4).
@@ -499,6 +482,72 @@ loopq5k:
 	ADDQ $32, R8
 	DECQ CX
 	JNZ  loopq5k
+
+	MOVSS X0, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// q6perm puts Q6HALF's group order (g0 g2 g4 g6 g1 g3 g5 g7) back into value order, for VPERMD.
+DATA q6perm<>+0(SB)/4, $0
+DATA q6perm<>+4(SB)/4, $4
+DATA q6perm<>+8(SB)/4, $1
+DATA q6perm<>+12(SB)/4, $5
+DATA q6perm<>+16(SB)/4, $2
+DATA q6perm<>+20(SB)/4, $6
+DATA q6perm<>+24(SB)/4, $3
+DATA q6perm<>+28(SB)/4, $7
+GLOBL q6perm<>(SB), RODATA|NOPTR, $32
+
+// Q6SCALE(OFFSC, OFFBS) adds Σ sc_g·(sum_g − 32·bsums_g) over the eight groups of the half in Y8 to
+// the int32 lanes of Y14 (scales: 8 int8 at OFFSC(SI); Q8_K group sums: 8 int16 at OFFBS(R8)).
+#define Q6SCALE(OFFSC, OFFBS) \
+	VPERMD Y8, Y7, Y8 \
+	VPMOVSXWD OFFBS(R8), Y4 \
+	VPSLLD $5, Y4, Y4 \
+	VPSUBD Y4, Y8, Y8 \
+	VPMOVSXBD OFFSC(SI), Y6 \
+	VPMULLD Y6, Y8, Y8 \
+	VPADDD Y8, Y14, Y14
+
+// func dotQ6_KAVX2(w *byte, y *int8, d *float32, bsums *int16, blocks int) float32
+// A whole Q6_K row times Q8_K activations, computing exactly what dotQ6_KGo computes: per block the
+// int32 sumi = Σ sc_g·Σ (q − 32)·y, then sum += (d·dy)·sumi in float32, block after block.
+TEXT ·dotQ6_KAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ bsums+24(FP), R8
+	MOVQ blocks+32(FP), CX
+	VXORPS X0, X0, X0
+	BCAST32(0x0f0f0f0f, X15, Y15)
+	BCAST32(0x03030303, X12, Y12)
+	BCAST32(0x00010001, X13, Y13)
+	VMOVDQU q6perm<>(SB), Y7
+
+loopq6k:
+	LEAQ 128(SI), BX
+	VPXOR Y14, Y14, Y14
+	Q6HALF(0, 0, 0)
+	Q6SCALE(192, 0)
+	Q6HALF(64, 32, 128)
+	Q6SCALE(200, 16)
+	VEXTRACTI128 $1, Y14, X3
+	VPADDD X3, X14, X3
+	HSUMI(X3, X4)
+	VCVTDQ2PS X3, X3                 // float32(sumi)
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X10
+	VCVTPH2PS X10, X10
+	VMULSS (DX), X10, X10            // d·dy
+	VMULSS X3, X10, X10
+	VADDSS X10, X0, X0
+
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ  loopq6k
 
 	MOVSS X0, ret+40(FP)
 	VZEROUPPER
