@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// AVX2 kernels for the 4- and 6-bit formats (quant.go has the portable versions and the layouts).
+// AVX2 kernels for the 4- to 6-bit formats (quant.go has the portable versions and the layouts).
 // Products of unsigned weight values (0..63) with signed int8 activations go through VPMADDUBSW
 // (pairs summed to int16, at most 2·63·127 so never saturating) and VPMADDWD with ones (int32), so
 // every integer sum is exact.
@@ -137,7 +137,7 @@ GLOBL q5bits<>(SB), RODATA|NOPTR, $32
 	VMULPS Y8, Y7, Y7 \
 	VFMADD231PS Y6, Y7, ACC
 
-// HSUM(ACC, RET) stores the sum of ACC's 8 lanes (hi+lo, then pairs, as ggml's hsum_float_8) at RET.
+// HSUM(RET) stores the sum of Y0's 8 lanes (hi+lo, then pairs, as ggml's hsum_float_8) at RET.
 #define HSUM(RET) \
 	VEXTRACTF128 $1, Y0, X1 \
 	VADDPS X0, X1, X1 \
