@@ -115,7 +115,6 @@ func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, o
 	st := m.newState(len(prompt)+maxNew-1, threads)
 	smp := newSampler(opts, m.info.Vocab)
 	out := newTextStream(opts.Stop, onText)
-	eos := m.tok.EOS()
 
 	// The prompt goes through in batches: batching reuses each weight row across tokens, and bounded
 	// batches bound the scratch memory and let a cancellation interrupt a long prompt.
@@ -129,7 +128,9 @@ func (m *Model) run(ctx context.Context, prompt []int32, opts GenerateOptions, o
 	res.FinishReason = FinishLength
 	for res.CompletionTokens < maxNew {
 		id := smp.sample(logits)
-		if id == eos {
+		// End of generation: EOS, or a turn-ending token such as <|eot_id|> / <|im_end|> (llama.cpp's
+		// llama_vocab_is_eog), which chat models emit instead of EOS.
+		if m.tok.IsEOG(id) {
 			res.FinishReason = FinishStop
 			break
 		}

@@ -646,3 +646,35 @@ func FuzzTextStream(f *testing.F) {
 		}
 	})
 }
+
+// A turn-ending token that is not EOS (tokenizer.ggml.eot_token_id, e.g. Llama 3's <|eot_id|>) ends
+// generation like EOS does, and is not counted or printed.
+func TestGenerateStopsAtEndOfTurnToken(t *testing.T) {
+	ctx := context.Background()
+	opts := GenerateOptions{MaxTokens: 8, AddBOS: true}
+	var first int32 = -1
+	res, err := loadTestModel(t, smallSpec).GenerateTokens(ctx, []int32{1, 300}, opts, func(id int32) error {
+		if first < 0 {
+			first = id
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first < 0 || first == 2 || res.FinishReason != FinishLength {
+		t.Fatalf("the plain model should generate 8 tokens, not EOS first: first %d, %+v", first, res)
+	}
+	spec := smallSpec
+	spec.extraKV = map[string]any{"tokenizer.ggml.eot_token_id": uint32(first)}
+	res, err = loadTestModel(t, spec).GenerateTokens(ctx, []int32{1, 300}, opts, func(id int32) error {
+		t.Fatalf("token %d generated after the end-of-turn token", id)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FinishReason != FinishStop || res.CompletionTokens != 0 {
+		t.Fatalf("want a stop before any token, got %+v", res)
+	}
+}

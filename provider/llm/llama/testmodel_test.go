@@ -3,8 +3,10 @@ package llama
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/cocoon-go/cocoon/provider/llm/gguf"
@@ -24,6 +26,8 @@ type testSpec struct {
 	seed     uint64
 	freqBase float32
 	scale    float32 // weight scale, 0: 1/sqrt(fan-in)-ish default
+	// extraKV is added to the GGUF metadata (e.g. tokenizer.ggml.eot_token_id).
+	extraKV map[string]any
 }
 
 // testVocab: <unk>, <s>, </s>, 256 byte tokens, then word pieces with SentencePiece-like scores.
@@ -94,6 +98,9 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 		w.AddKV("llama.rope.freq_base", spec.freqBase)
 	}
 	w.AddKV("llama.attention.layer_norm_rms_epsilon", float32(1e-5))
+	for _, k := range slices.Sorted(maps.Keys(spec.extraKV)) {
+		w.AddKV(k, spec.extraKV[k])
+	}
 	w.AddKV("tokenizer.ggml.model", "llama")
 	w.AddKV("tokenizer.ggml.tokens", toks)
 	w.AddKV("tokenizer.ggml.scores", scores)
