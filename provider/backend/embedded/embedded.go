@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cocoon-go/cocoon/provider/backend"
+	"github.com/cocoon-go/cocoon/provider/llm/gguf"
 	"github.com/cocoon-go/cocoon/provider/llm/llama"
 )
 
@@ -31,6 +33,9 @@ type Config struct {
 	ExpectedSHA256 string
 	// Threads for the engine's matrix work; 0 lets the engine choose.
 	Threads int
+	// ChatTemplate forces a chat template family (one of Families); "" detects it from the GGUF's
+	// tokenizer.chat_template, and a GGUF without one gets the plain template.
+	ChatTemplate string
 }
 
 // Check validates the configuration without reading the weights.
@@ -47,6 +52,9 @@ func (c Config) Check() error {
 	if c.Threads < 0 {
 		return fmt.Errorf("%w: embedded backend: threads %d is negative", backend.ErrConfig, c.Threads)
 	}
+	if c.ChatTemplate != "" && !slices.Contains(Families, c.ChatTemplate) {
+		return fmt.Errorf("%w: embedded backend: chat template %q is not one of %s", backend.ErrConfig, c.ChatTemplate, strings.Join(Families, ", "))
+	}
 	return nil
 }
 
@@ -57,6 +65,7 @@ type Backend struct {
 	model  *llama.Model
 	info   llama.Info
 	thread int
+	chat   *chatTemplate
 	// sem serializes generation: one request at a time uses all the cores it was given.
 	sem chan struct{}
 }
@@ -87,8 +96,25 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to load model %q: %w", cfg.ModelID, err)
 	}
-	return &Backend{id: cfg.ModelID, sha: got, model: m, info: m.Info(), thread: cfg.Threads, sem: make(chan struct{}, 1)}, nil
+	// The engine keeps no chat template, so the metadata is read again (no tensor data is copied).
+	f, err := gguf.Read(weights)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read model %q metadata: %w", cfg.ModelID, err)
+	}
+	src, _, err := f.String("tokenizer.chat_template")
+	if err != nil {
+		return nil, fmt.Errorf("failed to read model %q chat template: %w", cfg.ModelID, err)
+	}
+	chat, err := newChatTemplate(src, cfg.ChatTemplate, m.Tokenizer())
+	if err != nil {
+		return nil, fmt.Errorf("%w: model %q: %w", backend.ErrConfig, cfg.ModelID, err)
+	}
+	return &Backend{id: cfg.ModelID, sha: got, model: m, info: m.Info(), thread: cfg.Threads, chat: chat, sem: make(chan struct{}, 1)}, nil
 }
+
+// ChatFamily names the chat template family chat requests are rendered with (FamilyPlain for a GGUF
+// without a template); fallback reports chatml chosen for a template no family matched.
+func (b *Backend) ChatFamily() (family string, fallback bool) { return b.chat.family, b.chat.fallback }
 
 // SHA256 is the hex sha256 of the served weights.
 func (b *Backend) SHA256() string { return b.sha }
@@ -111,18 +137,30 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	}
 	prompt, param := req.Prompt, "prompt"
 	stop := req.Stop
+	// tokens is the chat prompt of a real template, tokenized with its control tokens; nil for text
+	// prompts and the plain template, which go through the engine's text tokenization.
+	var tokens []int32
+	tok := b.model.Tokenizer()
 	if req.Chat {
 		var err error
-		if prompt, err = RenderChat(req.Messages); err != nil {
+		if prompt, err = b.chat.Render(req.Messages); err != nil {
 			return backend.Result{}, err
 		}
 		param = "messages"
-		stop = append(append([]string(nil), req.Stop...), ChatStop)
+		if b.chat.family == FamilyPlain {
+			stop = append(append([]string(nil), req.Stop...), ChatStop)
+		} else {
+			// The turn ends at the model's end-of-generation token (<|eot_id|>, <|im_end|>, ...).
+			tokens = b.chat.tokenize(tok, prompt)
+		}
 	}
 	if req.MaxTokens < 0 {
 		return backend.Result{}, backend.InvalidRequest("max_tokens", "max_tokens must be positive, got %d", req.MaxTokens)
 	}
-	nPrompt := len(b.model.Tokenizer().Encode(prompt, true))
+	nPrompt := len(tokens)
+	if tokens == nil {
+		nPrompt = len(tok.Encode(prompt, true))
+	}
 	limit := b.info.ContextLength
 	maxTokens := req.MaxTokens
 	if maxTokens == 0 {
@@ -152,12 +190,22 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	}
 	defer func() { <-b.sem }()
 
-	res, err := b.model.Generate(ctx, prompt, opts, func(delta string) error {
-		if delta == "" {
-			return nil
+	var res llama.Result
+	var err error
+	if tokens != nil {
+		ts := &textStream{stops: stop, onText: onText}
+		res, err = b.model.GenerateTokens(ctx, tokens, opts, func(id int32) error { return ts.add(tok.Piece(id)) })
+		if err == nil {
+			err = ts.finish()
 		}
-		return onText(delta)
-	})
+	} else {
+		res, err = b.model.Generate(ctx, prompt, opts, func(delta string) error {
+			if delta == "" {
+				return nil
+			}
+			return onText(delta)
+		})
+	}
 	out := backend.Result{Usage: backend.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens}}
 	if err != nil {
 		if errors.Is(err, llama.ErrContextLength) {
