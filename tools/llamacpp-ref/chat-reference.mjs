@@ -3,11 +3,19 @@
 // implementation node-llama-cpp uses, and through llama.cpp's own built-in renderer
 // (llama_chat_apply_template, via chat-apply.c linked against node-llama-cpp's libllama), and writes
 // models/testdata/chat-template-reference.json. The Go test TestChatTemplateReference compares.
-// Usage: node chat-reference.mjs   (run from anywhere; needs npm install and, for llama.cpp, gcc)
+// With --model PATH (the GGUF written by
+//   go test ./provider/backend/embedded -run '^TestWriteChatModel$' -chat.write=PATH
+// a random llama model with a Llama 3 BPE vocabulary and Llama-3.2-Instruct's template) it also records
+// the prompt token ids llama.cpp's server builds for each conversation: the model's own template
+// rendered by Jinja, the leading BOS text dropped (the tokenizer adds BOS), llama_tokenize with
+// add_special and parse_special.
+// Usage: node chat-reference.mjs [--model PATH]   (needs npm install and, for llama.cpp's renderer, gcc)
 import { Template } from "@huggingface/jinja";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
+import { parseArgs } from "node:util";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -106,12 +114,40 @@ for (const fam of index) {
   families.push({ ...fam, template: src, cases });
 }
 
+const { values: args } = parseArgs({ options: { model: { type: "string" } } });
+let promptTokens = null;
+if (args.model) {
+  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: args.model, gpuLayers: 0 });
+  const meta = model.fileInfo.metadata;
+  const src = meta.tokenizer.chat_template;
+  // The BOS/EOS texts as llama.cpp hands them to the template (common_token_to_piece with special).
+  const bos = model.detokenize([model.tokens.bos], true), eos = model.detokenize([model.tokens.eos], true);
+  const addBOS = meta.tokenizer.ggml.add_bos_token !== false;
+  const tmpl = new Template(src);
+  const convs = {};
+  for (const [name, messages] of Object.entries(conversations)) {
+    let text = tmpl.render({ messages, bos_token: bos, eos_token: eos, add_generation_prompt: true, date_string: "26 Jul 2024" });
+    if (addBOS && text.startsWith(bos)) text = text.slice(bos.length); // common_chat_template_direct_apply
+    const ids = [...(addBOS ? [model.tokens.bos] : []), ...model.tokenize(text, true)];
+    convs[name] = { text, ids: Array.from(ids, Number) };
+  }
+  promptTokens = {
+    model_sha256: createHash("sha256").update(readFileSync(args.model)).digest("hex"),
+    bos_token: bos, eos_token: eos, add_bos: addBOS,
+    conversations: convs,
+  };
+  await model.dispose();
+}
+
 const doc = {
   generator: "tools/llamacpp-ref/chat-reference.mjs",
   jinja: "@huggingface/jinja " + JSON.parse(readFileSync(path.join(here, "node_modules", "@huggingface", "jinja", "package.json"))).version,
   llamacpp: applyBin ? `llama_chat_apply_template from node-llama-cpp ${llamaCppVersion}` : null,
   conversations,
   families,
+  llamacpp_prompt_tokens: promptTokens,
 };
 writeFileSync(out, JSON.stringify(doc, null, 1) + "\n");
 console.log(`wrote ${out}: ${families.length} templates x ${Object.keys(conversations).length} conversations`);

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -278,5 +279,51 @@ func TestChatTemplateSelection(t *testing.T) {
 	}
 	if p, err := plain.chat.Render([]backend.Message{{Role: "user", Content: "x"}}); err != nil || p != "User: x\nAssistant:" {
 		t.Fatalf("forced plain renders %q %v", p, err)
+	}
+}
+
+var chatWrite = flag.String("chat.write", "", "write the Llama 3 chat test model to this path (for tools/llamacpp-ref/chat-reference.mjs)")
+
+// TestWriteChatModel writes the model TestChatPromptTokensLlamaCpp compares llama.cpp's tokens on.
+func TestWriteChatModel(t *testing.T) {
+	if *chatWrite == "" {
+		t.Skip("-chat.write not set")
+	}
+	if err := os.WriteFile(*chatWrite, buildChatModel(t, chatModelSpec{template: readTemplate(t, "llama3.2.jinja")}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChatPromptTokensLlamaCpp checks every reference conversation's prompt tokens against the ids
+// llama.cpp built for the same model (rendered with its Jinja template, then llama_tokenize).
+func TestChatPromptTokensLlamaCpp(t *testing.T) {
+	ref := loadChatReference(t)
+	pt := ref.PromptTokens
+	if pt == nil {
+		t.Fatal("the reference has no llama.cpp prompt tokens; regenerate it with tools/llamacpp-ref/chat-regen.sh")
+	}
+	weights := buildChatModel(t, chatModelSpec{template: readTemplate(t, "llama3.2.jinja")})
+	if sum := sha256.Sum256(weights); hex.EncodeToString(sum[:]) != pt.ModelSHA256 {
+		t.Fatalf("the test model changed (sha256 %x, llama.cpp saw %s): regenerate the reference", sum, pt.ModelSHA256)
+	}
+	b, err := newChatBackend(t, weights, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := b.model.Tokenizer()
+	if len(pt.Conversations) != len(ref.Conversations) {
+		t.Fatalf("%d tokenized conversations for %d", len(pt.Conversations), len(ref.Conversations))
+	}
+	for name, want := range pt.Conversations {
+		text, err := b.chat.Render(messagesOf(ref.Conversations[name]))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := strings.TrimPrefix(text, pt.BOS); got != want.Text {
+			t.Errorf("%s: text\n got  %q\n want %q", name, got, want.Text)
+		}
+		if got := b.chat.tokenize(tok, text); !slices.Equal(got, want.IDs) {
+			t.Errorf("%s: tokens\n got  %v\n want %v", name, got, want.IDs)
+		}
 	}
 }

@@ -33,6 +33,14 @@ type chatReference struct {
 			LlamaCppError string  `json:"llamacpp_error"`
 		} `json:"cases"`
 	} `json:"families"`
+	PromptTokens *struct {
+		ModelSHA256   string `json:"model_sha256"`
+		BOS           string `json:"bos_token"`
+		Conversations map[string]struct {
+			Text string  `json:"text"`
+			IDs  []int32 `json:"ids"`
+		} `json:"conversations"`
+	} `json:"llamacpp_prompt_tokens"`
 }
 
 func loadChatReference(t *testing.T) chatReference {
