@@ -180,3 +180,40 @@ func TestRenderRejects(t *testing.T) {
 		t.Fatalf("late system message: %v", err)
 	}
 }
+
+// TestForcedFamilyRendersReference: a family forced by name renders like its reference template.
+func TestForcedFamilyRendersReference(t *testing.T) {
+	ref := loadChatReference(t)
+	refOf := map[string]string{
+		FamilyChatML: "chatml-openhermes", FamilyLlama3: "llama3.2", FamilyMistralV7: "mistral-v7",
+		FamilyMistralV3: "mistral-v3", FamilyMistralV3Tekken: "mistral-v3-tekken", FamilyMistralV1: "mistral-v1",
+		FamilyLlama2: "llama2", FamilyGemma: "gemma3", FamilyPhi3: "phi3", FamilyZephyr: "zephyr", FamilyDeepSeek3: "deepseek3",
+	}
+	for _, f := range ref.Families {
+		for name, refName := range refOf {
+			if refName != f.Name {
+				continue
+			}
+			forced, err := detectChatTemplate(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			detected, err := detectChatTemplate(f.Template)
+			if err != nil {
+				t.Fatal(err)
+			}
+			forced.bos, forced.eos, detected.bos, detected.eos = f.BOS, f.EOS, f.BOS, f.EOS
+			for conv, msgs := range ref.Conversations {
+				a, errA := forced.Render(messagesOf(msgs))
+				b, errB := detected.Render(messagesOf(msgs))
+				if a != b || (errA == nil) != (errB == nil) {
+					t.Errorf("%s forced vs %s on %s: %q (%v) vs %q (%v)", name, f.Name, conv, a, errA, b, errB)
+				}
+			}
+			delete(refOf, name)
+		}
+	}
+	if len(refOf) != 0 {
+		t.Errorf("no reference template for forced families %v", refOf)
+	}
+}
