@@ -77,6 +77,9 @@ func (t *chatTemplate) Family() string { return t.family }
 // defaultSystemRE finds a ChatML default system turn written as one Jinja string literal.
 var defaultSystemRE = regexp.MustCompile(`'<\|im_start\|>system\\n((?:[^'\\]|\\.)+?)<\|im_end\|>\\n'|"<\|im_start\|>system\\n((?:[^"\\]|\\.)+?)<\|im_end\|>\\n"`)
 
+// zephyrUserRE matches Zephyr's user turn, '<|user|>\n' + message['content'] + eos_token.
+var zephyrUserRE = regexp.MustCompile(`<\|user\|>(?:\n|\\n)'\s*\+\s*message\[['"]content['"]\]\s*\+\s*eos_token`)
+
 // jinjaUnescape decodes the escapes of a Jinja (Python) string literal.
 func jinjaUnescape(s string) string {
 	r := strings.NewReplacer(`\n`, "\n", `\t`, "\t", `\r`, "\r", `\'`, "'", `\"`, `"`, `\\`, `\`)
@@ -125,8 +128,8 @@ func detectChatTemplate(src string) (*chatTemplate, error) {
 		t.family = FamilyPhi3
 		t.skipEmptySystem = has("'system' and message['content']")
 	// llama.cpp sends templates with <|user|> and <|assistant|> to falcon3/glmedge, which misses
-	// Zephyr's own template (turns end with eos_token); the Zephyr check comes first here.
-	case has("<|user|>") && has("<|assistant|>") && has("+ eos_token"),
+	// Zephyr's own template (user turns end with eos_token); the Zephyr check comes first here.
+	case has("<|assistant|>") && zephyrUserRE.MatchString(src),
 		has("<|user|>") && has("<|endoftext|>") && !has("<|assistant|>"):
 		t.family = FamilyZephyr
 	case has("<start_of_turn>"):

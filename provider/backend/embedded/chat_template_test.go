@@ -141,7 +141,7 @@ func TestDetectChatTemplate(t *testing.T) {
 		"llama3":                             FamilyLlama3,
 		"{{ '<|im_start|>' }}":               FamilyChatML,
 		"{% if x %}[INST]{% endif %}<<SYS>>": FamilyLlama2,
-		"<|user|>{{ message['content'] + eos_token }}<|assistant|>": FamilyZephyr,
+		`{{ '<|user|>\n' + message['content'] + eos_token }}<|assistant|>`: FamilyZephyr,
 		"<|user|><|endoftext|>": FamilyZephyr,
 	} {
 		tmpl, err := detectChatTemplate(src)
@@ -149,7 +149,9 @@ func TestDetectChatTemplate(t *testing.T) {
 			t.Errorf("%q: got %v %v, want %s", src, tmpl, err, want)
 		}
 	}
-	for _, src := range []string{"{{ messages }}", "<|im_start|><|im_sep|>", "<|start_of_role|>"} {
+	// Falcon 3 style (no end marker after user turns) is not Zephyr.
+	falcon := `{{ '<|user|>\n' + message['content'] + '\n' }}{{ '<|assistant|>\n' + message['content'] + eos_token }}`
+	for _, src := range []string{"{{ messages }}", "<|im_start|><|im_sep|>", "<|start_of_role|>", falcon} {
 		if _, err := detectChatTemplate(src); !errors.Is(err, ErrUnknownTemplate) {
 			t.Errorf("%q: got %v, want ErrUnknownTemplate", src, err)
 		}
