@@ -75,7 +75,8 @@ type chatTemplate struct {
 func (t *chatTemplate) Family() string { return t.family }
 
 // defaultSystemRE finds a ChatML default system turn written as one Jinja string literal.
-var defaultSystemRE = regexp.MustCompile(`'<\|im_start\|>system\\n((?:[^'\\]|\\.)+?)<\|im_end\|>\\n'|"<\|im_start\|>system\\n((?:[^"\\]|\\.)+?)<\|im_end\|>\\n"`)
+// The newlines may be escapes or literal newlines (SmolLM2 writes them literally).
+var defaultSystemRE = regexp.MustCompile(`'<\|im_start\|>system(?:\n|\\n)((?:[^'\\]|\\.)+?)<\|im_end\|>(?:\n|\\n)'|"<\|im_start\|>system(?:\n|\\n)((?:[^"\\]|\\.)+?)<\|im_end\|>(?:\n|\\n)"`)
 
 // zephyrUserRE matches Zephyr's user turn, '<|user|>\n' + message['content'] + eos_token.
 var zephyrUserRE = regexp.MustCompile(`<\|user\|>(?:\n|\\n)'\s*\+\s*message\[['"]content['"]\]\s*\+\s*eos_token`)
