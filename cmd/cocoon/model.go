@@ -192,6 +192,7 @@ func modelServe(ctx context.Context, args []string) error {
 	id := fs.String("model-id", "", "model id clients request (default: the default model's id, or the file name without extension)")
 	pin := fs.String("sha256", "", "refuse to serve unless the weights have this sha256 (default model: always its known hash)")
 	threads := fs.Int("threads", 0, "engine threads; 0 means all cores")
+	chatTemplate := fs.String("chat-template", "", "chat template family ("+strings.Join(embedded.Families, ", ")+"); default: detected from the GGUF's tokenizer.chat_template, plain without one")
 	file, err := parseWithFile(fs, args)
 	if err != nil {
 		return err
@@ -210,7 +211,7 @@ func modelServe(ctx context.Context, args []string) error {
 			expected = models.DefaultSHA256
 		}
 	}
-	b, err := embedded.New(embedded.Config{ModelID: lm.id, Weights: lm.weights, ExpectedSHA256: expected, Threads: *threads})
+	b, err := embedded.New(embedded.Config{ModelID: lm.id, Weights: lm.weights, ExpectedSHA256: expected, Threads: *threads, ChatTemplate: *chatTemplate})
 	if err != nil {
 		return err
 	}
@@ -222,6 +223,11 @@ func modelServe(ctx context.Context, args []string) error {
 		ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("serving OpenAI-compatible API", "addr", ln.Addr().String(), "model", lm.id, "sha256", b.SHA256())
 	fmt.Fprintf(modelOut, "serving %s on http://%s/v1 (sha256 %s)\n", lm.id, ln.Addr(), b.SHA256())
+	family, fallback := b.ChatFamily()
+	if fallback {
+		family += " (fallback: the GGUF's chat template is not a known family)"
+	}
+	fmt.Fprintf(modelOut, "chat template: %s\n", family)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -130,6 +130,9 @@ func TestModelServe(t *testing.T) {
 	if err := runModel(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--sha256", strings.Repeat("0", 64)}); !errors.Is(err, backend.ErrHashMismatch) {
 		t.Fatalf("serve with a wrong pinned hash: %v", err)
 	}
+	if err := runModel(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--chat-template", "no-such-family"}); !errors.Is(err, backend.ErrConfig) {
+		t.Fatalf("serve with an unknown chat template family: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runModel(ctx, []string{"serve", "--listen", "127.0.0.1:0"}) }()
@@ -164,6 +167,10 @@ func TestModelServe(t *testing.T) {
 	// The fingerprint names the served weights, so clients can tell when a seed's answers may change.
 	if want := openai.Fingerprint(models.DefaultSHA256); c.SystemFingerprint != want {
 		t.Fatalf("system_fingerprint %q, want %q", c.SystemFingerprint, want)
+	}
+	// The demo model has no chat template in its GGUF: the plain one is used, and said.
+	if !strings.Contains(out.String(), "chat template: plain\n") {
+		t.Fatalf("serve did not name the chat template: %q", out.String())
 	}
 	select {
 	case err := <-done:
