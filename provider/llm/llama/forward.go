@@ -180,15 +180,24 @@ func rmsNorm(out, x, w []float32, eps float64) {
 // ropeTables fills cos/sin for positions pos..pos+n-1: theta_i = p * base^(-2i/ropeDim), computed in
 // float32 the way ggml's rope cache is (theta_scale = powf(base, -2/ropeDim), theta_i = theta_{i-1} *
 // theta_scale), so that the angles carry llama.cpp's rounding: at position 4096 a float32 angle is only
-// good to ~2e-4 rad, and an exact angle would differ from llama.cpp by that much.
+// good to ~2e-4 rad, and an exact angle would differ from llama.cpp by that much. With frequency
+// factors (rope_freqs) and linear scaling the angle used is freqScale * (theta_i / factor_i), also in
+// float32 and in that order, as ggml's rope_yarn without YaRN's extrapolation mix.
 func (s *state) ropeTables(n int) {
 	half := s.m.info.RopeDim / 2
 	thetaScale := float32(math.Pow(float64(float32(s.m.info.RopeFreqBase)), float64(float32(-2)/float32(s.m.info.RopeDim))))
+	freqScale := float32(s.m.info.RopeFreqScale)
+	ff := s.m.ropeFreqs
 	for t := 0; t < n; t++ {
 		theta := float32(s.pos + t)
 		for i := 0; i < half; i++ {
-			s.cos[t*half+i] = float32(math.Cos(float64(theta)))
-			s.sin[t*half+i] = float32(math.Sin(float64(theta)))
+			a := theta
+			if ff != nil {
+				a /= ff[i]
+			}
+			a *= freqScale
+			s.cos[t*half+i] = float32(math.Cos(float64(a)))
+			s.sin[t*half+i] = float32(math.Sin(float64(a)))
 			theta *= thetaScale
 		}
 	}

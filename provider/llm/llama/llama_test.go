@@ -53,6 +53,12 @@ func TestForwardMatchesReference(t *testing.T) {
 		"q5_k tied":        {embd: 256, layers: 1, heads: 2, kvHeads: 2, ffn: 256, ctx: 64, seed: 13, weightType: gguf.Q5_K, tied: true},
 		"q6_k":             {embd: 256, layers: 1, heads: 4, kvHeads: 4, ffn: 256, ctx: 64, seed: 14, weightType: gguf.Q6_K},
 		"q4_k_m":           {embd: 256, layers: 1, heads: 4, kvHeads: 1, ffn: 512, ctx: 64, seed: 15, weightType: gguf.Q4_K, typeFor: q4KM},
+		// Llama 3 frequency factors with a short original context, so that at these few positions the
+		// factors (1 to 8, smoothed in between) change angles that matter.
+		"rope freqs": {embd: 64, layers: 2, heads: 2, kvHeads: 1, ffn: 96, ctx: 64, seed: 16, freqBase: 5000,
+			ropeFreqs: llama3RopeFreqs(32, 5000, 8, 1, 4, 64)},
+		"rope linear": {embd: 48, layers: 2, heads: 3, kvHeads: 3, ffn: 64, ctx: 64, seed: 17, weightType: gguf.F16,
+			extraKV: map[string]any{"llama.rope.scaling.type": "linear", "llama.rope.scaling.factor": float32(4)}},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {

@@ -48,6 +48,11 @@ func TestLoadErrors(t *testing.T) {
 	dropTensor := func(name string) func(ti *gguf.TensorInfo) bool {
 		return func(ti *gguf.TensorInfo) bool { return ti.Name != name }
 	}
+	withSpec := func(edit func(*testSpec)) []byte {
+		s := smallSpec
+		edit(&s)
+		return buildTestModel(t, s)
+	}
 	cases := []struct {
 		name string
 		b    []byte
@@ -72,6 +77,11 @@ func TestLoadErrors(t *testing.T) {
 			}
 			return !strings.HasPrefix(k.Key, "tokenizer.ggml.scores") && !strings.HasPrefix(k.Key, "tokenizer.ggml.token_type")
 		}, nil), "tokenizer has 300 tokens"},
+		{"yarn", withSpec(func(s *testSpec) { s.extraKV = map[string]any{"llama.rope.scaling.type": "yarn"} }), `scaling.type "yarn" is not supported`},
+		{"rope attn factor", withSpec(func(s *testSpec) { s.extraKV = map[string]any{"llama.rope.scaling.attn_factor": float32(1.5)} }), "attn_factor = 1.5"},
+		{"negative rope scale", withSpec(func(s *testSpec) { s.extraKV = map[string]any{"llama.rope.scaling.factor": float32(-2)} }), "not a usable RoPE scaling factor"},
+		{"rope freqs shape", withSpec(func(s *testSpec) { s.ropeFreqs = []float32{1, 2} }), "rope_freqs.weight has shape"},
+		{"rope freqs zero", withSpec(func(s *testSpec) { s.ropeFreqs = []float32{1, 0, 4} }), "rope_freqs.weight[1] = 0"},
 		{"not gguf", []byte("hello"), "bad magic"},
 		{"truncated", good[:len(good)/2], "truncated"},
 	}

@@ -46,10 +46,16 @@ type Info struct {
 	HeadDim       int     // Embedding / Heads
 	RopeDim       int     // llama.rope.dimension_count
 	RopeFreqBase  float64 // llama.rope.freq_base
-	RMSEpsilon    float64 // llama.attention.layer_norm_rms_epsilon
-	Params        int64   // elements in all tensors
-	FileType      string  // storage type of the attention weights, e.g. "F32", "F16", "Q8_0"
-	TiedOutput    bool    // output projection shares token_embd
+	// RopeFreqScale multiplies every RoPE angle: 1/llama.rope.scaling.factor for linear scaling
+	// (position interpolation), 1 without scaling.
+	RopeFreqScale float64
+	// RopeFreqFactors: the file has rope_freqs.weight, per-pair divisors of the RoPE angles (Llama 3.1
+	// and 3.2's "llama3" frequency scaling, baked in at conversion).
+	RopeFreqFactors bool
+	RMSEpsilon      float64 // llama.attention.layer_norm_rms_epsilon
+	Params          int64   // elements in all tensors
+	FileType        string  // storage type of the attention weights, e.g. "F32", "F16", "Q8_0"
+	TiedOutput      bool    // output projection shares token_embd
 }
 
 // matrix is a row-major weight: rows outputs of cols inputs (GGUF ne = [cols, rows]).
@@ -116,6 +122,9 @@ type Model struct {
 	layers  []layer
 	outNorm []float32
 	output  matrix // vocab rows of Embedding; aliases embd when tied
+	// ropeFreqs divides RoPE pair i's angle (llama.cpp's freq_factors); nil when the file has none.
+	// INVARIANT: nil or RopeDim/2 positive finite values.
+	ropeFreqs []float32
 }
 
 // Load reads a GGUF model file.
@@ -227,13 +236,8 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 		return nil, fmt.Errorf("%w: llama.attention.layer_norm_rms_epsilon = %v", ErrModel, v)
 	}
 	info.RMSEpsilon = v
-	for _, key := range []string{"llama.rope.scaling.type", "llama.rope.scale_linear", "llama.rope.scaling.factor"} {
-		if kv, ok := f.Lookup(key); ok && kv.Value != "none" && kv.Value != "linear" && kv.Value != float32(1) {
-			return nil, fmt.Errorf("%w: %s = %v (RoPE scaling is not supported)", ErrModel, key, kv.Value)
-		}
-	}
-	if _, ok := f.Tensor("rope_freqs.weight"); ok {
-		return nil, fmt.Errorf("%w: rope_freqs.weight (llama 3 RoPE scaling) is not supported", ErrModel)
+	if info.RopeFreqScale, err = ropeScaling(f); err != nil {
+		return nil, err
 	}
 
 	tok, err := tokenizer.FromGGUF(f)
@@ -267,6 +271,15 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 		l.wDown = lw.matrix(p+"ffn_down.weight", info.FFN, info.Embedding)
 	}
 	m.outNorm = lw.vector("output_norm.weight", info.Embedding)
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		m.ropeFreqs = lw.vector("rope_freqs.weight", info.RopeDim/2)
+		for i, v := range m.ropeFreqs {
+			if !(v > 0) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("%w: rope_freqs.weight[%d] = %v is not a positive frequency factor", ErrModel, i, v)
+			}
+		}
+		info.RopeFreqFactors = lw.err == nil
+	}
 	if _, ok := f.Tensor("output.weight"); ok {
 		m.output = lw.matrix("output.weight", info.Embedding, info.Vocab)
 	} else {
@@ -284,6 +297,49 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 	}
 	m.info = info
 	return m, nil
+}
+
+// ropeScaling reads the RoPE scaling metadata and returns the factor every angle is multiplied by, as
+// llama.cpp does for the llama architecture: rope.scaling.type "linear" (also when absent) multiplies by
+// 1/rope.scaling.factor (or the older rope.scale_linear), "none" ignores the factor. YaRN and LongRoPE
+// change the angles per dimension and the attention's magnitude, which this engine does not implement:
+// they are refused, as is a rope.scaling.attn_factor other than 1. Llama 3's "llama3" scaling is not a
+// type here: its converter bakes it into rope_freqs.weight.
+func ropeScaling(f *gguf.File) (float64, error) {
+	typ, ok, err := f.String("llama.rope.scaling.type")
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrModel, err)
+	}
+	if !ok {
+		typ = "linear"
+	}
+	if typ != "linear" && typ != "none" {
+		return 0, fmt.Errorf("%w: llama.rope.scaling.type %q is not supported (only \"none\" and \"linear\")", ErrModel, typ)
+	}
+	factor := 0.0
+	for _, key := range []string{"llama.rope.scaling.factor", "llama.rope.scale_linear"} {
+		v, ok, err := f.Float(key)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrModel, err)
+		}
+		if ok {
+			if v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v != 0 && v < 1e-3 {
+				return 0, fmt.Errorf("%w: %s = %v is not a usable RoPE scaling factor", ErrModel, key, v)
+			}
+			factor = v
+			break
+		}
+	}
+	if v, ok, err := f.Float("llama.rope.scaling.attn_factor"); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrModel, err)
+	} else if ok && v != 1 {
+		return 0, fmt.Errorf("%w: llama.rope.scaling.attn_factor = %v is not supported (only 1)", ErrModel, v)
+	}
+	// llama.cpp keeps the scale as float32 1/factor; a factor of 0 means none.
+	if typ == "none" || factor == 0 {
+		return 1, nil
+	}
+	return float64(1 / float32(factor)), nil
 }
 
 // loader decodes tensors to float32, remembering the first error so call sites stay flat.

@@ -15,6 +15,7 @@ type refModel struct {
 	embd, layers, heads, kvHeads int
 	ffn, vocab, ropeDim          int
 	eps, base                    float64
+	ropeScale                    float64 // 1/llama.rope.scaling.factor, 1 without scaling
 	tensors                      map[string][]float64
 }
 
@@ -38,6 +39,10 @@ func newRefModel(t testing.TB, b []byte) *refModel {
 	r.eps = eps
 	if v, ok, _ := f.Float("llama.rope.freq_base"); ok {
 		r.base = v
+	}
+	r.ropeScale = 1
+	if v, ok, _ := f.Float("llama.rope.scaling.factor"); ok && v != 0 {
+		r.ropeScale = 1 / v
 	}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -141,7 +146,10 @@ func (r *refModel) rope(v []float64, nHeads, pos int) {
 	hd := r.embd / r.heads
 	for h := 0; h < nHeads; h++ {
 		for i := 0; i < r.ropeDim/2; i++ {
-			theta := float64(pos) * math.Pow(r.base, -2*float64(i)/float64(r.ropeDim))
+			theta := float64(pos) * math.Pow(r.base, -2*float64(i)/float64(r.ropeDim)) * r.ropeScale
+			if ff := r.tensors["rope_freqs.weight"]; ff != nil {
+				theta /= ff[i]
+			}
 			a, b := v[h*hd+2*i], v[h*hd+2*i+1]
 			v[h*hd+2*i] = a*math.Cos(theta) - b*math.Sin(theta)
 			v[h*hd+2*i+1] = a*math.Sin(theta) + b*math.Cos(theta)

@@ -28,6 +28,9 @@ type testSpec struct {
 	scale    float32 // weight scale, 0: 1/sqrt(fan-in)-ish default
 	// extraKV is added to the GGUF metadata (e.g. tokenizer.ggml.eot_token_id).
 	extraKV map[string]any
+	// ropeFreqs, when set, is written as rope_freqs.weight (F32, ropeDim/2 values), after all other
+	// tensors so that models without it keep their bytes.
+	ropeFreqs []float32
 }
 
 // testVocab: <unk>, <s>, </s>, 256 byte tokens, then word pieces with SentencePiece-like scores.
@@ -174,6 +177,9 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 	tensor("output_norm.weight", 0.1, spec.embd)
 	if !spec.tied {
 		tensor("output.weight", ws(spec.embd)*8, spec.embd, vocab)
+	}
+	if spec.ropeFreqs != nil {
+		w.AddF32("rope_freqs.weight", []uint64{uint64(len(spec.ropeFreqs))}, spec.ropeFreqs)
 	}
 	b, err := w.Bytes()
 	if err != nil {
