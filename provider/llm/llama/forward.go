@@ -114,6 +114,9 @@ func (s *state) forward(tokens []int32, all bool) []float32 {
 		s.matmul(q, xb[from*d:], l.wq, m)
 		s.matmul(k, xb, l.wk, n)
 		s.matmul(v, xb, l.wv, n)
+		addBias(q, l.bq)
+		addBias(k, l.bk)
+		addBias(v, l.bv)
 		for t := 0; t < n; t++ {
 			if t >= from {
 				s.rope(s.q[t*d:(t+1)*d], in.Heads, t)
@@ -150,7 +153,18 @@ func (s *state) forward(tokens []int32, all bool) []float32 {
 	}
 	s.logits = grow(s.logits, rows*in.Vocab)
 	s.matmul(s.logits, xb, s.m.output, rows)
+	addBias(s.logits[:rows*in.Vocab], s.m.outBias)
 	return s.logits
+}
+
+// addBias adds b to every row of x (rows of len(b)); a nil b adds nothing. ggml adds in float32 too.
+func addBias(x, b []float32) {
+	if b == nil {
+		return
+	}
+	for r := 0; r+len(b) <= len(x); r += len(b) {
+		add(x[r:r+len(b)], b)
+	}
 }
 
 func add(dst, src []float32) {
@@ -203,17 +217,23 @@ func (s *state) ropeTables(n int) {
 	}
 }
 
-// rope rotates adjacent pairs (x[2i], x[2i+1]) of every head (ggml's NORM mode) for batch token t.
+// rope rotates the pairs of every head for batch token t: adjacent pairs (x[2i], x[2i+1]) in ggml's
+// NORM mode, (x[i], x[i+RopeDim/2]) in its NEOX mode (Info.RopeNeox), pair i by angle theta_i.
 func (s *state) rope(x []float32, heads, t int) {
 	hd := s.m.info.HeadDim
 	half := s.m.info.RopeDim / 2
 	cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+	// Pair i is (v[lo*i], v[lo*i+off]).
+	lo, off := 2, 1
+	if s.m.info.RopeNeox {
+		lo, off = 1, half
+	}
 	for h := 0; h < heads; h++ {
 		v := x[h*hd : (h+1)*hd]
 		for i := 0; i < half; i++ {
-			a, b := v[2*i], v[2*i+1]
-			v[2*i] = a*cos[i] - b*sin[i]
-			v[2*i+1] = a*sin[i] + b*cos[i]
+			a, b := v[lo*i], v[lo*i+off]
+			v[lo*i] = a*cos[i] - b*sin[i]
+			v[lo*i+off] = a*sin[i] + b*cos[i]
 		}
 	}
 }

@@ -59,6 +59,9 @@ func TestForwardMatchesReference(t *testing.T) {
 			ropeFreqs: llama3RopeFreqs(32, 5000, 8, 1, 4, 64)},
 		"rope linear": {embd: 48, layers: 2, heads: 3, kvHeads: 3, ffn: 64, ctx: 64, seed: 17, weightType: gguf.F16,
 			extraKV: map[string]any{"llama.rope.scaling.type": "linear", "llama.rope.scaling.factor": float32(4)}},
+		"qwen2":           {arch: "qwen2", embd: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 96, ctx: 64, seed: 18, qkvBias: true, outBias: true, freqBase: 1e6},
+		"qwen2 q8_0 tied": {arch: "qwen2", embd: 64, layers: 2, heads: 2, kvHeads: 1, ffn: 96, ctx: 64, seed: 19, qkvBias: true, tied: true, weightType: gguf.Q8_0},
+		"llama qkv bias":  {embd: 48, layers: 1, heads: 3, kvHeads: 1, ffn: 64, ctx: 64, seed: 20, qkvBias: true},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {

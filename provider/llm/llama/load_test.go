@@ -82,6 +82,12 @@ func TestLoadErrors(t *testing.T) {
 		{"negative rope scale", withSpec(func(s *testSpec) { s.extraKV = map[string]any{"llama.rope.scaling.factor": float32(-2)} }), "not a usable RoPE scaling factor"},
 		{"rope freqs shape", withSpec(func(s *testSpec) { s.ropeFreqs = []float32{1, 2} }), "rope_freqs.weight has shape"},
 		{"rope freqs zero", withSpec(func(s *testSpec) { s.ropeFreqs = []float32{1, 0, 4} }), "rope_freqs.weight[1] = 0"},
+		{"qwen2 rope freqs", withSpec(func(s *testSpec) {
+			s.arch, s.ropeDim, s.ropeFreqs = "qwen2", 0, []float32{1, 2, 4, 8}
+		}), "tensor rope_freqs.weight is not supported for the qwen2 architecture"},
+		{"llama output bias", withSpec(func(s *testSpec) { s.outBias = true }), "tensor output.bias is not supported for the llama architecture"},
+		{"qwen2 partial rope", withSpec(func(s *testSpec) { s.arch = "qwen2" }), "qwen2 rope dimension 6 must be the head size 8"},
+		{"qwen2 key prefix", rewrite(t, withSpec(func(s *testSpec) { s.arch, s.ropeDim = "qwen2", 0 }), setKV("qwen2.block_count", nil), nil), "qwen2.block_count is missing"},
 		{"not gguf", []byte("hello"), "bad magic"},
 		{"truncated", good[:len(good)/2], "truncated"},
 	}

@@ -1,4 +1,5 @@
-// Package llama runs llama-architecture GGUF models on the CPU in pure Go: loading, a KV-cached forward
+// Package llama runs llama-architecture GGUF models (and qwen2, llama's layout with Q/K/V biases and
+// NEOX RoPE) on the CPU in pure Go: loading, a KV-cached forward
 // pass parallelised across goroutines, and sampling (greedy, temperature + top-p) with stop sequences and
 // UTF-8-safe streaming.
 package llama
@@ -34,7 +35,7 @@ const (
 
 // Info describes a loaded model.
 type Info struct {
-	Architecture  string // "llama"
+	Architecture  string // "llama" or "qwen2"; the metadata keys below are under this prefix
 	Name          string // general.name, may be empty
 	ContextLength int    // llama.context_length: most tokens (prompt + completion) per sequence
 	Embedding     int    // llama.embedding_length
@@ -52,10 +53,14 @@ type Info struct {
 	// RopeFreqFactors: the file has rope_freqs.weight, per-pair divisors of the RoPE angles (Llama 3.1
 	// and 3.2's "llama3" frequency scaling, baked in at conversion).
 	RopeFreqFactors bool
-	RMSEpsilon      float64 // llama.attention.layer_norm_rms_epsilon
-	Params          int64   // elements in all tensors
-	FileType        string  // storage type of the attention weights, e.g. "F32", "F16", "Q8_0"
-	TiedOutput      bool    // output projection shares token_embd
+	// RopeNeox: RoPE rotates (x[i], x[i+RopeDim/2]) (ggml's NEOX mode, qwen2) instead of adjacent pairs.
+	RopeNeox bool
+	// QKVBias: the attention's Q, K or V projections add a bias (qwen2's attn_{q,k,v}.bias).
+	QKVBias    bool
+	RMSEpsilon float64 // llama.attention.layer_norm_rms_epsilon
+	Params     int64   // elements in all tensors
+	FileType   string  // storage type of the attention weights, e.g. "F32", "F16", "Q8_0"
+	TiedOutput bool    // output projection shares token_embd
 }
 
 // matrix is a row-major weight: rows outputs of cols inputs (GGUF ne = [cols, rows]).
@@ -110,6 +115,8 @@ func (m matrix) rowInto(dst []float32, r int) {
 type layer struct {
 	attnNorm, ffnNorm []float32
 	wq, wk, wv, wo    matrix
+	// bq, bk, bv are the Q/K/V biases, added before RoPE; each nil when the file has none.
+	bq, bk, bv        []float32
 	wGate, wUp, wDown matrix
 }
 
@@ -122,6 +129,8 @@ type Model struct {
 	layers  []layer
 	outNorm []float32
 	output  matrix // vocab rows of Embedding; aliases embd when tied
+	// outBias is added to the logits (qwen2's optional output.bias); nil without one.
+	outBias []float32
 	// ropeFreqs divides RoPE pair i's angle (llama.cpp's freq_factors); nil when the file has none.
 	// INVARIANT: nil or RopeDim/2 positive finite values.
 	ropeFreqs []float32
@@ -152,20 +161,21 @@ func (m *Model) Info() Info { return m.info }
 // Tokenizer is the model's tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 
-// hparam reads a positive integer hyperparameter llama.<key>; def < 0 makes it required.
-func hparam(f *gguf.File, key string, def int, limit int) (int, error) {
-	v, ok, err := f.Uint("llama." + key)
+// hparam reads a positive integer hyperparameter <arch>.<key>; def < 0 makes it required.
+func hparam(f *gguf.File, arch, key string, def int, limit int) (int, error) {
+	key = arch + "." + key
+	v, ok, err := f.Uint(key)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrModel, err)
 	}
 	if !ok {
 		if def < 0 {
-			return 0, fmt.Errorf("%w: llama.%s is missing", ErrModel, key)
+			return 0, fmt.Errorf("%w: %s is missing", ErrModel, key)
 		}
 		return def, nil
 	}
 	if v == 0 || v > uint64(limit) {
-		return 0, fmt.Errorf("%w: llama.%s = %d is outside 1..%d", ErrModel, key, v, limit)
+		return 0, fmt.Errorf("%w: %s = %d is outside 1..%d", ErrModel, key, v, limit)
 	}
 	return int(v), nil
 }
@@ -175,27 +185,29 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModel, err)
 	}
-	if arch != "llama" {
-		return nil, fmt.Errorf("%w: general.architecture is %q, only \"llama\" is supported", ErrModel, arch)
+	if arch != "llama" && arch != "qwen2" {
+		return nil, fmt.Errorf("%w: general.architecture is %q, only \"llama\" and \"qwen2\" are supported", ErrModel, arch)
 	}
+	// qwen2 is llama's graph with Q/K/V biases, an optional output bias and NEOX RoPE over whole heads.
+	qwen2 := arch == "qwen2"
 	info := Info{Architecture: arch}
 	info.Name, _, _ = f.String("general.name")
-	if info.ContextLength, err = hparam(f, "context_length", -1, maxContext); err != nil {
+	if info.ContextLength, err = hparam(f, arch, "context_length", -1, maxContext); err != nil {
 		return nil, err
 	}
-	if info.Embedding, err = hparam(f, "embedding_length", -1, maxDim); err != nil {
+	if info.Embedding, err = hparam(f, arch, "embedding_length", -1, maxDim); err != nil {
 		return nil, err
 	}
-	if info.Layers, err = hparam(f, "block_count", -1, maxLayers); err != nil {
+	if info.Layers, err = hparam(f, arch, "block_count", -1, maxLayers); err != nil {
 		return nil, err
 	}
-	if info.FFN, err = hparam(f, "feed_forward_length", -1, 4*maxDim); err != nil {
+	if info.FFN, err = hparam(f, arch, "feed_forward_length", -1, 4*maxDim); err != nil {
 		return nil, err
 	}
-	if info.Heads, err = hparam(f, "attention.head_count", -1, maxDim); err != nil {
+	if info.Heads, err = hparam(f, arch, "attention.head_count", -1, maxDim); err != nil {
 		return nil, err
 	}
-	if info.KVHeads, err = hparam(f, "attention.head_count_kv", info.Heads, maxDim); err != nil {
+	if info.KVHeads, err = hparam(f, arch, "attention.head_count_kv", info.Heads, maxDim); err != nil {
 		return nil, err
 	}
 	if info.Embedding%info.Heads != 0 {
@@ -206,37 +218,42 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 	}
 	info.HeadDim = info.Embedding / info.Heads
 	for _, key := range []string{"attention.key_length", "attention.value_length"} {
-		if v, ok, err := f.Uint("llama." + key); err != nil || ok && v != uint64(info.HeadDim) {
-			return nil, fmt.Errorf("%w: llama.%s = %d differs from embedding/heads = %d (unsupported)", ErrModel, key, v, info.HeadDim)
+		if v, ok, err := f.Uint(arch + "." + key); err != nil || ok && v != uint64(info.HeadDim) {
+			return nil, fmt.Errorf("%w: %s.%s = %d differs from embedding/heads = %d (unsupported)", ErrModel, arch, key, v, info.HeadDim)
 		}
 	}
-	if info.RopeDim, err = hparam(f, "rope.dimension_count", info.HeadDim, maxDim); err != nil {
+	if info.RopeDim, err = hparam(f, arch, "rope.dimension_count", info.HeadDim, maxDim); err != nil {
 		return nil, err
 	}
 	if info.RopeDim > info.HeadDim || info.RopeDim%2 != 0 {
 		return nil, fmt.Errorf("%w: rope dimension %d must be even and at most the head size %d", ErrModel, info.RopeDim, info.HeadDim)
 	}
+	if qwen2 && info.RopeDim != info.HeadDim {
+		// llama.cpp's qwen2 graph requires it too.
+		return nil, fmt.Errorf("%w: qwen2 rope dimension %d must be the head size %d", ErrModel, info.RopeDim, info.HeadDim)
+	}
+	info.RopeNeox = qwen2
 	info.RopeFreqBase = 10000
-	if v, ok, err := f.Float("llama.rope.freq_base"); err != nil {
+	if v, ok, err := f.Float(arch + ".rope.freq_base"); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModel, err)
 	} else if ok {
 		if !(v > 1) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("%w: llama.rope.freq_base = %v", ErrModel, v)
+			return nil, fmt.Errorf("%w: %s.rope.freq_base = %v", ErrModel, arch, v)
 		}
 		info.RopeFreqBase = v
 	}
-	v, ok, err := f.Float("llama.attention.layer_norm_rms_epsilon")
+	v, ok, err := f.Float(arch + ".attention.layer_norm_rms_epsilon")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModel, err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: llama.attention.layer_norm_rms_epsilon is missing", ErrModel)
+		return nil, fmt.Errorf("%w: %s.attention.layer_norm_rms_epsilon is missing", ErrModel, arch)
 	}
 	if !(v >= 0 && v < 1) {
-		return nil, fmt.Errorf("%w: llama.attention.layer_norm_rms_epsilon = %v", ErrModel, v)
+		return nil, fmt.Errorf("%w: %s.attention.layer_norm_rms_epsilon = %v", ErrModel, arch, v)
 	}
 	info.RMSEpsilon = v
-	if info.RopeFreqScale, err = ropeScaling(f); err != nil {
+	if info.RopeFreqScale, err = ropeScaling(f, arch); err != nil {
 		return nil, err
 	}
 
@@ -246,14 +263,14 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 	}
 
 	m := &Model{tok: tok}
-	lw := loader{f: f}
+	lw := loader{f: f, used: map[string]bool{}}
 	m.embd = lw.matrix("token_embd.weight", info.Embedding, -1)
 	info.Vocab = m.embd.rows
 	if lw.err == nil && (info.Vocab > maxVocab || info.Vocab != tok.VocabSize()) {
 		return nil, fmt.Errorf("%w: token_embd has %d rows but the tokenizer has %d tokens", ErrModel, info.Vocab, tok.VocabSize())
 	}
-	if v, ok, _ := f.Uint("llama.vocab_size"); ok && lw.err == nil && v != uint64(info.Vocab) {
-		return nil, fmt.Errorf("%w: llama.vocab_size %d but token_embd has %d rows", ErrModel, v, info.Vocab)
+	if v, ok, _ := f.Uint(arch + ".vocab_size"); ok && lw.err == nil && v != uint64(info.Vocab) {
+		return nil, fmt.Errorf("%w: %s.vocab_size %d but token_embd has %d rows", ErrModel, arch, v, info.Vocab)
 	}
 	kvDim := info.KVHeads * info.HeadDim
 	m.layers = make([]layer, info.Layers)
@@ -265,13 +282,22 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 		l.wk = lw.matrix(p+"attn_k.weight", info.Embedding, kvDim)
 		l.wv = lw.matrix(p+"attn_v.weight", info.Embedding, kvDim)
 		l.wo = lw.matrix(p+"attn_output.weight", info.Embedding, info.Embedding)
+		// Q/K/V biases, each optional as in llama.cpp (qwen2 files have all three; llama.cpp's llama
+		// graph accepts them too).
+		l.bq = lw.optionalVector(p+"attn_q.bias", info.Embedding)
+		l.bk = lw.optionalVector(p+"attn_k.bias", kvDim)
+		l.bv = lw.optionalVector(p+"attn_v.bias", kvDim)
+		info.QKVBias = info.QKVBias || l.bq != nil || l.bk != nil || l.bv != nil
 		l.ffnNorm = lw.vector(p+"ffn_norm.weight", info.Embedding)
 		l.wGate = lw.matrix(p+"ffn_gate.weight", info.Embedding, info.FFN)
 		l.wUp = lw.matrix(p+"ffn_up.weight", info.Embedding, info.FFN)
 		l.wDown = lw.matrix(p+"ffn_down.weight", info.FFN, info.Embedding)
 	}
 	m.outNorm = lw.vector("output_norm.weight", info.Embedding)
-	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+	if qwen2 {
+		m.outBias = lw.optionalVector("output.bias", info.Vocab)
+	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok && !qwen2 {
 		m.ropeFreqs = lw.vector("rope_freqs.weight", info.RopeDim/2)
 		for i, v := range m.ropeFreqs {
 			if !(v > 0) || math.IsInf(float64(v), 0) {
@@ -289,6 +315,13 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 	if lw.err != nil {
 		return nil, lw.err
 	}
+	// Like llama.cpp, refuse tensors the graph would not use (attention output or FFN biases, fused
+	// QKV, rope_freqs on qwen2, ...): ignoring them would silently compute another model.
+	for i := range f.Tensors {
+		if name := f.Tensors[i].Name; !lw.used[name] {
+			return nil, fmt.Errorf("%w: tensor %s is not supported for the %s architecture", ErrModel, name, arch)
+		}
+	}
 	for i := range f.Tensors {
 		info.Params += int64(f.Tensors[i].Elements())
 	}
@@ -299,14 +332,14 @@ func fromGGUF(f *gguf.File) (*Model, error) {
 	return m, nil
 }
 
-// ropeScaling reads the RoPE scaling metadata and returns the factor every angle is multiplied by, as
-// llama.cpp does for the llama architecture: rope.scaling.type "linear" (also when absent) multiplies by
+// ropeScaling reads the RoPE scaling metadata (<arch>.rope.*) and returns the factor every angle is
+// multiplied by, as llama.cpp does for the llama and qwen2 architectures: rope.scaling.type "linear" (also when absent) multiplies by
 // 1/rope.scaling.factor (or the older rope.scale_linear), "none" ignores the factor. YaRN and LongRoPE
 // change the angles per dimension and the attention's magnitude, which this engine does not implement:
 // they are refused, as is a rope.scaling.attn_factor other than 1. Llama 3's "llama3" scaling is not a
 // type here: its converter bakes it into rope_freqs.weight.
-func ropeScaling(f *gguf.File) (float64, error) {
-	typ, ok, err := f.String("llama.rope.scaling.type")
+func ropeScaling(f *gguf.File, arch string) (float64, error) {
+	typ, ok, err := f.String(arch + ".rope.scaling.type")
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrModel, err)
 	}
@@ -314,10 +347,11 @@ func ropeScaling(f *gguf.File) (float64, error) {
 		typ = "linear"
 	}
 	if typ != "linear" && typ != "none" {
-		return 0, fmt.Errorf("%w: llama.rope.scaling.type %q is not supported (only \"none\" and \"linear\")", ErrModel, typ)
+		return 0, fmt.Errorf("%w: %s.rope.scaling.type %q is not supported (only \"none\" and \"linear\")", ErrModel, arch, typ)
 	}
 	factor := 0.0
-	for _, key := range []string{"llama.rope.scaling.factor", "llama.rope.scale_linear"} {
+	for _, key := range []string{".rope.scaling.factor", ".rope.scale_linear"} {
+		key = arch + key
 		v, ok, err := f.Float(key)
 		if err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrModel, err)
@@ -330,10 +364,10 @@ func ropeScaling(f *gguf.File) (float64, error) {
 			break
 		}
 	}
-	if v, ok, err := f.Float("llama.rope.scaling.attn_factor"); err != nil {
+	if v, ok, err := f.Float(arch + ".rope.scaling.attn_factor"); err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrModel, err)
 	} else if ok && v != 1 {
-		return 0, fmt.Errorf("%w: llama.rope.scaling.attn_factor = %v is not supported (only 1)", ErrModel, v)
+		return 0, fmt.Errorf("%w: %s.rope.scaling.attn_factor = %v is not supported (only 1)", ErrModel, arch, v)
 	}
 	// llama.cpp keeps the scale as float32 1/factor; a factor of 0 means none.
 	if typ == "none" || factor == 0 {
@@ -344,11 +378,13 @@ func ropeScaling(f *gguf.File) (float64, error) {
 
 // loader decodes tensors to float32, remembering the first error so call sites stay flat.
 type loader struct {
-	f   *gguf.File
-	err error
+	f    *gguf.File
+	err  error
+	used map[string]bool // tensors looked up, whether or not they loaded
 }
 
 func (l *loader) tensor(name string, dims ...int) []float32 {
+	l.used[name] = true
 	if l.err != nil {
 		return nil
 	}
@@ -382,9 +418,18 @@ func (l *loader) shape(t *gguf.TensorInfo, dims ...int) bool {
 
 func (l *loader) vector(name string, n int) []float32 { return l.tensor(name, n) }
 
+// optionalVector is vector for a tensor that may be absent (nil then).
+func (l *loader) optionalVector(name string, n int) []float32 {
+	if _, ok := l.f.Tensor(name); !ok {
+		return nil
+	}
+	return l.tensor(name, n)
+}
+
 // matrix loads a weight of GGUF shape [cols, rows]; rows < 0 accepts any row count. F16, Q8_0 and
 // quantKinds weights are kept as they are, other types are decoded to float32.
 func (l *loader) matrix(name string, cols, rows int) matrix {
+	l.used[name] = true
 	if t, ok := l.f.Tensor(name); ok && t.Type == gguf.F16 && l.err == nil {
 		if !l.shape(t, cols, rows) {
 			return matrix{}

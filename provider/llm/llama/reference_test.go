@@ -16,6 +16,7 @@ type refModel struct {
 	ffn, vocab, ropeDim          int
 	eps, base                    float64
 	ropeScale                    float64 // 1/llama.rope.scaling.factor, 1 without scaling
+	neox                         bool    // qwen2: RoPE pairs (i, i+ropeDim/2)
 	tensors                      map[string][]float64
 }
 
@@ -32,16 +33,17 @@ func newRefModel(t testing.TB, b []byte) *refModel {
 		}
 		return int(v)
 	}
-	r := &refModel{f: f, embd: u("llama.embedding_length"), layers: u("llama.block_count"), heads: u("llama.attention.head_count"),
-		kvHeads: u("llama.attention.head_count_kv"), ffn: u("llama.feed_forward_length"), ropeDim: u("llama.rope.dimension_count"),
-		tensors: map[string][]float64{}, base: 10000}
-	eps, _, _ := f.Float("llama.attention.layer_norm_rms_epsilon")
+	arch, _, _ := f.String("general.architecture")
+	r := &refModel{f: f, embd: u(arch + ".embedding_length"), layers: u(arch + ".block_count"), heads: u(arch + ".attention.head_count"),
+		kvHeads: u(arch + ".attention.head_count_kv"), ffn: u(arch + ".feed_forward_length"), ropeDim: u(arch + ".rope.dimension_count"),
+		tensors: map[string][]float64{}, base: 10000, neox: arch == "qwen2"}
+	eps, _, _ := f.Float(arch + ".attention.layer_norm_rms_epsilon")
 	r.eps = eps
-	if v, ok, _ := f.Float("llama.rope.freq_base"); ok {
+	if v, ok, _ := f.Float(arch + ".rope.freq_base"); ok {
 		r.base = v
 	}
 	r.ropeScale = 1
-	if v, ok, _ := f.Float("llama.rope.scaling.factor"); ok && v != 0 {
+	if v, ok, _ := f.Float(arch + ".rope.scaling.factor"); ok && v != 0 {
 		r.ropeScale = 1 / v
 	}
 	for i := range f.Tensors {
@@ -150,9 +152,13 @@ func (r *refModel) rope(v []float64, nHeads, pos int) {
 			if ff := r.tensors["rope_freqs.weight"]; ff != nil {
 				theta /= ff[i]
 			}
-			a, b := v[h*hd+2*i], v[h*hd+2*i+1]
-			v[h*hd+2*i] = a*math.Cos(theta) - b*math.Sin(theta)
-			v[h*hd+2*i+1] = a*math.Sin(theta) + b*math.Cos(theta)
+			i0, i1 := h*hd+2*i, h*hd+2*i+1
+			if r.neox {
+				i0, i1 = h*hd+i, h*hd+i+r.ropeDim/2
+			}
+			a, b := v[i0], v[i1]
+			v[i0] = a*math.Cos(theta) - b*math.Sin(theta)
+			v[i1] = a*math.Sin(theta) + b*math.Cos(theta)
 		}
 	}
 }
@@ -172,6 +178,9 @@ func (r *refModel) logits(tokens []int32) [][]float64 {
 		for t := 0; t < n; t++ {
 			h := r.norm(p+"attn_norm.weight", x[t])
 			qs[t], ks[t], vs[t] = r.mul(p+"attn_q.weight", h), r.mul(p+"attn_k.weight", h), r.mul(p+"attn_v.weight", h)
+			r.addBias(qs[t], p+"attn_q.bias")
+			r.addBias(ks[t], p+"attn_k.bias")
+			r.addBias(vs[t], p+"attn_v.bias")
 			r.rope(qs[t], r.heads, t)
 			r.rope(ks[t], r.kvHeads, t)
 		}
@@ -222,8 +231,16 @@ func (r *refModel) logits(tokens []int32) [][]float64 {
 	}
 	for t := 0; t < n; t++ {
 		out[t] = r.mul(outName, r.norm("output_norm.weight", x[t]))
+		r.addBias(out[t], "output.bias")
 	}
 	return out
+}
+
+// addBias adds tensor name to x when the file has it.
+func (r *refModel) addBias(x []float64, name string) {
+	for i, b := range r.tensors[name] {
+		x[i] += b
+	}
 }
 
 // greedy continues tokens by argmax (lowest id on ties) until EOS (id 2) or n tokens.

@@ -31,6 +31,11 @@ type testSpec struct {
 	// ropeFreqs, when set, is written as rope_freqs.weight (F32, ropeDim/2 values), after all other
 	// tensors so that models without it keep their bytes.
 	ropeFreqs []float32
+	// arch is general.architecture and the metadata prefix; "" is "llama".
+	arch string
+	// qkvBias adds attn_{q,k,v}.bias to every block and outBias output.bias (qwen2's tensors); both
+	// draw from the random stream only when set, so that other models keep their bytes.
+	qkvBias, outBias bool
 }
 
 // testVocab: <unk>, <s>, </s>, 256 byte tokens, then word pieces with SentencePiece-like scores.
@@ -87,20 +92,24 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 	if ropeDim == 0 {
 		ropeDim = hd
 	}
-	w := gguf.NewWriter()
-	w.AddKV("general.architecture", "llama")
-	w.AddKV("general.name", "test")
-	w.AddKV("llama.context_length", uint32(spec.ctx))
-	w.AddKV("llama.embedding_length", uint32(spec.embd))
-	w.AddKV("llama.block_count", uint32(spec.layers))
-	w.AddKV("llama.feed_forward_length", uint32(spec.ffn))
-	w.AddKV("llama.attention.head_count", uint32(spec.heads))
-	w.AddKV("llama.attention.head_count_kv", uint32(spec.kvHeads))
-	w.AddKV("llama.rope.dimension_count", uint32(ropeDim))
-	if spec.freqBase != 0 {
-		w.AddKV("llama.rope.freq_base", spec.freqBase)
+	arch := spec.arch
+	if arch == "" {
+		arch = "llama"
 	}
-	w.AddKV("llama.attention.layer_norm_rms_epsilon", float32(1e-5))
+	w := gguf.NewWriter()
+	w.AddKV("general.architecture", arch)
+	w.AddKV("general.name", "test")
+	w.AddKV(arch+".context_length", uint32(spec.ctx))
+	w.AddKV(arch+".embedding_length", uint32(spec.embd))
+	w.AddKV(arch+".block_count", uint32(spec.layers))
+	w.AddKV(arch+".feed_forward_length", uint32(spec.ffn))
+	w.AddKV(arch+".attention.head_count", uint32(spec.heads))
+	w.AddKV(arch+".attention.head_count_kv", uint32(spec.kvHeads))
+	w.AddKV(arch+".rope.dimension_count", uint32(ropeDim))
+	if spec.freqBase != 0 {
+		w.AddKV(arch+".rope.freq_base", spec.freqBase)
+	}
+	w.AddKV(arch+".attention.layer_norm_rms_epsilon", float32(1e-5))
 	for _, k := range slices.Sorted(maps.Keys(spec.extraKV)) {
 		w.AddKV(k, spec.extraKV[k])
 	}
@@ -154,6 +163,14 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 			w.AddF32(name, ud, v)
 		}
 	}
+	// bias writes a F32 vector of N(0, scale²) values (tensor's 1-D case is a norm weight around 1).
+	bias := func(name string, scale float32, n int) {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64()) * scale
+		}
+		w.AddF32(name, []uint64{uint64(n)}, v)
+	}
 	ws := func(fanIn int) float32 {
 		if spec.scale != 0 {
 			return spec.scale
@@ -169,6 +186,11 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 		tensor(p+"attn_k.weight", ws(spec.embd)*4, spec.embd, kvDim)
 		tensor(p+"attn_v.weight", ws(spec.embd), spec.embd, kvDim)
 		tensor(p+"attn_output.weight", ws(spec.embd), spec.embd, spec.embd)
+		if spec.qkvBias {
+			bias(p+"attn_q.bias", 0.5, spec.embd)
+			bias(p+"attn_k.bias", 0.5, kvDim)
+			bias(p+"attn_v.bias", 0.2, kvDim)
+		}
 		tensor(p+"ffn_norm.weight", 0.1, spec.embd)
 		tensor(p+"ffn_gate.weight", ws(spec.embd), spec.embd, spec.ffn)
 		tensor(p+"ffn_up.weight", ws(spec.embd), spec.embd, spec.ffn)
@@ -177,6 +199,9 @@ func buildTestModel(tb testing.TB, spec testSpec) []byte {
 	tensor("output_norm.weight", 0.1, spec.embd)
 	if !spec.tied {
 		tensor("output.weight", ws(spec.embd)*8, spec.embd, vocab)
+	}
+	if spec.outBias {
+		bias("output.bias", 0.5, vocab)
 	}
 	if spec.ropeFreqs != nil {
 		w.AddF32("rope_freqs.weight", []uint64{uint64(len(spec.ropeFreqs))}, spec.ropeFreqs)
