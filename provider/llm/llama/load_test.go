@@ -127,6 +127,8 @@ func FuzzLoadBytes(f *testing.F) {
 	f.Add(buildTestModel(f, spec))
 	spec.weightType = gguf.Q4_1
 	f.Add(buildTestModel(f, spec))
+	f.Add(buildTestModel(f, testSpec{arch: "qwen2", embd: 8, layers: 1, heads: 2, kvHeads: 1, ffn: 8, ctx: 8, seed: 3, qkvBias: true, outBias: true}))
+	f.Add(buildTestModel(f, testSpec{embd: 8, layers: 1, heads: 2, kvHeads: 1, ffn: 8, ctx: 8, seed: 4, ropeFreqs: []float32{1, 8}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := LoadBytes(b)
 		if err != nil {
@@ -135,4 +137,27 @@ func FuzzLoadBytes(f *testing.F) {
 		// Whatever loads must also run.
 		_, _ = m.GenerateTokens(t.Context(), []int32{1}, GenerateOptions{MaxTokens: 2}, nil)
 	})
+}
+
+// TestRopeScalingMetadata: the angle factor llama.cpp derives from the scaling keys.
+func TestRopeScalingMetadata(t *testing.T) {
+	cases := []struct {
+		kv   map[string]any
+		want float64
+	}{
+		{nil, 1},
+		{map[string]any{"llama.rope.scaling.factor": float32(4)}, 0.25},
+		{map[string]any{"llama.rope.scaling.type": "linear", "llama.rope.scaling.factor": float32(8)}, 0.125},
+		{map[string]any{"llama.rope.scaling.type": "none", "llama.rope.scaling.factor": float32(4)}, 1},
+		{map[string]any{"llama.rope.scale_linear": float32(2)}, 0.5},
+		{map[string]any{"llama.rope.scaling.factor": float32(0), "llama.rope.scaling.attn_factor": float32(1)}, 1},
+	}
+	for _, c := range cases {
+		spec := smallSpec
+		spec.extraKV = c.kv
+		m := loadTestModel(t, spec)
+		if got := m.Info().RopeFreqScale; got != c.want {
+			t.Errorf("%v: RopeFreqScale %v, want %v", c.kv, got, c.want)
+		}
+	}
 }
