@@ -1,5 +1,5 @@
-// Starts `cocoon model serve` (the embedded demo model) on a free loopback port for one test file,
-// and gives an official OpenAI SDK client pointed at it.
+// Starts `cocoon model serve` (the embedded demo model, or a GGUF file) on a free loopback port for one
+// test file, and gives an official OpenAI SDK client pointed at it.
 //
 // COCOON_BIN names a prebuilt binary (run.sh builds one for all files); without it the binary is
 // built here with `go build` into a temporary folder.
@@ -24,19 +24,22 @@ function binary() {
   return { bin, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-// start serves the model on 127.0.0.1:0 and resolves once the server printed its address.
-export async function start() {
+// start serves the model (model: a GGUF path; default the embedded demo model; args: further serve
+// flags) on 127.0.0.1:0 and resolves once the server printed its address. stdout() is all the server
+// printed so far.
+export async function start({ model, args = [] } = {}) {
   const { bin, cleanup } = binary();
-  const child = spawn(bin, ['model', 'serve', '--listen', '127.0.0.1:0', '--threads', '1'], {
+  const argv = ['model', 'serve', ...(model ? [model] : []), '--listen', '127.0.0.1:0', '--threads', '1', ...args];
+  const child = spawn(bin, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Never leave the server behind, even when the test process dies without running after().
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   let stderr = '';
+  let out = '';
   child.stderr.on('data', (d) => { stderr += d; });
   const baseURL = await new Promise((resolve, reject) => {
-    let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s; stderr: ${stderr}`)), 30_000);
     child.stdout.on('data', (d) => {
       out += d;
@@ -49,6 +52,7 @@ export async function start() {
   return {
     baseURL,
     client,
+    stdout: () => out,
     async stop() {
       process.removeListener('exit', killOnExit);
       if (child.exitCode === null) {
