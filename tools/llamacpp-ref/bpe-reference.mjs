@@ -5,11 +5,9 @@
 //   go test ./provider/llm/tokenizer -run '^TestWriteBPEModels$' -bpe.write=DIR
 // which also writes DIR/NAME.gguf.tokenizer-sha256, copied here so the test knows what it compares.
 // Like reference.mjs, it never builds or downloads llama.cpp.
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
 import { basename } from "node:path";
-import { createHash } from "node:crypto";
-import { parseArgs } from "node:util";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { cli, compactIds, fileFacts, namedPaths, openLlama, provenance, writeFixture } from "./lib/llama.mjs";
 
 // The prompts: every pre-tokenizer branch (contractions in both cases, letters with a leading
 // non-letter, digit runs of 1–9, punctuation runs with trailing newlines, whitespace runs before text,
@@ -124,39 +122,13 @@ for (let i = 0; i < 200; i++) {
     RANDOM_PROMPTS.push(s);
 }
 
-function usage(msg) {
-    console.error(`bpe-reference.mjs: ${msg}\nusage: node bpe-reference.mjs --out FILE --model NAME=PATH ...`);
-    process.exit(2);
-}
+const { args, usage } = cli("bpe-reference.mjs", "--out FILE --model NAME=PATH ...", { vocab: { type: "string", multiple: true } });
+const models = namedPaths(args.model, "model", usage);
+const vocabs = namedPaths(args.vocab, "vocab", usage);
 
-const { values: args } = parseArgs({
-    options: {
-        out: { type: "string" },
-        model: { type: "string", multiple: true },
-        vocab: { type: "string", multiple: true },
-    },
-});
-if (!args.out) usage("--out is required");
-if (!args.model?.length) usage("at least one --model NAME=PATH is required");
-
-const llama = await getLlama({
-    gpu: false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-});
-if (llama.buildType !== "prebuilt") {
-    throw new Error(`llama.cpp build is ${llama.buildType}, want the prebuilt binary`);
-}
-const pkgVersion = (name) => JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url), "utf8")).version;
-
+const llama = await openLlama();
 const out = {
-    generator: "tools/llamacpp-ref/bpe-reference.mjs",
-    node_llama_cpp: pkgVersion("node-llama-cpp"),
-    node_llama_cpp_binary: `@node-llama-cpp/linux-x64@${pkgVersion("@node-llama-cpp/linux-x64")}`,
-    llama_cpp: { ...llama.llamaCppRelease, build: llama.buildType },
+    ...provenance(llama, "tools/llamacpp-ref/bpe-reference.mjs", false),
     models: [],
     vocabs: [],
 };
@@ -188,11 +160,7 @@ function tokenInfo(model) {
     };
 }
 
-for (const spec of args.model) {
-    const eq = spec.indexOf("=");
-    if (eq <= 0) usage(`--model ${spec}: want NAME=PATH`);
-    const name = spec.slice(0, eq);
-    const path = spec.slice(eq + 1);
+for (const { name, path } of models) {
     const hashFile = `${path}.tokenizer-sha256`;
     if (!existsSync(hashFile)) usage(`${hashFile} is missing: write the models with TestWriteBPEModels`);
     const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
@@ -211,19 +179,15 @@ for (const spec of args.model) {
 
 // Real vocabularies (llama.cpp's models/ggml-vocab-*.gguf, vocabulary only): the same prompts plus
 // llama.cpp's own tokenizer test strings (NAME.gguf.inp next to the file, when present).
-for (const spec of args.vocab ?? []) {
-    const eq = spec.indexOf("=");
-    if (eq <= 0) usage(`--vocab ${spec}: want NAME=PATH`);
-    const name = spec.slice(0, eq);
-    const path = spec.slice(eq + 1);
-    const bytes = readFileSync(path);
+for (const { name, path } of vocabs) {
+    const { file, sha256 } = fileFacts(path);
     const model = await llama.loadModel({ modelPath: path, vocabOnly: true });
     const texts = [...PROMPTS, ...RANDOM_PROMPTS];
     if (existsSync(`${path}.inp`)) texts.push(...readFileSync(`${path}.inp`, "utf8").split("\n__ggml_vocab_test__\n"));
     out.vocabs.push({
         name,
-        file: basename(path),
-        sha256: createHash("sha256").update(bytes).digest("hex"),
+        file,
+        sha256,
         vocabulary_type: model.vocabularyType,
         ...tokenInfo(model),
         cases: [...new Set(texts)].map((text) => caseOf(model, text)),
@@ -233,5 +197,4 @@ for (const spec of args.vocab ?? []) {
 }
 
 // One line per id list keeps the file short and diffs readable.
-const json = JSON.stringify(out, null, 1).replace(/\[\s*(-?\d+(?:,\s*-?\d+)*)\s*\]/g, (_, ids) => `[${ids.split(/,\s*/).join(",")}]`);
-writeFileSync(args.out, json + "\n");
+writeFixture(args.out, out, compactIds);

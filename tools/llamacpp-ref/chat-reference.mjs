@@ -12,12 +12,12 @@
 // Usage: node chat-reference.mjs [--model PATH]   (needs npm install and, for llama.cpp's renderer, gcc)
 import { Template } from "@huggingface/jinja";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { fileFacts, openLlama, pkgVersion, writeFixture } from "./lib/llama.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
@@ -70,7 +70,7 @@ if (existsSync(path.join(libDir, "libllama.v0.5.0.so"))) {
     applyBin = null;
   }
 }
-const llamaCppVersion = JSON.parse(readFileSync(path.join(here, "node_modules", "node-llama-cpp", "package.json"))).version;
+const llamaCppVersion = pkgVersion("node-llama-cpp");
 
 function rec(s) {
   const b = Buffer.from(s, "utf8");
@@ -117,8 +117,7 @@ for (const fam of index) {
 const { values: args } = parseArgs({ options: { model: { type: "string" } } });
 let promptTokens = null;
 if (args.model) {
-  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
-  const llama = await getLlama({ gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true, progressLogs: false, logLevel: LlamaLogLevel.error });
+  const llama = await openLlama();
   const model = await llama.loadModel({ modelPath: args.model, gpuLayers: 0 });
   const meta = model.fileInfo.metadata;
   const src = meta.tokenizer.chat_template;
@@ -134,7 +133,7 @@ if (args.model) {
     convs[name] = { text, ids: Array.from(ids, Number) };
   }
   promptTokens = {
-    model_sha256: createHash("sha256").update(readFileSync(args.model)).digest("hex"),
+    model_sha256: fileFacts(args.model).sha256,
     bos_token: bos, eos_token: eos, add_bos: addBOS,
     conversations: convs,
   };
@@ -143,11 +142,11 @@ if (args.model) {
 
 const doc = {
   generator: "tools/llamacpp-ref/chat-reference.mjs",
-  jinja: "@huggingface/jinja " + JSON.parse(readFileSync(path.join(here, "node_modules", "@huggingface", "jinja", "package.json"))).version,
+  jinja: "@huggingface/jinja " + pkgVersion("@huggingface/jinja"),
   llamacpp: applyBin ? `llama_chat_apply_template from node-llama-cpp ${llamaCppVersion}` : null,
   conversations,
   families,
   llamacpp_prompt_tokens: promptTokens,
 };
-writeFileSync(out, JSON.stringify(doc, null, 1) + "\n");
+writeFixture(out, doc);
 console.log(`wrote ${out}: ${families.length} templates x ${Object.keys(conversations).length} conversations`);

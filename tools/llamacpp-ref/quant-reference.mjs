@@ -9,19 +9,16 @@
 //   node quant-reference.mjs --out ../../models/testdata/llamacpp-quant-reference.json \
 //       --reference ../../models/testdata/reference.json --model NAME=PATH [--model NAME=PATH ...]
 //
-// It never builds or downloads llama.cpp: getLlama is told to use the prebuilt binary or fail.
-process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
-
-import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { basename } from "node:path";
-import { parseArgs } from "node:util";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+// with the models in llamacppQuantSpecs order (the fixture's order); quant-regen.sh does all of it.
+//
+// It never builds or downloads llama.cpp (lib/llama.mjs uses the prebuilt binary or fails).
+import { readFileSync } from "node:fs";
+import { cli, compactNumbers, fileFacts, greedy, MATCHED_CONTEXT, namedPaths, openLlama, promptIds, provenance, timer, writeFixture } from "./lib/llama.mjs";
 
 const N_GENERATE = 32;
 const N_LOGIT_STEPS = 8;
 const TOP_K = 5;
-const CONTEXT = { threads: 1, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" };
+const CONTEXT = MATCHED_CONTEXT;
 
 // Prompts beyond reference.json's greedy prompts: chat form and edge cases.
 const chat = (msgs) => msgs.map(([role, content]) => `${role}: ${content}\n`).join("") + "Assistant:";
@@ -36,20 +33,8 @@ const EXTRA = [
         "and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters.",
 ];
 
-function usage(msg) {
-    console.error(`quant-reference.mjs: ${msg}\nusage: node quant-reference.mjs --out FILE [--reference reference.json] --model NAME=PATH ...`);
-    process.exit(2);
-}
-
-const { values: args } = parseArgs({
-    options: {
-        out: { type: "string" },
-        reference: { type: "string" },
-        model: { type: "string", multiple: true },
-    },
-});
-if (!args.out) usage("--out is required");
-if (!args.model?.length) usage("at least one --model NAME=PATH is required");
+const { args, usage } = cli("quant-reference.mjs", "--out FILE [--reference reference.json] --model NAME=PATH ...", { reference: { type: "string" } });
+const models = namedPaths(args.model, "model", usage);
 
 const texts = [];
 if (args.reference) {
@@ -59,70 +44,10 @@ if (args.reference) {
 texts.push(...EXTRA);
 const cases = [...new Set(texts)];
 
-const started = process.hrtime.bigint();
-const llama = await getLlama({
-    gpu: false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-});
-if (llama.buildType !== "prebuilt") {
-    throw new Error(`llama.cpp build is ${llama.buildType}, want the prebuilt binary`);
-}
-const pkgVersion = (name) => JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url), "utf8")).version;
-const sig = (v, digits) => Number(v.toPrecision(digits));
-
-// topOf returns the k largest logits as [id, logit] (ties: lower id first), the log-sum-exp of all
-// logits, the top-2 margin and the argmax, computing in float64 over llama.cpp's float32 values.
-function topOf(logits, k) {
-    const entries = [...logits.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-    const max = entries[0][1];
-    let sum = 0;
-    for (const [, v] of entries) sum += Math.exp(v - max);
-    return {
-        top: entries.slice(0, k).map(([id, v]) => [id, sig(v, 9)]), // 9 digits print a float32 exactly
-        logsumexp: sig(max + Math.log(sum), 9),
-        margin: sig(entries[0][1] - entries[1][1], 4),
-        argmax: entries[0][0],
-    };
-}
-
-// greedy evaluates prompt and continues it greedily, checking llama.cpp's greedy sampler against the
-// argmax of the full logits at every step.
-async function greedy(sequence, prompt, eos, nCtx) {
-    await sequence.clearHistory();
-    const completion = [];
-    const steps = [];
-    const margins = [];
-    let stop = "length";
-    const next = (id) => [id, { generateNext: { token: true, logits: true, options: { temperature: 0 } } }];
-    let input = prompt.map((id, i) => (i === prompt.length - 1 ? next(id) : id));
-    while (completion.length < N_GENERATE && prompt.length + completion.length < nCtx) {
-        const res = await sequence.controlledEvaluate(input);
-        const out = res[input.length - 1]?.next;
-        if (out?.token == null || out.logits == null) throw new Error("llama.cpp returned no token");
-        const t = topOf(out.logits, TOP_K);
-        if (t.argmax !== out.token) throw new Error(`greedy sampler chose ${out.token}, argmax is ${t.argmax} (margin ${t.margin})`);
-        if (steps.length < N_LOGIT_STEPS) steps.push({ top: t.top, logsumexp: t.logsumexp });
-        margins.push(t.margin);
-        if (out.token === eos) {
-            stop = "eos";
-            break;
-        }
-        completion.push(out.token);
-        input = [next(out.token)];
-    }
-    return { completion_ids: completion, finish: stop, top2_margins: margins, steps };
-}
-
+const elapsed = timer();
+const llama = await openLlama();
 const out = {
-    generator: "tools/llamacpp-ref/quant-reference.mjs",
-    node_llama_cpp: pkgVersion("node-llama-cpp"),
-    node_llama_cpp_binary: `@node-llama-cpp/linux-x64@${pkgVersion("@node-llama-cpp/linux-x64")}`,
-    llama_cpp: { ...llama.llamaCppRelease, build: llama.buildType },
-    system_info: llama.systemInfo,
+    ...provenance(llama, "tools/llamacpp-ref/quant-reference.mjs"),
     n_generate: N_GENERATE,
     n_logit_steps: N_LOGIT_STEPS,
     top_k: TOP_K,
@@ -130,22 +55,13 @@ const out = {
     models: [],
 };
 
-for (const spec of args.model) {
-    const eq = spec.indexOf("=");
-    if (eq <= 0) usage(`--model ${spec}: want NAME=PATH`);
-    const name = spec.slice(0, eq);
-    const path = spec.slice(eq + 1);
-    const bytes = readFileSync(path);
+for (const { name, path } of models) {
+    const facts = fileFacts(path);
     const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
     const nCtx = model.trainContextSize;
-    const bos = model.tokens.bos;
-    const eos = model.tokens.eos;
-    const addBOS = model.tokens.shouldPrependBosToken;
     const m = {
         name,
-        file: basename(path),
-        sha256: createHash("sha256").update(bytes).digest("hex"),
-        bytes: bytes.length,
+        ...facts,
         n_ctx: nCtx,
         tokenizer: cases.map((text) => ({ text, ids: model.tokenize(text, false) })),
         greedy: [],
@@ -153,10 +69,11 @@ for (const spec of args.model) {
     const context = await model.createContext({ contextSize: nCtx, sequences: 1, ...CONTEXT });
     const sequence = context.getSequence();
     for (const text of cases) {
-        const prompt = [...(addBOS && bos != null ? [bos] : []), ...model.tokenize(text, false)];
+        const prompt = promptIds(model, text);
         if (prompt.length === 0) continue;
         if (prompt.length + N_GENERATE > nCtx) throw new Error(`${name}: prompt ${JSON.stringify(text)} has ${prompt.length} tokens, too many for ${nCtx}`);
-        m.greedy.push({ prompt: text, prompt_ids: prompt, ...(await greedy(sequence, prompt, eos, nCtx)) });
+        const g = await greedy(sequence, prompt, { eos: model.tokens.eos, nGenerate: N_GENERATE, topK: TOP_K, nLogitSteps: N_LOGIT_STEPS, nCtx, withFinish: true });
+        m.greedy.push({ prompt: text, prompt_ids: prompt, ...g });
     }
     await context.dispose();
     await model.dispose();
@@ -164,8 +81,5 @@ for (const spec of args.model) {
     console.error(`${name}: ${m.tokenizer.length} tokenizations, ${m.greedy.length} greedy runs`);
 }
 await llama.dispose();
-const json = JSON.stringify(out, null, 1)
-    .replace(/\[[-0-9.e+,\s]*\]/g, (a) => a.replace(/\s+/g, ""))
-    .replace(/\[(\s*\[[-0-9.e+,]*\],?)+\s*\]/g, (a) => a.replace(/\s+/g, ""));
-writeFileSync(args.out, json + "\n");
-console.error(`wrote ${args.out} in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s`);
+writeFixture(args.out, out, compactNumbers);
+console.error(`wrote ${args.out} in ${elapsed()} s`);

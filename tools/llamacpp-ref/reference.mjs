@@ -5,14 +5,9 @@
 //   node reference.mjs --out FILE --reference ../../models/testdata/reference.json \
 //       --model NAME=PATH [--model NAME=PATH ...]
 //
-// It never builds or downloads llama.cpp: getLlama is told to use the prebuilt binary or fail.
-process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD = "true";
-
-import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { basename } from "node:path";
-import { parseArgs } from "node:util";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+// It never builds or downloads llama.cpp (lib/llama.mjs uses the prebuilt binary or fails).
+import { readFileSync } from "node:fs";
+import { cli, compactNumbers, fileFacts, greedy, MATCHED_CONTEXT, namedPaths, openLlama, promptIds, provenance, timer, writeFixture } from "./lib/llama.mjs";
 
 // Generated tokens per prompt, positions whose top logits are recorded, and how many logits each.
 const N_GENERATE = 32;
@@ -23,10 +18,9 @@ const TOP_K = 5;
 // the plain attention path); the engine must match it exactly. "defaults" is llama.cpp as its own tools
 // run by default (F16 K/V cache, flash attention "auto", which llama.cpp enables on the CPU), what an
 // outside reviewer is likely to run.
-// One thread: ggml's thread pool spin-waits, which on a small shared machine costs ~0.5 s a token
-// (1 ms with one thread); a dot product is summed by one thread either way, so results are the same.
+// One thread for both (see MATCHED_CONTEXT).
 const RUNS = [
-    { name: "matched", context: { threads: 1, flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" } },
+    { name: "matched", context: MATCHED_CONTEXT },
     { name: "defaults", context: { threads: 1, flashAttention: "auto", experimentalKvCacheKeyType: "F16", experimentalKvCacheValueType: "F16" } },
 ];
 
@@ -60,20 +54,8 @@ const EXTRA = [
         "Night. And the evening and the morning were the first day.",
 ];
 
-function usage(msg) {
-    console.error(`reference.mjs: ${msg}\nusage: node reference.mjs --out FILE [--reference reference.json] --model NAME=PATH ...`);
-    process.exit(2);
-}
-
-const { values: args } = parseArgs({
-    options: {
-        out: { type: "string" },
-        reference: { type: "string" },
-        model: { type: "string", multiple: true },
-    },
-});
-if (!args.out) usage("--out is required");
-if (!args.model?.length) usage("at least one --model NAME=PATH is required");
+const { args, usage } = cli("reference.mjs", "--out FILE [--reference reference.json] --model NAME=PATH ...", { reference: { type: "string" } });
+const models = namedPaths(args.model, "model", usage);
 
 // The prompt list: reference.json's tokenizer texts and greedy prompts first, then EXTRA, deduplicated.
 const texts = [];
@@ -85,74 +67,10 @@ if (args.reference) {
 texts.push(...EXTRA);
 const cases = [...new Set(texts)];
 
-const started = process.hrtime.bigint();
-const llama = await getLlama({
-    gpu: false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-});
-if (llama.buildType !== "prebuilt") {
-    throw new Error(`llama.cpp build is ${llama.buildType}, want the prebuilt binary`);
-}
-const pkgVersion = (name) => JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url), "utf8")).version;
-
-const sig = (v, digits) => Number(v.toPrecision(digits));
-
-// topOf returns the k largest logits as [id, logit] (ties: lower id first), the log-sum-exp of all
-// logits and the argmax, computing in float64 over llama.cpp's float32 values.
-function topOf(logits, k) {
-    const entries = [...logits.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-    const max = entries[0][1];
-    let sum = 0;
-    for (const [, v] of entries) sum += Math.exp(v - max);
-    return {
-        // 9 significant digits print a float32 exactly (a logit is one); the rest is float64 arithmetic.
-        top: entries.slice(0, k).map(([id, v]) => [id, sig(v, 9)]),
-        logsumexp: sig(max + Math.log(sum), 9),
-        margin: sig(entries[0][1] - entries[1][1], 4),
-        argmax: entries[0][0],
-    };
-}
-
-// greedy evaluates prompt and continues it greedily, checking llama.cpp's greedy sampler against the
-// argmax of the full logits at every step.
-async function greedy(sequence, prompt, eos, nCtx) {
-    await sequence.clearHistory();
-    const completion = [];
-    const steps = [];
-    const margins = [];
-    let stop = "length";
-    let input = prompt.map((id, i) => (i === prompt.length - 1 ? [id, { generateNext: { token: true, logits: true, options: { temperature: 0 } } }] : id));
-    while (completion.length < N_GENERATE && prompt.length + completion.length < nCtx) {
-        const res = await sequence.controlledEvaluate(input);
-        const next = res[input.length - 1]?.next;
-        if (next?.token == null || next.logits == null) throw new Error("llama.cpp returned no token");
-        const t = topOf(next.logits, TOP_K);
-        if (t.argmax !== next.token) {
-            throw new Error(`greedy sampler chose ${next.token}, argmax is ${t.argmax} (margin ${t.margin})`);
-        }
-        if (steps.length < N_LOGIT_STEPS) steps.push({ top: t.top, logsumexp: t.logsumexp });
-        margins.push(t.margin);
-        if (next.token === eos) {
-            stop = "eos";
-            break;
-        }
-        completion.push(next.token);
-        input = [[next.token, { generateNext: { token: true, logits: true, options: { temperature: 0 } } }]];
-    }
-    return { completion_ids: completion, finish: stop, top2_margins: margins, steps };
-}
-
+const elapsed = timer();
+const llama = await openLlama();
 const out = {
-    generator: "tools/llamacpp-ref/reference.mjs",
-    node_llama_cpp: pkgVersion("node-llama-cpp"),
-    node_llama_cpp_binary: `@node-llama-cpp/linux-x64@${pkgVersion("@node-llama-cpp/linux-x64")}`,
-    llama_cpp: { ...llama.llamaCppRelease, build: llama.buildType },
-    // The CPU variant ggml picked here (it can change the last bits of a float32 sum on another CPU).
-    system_info: llama.systemInfo,
+    ...provenance(llama, "tools/llamacpp-ref/reference.mjs"),
     n_generate: N_GENERATE,
     n_logit_steps: N_LOGIT_STEPS,
     top_k: TOP_K,
@@ -160,26 +78,18 @@ const out = {
     models: [],
 };
 
-for (const spec of args.model) {
-    const eq = spec.indexOf("=");
-    if (eq <= 0) usage(`--model ${spec}: want NAME=PATH`);
-    const name = spec.slice(0, eq);
-    const path = spec.slice(eq + 1);
-    const bytes = readFileSync(path);
+for (const { name, path } of models) {
+    const facts = fileFacts(path);
     const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
     const nCtx = model.trainContextSize;
-    const bos = model.tokens.bos;
     const eos = model.tokens.eos;
-    const addBOS = model.tokens.shouldPrependBosToken;
     const m = {
         name,
-        file: basename(path),
-        sha256: createHash("sha256").update(bytes).digest("hex"),
-        bytes: bytes.length,
+        ...facts,
         n_ctx: nCtx,
-        bos_id: bos,
+        bos_id: model.tokens.bos,
         eos_id: eos,
-        add_bos: addBOS,
+        add_bos: model.tokens.shouldPrependBosToken,
         tokenizer: [],
         greedy: {},
     };
@@ -197,10 +107,11 @@ for (const spec of args.model) {
         const sequence = context.getSequence();
         const results = [];
         for (const text of cases) {
-            const prompt = [...(addBOS && bos != null ? [bos] : []), ...model.tokenize(text, false)];
+            const prompt = promptIds(model, text);
             if (prompt.length === 0) continue; // nothing to evaluate
             if (prompt.length + N_GENERATE > nCtx) throw new Error(`${name}: prompt ${JSON.stringify(text)} has ${prompt.length} tokens, too many for ${nCtx}`);
-            results.push({ prompt: text, prompt_ids: prompt, ...(await greedy(sequence, prompt, eos, nCtx)) });
+            const g = await greedy(sequence, prompt, { eos, nGenerate: N_GENERATE, topK: TOP_K, nLogitSteps: N_LOGIT_STEPS, nCtx, withFinish: true });
+            results.push({ prompt: text, prompt_ids: prompt, ...g });
         }
         m.greedy[run.name] = results;
         await context.dispose();
@@ -210,9 +121,5 @@ for (const spec of args.model) {
     console.error(`${name}: ${m.tokenizer.length} tokenizations, ${RUNS.length}×${m.greedy[RUNS[0].name].length} greedy runs`);
 }
 await llama.dispose();
-// One line per number array (and per list of [id, logit] pairs) keeps the fixture short and diffable.
-const json = JSON.stringify(out, null, 1)
-    .replace(/\[[-0-9.e+,\s]*\]/g, (a) => a.replace(/\s+/g, ""))
-    .replace(/\[(\s*\[[-0-9.e+,]*\],?)+\s*\]/g, (a) => a.replace(/\s+/g, ""));
-writeFileSync(args.out, json + "\n");
-console.error(`wrote ${args.out} in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(1)} s`);
+writeFixture(args.out, out, compactNumbers);
+console.error(`wrote ${args.out} in ${elapsed()} s`);
