@@ -93,6 +93,12 @@ test('chat ends at <|eot_id|> with finish_reason stop, streaming and not, same u
       assert.ok(!ch.message.content.includes(exp.eog_text));
       assert.deepEqual(counts(c.usage), want);
 
+      // Content as an array of one text part (how SDK users often send it) is the same prompt.
+      const parts = conv.messages.map((m) => ({ role: m.role, content: [{ type: 'text', text: m.content }] }));
+      const p = await srv.client.chat.completions.create({ model: MODEL, messages: parts, max_tokens: 32, temperature: 0 });
+      assert.equal(p.choices[0].message.content, exp.content);
+      assert.deepEqual(counts(p.usage), want);
+
       // Default temperature (sampled): the model's margins make the reply the same.
       const s = await collect(await srv.client.chat.completions.create({
         model: MODEL, messages: conv.messages, max_tokens: 32, stream: true, stream_options: { include_usage: true },
