@@ -18,8 +18,13 @@ let srv, dir, exp, MODEL;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cocoon-sdk-instruct-'));
-  execFileSync('go', ['test', './provider/backend/embedded', '-run', '^TestWriteSDKModel$', '-count=1', `-sdkmodel.write=${dir}`],
-    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync('go', ['test', './provider/backend/embedded', '-run', '^TestWriteSDKModel$', '-count=1', `-sdkmodel.write=${dir}`],
+      { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    // go test reports a failing test on stdout.
+    throw new Error(`failed to write the model with go test:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
   exp = JSON.parse(readFileSync(join(dir, 'llama3-instruct-test.json'), 'utf8'));
   MODEL = exp.model_id;
   srv = await start({ model: join(dir, 'llama3-instruct-test.gguf') });
@@ -59,7 +64,7 @@ function usage(prompt, completion) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
-// pick returns the usage fields the checks compare (servers may add details objects).
+// counts returns the usage fields the checks compare (servers may add details objects).
 function counts(u) {
   return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens };
 }
