@@ -1,14 +1,7 @@
 package llama
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
-	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -36,10 +29,7 @@ func q4KM(name string) gguf.GGMLType {
 // the layers, not the input token's own embedding, decide the output (otherwise greedy decoding
 // repeats the input token).
 // INVARIANT: changing a spec changes its file's sha256, which the fixture records: regenerate it.
-var llamacppQuantSpecs = []struct {
-	name string
-	spec testSpec
-}{
+var llamacppQuantSpecs = []namedSpec{
 	{"rand-q4_0", testSpec{embd: 128, layers: 2, heads: 4, kvHeads: 2, ffn: 256, ctx: 512, extraVocab: 200,
 		weightType: gguf.Q4_0, seed: 21}},
 	{"rand-q4_1", testSpec{embd: 96, layers: 2, heads: 3, kvHeads: 1, ffn: 192, ctx: 512, extraVocab: 150,
@@ -62,18 +52,7 @@ func TestWriteLlamaCppQuantModels(t *testing.T) {
 	if *llamacppQuantWrite == "" {
 		t.Skip("set -llamacpp.quantwrite=DIR to write the quantized llama.cpp reference models")
 	}
-	if err := os.MkdirAll(*llamacppQuantWrite, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range llamacppQuantSpecs {
-		b := buildTestModel(t, s.spec)
-		path := filepath.Join(*llamacppQuantWrite, s.name+".gguf")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(b)
-		t.Logf("%s: %d bytes, sha256 %s", path, len(b), hex.EncodeToString(sum[:]))
-	}
+	writeNamedSpecs(t, *llamacppQuantWrite, llamacppQuantSpecs)
 }
 
 // llamacppQuantFixture is models/testdata/llamacpp-quant-reference.json, written by
@@ -114,14 +93,8 @@ const (
 
 func loadLlamaCppQuantFixture(t *testing.T) *llamacppQuantFixture {
 	t.Helper()
-	b, err := os.ReadFile("../../../models/testdata/llamacpp-quant-reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f llamacppQuantFixture
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
+	readFixture(t, "../../../models/testdata/llamacpp-quant-reference.json", &f)
 	if len(f.Models) != len(llamacppQuantSpecs) {
 		t.Fatalf("llamacpp-quant-reference.json has %d models, llamacppQuantSpecs %d: regenerate it", len(f.Models), len(llamacppQuantSpecs))
 	}
@@ -135,18 +108,7 @@ func TestLlamaCppQuant(t *testing.T) {
 	fx := loadLlamaCppQuantFixture(t)
 	for _, fm := range fx.Models {
 		t.Run(fm.Name, func(t *testing.T) {
-			var b []byte
-			for _, s := range llamacppQuantSpecs {
-				if s.name == fm.Name {
-					b = buildTestModel(t, s.spec)
-				}
-			}
-			if b == nil {
-				t.Fatalf("fixture model %q is not in llamacppQuantSpecs", fm.Name)
-			}
-			if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != fm.SHA256 {
-				t.Fatalf("model %q: sha256 %x, llama.cpp ran on %s: regenerate the fixture (tools/llamacpp-ref)", fm.Name, sum, fm.SHA256)
-			}
+			_, b := specModel(t, llamacppQuantSpecs, fm.Name, fm.SHA256, "tools/llamacpp-ref/quant-regen.sh")
 			m, err := LoadBytes(b)
 			if err != nil {
 				t.Fatal(err)
@@ -161,49 +123,19 @@ func TestLlamaCppQuant(t *testing.T) {
 					t.Errorf("Encode(%q) = %v, llama.cpp %v", c.Text, got, c.IDs)
 				}
 			}
-			var worst, worstRel, steps float64
-			var relErrs []float64
+			var st stepStats
+			tol := func(size float64) float64 { return llamacppQuantRel * max(1, size) }
 			for _, g := range fm.Greedy {
-				prompt := tok.Encode(g.Prompt, true)
-				if !slices.Equal(prompt, g.PromptIDs) {
-					t.Fatalf("prompt %q: tokens %v, llama.cpp %v", g.Prompt, prompt, g.PromptIDs)
-				}
-				var ids []int32
-				res, err := m.GenerateTokens(context.Background(), prompt, GenerateOptions{MaxTokens: fx.NGenerate, Threads: 1}, func(id int32) error {
-					ids = append(ids, id)
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if i := firstDiff(ids, g.CompletionIDs); i >= 0 {
-					margin := math.Inf(1)
-					if i < len(g.Margins) {
-						margin = g.Margins[i]
-					}
-					t.Errorf("prompt %q: generated token %d differs (llama.cpp top-2 margin there %g)\n got       %v\n llama.cpp %v",
-						g.Prompt, i, margin, ids, g.CompletionIDs)
-				} else if (g.Finish == "eos") != (res.FinishReason == FinishStop) {
-					t.Errorf("prompt %q: finish %q, llama.cpp %q", g.Prompt, res.FinishReason, g.Finish)
-				}
-				for i, d := range llamacppLogitDiffs(m, g) {
-					steps++
-					if tol := llamacppQuantRel * max(1, d.size); d.abs > tol {
-						t.Errorf("prompt %q step %d: logit %d is %g off llama.cpp's (tolerance %g)", g.Prompt, i, d.id, d.abs, tol)
-					}
-					worst = max(worst, d.abs)
-					worstRel = max(worstRel, d.abs/max(1, d.size))
-					relErrs = append(relErrs, d.abs/max(1, d.size))
-				}
+				compareGreedy(t, m, g, fx.NGenerate, "", nil)
+				st.compareLogits(t, m, g, "", tol)
 			}
-			slices.Sort(relErrs)
-			median := relErrs[len(relErrs)/2]
-			flips := len(relErrs) - sort.SearchFloat64s(relErrs, 1e-4)
+			median := medianOf(st.rel)
+			flips := len(st.rel) - sort.SearchFloat64s(slices.Sorted(slices.Values(st.rel)), 1e-4)
 			if median > llamacppQuantMedianRel {
 				t.Errorf("median step is %g off llama.cpp relative to the logits' size, want <= %g", median, llamacppQuantMedianRel)
 			}
 			t.Logf("%d prompts x %d tokens; %g logit steps: max |logit - llama.cpp| %.3g (relative to the logits' size %.2g), median relative %.2g, %d steps beyond 1e-4",
-				len(fm.Greedy), fx.NGenerate, steps, worst, worstRel, median, flips)
+				len(fm.Greedy), fx.NGenerate, st.steps, st.worst, st.worstRel, median, flips)
 		})
 	}
 }

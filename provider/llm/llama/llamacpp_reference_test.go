@@ -1,14 +1,8 @@
 package llama
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -25,10 +19,7 @@ var llamacppWrite = flag.String("llamacpp.write", "", "write the random llama.cp
 // ratios, a tied output, other RoPE bases, F16, BF16 and Q8_0 weights. llama.cpp's llama architecture needs
 // RoPE over the whole head (n_rot == head size) and Q8_0 rows that are a multiple of 32 long.
 // INVARIANT: changing a spec changes its file's sha256, which the fixture records: regenerate it.
-var llamacppSpecs = []struct {
-	name string
-	spec testSpec
-}{
+var llamacppSpecs = []namedSpec{
 	{"rand-f16", testSpec{embd: 96, layers: 3, heads: 6, kvHeads: 3, ffn: 160, ctx: 512, extraVocab: 300,
 		weightType: gguf.F16, seed: 11, freqBase: 50000}},
 	{"rand-q8_0", testSpec{embd: 96, layers: 2, heads: 4, kvHeads: 1, ffn: 192, ctx: 512, extraVocab: 200,
@@ -43,18 +34,7 @@ func TestWriteLlamaCppModels(t *testing.T) {
 	if *llamacppWrite == "" {
 		t.Skip("set -llamacpp.write=DIR to write the random llama.cpp reference models")
 	}
-	if err := os.MkdirAll(*llamacppWrite, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range llamacppSpecs {
-		b := buildTestModel(t, s.spec)
-		path := filepath.Join(*llamacppWrite, s.name+".gguf")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(b)
-		t.Logf("%s: %d bytes, sha256 %s", path, len(b), hex.EncodeToString(sum[:]))
-	}
+	writeNamedSpecs(t, *llamacppWrite, llamacppSpecs)
 }
 
 // llamacppFixture is models/testdata/llamacpp-reference.json, written by tools/llamacpp-ref/reference.mjs
@@ -84,30 +64,10 @@ type llamacppFixture struct {
 	} `json:"models"`
 }
 
-type llamacppGreedy struct {
-	Prompt        string    `json:"prompt"`
-	PromptIDs     []int32   `json:"prompt_ids"`
-	CompletionIDs []int32   `json:"completion_ids"`
-	Finish        string    `json:"finish"` // "eos" or "length"
-	Margins       []float64 `json:"top2_margins"`
-	// Steps[i] is the distribution for generated token i: the top logits as [id, logit] (ties: lower
-	// id first) and the log-sum-exp of all logits.
-	Steps []struct {
-		Top       [][2]float64 `json:"top"`
-		LogSumExp float64      `json:"logsumexp"`
-	} `json:"steps"`
-}
-
 func loadLlamaCppFixture(t *testing.T) *llamacppFixture {
 	t.Helper()
-	b, err := os.ReadFile("../../../models/testdata/llamacpp-reference.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f llamacppFixture
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
+	readFixture(t, "../../../models/testdata/llamacpp-reference.json", &f)
 	if len(f.Models) == 0 {
 		t.Fatal("llamacpp-reference.json has no models")
 	}
@@ -118,21 +78,12 @@ func loadLlamaCppFixture(t *testing.T) *llamacppFixture {
 // sha256 llama.cpp ran on.
 func llamacppModelBytes(t *testing.T, name, sha string) []byte {
 	t.Helper()
-	var b []byte
-	if name == models.DefaultModelID {
-		b = models.DefaultGGUF()
+	if name != models.DefaultModelID {
+		_, b := specModel(t, llamacppSpecs, name, sha, "tools/llamacpp-ref/regen.sh")
+		return b
 	}
-	for _, s := range llamacppSpecs {
-		if s.name == name {
-			b = buildTestModel(t, s.spec)
-		}
-	}
-	if b == nil {
-		t.Fatalf("fixture model %q is neither the default model nor in llamacppSpecs", name)
-	}
-	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != sha {
-		t.Fatalf("model %q: sha256 %x, llama.cpp ran on %s: regenerate the fixture (tools/llamacpp-ref)", name, sum, sha)
-	}
+	b := models.DefaultGGUF()
+	checkModelSHA(t, name, b, sha, "tools/llamacpp-ref/regen.sh")
 	return b
 }
 
@@ -218,111 +169,25 @@ func TestLlamaCppGreedy(t *testing.T) {
 					rel = llamacppDefaultsRel
 				}
 				tol := func(logit float64) float64 { return base + rel*math.Abs(logit) }
-				var worst, steps float64
-				var relErrs []float64
+				// Only the "defaults" run may part from llama.cpp, and only at a near-tie.
+				nearTie := func(margin, size float64) bool { return run == llamacppRunDefaults && margin <= 2*tol(size) }
+				var st stepStats
 				parted := 0
 				for _, g := range cases {
-					prompt := m.Tokenizer().Encode(g.Prompt, true)
-					if !slices.Equal(prompt, g.PromptIDs) {
-						t.Fatalf("prompt %q: tokens %v, llama.cpp %v", g.Prompt, prompt, g.PromptIDs)
-					}
-					var ids []int32
-					res, err := m.GenerateTokens(context.Background(), prompt, GenerateOptions{MaxTokens: fx.NGenerate, Threads: 1}, func(id int32) error {
-						ids = append(ids, id)
-						return nil
-					})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if i := firstDiff(ids, g.CompletionIDs); i >= 0 {
-						margin := math.Inf(1)
-						if i < len(g.Margins) {
-							margin = g.Margins[i]
-						}
-						var size float64 // the logits' size, from the recorded steps
-						for _, st := range g.Steps {
-							size = max(size, math.Abs(st.Top[0][1]))
-						}
-						if run == llamacppRunMatched || margin > 2*tol(size) {
-							t.Errorf("%s: prompt %q: generated token %d differs (llama.cpp top-2 margin there %g)\n got       %v\n llama.cpp %v",
-								run, g.Prompt, i, margin, ids, g.CompletionIDs)
-						}
+					if compareGreedy(t, m, g, fx.NGenerate, run+": ", nearTie) {
 						parted++
-					} else if (g.Finish == "eos") != (res.FinishReason == FinishStop) {
-						t.Errorf("%s: prompt %q: finish %q, llama.cpp %q", run, g.Prompt, res.FinishReason, g.Finish)
 					}
-					for i, d := range llamacppLogitDiffs(m, g) {
-						steps++
-						if d.abs > tol(d.size) {
-							t.Errorf("%s: prompt %q step %d: logit %d is %g off llama.cpp's (tolerance %g)", run, g.Prompt, i, d.id, d.abs, tol(d.size))
-						}
-						worst = max(worst, d.abs)
-						relErrs = append(relErrs, d.abs/max(1, d.size))
-					}
+					st.compareLogits(t, m, g, run+": ", tol)
 				}
-				slices.Sort(relErrs)
-				median := relErrs[len(relErrs)/2]
+				median := medianOf(st.rel)
 				if run == llamacppRunMatched && median > llamacppMedianRel {
 					t.Errorf("%s: median step is %g off llama.cpp relative to the logits' size, want <= %g", run, median, llamacppMedianRel)
 				}
 				t.Logf("%s: %d prompts x %d tokens, %d parted at near-ties; %g logit steps: max |logit - llama.cpp| %.3g, median relative %.2g",
-					run, len(cases), fx.NGenerate, parted, steps, worst, median)
+					run, len(cases), fx.NGenerate, parted, st.steps, st.worst, median)
 			}
 		})
 	}
-}
-
-// firstDiff is the first index where a and b differ (a length difference counts), -1 if equal.
-func firstDiff(a, b []int32) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	if len(a) != len(b) {
-		return min(len(a), len(b))
-	}
-	return -1
-}
-
-// logitDiff is the largest difference from llama.cpp at one step: abs at logit id (or the log-sum-exp,
-// id -1), size the magnitude of llama.cpp's top logit there.
-type logitDiff struct {
-	id        int
-	abs, size float64
-}
-
-// llamacppLogitDiffs decodes g's prompt and llama.cpp's continuation with the KV cache, as generation
-// does, and compares the recorded top logits and the log-sum-exp of all logits at each step.
-func llamacppLogitDiffs(m *Model, g llamacppGreedy) []logitDiff {
-	st := m.newState(len(g.PromptIDs)+len(g.Steps), 1)
-	var logits []float32
-	for i := 0; i < len(g.PromptIDs); i += promptBatch {
-		logits = st.forward(g.PromptIDs[i:min(i+promptBatch, len(g.PromptIDs))], false)
-	}
-	var out []logitDiff
-	for i, step := range g.Steps {
-		if i > 0 {
-			logits = st.forward([]int32{g.CompletionIDs[i-1]}, false)
-		}
-		d := logitDiff{id: -1, abs: math.Abs(logSumExp(logits) - step.LogSumExp), size: math.Abs(step.Top[0][1])}
-		for _, p := range step.Top {
-			if e := math.Abs(float64(logits[int(p[0])]) - p[1]); e > d.abs {
-				d.abs, d.id = e, int(p[0])
-			}
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
-func logSumExp(v []float32) float64 {
-	mx := float64(v[argmax(v)])
-	var s float64
-	for _, x := range v {
-		s += math.Exp(float64(x) - mx)
-	}
-	return mx + math.Log(s)
 }
 
 // TestRoundF16 checks the fast float16 rounding against the general conversion on a sweep of float32
