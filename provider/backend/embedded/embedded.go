@@ -153,6 +153,11 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 			// The turn ends at the model's end-of-generation token (<|eot_id|>, <|im_end|>, ...).
 			tokens = b.chat.tokenize(tok, prompt)
 		}
+	} else {
+		// As llama.cpp's server (tokenize_input_prompts with parse_special) and vLLM do: control
+		// tokens written in a completions prompt, e.g. a chat template a client rendered itself, are
+		// tokens, not text.
+		tokens = tok.EncodeSpecial(prompt, true, true)
 	}
 	if req.MaxTokens < 0 {
 		return backend.Result{}, backend.InvalidRequest("max_tokens", "max_tokens must be positive, got %d", req.MaxTokens)

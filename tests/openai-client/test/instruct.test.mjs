@@ -191,12 +191,10 @@ test('completions: a plain prompt also ends at the EOG', async () => {
 });
 
 // llama.cpp's server (and vLLM) tokenize a completions prompt with parse_special, so a client that
-// renders the chat template itself sends the same tokens as a chat request. Cocoon tokenizes it as
-// plain text: each "<|start_header_id|>" becomes a run of byte-level tokens.
-test('completions: control tokens written in the prompt are parsed as in llama.cpp',
-  { todo: 'the embedded backend tokenizes completions prompts without parse_special' }, async () => {
-    const conv = exp.conversations[0];
-    const c = await srv.client.completions.create({ model: MODEL, prompt: llama3Prompt(conv.messages), max_tokens: 32, temperature: 0 });
-    assert.equal(c.choices[0].text, exp.content);
-    assert.equal(c.usage.prompt_tokens, conv.prompt_tokens);
-  });
+// renders the chat template itself sends the same tokens as a chat request; so does Cocoon.
+test('completions: control tokens written in the prompt are parsed as in llama.cpp', async () => {
+  const conv = exp.conversations[0];
+  const c = await srv.client.completions.create({ model: MODEL, prompt: llama3Prompt(conv.messages), max_tokens: 32, temperature: 0 });
+  assert.equal(c.choices[0].text, exp.content);
+  assert.equal(c.usage.prompt_tokens, conv.prompt_tokens);
+});
