@@ -181,113 +181,88 @@ func scaleMinsK4(q []byte) (sc, m [8]uint8) {
 // f16At reads the half-precision value at b[0:2] through the table.
 func f16At(tab *[1 << 16]float32, b []byte) float32 { return tab[uint16(b[0])|uint16(b[1])<<8] }
 
-func dotQ4_0Go(w []byte, a actRow) float32 {
-	tab := f16Table()
-	var sum float32
-	for b := range a.d {
-		blk := w[b*18 : b*18+18]
-		y := a.qs[b*32 : b*32+32]
-		var s int32
-		for j, v := range blk[2:18] {
-			s += (int32(v&0xf)-8)*int32(y[j]) + (int32(v>>4)-8)*int32(y[j+16])
-		}
-		sum += f16At(tab, blk) * a.d[b] * float32(s)
-	}
-	return sum
+// The portable kernels, the reference for the AVX2 ones in quant_amd64.s.
+func dotQ4_0Go(w []byte, a actRow) float32 { return dotQ32Go[[18]byte](w, a) }
+func dotQ4_1Go(w []byte, a actRow) float32 { return dotQ32Go[[20]byte](w, a) }
+func dotQ5_0Go(w []byte, a actRow) float32 { return dotQ32Go[[22]byte](w, a) }
+func dotQ5_1Go(w []byte, a actRow) float32 { return dotQ32Go[[24]byte](w, a) }
+func dotQ4_KGo(w []byte, a actRow) float32 { return dotQ45KGo[[144]byte](w, a) }
+func dotQ5_KGo(w []byte, a actRow) float32 { return dotQ45KGo[[176]byte](w, a) }
+
+// block32 is one block of a 32-value format, told apart by its size: Q4_0 (18 bytes: F16 scale d,
+// 16 bytes of nibbles), Q4_1 (20: d, F16 min m, nibbles), Q5_0 (22: d, 32 fifth bits, nibbles) and
+// Q5_1 (24: d, m, fifth bits, nibbles), quantKinds' blockBytes. Each size is its own instantiation of dotQ32Go, in which the
+// size is a constant and the other formats' branches fold away, as fast as a kernel written per format.
+type block32 interface {
+	~[18]byte | ~[20]byte | ~[22]byte | ~[24]byte
 }
 
-func dotQ4_1Go(w []byte, a actRow) float32 {
+// dotQ32Go is ggml's vec_dot_q{4,5}_{0,1}_q8_{0,1}: per block the exact integer dot product of the
+// weight's values q−off (value j in the low nibble of byte j, j+16 in the high one, plus the fifth
+// bit for Q5) with the activations, times the two scales; for Q4_1/Q5_1 Σ m·s is added after the sum,
+// as ggml does.
+func dotQ32Go[B block32](w []byte, a actRow) float32 {
+	var z B
+	bb := len(z)
+	hasMin := bb == 20 || bb == 24
+	qhAt := 0 // where the fifth bits are; 0: none
+	off := int32(8)
+	switch bb {
+	case 22:
+		qhAt, off = 2, 16
+	case 24:
+		qhAt, off = 4, 0
+	case 20:
+		off = 0
+	}
 	tab := f16Table()
 	var sum, summs float32
 	for b := range a.d {
-		blk := w[b*20 : b*20+20]
+		blk := w[b*bb : b*bb+bb]
 		y := a.qs[b*32 : b*32+32]
+		qs := blk[bb-16 : bb]
 		var s int32
-		for j, v := range blk[4:20] {
-			s += int32(v&0xf)*int32(y[j]) + int32(v>>4)*int32(y[j+16])
-		}
-		sum += f16At(tab, blk) * a.d[b] * float32(s)
-		summs += f16At(tab, blk[2:]) * a.s[b]
-	}
-	return sum + summs
-}
-
-func dotQ5_0Go(w []byte, a actRow) float32 {
-	tab := f16Table()
-	var sum float32
-	for b := range a.d {
-		blk := w[b*22 : b*22+22]
-		y := a.qs[b*32 : b*32+32]
-		qh := uint32(blk[2]) | uint32(blk[3])<<8 | uint32(blk[4])<<16 | uint32(blk[5])<<24
-		var s int32
-		for j, v := range blk[6:22] {
-			h0 := int32(qh>>j&1) << 4
-			h1 := int32(qh>>(j+16)&1) << 4
-			s += (int32(v&0xf)|h0-16)*int32(y[j]) + (int32(v>>4)|h1-16)*int32(y[j+16])
-		}
-		sum += f16At(tab, blk) * a.d[b] * float32(s)
-	}
-	return sum
-}
-
-func dotQ5_1Go(w []byte, a actRow) float32 {
-	tab := f16Table()
-	var sum, summs float32
-	for b := range a.d {
-		blk := w[b*24 : b*24+24]
-		y := a.qs[b*32 : b*32+32]
-		qh := uint32(blk[4]) | uint32(blk[5])<<8 | uint32(blk[6])<<16 | uint32(blk[7])<<24
-		var s int32
-		for j, v := range blk[8:24] {
-			h0 := int32(qh>>j&1) << 4
-			h1 := int32(qh>>(j+16)&1) << 4
-			s += (int32(v&0xf)|h0)*int32(y[j]) + (int32(v>>4)|h1)*int32(y[j+16])
-		}
-		sum += f16At(tab, blk) * a.d[b] * float32(s)
-		summs += f16At(tab, blk[2:]) * a.s[b]
-	}
-	return sum + summs
-}
-
-// dotQ4_KGo: per super-block d·Σ_j sc_j·(q·y over sub-block j) − dmin·Σ_j m_j·(sum of y over j), with
-// d and dmin the weight's scales times the activations' (ggml's vec_dot_q4_K_q8_K).
-func dotQ4_KGo(w []byte, a actRow) float32 {
-	tab := f16Table()
-	var sum float32
-	for b := range a.d {
-		blk := w[b*144 : b*144+144]
-		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
-		bs := a.bsums[b*16 : b*16+16]
-		scales, qs := blk[4:16], blk[16:144]
-		var sumi, summs int32
-		for g := 0; g < 4; g++ {
-			sc1, m1 := gguf.ScaleMinK4(2*g, scales)
-			sc2, m2 := gguf.ScaleMinK4(2*g+1, scales)
-			q := qs[32*g : 32*g+32]
-			y1, y2 := y[64*g:64*g+32], y[64*g+32:64*g+64]
-			var s1, s2 int32
-			for l, v := range q {
-				s1 += int32(v&0xf) * int32(y1[l])
-				s2 += int32(v>>4) * int32(y2[l])
+		if qhAt > 0 {
+			qh := binary.LittleEndian.Uint32(blk[qhAt:])
+			for j, v := range qs {
+				h0 := int32(qh>>j&1) << 4
+				h1 := int32(qh>>(j+16)&1) << 4
+				s += (int32(v&0xf)|h0-off)*int32(y[j]) + (int32(v>>4)|h1-off)*int32(y[j+16])
 			}
-			sumi += int32(sc1)*s1 + int32(sc2)*s2
-			summs += int32(m1)*(int32(bs[4*g])+int32(bs[4*g+1])) + int32(m2)*(int32(bs[4*g+2])+int32(bs[4*g+3]))
+		} else {
+			for j, v := range qs {
+				s += (int32(v&0xf)-off)*int32(y[j]) + (int32(v>>4)-off)*int32(y[j+16])
+			}
 		}
-		d := a.d[b] * f16At(tab, blk)
-		dmin := a.d[b] * f16At(tab, blk[2:])
-		sum += d*float32(sumi) - dmin*float32(summs)
+		sum += f16At(tab, blk) * a.d[b] * float32(s)
+		if hasMin {
+			summs += f16At(tab, blk[2:]) * a.s[b]
+		}
+	}
+	if hasMin {
+		return sum + summs
 	}
 	return sum
 }
 
-func dotQ5_KGo(w []byte, a actRow) float32 {
+// blockK45 is a Q4_K (144 bytes) or Q5_K (176 bytes) super-block; as with block32, each size is its
+// own instantiation of dotQ45KGo, with the size a constant.
+type blockK45 interface{ ~[144]byte | ~[176]byte }
+
+// dotQ45KGo is ggml's vec_dot_q4_K_q8_K (bb 144) and vec_dot_q5_K_q8_K (bb 176, the values' fifth bits
+// at blk[16:48]): per super-block d·Σ_j sc_j·(q·y over sub-block j) − dmin·Σ_j m_j·(sum of y over j),
+// with d and dmin the weight's scales times the activations'.
+func dotQ45KGo[B blockK45](w []byte, a actRow) float32 {
+	var z B
+	bb := len(z)
+	five := bb == 176
 	tab := f16Table()
 	var sum float32
 	for b := range a.d {
-		blk := w[b*176 : b*176+176]
+		blk := w[b*bb : b*bb+bb]
 		y := a.qs[b*gguf.QK_K : (b+1)*gguf.QK_K]
 		bs := a.bsums[b*16 : b*16+16]
-		scales, qh, qs := blk[4:16], blk[16:48], blk[48:176]
+		scales, qh, qs := blk[4:16], blk[16:48], blk[bb-128:bb]
 		var sumi, summs int32
 		for g := 0; g < 4; g++ {
 			sc1, m1 := gguf.ScaleMinK4(2*g, scales)
@@ -295,10 +270,17 @@ func dotQ5_KGo(w []byte, a actRow) float32 {
 			q := qs[32*g : 32*g+32]
 			y1, y2 := y[64*g:64*g+32], y[64*g+32:64*g+64]
 			var s1, s2 int32
-			for l, v := range q {
-				h := qh[l] >> (2 * g)
-				s1 += int32(v&0xf|(h&1)<<4) * int32(y1[l])
-				s2 += int32(v>>4|(h&2)<<3) * int32(y2[l])
+			if five {
+				for l, v := range q {
+					h := qh[l] >> (2 * g)
+					s1 += int32(v&0xf|(h&1)<<4) * int32(y1[l])
+					s2 += int32(v>>4|(h&2)<<3) * int32(y2[l])
+				}
+			} else {
+				for l, v := range q {
+					s1 += int32(v&0xf) * int32(y1[l])
+					s2 += int32(v>>4) * int32(y2[l])
+				}
 			}
 			sumi += int32(sc1)*s1 + int32(sc2)*s2
 			summs += int32(m1)*(int32(bs[4*g])+int32(bs[4*g+1])) + int32(m2)*(int32(bs[4*g+2])+int32(bs[4*g+3]))
