@@ -1,12 +1,9 @@
 #!/bin/sh
 # Regenerates models/testdata/llamacpp-bpe-reference.json (llama.cpp's BPE tokenizations) and checks the
 # Go BPE tokenizer against it. Run from anywhere; needs Node >= 20 and npm (see README.md).
-set -eu
-root=$(cd "$(dirname "$0")/../.." && pwd)
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+. "$(dirname "$0")/lib/regen.sh"
+dir=$scratch
 cd "$root"
-(cd tools/llamacpp-ref && npm install --no-audit --no-fund >/dev/null)
 go test ./provider/llm/tokenizer -count=1 -run '^TestWriteBPEModels$' -bpe.write="$dir"
 models=""
 for name in bpe-llama3 bpe-qwen2 bpe-gpt2 bpe-default; do

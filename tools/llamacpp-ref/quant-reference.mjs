@@ -12,8 +12,7 @@
 // with the models in llamacppQuantSpecs order (the fixture's order); quant-regen.sh does all of it.
 //
 // It never builds or downloads llama.cpp (lib/llama.mjs uses the prebuilt binary or fails).
-import { readFileSync } from "node:fs";
-import { cli, compactNumbers, fileFacts, greedy, MATCHED_CONTEXT, namedPaths, openLlama, promptIds, provenance, timer, writeFixture } from "./lib/llama.mjs";
+import { cli, compactNumbers, eachModel, greedyCases, MATCHED_CONTEXT, namedPaths, openLlama, provenance, referenceTexts, timer, writeFixture } from "./lib/llama.mjs";
 
 const N_GENERATE = 32;
 const N_LOGIT_STEPS = 8;
@@ -36,13 +35,7 @@ const EXTRA = [
 const { args, usage } = cli("quant-reference.mjs", "--out FILE [--reference reference.json] --model NAME=PATH ...", { reference: { type: "string" } });
 const models = namedPaths(args.model, "model", usage);
 
-const texts = [];
-if (args.reference) {
-    const ref = JSON.parse(readFileSync(args.reference, "utf8"));
-    for (const g of ref.greedy ?? []) texts.push(g.prompt);
-}
-texts.push(...EXTRA);
-const cases = [...new Set(texts)];
+const cases = referenceTexts(args.reference, EXTRA, false); // reference.json's greedy prompts, then EXTRA
 
 const elapsed = timer();
 const llama = await openLlama();
@@ -55,31 +48,17 @@ const out = {
     models: [],
 };
 
-for (const { name, path } of models) {
-    const facts = fileFacts(path);
-    const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-    const nCtx = model.trainContextSize;
+out.models = await eachModel(llama, models, async (model, name, facts) => {
     const m = {
         name,
         ...facts,
-        n_ctx: nCtx,
+        n_ctx: model.trainContextSize,
         tokenizer: cases.map((text) => ({ text, ids: model.tokenize(text, false) })),
-        greedy: [],
+        greedy: await greedyCases(model, name, cases, CONTEXT, { nGenerate: N_GENERATE, nLogitSteps: N_LOGIT_STEPS, topK: TOP_K }),
     };
-    const context = await model.createContext({ contextSize: nCtx, sequences: 1, ...CONTEXT });
-    const sequence = context.getSequence();
-    for (const text of cases) {
-        const prompt = promptIds(model, text);
-        if (prompt.length === 0) continue;
-        if (prompt.length + N_GENERATE > nCtx) throw new Error(`${name}: prompt ${JSON.stringify(text)} has ${prompt.length} tokens, too many for ${nCtx}`);
-        const g = await greedy(sequence, prompt, { eos: model.tokens.eos, nGenerate: N_GENERATE, topK: TOP_K, nLogitSteps: N_LOGIT_STEPS, nCtx, withFinish: true });
-        m.greedy.push({ prompt: text, prompt_ids: prompt, ...g });
-    }
-    await context.dispose();
-    await model.dispose();
-    out.models.push(m);
     console.error(`${name}: ${m.tokenizer.length} tokenizations, ${m.greedy.length} greedy runs`);
-}
+    return m;
+});
 await llama.dispose();
 writeFixture(args.out, out, compactNumbers);
 console.error(`wrote ${args.out} in ${elapsed()} s`);

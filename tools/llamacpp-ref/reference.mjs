@@ -6,8 +6,7 @@
 //       --model NAME=PATH [--model NAME=PATH ...]
 //
 // It never builds or downloads llama.cpp (lib/llama.mjs uses the prebuilt binary or fails).
-import { readFileSync } from "node:fs";
-import { cli, compactNumbers, fileFacts, greedy, MATCHED_CONTEXT, namedPaths, openLlama, promptIds, provenance, timer, writeFixture } from "./lib/llama.mjs";
+import { cli, compactNumbers, eachModel, greedyCases, MATCHED_CONTEXT, namedPaths, openLlama, provenance, referenceTexts, timer, writeFixture } from "./lib/llama.mjs";
 
 // Generated tokens per prompt, positions whose top logits are recorded, and how many logits each.
 const N_GENERATE = 32;
@@ -58,14 +57,7 @@ const { args, usage } = cli("reference.mjs", "--out FILE [--reference reference.
 const models = namedPaths(args.model, "model", usage);
 
 // The prompt list: reference.json's tokenizer texts and greedy prompts first, then EXTRA, deduplicated.
-const texts = [];
-if (args.reference) {
-    const ref = JSON.parse(readFileSync(args.reference, "utf8"));
-    for (const c of ref.tokenizer ?? []) texts.push(c.text);
-    for (const g of ref.greedy ?? []) texts.push(g.prompt);
-}
-texts.push(...EXTRA);
-const cases = [...new Set(texts)];
+const cases = referenceTexts(args.reference, EXTRA, true);
 
 const elapsed = timer();
 const llama = await openLlama();
@@ -78,17 +70,13 @@ const out = {
     models: [],
 };
 
-for (const { name, path } of models) {
-    const facts = fileFacts(path);
-    const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-    const nCtx = model.trainContextSize;
-    const eos = model.tokens.eos;
+out.models = await eachModel(llama, models, async (model, name, facts) => {
     const m = {
         name,
         ...facts,
-        n_ctx: nCtx,
+        n_ctx: model.trainContextSize,
         bos_id: model.tokens.bos,
-        eos_id: eos,
+        eos_id: model.tokens.eos,
         add_bos: model.tokens.shouldPrependBosToken,
         tokenizer: [],
         greedy: {},
@@ -103,23 +91,11 @@ for (const { name, path } of models) {
         });
     }
     for (const run of RUNS) {
-        const context = await model.createContext({ contextSize: nCtx, sequences: 1, ...run.context });
-        const sequence = context.getSequence();
-        const results = [];
-        for (const text of cases) {
-            const prompt = promptIds(model, text);
-            if (prompt.length === 0) continue; // nothing to evaluate
-            if (prompt.length + N_GENERATE > nCtx) throw new Error(`${name}: prompt ${JSON.stringify(text)} has ${prompt.length} tokens, too many for ${nCtx}`);
-            const g = await greedy(sequence, prompt, { eos, nGenerate: N_GENERATE, topK: TOP_K, nLogitSteps: N_LOGIT_STEPS, nCtx, withFinish: true });
-            results.push({ prompt: text, prompt_ids: prompt, ...g });
-        }
-        m.greedy[run.name] = results;
-        await context.dispose();
+        m.greedy[run.name] = await greedyCases(model, name, cases, run.context, { nGenerate: N_GENERATE, nLogitSteps: N_LOGIT_STEPS, topK: TOP_K });
     }
-    await model.dispose();
-    out.models.push(m);
     console.error(`${name}: ${m.tokenizer.length} tokenizations, ${RUNS.length}×${m.greedy[RUNS[0].name].length} greedy runs`);
-}
+    return m;
+});
 await llama.dispose();
 writeFixture(args.out, out, compactNumbers);
 console.error(`wrote ${args.out} in ${elapsed()} s`);

@@ -1,22 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates models/testdata/llamacpp-rope-reference.json with llama.cpp (see rope-README.md). Run from
 # anywhere; needs Go, Node.js >= 20 and npm. Not part of `make test` or CI: they use the committed fixture.
-set -euo pipefail
-export LC_ALL=C
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-models="$(mktemp -d)"
-trap 'rm -rf "$models"' EXIT
+. "$(dirname "$0")/lib/regen.sh"
 
-[ -d "$here/node_modules/node-llama-cpp" ] || (cd "$here" && npm install --no-audit --no-fund)
-
-# The models, written by the same Go code that the test rebuilds them with (llamacppRopeSpecs).
-(cd "$root" && go test ./provider/llm/llama -count=1 -run '^TestWriteLlamaCppRopeModels$' -llamacpp.rope.write="$models" >/dev/null)
-
-args=()
-for f in "$models"/*.gguf; do
-	args+=(--model "$(basename "$f" .gguf)=$f")
-done
-(cd "$here" && node rope-reference.mjs --out "$root/models/testdata/llamacpp-rope-reference.json" "${args[@]}")
+write_models provider/llm/llama TestWriteLlamaCppRopeModels llamacpp.rope.write # llamacppRopeSpecs
+# shellcheck disable=SC2086 # $model_args is a list of flags
+(cd "$here" && node rope-reference.mjs --out "$root/models/testdata/llamacpp-rope-reference.json" $model_args)
 
 (cd "$root" && go test ./provider/llm/llama -count=1 -run 'LlamaCppRopeScaling' -v | grep -E 'prompts to|^(ok|FAIL|---)')

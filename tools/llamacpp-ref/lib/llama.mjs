@@ -70,6 +70,19 @@ export function fileFacts(path) {
     return { file: basename(path), sha256: createHash("sha256").update(bytes).digest("hex"), bytes: bytes.length };
 }
 
+// eachModel loads every model ({ name, path }) in turn, on the CPU, and returns what
+// record(model, name, facts) makes of each (facts: fileFacts), disposing of the model after.
+export async function eachModel(llama, models, record) {
+    const out = [];
+    for (const { name, path } of models) {
+        const facts = fileFacts(path);
+        const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+        out.push(await record(model, name, facts));
+        await model.dispose();
+    }
+    return out;
+}
+
 // promptIds is text tokenized without special parsing, after BOS when the model adds one.
 export function promptIds(model, text) {
     const bos = model.tokens.bos;
@@ -129,6 +142,38 @@ export async function greedy(sequence, prompt, { eos, nGenerate, topK, nLogitSte
     return { completion_ids: completion, ...(withFinish ? { finish } : {}), top2_margins: margins, steps };
 }
 
+// referenceTexts is the prompt list of reference.mjs and quant-reference.mjs: models/testdata/reference.json's
+// tokenizer texts (withTokenizer) and greedy prompts when path is given, then extra, deduplicated.
+export function referenceTexts(path, extra, withTokenizer) {
+    const texts = [];
+    if (path) {
+        const ref = JSON.parse(readFileSync(path, "utf8"));
+        if (withTokenizer) for (const c of ref.tokenizer ?? []) texts.push(c.text);
+        for (const g of ref.greedy ?? []) texts.push(g.prompt);
+    }
+    texts.push(...extra);
+    return [...new Set(texts)];
+}
+
+// greedyCases runs every text (BOS first; empty prompts skipped) greedily in one context of model's
+// training size set up by context, recording n_logit_steps logits and the finish reason, as
+// reference.mjs and quant-reference.mjs do.
+export async function greedyCases(model, name, texts, context, { nGenerate, nLogitSteps, topK }) {
+    const nCtx = model.trainContextSize;
+    const ctx = await model.createContext({ contextSize: nCtx, sequences: 1, ...context });
+    const sequence = ctx.getSequence();
+    const results = [];
+    for (const text of texts) {
+        const prompt = promptIds(model, text);
+        if (prompt.length === 0) continue; // nothing to evaluate
+        if (prompt.length + nGenerate > nCtx) throw new Error(`${name}: prompt ${JSON.stringify(text)} has ${prompt.length} tokens, too many for ${nCtx}`);
+        const g = await greedy(sequence, prompt, { eos: model.tokens.eos, nGenerate, topK, nLogitSteps, nCtx, withFinish: true });
+        results.push({ prompt: text, prompt_ids: prompt, ...g });
+    }
+    await ctx.dispose();
+    return results;
+}
+
 // compactNumbers puts every number array (and every list of [id, logit] pairs) on one line, which keeps
 // a logits fixture short and diffable.
 export const compactNumbers = (json) =>
@@ -178,9 +223,7 @@ export async function promptListReference({ script, prompts, nGenerate, topK }) 
         context: MATCHED_CONTEXT,
         models: [],
     };
-    for (const { name, path } of models) {
-        const facts = fileFacts(path);
-        const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    out.models = await eachModel(llama, models, async (model, name, facts) => {
         const nCtx = model.trainContextSize;
         const m = { name, ...facts, n_ctx: nCtx, greedy: [] };
         const context = await model.createContext({ contextSize: nCtx, sequences: 1, ...MATCHED_CONTEXT });
@@ -196,10 +239,9 @@ export async function promptListReference({ script, prompts, nGenerate, topK }) 
             m.greedy.push({ prompt: p.text, max_prompt_tokens: p.max, prompt_ids: prompt, ...g });
         }
         await context.dispose();
-        await model.dispose();
-        out.models.push(m);
         console.error(`${name}: ${m.greedy.length} prompts, longest ${Math.max(...m.greedy.map((g) => g.prompt_ids.length))} tokens`);
-    }
+        return m;
+    });
     await llama.dispose();
     writeFixture(args.out, out, compactNumbers);
     console.error(`wrote ${args.out} in ${elapsed()} s`);
