@@ -12,7 +12,7 @@
 // with the models in llamacppQuantSpecs order (the fixture's order); quant-regen.sh does all of it.
 //
 // It never builds or downloads llama.cpp (lib/llama.mjs uses the prebuilt binary or fails).
-import { cli, compactNumbers, eachModel, greedyCases, MATCHED_CONTEXT, namedPaths, openLlama, provenance, referenceTexts, timer, writeFixture } from "./lib/llama.mjs";
+import { cli, greedyCases, MATCHED_CONTEXT, namedPaths, referenceTexts, writeReference } from "./lib/llama.mjs";
 
 const N_GENERATE = 32;
 const N_LOGIT_STEPS = 8;
@@ -37,18 +37,8 @@ const models = namedPaths(args.model, "model", usage);
 
 const cases = referenceTexts(args.reference, EXTRA, false); // reference.json's greedy prompts, then EXTRA
 
-const elapsed = timer();
-const llama = await openLlama();
-const out = {
-    ...provenance(llama, "tools/llamacpp-ref/quant-reference.mjs"),
-    n_generate: N_GENERATE,
-    n_logit_steps: N_LOGIT_STEPS,
-    top_k: TOP_K,
-    context: CONTEXT,
-    models: [],
-};
-
-out.models = await eachModel(llama, models, async (model, name, facts) => {
+// record is one model's entry in the fixture.
+async function record(model, name, facts) {
     const m = {
         name,
         ...facts,
@@ -58,7 +48,12 @@ out.models = await eachModel(llama, models, async (model, name, facts) => {
     };
     console.error(`${name}: ${m.tokenizer.length} tokenizations, ${m.greedy.length} greedy runs`);
     return m;
+}
+
+await writeReference({
+    args,
+    script: "quant-reference.mjs",
+    fields: { n_generate: N_GENERATE, n_logit_steps: N_LOGIT_STEPS, top_k: TOP_K, context: CONTEXT },
+    models,
+    record,
 });
-await llama.dispose();
-writeFixture(args.out, out, compactNumbers);
-console.error(`wrote ${args.out} in ${elapsed()} s`);

@@ -6,7 +6,7 @@
 //       --model NAME=PATH [--model NAME=PATH ...]
 //
 // It never builds or downloads llama.cpp (lib/llama.mjs uses the prebuilt binary or fails).
-import { cli, compactNumbers, eachModel, greedyCases, MATCHED_CONTEXT, namedPaths, openLlama, provenance, referenceTexts, timer, writeFixture } from "./lib/llama.mjs";
+import { cli, greedyCases, MATCHED_CONTEXT, namedPaths, referenceTexts, writeReference } from "./lib/llama.mjs";
 
 // Generated tokens per prompt, positions whose top logits are recorded, and how many logits each.
 const N_GENERATE = 32;
@@ -59,18 +59,8 @@ const models = namedPaths(args.model, "model", usage);
 // The prompt list: reference.json's tokenizer texts and greedy prompts first, then EXTRA, deduplicated.
 const cases = referenceTexts(args.reference, EXTRA, true);
 
-const elapsed = timer();
-const llama = await openLlama();
-const out = {
-    ...provenance(llama, "tools/llamacpp-ref/reference.mjs"),
-    n_generate: N_GENERATE,
-    n_logit_steps: N_LOGIT_STEPS,
-    top_k: TOP_K,
-    runs: RUNS,
-    models: [],
-};
-
-out.models = await eachModel(llama, models, async (model, name, facts) => {
+// record is one model's entry in the fixture.
+async function record(model, name, facts) {
     const m = {
         name,
         ...facts,
@@ -95,7 +85,12 @@ out.models = await eachModel(llama, models, async (model, name, facts) => {
     }
     console.error(`${name}: ${m.tokenizer.length} tokenizations, ${RUNS.length}×${m.greedy[RUNS[0].name].length} greedy runs`);
     return m;
+}
+
+await writeReference({
+    args,
+    script: "reference.mjs",
+    fields: { n_generate: N_GENERATE, n_logit_steps: N_LOGIT_STEPS, top_k: TOP_K, runs: RUNS },
+    models,
+    record,
 });
-await llama.dispose();
-writeFixture(args.out, out, compactNumbers);
-console.error(`wrote ${args.out} in ${elapsed()} s`);

@@ -83,6 +83,19 @@ export async function eachModel(llama, models, record) {
     return out;
 }
 
+// writeReference is the main part of a logits reference script: it opens llama.cpp, records every
+// model with record (see eachModel), and writes the fixture to args.out: provenance, then fields
+// (the script's settings), then the models, compacted with compactNumbers.
+export async function writeReference({ args, script, fields, models, record }) {
+    const elapsed = timer();
+    const llama = await openLlama();
+    const out = { ...provenance(llama, `tools/llamacpp-ref/${script}`), ...fields, models: [] };
+    out.models = await eachModel(llama, models, record);
+    await llama.dispose();
+    writeFixture(args.out, out, compactNumbers);
+    console.error(`wrote ${args.out} in ${elapsed()} s`);
+}
+
 // promptIds is text tokenized without special parsing, after BOS when the model adds one.
 export function promptIds(model, text) {
     const bos = model.tokens.bos;
@@ -213,17 +226,7 @@ export const LONG = Array.from({ length: 8 }, (_, i) => `Chapter ${i + 1}. ${i %
 // shorter than max is an error, so a vocabulary change cannot quietly shorten the long ones).
 export async function promptListReference({ script, prompts, nGenerate, topK }) {
     const { args, usage } = cli(script, "--out FILE --model NAME=PATH ...");
-    const models = namedPaths(args.model, "model", usage);
-    const elapsed = timer();
-    const llama = await openLlama();
-    const out = {
-        ...provenance(llama, `tools/llamacpp-ref/${script}`),
-        n_generate: nGenerate,
-        top_k: topK,
-        context: MATCHED_CONTEXT,
-        models: [],
-    };
-    out.models = await eachModel(llama, models, async (model, name, facts) => {
+    const record = async (model, name, facts) => {
         const nCtx = model.trainContextSize;
         const m = { name, ...facts, n_ctx: nCtx, greedy: [] };
         const context = await model.createContext({ contextSize: nCtx, sequences: 1, ...MATCHED_CONTEXT });
@@ -241,8 +244,7 @@ export async function promptListReference({ script, prompts, nGenerate, topK }) 
         await context.dispose();
         console.error(`${name}: ${m.greedy.length} prompts, longest ${Math.max(...m.greedy.map((g) => g.prompt_ids.length))} tokens`);
         return m;
-    });
-    await llama.dispose();
-    writeFixture(args.out, out, compactNumbers);
-    console.error(`wrote ${args.out} in ${elapsed()} s`);
+    };
+    const fields = { n_generate: nGenerate, top_k: topK, context: MATCHED_CONTEXT };
+    await writeReference({ args, script, fields, models: namedPaths(args.model, "model", usage), record });
 }
