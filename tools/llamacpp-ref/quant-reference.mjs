@@ -50,10 +50,5 @@ async function record(model, name, facts) {
     return m;
 }
 
-await writeReference({
-    args,
-    script: "quant-reference.mjs",
-    fields: { n_generate: N_GENERATE, n_logit_steps: N_LOGIT_STEPS, top_k: TOP_K, context: CONTEXT },
-    models,
-    record,
-});
+const fields = { n_generate: N_GENERATE, n_logit_steps: N_LOGIT_STEPS, top_k: TOP_K, context: CONTEXT };
+await writeReference({ args, script: "quant-reference.mjs", fields, models, record });

@@ -87,10 +87,5 @@ async function record(model, name, facts) {
     return m;
 }
 
-await writeReference({
-    args,
-    script: "reference.mjs",
-    fields: { n_generate: N_GENERATE, n_logit_steps: N_LOGIT_STEPS, top_k: TOP_K, runs: RUNS },
-    models,
-    record,
-});
+const fields = { n_generate: N_GENERATE, n_logit_steps: N_LOGIT_STEPS, top_k: TOP_K, runs: RUNS };
+await writeReference({ args, script: "reference.mjs", fields, models, record });
