@@ -195,21 +195,18 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	}
 	defer func() { <-b.sem }()
 
+	deliver := func(delta string) error {
+		if delta == "" {
+			return nil
+		}
+		return onText(delta)
+	}
 	var res llama.Result
 	var err error
 	if tokens != nil {
-		ts := &textStream{stops: stop, onText: onText}
-		res, err = b.model.GenerateTokens(ctx, tokens, opts, func(id int32) error { return ts.add(tok.Piece(id)) })
-		if err == nil {
-			err = ts.finish()
-		}
+		res, err = b.model.GenerateTokensText(ctx, tokens, opts, deliver)
 	} else {
-		res, err = b.model.Generate(ctx, prompt, opts, func(delta string) error {
-			if delta == "" {
-				return nil
-			}
-			return onText(delta)
-		})
+		res, err = b.model.Generate(ctx, prompt, opts, deliver)
 	}
 	out := backend.Result{Usage: backend.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens}}
 	if err != nil {

@@ -63,6 +63,13 @@ func (m *Model) GenerateTokens(ctx context.Context, promptTokens []int32, opts G
 	return m.run(ctx, promptTokens, opts, onToken, nil)
 }
 
+// GenerateTokensText continues a tokenized prompt (opts.AddBOS is ignored: put BOS in promptTokens),
+// streaming text to onText exactly as Generate does. For prompts that are not plain text: a chat
+// template's rendering with its control tokens already parsed.
+func (m *Model) GenerateTokensText(ctx context.Context, promptTokens []int32, opts GenerateOptions, onText func(delta string) error) (Result, error) {
+	return m.run(ctx, promptTokens, opts, nil, onText)
+}
+
 // checkContext validates the request size and returns the number of tokens to generate.
 func (m *Model) checkContext(promptTokens, maxTokens int) (int, error) {
 	ctxLen := m.info.ContextLength
