@@ -282,22 +282,10 @@ func channelWriteKey(path string, seed []byte) error {
 // channelReadKey reads a channel key file (32-byte ed25519 seed in hex), refusing one that group or
 // others can read or write.
 func channelReadKey(path string) (ed25519.PrivateKey, error) {
-	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no channel key file at %s: create one with 'cocoon channel key new --out %s'", path, path)
-	}
+	raw, err := readPrivateFile(path, "channel key file",
+		fmt.Sprintf("create one with 'cocoon channel key new --out %s'", path), "it signs payments")
 	if err != nil {
-		return nil, fmt.Errorf("failed to read channel key file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("channel key file %s is not a regular file", path)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("channel key file %s has permissions %04o: it signs payments and must be private to you (chmod 600 %s)", path, perm, path)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read channel key file: %w", err)
+		return nil, err
 	}
 	seed, err := hex.DecodeString(strings.TrimSpace(string(raw)))
 	if err != nil || len(seed) != ed25519.SeedSize {

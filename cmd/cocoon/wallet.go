@@ -210,24 +210,37 @@ func (f *walletFlags) loadWallet() (*wallet.Wallet, error) {
 
 // readKeyFile reads a mnemonic file, refusing one that group or others can read or write.
 func readKeyFile(path string) ([]string, error) {
+	raw, err := readPrivateFile(path, "wallet key file",
+		fmt.Sprintf("create one with 'cocoon wallet new' or 'cocoon wallet import', or set $%s", envMnemonic),
+		"it holds your mnemonic")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(raw)), nil
+}
+
+// readPrivateFile reads a secret file (a wallet mnemonic, a channel key), refusing one that is
+// missing (create says how to make one), not a regular file, or readable or writable by group or
+// others (holds says what the secret is for).
+func readPrivateFile(path, kind, create, holds string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no wallet key file at %s: create one with 'cocoon wallet new' or 'cocoon wallet import', or set $%s", path, envMnemonic)
+		return nil, fmt.Errorf("no %s at %s: %s", kind, path, create)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to read key file: %w", err)
+		return nil, fmt.Errorf("failed to read %s: %w", kind, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("key file %s is not a regular file", path)
+		return nil, fmt.Errorf("%s %s is not a regular file", kind, path)
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("key file %s has permissions %04o: it holds your mnemonic and must be private to you (chmod 600 %s)", path, perm, path)
+		return nil, fmt.Errorf("%s %s has permissions %04o: %s and must be private to you (chmod 600 %s)", kind, path, perm, holds, path)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read key file: %w", err)
+		return nil, fmt.Errorf("failed to read %s: %w", kind, err)
 	}
-	return strings.Fields(string(raw)), nil
+	return raw, nil
 }
 
 // writeKeyFile creates path with mode 0600 (its directory 0700); it never overwrites a file.
