@@ -185,22 +185,30 @@ func (s *segment) contraction(pos int, fold bool) int {
 	return 0
 }
 
+// wordCuts collects word lengths (code points) from cuts at increasing positions of a segment.
+type wordCuts struct {
+	out  []int
+	prev int // where the current word starts
+}
+
+// cut ends the current word at end (appending nothing for an empty word) and returns its length.
+func (w *wordCuts) cut(end int) int {
+	n := end - w.prev
+	if n > 0 {
+		w.out = append(w.out, n)
+	}
+	w.prev = end
+	return n
+}
+
 // splitGPT2 splits by 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 // (unicode_regex_split_custom_gpt2), appending word lengths in code points.
 func splitGPT2(s *segment, out []int) []int {
-	prev := s.start
-	add := func(end int) int {
-		n := end - prev
-		if n > 0 {
-			out = append(out, n)
-		}
-		prev = end
-		return n
-	}
+	w := wordCuts{out: out, prev: s.start}
 	for pos := s.start; pos < s.end; {
 		c, f := s.cpt(pos), s.flag(pos)
 		if n := s.contraction(pos, false); n > 0 {
-			pos += add(pos + n)
+			pos += w.cut(pos + n)
 			continue
 		}
 		f2 := f
@@ -217,21 +225,21 @@ func splitGPT2(s *segment, out []int) []int {
 			for s.flag(pos)&fLetter != 0 {
 				pos++
 			}
-			add(pos)
+			w.cut(pos)
 			continue
 		case f2&fNumber != 0: // ?\p{N}+
 			pos += space
 			for s.flag(pos)&fNumber != 0 {
 				pos++
 			}
-			add(pos)
+			w.cut(pos)
 			continue
 		case f2&(fWhitespace|fLetter|fNumber) == 0 && f2 != 0: // ?[^\s\p{L}\p{N}]+
 			pos += space
 			for g := s.flag(pos); g&(fWhitespace|fLetter|fNumber) == 0 && g != 0; g = s.flag(pos) {
 				pos++
 			}
-			add(pos)
+			w.cut(pos)
 			continue
 		}
 		nws := 0
@@ -241,35 +249,27 @@ func splitGPT2(s *segment, out []int) []int {
 		switch {
 		case nws > 1 && s.cpt(pos+nws) != -1: // \s+(?!\S): leave the last space to the next word
 			pos += nws - 1
-			add(pos)
+			w.cut(pos)
 		case nws > 0: // \s+
 			pos += nws
-			add(pos)
+			w.cut(pos)
 		default:
 			pos++
-			add(pos)
+			w.cut(pos)
 		}
 	}
-	return out
+	return w.out
 }
 
 // splitLlama3 splits by (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,maxDigits}|
 // ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ — llama3 with maxDigits 3, qwen2 with 1
 // (unicode_regex_split_custom_llama3 and _qwen2).
 func splitLlama3(s *segment, out []int, maxDigits int) []int {
-	prev := s.start
-	add := func(end int) int {
-		n := end - prev
-		if n > 0 {
-			out = append(out, n)
-		}
-		prev = end
-		return n
-	}
+	w := wordCuts{out: out, prev: s.start}
 	for pos := s.start; pos < s.end; {
 		c, f := s.cpt(pos), s.flag(pos)
 		if n := s.contraction(pos, true); n > 0 {
-			pos += add(pos + n)
+			pos += w.cut(pos + n)
 			continue
 		}
 		// [^\r\n\p{L}\p{N}]?\p{L}+
@@ -278,7 +278,7 @@ func splitLlama3(s *segment, out []int, maxDigits int) []int {
 			for s.flag(pos)&fLetter != 0 {
 				pos++
 			}
-			add(pos)
+			w.cut(pos)
 			continue
 		}
 		// \p{N}{1,maxDigits}
@@ -287,11 +287,11 @@ func splitLlama3(s *segment, out []int, maxDigits int) []int {
 			for s.flag(pos)&fNumber != 0 {
 				pos++
 				if pos-ini >= maxDigits {
-					add(pos)
+					w.cut(pos)
 					ini = pos
 				}
 			}
-			add(pos)
+			w.cut(pos)
 			continue
 		}
 		// ?[^\s\p{L}\p{N}]+[\r\n]*
@@ -310,7 +310,7 @@ func splitLlama3(s *segment, out []int, maxDigits int) []int {
 			for c2 := s.cpt(pos); c2 == '\r' || c2 == '\n'; c2 = s.cpt(pos) {
 				pos++
 			}
-			add(pos)
+			w.cut(pos)
 			continue
 		}
 		nws, lastNL := 0, 0
@@ -323,66 +323,55 @@ func splitLlama3(s *segment, out []int, maxDigits int) []int {
 		switch {
 		case lastNL > 0: // \s*[\r\n]+
 			pos = lastNL
-			add(pos)
+			w.cut(pos)
 		case nws > 1 && s.cpt(pos+nws) != -1: // \s+(?!\S)
 			pos += nws - 1
-			add(pos)
+			w.cut(pos)
 		case nws > 0: // \s+
 			pos += nws
-			add(pos)
+			w.cut(pos)
 		default:
 			pos++
-			add(pos)
+			w.cut(pos)
 		}
 	}
-	return out
+	return w.out
 }
 
 // splitRuns isolates maximal runs of code points for which in is true, keeping the text between runs as
 // words too: std::regex_iterator over a pattern "[set]+" as llama.cpp's unicode_regex_split_stl uses it.
 func splitRuns(s *segment, out []int, in func(c rune, f cptFlags) bool) []int {
-	prev := s.start
+	w := wordCuts{out: out, prev: s.start}
 	for pos := s.start; pos < s.end; {
 		if !in(s.cpts[pos], s.flags[pos]) {
 			pos++
 			continue
 		}
-		if pos > prev {
-			out = append(out, pos-prev)
-		}
-		run := pos
+		w.cut(pos)
 		for pos < s.end && in(s.cpts[pos], s.flags[pos]) {
 			pos++
 		}
-		out = append(out, pos-run)
-		prev = pos
+		w.cut(pos)
 	}
-	if s.end > prev {
-		out = append(out, s.end-prev)
-	}
-	return out
+	w.cut(s.end)
+	return w.out
 }
 
 // splitDigitTriples isolates [0-9][0-9][0-9] matches, leftmost first and non-overlapping, keeping the rest.
 func splitDigitTriples(s *segment, out []int) []int {
-	prev := s.start
+	w := wordCuts{out: out, prev: s.start}
 	digit := func(p int) bool { return p < s.end && s.cpts[p] >= '0' && s.cpts[p] <= '9' }
 	for pos := s.start; pos < s.end; {
 		if !(digit(pos) && digit(pos+1) && digit(pos+2)) {
 			pos++
 			continue
 		}
-		if pos > prev {
-			out = append(out, pos-prev)
-		}
-		out = append(out, 3)
+		w.cut(pos)
 		pos += 3
-		prev = pos
+		w.cut(pos)
 	}
-	if s.end > prev {
-		out = append(out, s.end-prev)
-	}
-	return out
+	w.cut(s.end)
+	return w.out
 }
 
 // defaultPunct is [\p{P}\$\+<=>\^~\|] as llama.cpp runs it on its "collapsed" text: every ASCII
