@@ -409,8 +409,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
 	}
-	id := "chatcmpl-" + randomID()
-	created := h.now().Unix()
+	head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
 		choices := make([]ChatChoice, n)
@@ -423,13 +422,12 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			writeError(w, backend.AsError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, ChatCompletion{ID: id, Object: "chat.completion", Created: created, Model: req.Model,
-			SystemFingerprint: h.fingerprint, Choices: choices, Usage: usage(total.Usage)})
+		writeJSON(w, http.StatusOK, ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
 		return
 	}
+	head.Object = "chat.completion.chunk"
 	chunk := func(i int, d Delta, finish *string) ChatCompletionChunk {
-		return ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			SystemFingerprint: h.fingerprint, Choices: []ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
+		return ChatCompletionChunk{ResponseHead: head, Choices: []ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
 	}
 	s := newStream(w)
 	empty := ""
@@ -461,12 +459,16 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
 		u := usage(total.Usage)
-		if s.event(ChatCompletionChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
-			SystemFingerprint: h.fingerprint, Choices: []ChunkChoice{}, Usage: &u}) != nil {
+		if s.event(ChatCompletionChunk{ResponseHead: head, Choices: []ChunkChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}
 	s.done()
+}
+
+// responseHead starts a response: a fresh id with the given prefix, the time, the model as requested.
+func (h *Handler) responseHead(idPrefix, object, model string) ResponseHead {
+	return ResponseHead{ID: idPrefix + randomID(), Object: object, Created: h.now().Unix(), Model: model, SystemFingerprint: h.fingerprint}
 }
 
 func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
@@ -499,8 +501,7 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badParam(codeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
 		return
 	}
-	id := "cmpl-" + randomID()
-	created := h.now().Unix()
+	head := h.responseHead("cmpl-", "text_completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
 		choices := make([]CompletionChoice, n)
@@ -515,13 +516,11 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		u := usage(total.Usage)
-		writeJSON(w, http.StatusOK, Completion{ID: id, Object: "text_completion", Created: created, Model: req.Model,
-			SystemFingerprint: h.fingerprint, Choices: choices, Usage: &u})
+		writeJSON(w, http.StatusOK, Completion{ResponseHead: head, Choices: choices, Usage: &u})
 		return
 	}
 	chunk := func(i int, text string, finish *string) Completion {
-		return Completion{ID: id, Object: "text_completion", Created: created, Model: req.Model,
-			SystemFingerprint: h.fingerprint, Choices: []CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
+		return Completion{ResponseHead: head, Choices: []CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
 	}
 	s := newStream(w)
 	total, err := h.generate(r, req, n, func(i int, d string) error { return s.event(chunk(i, d, nil)) },
@@ -535,8 +534,7 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
 		u := usage(total.Usage)
-		if s.event(Completion{ID: id, Object: "text_completion", Created: created, Model: req.Model,
-			SystemFingerprint: h.fingerprint, Choices: []CompletionChoice{}, Usage: &u}) != nil {
+		if s.event(Completion{ResponseHead: head, Choices: []CompletionChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}

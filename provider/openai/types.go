@@ -209,16 +209,23 @@ type ChatChoice struct {
 	FinishReason string          `json:"finish_reason"`
 }
 
+// ResponseHead is the first fields of every completion response and stream chunk (embedded, so
+// they serialize at the top level). Object is "chat.completion", "chat.completion.chunk" or
+// "text_completion"; every chunk of a stream repeats the head of its response but for Object.
+type ResponseHead struct {
+	ID                string `json:"id"`
+	Object            string `json:"object"`
+	Created           int64  `json:"created"`
+	Model             string `json:"model"`
+	SystemFingerprint string `json:"system_fingerprint,omitempty"`
+}
+
 // ChatCompletion is the non-streaming chat response (object "chat.completion"). Choices are in
 // index order; with n > 1 Usage counts the prompt once and the completion tokens of every choice.
 type ChatCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	SystemFingerprint string       `json:"system_fingerprint,omitempty"`
-	Choices           []ChatChoice `json:"choices"`
-	Usage             Usage        `json:"usage"`
+	ResponseHead
+	Choices []ChatChoice `json:"choices"`
+	Usage   Usage        `json:"usage"`
 }
 
 // Delta is the incremental message of a chat stream chunk.
@@ -240,13 +247,9 @@ type ChunkChoice struct {
 // A chunk carries at most one choice; with n > 1 the choices stream one after the other, each
 // from its role chunk to its finish_reason chunk.
 type ChatCompletionChunk struct {
-	ID                string        `json:"id"`
-	Object            string        `json:"object"`
-	Created           int64         `json:"created"`
-	Model             string        `json:"model"`
-	SystemFingerprint string        `json:"system_fingerprint,omitempty"`
-	Choices           []ChunkChoice `json:"choices"`
-	Usage             *Usage        `json:"usage"`
+	ResponseHead
+	Choices []ChunkChoice `json:"choices"`
+	Usage   *Usage        `json:"usage"`
 }
 
 // CompletionChoice is one choice of a completion response or stream chunk.
@@ -260,13 +263,9 @@ type CompletionChoice struct {
 // Completion is the completion response, and (with Usage null) one stream chunk; both
 // have object "text_completion", as OpenAI sends.
 type Completion struct {
-	ID                string             `json:"id"`
-	Object            string             `json:"object"`
-	Created           int64              `json:"created"`
-	Model             string             `json:"model"`
-	SystemFingerprint string             `json:"system_fingerprint,omitempty"`
-	Choices           []CompletionChoice `json:"choices"`
-	Usage             *Usage             `json:"usage"`
+	ResponseHead
+	Choices []CompletionChoice `json:"choices"`
+	Usage   *Usage             `json:"usage"`
 }
 
 // ModelObject is one entry of GET /v1/models.
