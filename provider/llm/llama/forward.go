@@ -485,41 +485,31 @@ func (s *state) parallel(jobs, costPerJob int, work func(lo, hi int)) {
 
 // matmulF16 is matmul's work for rows [lo, hi) of a half-precision weight.
 func matmulF16(out, x []float32, w matrix, n, lo, hi int) {
-	cols := w.cols
-	r := lo
-	for ; r+4 <= hi; r += 4 {
-		w0, w1, w2, w3 := w.rowH(r), w.rowH(r+1), w.rowH(r+2), w.rowH(r+3)
-		for t := 0; t < n; t++ {
-			a, b, c, d := dot4H(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
-			o := out[t*w.rows+r : t*w.rows+r+4]
-			o[0], o[1], o[2], o[3] = a, b, c, d
-		}
-	}
-	for ; r < hi; r++ {
-		wr := w.rowH(r)
-		for t := 0; t < n; t++ {
-			a, _, _, _ := dot4H(wr, wr, wr, wr, x[t*cols:(t+1)*cols])
-			out[t*w.rows+r] = a
-		}
-	}
+	matmulRows(out, x, w, n, lo, hi, w.rowH, dot4H)
 }
 
 // matmulQ8 is matmul's work for rows [lo, hi) of a Q8_0 weight.
 func matmulQ8(out, x []float32, w matrix, n, lo, hi int) {
+	matmulRows(out, x, w, n, lo, hi, w.rowQ, dot4Q8)
+}
+
+// matmulRows is matmul's work for rows [lo, hi) of a weight stored as rows of R, four rows at a time
+// through dot4 (the leftover rows one by one, passed four times).
+func matmulRows[R any](out, x []float32, w matrix, n, lo, hi int, row func(int) R, dot4 func(w0, w1, w2, w3 R, x []float32) (float32, float32, float32, float32)) {
 	cols := w.cols
 	r := lo
 	for ; r+4 <= hi; r += 4 {
-		w0, w1, w2, w3 := w.rowQ(r), w.rowQ(r+1), w.rowQ(r+2), w.rowQ(r+3)
+		w0, w1, w2, w3 := row(r), row(r+1), row(r+2), row(r+3)
 		for t := 0; t < n; t++ {
-			a, b, c, d := dot4Q8(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
+			a, b, c, d := dot4(w0, w1, w2, w3, x[t*cols:(t+1)*cols])
 			o := out[t*w.rows+r : t*w.rows+r+4]
 			o[0], o[1], o[2], o[3] = a, b, c, d
 		}
 	}
 	for ; r < hi; r++ {
-		wr := w.rowQ(r)
+		wr := row(r)
 		for t := 0; t < n; t++ {
-			a, _, _, _ := dot4Q8(wr, wr, wr, wr, x[t*cols:(t+1)*cols])
+			a, _, _, _ := dot4(wr, wr, wr, wr, x[t*cols:(t+1)*cols])
 			out[t*w.rows+r] = a
 		}
 	}
