@@ -185,21 +185,6 @@ func (c *channelCmd) registryAddr() (*address.Address, error) {
 	return c.address("registry", c.registry)
 }
 
-// channelTON parses a TON amount flag; positive demands more than zero.
-func channelTON(flagName, s string, positive bool) (*big.Int, error) {
-	if s == "" {
-		return nil, fmt.Errorf("%w: --%s is required", errUsage, flagName)
-	}
-	n, err := wallet.ParseTON(s)
-	if err != nil {
-		return nil, fmt.Errorf("%w: --%s: %v", errUsage, flagName, err)
-	}
-	if positive && n.Sign() == 0 {
-		return nil, fmt.Errorf("%w: --%s must be more than 0 TON", errUsage, flagName)
-	}
-	return n, nil
-}
-
 func channelFormat(nano *big.Int) string { return wallet.FormatTON(nano) + " TON" }
 
 // ---------------------------------------------------------------- client key
@@ -476,7 +461,7 @@ func channelOpen(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dep, err := channelTON("deposit", *deposit, true)
+	dep, err := tonFlag("deposit", *deposit, true)
 	if err != nil {
 		return err
 	}
@@ -489,7 +474,7 @@ func channelOpen(ctx context.Context, args []string) error {
 	}
 	var override *big.Int
 	if *openFee != "" {
-		if override, err = channelTON("open-fee", *openFee, false); err != nil {
+		if override, err = tonFlag("open-fee", *openFee, false); err != nil {
 			return err
 		}
 	}
@@ -575,7 +560,7 @@ func channelTopUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := channelTON("amount", *amount, true)
+	n, err := tonFlag("amount", *amount, true)
 	if err != nil {
 		return err
 	}
@@ -711,7 +696,7 @@ func channelVoucher(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := channelTON("amount", *amount, false)
+	n, err := tonFlag("amount", *amount, false)
 	if err != nil {
 		return err
 	}
@@ -760,7 +745,7 @@ func (c *channelCmd) claimValue(st *contracts.ChannelState) (*big.Int, error) {
 	if c.value == valueAuto {
 		return new(big.Int).Add(cost, big.NewInt(channelClaimMargin)), nil
 	}
-	n, err := channelTON("value", c.value, true)
+	n, err := tonFlag("value", c.value, true)
 	if err != nil {
 		return nil, err
 	}
@@ -798,7 +783,7 @@ func channelClaim(ctx context.Context, args []string) error {
 		}
 	}
 	if c.value != valueAuto {
-		if _, err := channelTON("value", c.value, true); err != nil {
+		if _, err := tonFlag("value", c.value, true); err != nil {
 			return err
 		}
 	}
@@ -849,7 +834,7 @@ func channelClaimRemainder(ctx context.Context, args []string) error {
 		return err
 	}
 	if c.value != valueAuto {
-		if _, err := channelTON("value", c.value, true); err != nil {
+		if _, err := tonFlag("value", c.value, true); err != nil {
 			return err
 		}
 	}
@@ -952,7 +937,7 @@ func channelClose(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	value, err := channelTON("value", c.value, true)
+	value, err := tonFlag("value", c.value, true)
 	if err != nil {
 		return err
 	}
@@ -1040,7 +1025,7 @@ func (c *channelCmd) endClose(ctx context.Context, noCheck bool, msg contracts.M
 	if err != nil {
 		return err
 	}
-	value, err := channelTON("value", c.value, true)
+	value, err := tonFlag("value", c.value, true)
 	if err != nil {
 		return err
 	}

@@ -203,12 +203,9 @@ func providerRegister(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *stakeFlag == "" {
-		return fmt.Errorf("%w: register needs --stake TON", errUsage)
-	}
-	stake, err := wallet.ParseTON(*stakeFlag)
-	if err != nil || stake.Sign() == 0 {
-		return fmt.Errorf("%w: --stake must be a positive TON amount", errUsage)
+	stake, err := tonFlag("stake", *stakeFlag, true)
+	if err != nil {
+		return err
 	}
 	var owner *address.Address
 	var w *wallet.Wallet
@@ -337,18 +334,11 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 	}
 	set := map[string]bool{}
 	p.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	tonFlag := func(name string, s *string, positive bool) (*big.Int, error) {
+	amountFlag := func(name string, s *string, positive bool) (*big.Int, error) {
 		if !set[name] {
 			return nil, fmt.Errorf("%w: %s needs --%s TON", errUsage, verb, name)
 		}
-		n, err := wallet.ParseTON(*s)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --%s: %v", errUsage, name, err)
-		}
-		if positive && n.Sign() == 0 {
-			return nil, fmt.Errorf("%w: --%s must be more than 0", errUsage, name)
-		}
-		return n, nil
+		return tonFlag(name, *s, positive)
 	}
 	if modelID != nil {
 		if !set["model-id"] {
@@ -376,11 +366,11 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 		}
 		msg = contracts.SetEndpoint{QueryID: p.queryID, Endpoint: text}
 	case "set-price":
-		pp, err := tonFlag("prompt", prompt, false)
+		pp, err := amountFlag("prompt", prompt, false)
 		if err != nil {
 			return err
 		}
-		cp, err := tonFlag("completion", completion, false)
+		cp, err := amountFlag("completion", completion, false)
 		if err != nil {
 			return err
 		}
@@ -389,13 +379,13 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 	case "remove-price":
 		msg = contracts.RemoveModelPrice{QueryID: p.queryID, ModelID: uint32(*modelID)}
 	case "add-stake":
-		if stakeAmount, err = tonFlag("amount", amount, true); err != nil {
+		if stakeAmount, err = amountFlag("amount", amount, true); err != nil {
 			return err
 		}
 		msg = contracts.AddStake{QueryID: p.queryID, Amount: tlb.FromNanoTON(stakeAmount)}
 		value = new(big.Int).Add(value, stakeAmount)
 	case "unstake":
-		n, err := tonFlag("amount", amount, true)
+		n, err := amountFlag("amount", amount, true)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -206,6 +207,21 @@ func (f *walletFlags) loadWallet() (*wallet.Wallet, error) {
 		return nil, fmt.Errorf("failed to load wallet: %w", err)
 	}
 	return w, nil
+}
+
+// tonFlag parses a TON amount flag (usage errors name it); positive demands more than zero.
+func tonFlag(flagName, s string, positive bool) (*big.Int, error) {
+	if s == "" {
+		return nil, fmt.Errorf("%w: --%s is required", errUsage, flagName)
+	}
+	n, err := wallet.ParseTON(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --%s: %v", errUsage, flagName, err)
+	}
+	if positive && n.Sign() == 0 {
+		return nil, fmt.Errorf("%w: --%s must be more than 0 TON", errUsage, flagName)
+	}
+	return n, nil
 }
 
 // readKeyFile reads a mnemonic file, refusing one that group or others can read or write.
