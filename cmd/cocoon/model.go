@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cocoon-go/cocoon/inference/backend/embedded"
+	"github.com/cocoon-go/cocoon/inference/llama"
 	"github.com/cocoon-go/cocoon/models"
-	"github.com/cocoon-go/cocoon/provider/backend/embedded"
-	"github.com/cocoon-go/cocoon/provider/llm/llama"
-	"github.com/cocoon-go/cocoon/provider/openai"
+	"github.com/cocoon-go/cocoon/openai"
 )
 
 func init() {

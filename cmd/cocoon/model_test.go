@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/models"
-	"github.com/cocoon-go/cocoon/provider/backend"
-	"github.com/cocoon-go/cocoon/provider/openai"
+	"github.com/cocoon-go/cocoon/openai"
 )
 
 // syncBuffer is a bytes.Buffer safe for the serve goroutine and the test to share.

@@ -1,8 +1,8 @@
 // bpe-reference.mjs tokenizes a broad prompt list with llama.cpp's byte-level BPE tokenizer (the
 // prebuilt CPU build node-llama-cpp ships) for each BPE reference model and writes
-// models/testdata/llamacpp-bpe-reference.json, which TestLlamaCppBPE (provider/llm/tokenizer) compares
+// models/testdata/llamacpp-bpe-reference.json, which TestLlamaCppBPE (inference/tokenizer) compares
 // the Go tokenizer against. The models come from
-//   go test ./provider/llm/tokenizer -run '^TestWriteBPEModels$' -bpe.write=DIR
+//   go test ./inference/tokenizer -run '^TestWriteBPEModels$' -bpe.write=DIR
 // which also writes DIR/NAME.gguf.tokenizer-sha256, copied here so the test knows what it compares.
 // Like reference.mjs, it never builds or downloads llama.cpp.
 import { readFileSync, existsSync } from "node:fs";

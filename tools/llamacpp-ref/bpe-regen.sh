@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib/regen.sh"
 dir=$scratch
 cd "$root"
-go test ./provider/llm/tokenizer -count=1 -run '^TestWriteBPEModels$' -bpe.write="$dir"
+go test ./inference/tokenizer -count=1 -run '^TestWriteBPEModels$' -bpe.write="$dir"
 models=""
 for name in bpe-llama3 bpe-qwen2 bpe-gpt2 bpe-default; do
     models="$models --model $name=$dir/$name.gguf"
@@ -20,4 +20,4 @@ for name in llama-bpe qwen2 gpt-2 mpt; do
 done
 # shellcheck disable=SC2086 # $models is a list of flags
 (cd tools/llamacpp-ref && node bpe-reference.mjs --out ../../models/testdata/llamacpp-bpe-reference.json $models)
-go test ./provider/llm/tokenizer -count=1 -run 'BPE' -v -bpe.vocabs="$dir" | grep -E '^(\s*---|ok|FAIL)'
+go test ./inference/tokenizer -count=1 -run 'BPE' -v -bpe.vocabs="$dir" | grep -E '^(\s*---|ok|FAIL)'

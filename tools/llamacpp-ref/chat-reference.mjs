@@ -1,10 +1,10 @@
 // chat-reference.mjs renders fixed conversations with the real Jinja chat templates of public model
-// families (provider/backend/embedded/testdata/chat-templates/) through @huggingface/jinja, the Jinja
+// families (inference/backend/embedded/testdata/chat-templates/) through @huggingface/jinja, the Jinja
 // implementation node-llama-cpp uses, and through llama.cpp's own built-in renderer
 // (llama_chat_apply_template, via chat-apply.c linked against node-llama-cpp's libllama), and writes
 // models/testdata/chat-template-reference.json. The Go test TestChatTemplateReference compares.
 // With --model PATH (the GGUF written by
-//   go test ./provider/backend/embedded -run '^TestWriteChatModel$' -chat.write=PATH
+//   go test ./inference/backend/embedded -run '^TestWriteChatModel$' -chat.write=PATH
 // a random llama model with a Llama 3 BPE vocabulary and Llama-3.2-Instruct's template) it also records
 // the prompt token ids llama.cpp's server builds for each conversation: the model's own template
 // rendered by Jinja, the leading BOS text dropped (the tokenizer adds BOS), llama_tokenize with

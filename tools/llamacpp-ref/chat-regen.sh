@@ -5,6 +5,6 @@
 . "$(dirname "$0")/lib/regen.sh"
 dir=$scratch
 cd "$root"
-go test ./provider/backend/embedded -count=1 -run '^TestWriteChatModel$' -chat.write="$dir/chat-llama3.gguf"
+go test ./inference/backend/embedded -count=1 -run '^TestWriteChatModel$' -chat.write="$dir/chat-llama3.gguf"
 (cd tools/llamacpp-ref && node chat-reference.mjs --model "$dir/chat-llama3.gguf")
-go test ./provider/backend/embedded -count=1 -run 'Chat' -v | grep -E '^(\s*---|ok|FAIL)|renderings'
+go test ./inference/backend/embedded -count=1 -run 'Chat' -v | grep -E '^(\s*---|ok|FAIL)|renderings'

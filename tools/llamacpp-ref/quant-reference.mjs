@@ -2,10 +2,10 @@
 // and a Q4_K_M mix) through llama.cpp, the prebuilt CPU build that node-llama-cpp ships on npm, and
 // records what the Go engine must reproduce: tokenizations, greedy continuations and the logits of the
 // first generated positions (models/testdata/llamacpp-quant-reference.json, checked by
-// TestLlamaCppQuant in provider/llm/llama/llamacpp_quant_test.go). Same approach as reference.mjs; one
+// TestLlamaCppQuant in inference/llama/llamacpp_quant_test.go). Same approach as reference.mjs; one
 // run, set up as the Go engine computes (float32 K/V cache, no flash attention, one thread).
 //
-//   go test ./provider/llm/llama -count=1 -run '^TestWriteLlamaCppQuantModels$' -llamacpp.quantwrite=/tmp/qmodels
+//   go test ./inference/llama -count=1 -run '^TestWriteLlamaCppQuantModels$' -llamacpp.quantwrite=/tmp/qmodels
 //   node quant-reference.mjs --out ../../models/testdata/llamacpp-quant-reference.json \
 //       --reference ../../models/testdata/reference.json --model NAME=PATH [--model NAME=PATH ...]
 //

@@ -24,7 +24,7 @@ const RUNS = [
 ];
 
 // Prompts beyond models/testdata/reference.json: the embedded backend's chat template, and edge cases.
-const chat = (msgs) => msgs.map(([role, content]) => `${role}: ${content}\n`).join("") + "Assistant:"; // provider/backend/embedded RenderChat
+const chat = (msgs) => msgs.map(([role, content]) => `${role}: ${content}\n`).join("") + "Assistant:"; // inference/backend/embedded RenderChat
 const EXTRA = [
     chat([["User", "Hello"]]),
     chat([["System", "Be brief."], ["User", "Hi"], ["Assistant", "Hello."], ["User", "Bye"]]),

@@ -1,6 +1,6 @@
 // An instruct-shaped model through the official SDK: a Llama 3 style GGUF (byte-level BPE vocabulary,
 // control tokens, Meta's Llama 3 chat template, Q4_K weights) written by the Go test
-// provider/backend/embedded/sdkmodel_write_test.go, served with `cocoon model serve FILE`.
+// inference/backend/embedded/sdkmodel_write_test.go, served with `cocoon model serve FILE`.
 //
 // The model replies "Hi ✓" to any conversation and then emits <|eot_id|>; on the way it emits a
 // control token that is not end-of-generation (<|end_header_id|>) and "✓" as three byte tokens. The Go
@@ -19,7 +19,7 @@ let srv, dir, exp, MODEL;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cocoon-sdk-instruct-'));
   try {
-    execFileSync('go', ['test', './provider/backend/embedded', '-run', '^TestWriteSDKModel$', '-count=1', `-sdkmodel.write=${dir}`],
+    execFileSync('go', ['test', './inference/backend/embedded', '-run', '^TestWriteSDKModel$', '-count=1', `-sdkmodel.write=${dir}`],
       { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     // go test reports a failing test on stdout.

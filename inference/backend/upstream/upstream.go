@@ -1,0 +1,507 @@
+// Package upstream is the backend that forwards inference to an OpenAI-compatible server (vLLM,
+// SGLang, llama.cpp server, Ollama, TGI) running next to the provider inside the confidential VM.
+//
+// Every request goes upstream as a stream with stream_options.include_usage, so text reaches the
+// client as it is produced and the usage the provider bills is the upstream's own count. Nothing is
+// billed that the upstream did not report: a request that fails before the upstream answered, or a
+// stream that breaks before its usage chunk, has zero usage. When the client goes away mid-stream the
+// upstream is read to its end (for at most DrainTimeout) without forwarding, so the request is billed
+// what it cost: otherwise a client could take all but the last token and never pay.
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cocoon-go/cocoon/inference/backend"
+	"github.com/cocoon-go/cocoon/openai"
+)
+
+// Config describes the upstream server.
+type Config struct {
+	// BaseURL is the upstream's OpenAI API root, e.g. "http://127.0.0.1:8000/v1".
+	BaseURL string
+	// APIKey is sent as "Authorization: Bearer"; empty sends none.
+	APIKey string
+	// Models maps each network model id (the registry's) to the upstream's model name.
+	Models map[string]string
+	// HeaderTimeout bounds the wait for the upstream's response headers; 0 means 2 minutes.
+	HeaderTimeout time.Duration
+	// DrainTimeout bounds how long a stream whose client went away is still read for its usage;
+	// 0 means 30 seconds, negative means the upstream request is cancelled at once (and not billed).
+	DrainTimeout time.Duration
+	// Client overrides the pooled HTTP client (tests).
+	Client *http.Client
+}
+
+// Check validates the configuration.
+func (c Config) Check() error {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: upstream base URL %q is not an http(s) URL", backend.ErrConfig, c.BaseURL)
+	}
+	if len(c.Models) == 0 {
+		return fmt.Errorf("%w: upstream backend maps no models", backend.ErrConfig)
+	}
+	for id, name := range c.Models {
+		if id == "" || name == "" {
+			return fmt.Errorf("%w: upstream model mapping %q -> %q has an empty side", backend.ErrConfig, id, name)
+		}
+	}
+	if c.HeaderTimeout < 0 {
+		return fmt.Errorf("%w: upstream header timeout %v is negative", backend.ErrConfig, c.HeaderTimeout)
+	}
+	return nil
+}
+
+// Backend forwards requests to one upstream server.
+type Backend struct {
+	base   string
+	key    string
+	models map[string]string
+	client *http.Client
+	drain  time.Duration // < 0: no draining
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// maxErrorBody bounds how much of an upstream error body is read.
+const maxErrorBody = 64 << 10
+
+// maxLine bounds one SSE line from the upstream.
+const maxLine = 4 << 20
+
+// New builds the backend; it does not contact the upstream (see Health).
+func New(cfg Config) (*Backend, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	client := cfg.Client
+	if client == nil {
+		ht := cfg.HeaderTimeout
+		if ht == 0 {
+			ht = 2 * time.Minute
+		}
+		// No overall timeout: a stream lasts as long as generation; requests end with their ctx.
+		client = &http.Client{Transport: &http.Transport{
+			Proxy:                 nil, // the upstream is local to the VM; never route it via a proxy
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: ht,
+			ForceAttemptHTTP2:     true,
+		}}
+	}
+	models := make(map[string]string, len(cfg.Models))
+	for k, v := range cfg.Models {
+		models[k] = v
+	}
+	drain := cfg.DrainTimeout
+	if drain == 0 {
+		drain = 30 * time.Second
+	}
+	return &Backend{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client, drain: drain}, nil
+}
+
+// Models lists the mapped network model ids.
+func (b *Backend) Models(context.Context) ([]backend.Model, error) {
+	out := make([]backend.Model, 0, len(b.models))
+	for id := range b.models {
+		out = append(out, backend.Model{ID: id, OwnedBy: "cocoon"})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Health checks that the upstream answers GET /models and lists every mapped model.
+func (b *Backend) Health(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/models", nil)
+	if err != nil {
+		return fmt.Errorf("failed to build upstream health request: %w", err)
+	}
+	b.auth(req)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: upstream health check: %v", backend.ErrUpstream, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%w: upstream health check: %s", backend.ErrUpstream, errorFromResponse(resp).Message)
+	}
+	var list openai.ModelList
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxLine)).Decode(&list); err != nil {
+		return fmt.Errorf("%w: upstream health check: unreadable model list: %v", backend.ErrUpstream, err)
+	}
+	have := map[string]bool{}
+	for _, m := range list.Data {
+		have[m.ID] = true
+	}
+	var missing []string
+	for id, name := range b.models {
+		if !have[name] {
+			missing = append(missing, fmt.Sprintf("%s (upstream %q)", id, name))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("%w: upstream does not serve %s", backend.ErrUpstream, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func (b *Backend) auth(r *http.Request) {
+	if b.key != "" {
+		r.Header.Set("Authorization", "Bearer "+b.key)
+	}
+}
+
+// Generate streams req through the upstream. See the package comment for what is billed.
+func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func(string) error) (backend.Result, error) {
+	name, ok := b.models[req.Model]
+	if !ok {
+		return backend.Result{}, backend.UnknownModel(req.Model)
+	}
+	body, path, err := upstreamBody(name, req)
+	if err != nil {
+		return backend.Result{}, err
+	}
+	// The upstream request outlives ctx by at most the drain timeout, so a client that leaves
+	// mid-stream is still billed for the generation it started.
+	upCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stopDrain := context.AfterFunc(ctx, func() {
+		if b.drain < 0 {
+			cancel()
+			return
+		}
+		time.AfterFunc(b.drain, cancel)
+	})
+	defer stopDrain()
+	hreq, err := http.NewRequestWithContext(upCtx, http.MethodPost, b.base+path, bytes.NewReader(body))
+	if err != nil {
+		return backend.Result{}, fmt.Errorf("failed to build upstream request: %w", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Accept", "text/event-stream")
+	b.auth(hreq)
+	resp, err := b.client.Do(hreq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return backend.Result{}, fmt.Errorf("failed to reach upstream: %w", ctx.Err())
+		}
+		return backend.Result{}, &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_unavailable",
+			Message: fmt.Sprintf("the inference server is unavailable: %v", err), Err: backend.ErrUpstream}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return backend.Result{}, errorFromResponse(resp)
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return readJSON(resp.Body, onText)
+	}
+	return readStream(ctx, resp.Body, onText, b.drain >= 0)
+}
+
+// upstreamBody is the JSON request for the upstream: the client's parameters with the upstream's
+// model name, always streaming with usage.
+func upstreamBody(name string, req backend.Request) ([]byte, string, error) {
+	var maxTokens *int
+	if req.MaxTokens > 0 {
+		maxTokens = &req.MaxTokens
+	}
+	so := &openai.StreamOptions{IncludeUsage: true}
+	var v any
+	path := "/completions"
+	if req.Chat {
+		path = "/chat/completions"
+		msgs := make([]upstreamMessage, len(req.Messages))
+		for i, m := range req.Messages {
+			msgs[i] = upstreamMessage{Role: m.Role, Content: m.Content}
+		}
+		v = upstreamChat{Model: name, Messages: msgs, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
+			Seed: req.Seed, Stop: req.Stop, Stream: true, StreamOptions: so}
+	} else {
+		v = upstreamCompletion{Model: name, Prompt: req.Prompt, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
+			Seed: req.Seed, Stop: req.Stop, Stream: true, StreamOptions: so}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, "", fmt.Errorf("failed to encode upstream request: %w", err)
+	}
+	return b, path, nil
+}
+
+type upstreamMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type upstreamChat struct {
+	Model         string                `json:"model"`
+	Messages      []upstreamMessage     `json:"messages"`
+	MaxTokens     *int                  `json:"max_tokens,omitempty"`
+	Temperature   *float32              `json:"temperature,omitempty"`
+	TopP          *float32              `json:"top_p,omitempty"`
+	Seed          *uint64               `json:"seed,omitempty"`
+	Stop          []string              `json:"stop,omitempty"`
+	Stream        bool                  `json:"stream"`
+	StreamOptions *openai.StreamOptions `json:"stream_options,omitempty"`
+}
+
+type upstreamCompletion struct {
+	Model         string                `json:"model"`
+	Prompt        string                `json:"prompt"`
+	MaxTokens     *int                  `json:"max_tokens,omitempty"`
+	Temperature   *float32              `json:"temperature,omitempty"`
+	TopP          *float32              `json:"top_p,omitempty"`
+	Seed          *uint64               `json:"seed,omitempty"`
+	Stop          []string              `json:"stop,omitempty"`
+	Stream        bool                  `json:"stream"`
+	StreamOptions *openai.StreamOptions `json:"stream_options,omitempty"`
+}
+
+// chunk is the union of what chat and completion stream chunks (and full responses) carry.
+type chunk struct {
+	Choices []struct {
+		Delta *struct {
+			Content *string `json:"content"`
+		} `json:"delta"`
+		Message *struct {
+			Content *string `json:"content"`
+		} `json:"message"`
+		Text         *string `json:"text"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *openai.Usage  `json:"usage"`
+	Error *upstreamError `json:"error"`
+}
+
+func (c *chunk) text() string {
+	var s strings.Builder
+	for _, ch := range c.Choices {
+		switch {
+		case ch.Delta != nil && ch.Delta.Content != nil:
+			s.WriteString(*ch.Delta.Content)
+		case ch.Message != nil && ch.Message.Content != nil:
+			s.WriteString(*ch.Message.Content)
+		case ch.Text != nil:
+			s.WriteString(*ch.Text)
+		}
+	}
+	return s.String()
+}
+
+// readStream reads the upstream's SSE stream until [DONE]. Once the client is gone (ctx done or
+// onText failed) text is no longer forwarded; with drain the stream is still read for its usage,
+// and the client's error is returned with that usage.
+func readStream(ctx context.Context, body io.Reader, onText func(string) error, drain bool) (backend.Result, error) {
+	var res backend.Result
+	var reported *openai.Usage
+	var clientErr error
+	finish := ""
+	r := bufio.NewReaderSize(body, 64<<10)
+	result := func() backend.Result {
+		if reported != nil {
+			res.Usage = backend.Usage{PromptTokens: reported.PromptTokens, CompletionTokens: reported.CompletionTokens}
+		}
+		return res
+	}
+	for {
+		if clientErr == nil && ctx.Err() != nil {
+			clientErr = fmt.Errorf("client went away: %w", ctx.Err())
+		}
+		if clientErr != nil && !drain {
+			return result(), clientErr
+		}
+		line, err := readLine(r)
+		if err != nil {
+			if clientErr != nil {
+				return result(), clientErr
+			}
+			return result(), midStream(fmt.Sprintf("the inference server's stream broke off: %v", err))
+		}
+		data, ok := strings.CutPrefix(line, "data:")
+		if !ok {
+			continue // blank separators, comments (":"), "event:" and "id:" lines
+		}
+		data = strings.TrimSpace(data)
+		if data == "[DONE]" {
+			break
+		}
+		var c chunk
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			if clientErr != nil {
+				return result(), clientErr
+			}
+			return result(), midStream(fmt.Sprintf("the inference server sent an unreadable stream event: %v", err))
+		}
+		if c.Error != nil {
+			if clientErr != nil {
+				return result(), clientErr
+			}
+			return result(), c.Error.toError(http.StatusBadGateway)
+		}
+		if c.Usage != nil {
+			u := *c.Usage
+			reported = &u
+		}
+		for _, ch := range c.Choices {
+			if ch.FinishReason != nil && *ch.FinishReason != "" {
+				finish = *ch.FinishReason
+			}
+		}
+		if t := c.text(); t != "" && clientErr == nil {
+			if err := onText(t); err != nil {
+				clientErr = fmt.Errorf("failed to deliver text: %w", err)
+			}
+		}
+	}
+	res = result()
+	if clientErr != nil {
+		return res, clientErr
+	}
+	if reported == nil {
+		return res, &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_no_usage",
+			Message: "the inference server reported no token usage (it must support stream_options.include_usage); the request is not billed",
+			Err:     backend.ErrNoUsage}
+	}
+	res.FinishReason = normalizeFinish(finish)
+	return res, nil
+}
+
+// readJSON handles an upstream that answered a stream request with one JSON response.
+func readJSON(body io.Reader, onText func(string) error) (backend.Result, error) {
+	var c chunk
+	if err := json.NewDecoder(io.LimitReader(body, maxLine)).Decode(&c); err != nil {
+		return backend.Result{}, midStream(fmt.Sprintf("the inference server sent an unreadable response: %v", err))
+	}
+	if c.Error != nil {
+		return backend.Result{}, c.Error.toError(http.StatusBadGateway)
+	}
+	if c.Usage == nil {
+		return backend.Result{}, &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_no_usage",
+			Message: "the inference server reported no token usage; the request is not billed", Err: backend.ErrNoUsage}
+	}
+	res := backend.Result{Usage: backend.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}}
+	finish := ""
+	for _, ch := range c.Choices {
+		if ch.FinishReason != nil {
+			finish = *ch.FinishReason
+		}
+	}
+	if t := c.text(); t != "" {
+		if err := onText(t); err != nil {
+			return res, fmt.Errorf("failed to deliver text: %w", err)
+		}
+	}
+	res.FinishReason = normalizeFinish(finish)
+	return res, nil
+}
+
+func readLine(r *bufio.Reader) (string, error) {
+	var buf []byte
+	for {
+		part, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return "", err
+		}
+		buf = append(buf, part...)
+		if len(buf) > maxLine {
+			return "", fmt.Errorf("stream line longer than %d bytes", maxLine)
+		}
+		if !isPrefix {
+			return string(buf), nil
+		}
+	}
+}
+
+func midStream(msg string) *backend.Error {
+	return &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_stream_error", Message: msg, Err: backend.ErrUpstream}
+}
+
+// normalizeFinish maps upstream finish reasons onto OpenAI's "stop" and "length".
+func normalizeFinish(f string) string {
+	switch f {
+	case "length", "max_tokens", "model_length":
+		return backend.FinishLength
+	default:
+		return backend.FinishStop
+	}
+}
+
+// upstreamError is the error object of the servers we support, which differ in detail: OpenAI and
+// vLLM send {"error":{"message","type","param","code"}} (vLLM's code is the HTTP status number),
+// llama.cpp the same with a numeric code, TGI {"error":"text","error_type":"..."}.
+type upstreamError struct {
+	Message string          `json:"message"`
+	Type    string          `json:"type"`
+	Param   json.RawMessage `json:"param"`
+	Code    json.RawMessage `json:"code"`
+}
+
+func (e *upstreamError) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &e.Message)
+	}
+	type plain upstreamError
+	return json.Unmarshal(b, (*plain)(e))
+}
+
+// toError maps an upstream error to what the provider answers: client mistakes (400, 413, 422)
+// stay 400 invalid_request_error; 429 stays 429; anything else is the provider's problem, 502.
+func (e *upstreamError) toError(status int) *backend.Error {
+	code := ""
+	if len(e.Code) > 0 && e.Code[0] == '"' {
+		_ = json.Unmarshal(e.Code, &code)
+	}
+	msg := e.Message
+	if msg == "" {
+		msg = "the inference server failed without a message"
+	}
+	lower := strings.ToLower(msg)
+	out := &backend.Error{Message: msg}
+	switch {
+	case code == "context_length_exceeded" || strings.Contains(strings.ToLower(e.Type), "context") || strings.Contains(lower, "context length") || strings.Contains(lower, "maximum context"):
+		out.Status, out.Type, out.Code, out.Err = http.StatusBadRequest, backend.TypeInvalidRequest, "context_length_exceeded", backend.ErrContextLength
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnprocessableEntity:
+		out.Status, out.Type, out.Code, out.Err = http.StatusBadRequest, backend.TypeInvalidRequest, code, backend.ErrInvalidRequest
+	case status == http.StatusTooManyRequests:
+		out.Status, out.Type, out.Code, out.Err = http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", backend.ErrUpstream
+	default:
+		out.Status, out.Type, out.Code, out.Err = http.StatusBadGateway, backend.TypeUpstream, "upstream_error", backend.ErrUpstream
+		out.Message = fmt.Sprintf("the inference server failed (HTTP %d): %s", status, msg)
+	}
+	if len(e.Param) > 0 && e.Param[0] == '"' {
+		_ = json.Unmarshal(e.Param, &out.Param)
+	}
+	return out
+}
+
+// errorFromResponse reads a non-2xx response into a backend error.
+func errorFromResponse(resp *http.Response) *backend.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var wrapped struct {
+		Error *upstreamError `json:"error"`
+	}
+	var e upstreamError
+	if json.Unmarshal(body, &wrapped) == nil && wrapped.Error != nil {
+		e = *wrapped.Error
+	} else if json.Unmarshal(body, &e) != nil || e.Message == "" {
+		e = upstreamError{Message: strings.TrimSpace(string(body))}
+		if e.Message == "" {
+			e.Message = resp.Status
+		}
+	}
+	return e.toError(resp.StatusCode)
+}

@@ -1,0 +1,709 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/cocoon-go/cocoon/inference/backend"
+)
+
+// MaxBodyBytes bounds a request body; larger bodies get 413.
+const MaxBodyBytes = 4 << 20
+
+// maxStop is OpenAI's limit on stop sequences.
+const maxStop = 4
+
+// ResultHook is called once per inference request after the backend finished (or failed), with
+// the usage the backend reported: the provider daemon bills res.Usage, also when err is non-nil (a
+// client that left mid-stream still used what the backend reports). For a request with n > 1
+// choices it is still called once, with the usage the client is shown: the prompt once and the
+// completion tokens of all choices.
+type ResultHook func(r *http.Request, req backend.Request, res backend.Result, err error)
+
+// Handler serves the OpenAI-compatible API from one backend. It is an http.Handler.
+type Handler struct {
+	backend     backend.Backend
+	now         func() time.Time
+	log         *slog.Logger
+	hook        ResultHook
+	fingerprint string // system_fingerprint of every response; "" omits it
+}
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithClock sets the clock used for "created" fields (tests).
+func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.log = l } }
+
+// WithResultHook sets a hook called after each inference request.
+func WithResultHook(f ResultHook) Option { return func(h *Handler) { h.hook = f } }
+
+// WithSystemFingerprint sets the system_fingerprint sent with every completion: it should change
+// whenever the answers for a fixed seed may change (other weights or engine), as OpenAI's does.
+func WithSystemFingerprint(fp string) Option { return func(h *Handler) { h.fingerprint = fp } }
+
+// Fingerprint is the system_fingerprint for a backend serving weights with this hex sha256.
+func Fingerprint(weightsSHA256 string) string {
+	if len(weightsSHA256) > 10 {
+		weightsSHA256 = weightsSHA256[:10]
+	}
+	return "fp_" + strings.ToLower(weightsSHA256)
+}
+
+// NewHandler serves b.
+func NewHandler(b backend.Backend, opts ...Option) *Handler {
+	h := &Handler{backend: b, now: time.Now, log: slog.Default()}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// ServeHTTP routes GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions and
+// POST /v1/completions; everything else is an OpenAI-shaped 404 or 405.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer carries a request id, which the OpenAI SDKs surface (requestID, _request_id).
+	w.Header().Set("X-Request-Id", requestID())
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	var want string
+	var serve func(http.ResponseWriter, *http.Request)
+	switch {
+	case path == "/v1/models":
+		want, serve = http.MethodGet, h.listModels
+	case strings.HasPrefix(path, "/v1/models/"):
+		want, serve = http.MethodGet, h.getModel
+	case path == "/v1/chat/completions":
+		want, serve = http.MethodPost, h.chat
+	case path == "/v1/completions":
+		want, serve = http.MethodPost, h.completion
+	default:
+		writeError(w, &backend.Error{Status: http.StatusNotFound, Type: backend.TypeInvalidRequest, Code: "unknown_url",
+			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)})
+		return
+	}
+	if r.Method != want {
+		w.Header().Set("Allow", want)
+		writeError(w, &backend.Error{Status: http.StatusMethodNotAllowed, Type: backend.TypeInvalidRequest, Code: "method_not_allowed",
+			Message: fmt.Sprintf("Method %s is not allowed for %s; use %s.", r.Method, r.URL.Path, want)})
+		return
+	}
+	serve(w, r)
+}
+
+func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) {
+	ms, err := h.backend.Models(r.Context())
+	if err != nil {
+		writeError(w, backend.AsError(fmt.Errorf("failed to list models: %w", err)))
+		return
+	}
+	list := ModelList{Object: "list", Data: make([]ModelObject, 0, len(ms))}
+	for _, m := range ms {
+		list.Data = append(list.Data, h.modelObject(m))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(strings.TrimSuffix(r.URL.Path, "/"), "/v1/models/")
+	ms, err := h.backend.Models(r.Context())
+	if err != nil {
+		writeError(w, backend.AsError(fmt.Errorf("failed to list models: %w", err)))
+		return
+	}
+	for _, m := range ms {
+		if m.ID == id {
+			writeJSON(w, http.StatusOK, h.modelObject(m))
+			return
+		}
+	}
+	writeError(w, backend.UnknownModel(id))
+}
+
+func (h *Handler) modelObject(m backend.Model) ModelObject {
+	return ModelObject{ID: m.ID, Object: "model", Created: 0, OwnedBy: m.OwnedBy}
+}
+
+// decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies and for
+// fields of the wrong JSON type.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) *backend.Error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &backend.Error{Status: http.StatusRequestEntityTooLarge, Type: backend.TypeInvalidRequest,
+				Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes), Err: backend.ErrInvalidRequest}
+		}
+		return backend.InvalidRequest("", "failed to read the request body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return badParam(codeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
+				typeErr.Field, jsonKind(typeErr.Type), article(typeErr.Value))
+		}
+		return backend.InvalidRequest("", "We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
+	}
+	if dec.More() {
+		return backend.InvalidRequest("", "We could not parse the JSON body of your request: trailing data after the JSON object.")
+	}
+	return nil
+}
+
+// OpenAI error codes used for parameter errors.
+const (
+	codeMissing          = "missing_required_parameter"
+	codeEmptyArray       = "empty_array"
+	codeInvalidType      = "invalid_type"
+	codeInvalidValue     = "invalid_value"
+	codeBelowMin         = "integer_below_min_value"
+	codeAboveMax         = "integer_above_max_value"
+	codeDecimalBelowMin  = "decimal_below_min_value"
+	codeDecimalAboveMax  = "decimal_above_max_value"
+	codeArrayTooLong     = "array_above_max_length"
+	codeUnsupportedParam = "unsupported_parameter"
+	codeUnsupportedValue = "unsupported_value"
+)
+
+// badParam is a 400 invalid_request_error naming param, with an OpenAI error code.
+func badParam(code, param, format string, args ...any) *backend.Error {
+	e := backend.InvalidRequest(param, format, args...)
+	e.Code = code
+	return e
+}
+
+// unsupported refuses a parameter this server cannot honour.
+func unsupported(param, why string) *backend.Error {
+	return badParam(codeUnsupportedParam, param, "Unsupported parameter: '%s' is not supported by this server (%s).", param, why)
+}
+
+// jsonKind names a Go type the way OpenAI's type errors name JSON types.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a valid value"
+	}
+	if t == reflect.TypeOf(StringOrArray{}) {
+		return "a string or an array of strings"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a decimal"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a valid value"
+}
+
+// article words encoding/json's value description ("string", "number 1.5", "array"…) as OpenAI does.
+func article(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	switch kind {
+	case "array", "object":
+		return "an " + kind
+	case "number":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "":
+		return "another type"
+	}
+	return "a " + kind
+}
+
+// MaxN is the most choices one request may ask for: each choice is a full generation, so n
+// multiplies the work of a request; OpenAI allows more, a single-model provider should not.
+const MaxN = 8
+
+// sampling validates the parameters chat and completions share and returns n (1 when unset).
+func sampling(out *backend.Request, model string, maxTokens *int, maxParam string, temp, topP *float32, seed *uint64,
+	stop StringOrArray, n *int, stream bool, so *StreamOptions, presence, frequency *float32, logitBias map[string]any) (int, *backend.Error) {
+	if model == "" {
+		return 0, badParam(codeMissing, "model", "you must provide a model parameter")
+	}
+	out.Model = model
+	if maxTokens != nil {
+		if *maxTokens < 1 {
+			return 0, badParam(codeBelowMin, maxParam, "Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", maxParam, *maxTokens)
+		}
+		out.MaxTokens = *maxTokens
+	}
+	switch {
+	case temp != nil && *temp < 0:
+		return 0, badParam(codeDecimalBelowMin, "temperature", "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got %g instead.", *temp)
+	case temp != nil && *temp > 2:
+		return 0, badParam(codeDecimalAboveMax, "temperature", "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got %g instead.", *temp)
+	}
+	if topP != nil && (*topP <= 0 || *topP > 1) {
+		code := codeDecimalAboveMax
+		if *topP <= 0 {
+			code = codeDecimalBelowMin
+		}
+		return 0, badParam(code, "top_p", "Invalid 'top_p': expected a value in (0, 1], but got %g instead.", *topP)
+	}
+	out.Temperature, out.TopP, out.Seed = temp, topP, seed
+	if len(stop) > maxStop {
+		return 0, badParam(codeArrayTooLong, "stop", "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", maxStop, len(stop))
+	}
+	for _, s := range stop {
+		if s != "" {
+			out.Stop = append(out.Stop, s)
+		}
+	}
+	count := 1
+	if n != nil {
+		switch {
+		case *n < 1:
+			return 0, badParam(codeBelowMin, "n", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *n)
+		case *n > MaxN:
+			return 0, badParam(codeAboveMax, "n", "Invalid 'n': integer above maximum value. Expected a value <= %d (this server's limit on choices per request), but got %d instead.", MaxN, *n)
+		}
+		count = *n
+	}
+	if so != nil && !stream {
+		return 0, badParam(codeInvalidValue, "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+	}
+	for _, p := range []struct {
+		name string
+		v    *float32
+	}{{"presence_penalty", presence}, {"frequency_penalty", frequency}} {
+		switch {
+		case p.v == nil || *p.v == 0:
+		case *p.v < -2 || *p.v > 2:
+			return 0, badParam(codeInvalidValue, p.name, "Invalid '%s': expected a value between -2 and 2, but got %g instead.", p.name, *p.v)
+		default:
+			return 0, badParam(codeUnsupportedValue, p.name, "Unsupported value: '%s' does not support %g on this server. Only the default (0) value is supported.", p.name, *p.v)
+		}
+	}
+	if len(logitBias) > 0 {
+		return 0, unsupported("logit_bias", "the engine samples from unmodified logits")
+	}
+	return count, nil
+}
+
+// nullish is true for an absent or JSON-null raw value.
+func nullish(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// chatExtras refuses chat parameters that would change the answer in ways Cocoon cannot serve.
+func chatExtras(cr *ChatCompletionRequest) *backend.Error {
+	if cr.Logprobs != nil && *cr.Logprobs {
+		return unsupported("logprobs", "log probabilities are not returned")
+	}
+	if cr.TopLogprobs != nil && *cr.TopLogprobs != 0 {
+		return unsupported("top_logprobs", "log probabilities are not returned")
+	}
+	if t := bytes.TrimSpace(cr.Tools); !nullish(t) && string(t) != "[]" {
+		return unsupported("tools", "the models it serves do not call tools")
+	}
+	if t := bytes.TrimSpace(cr.ToolChoice); !nullish(t) && string(t) != `"none"` {
+		return unsupported("tool_choice", "the models it serves do not call tools")
+	}
+	if t := bytes.TrimSpace(cr.Functions); !nullish(t) && string(t) != "[]" {
+		return unsupported("functions", "the models it serves do not call functions")
+	}
+	if t := bytes.TrimSpace(cr.FunctionCall); !nullish(t) && string(t) != `"none"` {
+		return unsupported("function_call", "the models it serves do not call functions")
+	}
+	if cr.ResponseFormat != nil && cr.ResponseFormat.Type != "text" {
+		return badParam(codeUnsupportedValue, "response_format.type",
+			"Unsupported value: 'response_format.type' does not support %q on this server. Only \"text\" is supported.", cr.ResponseFormat.Type)
+	}
+	for _, m := range cr.Modalities {
+		if m != "text" {
+			return badParam(codeUnsupportedValue, "modalities", "Unsupported value: 'modalities' does not support %q on this server. Only \"text\" is supported.", m)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		raw  json.RawMessage
+		why  string
+	}{
+		{"audio", cr.Audio, "it returns text only"},
+		{"prediction", cr.Prediction, "predicted outputs are not used"},
+		{"reasoning_effort", cr.ReasoningEffort, "the models it serves are not reasoning models"},
+		{"web_search_options", cr.WebSearchOptions, "it has no web search"},
+	} {
+		if !nullish(p.raw) {
+			return unsupported(p.name, p.why)
+		}
+	}
+	return nil
+}
+
+// completionExtras refuses legacy-completion parameters Cocoon cannot serve.
+func completionExtras(cr *CompletionRequest) *backend.Error {
+	switch {
+	case cr.Echo:
+		return unsupported("echo", "the prompt is not echoed")
+	case cr.Logprobs != nil:
+		return unsupported("logprobs", "log probabilities are not returned")
+	case cr.BestOf != nil && *cr.BestOf != 1:
+		return unsupported("best_of", "use n for several completions")
+	case cr.Suffix != nil && *cr.Suffix != "":
+		return unsupported("suffix", "the models it serves do not insert text")
+	}
+	return nil
+}
+
+func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
+	var cr ChatCompletionRequest
+	if e := decodeBody(w, r, &cr); e != nil {
+		writeError(w, e)
+		return
+	}
+	req := backend.Request{Chat: true}
+	maxTokens, maxParam := cr.MaxTokens, "max_tokens"
+	if cr.MaxCompletionTokens != nil {
+		maxTokens, maxParam = cr.MaxCompletionTokens, "max_completion_tokens"
+	}
+	n, e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, cr.Seed.ptr(), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := chatExtras(&cr); e != nil {
+		writeError(w, e)
+		return
+	}
+	switch {
+	case cr.Messages == nil:
+		writeError(w, badParam(codeMissing, "messages", "Missing required parameter: 'messages'."))
+		return
+	case len(cr.Messages) == 0:
+		writeError(w, badParam(codeEmptyArray, "messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead."))
+		return
+	}
+	for i, m := range cr.Messages {
+		text, err := m.Text()
+		if err != nil {
+			writeError(w, badParam(codeInvalidValue, fmt.Sprintf("messages[%d].content", i), "Invalid 'messages[%d].content': %v.", i, err))
+			return
+		}
+		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
+	}
+	head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
+	if !cr.Stream {
+		texts := make([]strings.Builder, n)
+		choices := make([]ChatChoice, n)
+		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
+			func(i int, res backend.Result) error {
+				choices[i] = ChatChoice{Index: i, Message: ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
+				return nil
+			})
+		if err != nil {
+			writeError(w, backend.AsError(err))
+			return
+		}
+		writeJSON(w, http.StatusOK, ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
+		return
+	}
+	head.Object = "chat.completion.chunk"
+	chunk := func(i int, d Delta, finish *string) ChatCompletionChunk {
+		return ChatCompletionChunk{ResponseHead: head, Choices: []ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
+	}
+	s := newStream(w)
+	empty := ""
+	// Each choice opens with the role chunk, sent with its first text (or at its end when it has none),
+	// so a request that fails before any text still gets a plain JSON error.
+	opened := make([]bool, n)
+	open := func(i int) error {
+		if opened[i] {
+			return nil
+		}
+		opened[i] = true
+		return s.event(chunk(i, Delta{Role: "assistant", Content: &empty}, nil))
+	}
+	total, err := h.generate(r, req, n, func(i int, d string) error {
+		if err := open(i); err != nil {
+			return err
+		}
+		return s.event(chunk(i, Delta{Content: &d}, nil))
+	}, func(i int, res backend.Result) error {
+		if err := open(i); err != nil {
+			return err
+		}
+		finish := res.FinishReason
+		return s.event(chunk(i, Delta{}, &finish))
+	})
+	if err != nil {
+		s.fail(backend.AsError(err))
+		return
+	}
+	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
+		u := usage(total.Usage)
+		if s.event(ChatCompletionChunk{ResponseHead: head, Choices: []ChunkChoice{}, Usage: &u}) != nil {
+			return
+		}
+	}
+	s.done()
+}
+
+// responseHead starts a response: a fresh id with the given prefix, the time, the model as requested.
+func (h *Handler) responseHead(idPrefix, object, model string) ResponseHead {
+	return ResponseHead{ID: idPrefix + randomID(), Object: object, Created: h.now().Unix(), Model: model, SystemFingerprint: h.fingerprint}
+}
+
+func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
+	var cr CompletionRequest
+	if e := decodeBody(w, r, &cr); e != nil {
+		writeError(w, e)
+		return
+	}
+	req := backend.Request{}
+	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, cr.Seed.ptr(), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := completionExtras(&cr); e != nil {
+		writeError(w, e)
+		return
+	}
+	switch {
+	case cr.Prompt == nil:
+		writeError(w, badParam(codeMissing, "prompt", "Missing required parameter: 'prompt'."))
+		return
+	case len(cr.Prompt) == 1:
+		req.Prompt = cr.Prompt[0]
+	case len(cr.Prompt) == 0:
+		writeError(w, badParam(codeEmptyArray, "prompt", "Invalid 'prompt': empty array. Expected a string or an array with exactly one string."))
+		return
+	default:
+		writeError(w, badParam(codeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
+		return
+	}
+	head := h.responseHead("cmpl-", "text_completion", req.Model)
+	if !cr.Stream {
+		texts := make([]strings.Builder, n)
+		choices := make([]CompletionChoice, n)
+		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
+			func(i int, res backend.Result) error {
+				finish := res.FinishReason
+				choices[i] = CompletionChoice{Text: texts[i].String(), Index: i, FinishReason: &finish}
+				return nil
+			})
+		if err != nil {
+			writeError(w, backend.AsError(err))
+			return
+		}
+		u := usage(total.Usage)
+		writeJSON(w, http.StatusOK, Completion{ResponseHead: head, Choices: choices, Usage: &u})
+		return
+	}
+	chunk := func(i int, text string, finish *string) Completion {
+		return Completion{ResponseHead: head, Choices: []CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
+	}
+	s := newStream(w)
+	total, err := h.generate(r, req, n, func(i int, d string) error { return s.event(chunk(i, d, nil)) },
+		func(i int, res backend.Result) error {
+			finish := res.FinishReason
+			return s.event(chunk(i, "", &finish))
+		})
+	if err != nil {
+		s.fail(backend.AsError(err))
+		return
+	}
+	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
+		u := usage(total.Usage)
+		if s.event(Completion{ResponseHead: head, Choices: []CompletionChoice{}, Usage: &u}) != nil {
+			return
+		}
+	}
+	s.done()
+}
+
+// SampleSeed is the seed choice i of a request with seed runs with: choice 0 uses the request's
+// seed itself (so n=1 and choice 0 of n>1 agree), later choices a splitmix64 mix of seed and i, so
+// every choice is reproducible and the choices differ. A nil seed stays nil (the backend then
+// picks a fresh random seed for each choice).
+func SampleSeed(seed *uint64, i int) *uint64 {
+	if seed == nil || i == 0 {
+		return seed
+	}
+	z := *seed + uint64(i)*0x9E3779B97F4A7C15
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	z ^= z >> 31
+	return &z
+}
+
+// generate runs n independent generations of req one after the other, choice i with
+// SampleSeed(req.Seed, i): onText gets choice i's text, onEnd its result once it finished. The
+// returned usage is OpenAI's for n choices: the prompt counted once, the completion tokens of
+// every choice summed. The result hook is called once, with that usage (also on failure: the
+// choices that ran are billed).
+func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText func(i int, d string) error,
+	onEnd func(i int, res backend.Result) error) (backend.Result, error) {
+	var total backend.Result
+	var err error
+	for i := 0; i < n && err == nil; i++ {
+		one := req
+		one.Seed = SampleSeed(req.Seed, i)
+		var res backend.Result
+		res, err = h.backend.Generate(r.Context(), one, func(d string) error { return onText(i, d) })
+		if total.Usage.PromptTokens == 0 {
+			total.Usage.PromptTokens = res.Usage.PromptTokens
+		}
+		total.Usage.CompletionTokens += res.Usage.CompletionTokens
+		total.FinishReason = res.FinishReason
+		if err == nil {
+			err = onEnd(i, res)
+		}
+	}
+	if err != nil {
+		total.FinishReason = ""
+	}
+	if h.hook != nil {
+		h.hook(r, req, total, err)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		h.log.Debug("inference failed", "model", req.Model, "n", n, "err", err,
+			"prompt_tokens", total.Usage.PromptTokens, "completion_tokens", total.Usage.CompletionTokens)
+	}
+	return total, err
+}
+
+func usage(u backend.Usage) Usage {
+	return Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total()}
+}
+
+// stream writes Server-Sent Events. Headers go out with the first event, so a request that fails
+// before producing anything still gets a plain JSON error with its HTTP status.
+type stream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+}
+
+func newStream(w http.ResponseWriter) *stream {
+	return &stream{w: w, rc: http.NewResponseController(w)}
+}
+
+func (s *stream) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	h := s.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	s.w.WriteHeader(http.StatusOK)
+}
+
+func (s *stream) event(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("failed to encode stream event: %w", err)
+	}
+	return s.raw(b)
+}
+
+func (s *stream) raw(b []byte) error {
+	s.start()
+	if _, err := fmt.Fprintf(s.w, "data: %s\n\n", b); err != nil {
+		return fmt.Errorf("failed to write stream event: %w", err)
+	}
+	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("failed to flush stream event: %w", err)
+	}
+	return nil
+}
+
+// fail reports err: as a JSON error response if nothing was sent yet, else as a final error event
+// (no [DONE], so clients see the stream did not complete).
+func (s *stream) fail(e *backend.Error) {
+	if !s.started {
+		writeError(s.w, e)
+		return
+	}
+	b, err := json.Marshal(errorBody(e))
+	if err == nil {
+		_ = s.raw(b)
+	}
+}
+
+func (s *stream) done() { _ = s.raw([]byte("[DONE]")) }
+
+func errorBody(e *backend.Error) ErrorBody {
+	d := ErrorDetail{Message: e.Message, Type: e.Type}
+	if e.Param != "" {
+		p := e.Param
+		d.Param = &p
+	}
+	if e.Code != "" {
+		c := e.Code
+		d.Code = &c
+	}
+	if d.Type == "" {
+		d.Type = backend.TypeServer
+	}
+	return ErrorBody{Error: d}
+}
+
+func writeError(w http.ResponseWriter, e *backend.Error) {
+	status := e.Status
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, errorBody(e))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"message":"failed to encode response","type":"server_error","param":null,"code":null}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// requestID is "req_" and 32 random hex digits, like OpenAI's x-request-id.
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// randomID is 24 random alphanumerics, like OpenAI's response ids.
+func randomID() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+	}
+	return string(b[:])
+}
