@@ -1,6 +1,7 @@
-// Package openai is the OpenAI-compatible HTTP surface of a provider: the wire types of
-// /v1/models, /v1/chat/completions and /v1/completions, and a handler serving them from a
-// backend.Backend. The shapes follow OpenAI's API exactly so unmodified OpenAI clients work.
+// Package openai holds the OpenAI API's wire types: the requests, responses, stream chunks and error
+// bodies of /v1/models, /v1/chat/completions and /v1/completions, shared by everything that speaks
+// that API (the provider's server in inference/httpapi, the client's gateway). The shapes follow
+// OpenAI's API exactly so unmodified OpenAI clients work.
 package openai
 
 import (
@@ -108,15 +109,6 @@ func (s *Seed) UnmarshalJSON(b []byte) error {
 		kind = map[byte]string{'"': "string", '[': "array", '{': "object", 't': "bool", 'f': "bool"}[t[0]]
 	}
 	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeOf(int64(0))}
-}
-
-// ptr is the seed as the backend takes it (nil when the request has none).
-func (s *Seed) ptr() *uint64 {
-	if s == nil {
-		return nil
-	}
-	v := uint64(*s)
-	return &v
 }
 
 // StreamOptions is the request's stream_options.

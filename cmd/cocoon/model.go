@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend/embedded"
+	"github.com/cocoon-go/cocoon/inference/httpapi"
 	"github.com/cocoon-go/cocoon/inference/llama"
 	"github.com/cocoon-go/cocoon/models"
-	"github.com/cocoon-go/cocoon/openai"
 )
 
 func init() {
@@ -219,7 +219,7 @@ func modelServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("failed to listen on %s: %w", *listen, err)
 	}
-	srv := &http.Server{Handler: openai.NewHandler(b, openai.WithSystemFingerprint(openai.Fingerprint(b.SHA256()))),
+	srv := &http.Server{Handler: httpapi.NewHandler(b, httpapi.WithSystemFingerprint(httpapi.Fingerprint(b.SHA256()))),
 		ReadHeaderTimeout: 10 * time.Second}
 	slog.Info("serving OpenAI-compatible API", "addr", ln.Addr().String(), "model", lm.id, "sha256", b.SHA256())
 	fmt.Fprintf(modelOut, "serving %s on http://%s/v1 (sha256 %s)\n", lm.id, ln.Addr(), b.SHA256())

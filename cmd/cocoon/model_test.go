@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
+	"github.com/cocoon-go/cocoon/inference/httpapi"
 	"github.com/cocoon-go/cocoon/models"
-	"github.com/cocoon-go/cocoon/openai"
 )
 
 // syncBuffer is a bytes.Buffer safe for the serve goroutine and the test to share.
@@ -165,7 +165,7 @@ func TestModelServe(t *testing.T) {
 		t.Fatalf("chat via serve: %d %v %+v", resp.StatusCode, err, c)
 	}
 	// The fingerprint names the served weights, so clients can tell when a seed's answers may change.
-	if want := openai.Fingerprint(models.DefaultSHA256); c.SystemFingerprint != want {
+	if want := httpapi.Fingerprint(models.DefaultSHA256); c.SystemFingerprint != want {
 		t.Fatalf("system_fingerprint %q, want %q", c.SystemFingerprint, want)
 	}
 	// The demo model has no chat template in its GGUF: the plain one is used, and said.

@@ -15,6 +15,7 @@ import (
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/inference/backend/embedded"
 	"github.com/cocoon-go/cocoon/inference/backend/upstream"
+	"github.com/cocoon-go/cocoon/inference/httpapi"
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/openai"
 )
@@ -106,7 +107,7 @@ func (a *abortingWriter) Flush() { a.ResponseWriter.(http.Flusher).Flush() }
 func setup(t *testing.T) (*upstream.Backend, *fault, *httptest.Server) {
 	t.Helper()
 	f := &fault{}
-	srv := httptest.NewServer(f.wrap(openai.NewHandler(local(t))))
+	srv := httptest.NewServer(f.wrap(httpapi.NewHandler(local(t))))
 	t.Cleanup(srv.Close)
 	b, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", APIKey: "secret", Models: map[string]string{netID: models.DefaultModelID}})
 	if err != nil {
@@ -167,7 +168,7 @@ func TestUpstreamMatchesLocalEngine(t *testing.T) {
 func TestUpstreamThroughTwoHandlers(t *testing.T) {
 	// client -> provider's handler (upstream backend) -> upstream's handler (embedded engine)
 	up, _, _ := setup(t)
-	front := httptest.NewServer(openai.NewHandler(up))
+	front := httptest.NewServer(httpapi.NewHandler(up))
 	defer front.Close()
 	body := `{"model":"kjv-demo","messages":[{"role":"user","content":"Tell me about the sea."}],"max_tokens":12,"temperature":0`
 	resp, err := http.Post(front.URL+"/v1/chat/completions", "application/json", strings.NewReader(body+`}`))
@@ -271,7 +272,7 @@ func TestUpstreamFailsMidStream(t *testing.T) {
 	}
 
 	// Through the provider's handler the client sees the text, then an error event and no [DONE].
-	front := httptest.NewServer(openai.NewHandler(up))
+	front := httptest.NewServer(httpapi.NewHandler(up))
 	defer front.Close()
 	resp, err := http.Post(front.URL+"/v1/completions", "application/json",
 		strings.NewReader(`{"model":"kjv-demo","prompt":"In the beginning","max_tokens":30,"stream":true}`))

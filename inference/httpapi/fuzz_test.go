@@ -1,4 +1,4 @@
-package openai_test
+package httpapi_test
 
 import (
 	"encoding/json"

@@ -1,4 +1,8 @@
-package openai
+// Package httpapi serves a backend.Backend over OpenAI's HTTP API (/v1/models,
+// /v1/chat/completions, /v1/completions): it validates requests the way OpenAI does, runs them on
+// the backend, streams Server-Sent Events, and maps backend errors to OpenAI error bodies and HTTP
+// statuses. The provider daemon mounts it behind RA-TLS; `cocoon model serve` serves it on plain HTTP.
+package httpapi
 
 import (
 	"bytes"
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
+	"github.com/cocoon-go/cocoon/openai"
 )
 
 // MaxBodyBytes bounds a request body; larger bodies get 413.
@@ -110,7 +115,7 @@ func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, backend.AsError(fmt.Errorf("failed to list models: %w", err)))
 		return
 	}
-	list := ModelList{Object: "list", Data: make([]ModelObject, 0, len(ms))}
+	list := openai.ModelList{Object: "list", Data: make([]openai.ModelObject, 0, len(ms))}
 	for _, m := range ms {
 		list.Data = append(list.Data, h.modelObject(m))
 	}
@@ -133,8 +138,8 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 	writeError(w, backend.UnknownModel(id))
 }
 
-func (h *Handler) modelObject(m backend.Model) ModelObject {
-	return ModelObject{ID: m.ID, Object: "model", Created: 0, OwnedBy: m.OwnedBy}
+func (h *Handler) modelObject(m backend.Model) openai.ModelObject {
+	return openai.ModelObject{ID: m.ID, Object: "model", Created: 0, OwnedBy: m.OwnedBy}
 }
 
 // decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies and for
@@ -196,7 +201,7 @@ func jsonKind(t reflect.Type) string {
 	if t == nil {
 		return "a valid value"
 	}
-	if t == reflect.TypeOf(StringOrArray{}) {
+	if t == reflect.TypeOf(openai.StringOrArray{}) {
 		return "a string or an array of strings"
 	}
 	switch t.Kind() {
@@ -241,7 +246,7 @@ const MaxN = 8
 
 // sampling validates the parameters chat and completions share and returns n (1 when unset).
 func sampling(out *backend.Request, model string, maxTokens *int, maxParam string, temp, topP *float32, seed *uint64,
-	stop StringOrArray, n *int, stream bool, so *StreamOptions, presence, frequency *float32, logitBias map[string]any) (int, *backend.Error) {
+	stop openai.StringOrArray, n *int, stream bool, so *openai.StreamOptions, presence, frequency *float32, logitBias map[string]any) (int, *backend.Error) {
 	if model == "" {
 		return 0, badParam(codeMissing, "model", "you must provide a model parameter")
 	}
@@ -305,6 +310,15 @@ func sampling(out *backend.Request, model string, maxTokens *int, maxParam strin
 	return count, nil
 }
 
+// seedValue is the seed as the backend takes it (nil when the request has none).
+func seedValue(s *openai.Seed) *uint64 {
+	if s == nil {
+		return nil
+	}
+	v := uint64(*s)
+	return &v
+}
+
 // nullish is true for an absent or JSON-null raw value.
 func nullish(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
@@ -312,7 +326,7 @@ func nullish(raw json.RawMessage) bool {
 }
 
 // chatExtras refuses chat parameters that would change the answer in ways Cocoon cannot serve.
-func chatExtras(cr *ChatCompletionRequest) *backend.Error {
+func chatExtras(cr *openai.ChatCompletionRequest) *backend.Error {
 	if cr.Logprobs != nil && *cr.Logprobs {
 		return unsupported("logprobs", "log probabilities are not returned")
 	}
@@ -358,7 +372,7 @@ func chatExtras(cr *ChatCompletionRequest) *backend.Error {
 }
 
 // completionExtras refuses legacy-completion parameters Cocoon cannot serve.
-func completionExtras(cr *CompletionRequest) *backend.Error {
+func completionExtras(cr *openai.CompletionRequest) *backend.Error {
 	switch {
 	case cr.Echo:
 		return unsupported("echo", "the prompt is not echoed")
@@ -373,7 +387,7 @@ func completionExtras(cr *CompletionRequest) *backend.Error {
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
-	var cr ChatCompletionRequest
+	var cr openai.ChatCompletionRequest
 	if e := decodeBody(w, r, &cr); e != nil {
 		writeError(w, e)
 		return
@@ -383,7 +397,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if cr.MaxCompletionTokens != nil {
 		maxTokens, maxParam = cr.MaxCompletionTokens, "max_completion_tokens"
 	}
-	n, e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, cr.Seed.ptr(), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+	n, e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, seedValue(cr.Seed), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
 		writeError(w, e)
@@ -412,22 +426,22 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
-		choices := make([]ChatChoice, n)
+		choices := make([]openai.ChatChoice, n)
 		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
-				choices[i] = ChatChoice{Index: i, Message: ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
+				choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
 				return nil
 			})
 		if err != nil {
 			writeError(w, backend.AsError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
+		writeJSON(w, http.StatusOK, openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
 		return
 	}
 	head.Object = "chat.completion.chunk"
-	chunk := func(i int, d Delta, finish *string) ChatCompletionChunk {
-		return ChatCompletionChunk{ResponseHead: head, Choices: []ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
+	chunk := func(i int, d openai.Delta, finish *string) openai.ChatCompletionChunk {
+		return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
 	}
 	s := newStream(w)
 	empty := ""
@@ -439,19 +453,19 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		opened[i] = true
-		return s.event(chunk(i, Delta{Role: "assistant", Content: &empty}, nil))
+		return s.event(chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
 	}
 	total, err := h.generate(r, req, n, func(i int, d string) error {
 		if err := open(i); err != nil {
 			return err
 		}
-		return s.event(chunk(i, Delta{Content: &d}, nil))
+		return s.event(chunk(i, openai.Delta{Content: &d}, nil))
 	}, func(i int, res backend.Result) error {
 		if err := open(i); err != nil {
 			return err
 		}
 		finish := res.FinishReason
-		return s.event(chunk(i, Delta{}, &finish))
+		return s.event(chunk(i, openai.Delta{}, &finish))
 	})
 	if err != nil {
 		s.fail(backend.AsError(err))
@@ -459,7 +473,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
 		u := usage(total.Usage)
-		if s.event(ChatCompletionChunk{ResponseHead: head, Choices: []ChunkChoice{}, Usage: &u}) != nil {
+		if s.event(openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}
@@ -467,18 +481,18 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 }
 
 // responseHead starts a response: a fresh id with the given prefix, the time, the model as requested.
-func (h *Handler) responseHead(idPrefix, object, model string) ResponseHead {
-	return ResponseHead{ID: idPrefix + randomID(), Object: object, Created: h.now().Unix(), Model: model, SystemFingerprint: h.fingerprint}
+func (h *Handler) responseHead(idPrefix, object, model string) openai.ResponseHead {
+	return openai.ResponseHead{ID: idPrefix + randomID(), Object: object, Created: h.now().Unix(), Model: model, SystemFingerprint: h.fingerprint}
 }
 
 func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
-	var cr CompletionRequest
+	var cr openai.CompletionRequest
 	if e := decodeBody(w, r, &cr); e != nil {
 		writeError(w, e)
 		return
 	}
 	req := backend.Request{}
-	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, cr.Seed.ptr(), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
+	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, seedValue(cr.Seed), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
 		writeError(w, e)
@@ -504,11 +518,11 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	head := h.responseHead("cmpl-", "text_completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
-		choices := make([]CompletionChoice, n)
+		choices := make([]openai.CompletionChoice, n)
 		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
 				finish := res.FinishReason
-				choices[i] = CompletionChoice{Text: texts[i].String(), Index: i, FinishReason: &finish}
+				choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, FinishReason: &finish}
 				return nil
 			})
 		if err != nil {
@@ -516,11 +530,11 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		u := usage(total.Usage)
-		writeJSON(w, http.StatusOK, Completion{ResponseHead: head, Choices: choices, Usage: &u})
+		writeJSON(w, http.StatusOK, openai.Completion{ResponseHead: head, Choices: choices, Usage: &u})
 		return
 	}
-	chunk := func(i int, text string, finish *string) Completion {
-		return Completion{ResponseHead: head, Choices: []CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
+	chunk := func(i int, text string, finish *string) openai.Completion {
+		return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
 	}
 	s := newStream(w)
 	total, err := h.generate(r, req, n, func(i int, d string) error { return s.event(chunk(i, d, nil)) },
@@ -534,7 +548,7 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
 		u := usage(total.Usage)
-		if s.event(Completion{ResponseHead: head, Choices: []CompletionChoice{}, Usage: &u}) != nil {
+		if s.event(openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}
@@ -592,8 +606,8 @@ func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText f
 	return total, err
 }
 
-func usage(u backend.Usage) Usage {
-	return Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total()}
+func usage(u backend.Usage) openai.Usage {
+	return openai.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total()}
 }
 
 // stream writes Server-Sent Events. Headers go out with the first event, so a request that fails
@@ -654,8 +668,8 @@ func (s *stream) fail(e *backend.Error) {
 
 func (s *stream) done() { _ = s.raw([]byte("[DONE]")) }
 
-func errorBody(e *backend.Error) ErrorBody {
-	d := ErrorDetail{Message: e.Message, Type: e.Type}
+func errorBody(e *backend.Error) openai.ErrorBody {
+	d := openai.ErrorDetail{Message: e.Message, Type: e.Type}
 	if e.Param != "" {
 		p := e.Param
 		d.Param = &p
@@ -667,7 +681,7 @@ func errorBody(e *backend.Error) ErrorBody {
 	if d.Type == "" {
 		d.Type = backend.TypeServer
 	}
-	return ErrorBody{Error: d}
+	return openai.ErrorBody{Error: d}
 }
 
 func writeError(w http.ResponseWriter, e *backend.Error) {

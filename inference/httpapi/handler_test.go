@@ -1,4 +1,4 @@
-package openai_test
+package httpapi_test
 
 import (
 	"bufio"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/inference/backend/embedded"
+	"github.com/cocoon-go/cocoon/inference/httpapi"
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/openai"
 )
@@ -23,7 +24,7 @@ import (
 var (
 	once    sync.Once
 	srv     *httptest.Server
-	handler *openai.Handler
+	handler *httpapi.Handler
 	results chan backend.Result
 	srvErr  error
 )
@@ -40,8 +41,8 @@ func server(t *testing.T) string {
 			return
 		}
 		results = make(chan backend.Result, 100)
-		handler = openai.NewHandler(b, openai.WithClock(func() time.Time { return fixedNow }),
-			openai.WithResultHook(func(_ *http.Request, _ backend.Request, res backend.Result, err error) {
+		handler = httpapi.NewHandler(b, httpapi.WithClock(func() time.Time { return fixedNow }),
+			httpapi.WithResultHook(func(_ *http.Request, _ backend.Request, res backend.Result, err error) {
 				if err == nil {
 					select {
 					case results <- res:
@@ -407,7 +408,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	big := bytes.Repeat([]byte("a"), openai.MaxBodyBytes+1)
+	big := bytes.Repeat([]byte("a"), httpapi.MaxBodyBytes+1)
 	resp, b := post(t, "/v1/completions", `{"model":"cocoon-kjv-demo-1m","prompt":"`+string(big)+`"}`)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"invalid_request_error"`) {
 		t.Fatalf("status %d: %.200s", resp.StatusCode, b)
@@ -415,26 +416,26 @@ func TestBodyTooLarge(t *testing.T) {
 }
 
 func TestSampleSeed(t *testing.T) {
-	if openai.SampleSeed(nil, 3) != nil {
+	if httpapi.SampleSeed(nil, 3) != nil {
 		t.Fatal("a nil seed must stay nil (random per choice)")
 	}
 	seed := uint64(42)
-	if got := openai.SampleSeed(&seed, 0); got == nil || *got != 42 {
+	if got := httpapi.SampleSeed(&seed, 0); got == nil || *got != 42 {
 		t.Fatalf("choice 0 must use the request's seed, got %v", got)
 	}
 	seen := map[uint64]int{42: 0}
-	for i := 1; i < openai.MaxN; i++ {
-		s := *openai.SampleSeed(&seed, i)
+	for i := 1; i < httpapi.MaxN; i++ {
+		s := *httpapi.SampleSeed(&seed, i)
 		if j, dup := seen[s]; dup {
 			t.Fatalf("choices %d and %d share seed %d", j, i, s)
 		}
 		seen[s] = i
-		if again := *openai.SampleSeed(&seed, i); again != s {
+		if again := *httpapi.SampleSeed(&seed, i); again != s {
 			t.Fatalf("choice %d seed not reproducible: %d then %d", i, s, again)
 		}
 	}
 	other := uint64(43)
-	if *openai.SampleSeed(&other, 1) == *openai.SampleSeed(&seed, 1) {
+	if *httpapi.SampleSeed(&other, 1) == *httpapi.SampleSeed(&seed, 1) {
 		t.Fatal("different request seeds gave choice 1 the same seed")
 	}
 }
@@ -569,11 +570,11 @@ func TestRequestIDAndFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp := openai.Fingerprint(b.SHA256())
+	fp := httpapi.Fingerprint(b.SHA256())
 	if fp != "fp_"+models.DefaultSHA256[:10] {
 		t.Fatalf("fingerprint %q", fp)
 	}
-	s := httptest.NewServer(openai.NewHandler(b, openai.WithSystemFingerprint(fp)))
+	s := httptest.NewServer(httpapi.NewHandler(b, httpapi.WithSystemFingerprint(fp)))
 	defer s.Close()
 	ids := map[string]bool{}
 	for _, c := range []struct{ path, body string }{
