@@ -273,16 +273,3 @@ type ModelList struct {
 	Object string        `json:"object"`
 	Data   []ModelObject `json:"data"`
 }
-
-// ErrorBody is OpenAI's error body: {"error":{"message","type","param","code"}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is the inside of ErrorBody; Param and Code are null when empty.
-type ErrorDetail struct {
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
-}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Backend runs inference. Implementations are safe for concurrent use.
@@ -24,6 +23,12 @@ type Backend interface {
 	// Result.Usage is what the backend reported as done, and is all the provider may bill: a request
 	// that fails before the backend started it has zero usage. Result is meaningful with a non-nil
 	// error too (usage of the part that ran).
+	//
+	// A refused or failed request returns one of the typed errors of this package
+	// (InvalidRequestError, UnknownModelError, ContextLengthError, UpstreamError) or an error
+	// wrapping ErrInvalidRequest, ErrUnknownModel, ErrContextLength or ErrUpstream; anything else
+	// (cancellation included) is the backend's own failure. How a failure is answered over HTTP is
+	// the HTTP layer's business (inference/httpapi), never the backend's.
 	Generate(ctx context.Context, req Request, onText func(delta string) error) (Result, error)
 	// Health returns nil when the backend can serve every model it lists.
 	Health(ctx context.Context) error
@@ -88,74 +93,108 @@ const (
 	FinishLength = "length"
 )
 
-// Sentinel errors; Error values wrap one of them so callers can use errors.Is.
+// Sentinel errors. Every request error a backend returns wraps one of them (the typed errors below
+// do, through their Is method), so the HTTP layer maps a failure by what it is, not by its text.
 var (
 	ErrInvalidRequest = errors.New("invalid request")
 	ErrUnknownModel   = errors.New("unknown model")
 	ErrContextLength  = errors.New("context length exceeded")
 	ErrUpstream       = errors.New("upstream failed")
-	ErrHashMismatch   = errors.New("model weights hash mismatch")
 	ErrNoUsage        = errors.New("backend reported no usage")
-	ErrConfig         = errors.New("invalid backend configuration")
+	// ErrHashMismatch and ErrConfig refuse a backend at start, never a request.
+	ErrHashMismatch = errors.New("model weights hash mismatch")
+	ErrConfig       = errors.New("invalid backend configuration")
 )
 
-// Error is a request failure with what the OpenAI error body needs. Status is the HTTP status the
-// provider answers with.
-type Error struct {
-	Status  int
-	Type    string // OpenAI error type, e.g. "invalid_request_error"
-	Code    string // OpenAI error code, e.g. "model_not_found"; may be empty
-	Param   string // offending parameter; may be empty
+// InvalidRequestError is a request refused for one of its parameters. It wraps ErrInvalidRequest.
+type InvalidRequestError struct {
+	// Param names the offending parameter as the client sent it ("messages[2].role"); may be empty.
+	Param string
+	// Code is a machine-readable reason that an upstream server gave with its refusal, passed on to
+	// the client; empty otherwise.
+	Code    string
 	Message string
-	Err     error // sentinel this error is a case of
 }
 
-func (e *Error) Error() string { return e.Message }
-func (e *Error) Unwrap() error { return e.Err }
+func (e *InvalidRequestError) Error() string        { return e.Message }
+func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvalidRequest }
 
-// OpenAI error types used here.
+// InvalidRequest refuses a request for param, with a formatted message.
+func InvalidRequest(param, format string, args ...any) *InvalidRequestError {
+	return &InvalidRequestError{Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// UnknownModelError is a request for a model the backend does not serve. It wraps ErrUnknownModel.
+type UnknownModelError struct {
+	Model string // the name the request gave
+}
+
+func (e *UnknownModelError) Error() string {
+	return fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", e.Model)
+}
+func (e *UnknownModelError) Is(target error) bool { return target == ErrUnknownModel }
+
+// ContextLengthError is a prompt plus completion budget longer than the model's context window,
+// refused before anything ran. It wraps ErrContextLength.
+type ContextLengthError struct {
+	// Param is the parameter holding the prompt ("prompt" or "messages"); may be empty.
+	Param string
+	// Limit is the context window, Prompt the prompt's tokens and MaxTokens the completion budget
+	// the request asked for (0: the rest of the window). All are 0 when the backend only has Detail.
+	Limit, Prompt, MaxTokens int
+	// Detail is the refusal as an upstream server worded it; empty when the numbers are known.
+	Detail string
+}
+
+func (e *ContextLengthError) Error() string {
+	if e.Detail != "" {
+		return e.Detail
+	}
+	return fmt.Sprintf("This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the prompt, %d for the completion). Please reduce the length of the prompt or completion.",
+		e.Limit, e.Prompt+e.MaxTokens, e.Prompt, e.MaxTokens)
+}
+func (e *ContextLengthError) Is(target error) bool { return target == ErrContextLength }
+
+// UpstreamReason says how an upstream inference server failed.
+type UpstreamReason uint8
+
+// Upstream failures.
 const (
-	TypeInvalidRequest = "invalid_request_error"
-	TypeServer         = "server_error"
-	TypeUpstream       = "upstream_error"
+	// UpstreamUnavailable: the server could not be reached.
+	UpstreamUnavailable UpstreamReason = iota + 1
+	// UpstreamFailed: the server answered with an error of its own (5xx, refused credentials, ...).
+	UpstreamFailed
+	// UpstreamStreamBroken: the server's stream broke off or held an unreadable event.
+	UpstreamStreamBroken
+	// UpstreamBusy: the server refused the request for load (HTTP 429); a retry may succeed.
+	UpstreamBusy
+	// UpstreamNoUsage: the server finished without reporting token usage, so nothing is billed.
+	UpstreamNoUsage
 )
 
-// InvalidRequest is a 400 for a bad parameter.
-func InvalidRequest(param, format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Param: param,
-		Message: fmt.Sprintf(format, args...), Err: ErrInvalidRequest}
-}
+var upstreamReasons = [...]string{UpstreamUnavailable: "unavailable", UpstreamFailed: "failed",
+	UpstreamStreamBroken: "stream broken", UpstreamBusy: "busy", UpstreamNoUsage: "no usage"}
 
-// UnknownModel is OpenAI's 404 for a model this backend does not serve.
-func UnknownModel(id string) *Error {
-	return &Error{Status: http.StatusNotFound, Type: TypeInvalidRequest, Code: "model_not_found", Param: "model",
-		Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", id), Err: ErrUnknownModel}
-}
-
-// ContextLength is OpenAI's 400 for a prompt plus max_tokens longer than the context window.
-func ContextLength(param string, limit, prompt, maxTokens int) *Error {
-	msg := fmt.Sprintf("This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the prompt, %d for the completion). Please reduce the length of the prompt or completion.",
-		limit, prompt+maxTokens, prompt, maxTokens)
-	return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "context_length_exceeded",
-		Param: param, Message: msg, Err: ErrContextLength}
-}
-
-// AsError converts any error into an *Error: the one it wraps if any, else one chosen by the
-// sentinel it wraps, else a 500 server_error (also for cancellation: the client is gone anyway).
-func AsError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
+func (r UpstreamReason) String() string {
+	if int(r) < len(upstreamReasons) && upstreamReasons[r] != "" {
+		return upstreamReasons[r]
 	}
-	switch {
-	case errors.Is(err, ErrUnknownModel):
-		return &Error{Status: http.StatusNotFound, Type: TypeInvalidRequest, Code: "model_not_found", Param: "model", Message: err.Error(), Err: ErrUnknownModel}
-	case errors.Is(err, ErrContextLength):
-		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: "context_length_exceeded", Message: err.Error(), Err: ErrContextLength}
-	case errors.Is(err, ErrInvalidRequest):
-		return &Error{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: err.Error(), Err: ErrInvalidRequest}
-	case errors.Is(err, ErrUpstream):
-		return &Error{Status: http.StatusBadGateway, Type: TypeUpstream, Message: err.Error(), Err: ErrUpstream}
+	return fmt.Sprintf("UpstreamReason(%d)", uint8(r))
+}
+
+// UpstreamError is a failure of the upstream inference server. It wraps ErrNoUsage for
+// UpstreamNoUsage and ErrUpstream for every other reason.
+type UpstreamError struct {
+	Reason UpstreamReason
+	// Param is a parameter the upstream named with its error; usually empty.
+	Param   string
+	Message string
+}
+
+func (e *UpstreamError) Error() string { return e.Message }
+func (e *UpstreamError) Is(target error) bool {
+	if e.Reason == UpstreamNoUsage {
+		return target == ErrNoUsage
 	}
-	return &Error{Status: http.StatusInternalServerError, Type: TypeServer, Message: err.Error(), Err: err}
+	return target == ErrUpstream
 }

@@ -96,13 +96,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/v1/completions":
 		want, serve = http.MethodPost, h.completion
 	default:
-		writeError(w, &backend.Error{Status: http.StatusNotFound, Type: backend.TypeInvalidRequest, Code: "unknown_url",
+		openai.WriteError(w, &openai.Error{Status: http.StatusNotFound, Type: openai.TypeInvalidRequest, Code: openai.CodeUnknownURL,
 			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)})
 		return
 	}
 	if r.Method != want {
 		w.Header().Set("Allow", want)
-		writeError(w, &backend.Error{Status: http.StatusMethodNotAllowed, Type: backend.TypeInvalidRequest, Code: "method_not_allowed",
+		openai.WriteError(w, &openai.Error{Status: http.StatusMethodNotAllowed, Type: openai.TypeInvalidRequest, Code: openai.CodeMethodNotAllowed,
 			Message: fmt.Sprintf("Method %s is not allowed for %s; use %s.", r.Method, r.URL.Path, want)})
 		return
 	}
@@ -112,30 +112,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) {
 	ms, err := h.backend.Models(r.Context())
 	if err != nil {
-		writeError(w, backend.AsError(fmt.Errorf("failed to list models: %w", err)))
+		openai.WriteError(w, APIError(fmt.Errorf("failed to list models: %w", err)))
 		return
 	}
 	list := openai.ModelList{Object: "list", Data: make([]openai.ModelObject, 0, len(ms))}
 	for _, m := range ms {
 		list.Data = append(list.Data, h.modelObject(m))
 	}
-	writeJSON(w, http.StatusOK, list)
+	openai.WriteJSON(w, http.StatusOK, list)
 }
 
 func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(strings.TrimSuffix(r.URL.Path, "/"), "/v1/models/")
 	ms, err := h.backend.Models(r.Context())
 	if err != nil {
-		writeError(w, backend.AsError(fmt.Errorf("failed to list models: %w", err)))
+		openai.WriteError(w, APIError(fmt.Errorf("failed to list models: %w", err)))
 		return
 	}
 	for _, m := range ms {
 		if m.ID == id {
-			writeJSON(w, http.StatusOK, h.modelObject(m))
+			openai.WriteJSON(w, http.StatusOK, h.modelObject(m))
 			return
 		}
 	}
-	writeError(w, backend.UnknownModel(id))
+	openai.WriteError(w, APIError(&backend.UnknownModelError{Model: id}))
 }
 
 func (h *Handler) modelObject(m backend.Model) openai.ModelObject {
@@ -144,56 +144,43 @@ func (h *Handler) modelObject(m backend.Model) openai.ModelObject {
 
 // decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies and for
 // fields of the wrong JSON type.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) *backend.Error {
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) *openai.Error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &backend.Error{Status: http.StatusRequestEntityTooLarge, Type: backend.TypeInvalidRequest,
-				Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes), Err: backend.ErrInvalidRequest}
+			return &openai.Error{Status: http.StatusRequestEntityTooLarge, Type: openai.TypeInvalidRequest,
+				Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes)}
 		}
-		return backend.InvalidRequest("", "failed to read the request body: %v", err)
+		return badRequest("failed to read the request body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return badParam(codeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
+			return badParam(openai.CodeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
 				typeErr.Field, jsonKind(typeErr.Type), article(typeErr.Value))
 		}
-		return backend.InvalidRequest("", "We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
+		return badRequest("We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
 	}
 	if dec.More() {
-		return backend.InvalidRequest("", "We could not parse the JSON body of your request: trailing data after the JSON object.")
+		return badRequest("We could not parse the JSON body of your request: trailing data after the JSON object.")
 	}
 	return nil
 }
 
-// OpenAI error codes used for parameter errors.
-const (
-	codeMissing          = "missing_required_parameter"
-	codeEmptyArray       = "empty_array"
-	codeInvalidType      = "invalid_type"
-	codeInvalidValue     = "invalid_value"
-	codeBelowMin         = "integer_below_min_value"
-	codeAboveMax         = "integer_above_max_value"
-	codeDecimalBelowMin  = "decimal_below_min_value"
-	codeDecimalAboveMax  = "decimal_above_max_value"
-	codeArrayTooLong     = "array_above_max_length"
-	codeUnsupportedParam = "unsupported_parameter"
-	codeUnsupportedValue = "unsupported_value"
-)
-
 // badParam is a 400 invalid_request_error naming param, with an OpenAI error code.
-func badParam(code, param, format string, args ...any) *backend.Error {
-	e := backend.InvalidRequest(param, format, args...)
-	e.Code = code
-	return e
+func badParam(code, param, format string, args ...any) *openai.Error {
+	return &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Code: code, Param: param,
+		Message: fmt.Sprintf(format, args...)}
 }
 
+// badRequest is a 400 invalid_request_error about the request as a whole.
+func badRequest(format string, args ...any) *openai.Error { return badParam("", "", format, args...) }
+
 // unsupported refuses a parameter this server cannot honour.
-func unsupported(param, why string) *backend.Error {
-	return badParam(codeUnsupportedParam, param, "Unsupported parameter: '%s' is not supported by this server (%s).", param, why)
+func unsupported(param, why string) *openai.Error {
+	return badParam(openai.CodeUnsupportedParameter, param, "Unsupported parameter: '%s' is not supported by this server (%s).", param, why)
 }
 
 // jsonKind names a Go type the way OpenAI's type errors name JSON types.
@@ -246,33 +233,33 @@ const MaxN = 8
 
 // sampling validates the parameters chat and completions share and returns n (1 when unset).
 func sampling(out *backend.Request, model string, maxTokens *int, maxParam string, temp, topP *float32, seed *uint64,
-	stop openai.StringOrArray, n *int, stream bool, so *openai.StreamOptions, presence, frequency *float32, logitBias map[string]any) (int, *backend.Error) {
+	stop openai.StringOrArray, n *int, stream bool, so *openai.StreamOptions, presence, frequency *float32, logitBias map[string]any) (int, *openai.Error) {
 	if model == "" {
-		return 0, badParam(codeMissing, "model", "you must provide a model parameter")
+		return 0, badParam(openai.CodeMissingParameter, "model", "you must provide a model parameter")
 	}
 	out.Model = model
 	if maxTokens != nil {
 		if *maxTokens < 1 {
-			return 0, badParam(codeBelowMin, maxParam, "Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", maxParam, *maxTokens)
+			return 0, badParam(openai.CodeIntegerBelowMin, maxParam, "Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", maxParam, *maxTokens)
 		}
 		out.MaxTokens = *maxTokens
 	}
 	switch {
 	case temp != nil && *temp < 0:
-		return 0, badParam(codeDecimalBelowMin, "temperature", "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got %g instead.", *temp)
+		return 0, badParam(openai.CodeDecimalBelowMin, "temperature", "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got %g instead.", *temp)
 	case temp != nil && *temp > 2:
-		return 0, badParam(codeDecimalAboveMax, "temperature", "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got %g instead.", *temp)
+		return 0, badParam(openai.CodeDecimalAboveMax, "temperature", "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got %g instead.", *temp)
 	}
 	if topP != nil && (*topP <= 0 || *topP > 1) {
-		code := codeDecimalAboveMax
+		code := openai.CodeDecimalAboveMax
 		if *topP <= 0 {
-			code = codeDecimalBelowMin
+			code = openai.CodeDecimalBelowMin
 		}
 		return 0, badParam(code, "top_p", "Invalid 'top_p': expected a value in (0, 1], but got %g instead.", *topP)
 	}
 	out.Temperature, out.TopP, out.Seed = temp, topP, seed
 	if len(stop) > maxStop {
-		return 0, badParam(codeArrayTooLong, "stop", "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", maxStop, len(stop))
+		return 0, badParam(openai.CodeArrayAboveMaxLength, "stop", "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an array with length %d instead.", maxStop, len(stop))
 	}
 	for _, s := range stop {
 		if s != "" {
@@ -283,14 +270,14 @@ func sampling(out *backend.Request, model string, maxTokens *int, maxParam strin
 	if n != nil {
 		switch {
 		case *n < 1:
-			return 0, badParam(codeBelowMin, "n", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *n)
+			return 0, badParam(openai.CodeIntegerBelowMin, "n", "Invalid 'n': integer below minimum value. Expected a value >= 1, but got %d instead.", *n)
 		case *n > MaxN:
-			return 0, badParam(codeAboveMax, "n", "Invalid 'n': integer above maximum value. Expected a value <= %d (this server's limit on choices per request), but got %d instead.", MaxN, *n)
+			return 0, badParam(openai.CodeIntegerAboveMax, "n", "Invalid 'n': integer above maximum value. Expected a value <= %d (this server's limit on choices per request), but got %d instead.", MaxN, *n)
 		}
 		count = *n
 	}
 	if so != nil && !stream {
-		return 0, badParam(codeInvalidValue, "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+		return 0, badParam(openai.CodeInvalidValue, "stream_options", "The 'stream_options' parameter is only allowed when 'stream' is enabled.")
 	}
 	for _, p := range []struct {
 		name string
@@ -299,9 +286,9 @@ func sampling(out *backend.Request, model string, maxTokens *int, maxParam strin
 		switch {
 		case p.v == nil || *p.v == 0:
 		case *p.v < -2 || *p.v > 2:
-			return 0, badParam(codeInvalidValue, p.name, "Invalid '%s': expected a value between -2 and 2, but got %g instead.", p.name, *p.v)
+			return 0, badParam(openai.CodeInvalidValue, p.name, "Invalid '%s': expected a value between -2 and 2, but got %g instead.", p.name, *p.v)
 		default:
-			return 0, badParam(codeUnsupportedValue, p.name, "Unsupported value: '%s' does not support %g on this server. Only the default (0) value is supported.", p.name, *p.v)
+			return 0, badParam(openai.CodeUnsupportedValue, p.name, "Unsupported value: '%s' does not support %g on this server. Only the default (0) value is supported.", p.name, *p.v)
 		}
 	}
 	if len(logitBias) > 0 {
@@ -326,7 +313,7 @@ func nullish(raw json.RawMessage) bool {
 }
 
 // chatExtras refuses chat parameters that would change the answer in ways Cocoon cannot serve.
-func chatExtras(cr *openai.ChatCompletionRequest) *backend.Error {
+func chatExtras(cr *openai.ChatCompletionRequest) *openai.Error {
 	if cr.Logprobs != nil && *cr.Logprobs {
 		return unsupported("logprobs", "log probabilities are not returned")
 	}
@@ -346,12 +333,12 @@ func chatExtras(cr *openai.ChatCompletionRequest) *backend.Error {
 		return unsupported("function_call", "the models it serves do not call functions")
 	}
 	if cr.ResponseFormat != nil && cr.ResponseFormat.Type != "text" {
-		return badParam(codeUnsupportedValue, "response_format.type",
+		return badParam(openai.CodeUnsupportedValue, "response_format.type",
 			"Unsupported value: 'response_format.type' does not support %q on this server. Only \"text\" is supported.", cr.ResponseFormat.Type)
 	}
 	for _, m := range cr.Modalities {
 		if m != "text" {
-			return badParam(codeUnsupportedValue, "modalities", "Unsupported value: 'modalities' does not support %q on this server. Only \"text\" is supported.", m)
+			return badParam(openai.CodeUnsupportedValue, "modalities", "Unsupported value: 'modalities' does not support %q on this server. Only \"text\" is supported.", m)
 		}
 	}
 	for _, p := range []struct {
@@ -372,7 +359,7 @@ func chatExtras(cr *openai.ChatCompletionRequest) *backend.Error {
 }
 
 // completionExtras refuses legacy-completion parameters Cocoon cannot serve.
-func completionExtras(cr *openai.CompletionRequest) *backend.Error {
+func completionExtras(cr *openai.CompletionRequest) *openai.Error {
 	switch {
 	case cr.Echo:
 		return unsupported("echo", "the prompt is not echoed")
@@ -389,7 +376,7 @@ func completionExtras(cr *openai.CompletionRequest) *backend.Error {
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	var cr openai.ChatCompletionRequest
 	if e := decodeBody(w, r, &cr); e != nil {
-		writeError(w, e)
+		openai.WriteError(w, e)
 		return
 	}
 	req := backend.Request{Chat: true}
@@ -400,25 +387,25 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	n, e := sampling(&req, cr.Model, maxTokens, maxParam, cr.Temperature, cr.TopP, seedValue(cr.Seed), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
-		writeError(w, e)
+		openai.WriteError(w, e)
 		return
 	}
 	if e := chatExtras(&cr); e != nil {
-		writeError(w, e)
+		openai.WriteError(w, e)
 		return
 	}
 	switch {
 	case cr.Messages == nil:
-		writeError(w, badParam(codeMissing, "messages", "Missing required parameter: 'messages'."))
+		openai.WriteError(w, badParam(openai.CodeMissingParameter, "messages", "Missing required parameter: 'messages'."))
 		return
 	case len(cr.Messages) == 0:
-		writeError(w, badParam(codeEmptyArray, "messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead."))
+		openai.WriteError(w, badParam(openai.CodeEmptyArray, "messages", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead."))
 		return
 	}
 	for i, m := range cr.Messages {
 		text, err := m.Text()
 		if err != nil {
-			writeError(w, badParam(codeInvalidValue, fmt.Sprintf("messages[%d].content", i), "Invalid 'messages[%d].content': %v.", i, err))
+			openai.WriteError(w, badParam(openai.CodeInvalidValue, fmt.Sprintf("messages[%d].content", i), "Invalid 'messages[%d].content': %v.", i, err))
 			return
 		}
 		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
@@ -433,17 +420,17 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 				return nil
 			})
 		if err != nil {
-			writeError(w, backend.AsError(err))
+			openai.WriteError(w, APIError(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
+		openai.WriteJSON(w, http.StatusOK, openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
 		return
 	}
 	head.Object = "chat.completion.chunk"
 	chunk := func(i int, d openai.Delta, finish *string) openai.ChatCompletionChunk {
 		return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
 	}
-	s := newStream(w)
+	s := openai.NewStream(w)
 	empty := ""
 	// Each choice opens with the role chunk, sent with its first text (or at its end when it has none),
 	// so a request that fails before any text still gets a plain JSON error.
@@ -453,31 +440,31 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		opened[i] = true
-		return s.event(chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
+		return s.Event(chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
 	}
 	total, err := h.generate(r, req, n, func(i int, d string) error {
 		if err := open(i); err != nil {
 			return err
 		}
-		return s.event(chunk(i, openai.Delta{Content: &d}, nil))
+		return s.Event(chunk(i, openai.Delta{Content: &d}, nil))
 	}, func(i int, res backend.Result) error {
 		if err := open(i); err != nil {
 			return err
 		}
 		finish := res.FinishReason
-		return s.event(chunk(i, openai.Delta{}, &finish))
+		return s.Event(chunk(i, openai.Delta{}, &finish))
 	})
 	if err != nil {
-		s.fail(backend.AsError(err))
+		s.Fail(APIError(err))
 		return
 	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
 		u := usage(total.Usage)
-		if s.event(openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: &u}) != nil {
+		if s.Event(openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}
-	s.done()
+	s.Done()
 }
 
 // responseHead starts a response: a fresh id with the given prefix, the time, the model as requested.
@@ -488,31 +475,31 @@ func (h *Handler) responseHead(idPrefix, object, model string) openai.ResponseHe
 func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	var cr openai.CompletionRequest
 	if e := decodeBody(w, r, &cr); e != nil {
-		writeError(w, e)
+		openai.WriteError(w, e)
 		return
 	}
 	req := backend.Request{}
 	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, seedValue(cr.Seed), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
-		writeError(w, e)
+		openai.WriteError(w, e)
 		return
 	}
 	if e := completionExtras(&cr); e != nil {
-		writeError(w, e)
+		openai.WriteError(w, e)
 		return
 	}
 	switch {
 	case cr.Prompt == nil:
-		writeError(w, badParam(codeMissing, "prompt", "Missing required parameter: 'prompt'."))
+		openai.WriteError(w, badParam(openai.CodeMissingParameter, "prompt", "Missing required parameter: 'prompt'."))
 		return
 	case len(cr.Prompt) == 1:
 		req.Prompt = cr.Prompt[0]
 	case len(cr.Prompt) == 0:
-		writeError(w, badParam(codeEmptyArray, "prompt", "Invalid 'prompt': empty array. Expected a string or an array with exactly one string."))
+		openai.WriteError(w, badParam(openai.CodeEmptyArray, "prompt", "Invalid 'prompt': empty array. Expected a string or an array with exactly one string."))
 		return
 	default:
-		writeError(w, badParam(codeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
+		openai.WriteError(w, badParam(openai.CodeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
 		return
 	}
 	head := h.responseHead("cmpl-", "text_completion", req.Model)
@@ -526,33 +513,33 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 				return nil
 			})
 		if err != nil {
-			writeError(w, backend.AsError(err))
+			openai.WriteError(w, APIError(err))
 			return
 		}
 		u := usage(total.Usage)
-		writeJSON(w, http.StatusOK, openai.Completion{ResponseHead: head, Choices: choices, Usage: &u})
+		openai.WriteJSON(w, http.StatusOK, openai.Completion{ResponseHead: head, Choices: choices, Usage: &u})
 		return
 	}
 	chunk := func(i int, text string, finish *string) openai.Completion {
 		return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
 	}
-	s := newStream(w)
-	total, err := h.generate(r, req, n, func(i int, d string) error { return s.event(chunk(i, d, nil)) },
+	s := openai.NewStream(w)
+	total, err := h.generate(r, req, n, func(i int, d string) error { return s.Event(chunk(i, d, nil)) },
 		func(i int, res backend.Result) error {
 			finish := res.FinishReason
-			return s.event(chunk(i, "", &finish))
+			return s.Event(chunk(i, "", &finish))
 		})
 	if err != nil {
-		s.fail(backend.AsError(err))
+		s.Fail(APIError(err))
 		return
 	}
 	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
 		u := usage(total.Usage)
-		if s.event(openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: &u}) != nil {
+		if s.Event(openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: &u}) != nil {
 			return
 		}
 	}
-	s.done()
+	s.Done()
 }
 
 // SampleSeed is the seed choice i of a request with seed runs with: choice 0 uses the request's
@@ -608,99 +595,6 @@ func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText f
 
 func usage(u backend.Usage) openai.Usage {
 	return openai.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total()}
-}
-
-// stream writes Server-Sent Events. Headers go out with the first event, so a request that fails
-// before producing anything still gets a plain JSON error with its HTTP status.
-type stream struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	started bool
-}
-
-func newStream(w http.ResponseWriter) *stream {
-	return &stream{w: w, rc: http.NewResponseController(w)}
-}
-
-func (s *stream) start() {
-	if s.started {
-		return
-	}
-	s.started = true
-	h := s.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	s.w.WriteHeader(http.StatusOK)
-}
-
-func (s *stream) event(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("failed to encode stream event: %w", err)
-	}
-	return s.raw(b)
-}
-
-func (s *stream) raw(b []byte) error {
-	s.start()
-	if _, err := fmt.Fprintf(s.w, "data: %s\n\n", b); err != nil {
-		return fmt.Errorf("failed to write stream event: %w", err)
-	}
-	if err := s.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return fmt.Errorf("failed to flush stream event: %w", err)
-	}
-	return nil
-}
-
-// fail reports err: as a JSON error response if nothing was sent yet, else as a final error event
-// (no [DONE], so clients see the stream did not complete).
-func (s *stream) fail(e *backend.Error) {
-	if !s.started {
-		writeError(s.w, e)
-		return
-	}
-	b, err := json.Marshal(errorBody(e))
-	if err == nil {
-		_ = s.raw(b)
-	}
-}
-
-func (s *stream) done() { _ = s.raw([]byte("[DONE]")) }
-
-func errorBody(e *backend.Error) openai.ErrorBody {
-	d := openai.ErrorDetail{Message: e.Message, Type: e.Type}
-	if e.Param != "" {
-		p := e.Param
-		d.Param = &p
-	}
-	if e.Code != "" {
-		c := e.Code
-		d.Code = &c
-	}
-	if d.Type == "" {
-		d.Type = backend.TypeServer
-	}
-	return openai.ErrorBody{Error: d}
-}
-
-func writeError(w http.ResponseWriter, e *backend.Error) {
-	status := e.Status
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	writeJSON(w, status, errorBody(e))
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, `{"error":{"message":"failed to encode response","type":"server_error","param":null,"code":null}}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 const idAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -133,7 +133,7 @@ func (b *Backend) Health(context.Context) error { return nil }
 // Generate renders the prompt, checks it fits the context window with MaxTokens, and runs the engine.
 func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func(string) error) (backend.Result, error) {
 	if req.Model != b.id {
-		return backend.Result{}, backend.UnknownModel(req.Model)
+		return backend.Result{}, &backend.UnknownModelError{Model: req.Model}
 	}
 	prompt, param := req.Prompt, "prompt"
 	stop := req.Stop
@@ -172,7 +172,7 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 		maxTokens = limit - nPrompt
 	}
 	if nPrompt+maxTokens > limit || maxTokens <= 0 {
-		return backend.Result{}, backend.ContextLength(param, limit, nPrompt, req.MaxTokens)
+		return backend.Result{}, &backend.ContextLengthError{Param: param, Limit: limit, Prompt: nPrompt, MaxTokens: req.MaxTokens}
 	}
 	opts := llama.GenerateOptions{MaxTokens: maxTokens, Temperature: 1, TopP: 1, Stop: stop, AddBOS: true, Threads: b.thread}
 	if req.Temperature != nil {
@@ -211,7 +211,7 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	out := backend.Result{Usage: backend.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens}}
 	if err != nil {
 		if errors.Is(err, llama.ErrContextLength) {
-			return out, backend.ContextLength(param, limit, nPrompt, req.MaxTokens)
+			return out, &backend.ContextLengthError{Param: param, Limit: limit, Prompt: nPrompt, MaxTokens: req.MaxTokens}
 		}
 		if errors.Is(err, llama.ErrInput) {
 			return out, backend.InvalidRequest(param, "%v", err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
+	"github.com/cocoon-go/cocoon/inference/httpapi"
 	"github.com/cocoon-go/cocoon/models"
 )
 
@@ -238,7 +239,7 @@ func TestRequestErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 			continue
 		}
-		if e := backend.AsError(err); e.Code != c.code || e.Status/100 != 4 {
+		if e := httpapi.APIError(err); e.Code != c.code || e.Status/100 != 4 {
 			t.Errorf("%s: status %d code %q, want 4xx %q", c.name, e.Status, e.Code, c.code)
 		}
 		if called || res.Usage != (backend.Usage{}) {

@@ -137,7 +137,7 @@ func (b *Backend) Health(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%w: upstream health check: %s", backend.ErrUpstream, errorFromResponse(resp).Message)
+		return fmt.Errorf("%w: upstream health check: %v", backend.ErrUpstream, errorFromResponse(resp))
 	}
 	var list openai.ModelList
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxLine)).Decode(&list); err != nil {
@@ -170,7 +170,7 @@ func (b *Backend) auth(r *http.Request) {
 func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func(string) error) (backend.Result, error) {
 	name, ok := b.models[req.Model]
 	if !ok {
-		return backend.Result{}, backend.UnknownModel(req.Model)
+		return backend.Result{}, &backend.UnknownModelError{Model: req.Model}
 	}
 	body, path, err := upstreamBody(name, req)
 	if err != nil {
@@ -200,8 +200,8 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 		if ctx.Err() != nil {
 			return backend.Result{}, fmt.Errorf("failed to reach upstream: %w", ctx.Err())
 		}
-		return backend.Result{}, &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_unavailable",
-			Message: fmt.Sprintf("the inference server is unavailable: %v", err), Err: backend.ErrUpstream}
+		return backend.Result{}, &backend.UpstreamError{Reason: backend.UpstreamUnavailable,
+			Message: fmt.Sprintf("the inference server is unavailable: %v", err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -372,9 +372,8 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error, 
 		return res, clientErr
 	}
 	if reported == nil {
-		return res, &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_no_usage",
-			Message: "the inference server reported no token usage (it must support stream_options.include_usage); the request is not billed",
-			Err:     backend.ErrNoUsage}
+		return res, &backend.UpstreamError{Reason: backend.UpstreamNoUsage,
+			Message: "the inference server reported no token usage (it must support stream_options.include_usage); the request is not billed"}
 	}
 	res.FinishReason = normalizeFinish(finish)
 	return res, nil
@@ -390,8 +389,8 @@ func readJSON(body io.Reader, onText func(string) error) (backend.Result, error)
 		return backend.Result{}, c.Error.toError(http.StatusBadGateway)
 	}
 	if c.Usage == nil {
-		return backend.Result{}, &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_no_usage",
-			Message: "the inference server reported no token usage; the request is not billed", Err: backend.ErrNoUsage}
+		return backend.Result{}, &backend.UpstreamError{Reason: backend.UpstreamNoUsage,
+			Message: "the inference server reported no token usage; the request is not billed"}
 	}
 	res := backend.Result{Usage: backend.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens}}
 	finish := ""
@@ -426,8 +425,8 @@ func readLine(r *bufio.Reader) (string, error) {
 	}
 }
 
-func midStream(msg string) *backend.Error {
-	return &backend.Error{Status: http.StatusBadGateway, Type: backend.TypeUpstream, Code: "upstream_stream_error", Message: msg, Err: backend.ErrUpstream}
+func midStream(msg string) *backend.UpstreamError {
+	return &backend.UpstreamError{Reason: backend.UpstreamStreamBroken, Message: msg}
 }
 
 // normalizeFinish maps upstream finish reasons onto OpenAI's "stop" and "length".
@@ -458,38 +457,38 @@ func (e *upstreamError) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*plain)(e))
 }
 
-// toError maps an upstream error to what the provider answers: client mistakes (400, 413, 422)
-// stay 400 invalid_request_error; 429 stays 429; anything else is the provider's problem, 502.
-func (e *upstreamError) toError(status int) *backend.Error {
+// toError maps an upstream error to a backend error: client mistakes (400, 413, 422) stay invalid
+// requests (a context-window refusal in any wording is a ContextLengthError); 429 stays busy;
+// anything else is the provider's problem, an upstream failure.
+func (e *upstreamError) toError(status int) error {
 	code := ""
 	if len(e.Code) > 0 && e.Code[0] == '"' {
 		_ = json.Unmarshal(e.Code, &code)
+	}
+	param := ""
+	if len(e.Param) > 0 && e.Param[0] == '"' {
+		_ = json.Unmarshal(e.Param, &param)
 	}
 	msg := e.Message
 	if msg == "" {
 		msg = "the inference server failed without a message"
 	}
 	lower := strings.ToLower(msg)
-	out := &backend.Error{Message: msg}
 	switch {
 	case code == "context_length_exceeded" || strings.Contains(strings.ToLower(e.Type), "context") || strings.Contains(lower, "context length") || strings.Contains(lower, "maximum context"):
-		out.Status, out.Type, out.Code, out.Err = http.StatusBadRequest, backend.TypeInvalidRequest, "context_length_exceeded", backend.ErrContextLength
+		return &backend.ContextLengthError{Param: param, Detail: msg}
 	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnprocessableEntity:
-		out.Status, out.Type, out.Code, out.Err = http.StatusBadRequest, backend.TypeInvalidRequest, code, backend.ErrInvalidRequest
+		return &backend.InvalidRequestError{Param: param, Code: code, Message: msg}
 	case status == http.StatusTooManyRequests:
-		out.Status, out.Type, out.Code, out.Err = http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded", backend.ErrUpstream
+		return &backend.UpstreamError{Reason: backend.UpstreamBusy, Param: param, Message: msg}
 	default:
-		out.Status, out.Type, out.Code, out.Err = http.StatusBadGateway, backend.TypeUpstream, "upstream_error", backend.ErrUpstream
-		out.Message = fmt.Sprintf("the inference server failed (HTTP %d): %s", status, msg)
+		return &backend.UpstreamError{Reason: backend.UpstreamFailed, Param: param,
+			Message: fmt.Sprintf("the inference server failed (HTTP %d): %s", status, msg)}
 	}
-	if len(e.Param) > 0 && e.Param[0] == '"' {
-		_ = json.Unmarshal(e.Param, &out.Param)
-	}
-	return out
 }
 
 // errorFromResponse reads a non-2xx response into a backend error.
-func errorFromResponse(resp *http.Response) *backend.Error {
+func errorFromResponse(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var wrapped struct {
 		Error *upstreamError `json:"error"`

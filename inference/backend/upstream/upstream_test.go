@@ -217,7 +217,7 @@ func TestUpstreamFailsBeforeFirstToken(t *testing.T) {
 	// The upstream answers 503: not billed, a 502 for the client.
 	f.status = http.StatusServiceUnavailable
 	text, res, err := run(t, up, req)
-	e := backend.AsError(err)
+	e := httpapi.APIError(err)
 	if !errors.Is(err, backend.ErrUpstream) || e.Status != http.StatusBadGateway || !strings.Contains(e.Message, "engine overloaded") {
 		t.Fatalf("503 upstream: %v (%+v)", err, e)
 	}
@@ -229,7 +229,7 @@ func TestUpstreamFailsBeforeFirstToken(t *testing.T) {
 	// The upstream refuses the request (prompt too long): the client's 400 passes through, not billed.
 	long := backend.Request{Model: netID, Prompt: strings.Repeat("And the earth was without form. ", 100)}
 	text, res, err = run(t, up, long)
-	if e := backend.AsError(err); !errors.Is(err, backend.ErrContextLength) || e.Status != 400 || e.Code != "context_length_exceeded" {
+	if e := httpapi.APIError(err); !errors.Is(err, backend.ErrContextLength) || e.Status != 400 || e.Code != "context_length_exceeded" {
 		t.Fatalf("context: %v %+v", err, e)
 	}
 	if text != "" || res.Usage != (backend.Usage{}) {
@@ -245,7 +245,7 @@ func TestUpstreamFailsBeforeFirstToken(t *testing.T) {
 	// The upstream is down.
 	srv.Close()
 	text, res, err = run(t, up, req)
-	if e := backend.AsError(err); !errors.Is(err, backend.ErrUpstream) || e.Status != http.StatusBadGateway || e.Code != "upstream_unavailable" {
+	if e := httpapi.APIError(err); !errors.Is(err, backend.ErrUpstream) || e.Status != http.StatusBadGateway || e.Code != "upstream_unavailable" {
 		t.Fatalf("down: %v %+v", err, e)
 	}
 	if text != "" || res.Usage != (backend.Usage{}) {
@@ -260,7 +260,7 @@ func TestUpstreamFailsMidStream(t *testing.T) {
 	up, f, _ := setup(t)
 	f.abortAfter = 3 // role chunk + two content chunks, then the connection dies
 	text, res, err := run(t, up, backend.Request{Model: netID, Prompt: "In the beginning", MaxTokens: 30, Temperature: f32(0)})
-	if e := backend.AsError(err); !errors.Is(err, backend.ErrUpstream) || e.Status != http.StatusBadGateway || e.Code != "upstream_stream_error" {
+	if e := httpapi.APIError(err); !errors.Is(err, backend.ErrUpstream) || e.Status != http.StatusBadGateway || e.Code != "upstream_stream_error" {
 		t.Fatalf("mid-stream: %v %+v", err, e)
 	}
 	if text == "" {
