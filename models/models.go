@@ -12,8 +12,8 @@ import _ "embed"
 var defaultGGUF []byte
 
 const (
-	// DefaultModelID is the network model id (registry key) of the default model.
-	DefaultModelID = "cocoon-kjv-demo-1m"
+	// DefaultModelName is the name the default model is registered, served and requested under.
+	DefaultModelName = "cocoon-kjv-demo-1m"
 	// DefaultName is the model's general.name.
 	DefaultName = "cocoon-kjv-demo-1m"
 	// DefaultSHA256 is the hex sha256 of the GGUF file: the weights hash the registry lists.

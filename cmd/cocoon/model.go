@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,7 +34,7 @@ const modelUsage = `usage: cocoon model <info|generate|serve> [FILE] [flags]
   serve      serve the OpenAI-compatible API (/v1/models, /v1/chat/completions, /v1/completions)
              on --listen ADDR, without payments or attestation
 
-FILE is a GGUF file; omitted or "default" means the embedded demo model (` + models.DefaultModelID + `).
+FILE is a GGUF file; omitted or "default" means the embedded demo model (` + models.DefaultModelName + `).
 Run 'cocoon model <verb> -h' for the flags of each verb.`
 
 func runModel(ctx context.Context, args []string) error {
@@ -82,34 +79,21 @@ func parseWithFile(fs *flag.FlagSet, args []string) (string, error) {
 
 // loadedModel is a model file read, hashed and loaded.
 type loadedModel struct {
-	id      string // network model id to serve it as
-	path    string // "" for the embedded default
-	weights []byte
-	sha256  string
-	model   *llama.Model
+	*models.File
+	model *llama.Model
 }
 
-// loadModel reads FILE (or the embedded default) once; the hash is of the bytes that are loaded.
+// loadModel reads FILE (or the embedded default) once and loads it; the hash is of the bytes loaded.
 func loadModel(file string) (*loadedModel, error) {
-	lm := &loadedModel{}
-	if file == "" || file == "default" {
-		lm.id, lm.weights = models.DefaultModelID, models.DefaultGGUF()
-	} else {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("failed to read model: %w", err)
-		}
-		lm.path, lm.weights = file, b
-		lm.id = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	f, err := models.Read(file)
+	if err != nil {
+		return nil, err
 	}
-	sum := sha256.Sum256(lm.weights)
-	lm.sha256 = hex.EncodeToString(sum[:])
-	m, err := llama.LoadBytes(lm.weights)
+	m, err := llama.LoadBytes(f.Weights)
 	if err != nil {
 		return nil, fmt.Errorf("failed to load model: %w", err)
 	}
-	lm.model = m
-	return lm, nil
+	return &loadedModel{File: f, model: m}, nil
 }
 
 func modelInfo(args []string) error {
@@ -123,14 +107,14 @@ func modelInfo(args []string) error {
 		return err
 	}
 	in := lm.model.Info()
-	src := lm.path
+	src := lm.Path
 	if src == "" {
 		src = "embedded default model"
 	}
 	w := modelOut
 	fmt.Fprintf(w, "file:            %s\n", src)
-	fmt.Fprintf(w, "sha256:          %s\n", lm.sha256)
-	fmt.Fprintf(w, "size:            %d bytes\n", len(lm.weights))
+	fmt.Fprintf(w, "sha256:          %s\n", lm.SHA256)
+	fmt.Fprintf(w, "size:            %d bytes\n", len(lm.Weights))
 	fmt.Fprintf(w, "name:            %s\n", in.Name)
 	fmt.Fprintf(w, "architecture:    %s\n", in.Architecture)
 	fmt.Fprintf(w, "parameters:      %d\n", in.Params)
@@ -189,7 +173,7 @@ func modelGenerate(ctx context.Context, args []string) error {
 func modelServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("model serve", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8000", "address to serve the OpenAI-compatible API on")
-	id := fs.String("model-id", "", "model id clients request (default: the default model's id, or the file name without extension)")
+	name := fs.String("model-name", "", "the model's registry name, which clients request (default: the default model's name, or the file name without extension)")
 	pin := fs.String("sha256", "", "refuse to serve unless the weights have this sha256 (default model: always its known hash)")
 	threads := fs.Int("threads", 0, "engine threads; 0 means all cores")
 	chatTemplate := fs.String("chat-template", "", "chat template family ("+strings.Join(embedded.Families, ", ")+"); default: detected from the GGUF's tokenizer.chat_template, plain without one")
@@ -197,21 +181,21 @@ func modelServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	lm, err := loadModel(file)
+	f, err := models.Read(file)
 	if err != nil {
 		return err
 	}
-	if *id != "" {
-		lm.id = *id
+	if *name != "" {
+		f.Name = *name
 	}
 	expected := *pin
 	if expected == "" {
-		expected = lm.sha256
-		if lm.path == "" {
+		expected = f.SHA256
+		if f.Path == "" {
 			expected = models.DefaultSHA256
 		}
 	}
-	b, err := embedded.New(embedded.Config{ModelID: lm.id, Weights: lm.weights, ExpectedSHA256: expected, Threads: *threads, ChatTemplate: *chatTemplate})
+	b, err := embedded.New(embedded.Config{ModelName: f.Name, Weights: f.Weights, ExpectedSHA256: expected, Threads: *threads, ChatTemplate: *chatTemplate})
 	if err != nil {
 		return err
 	}
@@ -221,8 +205,8 @@ func modelServe(ctx context.Context, args []string) error {
 	}
 	srv := &http.Server{Handler: httpapi.NewHandler(b, httpapi.WithSystemFingerprint(httpapi.Fingerprint(b.SHA256()))),
 		ReadHeaderTimeout: 10 * time.Second}
-	slog.Info("serving OpenAI-compatible API", "addr", ln.Addr().String(), "model", lm.id, "sha256", b.SHA256())
-	fmt.Fprintf(modelOut, "serving %s on http://%s/v1 (sha256 %s)\n", lm.id, ln.Addr(), b.SHA256())
+	slog.Info("serving OpenAI-compatible API", "addr", ln.Addr().String(), "model", f.Name, "sha256", b.SHA256())
+	fmt.Fprintf(modelOut, "serving %s on http://%s/v1 (sha256 %s)\n", f.Name, ln.Addr(), b.SHA256())
 	family, fallback := b.ChatFamily()
 	if fallback {
 		family += " (fallback: the GGUF's chat template is not a known family)"

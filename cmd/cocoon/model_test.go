@@ -147,7 +147,7 @@ func TestModelServe(t *testing.T) {
 		t.Fatalf("serve printed no address: %q (%v)", out.String(), <-done)
 	}
 	resp, err := http.Post(base+"/chat/completions", "application/json",
-		strings.NewReader(`{"model":"`+models.DefaultModelID+`","messages":[{"role":"user","content":"Hello"}],"max_tokens":4}`))
+		strings.NewReader(`{"model":"`+models.DefaultModelName+`","messages":[{"role":"user","content":"Hello"}],"max_tokens":4}`))
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 
 // Backend runs inference. Implementations are safe for concurrent use.
 type Backend interface {
-	// Models lists the models this backend serves, by network model id.
+	// Models lists the models this backend serves, by registry name.
 	Models(ctx context.Context) ([]Model, error)
 	// Generate runs req, calling onText with each piece of generated text in order (never with an
 	// empty string). It returns when generation ends, fails, or ctx is cancelled, or when onText
@@ -36,8 +36,13 @@ type Backend interface {
 
 // Model describes one served model.
 type Model struct {
-	// ID is the network model id (the registry's key), which requests name.
-	ID string
+	// Name is the model's name in the registry's catalog, which requests give as "model". A
+	// registry lists each name once (contracts.ResolveModel refuses an ambiguous one), so the name
+	// also stands for the catalog's model id and weights hash.
+	Name string
+	// WeightsSHA256 is the lowercase hex sha256 of the GGUF file served, where the backend knows it
+	// (embedded: the bytes it loaded); "" where it cannot (upstream).
+	WeightsSHA256 string
 	// OwnedBy is shown in /v1/models; informational.
 	OwnedBy string
 	// ContextLength is the model's context window in tokens; 0 when unknown (upstream).
@@ -54,7 +59,7 @@ type Message struct {
 //
 // INVARIANT: exactly one of Chat (Messages non-empty) or completion (Prompt) is meant: Chat selects.
 type Request struct {
-	Model    string
+	Model    string // the model's registry name (Model.Name)
 	Chat     bool
 	Messages []Message // when Chat
 	Prompt   string    // when !Chat

@@ -130,7 +130,7 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, m := range ms {
-		if m.ID == id {
+		if m.Name == id {
 			openai.WriteJSON(w, http.StatusOK, h.modelObject(m))
 			return
 		}
@@ -139,7 +139,7 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) modelObject(m backend.Model) openai.ModelObject {
-	return openai.ModelObject{ID: m.ID, Object: "model", Created: 0, OwnedBy: m.OwnedBy}
+	return openai.ModelObject{ID: m.Name, Object: "model", Created: 0, OwnedBy: m.OwnedBy}
 }
 
 // decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies and for

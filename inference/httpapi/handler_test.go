@@ -35,7 +35,7 @@ var fixedNow = time.Unix(1_780_000_000, 0)
 func server(t *testing.T) string {
 	t.Helper()
 	once.Do(func() {
-		b, err := embedded.New(embedded.Config{ModelID: models.DefaultModelID, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
+		b, err := embedded.New(embedded.Config{ModelName: models.DefaultModelName, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
 		if err != nil {
 			srvErr = err
 			return
@@ -136,7 +136,7 @@ func TestChatNonStreamingShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(c.ID, "chatcmpl-") || len(c.ID) != len("chatcmpl-")+24 || c.Object != "chat.completion" ||
-		c.Created != fixedNow.Unix() || c.Model != models.DefaultModelID || len(c.Choices) != 1 {
+		c.Created != fixedNow.Unix() || c.Model != models.DefaultModelName || len(c.Choices) != 1 {
 		t.Fatalf("envelope %+v", c)
 	}
 	ch := c.Choices[0]
@@ -186,7 +186,7 @@ func TestChatStreamingEqualsNonStreaming(t *testing.T) {
 		if err := json.Unmarshal(e, &c); err != nil {
 			t.Fatal(err)
 		}
-		if c.Object != "chat.completion.chunk" || c.Model != models.DefaultModelID || c.Created != fixedNow.Unix() || !strings.HasPrefix(c.ID, "chatcmpl-") {
+		if c.Object != "chat.completion.chunk" || c.Model != models.DefaultModelName || c.Created != fixedNow.Unix() || !strings.HasPrefix(c.ID, "chatcmpl-") {
 			t.Fatalf("event %d envelope %s", i, e)
 		}
 		if id == "" {
@@ -310,10 +310,10 @@ func TestModels(t *testing.T) {
 	if err := json.Unmarshal(b, &list); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 || list.Object != "list" || len(list.Data) != 1 || list.Data[0].ID != models.DefaultModelID || list.Data[0].Object != "model" {
+	if resp.StatusCode != 200 || list.Object != "list" || len(list.Data) != 1 || list.Data[0].ID != models.DefaultModelName || list.Data[0].Object != "model" {
 		t.Fatalf("models %d %s", resp.StatusCode, b)
 	}
-	resp, err = http.Get(server(t) + "/v1/models/" + models.DefaultModelID)
+	resp, err = http.Get(server(t) + "/v1/models/" + models.DefaultModelName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func TestNoOpValuesOfUnsupportedParametersAreAccepted(t *testing.T) {
 
 func TestRequestIDAndFingerprint(t *testing.T) {
 	server(t)
-	b, err := embedded.New(embedded.Config{ModelID: models.DefaultModelID, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
+	b, err := embedded.New(embedded.Config{ModelName: models.DefaultModelName, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
 	if err != nil {
 		t.Fatal(err)
 	}

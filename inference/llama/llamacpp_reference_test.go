@@ -78,7 +78,7 @@ func loadLlamaCppFixture(t *testing.T) *llamacppFixture {
 // sha256 llama.cpp ran on.
 func llamacppModelBytes(t *testing.T, name, sha string) []byte {
 	t.Helper()
-	if name != models.DefaultModelID {
+	if name != models.DefaultModelName {
 		_, b := specModel(t, llamacppSpecs, name, sha, "tools/llamacpp-ref/regen.sh")
 		return b
 	}

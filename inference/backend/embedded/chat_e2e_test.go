@@ -129,7 +129,7 @@ func buildChatModel(t testing.TB, spec chatModelSpec) []byte {
 func newChatBackend(t *testing.T, weights []byte, force string) (*Backend, error) {
 	t.Helper()
 	sum := sha256.Sum256(weights)
-	return New(Config{ModelID: "chat-test", Weights: weights, ExpectedSHA256: hex.EncodeToString(sum[:]), ChatTemplate: force})
+	return New(Config{ModelName: "chat-test", Weights: weights, ExpectedSHA256: hex.EncodeToString(sum[:]), ChatTemplate: force})
 }
 
 func readTemplate(t *testing.T, file string) string {

@@ -22,13 +22,13 @@ import (
 
 // Config selects the model to serve.
 type Config struct {
-	// ModelID is the network model id requests name (the registry's key).
-	ModelID string
+	// ModelName is the model's registry name, which requests give as "model".
+	ModelName string
 	// Path is the GGUF file; ignored when Weights is set.
 	Path string
 	// Weights is the GGUF file's content (e.g. the embedded default model).
 	Weights []byte
-	// ExpectedSHA256 is the hex sha256 of the weights the registry lists for ModelID. Required:
+	// ExpectedSHA256 is the hex sha256 of the weights the registry lists for ModelName. Required:
 	// serving unpinned weights would let a provider bill for a model it does not run.
 	ExpectedSHA256 string
 	// Threads for the engine's matrix work; 0 lets the engine choose.
@@ -40,8 +40,8 @@ type Config struct {
 
 // Check validates the configuration without reading the weights.
 func (c Config) Check() error {
-	if c.ModelID == "" {
-		return fmt.Errorf("%w: embedded backend: model id is empty", backend.ErrConfig)
+	if c.ModelName == "" {
+		return fmt.Errorf("%w: embedded backend: model name is empty", backend.ErrConfig)
 	}
 	if c.Path == "" && c.Weights == nil {
 		return fmt.Errorf("%w: embedded backend: neither a GGUF path nor weights are given", backend.ErrConfig)
@@ -60,7 +60,7 @@ func (c Config) Check() error {
 
 // Backend serves one GGUF model.
 type Backend struct {
-	id     string
+	name   string
 	sha    string
 	model  *llama.Model
 	info   llama.Info
@@ -90,26 +90,26 @@ func New(cfg Config) (*Backend, error) {
 	got := hex.EncodeToString(sum[:])
 	if !strings.EqualFold(got, cfg.ExpectedSHA256) {
 		return nil, fmt.Errorf("%w: refusing to serve model %q: weights sha256 is %s, the registry expects %s",
-			backend.ErrHashMismatch, cfg.ModelID, got, strings.ToLower(cfg.ExpectedSHA256))
+			backend.ErrHashMismatch, cfg.ModelName, got, strings.ToLower(cfg.ExpectedSHA256))
 	}
 	m, err := llama.LoadBytes(weights)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load model %q: %w", cfg.ModelID, err)
+		return nil, fmt.Errorf("failed to load model %q: %w", cfg.ModelName, err)
 	}
 	// The engine keeps no chat template, so the metadata is read again (no tensor data is copied).
 	f, err := gguf.Read(weights)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read model %q metadata: %w", cfg.ModelID, err)
+		return nil, fmt.Errorf("failed to read model %q metadata: %w", cfg.ModelName, err)
 	}
 	src, _, err := f.String("tokenizer.chat_template")
 	if err != nil {
-		return nil, fmt.Errorf("failed to read model %q chat template: %w", cfg.ModelID, err)
+		return nil, fmt.Errorf("failed to read model %q chat template: %w", cfg.ModelName, err)
 	}
 	chat, err := newChatTemplate(src, cfg.ChatTemplate, m.Tokenizer())
 	if err != nil {
-		return nil, fmt.Errorf("%w: model %q: %w", backend.ErrConfig, cfg.ModelID, err)
+		return nil, fmt.Errorf("%w: model %q: %w", backend.ErrConfig, cfg.ModelName, err)
 	}
-	return &Backend{id: cfg.ModelID, sha: got, model: m, info: m.Info(), thread: cfg.Threads, chat: chat, sem: make(chan struct{}, 1)}, nil
+	return &Backend{name: cfg.ModelName, sha: got, model: m, info: m.Info(), thread: cfg.Threads, chat: chat, sem: make(chan struct{}, 1)}, nil
 }
 
 // ChatFamily names the chat template family chat requests are rendered with (FamilyPlain for a GGUF
@@ -124,7 +124,7 @@ func (b *Backend) Info() llama.Info { return b.info }
 
 // Models lists the one served model.
 func (b *Backend) Models(context.Context) ([]backend.Model, error) {
-	return []backend.Model{{ID: b.id, OwnedBy: "cocoon", ContextLength: b.info.ContextLength}}, nil
+	return []backend.Model{{Name: b.name, WeightsSHA256: b.sha, OwnedBy: "cocoon", ContextLength: b.info.ContextLength}}, nil
 }
 
 // Health is always nil: the model is in memory.
@@ -132,7 +132,7 @@ func (b *Backend) Health(context.Context) error { return nil }
 
 // Generate renders the prompt, checks it fits the context window with MaxTokens, and runs the engine.
 func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func(string) error) (backend.Result, error) {
-	if req.Model != b.id {
+	if req.Model != b.name {
 		return backend.Result{}, &backend.UnknownModelError{Model: req.Model}
 	}
 	prompt, param := req.Prompt, "prompt"

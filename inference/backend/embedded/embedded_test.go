@@ -55,7 +55,7 @@ var (
 func defaultBackend(t *testing.T) *Backend {
 	t.Helper()
 	defaultOnce.Do(func() {
-		defaultB, defaultErr = New(Config{ModelID: models.DefaultModelID, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
+		defaultB, defaultErr = New(Config{ModelName: models.DefaultModelName, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
 	})
 	if defaultErr != nil {
 		t.Fatal(defaultErr)
@@ -85,7 +85,7 @@ func TestGreedyCompletionMatchesReference(t *testing.T) {
 		if strings.Contains(g.Prompt, "\n") {
 			continue // chat-shaped prompts are checked through the template below
 		}
-		req := backend.Request{Model: models.DefaultModelID, Prompt: g.Prompt, MaxTokens: len(g.CompletionIDs), Temperature: zero()}
+		req := backend.Request{Model: models.DefaultModelName, Prompt: g.Prompt, MaxTokens: len(g.CompletionIDs), Temperature: zero()}
 		text, res, err := collect(t, b, req)
 		if err != nil {
 			t.Fatalf("%q: %v", g.Prompt, err)
@@ -120,7 +120,7 @@ func TestGreedyChatMatchesReference(t *testing.T) {
 			t.Fatalf("template renders %q (%v), reference prompt is %q", rendered, err, g.Prompt)
 		}
 		want, _, cut := strings.Cut(g.CompletionText, ChatStop)
-		req := backend.Request{Model: models.DefaultModelID, Chat: true, Messages: msgs, MaxTokens: len(g.CompletionIDs), Temperature: zero()}
+		req := backend.Request{Model: models.DefaultModelName, Chat: true, Messages: msgs, MaxTokens: len(g.CompletionIDs), Temperature: zero()}
 		text, res, err := collect(t, b, req)
 		if err != nil {
 			t.Fatal(err)
@@ -160,12 +160,12 @@ func TestRenderChat(t *testing.T) {
 func TestHashPinningRefusesOtherWeights(t *testing.T) {
 	tampered := append([]byte(nil), models.DefaultGGUF()...)
 	tampered[len(tampered)-1] ^= 1 // a changed weight is a different model
-	_, err := New(Config{ModelID: models.DefaultModelID, Weights: tampered, ExpectedSHA256: models.DefaultSHA256})
+	_, err := New(Config{ModelName: models.DefaultModelName, Weights: tampered, ExpectedSHA256: models.DefaultSHA256})
 	if !errors.Is(err, backend.ErrHashMismatch) {
 		t.Fatalf("tampered weights: got %v, want ErrHashMismatch", err)
 	}
 	sum := sha256.Sum256(tampered)
-	for _, s := range []string{hex.EncodeToString(sum[:]), models.DefaultSHA256, models.DefaultModelID} {
+	for _, s := range []string{hex.EncodeToString(sum[:]), models.DefaultSHA256, models.DefaultModelName} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not name %s", err, s)
 		}
@@ -177,25 +177,30 @@ func TestHashPinningRefusesOtherWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := strings.Repeat("ab", 32)
-	if _, err := New(Config{ModelID: "m", Path: path, ExpectedSHA256: other}); !errors.Is(err, backend.ErrHashMismatch) {
+	if _, err := New(Config{ModelName: "m", Path: path, ExpectedSHA256: other}); !errors.Is(err, backend.ErrHashMismatch) {
 		t.Fatalf("file with wrong expected hash: %v", err)
 	}
-	b, err := New(Config{ModelID: "m", Path: path, ExpectedSHA256: strings.ToUpper(models.DefaultSHA256)})
+	b, err := New(Config{ModelName: "m", Path: path, ExpectedSHA256: strings.ToUpper(models.DefaultSHA256)})
 	if err != nil {
 		t.Fatalf("file with the right hash: %v", err)
 	}
 	if b.SHA256() != models.DefaultSHA256 {
 		t.Fatalf("SHA256() = %s", b.SHA256())
 	}
+	// The model is listed by its registry name, with the hash of the weights really loaded.
+	ms, err := b.Models(context.Background())
+	if err != nil || len(ms) != 1 || ms[0].Name != "m" || ms[0].WeightsSHA256 != models.DefaultSHA256 || ms[0].ContextLength != b.Info().ContextLength {
+		t.Fatalf("Models() = %+v, %v", ms, err)
+	}
 }
 
 func TestConfigCheck(t *testing.T) {
-	good := Config{ModelID: "m", Weights: []byte{1}, ExpectedSHA256: models.DefaultSHA256}
+	good := Config{ModelName: "m", Weights: []byte{1}, ExpectedSHA256: models.DefaultSHA256}
 	if err := good.Check(); err != nil {
 		t.Fatal(err)
 	}
 	for name, mod := range map[string]func(*Config){
-		"no id":        func(c *Config) { c.ModelID = "" },
+		"no name":      func(c *Config) { c.ModelName = "" },
 		"no weights":   func(c *Config) { c.Weights = nil },
 		"no hash":      func(c *Config) { c.ExpectedSHA256 = "" },
 		"short hash":   func(c *Config) { c.ExpectedSHA256 = "abcd" },
@@ -211,7 +216,7 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("%s: New passed", name)
 		}
 	}
-	if _, err := New(Config{ModelID: "m", Path: filepath.Join(t.TempDir(), "missing.gguf"), ExpectedSHA256: models.DefaultSHA256}); !errors.Is(err, os.ErrNotExist) {
+	if _, err := New(Config{ModelName: "m", Path: filepath.Join(t.TempDir(), "missing.gguf"), ExpectedSHA256: models.DefaultSHA256}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
@@ -227,10 +232,10 @@ func TestRequestErrors(t *testing.T) {
 		code string
 	}{
 		{"unknown model", backend.Request{Model: "gpt-4", Prompt: "x"}, backend.ErrUnknownModel, "model_not_found"},
-		{"prompt too long", backend.Request{Model: models.DefaultModelID, Prompt: long}, backend.ErrContextLength, "context_length_exceeded"},
-		{"max tokens too many", backend.Request{Model: models.DefaultModelID, Prompt: "In", MaxTokens: ctxLen}, backend.ErrContextLength, "context_length_exceeded"},
-		{"bad role", backend.Request{Model: models.DefaultModelID, Chat: true, Messages: []backend.Message{{Role: "robot"}}}, backend.ErrInvalidRequest, ""},
-		{"negative max tokens", backend.Request{Model: models.DefaultModelID, Prompt: "x", MaxTokens: -1}, backend.ErrInvalidRequest, ""},
+		{"prompt too long", backend.Request{Model: models.DefaultModelName, Prompt: long}, backend.ErrContextLength, "context_length_exceeded"},
+		{"max tokens too many", backend.Request{Model: models.DefaultModelName, Prompt: "In", MaxTokens: ctxLen}, backend.ErrContextLength, "context_length_exceeded"},
+		{"bad role", backend.Request{Model: models.DefaultModelName, Chat: true, Messages: []backend.Message{{Role: "robot"}}}, backend.ErrInvalidRequest, ""},
+		{"negative max tokens", backend.Request{Model: models.DefaultModelName, Prompt: "x", MaxTokens: -1}, backend.ErrInvalidRequest, ""},
 	}
 	for _, c := range cases {
 		called := false
@@ -250,7 +255,7 @@ func TestRequestErrors(t *testing.T) {
 
 func TestDefaultMaxTokensFillsContext(t *testing.T) {
 	b := defaultBackend(t)
-	text, res, err := collect(t, b, backend.Request{Model: models.DefaultModelID, Prompt: "In the beginning", Temperature: zero(), Stop: []string{"\n"}})
+	text, res, err := collect(t, b, backend.Request{Model: models.DefaultModelName, Prompt: "In the beginning", Temperature: zero(), Stop: []string{"\n"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +271,7 @@ func TestCallbackErrorStopsGeneration(t *testing.T) {
 	b := defaultBackend(t)
 	stop := errors.New("client went away")
 	n := 0
-	res, err := b.Generate(context.Background(), backend.Request{Model: models.DefaultModelID, Prompt: "In the beginning", MaxTokens: 40, Temperature: zero()},
+	res, err := b.Generate(context.Background(), backend.Request{Model: models.DefaultModelName, Prompt: "In the beginning", MaxTokens: 40, Temperature: zero()},
 		func(string) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("err %v after %d deltas", err, n)
@@ -276,18 +281,18 @@ func TestCallbackErrorStopsGeneration(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := b.Generate(ctx, backend.Request{Model: models.DefaultModelID, Prompt: "x", MaxTokens: 4}, func(string) error { return nil }); !errors.Is(err, context.Canceled) {
+	if _, err := b.Generate(ctx, backend.Request{Model: models.DefaultModelName, Prompt: "x", MaxTokens: 4}, func(string) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
 
 // BenchmarkGenerate measures the embedded backend on the default model: 64 greedy tokens per op.
 func BenchmarkGenerate(b *testing.B) {
-	be, err := New(Config{ModelID: models.DefaultModelID, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
+	be, err := New(Config{ModelName: models.DefaultModelName, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := backend.Request{Model: models.DefaultModelID, Prompt: "In the beginning", MaxTokens: 64, Temperature: zero()}
+	req := backend.Request{Model: models.DefaultModelName, Prompt: "In the beginning", MaxTokens: 64, Temperature: zero()}
 	b.ResetTimer()
 	tokens := 0
 	for i := 0; i < b.N; i++ {
@@ -304,7 +309,7 @@ func TestSamplingSeeds(t *testing.T) {
 	b := defaultBackend(t)
 	one := float32(1)
 	gen := func(seed *uint64) string {
-		text, _, err := collect(t, b, backend.Request{Model: models.DefaultModelID, Prompt: "And God said", MaxTokens: 24, Temperature: &one, Seed: seed})
+		text, _, err := collect(t, b, backend.Request{Model: models.DefaultModelName, Prompt: "And God said", MaxTokens: 24, Temperature: &one, Seed: seed})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,7 +59,7 @@ func (c sdkConversation) backendMessages() []backend.Message {
 
 // sdkExpect is the JSON the SDK test reads next to the model.
 type sdkExpect struct {
-	ModelID          string            `json:"model_id"`
+	ModelName        string            `json:"model_name"`
 	ChatTemplate     string            `json:"chat_template"`
 	EOGText          string            `json:"eog_text"`
 	Content          string            `json:"content"`
@@ -232,7 +232,7 @@ func sdkExpectations(t *testing.T, weights []byte) (*Backend, sdkExpect) {
 		t.Fatalf("chat family %s (fallback %v), want llama3", fam, fallback)
 	}
 	tok := b.model.Tokenizer()
-	exp := sdkExpect{ModelID: sdkModelName, ChatTemplate: fam, EOGText: "<|eot_id|>", Content: sdkReply,
+	exp := sdkExpect{ModelName: sdkModelName, ChatTemplate: fam, EOGText: "<|eot_id|>", Content: sdkReply,
 		CompletionTokens: len(sdkReplyChain) - 1}
 	for _, c := range sdkConversations {
 		c.PromptTokens = len(llama3PromptTokens(t, tok, c.backendMessages()))

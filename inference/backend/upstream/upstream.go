@@ -33,7 +33,7 @@ type Config struct {
 	BaseURL string
 	// APIKey is sent as "Authorization: Bearer"; empty sends none.
 	APIKey string
-	// Models maps each network model id (the registry's) to the upstream's model name.
+	// Models maps each model's registry name (what clients request) to the upstream's name for it.
 	Models map[string]string
 	// HeaderTimeout bounds the wait for the upstream's response headers; 0 means 2 minutes.
 	HeaderTimeout time.Duration
@@ -53,9 +53,9 @@ func (c Config) Check() error {
 	if len(c.Models) == 0 {
 		return fmt.Errorf("%w: upstream backend maps no models", backend.ErrConfig)
 	}
-	for id, name := range c.Models {
-		if id == "" || name == "" {
-			return fmt.Errorf("%w: upstream model mapping %q -> %q has an empty side", backend.ErrConfig, id, name)
+	for name, upName := range c.Models {
+		if name == "" || upName == "" {
+			return fmt.Errorf("%w: upstream model mapping %q -> %q has an empty side", backend.ErrConfig, name, upName)
 		}
 	}
 	if c.HeaderTimeout < 0 {
@@ -114,13 +114,13 @@ func New(cfg Config) (*Backend, error) {
 	return &Backend{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client, drain: drain}, nil
 }
 
-// Models lists the mapped network model ids.
+// Models lists the mapped registry names; WeightsSHA256 stays empty (the upstream does not say).
 func (b *Backend) Models(context.Context) ([]backend.Model, error) {
 	out := make([]backend.Model, 0, len(b.models))
-	for id := range b.models {
-		out = append(out, backend.Model{ID: id, OwnedBy: "cocoon"})
+	for name := range b.models {
+		out = append(out, backend.Model{Name: name, OwnedBy: "cocoon"})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -148,9 +148,9 @@ func (b *Backend) Health(ctx context.Context) error {
 		have[m.ID] = true
 	}
 	var missing []string
-	for id, name := range b.models {
-		if !have[name] {
-			missing = append(missing, fmt.Sprintf("%s (upstream %q)", id, name))
+	for name, upName := range b.models {
+		if !have[upName] {
+			missing = append(missing, fmt.Sprintf("%s (upstream %q)", name, upName))
 		}
 	}
 	if len(missing) > 0 {

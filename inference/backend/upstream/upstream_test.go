@@ -20,7 +20,7 @@ import (
 	"github.com/cocoon-go/cocoon/openai"
 )
 
-const netID = "kjv-demo" // the network's id for the model; the upstream calls it models.DefaultModelID
+const netID = "kjv-demo" // the model's registry name; the upstream calls it models.DefaultModelName
 
 var (
 	embOnce sync.Once
@@ -32,7 +32,7 @@ var (
 func local(t *testing.T) *embedded.Backend {
 	t.Helper()
 	embOnce.Do(func() {
-		emb, embErr = embedded.New(embedded.Config{ModelID: models.DefaultModelID, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
+		emb, embErr = embedded.New(embedded.Config{ModelName: models.DefaultModelName, Weights: models.DefaultGGUF(), ExpectedSHA256: models.DefaultSHA256})
 	})
 	if embErr != nil {
 		t.Fatal(embErr)
@@ -109,7 +109,7 @@ func setup(t *testing.T) (*upstream.Backend, *fault, *httptest.Server) {
 	f := &fault{}
 	srv := httptest.NewServer(f.wrap(httpapi.NewHandler(local(t))))
 	t.Cleanup(srv.Close)
-	b, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", APIKey: "secret", Models: map[string]string{netID: models.DefaultModelID}})
+	b, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", APIKey: "secret", Models: map[string]string{netID: models.DefaultModelName}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestUpstreamMatchesLocalEngine(t *testing.T) {
 		{Prompt: "And God said", MaxTokens: 24, Temperature: f32(0.9), TopP: f32(0.9), Seed: &seed, Stop: []string{"."}},
 	}
 	for _, req := range reqs {
-		req.Model = models.DefaultModelID
+		req.Model = models.DefaultModelName
 		wantText, want, err := run(t, local(t), req)
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func TestUpstreamMatchesLocalEngine(t *testing.T) {
 	if err := json.Unmarshal(f.seen[len(f.seen)-1], &last); err != nil {
 		t.Fatal(err)
 	}
-	if last["model"] != models.DefaultModelID || last["stream"] != true || last["stream_options"].(map[string]any)["include_usage"] != true ||
+	if last["model"] != models.DefaultModelName || last["stream"] != true || last["stream_options"].(map[string]any)["include_usage"] != true ||
 		last["seed"] != float64(7) || last["max_tokens"] != float64(24) || last["prompt"] != "And God said" {
 		t.Fatalf("upstream request %v", last)
 	}
@@ -238,7 +238,7 @@ func TestUpstreamFailsBeforeFirstToken(t *testing.T) {
 
 	// The model name is not mapped: refused here, the upstream never sees it.
 	n := len(f.seen)
-	if _, _, err := run(t, up, backend.Request{Model: models.DefaultModelID, Prompt: "x"}); !errors.Is(err, backend.ErrUnknownModel) || len(f.seen) != n {
+	if _, _, err := run(t, up, backend.Request{Model: models.DefaultModelName, Prompt: "x"}); !errors.Is(err, backend.ErrUnknownModel) || len(f.seen) != n {
 		t.Fatalf("unmapped model: %v", err)
 	}
 
@@ -303,10 +303,10 @@ func TestHealthAndModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms, err := up.Models(context.Background())
-	if err != nil || len(ms) != 1 || ms[0].ID != netID {
+	if err != nil || len(ms) != 1 || ms[0].Name != netID {
 		t.Fatalf("models %+v %v", ms, err)
 	}
-	bad, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", Models: map[string]string{"a": "llama-3-70b", netID: models.DefaultModelID}})
+	bad, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", Models: map[string]string{"a": "llama-3-70b", netID: models.DefaultModelName}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestConfigCheck(t *testing.T) {
 
 func TestClientLeavingMidStreamIsBilledWhatTheUpstreamReports(t *testing.T) {
 	up, _, srv := setup(t)
-	req := backend.Request{Model: models.DefaultModelID, Prompt: "In the beginning", MaxTokens: 40, Temperature: f32(0)}
+	req := backend.Request{Model: models.DefaultModelName, Prompt: "In the beginning", MaxTokens: 40, Temperature: f32(0)}
 	_, full, err := run(t, local(t), req)
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +367,7 @@ func TestClientLeavingMidStreamIsBilledWhatTheUpstreamReports(t *testing.T) {
 	}
 
 	// Without draining the upstream request ends at once and nothing is billed.
-	noDrain, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", Models: map[string]string{netID: models.DefaultModelID}, DrainTimeout: -1})
+	noDrain, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", Models: map[string]string{netID: models.DefaultModelName}, DrainTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ before(async () => {
     throw new Error(`failed to write the model with go test:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
   }
   exp = JSON.parse(readFileSync(join(dir, 'llama3-instruct-test.json'), 'utf8'));
-  MODEL = exp.model_id;
+  MODEL = exp.model_name;
   srv = await start({ model: join(dir, 'llama3-instruct-test.gguf') });
 });
 after(async () => {
