@@ -6,8 +6,10 @@ GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
 all: build
 
+# cocoon: the CLI with every verb; cocoon-provider: the small binary for the attested VM.
 build:
 	$(GO) build -o bin/cocoon ./cmd/cocoon
+	$(GO) build -o bin/cocoon-provider ./cmd/cocoon-provider
 
 # Every check CI runs, in the order that fails fastest.
 test: fmt-check vet contracts-check go-test sandbox-test openai-client-test

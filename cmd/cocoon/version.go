@@ -5,12 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime"
-	"runtime/debug"
-)
 
-// version is set at link time: go build -ldflags "-X main.version=v0.1.0".
-var version = "dev"
+	"github.com/cocoon-go/cocoon/internal/buildinfo"
+)
 
 func init() {
 	register("version", "print the version of this binary", runVersion)
@@ -28,14 +25,4 @@ func runVersion(_ context.Context, args []string) error {
 	return nil
 }
 
-func versionString() string {
-	rev := "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = s.Value[:12]
-			}
-		}
-	}
-	return fmt.Sprintf("cocoon %s (commit %s, %s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
+func versionString() string { return buildinfo.String("cocoon") }
