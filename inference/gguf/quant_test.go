@@ -4,10 +4,16 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -223,24 +229,101 @@ func ggmlQuantInputs() ([]string, map[string][]float32) {
 	return names, inputs
 }
 
-// ggmlQuantHashes are the sha256 of ggml's own quantize_row_<type>_ref output over ggmlQuantInputs
-// (in name order), and of ggml's dequantize_row_<type> of that output, from llama.cpp's
-// libggml-base.so (node-llama-cpp 3.22.1, release v0.5.0) through testdata/ggmlq.c.
-var ggmlQuantHashes = map[GGMLType][2]string{
-	Q4_0: {"eeaee9bf0d50e313f4ec7f5eece99951f23ed748cddebf0430a9d1a985e5f0fd", "f800e14606f8fa79a63d7a899808f1e2143229175c0e7a40b81f1fad8321352a"},
-	Q4_1: {"0da6730d137674b2649cdefc2520bcf49de10676f9b2a97a8db019f33930ff92", "b1f4d81713a4b8976300c51ce702b755ff88f363df6c92f74cfbf4962974b59a"},
-	Q5_0: {"9e39fac8f924365ed67256d8cb940584ce39493958f2a978ae207297e4e172a8", "50ae5383efd4ec52d16b1e3faf99b8c9b1224742dee020e8ccb5d5b96cf028d8"},
-	Q5_1: {"d7d0f879c381ab6574ab86f5c7d70c307aaa2f8084e7f4b3c48a429c93be1b11", "c840994080d19703a047ace92a7cebd5a578c8bd5eea9b1d5d45fac0224c1b00"},
-	Q8_0: {"2a0c5b45e333a001a043df0321c6b1b2350831e966325c1c1ceea470348355d3", "8a4a08bddaa804660f1f5c192ed1279b5549dede1078f5574aa1ed6de9967531"},
-	Q4_K: {"91704d5cfb7fd4ea5ce556dc6f8c4017d94aa0507d3a067b680ac9818c95f75c", "77706683088f719119d983cc2c9d0a64a3ce76ae7f1dc249d1c54d5aa14b87fb"},
-	Q5_K: {"3254a6f731a85d071e32427a890338e1ca3fb5762da2c79bda42f55023e2f70b", "5159a95bdcf8321800711536cf42398e1f25e75698649107fc25c37de6049482"},
-	Q6_K: {"7230e3a6db6e43c860fdef90258220191ba36937a31727d37656947dba0bdc36", "8dee3a584321540f5c2ce206275a7879acad0dec7b3ca9050cf1461089b5927d"},
+// ggmlQuantFixture is models/testdata/ggml-quant-reference.json: the sha256 of ggml's own
+// quantize_row_<type>_ref output over ggmlQuantInputs (in name order), and of ggml's
+// dequantize_row_<type> of that output, from llama.cpp's libggml-base.so (node-llama-cpp 3.22.1,
+// release v0.5.0) through testdata/ggmlq.c. tools/llamacpp-ref/ggmlq-regen.sh writes it.
+const ggmlQuantFixture = "../../models/testdata/ggml-quant-reference.json"
+
+type ggmlQuantReference struct {
+	InputsSHA256 string `json:"inputs_sha256"`
+	Types        []struct {
+		Type            string `json:"type"` // ggml's name: q4_0, q4_K, ...
+		QuantizedSHA256 string `json:"quantized_sha256"`
+		DecodedSHA256   string `json:"decoded_sha256"`
+	} `json:"types"`
+}
+
+// ggmlName is ggml's name of a type: q4_0, q5_1, q4_K (its C functions are named with it).
+func ggmlName(t GGMLType) string { return "q" + t.String()[1:] }
+
+// float32Bytes is x as little-endian float32 bytes (ggmlq.c's file format).
+func float32Bytes(x []float32) []byte {
+	b := make([]byte, 4*len(x))
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return b
+}
+
+// ggmlqWrite is where TestWriteGGMLQuantInputs writes the inputs for ggmlq.c.
+var ggmlqWrite = flag.String("ggmlq.write", "", "write ggmlQuantInputs and the quantized types (manifest.json) into this folder, for tools/llamacpp-ref/ggmlq-regen.sh")
+
+// TestWriteGGMLQuantInputs writes each of ggmlQuantInputs as NN-NAME.f32 (NN its place in name
+// order) and manifest.json: the files in order, their sha256 over all, and each type's ggml name,
+// block size and block bytes, which ggmlq.c needs.
+func TestWriteGGMLQuantInputs(t *testing.T) {
+	if *ggmlqWrite == "" {
+		t.Skip("set -ggmlq.write=DIR (tools/llamacpp-ref/ggmlq-regen.sh does)")
+	}
+	type typeInfo struct {
+		Type       string `json:"type"`
+		BlockSize  uint64 `json:"block_size"`
+		BlockBytes uint64 `json:"block_bytes"`
+	}
+	manifest := struct {
+		Inputs       []string   `json:"inputs"`
+		InputsSHA256 string     `json:"inputs_sha256"`
+		Types        []typeInfo `json:"types"`
+	}{}
+	names, inputs := ggmlQuantInputs()
+	h := sha256.New()
+	for i, name := range names {
+		file := fmt.Sprintf("%02d-%s.f32", i, strings.ReplaceAll(name, " ", "-"))
+		b := float32Bytes(inputs[name])
+		h.Write(b)
+		if err := os.WriteFile(filepath.Join(*ggmlqWrite, file), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		manifest.Inputs = append(manifest.Inputs, file)
+	}
+	manifest.InputsSHA256 = hex.EncodeToString(h.Sum(nil))
+	for _, typ := range quantTypes {
+		size, _ := typ.RowBytes(typ.BlockSize())
+		manifest.Types = append(manifest.Types, typeInfo{Type: ggmlName(typ), BlockSize: typ.BlockSize(), BlockBytes: size})
+	}
+	b, err := json.MarshalIndent(manifest, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*ggmlqWrite, "manifest.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestQuantizeMatchesGGML: Quantize gives ggml's reference quantizers' bytes and DecodeInto ggml's
-// decoders' float32 values, to the bit, on 14 vectors per format (~400,000 values).
+// decoders' float32 values, to the bit, on 15 vectors per format (~400,000 values).
 func TestQuantizeMatchesGGML(t *testing.T) {
+	b, err := os.ReadFile(ggmlQuantFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref ggmlQuantReference
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
 	names, inputs := ggmlQuantInputs()
+	hi := sha256.New()
+	for _, name := range names {
+		hi.Write(float32Bytes(inputs[name]))
+	}
+	if got := hex.EncodeToString(hi.Sum(nil)); got != ref.InputsSHA256 {
+		t.Fatalf("ggmlQuantInputs changed (sha256 %s, the fixture's %s): rerun tools/llamacpp-ref/ggmlq-regen.sh", got, ref.InputsSHA256)
+	}
+	want := map[string][2]string{}
+	for _, r := range ref.Types {
+		want[r.Type] = [2]string{r.QuantizedSHA256, r.DecodedSHA256}
+	}
 	for _, typ := range quantTypes {
 		hq, hd := sha256.New(), sha256.New()
 		for _, name := range names {
@@ -254,18 +337,18 @@ func TestQuantizeMatchesGGML(t *testing.T) {
 			if err := DecodeInto(dec, typ, data); err != nil {
 				t.Fatal(err)
 			}
-			b := make([]byte, 4*len(dec))
-			for i, v := range dec {
-				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-			}
-			hd.Write(b)
+			hd.Write(float32Bytes(dec))
 		}
-		want := ggmlQuantHashes[typ]
-		if got := hex.EncodeToString(hq.Sum(nil)); got != want[0] {
-			t.Errorf("%v: quantized bytes hash %s, ggml's %s", typ, got, want[0])
+		w, ok := want[ggmlName(typ)]
+		if !ok {
+			t.Errorf("%v: not in %s", typ, ggmlQuantFixture)
+			continue
 		}
-		if got := hex.EncodeToString(hd.Sum(nil)); got != want[1] {
-			t.Errorf("%v: decoded values hash %s, ggml's %s", typ, got, want[1])
+		if got := hex.EncodeToString(hq.Sum(nil)); got != w[0] {
+			t.Errorf("%v: quantized bytes hash %s, ggml's %s", typ, got, w[0])
+		}
+		if got := hex.EncodeToString(hd.Sum(nil)); got != w[1] {
+			t.Errorf("%v: decoded values hash %s, ggml's %s", typ, got, w[1])
 		}
 	}
 }

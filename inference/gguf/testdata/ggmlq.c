@@ -1,8 +1,9 @@
 // ggmlq quantizes float32 values with ggml's own reference quantizer (quantize_row_<type>_ref) and
 // decodes the result with ggml's dequantize_row_<type>, from llama.cpp's libggml-base.so, to record
-// what TestQuantizeMatchesGGML (quant_test.go) compares against. Built and run by hand:
+// what TestQuantizeMatchesGGML (quant_test.go) compares against. tools/llamacpp-ref/ggmlq-regen.sh
+// builds and runs it for every type and vector and writes models/testdata/ggml-quant-reference.json:
 //
-//   gcc -O2 -o /tmp/ggmlq inference/gguf/testdata/ggmlq.c -ldl
+//   cc -O2 -o /tmp/ggmlq inference/gguf/testdata/ggmlq.c -ldl
 //   /tmp/ggmlq LIB TYPE BLOCKSIZE BLOCKBYTES IN.f32 OUT.bin OUT.f32
 //
 // LIB: tools/llamacpp-ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so
