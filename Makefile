@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build test fmt-check vet go-test sandbox-test openai-client-test contracts contracts-check bench tolk-deps
+.PHONY: all build test fmt-check vet go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test contracts contracts-check bench tolk-deps
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/cocoon-provider ./cmd/cocoon-provider
 
 # Every check CI runs, in the order that fails fastest.
-test: fmt-check vet contracts-check go-test sandbox-test openai-client-test
+test: fmt-check vet contracts-check go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -22,6 +22,19 @@ vet:
 
 go-test:
 	$(GO) test -count=1 ./...
+
+# The portable kernels (-tags purego: what CPUs without AVX2/FMA run) compile, agree with float64 sums
+# and give the float64 reference forward pass and the default model's greedy answers (~2 s; the full
+# package under purego takes ~30 s and adds nothing the kernels are not already held to).
+PUREGO_TESTS := ^(TestKernels|TestQuantDot|TestQuantizeActivations|TestQuantDotKernelsAgree|TestScaleMinsK4|TestForwardMatchesReference|TestKVCacheMatchesFullRecompute|TestDefaultModelGreedyMatchesReference)$$
+go-test-purego:
+	$(GO) vet -tags purego ./inference/...
+	$(GO) test -count=1 -tags purego -run '$(PUREGO_TESTS)' ./inference/llama
+
+# llama.cpp's real BPE vocabularies (not in git; extracted from the pinned node-llama-cpp package, which
+# is installed on first use) against the Go tokenizer: TestLlamaCppBPEVocabs.
+bpe-vocab-test:
+	tools/llamacpp-ref/bpe-vocab-test.sh
 
 tolk-deps:
 	@[ -d tolk/node_modules/@ton/tolk-js ] || (cd tolk && npm ci --no-audit --no-fund)
