@@ -10,8 +10,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cocoon-go/cocoon/attest"
@@ -25,34 +26,22 @@ import (
 	"github.com/cocoon-go/cocoon/provider"
 )
 
-// syncBuffer is a log sink the server's goroutines may write to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func defaultModel(pin string) *embedded.Config {
 	return &embedded.Config{ModelName: models.DefaultModelName, Weights: models.DefaultGGUF(), ExpectedSHA256: pin, Threads: 1}
 }
 
 // start starts cfg on a free loopback port with the simulated TEE and stops it when the test ends.
-func start(t *testing.T, cfg provider.Config) (*provider.Server, *syncBuffer) {
+// The server logs into the returned file (each line one write, so the test may read it any time).
+func start(t *testing.T, cfg provider.Config) (*provider.Server, string) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := filepath.Join(t.TempDir(), "provider.log")
+	f, err := os.Create(logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
 	cfg.Listen, cfg.SimulatedTEE = "127.0.0.1:0", true
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	cfg.Logger = slog.New(slog.NewTextHandler(f, nil))
 	s, err := provider.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +110,11 @@ func TestServesOpenAIOverRATLS(t *testing.T) {
 		t.Fatalf("unknown path: %d", resp.StatusCode)
 	}
 	// Every line the provider logs says it is simulated, the request's usage included.
-	out := logs.String()
+	b, err := os.ReadFile(logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
 	if !strings.Contains(out, "level=WARN msg=\"SIMULATED TEE") || !strings.Contains(out, "msg=\"inference done\"") {
 		t.Fatalf("logs:\n%s", out)
 	}
