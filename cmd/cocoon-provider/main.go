@@ -137,7 +137,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := provider.Config{Listen: *listen, SimulatedTEE: *sim, GPU: *gpu, CertValidity: *certValidity,
 		Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *upstreamURL != "" {
+		for _, f := range []string{"model", "model-name", "sha256", "threads", "chat-template"} {
+			if set[f] {
+				return fmt.Errorf("%w: --%s is for the embedded engine, not with --upstream", errUsage, f)
+			}
+		}
 		cfg.Upstream = &upstream.Config{BaseURL: *upstreamURL, APIKey: os.Getenv(envUpstreamKey), Models: upstreamModels}
 	} else {
 		if len(upstreamModels) > 0 {

@@ -30,6 +30,7 @@ func TestVersionAndUsage(t *testing.T) {
 		{"serve", "--upstream-model", "a=b"},
 		{"serve", "--upstream-model", "nonsense"},
 		{"serve", "--upstream", "http://127.0.0.1:1/v1"}, // maps no models
+		{"serve", "--upstream", "http://127.0.0.1:1/v1", "--upstream-model", "a=b", "--model", "x.gguf"},
 		{"serve", "--registry", "not-an-address"},
 		{"serve", "stray"},
 	} {
