@@ -71,44 +71,40 @@ func (m *Metrics) opts(name, help string) prometheus.Opts {
 	return prometheus.Opts{Namespace: Namespace, Subsystem: m.subsystem, Name: name, Help: help}
 }
 
-// NewCounter registers cocoon_<daemon>_<name> (by convention name ends in _total). Like all
-// the constructors it panics when the name is taken: two metrics with one name are a bug.
-func (m *Metrics) NewCounter(name, help string) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts(m.opts(name, help)))
+// register adds c to the daemon's registry; like all the constructors below it panics when
+// the name is taken: two metrics with one name are a bug.
+func register[C prometheus.Collector](m *Metrics, c C) C {
 	m.reg.MustRegister(c)
 	return c
+}
+
+// NewCounter registers cocoon_<daemon>_<name> (by convention name ends in _total).
+func (m *Metrics) NewCounter(name, help string) prometheus.Counter {
+	return register(m, prometheus.NewCounter(prometheus.CounterOpts(m.opts(name, help))))
 }
 
 // NewCounterVec registers a counter with labels.
 func (m *Metrics) NewCounterVec(name, help string, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts(m.opts(name, help)), labels)
-	m.reg.MustRegister(c)
-	return c
+	return register(m, prometheus.NewCounterVec(prometheus.CounterOpts(m.opts(name, help)), labels))
 }
 
 // NewGauge registers a gauge.
 func (m *Metrics) NewGauge(name, help string) prometheus.Gauge {
-	g := prometheus.NewGauge(prometheus.GaugeOpts(m.opts(name, help)))
-	m.reg.MustRegister(g)
-	return g
+	return register(m, prometheus.NewGauge(prometheus.GaugeOpts(m.opts(name, help))))
 }
 
 // NewGaugeVec registers a gauge with labels.
 func (m *Metrics) NewGaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts(m.opts(name, help)), labels)
-	m.reg.MustRegister(g)
-	return g
+	return register(m, prometheus.NewGaugeVec(prometheus.GaugeOpts(m.opts(name, help)), labels))
 }
 
 // NewHistogramVec registers a histogram with labels (nil buckets: Prometheus' defaults,
 // which suit seconds from 5 ms to 10 s).
 func (m *Metrics) NewHistogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 	o := m.opts(name, help)
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	return register(m, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: o.Namespace, Subsystem: o.Subsystem, Name: o.Name, Help: o.Help, Buckets: buckets,
-	}, labels)
-	m.reg.MustRegister(h)
-	return h
+	}, labels))
 }
 
 // NoopMetrics is the no-op twin of Metrics, for tests and for daemons run without metrics.
