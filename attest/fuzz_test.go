@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"strings"
@@ -79,18 +80,65 @@ func FuzzSNPReport(f *testing.F) {
 	})
 }
 
+// FuzzSPDMReport: an accepted report re-encodes to exactly its bytes from what the parser
+// kept (so no byte is skipped, dropped or read twice), and the signed message is the report
+// without its trailing signature.
 func FuzzSPDMReport(f *testing.F) {
 	g := h100Evidence(f)
 	f.Add(g.Report)
+	// Near misses, each refused by one length check: were the check lost, the parser would
+	// accept them and the property below would fail on the seed itself.
+	near := func(change func(b []byte) []byte) { f.Add(change(append([]byte{}, g.Report...))) }
+	near(func(b []byte) []byte { b[spdmReqLen+4]--; return b })     // one block fewer than the record holds
+	near(func(b []byte) []byte { b[spdmReqLen+5]++; return b })     // record one byte longer
+	near(func(b []byte) []byte { return append(b, 0) })             // a byte after the signature
+	near(func(b []byte) []byte { return b[:len(b)-1] })             // signature one byte short
+	near(func(b []byte) []byte { b[spdmReqLen+8+2]++; return b })   // first block one byte longer
+	near(func(b []byte) []byte { b[spdmReqLen+8+2+3]++; return b }) // first value longer than its block
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseSPDMReport(b)
 		if err != nil {
 			return
 		}
+		if again := encodeSPDMReport(t, b, r); !bytes.Equal(again, b) {
+			t.Fatalf("accepted report re-encodes differently:\n in %x\nout %x", b, again)
+		}
+		if n := len(b) - spdmSigLen; !bytes.Equal(r.Signed, b[:n]) || !bytes.Equal(r.Signature, b[n:]) {
+			t.Fatal("signed message and signature do not split the report")
+		}
 		_ = r.MeasurementHash()
 		_, _ = r.opaqueField(opaqueDriverVersion)
 		_, _ = r.opaqueField(opaqueVBIOSVersion)
 	})
+}
+
+// encodeSPDMReport writes r back in the SPDM 1.1 layout (DSP0274: GET_MEASUREMENTS request,
+// MEASUREMENTS response with DMTF measurement blocks). The bytes the parser keeps no field for
+// (request and response parameters, slot, responder nonce) are copied from orig.
+func encodeSPDMReport(t *testing.T, orig []byte, r *SPDMReport) []byte {
+	t.Helper()
+	le16 := func(n int) []byte { return []byte{byte(n), byte(n >> 8)} }
+	out := append([]byte{}, orig[:4]...) // version, GET_MEASUREMENTS, param1, param2
+	out = append(out, r.Nonce[:]...)
+	out = append(out, orig[36])         // slot
+	out = append(out, orig[37:37+4]...) // version, MEASUREMENTS, param1, param2
+	var rec []byte
+	for _, bl := range r.Blocks {
+		rec = append(rec, bl.Index, 1) // DMTF measurement specification
+		rec = append(rec, le16(3+len(bl.Value))...)
+		rec = append(rec, bl.ValueType)
+		rec = append(rec, le16(len(bl.Value))...)
+		rec = append(rec, bl.Value...)
+	}
+	out = append(out, byte(len(r.Blocks)), byte(len(rec)), byte(len(rec)>>8), byte(len(rec)>>16))
+	out = append(out, rec...)
+	if len(orig) < len(out)+32 {
+		t.Fatalf("accepted a report with no room for the responder nonce after %d bytes", len(out))
+	}
+	out = append(out, orig[len(out):len(out)+32]...) // responder nonce
+	out = append(out, le16(len(r.Opaque))...)
+	out = append(out, r.Opaque...)
+	return append(out, r.Signature...)
 }
 
 // FuzzCertificateExtension feeds arbitrary extension values through the RA-TLS certificate path.

@@ -1,12 +1,17 @@
 package devnet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"math/big"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/toncenter"
 	"github.com/xssnick/tonutils-go/ton/wallet"
 	"github.com/xssnick/tonutils-go/tvm/cell"
 )
@@ -45,21 +50,107 @@ func FuzzSend(f *testing.F) {
 	})
 }
 
-// FuzzParseStackEntry: any JSON value as a runGetMethod input entry is parsed or refused.
+// FuzzParseStackEntry: any JSON value as a runGetMethod input entry is parsed or refused, and
+// what is accepted survives both directions of the wire through the client's own, independent
+// stack code (chain/toncenter): encoded as a request by toncenter.EncodeStack it parses back to
+// the same value, and rendered as a result it decodes (toncenter.DecodeStack) to the same value.
+// The only value the VM may refuse is a number beyond 257 bits.
 func FuzzParseStackEntry(f *testing.F) {
-	for _, s := range []string{`["num","0x10"]`, `["num","-5"]`, `["tvm.Cell","te6cckEBAQEAAgAAAEysuc0="]`, `["slice",""]`, `[1,2]`, `{}`, `["num"]`} {
+	for _, s := range []string{`["num","0x10"]`, `["num","-5"]`, `["num",12]`, `["int","-0x8000"]`,
+		`["num","0x` + strings.Repeat("f", 64) + `"]`, `["num","0x1` + strings.Repeat("0", 64) + `"]`,
+		`["tvm.Cell","te6cckEBAQEAAgAAAEysuc0="]`, `["slice",""]`, `["tvm.Slice","te6cckEBAQEAAgAAAEysuc0="]`,
+		`[1,2]`, `{}`, `["num"]`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var v any
-		if json.Unmarshal([]byte(s), &v) != nil {
+		v, err := decodeEntryJSON(s)
+		if err != nil {
 			return
 		}
-		if got, err := parseStackEntry(v); err == nil {
-			if _, err := toVMValue(got); err != nil && got != nil {
-				// parsed numbers may exceed 257 bits; that is refused later, not a crash
-				return
+		got, err := parseStackEntry(v)
+		if err != nil {
+			return
+		}
+		if _, err := toVMValue(got); err != nil {
+			if n, ok := got.(*big.Int); ok && n.BitLen() > 256 {
+				return // refused later with a clean error, as the VM would
 			}
+			t.Fatalf("accepted %s, but the VM refuses %v: %v", s, got, err)
+		}
+
+		// Request direction: the client's encoder, then the devnet's parser again.
+		req, err := toncenter.EncodeStack([]any{got})
+		if err != nil {
+			t.Fatalf("toncenter cannot encode %v (from %s): %v", got, s, err)
+		}
+		wire, err := json.Marshal(req[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := decodeEntryJSON(string(wire))
+		if err == nil {
+			again, err = parseStackEntry(again)
+		}
+		if err != nil {
+			t.Fatalf("devnet refuses the client's encoding %s of %s: %v", wire, s, err)
+		}
+		if !sameStackValue(got, again) {
+			t.Fatalf("request round trip of %s via %s: %v became %v", s, wire, got, again)
+		}
+
+		// Result direction: the devnet's renderer, then the client's decoder. Rendering a
+		// small input must be quick: a hang here is a denial of service, reported as a failure.
+		type result struct {
+			v   any
+			err error
+		}
+		done := make(chan result, 1)
+		go func() { v, err := renderStackEntry(got); done <- result{v, err} }()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(time.Second):
+			t.Fatalf("rendering %s (%d bytes) took more than 1 s", s, len(s))
+		}
+		rendered, err := r.v, r.err
+		if err != nil {
+			t.Fatalf("devnet cannot render %v: %v", got, err)
+		}
+		wire, err = json.Marshal(rendered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := toncenter.DecodeStack([]json.RawMessage{wire})
+		if err != nil {
+			t.Fatalf("the client cannot decode the devnet's %s: %v", wire, err)
+		}
+		if !sameStackValue(got, back[0]) {
+			t.Fatalf("result round trip of %s via %s: %v became %v", s, wire, got, back[0])
 		}
 	})
+}
+
+// decodeEntryJSON decodes one JSON value as the HTTP handlers do (numbers kept as json.Number).
+func decodeEntryJSON(s string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data")
+	}
+	return v, nil
+}
+
+// sameStackValue compares numbers by value and cells and slices by the cell they hold (a slice
+// travels as a cell in results).
+func sameStackValue(a, b any) bool {
+	if x, ok := a.(*big.Int); ok {
+		y, ok := b.(*big.Int)
+		return ok && x.Cmp(y) == 0
+	}
+	ca, cb := asCell(a), asCell(b)
+	return ca != nil && cb != nil && bytes.Equal(ca.Hash(), cb.Hash())
 }

@@ -20,12 +20,14 @@ import (
 	"github.com/cocoon-go/cocoon/chain/devnet"
 )
 
-// There is no liteserver here, so these tests put the devnet behind the API interface the way
-// tonutils-go's ton.APIClient presents a liteserver: accounts go through the AccountState cell
-// and tlb parsing, get-method arguments and results through TVM stack cells, transactions come
-// oldest first with ton.ErrNoTransactionsWereFound for none, send answers are TL objects and
-// liteServer.error values. What is not covered: ADNL, TL wire encoding and proof checking, which
-// are tonutils-go's and need a real liteserver.
+// These tests put the devnet behind the API interface directly, in-process, the way tonutils-go's
+// ton.APIClient presents a liteserver: accounts go through the AccountState cell and tlb parsing,
+// get-method arguments and results through TVM stack cells, transactions come oldest first with
+// ton.ErrNoTransactionsWereFound for none, send answers are TL objects and liteServer.error
+// values. ADNL and the TL wire encoding are covered by adnl_test.go, which runs a real ADNL
+// liteserver (tonutils-go's liteclient.Server answering from the devnet) and the same suite over
+// it (outside -race builds). Proof checking is covered by neither: the devnet has no blocks to
+// prove against.
 type devnetAPI struct {
 	d *devnet.Devnet
 	c chain.Client
