@@ -81,6 +81,8 @@ type Entry struct {
 	Transfers []JournalTransfer `json:"transfers"`
 	Attempts  []Attempt         `json:"attempts"`
 	State     EntryState        `json:"state"`
+	// Accepted: a node accepted one of the messages (recorded with the next write).
+	Accepted bool `json:"accepted,omitempty"`
 	// Included is the index in Attempts of the message that was included (StateDone).
 	Included int    `json:"included,omitempty"`
 	TxLT     uint64 `json:"tx_lt,omitempty"`

@@ -160,6 +160,9 @@ type Outcome struct {
 	Attempts []Attempt
 	// Included is the index in Attempts of the message that was included; -1 while none is.
 	Included int
+	// Accepted: a node accepted a message of the request (it may have been included or not);
+	// false when every submission was refused.
+	Accepted bool
 	// Transaction is the wallet's transaction (nil with NoWait, or when the request failed).
 	Transaction *tlb.Transaction
 	// Cascade holds the transactions the message caused, as far as Request.Follow asked.
@@ -316,6 +319,7 @@ func (m *Manager) sendLocked(ctx context.Context, key string, transfers []Journa
 			// Resolved (found, re-signed or given up) before the next request is signed.
 			return m.outcome(e, nil), fmt.Errorf("failed to submit the wallet message: %w", err)
 		}
+		e.Accepted = true
 		m.cfg.Metrics.RecordSubmitted(a.Seqno)
 		return m.outcome(e, nil), nil
 	}
@@ -461,7 +465,7 @@ func (m *Manager) driveLocked(ctx context.Context, e *Entry) (*Outcome, error) {
 			lastSubmit = time.Now()
 			switch {
 			case err == nil:
-				rejected = 0
+				rejected, e.Accepted = 0, true
 				m.cfg.Metrics.RecordSubmitted(a.Seqno)
 			case errors.Is(err, chain.ErrRejected):
 				// Already included, seqno taken, expired, or refused for good: observe tells.
@@ -572,9 +576,9 @@ func (m *Manager) doneOutcome(ctx context.Context, e *Entry) (*Outcome, error) {
 }
 
 func (m *Manager) outcome(e *Entry, tx *tlb.Transaction) *Outcome {
-	out := &Outcome{Key: e.Key, Wallet: m.addr, Attempts: append([]Attempt(nil), e.Attempts...), Included: -1, Transaction: tx}
+	out := &Outcome{Key: e.Key, Wallet: m.addr, Attempts: append([]Attempt(nil), e.Attempts...), Included: -1, Transaction: tx, Accepted: e.Accepted}
 	if e.State == StateDone {
-		out.Included = e.Included
+		out.Included, out.Accepted = e.Included, true
 	}
 	return out
 }

@@ -178,7 +178,7 @@ func TestChannelOnDevnet(t *testing.T) {
 	for _, env := range []string{envMnemonic, envRegistry, envNetwork, envKeyFile, channelEnvKeyFile} {
 		t.Setenv(env, "")
 	}
-	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: testBlockInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,10 +221,7 @@ func TestChannelOnDevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ownerW.Send(ctx, d.Client(), wallet.SendOptions{Wait: true},
-		wallet.Transfer{To: reg, Amount: channelTestNano(t, "5.5"), Bounce: true, Body: regBody}); err != nil {
-		t.Fatal(err)
-	}
+	testSend(t, d, ownerW, wallet.Transfer{To: reg, Amount: channelTestNano(t, "5.5"), Bounce: true, Body: regBody})
 	provider, err := contracts.ProviderAddress(contracts.ProviderCode(), reg, ownerAddr)
 	if err != nil {
 		t.Fatal(err)
