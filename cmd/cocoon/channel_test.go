@@ -413,6 +413,10 @@ func TestChannelOnDevnet(t *testing.T) {
 	if !strings.Contains(out, "top-up: sent 4 TON") || strings.Contains(out, "done") {
 		t.Fatalf("top-up --no-wait:\n%s", out)
 	}
+	// The wallet's transaction is in; the channel's comes with the next block.
+	if err := d.WaitBlocks(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 	// The channel's own gas for the transfer comes out of it.
 	if got := channelTestField(t, e.must("show", "--channel", chs), "available"); got.Cmp(channelTestNano(t, "4")) > 0 || got.Cmp(channelTestNano(t, "3.999")) < 0 {
 		t.Fatalf("available %s after a 4 TON top-up of an emptied channel", got)

@@ -473,7 +473,7 @@ func walletSend(ctx context.Context, args []string) error {
 	amount := f.fs.String("amount", "", "amount in TON, a decimal with at most 9 decimals (e.g. 1.5)")
 	comment := f.fs.String("comment", "", "text comment attached to the transfer")
 	bounce := f.fs.String("bounce", "auto", "bounce flag: auto (from the address form; raw addresses bounce only to active accounts), true or false")
-	noWait := f.fs.Bool("no-wait", false, "return once the message is accepted instead of waiting for the transaction")
+	noWait := f.fs.Bool("no-wait", false, "return once the message is accepted instead of waiting for the transaction and the transfer's arrival")
 	timeout := f.fs.Duration("timeout", 2*time.Minute, "how long the signed message stays valid; one that expires unincluded is re-signed (at most 3 messages)")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -548,7 +548,12 @@ func walletSend(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := mgr.Send(ctx, txmgr.Request{Transfers: []wallet.Transfer{tr}, NoWait: *noWait})
+	req := txmgr.Request{Transfers: []wallet.Transfer{tr}, NoWait: *noWait}
+	if !*noWait {
+		// Until the transfer arrives (and, bounced, comes back): a script reads balances next.
+		req.Follow = txmgr.Follow{All: true, MaxDepth: 2, Timeout: *timeout}
+	}
+	out, err := mgr.Send(ctx, req)
 	if out != nil && out.Accepted {
 		sent := out.Sent()
 		fmt.Fprintf(walletOut, "sent %s TON to %s (bounce %t) from %s, seqno %d\n",
