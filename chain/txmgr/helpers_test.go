@@ -36,8 +36,7 @@ func openDevnet(t *testing.T, interval time.Duration) *devnet.Devnet {
 // newWallet is a deterministic V5R1 wallet for seed, funded with funds (when not nil).
 func newWallet(t *testing.T, d *devnet.Devnet, seed string, funds *big.Int) *wallet.Wallet {
 	t.Helper()
-	s := sha256.Sum256([]byte(seed))
-	w, err := wallet.New(ed25519.NewKeyFromSeed(s[:]), wallet.V5R1, d.GlobalID())
+	w, err := walletFromSeed(seed, d.GlobalID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +46,12 @@ func newWallet(t *testing.T, d *devnet.Devnet, seed string, funds *big.Int) *wal
 		}
 	}
 	return w
+}
+
+// walletFromSeed is a deterministic V5R1 wallet.
+func walletFromSeed(seed string, globalID int32) (*wallet.Wallet, error) {
+	s := sha256.Sum256([]byte(seed))
+	return wallet.New(ed25519.NewKeyFromSeed(s[:]), wallet.V5R1, globalID)
 }
 
 // newManager is a manager for w on d's in-process client with fast polling.
