@@ -8,6 +8,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/internal/pebblelog"
 )
 
 // Key layout of the devnet's Pebble store (all integers big-endian):
@@ -75,18 +77,8 @@ type store struct {
 	sync bool
 }
 
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	pebble.DefaultLogger.Errorf(format, args...)
-}
-func (quietLogger) Fatalf(format string, args ...any) {
-	pebble.DefaultLogger.Fatalf(format, args...)
-}
-
 func openStore(dir string, noSync bool) (*store, error) {
-	opts := &pebble.Options{Logger: quietLogger{}}
+	opts := &pebble.Options{Logger: pebblelog.Quiet{}}
 	path := dir
 	if dir == "" {
 		opts.FS = vfs.NewMem()

@@ -107,7 +107,7 @@ func TestCrashRecoveryE2E(t *testing.T) {
 			if err := d.Fund(ctx, w.Address(), ton(10)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := newManager(t, d, nil, w, nil).Send(ctx, txmgr.Request{}); err != nil { // deploy
+			if _, err := newManager(t, d, w, nil).Send(ctx, txmgr.Request{}); err != nil { // deploy
 				t.Fatal(err)
 			}
 			dst := fresh(900)
@@ -161,7 +161,7 @@ func TestCrashRecoveryE2E(t *testing.T) {
 			if err != nil || len(pending) != 1 || pending[0].State != txmgr.StatePending || len(pending[0].Attempts) != 1 {
 				t.Fatalf("journal after the crash: %+v %v", pending, err)
 			}
-			m := newManager(t, d, nil, w, func(cfg *txmgr.Config) { cfg.Journal = db.For(w.Address()); cfg.TTL = childTTL })
+			m := newManager(t, d, w, func(cfg *txmgr.Config) { cfg.Journal = db.For(w.Address()); cfg.TTL = childTTL })
 			outs, err := m.Recover(ctx)
 			if err != nil || len(outs) != 1 {
 				t.Fatalf("recover: %d outcomes, %v", len(outs), err)

@@ -12,7 +12,6 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 
-	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/chain/devnet"
 	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/wallet"
@@ -54,13 +53,21 @@ func walletFromSeed(seed string, globalID int32) (*wallet.Wallet, error) {
 	return wallet.New(ed25519.NewKeyFromSeed(s[:]), wallet.V5R1, globalID)
 }
 
-// newManager is a manager for w on d's in-process client with fast polling.
-func newManager(t *testing.T, d *devnet.Devnet, c chain.Client, w txmgr.Signer, edit func(*txmgr.Config)) *txmgr.Manager {
+// setup is a devnet (block mode when interval > 0), a wallet funded with funds and its manager
+// (edit changes its config); ctx ends after two minutes.
+func setup(t *testing.T, interval time.Duration, seed string, funds *big.Int, edit func(*txmgr.Config)) (context.Context, *devnet.Devnet, *wallet.Wallet, *txmgr.Manager) {
 	t.Helper()
-	if c == nil {
-		c = d.Client()
-	}
-	cfg := txmgr.Config{Chain: c, Signer: w, Clock: func(context.Context) (time.Time, error) { return d.Now(), nil },
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	d := openDevnet(t, interval)
+	w := newWallet(t, d, seed, funds)
+	return ctx, d, w, newManager(t, d, w, edit)
+}
+
+// newManager is a manager for w on d's in-process client with fast polling.
+func newManager(t *testing.T, d *devnet.Devnet, w txmgr.Signer, edit func(*txmgr.Config)) *txmgr.Manager {
+	t.Helper()
+	cfg := txmgr.Config{Chain: d.Client(), Signer: w, Clock: func(context.Context) (time.Time, error) { return d.Now(), nil },
 		PollInterval: 10 * time.Millisecond, ResubmitInterval: time.Second}
 	if edit != nil {
 		edit(&cfg)

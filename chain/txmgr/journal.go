@@ -15,6 +15,7 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain/wallet"
+	"github.com/cocoon-go/cocoon/internal/pebblelog"
 )
 
 // Journal keeps one wallet's requests so that a request survives its process: every signed
@@ -155,6 +156,17 @@ func (e *Entry) transfers() ([]wallet.Transfer, error) {
 	return out, nil
 }
 
+// expired counts the messages re-signed because the one before expired.
+func (e *Entry) expired() int {
+	n := 0
+	for _, a := range e.Attempts {
+		if a.Reason == ReasonExpired {
+			n++
+		}
+	}
+	return n
+}
+
 func (e *Entry) clone() *Entry {
 	c := *e
 	c.Transfers = append([]JournalTransfer(nil), e.Transfers...)
@@ -221,7 +233,7 @@ type JournalDB struct {
 // OpenJournal opens (or creates) a journal database in dir. Pebble locks the directory: one process
 // at a time.
 func OpenJournal(dir string) (*JournalDB, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Quiet{}})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the transaction journal in %q: %w", dir, err)
 	}
@@ -305,15 +317,4 @@ func (j *pebbleJournal) List() ([]*Entry, error) {
 	}
 	sortEntries(out)
 	return out, nil
-}
-
-// quietLogger keeps Pebble's informational lines out of a daemon's output.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	pebble.DefaultLogger.Errorf(format, args...)
-}
-func (quietLogger) Fatalf(format string, args ...any) {
-	pebble.DefaultLogger.Fatalf(format, args...)
 }

@@ -27,7 +27,7 @@ type raceActor struct {
 func newRaceActor(t *testing.T, d *devnet.Devnet, seed string) *raceActor {
 	t.Helper()
 	w := newWallet(t, d, seed, ton(100))
-	return &raceActor{w: w, m: newManager(t, d, nil, w, nil)}
+	return &raceActor{w: w, m: newManager(t, d, w, nil)}
 }
 
 // send sends msg (nil: a plain transfer) with value to dst and follows the whole cascade; every

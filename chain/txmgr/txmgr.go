@@ -39,7 +39,7 @@ var (
 	ErrBadRequest = errors.New("invalid transaction request")
 	// ErrKeyConflict is a key already used for a request with other transfers.
 	ErrKeyConflict = errors.New("request key already used for other transfers")
-	// ErrGaveUp is a request whose messages all expired or lost their seqno MaxAttempts times.
+	// ErrGaveUp is a request whose messages expired unincluded more than MaxExpired times.
 	ErrGaveUp = errors.New("gave up re-signing the message")
 	// ErrNotSent is a wallet transaction that succeeded but sent fewer messages than the request
 	// has transfers (wallets send with "ignore errors": an unaffordable transfer is skipped).
@@ -73,8 +73,10 @@ type Config struct {
 	Clock Clock
 	// TTL is how long a signed message stays valid (default 1 minute).
 	TTL time.Duration
-	// MaxAttempts bounds the messages signed for one request (default 5).
-	MaxAttempts int
+	// MaxExpired is how many of a request's messages may expire unincluded before the manager
+	// gives up (default 4): the chain is not including the wallet's messages. Messages re-signed
+	// because another sender took the seqno do not count: they mean the wallet is moving.
+	MaxExpired int
 	// PollInterval is how often the chain is read while waiting (default 1 s; on a local devnet
 	// a few tens of milliseconds).
 	PollInterval time.Duration
@@ -95,8 +97,8 @@ func (c *Config) Check() error {
 		return fmt.Errorf("%w: the transaction manager needs a chain client", ErrBadRequest)
 	case c.Signer == nil || c.Signer.Address() == nil:
 		return fmt.Errorf("%w: the transaction manager needs a signer with an address", ErrBadRequest)
-	case c.TTL < 0 || c.PollInterval < 0 || c.ResubmitInterval < 0 || c.Retention < 0 || c.MaxAttempts < 0:
-		return fmt.Errorf("%w: durations and MaxAttempts must not be negative", ErrBadRequest)
+	case c.TTL < 0 || c.PollInterval < 0 || c.ResubmitInterval < 0 || c.Retention < 0 || c.MaxExpired < 0:
+		return fmt.Errorf("%w: durations and MaxExpired must not be negative", ErrBadRequest)
 	case c.TTL > 0 && c.TTL < time.Second:
 		return fmt.Errorf("%w: TTL %v is below one second (valid_until has whole seconds)", ErrBadRequest, c.TTL)
 	}
@@ -113,8 +115,8 @@ func (c Config) withDefaults() Config {
 	if c.TTL == 0 {
 		c.TTL = time.Minute
 	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 5
+	if c.MaxExpired == 0 {
+		c.MaxExpired = 4
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Second
@@ -523,8 +525,8 @@ func (m *Manager) driveLocked(ctx context.Context, e *Entry) (*Outcome, error) {
 }
 
 func (m *Manager) resignLocked(ctx context.Context, e *Entry, obs *observation, why Reason) error {
-	if len(e.Attempts) >= m.cfg.MaxAttempts {
-		_, err := m.failLocked(e, fmt.Errorf("%w after %d messages (the last one %s)", ErrGaveUp, len(e.Attempts), why))
+	if why == ReasonExpired && e.expired() >= m.cfg.MaxExpired {
+		_, err := m.failLocked(e, fmt.Errorf("%w: %d messages expired unincluded", ErrGaveUp, e.expired()+1))
 		return err
 	}
 	m.cfg.Log.Info("re-signing wallet message", "key", e.Key, "reason", string(why), "seqno", obs.seqno)

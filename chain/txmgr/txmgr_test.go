@@ -18,11 +18,7 @@ import (
 // At TON's block time (400 ms): the wallet is deployed by its first message, a transfer's cascade
 // is followed hop by hop (each hop a block later), and a bounce comes back as the cascade's last hop.
 func TestSendFollowsCascadeAtTONBlockTime(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	d := openDevnet(t, 400*time.Millisecond)
-	w := newWallet(t, d, "follow", ton(10))
-	m := newManager(t, d, nil, w, nil)
+	ctx, d, w, m := setup(t, 400*time.Millisecond, "follow", ton(10), nil)
 
 	out, err := m.Send(ctx, txmgr.Request{Key: "deploy"})
 	if err != nil {
@@ -87,11 +83,7 @@ func TestSendFollowsCascadeAtTONBlockTime(t *testing.T) {
 // Goroutines of one process share a manager: 8 × 4 transfers from one wallet, every one arrives
 // exactly once.
 func TestConcurrentSendersOneWallet(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	d := openDevnet(t, 50*time.Millisecond)
-	w := newWallet(t, d, "concurrent", ton(100))
-	m := newManager(t, d, nil, w, nil)
+	ctx, d, w, m := setup(t, 50*time.Millisecond, "concurrent", ton(100), nil)
 	const workers, each = 8, 4
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
@@ -132,8 +124,8 @@ func TestTwoManagersOneWallet(t *testing.T) {
 	defer cancel()
 	d := openDevnet(t, 50*time.Millisecond)
 	w := newWallet(t, d, "shared", ton(100))
-	a := newManager(t, d, nil, w, nil)
-	b := newManager(t, d, nil, w, nil)
+	a := newManager(t, d, w, nil)
+	b := newManager(t, d, w, nil)
 	if _, err := a.Send(ctx, txmgr.Request{}); err != nil { // deploy
 		t.Fatal(err)
 	}
@@ -212,11 +204,7 @@ func TestTwoManagersOneWallet(t *testing.T) {
 // A message that expires before a block includes it is re-signed at the same seqno and resent; the
 // caller sees both messages in the outcome, and the transfer arrives once.
 func TestExpiredMessageIsResigned(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	d := openDevnet(t, 50*time.Millisecond)
-	w := newWallet(t, d, "expiry", ton(10))
-	m := newManager(t, d, nil, w, func(c *txmgr.Config) { c.TTL = 5 * time.Second })
+	ctx, d, _, m := setup(t, 50*time.Millisecond, "expiry", ton(10), func(c *txmgr.Config) { c.TTL = 5 * time.Second })
 	if _, err := m.Send(ctx, txmgr.Request{}); err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +236,33 @@ func TestExpiredMessageIsResigned(t *testing.T) {
 	}
 }
 
+// A request whose messages keep expiring unincluded (the chain includes nothing of the wallet's) is
+// given up after MaxExpired re-signs; none of its messages can be included afterwards.
+func TestGivesUpWhenMessagesKeepExpiring(t *testing.T) {
+	ctx, d, _, m := setup(t, 50*time.Millisecond, "stuck", ton(10), func(c *txmgr.Config) { c.TTL = 5 * time.Second; c.MaxExpired = 1 })
+	if _, err := m.Send(ctx, txmgr.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	d.PauseBlocks()
+	done := make(chan error, 1)
+	var out *txmgr.Outcome
+	go func() {
+		var err error
+		out, err = m.Send(ctx, txmgr.Request{Transfers: []wallet.Transfer{{To: fresh(8), Amount: ton(1)}}})
+		done <- err
+	}()
+	waitPending(t, d, 1)
+	d.AdvanceTime(10 * time.Second)
+	waitPending(t, d, 2) // re-signed at the same seqno; the expired one still waits for a block
+	d.AdvanceTime(10 * time.Second)
+	if err := <-done; !errors.Is(err, txmgr.ErrGaveUp) || len(out.Attempts) != 2 || out.Transaction != nil {
+		t.Fatalf("stuck request: %v, %+v", err, out)
+	}
+	if blk, err := d.ProduceBlock(ctx); err != nil || len(blk.Transactions) != 0 || len(blk.Dropped) != 2 {
+		t.Fatalf("the expired messages were included: %+v %v", blk, err)
+	}
+}
+
 // A key names a request: asking again returns the recorded outcome without sending, also from a
 // new manager on the same journal; other transfers under the same key are refused.
 func TestRequestKeyIsIdempotent(t *testing.T) {
@@ -260,13 +275,13 @@ func TestRequestKeyIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	m := newManager(t, d, nil, w, func(c *txmgr.Config) { c.Journal = db.For(w.Address()) })
+	m := newManager(t, d, w, func(c *txmgr.Config) { c.Journal = db.For(w.Address()) })
 	req := txmgr.Request{Key: "claim:42", Transfers: []wallet.Transfer{{To: fresh(3), Amount: ton(1)}}, Follow: txmgr.FollowAll()}
 	first, err := m.Send(ctx, req)
 	if err != nil || first.Duplicate {
 		t.Fatal(err)
 	}
-	again, err := newManager(t, d, nil, w, func(c *txmgr.Config) { c.Journal = db.For(w.Address()) }).Send(ctx, req)
+	again, err := newManager(t, d, w, func(c *txmgr.Config) { c.Journal = db.For(w.Address()) }).Send(ctx, req)
 	if err != nil || !again.Duplicate || again.Transaction == nil || string(again.Transaction.Hash) != string(first.Transaction.Hash) {
 		t.Fatalf("second send of the key: %+v %v", again, err)
 	}
@@ -292,11 +307,7 @@ func TestRequestKeyIsIdempotent(t *testing.T) {
 // A message the node refuses for good (here: a wallet that cannot pay for its own deploy) fails
 // the request; the key can be sent again once the cause is gone.
 func TestRefusedMessageFailsAndKeyCanRetry(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	d := openDevnet(t, 20*time.Millisecond)
-	w := newWallet(t, d, "poor", big.NewInt(1000))
-	m := newManager(t, d, nil, w, nil)
+	ctx, d, w, m := setup(t, 20*time.Millisecond, "poor", big.NewInt(1000), nil)
 	req := txmgr.Request{Key: "k", Transfers: []wallet.Transfer{{To: fresh(4), Amount: big.NewInt(1)}}}
 	out, err := m.Send(ctx, req)
 	if !errors.Is(err, chain.ErrRejected) || out == nil || out.Transaction != nil || len(out.Attempts) != 1 {
@@ -312,11 +323,7 @@ func TestRefusedMessageFailsAndKeyCanRetry(t *testing.T) {
 
 // NoWait returns once the message is submitted; the next Send finishes it first.
 func TestNoWaitIsFinishedByNextSend(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	d := openDevnet(t, 20*time.Millisecond)
-	w := newWallet(t, d, "nowait", ton(10))
-	m := newManager(t, d, nil, w, nil)
+	ctx, _, _, m := setup(t, 20*time.Millisecond, "nowait", ton(10), nil)
 	out, err := m.Send(ctx, txmgr.Request{Key: "first", NoWait: true})
 	if err != nil || out.Transaction != nil || out.Included != -1 || len(out.Attempts) != 1 {
 		t.Fatalf("no-wait: %+v %v", out, err)

@@ -474,7 +474,7 @@ func walletSend(ctx context.Context, args []string) error {
 	comment := f.fs.String("comment", "", "text comment attached to the transfer")
 	bounce := f.fs.String("bounce", "auto", "bounce flag: auto (from the address form; raw addresses bounce only to active accounts), true or false")
 	noWait := f.fs.Bool("no-wait", false, "return once the message is accepted instead of waiting for the transaction and the transfer's arrival")
-	timeout := f.fs.Duration("timeout", 2*time.Minute, "how long the signed message stays valid; one that expires unincluded is re-signed (at most 3 messages)")
+	timeout := f.fs.Duration("timeout", 2*time.Minute, "how long the signed message stays valid; one that expires unincluded is re-signed (twice at most)")
 	rest, err := f.parse(args)
 	if err != nil {
 		return err
@@ -575,10 +575,11 @@ func walletSend(ctx context.Context, args []string) error {
 
 // txManager is the transaction manager a command sends through: one request per command, so no
 // journal (the command waits for its request and prints what became of it); messages valid for ttl
-// on the chain's clock, re-signed at most twice when they expire unincluded or lose their seqno.
+// on the chain's clock, re-signed when another sender took the seqno and at most twice when they
+// expire unincluded.
 func (f *walletFlags) txManager(ctx context.Context, c chain.Client, w *wallet.Wallet, ttl time.Duration) (*txmgr.Manager, error) {
 	now := chainClock(ctx, f, c)
-	return txmgr.New(txmgr.Config{Chain: c, Signer: w, TTL: ttl, MaxAttempts: 3, PollInterval: f.pollInterval(),
+	return txmgr.New(txmgr.Config{Chain: c, Signer: w, TTL: ttl, MaxExpired: 2, PollInterval: f.pollInterval(),
 		Clock: func(context.Context) (time.Time, error) { return now(), nil }})
 }
 
