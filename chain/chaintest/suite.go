@@ -291,8 +291,15 @@ func testBounce(t *testing.T, e Env) {
 	a := deployed(t, e, wallet.V5R1, 5, ton(10))
 	dst := freshAddress(0xB0)
 	startLT := account(t, e, a.Address()).LastTxLT
-	if _, err := send(t, e, a, txmgr.FollowAll(), wallet.Transfer{To: dst, Amount: ton(1), Bounce: true}); err != nil {
+	out, err := send(t, e, a, txmgr.FollowAll(), wallet.Transfer{To: dst, Amount: ton(1), Bounce: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The followed cascade ends with the bounce back at the wallet, whether the nonexistent
+	// account's transaction can be listed (the devnet) or not (a liteserver: Hidden).
+	cas := out.Cascade
+	if last := cas.Hops[len(cas.Hops)-1]; !cas.Complete || len(cas.Hops)+cas.Hidden != 3 || !last.Bounced || !last.Account.Equals(a.Address()) {
+		t.Fatalf("bounce cascade: complete %v, %d hops + %d hidden", cas.Complete, len(cas.Hops), cas.Hidden)
 	}
 	bounced, err := waitCtx(t, c, a.Address(), startLT, func(tx *tlb.Transaction) bool {
 		in := tx.IO.In

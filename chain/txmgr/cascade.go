@@ -62,6 +62,10 @@ type Cascade struct {
 	// Unfollowed counts the messages not followed: still in flight when following stopped (Until
 	// reached, timeout), or beyond MaxDepth / MaxTxs.
 	Unfollowed int
+	// Hidden counts transactions known only by the bounce they sent back: an account that stays
+	// nonexistent keeps no history a liteserver or toncenter can list. The bounce's hop then hangs
+	// from the hop that sent the bounced message (its Parent), one level deeper than the hidden one.
+	Hidden int
 	// Err is why following stopped before the cascade ended or Until was reached (the timeout,
 	// a chain error), nil otherwise.
 	Err error
@@ -226,6 +230,7 @@ type inFlight struct {
 	parent, depth int
 	src, dst      *address.Address
 	createdLT     uint64
+	bounce        bool
 	// scanned is the destination's last transaction LT when it was last searched for this message.
 	scanned uint64
 }
@@ -266,23 +271,30 @@ func FollowCascade(ctx context.Context, c txwait.Client, at *address.Address, ro
 			cas.Unfollowed += len(pending)
 			return cas
 		}
-		found, err := matchInFlight(ctx, c, pending)
+		found, err := matchInFlight(ctx, c, pending, cas)
 		if err != nil && ctx.Err() == nil {
 			// A chain error: try again next round.
 			cas.Err = err
 		}
 		var rest []inFlight
+		progressed := false
 		for i, p := range pending {
-			tx := found[i]
-			if tx == nil {
+			f := found[i]
+			switch {
+			case f.tx != nil:
+				cas.Hops = append(cas.Hops, newHop(p.dst, f.tx, p.parent, p.depth))
+			case f.bounce != nil:
+				cas.Hidden++
+				cas.Hops = append(cas.Hops, newHop(p.src, f.bounce, p.parent, p.depth+1))
+			default:
 				rest = append(rest, p)
 				continue
 			}
-			cas.Hops = append(cas.Hops, newHop(p.dst, tx, p.parent, p.depth))
+			progressed = true
 			rest = append(rest, outgoing(cas.Hops[len(cas.Hops)-1], len(cas.Hops)-1)...)
 		}
 		pending = rest
-		if anyFound(found) {
+		if progressed {
 			cas.Err = nil
 			continue
 		}
@@ -296,15 +308,6 @@ func FollowCascade(ctx context.Context, c txwait.Client, at *address.Address, ro
 		case <-t.C:
 		}
 	}
-}
-
-func anyFound(found []*tlb.Transaction) bool {
-	for _, tx := range found {
-		if tx != nil {
-			return true
-		}
-	}
-	return false
 }
 
 func reachedAll(cas *Cascade, until []*address.Address) bool {
@@ -323,16 +326,24 @@ func outgoing(h *Hop, index int) []inFlight {
 		if p.To == nil || p.To.Type() != address.StdAddress {
 			continue
 		}
-		out = append(out, inFlight{parent: index, depth: h.Depth + 1, src: h.Account, dst: p.To, createdLT: p.CreatedLT})
+		out = append(out, inFlight{parent: index, depth: h.Depth + 1, src: h.Account, dst: p.To, createdLT: p.CreatedLT, bounce: p.Bounce})
 	}
 	return out
 }
 
-// matchInFlight looks once for each message's transaction; found[i] is nil when pending[i] has none
-// yet. Each destination is read once per call, and listed only when it has transactions a message
-// of it has not been searched against (pending[i].scanned records that).
-func matchInFlight(ctx context.Context, c txwait.Client, pending []inFlight) ([]*tlb.Transaction, error) {
-	found := make([]*tlb.Transaction, len(pending))
+// match is what one look found for a message: its transaction, or (hidden destination) the
+// transaction of its bounce back at the source.
+type match struct {
+	tx, bounce *tlb.Transaction
+}
+
+// matchInFlight looks once for each message's transaction (found[i] is empty when pending[i] has
+// none yet). Each destination is read once per call, and listed only when it has transactions a
+// message of it has not been searched against (pending[i].scanned records that). A bounceable
+// message to an account that shows no transaction at all may have bounced off a nonexistent account
+// whose history no liteserver keeps: the source is searched for that bounce instead.
+func matchInFlight(ctx context.Context, c txwait.Client, pending []inFlight, cas *Cascade) ([]match, error) {
+	found := make([]match, len(pending))
 	byDst := map[string][]int{}
 	var order []string
 	for i, p := range pending {
@@ -349,6 +360,18 @@ func matchInFlight(ctx context.Context, c txwait.Client, pending []inFlight) ([]
 		acc, err := c.GetAccount(ctx, dst)
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if acc.LastTxLT == 0 {
+			for _, i := range idx {
+				if pending[i].bounce {
+					b, err := findBounce(ctx, c, pending[i], cas)
+					if err != nil {
+						errs = append(errs, err)
+					}
+					found[i].bounce = b
+				}
+			}
 			continue
 		}
 		// Each message's transaction has an LT above the message's created LT; a message already
@@ -372,16 +395,49 @@ func matchInFlight(ctx context.Context, c txwait.Client, pending []inFlight) ([]
 			pending[i].scanned = acc.LastTxLT
 			p := pending[i]
 			for _, tx := range txs {
-				if tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeInternal {
-					continue
-				}
-				in := tx.IO.In.AsInternal()
-				if in.CreatedLT == p.createdLT && in.SrcAddr != nil && in.SrcAddr.Equals(p.src) {
-					found[i] = tx
+				if in := internalIn(tx); in != nil && in.CreatedLT == p.createdLT && in.SrcAddr != nil && in.SrcAddr.Equals(p.src) {
+					found[i].tx = tx
 					break
 				}
 			}
 		}
 	}
 	return found, errors.Join(errs...)
+}
+
+// findBounce looks at p's source for the oldest bounce from p's destination created after p that no
+// hop of cas holds yet.
+func findBounce(ctx context.Context, c txwait.Client, p inFlight, cas *Cascade) (*tlb.Transaction, error) {
+	acc, err := c.GetAccount(ctx, p.src)
+	if err != nil || acc.LastTxLT <= p.createdLT {
+		return nil, err
+	}
+	txs, err := txwait.Above(ctx, c, p.src, p.createdLT, acc.LastTxLT, acc.LastTxHash, 16)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(txs) - 1; i >= 0; i-- {
+		in := internalIn(txs[i])
+		if in == nil || !in.Bounced || in.SrcAddr == nil || !in.SrcAddr.Equals(p.dst) || in.CreatedLT <= p.createdLT || cas.has(txs[i]) {
+			continue
+		}
+		return txs[i], nil
+	}
+	return nil, nil
+}
+
+func internalIn(tx *tlb.Transaction) *tlb.InternalMessage {
+	if tx.IO.In == nil || tx.IO.In.MsgType != tlb.MsgTypeInternal {
+		return nil
+	}
+	return tx.IO.In.AsInternal()
+}
+
+func (c *Cascade) has(tx *tlb.Transaction) bool {
+	for _, h := range c.Hops {
+		if string(h.Tx.Hash) == string(tx.Hash) {
+			return true
+		}
+	}
+	return false
 }
