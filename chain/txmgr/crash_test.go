@@ -157,8 +157,8 @@ func TestCrashRecoveryE2E(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			pending, err := db.For(w.Address()).List()
-			if err != nil || len(pending) != 1 || pending[0].State != txmgr.StatePending || len(pending[0].Attempts) != 1 {
+			pending, err := db.For(w.Address()).Pending()
+			if err != nil || len(pending) != 1 || len(pending[0].Attempts) != 1 {
 				t.Fatalf("journal after the crash: %+v %v", pending, err)
 			}
 			m := newManager(t, d, w, func(cfg *txmgr.Config) { cfg.Journal = db.For(w.Address()); cfg.TTL = childTTL })

@@ -22,7 +22,7 @@ const nanoTON = 1_000_000_000
 func ton(n int64) *big.Int { return big.NewInt(n * nanoTON) }
 
 // openDevnet is an in-memory devnet in block mode (interval > 0) or instant mode.
-func openDevnet(t *testing.T, interval time.Duration) *devnet.Devnet {
+func openDevnet(t testing.TB, interval time.Duration) *devnet.Devnet {
 	t.Helper()
 	d, err := devnet.Open(devnet.Config{BlockInterval: interval})
 	if err != nil {
@@ -33,7 +33,7 @@ func openDevnet(t *testing.T, interval time.Duration) *devnet.Devnet {
 }
 
 // newWallet is a deterministic V5R1 wallet for seed, funded with funds (when not nil).
-func newWallet(t *testing.T, d *devnet.Devnet, seed string, funds *big.Int) *wallet.Wallet {
+func newWallet(t testing.TB, d *devnet.Devnet, seed string, funds *big.Int) *wallet.Wallet {
 	t.Helper()
 	w, err := walletFromSeed(seed, d.GlobalID())
 	if err != nil {
@@ -65,7 +65,7 @@ func setup(t *testing.T, interval time.Duration, seed string, funds *big.Int, ed
 }
 
 // newManager is a manager for w on d's in-process client with fast polling.
-func newManager(t *testing.T, d *devnet.Devnet, w txmgr.Signer, edit func(*txmgr.Config)) *txmgr.Manager {
+func newManager(t testing.TB, d *devnet.Devnet, w txmgr.Signer, edit func(*txmgr.Config)) *txmgr.Manager {
 	t.Helper()
 	cfg := txmgr.Config{Chain: d.Client(), Signer: w, Clock: func(context.Context) (time.Time, error) { return d.Now(), nil },
 		PollInterval: 10 * time.Millisecond, ResubmitInterval: time.Second}

@@ -28,8 +28,10 @@ type Journal interface {
 	Put(e *Entry) error
 	// Delete removes the entry of key (no error when there is none).
 	Delete(key string) error
-	// List returns every entry, oldest first.
-	List() ([]*Entry, error)
+	// Pending returns the entries in StatePending, oldest first (without reading the others).
+	Pending() ([]*Entry, error)
+	// Prune removes the finished (done or failed) entries created before the time.
+	Prune(before time.Time) error
 }
 
 // EntryState is where a request is.
@@ -212,19 +214,37 @@ func (j *memJournal) Delete(key string) error {
 	return nil
 }
 
-func (j *memJournal) List() ([]*Entry, error) {
+func (j *memJournal) Pending() ([]*Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := make([]*Entry, 0, len(j.m))
+	var out []*Entry
 	for _, e := range j.m {
-		out = append(out, e.clone())
+		if e.State == StatePending {
+			out = append(out, e.clone())
+		}
 	}
 	sortEntries(out)
 	return out, nil
 }
 
+func (j *memJournal) Prune(before time.Time) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for k, e := range j.m {
+		if e.State != StatePending && e.Created.Before(before) {
+			delete(j.m, k)
+		}
+	}
+	return nil
+}
+
 // JournalDB is a Pebble database of journals, one per wallet (For). Every Put is one fsynced
-// write. Key layout: "txmgr/" wallet-raw-address "/" request-key → the entry as JSON.
+// batch. Key layout, per wallet (raw address W):
+//
+//	"txmgr/" W "/e/" key → the entry as JSON
+//	"txmgr/" W "/p/" key → "" while the entry is pending (the index Pending reads)
+//
+// INVARIANT: a "p" key exists exactly when its entry is in StatePending.
 type JournalDB struct {
 	db  *pebble.DB
 	own bool
@@ -262,8 +282,11 @@ type pebbleJournal struct {
 	prefix string
 }
 
+func (j *pebbleJournal) entryKey(key string) []byte   { return []byte(j.prefix + "e/" + key) }
+func (j *pebbleJournal) pendingKey(key string) []byte { return []byte(j.prefix + "p/" + key) }
+
 func (j *pebbleJournal) Get(key string) (*Entry, bool, error) {
-	v, closer, err := j.db.Get([]byte(j.prefix + key))
+	v, closer, err := j.db.Get(j.entryKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -283,38 +306,88 @@ func (j *pebbleJournal) Put(e *Entry) error {
 	if err != nil {
 		return fmt.Errorf("failed to encode journal entry %q: %w", e.Key, err)
 	}
-	if err := j.db.Set([]byte(j.prefix+e.Key), v, pebble.Sync); err != nil {
+	b := j.db.NewBatch()
+	defer b.Close()
+	err = b.Set(j.entryKey(e.Key), v, nil)
+	if err == nil && e.State == StatePending {
+		err = b.Set(j.pendingKey(e.Key), nil, nil)
+	} else if err == nil {
+		err = b.Delete(j.pendingKey(e.Key), nil)
+	}
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to write journal entry %q: %w", e.Key, err)
 	}
 	return nil
 }
 
 func (j *pebbleJournal) Delete(key string) error {
-	if err := j.db.Delete([]byte(j.prefix+key), pebble.Sync); err != nil {
+	b := j.db.NewBatch()
+	defer b.Close()
+	err := errors.Join(b.Delete(j.entryKey(key), nil), b.Delete(j.pendingKey(key), nil))
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	if err != nil {
 		return fmt.Errorf("failed to delete journal entry %q: %w", key, err)
 	}
 	return nil
 }
 
-func (j *pebbleJournal) List() ([]*Entry, error) {
-	lower := []byte(j.prefix)
-	upper := append([]byte(j.prefix[:len(j.prefix)-1]), '/'+1)
+// scan calls fn with every key (without the prefix) stored under sub ("e/" or "p/") and its value.
+func (j *pebbleJournal) scan(sub string, fn func(key string, v []byte) error) error {
+	lower := []byte(j.prefix + sub)
+	upper := append([]byte(j.prefix+sub[:len(sub)-1]), '/'+1)
 	it, err := j.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*Entry
-	for ok := it.First(); ok; ok = it.Next() {
-		var e Entry
-		if err := json.Unmarshal(it.Value(), &e); err != nil {
-			_ = it.Close()
-			return nil, fmt.Errorf("corrupt journal entry %q: %w", it.Key(), err)
+	for ok := it.First(); ok && err == nil; ok = it.Next() {
+		err = fn(string(it.Key()[len(lower):]), it.Value())
+	}
+	return errors.Join(err, it.Error(), it.Close())
+}
+
+func (j *pebbleJournal) Pending() ([]*Entry, error) {
+	var keys []string
+	if err := j.scan("p/", func(key string, _ []byte) error { keys = append(keys, key); return nil }); err != nil {
+		return nil, fmt.Errorf("failed to list pending journal entries: %w", err)
+	}
+	out := make([]*Entry, 0, len(keys))
+	for _, k := range keys {
+		e, ok, err := j.Get(k)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, &e)
-	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return nil, fmt.Errorf("failed to list the journal: %w", err)
+		if ok {
+			out = append(out, e)
+		}
 	}
 	sortEntries(out)
 	return out, nil
+}
+
+func (j *pebbleJournal) Prune(before time.Time) error {
+	var old []string
+	err := j.scan("e/", func(key string, v []byte) error {
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("corrupt journal entry %q: %w", key, err)
+		}
+		if e.State != StatePending && e.Created.Before(before) {
+			old = append(old, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("failed to prune the journal: %w", err)
+	}
+	for _, k := range old {
+		if err := j.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -199,7 +199,8 @@ type Manager struct {
 	addr *address.Address
 	// slot holds one token: whoever holds it owns the wallet's seqno. Waiting senders queue on it.
 	slot chan struct{}
-	// pruned is set once finished entries past retention were removed. REQUIRES slot.
+	// pruned is set once finished entries past retention were removed (the first time the slot is
+	// taken). REQUIRES slot.
 	pruned bool
 }
 
@@ -345,20 +346,18 @@ func sameTransfers(a, b []JournalTransfer) bool {
 // resolvePendingLocked drives every pending entry to an end, oldest first, and prunes finished
 // entries past retention once. REQUIRES slot.
 func (m *Manager) resolvePendingLocked(ctx context.Context) ([]*Outcome, error) {
-	entries, err := m.cfg.Journal.List()
+	if !m.pruned {
+		if err := m.cfg.Journal.Prune(time.Now().Add(-m.cfg.Retention)); err != nil {
+			return nil, err
+		}
+		m.pruned = true
+	}
+	entries, err := m.cfg.Journal.Pending()
 	if err != nil {
 		return nil, err
 	}
 	var outs []*Outcome
 	for _, e := range entries {
-		if e.State != StatePending {
-			if !m.pruned && time.Since(e.Created) > m.cfg.Retention {
-				if err := m.cfg.Journal.Delete(e.Key); err != nil {
-					return outs, err
-				}
-			}
-			continue
-		}
 		m.cfg.Log.Info("finishing a pending wallet request", "key", e.Key, "attempts", len(e.Attempts))
 		out, err := m.driveLocked(ctx, e)
 		if out == nil {
@@ -377,7 +376,6 @@ func (m *Manager) resolvePendingLocked(ctx context.Context) ([]*Outcome, error) 
 			m.cfg.Log.Warn("pending wallet request ended with an error", "key", e.Key, "err", err)
 		}
 	}
-	m.pruned = true
 	return outs, nil
 }
 
