@@ -129,3 +129,19 @@ func waitPending(t *testing.T, d *devnet.Devnet, n int) {
 func equalAddr(a, b *address.Address) bool {
 	return bytes.Equal(a.Data(), b.Data()) && a.Workchain() == b.Workchain()
 }
+
+// sent is what a Send returned.
+type sent struct {
+	out *txmgr.Outcome
+	err error
+}
+
+// sendAsync runs m.Send in a goroutine; the channel receives its result.
+func sendAsync(ctx context.Context, m *txmgr.Manager, req txmgr.Request) <-chan sent {
+	ch := make(chan sent, 1)
+	go func() {
+		out, err := m.Send(ctx, req)
+		ch <- sent{out, err}
+	}()
+	return ch
+}

@@ -130,19 +130,9 @@ func TestBlockModeCloseRacesClaim(t *testing.T) {
 
 	// Both wallets sign for the same block: the finalize first, then the claim.
 	d.PauseBlocks()
-	outs := make(chan *txmgr.Outcome, 2)
-	goSend := func(a *raceActor, req txmgr.Request) {
-		go func() {
-			out, err := a.m.Send(ctx, req)
-			if err != nil {
-				t.Error(err)
-			}
-			outs <- out
-		}()
-	}
-	goSend(client, client.request(t, ch, big.NewInt(50_000_000), contracts.FinalizeClose{QueryID: 5}, nil))
+	finalizing := sendAsync(ctx, client.m, client.request(t, ch, big.NewInt(50_000_000), contracts.FinalizeClose{QueryID: 5}, nil))
 	waitPending(t, d, 1)
-	goSend(owner, owner.request(t, ch, claimValue, claim, nil))
+	claiming := sendAsync(ctx, owner.m, owner.request(t, ch, claimValue, claim, nil))
 	waitPending(t, d, 2)
 	wallets, err := d.ProduceBlock(ctx)
 	if err != nil || len(wallets.Transactions) != 2 {
@@ -166,8 +156,11 @@ func TestBlockModeCloseRacesClaim(t *testing.T) {
 		t.Fatal("the block did not run the finalize before the claim")
 	}
 	d.ResumeBlocks()
-	<-outs
-	<-outs
+	for _, r := range []sent{<-finalizing, <-claiming} {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
 	if err := d.WaitBlocks(ctx, 3); err != nil { // the refund, the usage report and its payouts
 		t.Fatal(err)
 	}

@@ -131,20 +131,9 @@ func TestTwoManagersOneWallet(t *testing.T) {
 	}
 
 	d.PauseBlocks()
-	type result struct {
-		out *txmgr.Outcome
-		err error
-	}
-	ra, rb := make(chan result, 1), make(chan result, 1)
-	go func() {
-		out, err := a.Send(ctx, txmgr.Request{Key: "a", Transfers: []wallet.Transfer{{To: fresh(1), Amount: ton(1)}}})
-		ra <- result{out, err}
-	}()
+	ra := sendAsync(ctx, a, txmgr.Request{Key: "a", Transfers: []wallet.Transfer{{To: fresh(1), Amount: ton(1)}}})
 	waitPending(t, d, 1)
-	go func() {
-		out, err := b.Send(ctx, txmgr.Request{Key: "b", Transfers: []wallet.Transfer{{To: fresh(2), Amount: ton(1)}}})
-		rb <- result{out, err}
-	}()
+	rb := sendAsync(ctx, b, txmgr.Request{Key: "b", Transfers: []wallet.Transfer{{To: fresh(2), Amount: ton(1)}}})
 	waitPending(t, d, 2) // both signed seqno 1, both accepted by the committed state
 	if blk, err := d.ProduceBlock(ctx); err != nil || len(blk.Transactions) != 1 || len(blk.Dropped) != 1 {
 		t.Fatalf("block with two same-seqno messages: %+v %v", blk, err)
@@ -209,22 +198,18 @@ func TestExpiredMessageIsResigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.PauseBlocks()
-	done := make(chan error, 1)
-	var out *txmgr.Outcome
-	go func() {
-		var err error
-		out, err = m.Send(ctx, txmgr.Request{Transfers: []wallet.Transfer{{To: fresh(7), Amount: ton(3)}}, Follow: txmgr.FollowAll()})
-		done <- err
-	}()
+	done := sendAsync(ctx, m, txmgr.Request{Transfers: []wallet.Transfer{{To: fresh(7), Amount: ton(3)}}, Follow: txmgr.FollowAll()})
 	waitPending(t, d, 1)
 	d.AdvanceTime(10 * time.Second)
 	if blk, err := d.ProduceBlock(ctx); err != nil || len(blk.Dropped) != 1 || len(blk.Transactions) != 0 {
 		t.Fatalf("the expired message was not left out: %+v %v", blk, err)
 	}
 	d.ResumeBlocks()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
+	out := r.out
 	if len(out.Attempts) != 2 || out.Attempts[1].Reason != txmgr.ReasonExpired || out.Attempts[1].Seqno != out.Attempts[0].Seqno || out.Included != 1 {
 		t.Fatalf("attempts %+v, included %d", out.Attempts, out.Included)
 	}
@@ -244,19 +229,13 @@ func TestGivesUpWhenMessagesKeepExpiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.PauseBlocks()
-	done := make(chan error, 1)
-	var out *txmgr.Outcome
-	go func() {
-		var err error
-		out, err = m.Send(ctx, txmgr.Request{Transfers: []wallet.Transfer{{To: fresh(8), Amount: ton(1)}}})
-		done <- err
-	}()
+	done := sendAsync(ctx, m, txmgr.Request{Transfers: []wallet.Transfer{{To: fresh(8), Amount: ton(1)}}})
 	waitPending(t, d, 1)
 	d.AdvanceTime(10 * time.Second)
 	waitPending(t, d, 2) // re-signed at the same seqno; the expired one still waits for a block
 	d.AdvanceTime(10 * time.Second)
-	if err := <-done; !errors.Is(err, txmgr.ErrGaveUp) || len(out.Attempts) != 2 || out.Transaction != nil {
-		t.Fatalf("stuck request: %v, %+v", err, out)
+	if r := <-done; !errors.Is(r.err, txmgr.ErrGaveUp) || len(r.out.Attempts) != 2 || r.out.Transaction != nil {
+		t.Fatalf("stuck request: %v, %+v", r.err, r.out)
 	}
 	if blk, err := d.ProduceBlock(ctx); err != nil || len(blk.Transactions) != 0 || len(blk.Dropped) != 2 {
 		t.Fatalf("the expired messages were included: %+v %v", blk, err)
