@@ -18,6 +18,7 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/txwait"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 )
@@ -81,8 +82,16 @@ func newWallet(t *testing.T, e Env, v wallet.Version, seed byte) *wallet.Wallet 
 	return w
 }
 
-func sendOpts(e Env) wallet.SendOptions {
-	return wallet.SendOptions{Now: e.Now, Wait: true, Poll: poll, TTL: time.Minute}
+// send sends transfers from w through a transaction manager and waits for the wallet's
+// transaction (and, as follow says, what it caused).
+func send(t *testing.T, e Env, w *wallet.Wallet, follow txmgr.Follow, transfers ...wallet.Transfer) (*txmgr.Outcome, error) {
+	t.Helper()
+	m, err := txmgr.New(txmgr.Config{Chain: e.Client(), Signer: w, TTL: time.Minute, PollInterval: poll.Interval,
+		Clock: func(context.Context) (time.Time, error) { return e.Now(), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Send(context.Background(), txmgr.Request{Transfers: transfers, Follow: follow})
 }
 
 // deployed funds a wallet and deploys it with an empty message.
@@ -93,12 +102,12 @@ func deployed(t *testing.T, e Env, v wallet.Version, seed byte, funds *big.Int) 
 	if err := e.Fund(ctx, w.Address(), funds); err != nil {
 		t.Fatalf("fund: %v", err)
 	}
-	sent, err := w.Send(ctx, e.Client(), sendOpts(e))
+	sent, err := send(t, e, w, txmgr.Follow{})
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
-	if !sent.Deployed || sent.Seqno != 0 {
-		t.Fatalf("deploy message: deployed=%v seqno=%d", sent.Deployed, sent.Seqno)
+	if a := sent.Sent(); !a.Deploy || a.Seqno != 0 {
+		t.Fatalf("deploy message: deployed=%v seqno=%d", a.Deploy, a.Seqno)
 	}
 	return w
 }
@@ -155,7 +164,7 @@ func testAccountLifecycle(t *testing.T, e Env) {
 		t.Fatal("funding transaction does not carry the funding message")
 	}
 
-	if _, err := w.Send(ctx, c, sendOpts(e)); err != nil {
+	if _, err := send(t, e, w, txmgr.Follow{}); err != nil {
 		t.Fatal(err)
 	}
 	acc = account(t, e, w.Address())
@@ -226,11 +235,11 @@ func testTransfer(t *testing.T, e Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent, err := a.Send(ctx, c, sendOpts(e), wallet.Transfer{To: b.Address(), Amount: ton(2), Bounce: true, Body: comment})
+	sent, err := send(t, e, a, txmgr.Follow{}, wallet.Transfer{To: b.Address(), Amount: ton(2), Bounce: true, Body: comment})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sent.Transaction == nil || sent.Seqno != 1 || sent.Deployed {
+	if sent.Transaction == nil || sent.Sent().Seqno != 1 || sent.Sent().Deploy {
 		t.Fatalf("transfer: %+v", sent)
 	}
 	if out := sent.Transaction.OutMsgCount; out != 1 {
@@ -264,7 +273,7 @@ func testTransfer(t *testing.T, e Env) {
 
 	// Non-bounceable value to a never-used address creates an uninit account holding exactly it.
 	fresh := freshAddress(0xF1)
-	if _, err := a.Send(ctx, c, sendOpts(e), wallet.Transfer{To: fresh, Amount: big.NewInt(123_456_789)}); err != nil {
+	if _, err := send(t, e, a, txmgr.FollowAll(), wallet.Transfer{To: fresh, Amount: big.NewInt(123_456_789)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := waitCtx(t, c, fresh, 0, nil); err != nil {
@@ -282,8 +291,15 @@ func testBounce(t *testing.T, e Env) {
 	a := deployed(t, e, wallet.V5R1, 5, ton(10))
 	dst := freshAddress(0xB0)
 	startLT := account(t, e, a.Address()).LastTxLT
-	if _, err := a.Send(ctx, c, sendOpts(e), wallet.Transfer{To: dst, Amount: ton(1), Bounce: true}); err != nil {
+	out, err := send(t, e, a, txmgr.FollowAll(), wallet.Transfer{To: dst, Amount: ton(1), Bounce: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The followed cascade ends with the bounce back at the wallet, whether the nonexistent
+	// account's transaction can be listed (the devnet) or not (a liteserver: Hidden).
+	cas := out.Cascade
+	if last := cas.Hops[len(cas.Hops)-1]; !cas.Complete || len(cas.Hops)+cas.Hidden != 3 || !last.Bounced || !last.Account.Equals(a.Address()) {
+		t.Fatalf("bounce cascade: complete %v, %d hops + %d hidden", cas.Complete, len(cas.Hops), cas.Hidden)
 	}
 	bounced, err := waitCtx(t, c, a.Address(), startLT, func(tx *tlb.Transaction) bool {
 		in := tx.IO.In
@@ -330,7 +346,7 @@ func testPaging(t *testing.T, e Env) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.Send(ctx, c, sendOpts(e), wallet.Transfer{To: freshAddress(0xA5), Amount: ton(1)}); err != nil {
+	if _, err := send(t, e, a, txmgr.FollowAll(), wallet.Transfer{To: freshAddress(0xA5), Amount: ton(1)}); err != nil {
 		t.Fatal(err)
 	}
 	acc := account(t, e, a.Address())
@@ -436,6 +452,10 @@ func testRejected(t *testing.T, e Env) {
 	if _, err := c.SendExternal(ctx, ok.Message); err != nil {
 		t.Fatal(err)
 	}
+	// Until it is included a node accepts the same message again (it is one message); after, never.
+	if _, err := waitCtx(t, c, a.Address(), before.LastTxLT, txwait.ExternalBody(ok.Body.Hash())); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.SendExternal(ctx, ok.Message); !errors.Is(err, chain.ErrRejected) {
 		t.Fatalf("replayed message: %v, want ErrRejected", err)
 	}
@@ -466,7 +486,7 @@ func testExpired(t *testing.T, e Env) {
 		t.Fatalf("expired message: %v, want ErrRejected", err)
 	}
 	// Signed against the moved clock it goes through, and the transaction carries that time.
-	sent, err := a.Send(ctx, c, sendOpts(e))
+	sent, err := send(t, e, a, txmgr.Follow{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +526,7 @@ func testV4R2(t *testing.T, e Env) {
 		t.Fatalf("V4R2 deploy: %s", acc.State)
 	}
 	dst := freshAddress(0x42)
-	if _, err := w.Send(ctx, c, sendOpts(e), wallet.Transfer{To: dst, Amount: ton(1)}); err != nil {
+	if _, err := send(t, e, w, txmgr.FollowAll(), wallet.Transfer{To: dst, Amount: ton(1)}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := c.RunGetMethod(ctx, w.Address(), "seqno")

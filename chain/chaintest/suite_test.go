@@ -15,9 +15,9 @@ import (
 	"github.com/cocoon-go/cocoon/chain/toncenter"
 )
 
-func openDevnet(t *testing.T) *devnet.Devnet {
+func openDevnet(t *testing.T, blocks time.Duration) *devnet.Devnet {
 	t.Helper()
-	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: blocks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,9 +25,14 @@ func openDevnet(t *testing.T) *devnet.Devnet {
 	return d
 }
 
-// TestDevnetInProcess runs the suite against the devnet's own chain.Client.
+// TestDevnetInProcess runs the suite against the devnet's own chain.Client, in instant mode and in
+// block mode (where nothing is included when sendBoc answers).
 func TestDevnetInProcess(t *testing.T) {
-	chaintest.RunSuite(t, func(t *testing.T) chaintest.Env { return openDevnet(t) })
+	chaintest.RunSuite(t, func(t *testing.T) chaintest.Env { return openDevnet(t, 0) })
+}
+
+func TestDevnetInProcessBlocks(t *testing.T) {
+	chaintest.RunSuite(t, func(t *testing.T) chaintest.Env { return openDevnet(t, 20*time.Millisecond) })
 }
 
 // httpEnv drives the devnet only over HTTP: the toncenter client for the chain, and the devnet's
@@ -57,10 +62,18 @@ func (e *httpEnv) Now() time.Time {
 func (e *httpEnv) GlobalID() int32 { return e.d.GlobalID() }
 
 // TestToncenterOverDevnetHTTP runs the suite through the toncenter v2 client against the devnet's
-// HTTP API, so the client and the server agree on every shape and error.
+// HTTP API, so the client and the server agree on every shape and error; in block mode too.
 func TestToncenterOverDevnetHTTP(t *testing.T) {
+	runOverHTTP(t, 0)
+}
+
+func TestToncenterOverDevnetHTTPBlocks(t *testing.T) {
+	runOverHTTP(t, 20*time.Millisecond)
+}
+
+func runOverHTTP(t *testing.T, blocks time.Duration) {
 	chaintest.RunSuite(t, func(t *testing.T) chaintest.Env {
-		d := openDevnet(t)
+		d := openDevnet(t, blocks)
 		srv := httptest.NewServer(d.Handler())
 		t.Cleanup(srv.Close)
 		c, err := toncenter.New(toncenter.Config{URL: srv.URL, RetryBase: time.Millisecond})

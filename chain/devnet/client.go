@@ -2,6 +2,7 @@ package devnet
 
 import (
 	"context"
+	"time"
 
 	"github.com/cocoon-go/cocoon/chain"
 	"github.com/xssnick/tonutils-go/address"
@@ -40,4 +41,12 @@ func (c client) GetTransactions(ctx context.Context, addr *address.Address, limi
 		return nil, err
 	}
 	return c.d.Transactions(addr, limit, fromLT, fromHash)
+}
+
+// DevnetTime is the devnet's clock, as the toncenter client reads it over HTTP.
+func (c client) DevnetTime(ctx context.Context) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	return c.d.Now(), nil
 }

@@ -36,11 +36,16 @@ type Config struct {
 	// ConfigBOC overrides the blockchain config (a BOC of the ConfigParams dictionary root).
 	ConfigBOC []byte
 	// MaxCascade bounds the transactions one external message or fund may cause; 0 means 10000.
-	// A cascade longer than that is rolled back and reported as ErrCascadeTooLong.
+	// A cascade longer than that is rolled back and reported as ErrCascadeTooLong. In block mode it
+	// bounds the internal messages one block delivers instead (the rest wait for the next block).
 	MaxCascade int
 	// Log receives one Info line per committed batch and one Debug line per transaction;
 	// nil logs nothing.
 	Log *slog.Logger
+	// BlockInterval switches block mode on: external messages wait for the next block, each hop of
+	// a cascade lands in a later block (TON's block time is about 400 ms). 0 is instant mode: every
+	// message runs with its whole cascade when it is sent (contract tests, parity scenarios).
+	BlockInterval time.Duration
 	// NoSync skips the fsync after each committed batch (benchmarks only; a crash may lose the
 	// last batches but never leaves a half-applied one).
 	NoSync bool
@@ -50,6 +55,9 @@ type Config struct {
 func (c *Config) Check() error {
 	if c.MaxCascade < 0 {
 		return fmt.Errorf("%w: MaxCascade must not be negative, got %d", ErrBadConfig, c.MaxCascade)
+	}
+	if c.BlockInterval < 0 {
+		return fmt.Errorf("%w: BlockInterval must not be negative, got %v", ErrBadConfig, c.BlockInterval)
 	}
 	if c.ConfigBOC != nil {
 		if _, err := parseConfigRoot(c.ConfigBOC); err != nil {

@@ -8,10 +8,18 @@
 // latter with a StateInit); Account, Transactions, TransactionByHash, Batch, RunGetMethod and
 // RunGetMethodID (reads); Now and AdvanceTime (clock); Handler and Server (HTTP).
 //
-// Execution is synchronous: Send, Fund and Deploy run the whole cascade of internal messages
-// the message causes before they return, and commit it as one atomic batch — the devnet's
-// "block". A cascade that cannot be executed (emulator error, too many transactions) is rolled
-// back whole.
+// Two modes (Config.BlockInterval):
+//
+//   - Instant (the default): Send, Fund and Deploy run the whole cascade of internal messages the
+//     message causes before they return, and commit it as one atomic batch. A cascade that cannot
+//     be executed (emulator error, too many transactions) is rolled back whole. Contract tests and
+//     the parity scenarios run here: results are exact and need no waiting.
+//   - Block mode keeps TON's time: Send checks an external message against the committed state (as
+//     a liteserver does), queues it and returns before it is included; a block every interval
+//     applies the queued externals in arrival order (an external its account no longer accepts,
+//     such as a second message with the same wallet seqno, is simply not included) and delivers the
+//     internal messages created by earlier blocks, so every hop of a cascade lands in a later
+//     block. Each block is one atomic batch, the messages in flight included (blocks.go).
 package devnet
 
 import (
@@ -64,6 +72,8 @@ type Devnet struct {
 	// meta: nextLT is greater than every LT used so far; seqno counts committed batches
 	// ("blocks"); offset is what AdvanceTime added to the base clock. REQUIRES mu.
 	meta meta
+	// blocks is the block mode's state; nil in instant mode.
+	blocks *blockProducer
 }
 
 // Open creates a devnet, or reopens the one persisted in cfg.DataDir.
@@ -98,7 +108,7 @@ func Open(cfg Config) (*Devnet, error) {
 		_ = st.close()
 		return nil, err
 	}
-	return &Devnet{
+	d := &Devnet{
 		cfg:        c,
 		configRoot: root,
 		vm:         machine,
@@ -107,17 +117,40 @@ func Open(cfg Config) (*Devnet, error) {
 		accounts:   map[addrKey]*tlb.ShardAccount{},
 		stats:      map[addrKey]*cell.Cell{},
 		meta:       m,
-	}, nil
+	}
+	inflight, err := st.queued()
+	if err != nil {
+		_ = st.close()
+		return nil, fmt.Errorf("failed to read the devnet's messages in flight: %w", err)
+	}
+	if c.BlockInterval > 0 {
+		d.startBlocks(inflight)
+		return d, nil
+	}
+	if len(inflight) > 0 {
+		// A data directory last served in block mode: deliver what was in flight now.
+		if err := d.deliverInflight(inflight); err != nil {
+			_ = st.close()
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // Close flushes and closes the store. It is idempotent.
 func (d *Devnet) Close() error {
+	if d.blocks != nil {
+		d.blocks.halt()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil
 	}
 	d.closed = true
+	if d.blocks != nil {
+		d.blocks.failFaucetsLocked(ErrClosed)
+	}
 	return d.store.close()
 }
 
@@ -150,7 +183,7 @@ func (d *Devnet) AdvanceTime(dt time.Duration) {
 	d.meta.offset += int64(dt)
 	if !d.closed {
 		// A failed write only loses the offset on restart; the running devnet keeps it.
-		_ = d.store.commit(nil, nil, d.meta)
+		_ = d.store.commit(nil, nil, d.meta, nil)
 	}
 }
 
@@ -349,12 +382,15 @@ func (c *cascade) drain() error {
 	return nil
 }
 
-// commitLocked writes the cascade and makes it the devnet's state. REQUIRES mu (write).
-func (c *cascade) commitLocked() error {
+// commitLocked writes the cascade (and, in block mode, what it did to the messages in flight) and
+// makes it the devnet's state. A batch without transactions keeps the seqno. REQUIRES mu (write).
+func (c *cascade) commitLocked(q *queueChange) error {
 	m := c.d.meta
 	m.nextLT = c.lt
-	m.seqno = c.seqno
-	if err := c.d.store.commit(c.cells, c.txs, m); err != nil {
+	if len(c.txs) > 0 {
+		m.seqno = c.seqno
+	}
+	if err := c.d.store.commit(c.cells, c.txs, m, q); err != nil {
 		return err
 	}
 	c.d.cacheMu.Lock()
@@ -429,11 +465,13 @@ func outMessageCells(tx *tlb.Transaction) ([]*cell.Cell, error) {
 type SendResult struct {
 	// MsgHash is the hash of the message cell as sent; NormHash the TEP-467 normalized hash.
 	MsgHash, NormHash []byte
-	// Transactions lists every transaction of the cascade in execution order.
+	// Transactions lists every transaction of the cascade in execution order (instant mode; in
+	// block mode nothing has run yet and it is empty).
 	Transactions []*tlb.Transaction
 }
 
-// Send runs an external inbound message (a full Message cell) and the cascade it causes.
+// Send runs an external inbound message (a full Message cell) and the cascade it causes; in block
+// mode it only checks that the account accepts the message now and queues it for the next block.
 // A message no account accepts returns an error wrapping chain.ErrRejected and changes nothing.
 func (d *Devnet) Send(ctx context.Context, msg *cell.Cell) (*SendResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -471,10 +509,15 @@ func (d *Devnet) Send(ctx context.Context, msg *cell.Cell) (*SendResult, error) 
 	if res.Transaction == nil {
 		return nil, fmt.Errorf("%w: %s did not accept it (exit code %d)", chain.ErrRejected, ext.DstAddr, res.ExitCode)
 	}
+	if d.blocks != nil {
+		// Accepted by the committed state: wait for the next block, which may still refuse it.
+		d.blocks.queueExternalLocked(k, msg)
+		return &SendResult{MsgHash: msg.Hash(), NormHash: norm}, nil
+	}
 	if err := c.drain(); err != nil {
 		return nil, err
 	}
-	if err := c.commitLocked(); err != nil {
+	if err := c.commitLocked(nil); err != nil {
 		return nil, err
 	}
 	return &SendResult{MsgHash: msg.Hash(), NormHash: norm, Transactions: c.results}, nil
@@ -500,13 +543,14 @@ func normalizedHash(ext *tlb.ExternalMessage) []byte {
 }
 
 // Fund credits nanoTON to any address, deployed or not, with a non-bounceable internal message
-// from FaucetAddress.
+// from FaucetAddress. In block mode it returns once the block that delivered it is committed.
 func (d *Devnet) Fund(ctx context.Context, addr *address.Address, nanoTON *big.Int) error {
 	_, err := d.FundTx(ctx, addr, nanoTON)
 	return err
 }
 
-// FundTx is Fund that also returns the transactions of the cascade.
+// FundTx is Fund that also returns the transactions of the cascade (in block mode only the
+// faucet message's own transaction: the rest of the cascade lands in later blocks).
 func (d *Devnet) FundTx(ctx context.Context, addr *address.Address, nanoTON *big.Int) ([]*tlb.Transaction, error) {
 	k, err := keyOf(addr)
 	if err != nil {
@@ -543,12 +587,33 @@ func (d *Devnet) faucetSend(ctx context.Context, k addrKey, nanoTON *big.Int, in
 	if body == nil {
 		body = cell.BeginCell().EndCell()
 	}
+	if d.blocks != nil {
+		return d.blocks.fund(ctx, d, pendingFaucet{dst: k, amount: nanoTON, init: init, body: body})
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil, ErrClosed
 	}
 	c := d.newCascadeLocked()
+	msg, err := c.faucetMessage(k, nanoTON, init, body)
+	if err != nil {
+		return nil, err
+	}
+	c.seq++
+	heap.Push(&c.queue, queuedMsg{lt: c.lt, seq: c.seq, dst: k, msg: msg})
+	c.lt++
+	if err := c.drain(); err != nil {
+		return nil, err
+	}
+	if err := c.commitLocked(nil); err != nil {
+		return nil, err
+	}
+	return c.results, nil
+}
+
+// faucetMessage builds the faucet's message to k, created at the cascade's current LT.
+func (c *cascade) faucetMessage(k addrKey, nanoTON *big.Int, init *tlb.StateInit, body *cell.Cell) (*cell.Cell, error) {
 	msg, err := tlb.ToCell(&tlb.InternalMessage{
 		IHRDisabled: true,
 		Bounce:      false,
@@ -563,16 +628,7 @@ func (d *Devnet) faucetSend(ctx context.Context, k addrKey, nanoTON *big.Int, in
 	if err != nil {
 		return nil, fmt.Errorf("%w: failed to build faucet message: %v", chain.ErrMalformed, err)
 	}
-	c.seq++
-	heap.Push(&c.queue, queuedMsg{lt: c.lt, seq: c.seq, dst: k, msg: msg})
-	c.lt++
-	if err := c.drain(); err != nil {
-		return nil, err
-	}
-	if err := c.commitLocked(); err != nil {
-		return nil, err
-	}
-	return c.results, nil
+	return msg, nil
 }
 
 // Account reads an account's state; a never-used address is chain.StateNonexist.

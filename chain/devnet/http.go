@@ -1033,6 +1033,8 @@ func (d *Devnet) serveInfo(w http.ResponseWriter, _ *http.Request) {
 		"seqno":       d.Seqno(),
 		"now":         d.Now().Unix(),
 		"config_hash": base64.StdEncoding.EncodeToString(d.configRoot.Hash()),
+		// 0: instant mode (a message runs with its cascade when sent).
+		"block_interval_ms": d.cfg.BlockInterval.Milliseconds(),
 	}})
 }
 

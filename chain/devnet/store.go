@@ -7,6 +7,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/internal/pebblelog"
 )
 
 // Key layout of the devnet's Pebble store (all integers big-endian):
@@ -17,15 +20,20 @@ import (
 //	'm'                         → meta: next LT u64, block seqno u32, clock offset int64 (ns)
 //	'b' seqno:u32               → the batch's transactions in execution order, 76 bytes each:
 //	                              wc:int32 id:[32] lt:u64 hash:[32]
+//	'q' lt:u64 wc:int32 id:[32] → block mode: an internal message created in a committed block and
+//	                              not yet delivered (Message cell BOC); key = created LT, destination
 //
-// INVARIANT: every batch that changes accounts also writes their transactions and the meta
-// record, so a reopened store is always the state after some whole committed batch.
+// INVARIANT: every batch that changes accounts also writes their transactions, the meta record
+// and the messages it created or delivered, so a reopened store is always the state after some
+// whole committed batch, with every message in flight still queued. Created LTs are unique across
+// the devnet (one LT counter for all accounts), so (created LT, destination) names one message.
 const (
 	prefixAccount = 'a'
 	prefixTx      = 't'
 	prefixHash    = 'h'
 	prefixMeta    = 'm'
 	prefixBatch   = 'b'
+	prefixQueue   = 'q'
 )
 
 const batchEntrySize = 76
@@ -69,18 +77,8 @@ type store struct {
 	sync bool
 }
 
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	pebble.DefaultLogger.Errorf(format, args...)
-}
-func (quietLogger) Fatalf(format string, args ...any) {
-	pebble.DefaultLogger.Fatalf(format, args...)
-}
-
 func openStore(dir string, noSync bool) (*store, error) {
-	opts := &pebble.Options{Logger: quietLogger{}}
+	opts := &pebble.Options{Logger: pebblelog.Quiet{}}
 	path := dir
 	if dir == "" {
 		opts.FS = vfs.NewMem()
@@ -187,11 +185,61 @@ func (s *store) batch(seqno uint32) ([]txRecord, bool, error) {
 	return out, true, nil
 }
 
+func queueKey(lt uint64, dst addrKey) []byte {
+	b := binary.BigEndian.AppendUint64([]byte{prefixQueue}, lt)
+	return append(b, dst.bytes()...)
+}
+
+// queued lists the internal messages in flight (block mode), in created-LT order.
+func (s *store) queued() ([]queuedMsg, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixQueue}, UpperBound: []byte{prefixQueue + 1}})
+	if err != nil {
+		return nil, err
+	}
+	var out []queuedMsg
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != 1+8+36 {
+			_ = it.Close()
+			return nil, fmt.Errorf("corrupt queue key of %d bytes", len(k))
+		}
+		msg, err := cell.FromBOC(it.Value())
+		if err != nil {
+			_ = it.Close()
+			return nil, fmt.Errorf("corrupt queued message: %w", err)
+		}
+		out = append(out, queuedMsg{lt: binary.BigEndian.Uint64(k[1:]), seq: uint64(len(out)), dst: addrKeyFrom(k[9:]), msg: msg})
+	}
+	if err := it.Error(); err != nil {
+		_ = it.Close()
+		return nil, err
+	}
+	return out, it.Close()
+}
+
+// queueChange is what a block does to the queue of messages in flight.
+type queueChange struct {
+	delivered []queuedMsg // leave the queue
+	created   []queuedMsg // join it
+}
+
 // commit writes one atomic batch: changed accounts, new transactions (also listed under the
-// batch's seqno when there are any) and the meta record.
-func (s *store) commit(accounts map[addrKey][]byte, txs []txRecord, m meta) error {
+// batch's seqno when there are any), the meta record and, in block mode, the queue change.
+func (s *store) commit(accounts map[addrKey][]byte, txs []txRecord, m meta, q *queueChange) error {
 	b := s.db.NewBatch()
 	defer b.Close()
+	if q != nil {
+		for _, x := range q.delivered {
+			if err := b.Delete(queueKey(x.lt, x.dst), nil); err != nil {
+				return err
+			}
+		}
+		for _, x := range q.created {
+			if err := b.Set(queueKey(x.lt, x.dst), x.msg.ToBOC(), nil); err != nil {
+				return err
+			}
+		}
+	}
 	if len(txs) > 0 {
 		list := make([]byte, 0, len(txs)*batchEntrySize)
 		for _, t := range txs {

@@ -43,7 +43,7 @@ func Wait(ctx context.Context, c Client, addr *address.Address, afterLT uint64, 
 			return nil, fmt.Errorf("failed to wait for a transaction on %s: %w", addr.StringRaw(), err)
 		}
 		if acc.LastTxLT > seen {
-			fresh, err := collect(ctx, c, addr, seen, acc.LastTxLT, acc.LastTxHash, opts.PageSize)
+			fresh, err := Above(ctx, c, addr, seen, acc.LastTxLT, acc.LastTxHash, opts.PageSize)
 			if err != nil {
 				return nil, fmt.Errorf("failed to wait for a transaction on %s: %w", addr.StringRaw(), err)
 			}
@@ -64,10 +64,11 @@ func Wait(ctx context.Context, c Client, addr *address.Address, afterLT uint64, 
 	}
 }
 
-// collect lists the transactions with seen < LT, newest first, starting at (lt, hash).
-func collect(ctx context.Context, c Client, addr *address.Address, seen, lt uint64, hash []byte, page int) ([]*tlb.Transaction, error) {
+// Above lists addr's transactions with LT > after, newest first, walking back from the one at
+// (lt, hash) (usually the account's last) in pages of page.
+func Above(ctx context.Context, c Client, addr *address.Address, after, lt uint64, hash []byte, page int) ([]*tlb.Transaction, error) {
 	var out []*tlb.Transaction
-	for lt > seen {
+	for lt > after {
 		txs, err := c.GetTransactions(ctx, addr, page, lt, hash)
 		if err != nil {
 			return nil, err
@@ -76,7 +77,7 @@ func collect(ctx context.Context, c Client, addr *address.Address, seen, lt uint
 			return out, nil
 		}
 		for _, tx := range txs {
-			if tx.LT <= seen {
+			if tx.LT <= after {
 				return out, nil
 			}
 			out = append(out, tx)

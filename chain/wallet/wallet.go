@@ -1,5 +1,6 @@
-// Package wallet signs and sends transfers from standard TON wallets (V5R1 and V4R2) over any
-// chain.Client.
+// Package wallet signs transfers from standard TON wallets (V5R1 and V4R2) and reads their state
+// over any chain.Client. Sending goes through the transaction manager (chain/txmgr), which owns
+// the seqno: one serialized sender per wallet.
 //
 // Messages are built here rather than by tonutils-go's wallet.Wallet because that type reads the
 // wall clock for valid_until and fetches seqno through a liteserver API; the devnet has its own
@@ -22,7 +23,6 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain"
-	"github.com/cocoon-go/cocoon/chain/txwait"
 )
 
 // Version is a wallet contract version.
@@ -286,14 +286,37 @@ func (w *Wallet) bodyV4R2(seqno, validUntil uint32, transfers []Transfer) (*cell
 	return cell.BeginCell().MustStoreSlice(sig, 512).MustStoreBuilder(payload).EndCell(), nil
 }
 
-// Client is the part of chain.Client that sending needs.
-type Client interface {
-	txwait.Client
-	SendExternal(ctx context.Context, msg *cell.Cell) ([]byte, error)
+// Message is one wallet message before it is signed: what a signer (this package's mnemonic key,
+// or a remote or hardware signer) is asked to sign.
+type Message struct {
+	Seqno uint32
+	// ValidUntil is when the wallet stops accepting the message, on the chain's clock.
+	ValidUntil time.Time
+	// Deploy attaches the wallet's StateInit, which deploys it (Seqno must then be 0).
+	Deploy    bool
+	Transfers []Transfer
+}
+
+// SignMessage is Sign for a Message: the signer interface of the transaction manager (chain/txmgr).
+func (w *Wallet) SignMessage(_ context.Context, m Message) (*Signed, error) {
+	return w.Sign(m.Seqno, m.ValidUntil, m.Deploy, m.Transfers...)
+}
+
+// MaxTransfers is how many transfers one message of this wallet carries: 255 for V5R1, 4 for V4R2.
+func (w *Wallet) MaxTransfers() int {
+	if w.version == V4R2 {
+		return 4
+	}
+	return 255
+}
+
+// StateClient is the part of chain.Client that reading a wallet's state needs.
+type StateClient interface {
+	GetAccount(ctx context.Context, addr *address.Address) (*chain.Account, error)
 	RunGetMethod(ctx context.Context, addr *address.Address, method string, args ...any) (*chain.GetMethodResult, error)
 }
 
-// State is what the wallet needs to know about its account before signing.
+// State is what a sender needs to know about a wallet account before signing.
 type State struct {
 	Account  *chain.Account
 	Deployed bool
@@ -301,8 +324,27 @@ type State struct {
 }
 
 // State reads the wallet's account and, when it is deployed, its seqno.
-func (w *Wallet) State(ctx context.Context, c Client) (*State, error) {
-	acc, err := c.GetAccount(ctx, w.addr)
+func (w *Wallet) State(ctx context.Context, c StateClient) (*State, error) {
+	return ReadState(ctx, c, w.addr)
+}
+
+// ReadState reads any standard wallet's account and, when it is deployed, its seqno (get-method
+// "seqno"). The seqno is read before the account, so the account is at least as new as the seqno:
+// every transaction that counted in the seqno is at or below Account.LastTxLT.
+func ReadState(ctx context.Context, c StateClient, addr *address.Address) (*State, error) {
+	var seqno uint32
+	res, seqnoErr := c.RunGetMethod(ctx, addr, "seqno")
+	if seqnoErr == nil {
+		if len(res.Stack) != 1 {
+			return nil, fmt.Errorf("failed to read wallet seqno: %d values returned, want 1", len(res.Stack))
+		}
+		n, ok := res.Stack[0].(*big.Int)
+		if !ok || n.Sign() < 0 || !n.IsUint64() || n.Uint64() > uint64(^uint32(0)) {
+			return nil, fmt.Errorf("failed to read wallet seqno: got %v", res.Stack[0])
+		}
+		seqno = uint32(n.Uint64())
+	}
+	acc, err := c.GetAccount(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read wallet account: %w", err)
 	}
@@ -310,79 +352,11 @@ func (w *Wallet) State(ctx context.Context, c Client) (*State, error) {
 	if !st.Deployed {
 		return st, nil
 	}
-	res, err := c.RunGetMethod(ctx, w.addr, "seqno")
-	if err != nil {
-		return nil, fmt.Errorf("failed to read wallet seqno: %w", err)
+	if seqnoErr != nil {
+		return nil, fmt.Errorf("failed to read wallet seqno: %w", seqnoErr)
 	}
-	if len(res.Stack) != 1 {
-		return nil, fmt.Errorf("failed to read wallet seqno: %d values returned, want 1", len(res.Stack))
-	}
-	n, ok := res.Stack[0].(*big.Int)
-	if !ok || n.Sign() < 0 || !n.IsUint64() || n.Uint64() > uint64(^uint32(0)) {
-		return nil, fmt.Errorf("failed to read wallet seqno: got %v", res.Stack[0])
-	}
-	st.Seqno = uint32(n.Uint64())
+	st.Seqno = seqno
 	return st, nil
-}
-
-// SendOptions tune Send.
-type SendOptions struct {
-	// TTL is how long the signed message stays valid (default 5 minutes).
-	TTL time.Duration
-	// Now is the chain's clock (default time.Now); the devnet's clock can run ahead of the wall clock.
-	Now func() time.Time
-	// Wait makes Send wait for the wallet's transaction (bounded by ctx and TTL).
-	Wait bool
-	// Poll tunes waiting.
-	Poll txwait.Options
-}
-
-// Sent is the outcome of Send.
-type Sent struct {
-	MessageHash []byte
-	Signed      *Signed
-	Seqno       uint32
-	Deployed    bool // the message carried the StateInit
-	// Transaction is the wallet's transaction when SendOptions.Wait was set.
-	Transaction *tlb.Transaction
-}
-
-// Send signs transfers with the current seqno (deploying the wallet when needed), submits them and,
-// when asked, waits for the wallet's transaction and checks that it succeeded.
-func (w *Wallet) Send(ctx context.Context, c Client, opts SendOptions, transfers ...Transfer) (*Sent, error) {
-	if opts.TTL <= 0 {
-		opts.TTL = 5 * time.Minute
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	st, err := w.State(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	signed, err := w.Sign(st.Seqno, opts.Now().Add(opts.TTL), !st.Deployed, transfers...)
-	if err != nil {
-		return nil, err
-	}
-	hash, err := c.SendExternal(ctx, signed.Message)
-	if err != nil {
-		return nil, fmt.Errorf("failed to send wallet message: %w", err)
-	}
-	sent := &Sent{MessageHash: hash, Signed: signed, Seqno: st.Seqno, Deployed: !st.Deployed}
-	if !opts.Wait {
-		return sent, nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, opts.TTL)
-	defer cancel()
-	tx, err := txwait.Wait(wctx, c, w.addr, st.Account.LastTxLT, txwait.ExternalBody(signed.Body.Hash()), opts.Poll)
-	if err != nil {
-		return sent, fmt.Errorf("failed to confirm wallet message: %w", err)
-	}
-	sent.Transaction = tx
-	if err := CheckSuccess(tx); err != nil {
-		return sent, err
-	}
-	return sent, nil
 }
 
 // CheckSuccess returns ErrFailed (with the exit codes) when an ordinary transaction's compute or

@@ -178,7 +178,7 @@ func TestChannelOnDevnet(t *testing.T) {
 	for _, env := range []string{envMnemonic, envRegistry, envNetwork, envKeyFile, channelEnvKeyFile} {
 		t.Setenv(env, "")
 	}
-	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: testBlockInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,10 +221,7 @@ func TestChannelOnDevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ownerW.Send(ctx, d.Client(), wallet.SendOptions{Wait: true},
-		wallet.Transfer{To: reg, Amount: channelTestNano(t, "5.5"), Bounce: true, Body: regBody}); err != nil {
-		t.Fatal(err)
-	}
+	testSend(t, d, ownerW, wallet.Transfer{To: reg, Amount: channelTestNano(t, "5.5"), Bounce: true, Body: regBody})
 	provider, err := contracts.ProviderAddress(contracts.ProviderCode(), reg, ownerAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -415,6 +412,10 @@ func TestChannelOnDevnet(t *testing.T) {
 	out = e.must("top-up", "--channel", chs, "--amount", "4", "--key-file", clientKeyW, "--no-wait")
 	if !strings.Contains(out, "top-up: sent 4 TON") || strings.Contains(out, "done") {
 		t.Fatalf("top-up --no-wait:\n%s", out)
+	}
+	// The wallet's transaction is in; the channel's comes with the next block.
+	if err := d.WaitBlocks(ctx, 1); err != nil {
+		t.Fatal(err)
 	}
 	// The channel's own gas for the transfer comes out of it.
 	if got := channelTestField(t, e.must("show", "--channel", chs), "available"); got.Cmp(channelTestNano(t, "4")) > 0 || got.Cmp(channelTestNano(t, "3.999")) < 0 {

@@ -35,12 +35,15 @@ const (
 	defaultDevnetListen = "127.0.0.1:8081"
 	envDevnetListen     = "COCOON_DEVNET_LISTEN"
 	envDevnetData       = "COCOON_DEVNET_DATA"
+	envDevnetBlocks     = "COCOON_DEVNET_BLOCK_INTERVAL"
+	// defaultDevnetBlocks is TON's block time: a served devnet keeps it unless told otherwise.
+	defaultDevnetBlocks = 400 * time.Millisecond
 	// envDevnetRPC is the same variable the wallet commands read for their toncenter URL.
 	envDevnetRPC = "COCOON_RPC"
 )
 
 const devnetUsage = `usage:
-  cocoon devnet [--listen ADDR] [--data DIR] [--verbose]  serve until interrupted
+  cocoon devnet [--listen ADDR] [--data DIR] [--block-interval D] [--verbose]  serve until interrupted
   cocoon devnet fund [--rpc URL] ADDRESS AMOUNT_TON        credit any address from the faucet
   cocoon devnet time [--rpc URL]                           print the devnet clock
   cocoon devnet advance [--rpc URL] SECONDS                move the devnet clock forward`
@@ -72,6 +75,7 @@ func devnetServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("devnet", flag.ContinueOnError)
 	listen := fs.String("listen", devnetEnvOr(envDevnetListen, defaultDevnetListen), "address to serve the toncenter v2 API on ($"+envDevnetListen+")")
 	data := fs.String("data", os.Getenv(envDevnetData), "directory for the persistent state; empty keeps it in memory ($"+envDevnetData+")")
+	blocks := fs.Duration("block-interval", defaultDevnetBlocks, "block time: messages wait for the next block and each hop of a cascade takes one; 0 runs every message with its whole cascade at once ($"+envDevnetBlocks+")")
 	verbose := fs.Bool("verbose", false, "log every transaction, not just every batch")
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), devnetUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +87,16 @@ func devnetServe(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: unexpected arguments %q\n%s", errUsage, fs.Args(), devnetUsage)
 	}
+	if v := os.Getenv(envDevnetBlocks); v != "" && !devnetFlagSet(fs, "block-interval") {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%w: $%s: %v", errUsage, envDevnetBlocks, err)
+		}
+		*blocks = d
+	}
+	if *blocks < 0 {
+		return fmt.Errorf("%w: --block-interval must not be negative", errUsage)
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -93,7 +107,7 @@ func devnetServe(ctx context.Context, args []string) error {
 			return fmt.Errorf("failed to create data directory: %w", err)
 		}
 	}
-	d, err := devnet.Open(devnet.Config{DataDir: *data, Log: log})
+	d, err := devnet.Open(devnet.Config{DataDir: *data, Log: log, BlockInterval: *blocks})
 	if err != nil {
 		return err
 	}
@@ -105,7 +119,11 @@ func devnetServe(ctx context.Context, args []string) error {
 	if where == "" {
 		where = "memory (lost on exit)"
 	}
-	log.Info("devnet ready", "state", where, "faucet", devnet.FaucetAddress.String(), "global_id", d.GlobalID())
+	mode := "instant (every message runs with its cascade when sent)"
+	if *blocks > 0 {
+		mode = "a block every " + blocks.String()
+	}
+	log.Info("devnet ready", "state", where, "faucet", devnet.FaucetAddress.String(), "global_id", d.GlobalID(), "blocks", mode)
 	<-ctx.Done()
 	log.Info("devnet stopping")
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -115,6 +133,13 @@ func devnetServe(ctx context.Context, args []string) error {
 	}
 	log.Info("devnet stopped")
 	return nil
+}
+
+// devnetFlagSet reports whether the flag was given on the command line.
+func devnetFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // devnetClientFlags parses --rpc and checks the positional arguments' count.

@@ -98,6 +98,8 @@ func TestDevnetUsageErrors(t *testing.T) {
 		{"devnet", "bogus"},
 		{"devnet", "extra-arg-after-flags", "x"},
 		{"devnet", "--listen"},
+		{"devnet", "--block-interval", "-1s"},
+		{"devnet", "--block-interval", "soon"},
 		{"devnet", "fund"},
 		{"devnet", "fund", "--rpc", "http://127.0.0.1:1", "not-an-address", "1"},
 		{"devnet", "fund", "--rpc", "http://127.0.0.1:1", devnet.FaucetAddress.String(), "-1"},

@@ -90,7 +90,7 @@ func providerTestWallet(t *testing.T, keyFile string) *wallet.Wallet {
 func TestProviderOnDevnet(t *testing.T) {
 	t.Setenv(envMnemonic, "")
 	t.Setenv(envRegistry, "")
-	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: testBlockInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,10 +305,7 @@ func TestProviderOnDevnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	provLT = lastLT(provAddr)
-	if _, err := oracle.Send(ctx, d.Client(), wallet.SendOptions{Wait: true, Now: d.Now},
-		wallet.Transfer{To: regAddr, Amount: nano("0.1"), Bounce: true, Body: vote}); err != nil {
-		t.Fatal(err)
-	}
+	testSend(t, d, oracle, wallet.Transfer{To: regAddr, Amount: nano("0.1"), Bounce: true, Body: vote})
 	if _, err := txwait.Wait(ctx, d.Client(), provAddr, provLT, txwait.InternalFrom(regAddr), txwait.Options{Interval: 10 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}

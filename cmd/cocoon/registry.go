@@ -21,6 +21,7 @@ import (
 	"github.com/xssnick/tonutils-go/tvm/cell"
 
 	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/txwait"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
@@ -198,9 +199,10 @@ type sender struct {
 
 func (r *regCmd) sender() sender { return sender{r.walletFlags, r.link, r.noWait} }
 
-// send sends m from w and waits for its hops' transactions, or with --link prints a link (c and
-// w may then be nil). It returns the transactions of the hops reached (none with --link or
-// --no-wait); a hop that failed is an error naming the contract and its exit code.
+// send sends m from w through the transaction manager and follows the cascade to its hops'
+// transactions, or with --link prints a link (c and w may then be nil). It returns the transactions
+// of the hops reached (none with --link or --no-wait); a hop that failed is an error naming the
+// contract and its exit code.
 func (s sender) send(ctx context.Context, c chain.Client, w *wallet.Wallet, m outgoing) ([]*tlb.Transaction, error) {
 	dst := m.hops[0].addr
 	var sentAmount, linkAmount string
@@ -216,14 +218,6 @@ func (s sender) send(ctx context.Context, c chain.Client, w *wallet.Wallet, m ou
 		fmt.Fprintf(walletOut, "%s: sign and send this transfer %sfrom %s:\n%s\n", m.what, linkAmount, m.signer, link)
 		return nil, nil
 	}
-	afterLT := make([]uint64, len(m.hops))
-	for i, h := range m.hops {
-		acc, err := c.GetAccount(ctx, h.addr)
-		if err != nil {
-			return nil, err
-		}
-		afterLT[i] = acc.LastTxLT
-	}
 	own, err := c.GetAccount(ctx, w.Address())
 	if err != nil {
 		return nil, err
@@ -232,50 +226,58 @@ func (s sender) send(ctx context.Context, c chain.Client, w *wallet.Wallet, m ou
 	if own.Balance.Cmp(m.value) <= 0 {
 		return nil, fmt.Errorf("wallet %s holds %s TON, not enough to attach %s TON plus fees", s.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(m.value))
 	}
-	opts := s.sendOptions(ctx, c)
-	tr := wallet.Transfer{To: dst, Amount: m.value, Bounce: m.init == nil, Body: m.body, StateInit: m.init}
-	sent, err := w.Send(ctx, c, opts, tr)
+	mgr, err := s.txManager(ctx, c, w, 2*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	req := txmgr.Request{Transfers: []wallet.Transfer{{To: dst, Amount: m.value, Bounce: m.init == nil, Body: m.body, StateInit: m.init}}}
+	if !s.noWait {
+		// The whole cascade, so that what the command prints afterwards (and what a script reads
+		// next) sees every hop settled: the named hops, and what they sent on, one level or two.
+		req.Follow = txmgr.Follow{All: true, MaxDepth: len(m.hops) + 2}
+	}
+	out, err := mgr.Send(ctx, req)
+	if errors.Is(err, txmgr.ErrNotSent) {
+		return nil, fmt.Errorf("%s: %w: the wallet's transaction sent no message", m.what, wallet.ErrFailed)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.what, err)
 	}
-	if sent.Transaction.OutMsgCount == 0 {
-		return nil, fmt.Errorf("%s: %w: the wallet's transaction sent no message", m.what, wallet.ErrFailed)
-	}
-	fmt.Fprintf(walletOut, "%s: sent %sfrom %s (seqno %d)\n", m.what, sentAmount, s.friendly(w.Address(), false), sent.Seqno)
+	fmt.Fprintf(walletOut, "%s: sent %sfrom %s (seqno %d)\n", m.what, sentAmount, s.friendly(w.Address(), false), out.Sent().Seqno)
+	printResent(m.what+": ", out)
 	if s.noWait {
 		return nil, nil
 	}
-	var txs []*tlb.Transaction
-	from := w.Address()
+	addrs := make([]*address.Address, len(m.hops))
 	for i, h := range m.hops {
-		tx, err := s.await(ctx, c, h.addr, afterLT[i], from)
-		if err != nil {
-			return txs, fmt.Errorf("%s: the message left the wallet but the %s's transaction did not show up: %w", m.what, h.name, err)
+		addrs[i] = h.addr
+	}
+	path := out.Cascade.Path(addrs...)
+	var txs []*tlb.Transaction
+	for i, h := range m.hops {
+		if i >= len(path) {
+			why := out.Cascade.Err
+			if why == nil {
+				why = txmgr.ErrNotReached
+			}
+			return txs, fmt.Errorf("%s: the message left the wallet but the %s's transaction did not show up: %w", m.what, h.name, why)
 		}
+		tx := path[i].Tx
 		txs = append(txs, tx)
 		if err := contractOutcome(tx); err != nil {
 			return txs, fmt.Errorf("%s: the %s refused it: %w", m.what, h.name, err)
 		}
-		from = h.addr
 	}
 	last := txs[len(txs)-1]
 	fmt.Fprintf(walletOut, "%s: done in %s transaction lt %d hash %s\n", m.what, m.hops[len(m.hops)-1].name, last.LT, hex.EncodeToString(last.Hash))
 	return txs, nil
 }
 
-func (s sender) sendOptions(ctx context.Context, c chain.Client) wallet.SendOptions {
-	opts := wallet.SendOptions{TTL: 2 * time.Minute, Wait: true, Now: chainClock(ctx, s.walletFlags, c), Poll: txwait.Options{Interval: time.Second}}
-	if s.network == "devnet" {
-		opts.Poll.Interval = 20 * time.Millisecond
-	}
-	return opts
-}
-
 // await waits, at most two minutes, for at's first transaction after afterLT caused by a message from src.
 func (s sender) await(ctx context.Context, c chain.Client, at *address.Address, afterLT uint64, src *address.Address) (*tlb.Transaction, error) {
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	return txwait.Wait(wctx, c, at, afterLT, txwait.InternalFrom(src), s.sendOptions(ctx, c).Poll)
+	return txwait.Wait(wctx, c, at, afterLT, txwait.InternalFrom(src), txwait.Options{Interval: s.pollInterval()})
 }
 
 // deliver sends a governance message (body, and init for a deploy) to dst from the wallet and

@@ -30,7 +30,7 @@ var registryLine = regexp.MustCompile(`(?m)^registry: (\S+) \(raw (\S+)\)`)
 func TestRegistryGovernanceOnDevnet(t *testing.T) {
 	t.Setenv(envMnemonic, "")
 	t.Setenv(envRegistry, "")
-	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: testBlockInterval})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/chain/liteserver"
 	"github.com/cocoon-go/cocoon/chain/toncenter"
-	"github.com/cocoon-go/cocoon/chain/txwait"
+	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 )
 
@@ -473,8 +473,8 @@ func walletSend(ctx context.Context, args []string) error {
 	amount := f.fs.String("amount", "", "amount in TON, a decimal with at most 9 decimals (e.g. 1.5)")
 	comment := f.fs.String("comment", "", "text comment attached to the transfer")
 	bounce := f.fs.String("bounce", "auto", "bounce flag: auto (from the address form; raw addresses bounce only to active accounts), true or false")
-	noWait := f.fs.Bool("no-wait", false, "return once the message is accepted instead of waiting for the transaction")
-	timeout := f.fs.Duration("timeout", 2*time.Minute, "how long the signed message stays valid and how long to wait for it")
+	noWait := f.fs.Bool("no-wait", false, "return once the message is accepted instead of waiting for the transaction and the transfer's arrival")
+	timeout := f.fs.Duration("timeout", 2*time.Minute, "how long the signed message stays valid; one that expires unincluded is re-signed (twice at most)")
 	rest, err := f.parse(args)
 	if err != nil {
 		return err
@@ -544,26 +544,59 @@ func walletSend(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	opts := wallet.SendOptions{TTL: *timeout, Wait: !*noWait, Now: chainClock(ctx, f, c), Poll: txwait.Options{Interval: time.Second}}
-	if f.network == "devnet" {
-		opts.Poll.Interval = 50 * time.Millisecond
+	mgr, err := f.txManager(ctx, c, w, *timeout)
+	if err != nil {
+		return err
 	}
-	sent, err := w.Send(ctx, c, opts, tr)
-	if sent != nil {
+	req := txmgr.Request{Transfers: []wallet.Transfer{tr}, NoWait: *noWait}
+	if !*noWait {
+		// Until the transfer arrives (and, bounced, comes back): a script reads balances next.
+		req.Follow = txmgr.Follow{All: true, MaxDepth: 2, Timeout: *timeout}
+	}
+	out, err := mgr.Send(ctx, req)
+	if out != nil && out.Accepted {
+		sent := out.Sent()
 		fmt.Fprintf(walletOut, "sent %s TON to %s (bounce %t) from %s, seqno %d\n",
 			wallet.FormatTON(nano), f.friendly(dst, tr.Bounce), tr.Bounce, f.friendly(w.Address(), false), sent.Seqno)
-		if sent.Deployed {
+		if sent.Deploy {
 			fmt.Fprintln(walletOut, "the message also deploys the wallet")
 		}
-		fmt.Fprintf(walletOut, "message hash: %s\n", hex.EncodeToString(sent.MessageHash))
-		if tx := sent.Transaction; tx != nil {
+		fmt.Fprintf(walletOut, "message hash: %s\n", hex.EncodeToString(sent.Hash))
+		printResent("", out)
+		if tx := out.Transaction; tx != nil {
 			fmt.Fprintf(walletOut, "transaction: lt %d hash %s fees %s TON\n", tx.LT, hex.EncodeToString(tx.Hash), wallet.FormatTON(tx.TotalFees.Coins.Nano()))
-			if err == nil && tx.OutMsgCount == 0 {
+			if errors.Is(err, txmgr.ErrNotSent) {
 				err = fmt.Errorf("%w: the wallet's transaction sent no message (not enough balance for the amount plus fees?)", wallet.ErrFailed)
 			}
 		}
 	}
 	return err
+}
+
+// txManager is the transaction manager a command sends through: one request per command, so no
+// journal (the command waits for its request and prints what became of it); messages valid for ttl
+// on the chain's clock, re-signed when another sender took the seqno and at most twice when they
+// expire unincluded.
+func (f *walletFlags) txManager(ctx context.Context, c chain.Client, w *wallet.Wallet, ttl time.Duration) (*txmgr.Manager, error) {
+	now := chainClock(ctx, f, c)
+	return txmgr.New(txmgr.Config{Chain: c, Signer: w, TTL: ttl, MaxExpired: 2, PollInterval: f.pollInterval(),
+		Clock: func(context.Context) (time.Time, error) { return now(), nil }})
+}
+
+// pollInterval is how often a command reads the chain while it waits: often on a local devnet,
+// once a second (toncenter's rate without a key) elsewhere.
+func (f *walletFlags) pollInterval() time.Duration {
+	if f.network == "devnet" {
+		return 20 * time.Millisecond
+	}
+	return time.Second
+}
+
+// printResent says so when the request needed more than one message (prefix starts the line).
+func printResent(prefix string, out *txmgr.Outcome) {
+	for _, a := range out.Attempts[1:] {
+		fmt.Fprintf(walletOut, "%sre-signed (%s): seqno %d, message hash %s\n", prefix, a.Reason, a.Seqno, hex.EncodeToString(a.Hash))
+	}
 }
 
 // chainClock returns the clock to sign valid-until against: the devnet's own clock when it serves

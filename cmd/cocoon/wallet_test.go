@@ -196,7 +196,7 @@ func TestWalletUsageErrors(t *testing.T) {
 // HTTP, as a user would with `cocoon devnet` running.
 func TestWalletEndToEndOnDevnet(t *testing.T) {
 	t.Setenv(envMnemonic, "")
-	d, err := devnet.Open(devnet.Config{GlobalID: -239})
+	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: testBlockInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
