@@ -227,7 +227,7 @@ func EncodeChannelStorage(st *ChannelStorage) (*cell.Cell, error) {
 }
 
 // ChannelInitData is the initial data a channel is deployed with (the address preimage,
-// channelInitialData in channel-utils.tolk): registry, client key and provider contract, every
+// channelInitialData in channel-address.tolk): registry, client key and provider contract, every
 // other field zero or nil.
 func ChannelInitData(registry *address.Address, clientKey ed25519.PublicKey, provider *address.Address) (*cell.Cell, error) {
 	if len(clientKey) != ed25519.PublicKeySize {

@@ -607,6 +607,16 @@ func TestFixtureGetters(t *testing.T) {
 	}
 }
 
+// allGetters is every Registry and Provider get-method (the channel getters have their fixtures in
+// channel-fixtures.json); TestABIGetters checks the list against the ABI.
+var allGetters = []string{
+	MethodGetRegistryData, MethodGetRegistryParams, MethodGetProviderAddress, MethodGetMeasurementKind,
+	MethodGetModel, MethodGetOracle, MethodGetMeasurements, MethodGetModels, MethodGetOracles, MethodGetCodes,
+	MethodGetRegisterFee,
+	MethodGetProviderData, MethodGetProviderParams, MethodGetProfile, MethodGetModelPrice,
+	MethodGetAttestation, MethodIsAttested, MethodGetUsage,
+}
+
 // ---------------------------------------------------------------- what the contracts send
 
 // Bodies built by the contracts themselves (not by the JS helpers): Go must parse each one and

@@ -51,7 +51,7 @@ Every governance verb is signed with the wallet (see 'cocoon wallet') and waits 
 transaction, or with --link prints a ton://transfer link for another signer (e.g. a multisig).
 The registry address comes from --registry or $` + envRegistry + `.`
 
-// Registry parameter bounds, as checked on-chain by areParamsValid (tolk/src/registry-utils.tolk).
+// Registry parameter bounds, as checked on-chain by areParamsValid (tolk/src/registry-limits.tolk).
 // Deploy is not checked on-chain, so the command checks them before deploying.
 const (
 	minProviderStakeFloor = 1_000_000_000 // 1 TON

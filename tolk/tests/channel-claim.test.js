@@ -190,14 +190,14 @@ test('the Provider contract is missing: the usage report bounces, the channel pa
   assert.equal((await bc.getContract(provider)).balance, 0n);
 });
 
-// claimCost's bound on a claim's messages (channel.tolk), read from the source.
-const CHANNEL_SRC = fs.readFileSync(path.join(__dirname, '..', 'src', 'channel.tolk'), 'utf-8');
+// claimCost's bound on a claim's messages (Channel.tolk), read from the source.
+const CHANNEL_SRC = fs.readFileSync(path.join(__dirname, '..', 'src', 'Channel.tolk'), 'utf-8');
 const claimBound = (name) => Number(new RegExp(`^const ${name} = (\\d+)$`, 'm').exec(CHANNEL_SRC)[1]);
 const MAX_BITS = claimBound('CLAIM_MESSAGE_MAX_BITS');
 const MAX_CELLS = claimBound('CLAIM_MESSAGE_MAX_CELLS');
 
 // The largest claim: a closing channel (its storage root has the closing ref) and field extremes, so
-// the report and its rich bounce are as big as they get (claimCost's bound in channel.tolk).
+// the report and its rich bounce are as big as they get (claimCost's bound in Channel.tolk).
 async function largestClaim(ctx, value) {
   F.assertTx(await ctx.startClose(), { to: ctx.channel, success: true });
   const maxU64 = (1n << 64n) - 1n;

@@ -192,7 +192,7 @@ const CONSTANT_COVERS = {
   GAS_CHANNEL_INIT: [/^channel: ChannelInit/],
   GAS_CHANNEL_CLAIM: [/^channel: Claim/],
   GAS_CHANNEL_CLOSE: [/^channel: (StartClose|FinalizeClose|CooperativeClose)/],
-  // the bounce handler runs on the provider's budget when the report bounces (channel.tolk claimCost)
+  // the bounce handler runs on the provider's budget when the report bounces (Channel.tolk claimCost)
   GAS_PROVIDER_USAGE: [/^provider: ChannelUsage/, /^channel: bounced ChannelUsage/],
 };
 
@@ -283,7 +283,7 @@ instructions (loads, stores, stack moves, comparisons, arithmetic) at 18–34 ga
 
 ### How the claim got from 6,862 to ${g['channel: Claim']}
 
-- The claim reads the storage root as \`ChannelClaimView\` (channel.tolk): the 579 bits it never
+- The claim reads the storage root as \`ChannelClaimView\` (Channel.tolk): the 579 bits it never
   changes (clientKey, provider, status, protocolFeeBps, closeNonce) and the refs (setup, closing) stay
   slices and are stored back with two STSLICEs instead of being parsed and re-serialized field by
   field; the "newer" rule (no field lower, one higher) is one test, the OR of the three differences

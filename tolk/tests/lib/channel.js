@@ -8,7 +8,7 @@ const { sign, signVerify } = require('@ton/crypto');
 const { loadCode } = require('./contracts');
 
 // Kept apart from protocol.js's Op/Errors (the Registry/Provider tables, which their Go fixtures
-// enumerate); tests/layout.test.js cross-checks these against channel-messages.tolk / channel-errors.tolk.
+// enumerate); tests/abi.test.js checks these against the compiler's ABI (contracts/build/*.abi.json).
 const ChannelOp = Object.freeze({
   // anyone → registry
   OpenChannel: 0x52470012,
