@@ -49,7 +49,7 @@ const (
 	ExitChannelNotOpen      ExitCode = 153 // the registry's ChannelInit has not arrived
 	ExitInvalidSignature    ExitCode = 154 // voucher / close request not signed by the client key
 	ExitWrongChannel        ExitCode = 155 // signed structure names another channel
-	ExitVoucherNotNewer     ExitCode = 156 // some cumulative field lower, or all equal, to the accepted voucher
+	ExitVoucherNotNewer     ExitCode = 156 // amount lower than the accepted one, or equal with no token total higher
 	ExitNothingToClaim      ExitCode = 157 // ClaimRemainder with nothing owed or nothing available
 	ExitAlreadyClosing      ExitCode = 158 // StartClose while closing
 	ExitNotClosing          ExitCode = 159 // FinalizeClose / CooperativeClose while not closing
@@ -182,7 +182,8 @@ type ChannelStorage struct {
 	// ProtocolFeeBps INVARIANT: <= 10000; set and refreshed by ChannelInit, 0 in the initial data.
 	ProtocolFeeBps uint16 `tlb:"## 16" json:"protocolFeeBps"`
 	CloseNonce     uint32 `tlb:"## 32" json:"closeNonce"`
-	// Accepted* are the totals of the highest accepted voucher.
+	// AcceptedAmount is the largest accepted amount; AcceptedPrompt and AcceptedCompletion are the
+	// largest token totals of the accepted vouchers (docs/PROTOCOL.md "Vouchers").
 	AcceptedAmount     tlb.Coins `tlb:"." json:"acceptedAmount"`
 	AcceptedPrompt     uint64    `tlb:"## 64" json:"acceptedPrompt"`
 	AcceptedCompletion uint64    `tlb:"## 64" json:"acceptedCompletion"`
@@ -585,7 +586,8 @@ func DecodeChannelData(res *chain.GetMethodResult) (*ChannelData, error) {
 type ChannelState struct {
 	Status     ChannelStatus
 	CloseNonce uint32
-	// Accepted* are the totals of the highest accepted voucher.
+	// AcceptedAmount is the largest accepted amount; AcceptedPrompt and AcceptedCompletion are the
+	// largest token totals of the accepted vouchers (docs/PROTOCOL.md "Vouchers").
 	AcceptedAmount     tlb.Coins
 	AcceptedPrompt     uint64
 	AcceptedCompletion uint64
@@ -604,8 +606,8 @@ type ChannelState struct {
 	ClaimCost tlb.Coins
 }
 
-// Accepted is the highest accepted voucher's totals as a voucher.Voucher of channel ch, for
-// voucher.CheckNewer against a voucher about to be claimed.
+// Accepted is the channel's accepted state as a voucher.Voucher of channel ch, for
+// voucher.CheckNewer / Accept against a voucher about to be claimed.
 func (s *ChannelState) Accepted(ch *address.Address) voucher.Voucher {
 	return voucher.Voucher{Channel: ch, Amount: s.AcceptedAmount.Nano(), PromptTokens: s.AcceptedPrompt, CompletionTokens: s.AcceptedCompletion}
 }

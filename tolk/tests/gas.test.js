@@ -286,9 +286,9 @@ instructions (loads, stores, stack moves, comparisons, arithmetic) at 18–34 ga
 - The claim reads the storage root as \`ChannelClaimView\` (Channel.tolk): the 579 bits it never
   changes (clientKey, provider, status, protocolFeeBps, closeNonce) and the refs (setup, closing) stay
   slices and are stored back with two STSLICEs instead of being parsed and re-serialized field by
-  field; the "newer" rule (no field lower, one higher) is one test, the OR of the three differences
-  being > 0 iff none is negative and one is non-zero (two's complement); the root is built with a plain
-  builder (same bits as \`ChannelClaimView.toCell()\` without its bitsN length re-check): 6,862 → 5,974.
+  field; the "newer" rule is one test, the OR of the differences being > 0 iff none is negative and
+  one is non-zero (two's complement); the root is built with a plain builder (same bits as
+  \`ChannelClaimView.toCell()\` without its bitsN length re-check): 6,862 → 5,974.
 - The usage report no longer has a body cell of its own. It carries the channel's storage root before
   the claim (the c4 cell it loaded) and after it (the cell it just stored as c4) as two refs: cells
   that already exist, so the report costs no cell creation beyond the message cell, and its body (op,
@@ -297,11 +297,18 @@ instructions (loads, stores, stack moves, comparisons, arithmetic) at 18–34 ga
   address and fees, which costs forward fee, not the channel's gas). The
   Provider contract computes the token deltas, the claimed amount and its protocol fee from the two
   roots (\`claimedBetween\`, channel-claims.tolk), so the channel does no fee arithmetic either:
-  −${5974 - g['channel: Claim']} (one ENDC, the body's eight stores, the two MULDIVs). The provider's share of the claim
+  5,974 → 4,919 (one ENDC, the body's eight stores, the two MULDIVs). The provider's share of the claim
   cascade grows instead (\`provider: ChannelUsage\`, two cell loads and the fee): the relayer pays for
   the same work once, in the contract that needs the numbers.
-- No check, exit code or money rule changed; the report carries strictly more than before (the full
-  cumulative state on both sides of the claim).
+- Tolk 1.4.2 compiled the same claim to the same 4,919 gas.
+- The voucher rule of issue 11 (money orders vouchers; each stored token total is the larger of the
+  stored and the voucher's, so the token differences are >= 0 and the amount's sign alone can make
+  the OR negative) adds two MAX and their stack moves: 4,919 → 5,033. The usage report's header is
+  now built by hand, the same bits createMessage wrote, but with the 147 constant bits between the
+  value and the body's queryId (no extra currencies, extra_flags 3 for the full-body rich bounce,
+  fwd_fee, created_lt, created_at, no StateInit, body inline, the op) pushed as one slice instead of
+  three stores: −71, to ${g['channel: Claim']}.
+- The report carries the full cumulative state on both sides of the claim.
 
 ## Registry gas does not grow with the number of providers
 

@@ -1,0 +1,71 @@
+// The attacks of the outside contract review (issue 11), each performed as the reviewer described it
+// and shown to fail now: exact exit codes, and balances and state unchanged where the attack is refused.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { toNano } = require('@ton/core');
+const F = require('./lib/fixture');
+const L = require('./lib/contracts');
+const C = require('./lib/channel');
+const { Op } = require('./lib/protocol');
+const { setupChannel, sentOne } = require('./lib/channel-fixture');
+
+const { ChannelOp, ChannelErrors } = C;
+const MAX_U64 = (1n << 64n) - 1n;
+const RESERVE = C.CHANNEL_STORAGE_RESERVE;
+
+// ---------------------------------------------------------------- 1. unclaimable vouchers
+
+test('attack 1: a client-relayed (0, 2^64-1, 2^64-1) voucher cannot make the provider\'s genuine voucher unclaimable', async () => {
+  const ctx = await setupChannel({ deposit: toNano('10') });
+  const { bc, channel, provider, owner, treasury, client } = ctx;
+  // The client signs absurd token totals at amount 0 and relays them itself: a report-only update,
+  // accepted, paying nothing.
+  let r = await ctx.claim(ctx.voucher(0n, MAX_U64, MAX_U64), { from: client });
+  F.assertTx(r, { from: client.address, to: channel, op: ChannelOp.Claim, success: true });
+  let st = await C.getChannelState(bc, channel);
+  assert.deepEqual([st.acceptedAmount, st.acceptedPrompt, st.acceptedCompletion, st.paid], [0n, MAX_U64, MAX_U64, 0n]);
+
+  // The provider's genuine voucher (5 TON, 100k, 200k) is still claimable: money orders vouchers.
+  const deposit = (await F.state(bc, channel)).balance;
+  r = await ctx.claim(ctx.voucher(toNano('5'), 100_000n, 200_000n), { from: owner });
+  F.assertTx(r, { to: channel, op: ChannelOp.Claim, success: true });
+  F.assertTx(r, { from: channel, to: provider, op: ChannelOp.ChannelUsage, success: true });
+  const { fee } = C.feeSplit({ paid: 0n, pay: toNano('5'), bps: ctx.params.protocolFeeBps });
+  assert.equal(sentOne(r, provider, treasury.address, ChannelOp.ProtocolFee).value, fee);
+  st = await C.getChannelState(bc, channel);
+  // token totals are reports: the stored ones are the largest seen per field
+  assert.deepEqual([st.acceptedAmount, st.acceptedPrompt, st.acceptedCompletion, st.paid], [toNano('5'), MAX_U64, MAX_U64, toNano('5')]);
+  assert.equal((await F.state(bc, channel)).balance, deposit - toNano('5'));
+
+  // The client closes; after the challenge period only the unclaimed rest is refunded.
+  await ctx.startClose();
+  bc.now += ctx.params.challengePeriod;
+  r = await ctx.relayer.send({ to: channel, value: toNano('0.05'), body: C.finalizeClose({}) });
+  const refund = sentOne(r, channel, client.address, ChannelOp.ChannelRefund).value;
+  assert.ok(refund < deposit - toNano('5') - RESERVE + 1n && refund > toNano('4.9'), `refund ${refund}`);
+  const usage = await L.getUsage(bc, provider);
+  assert.deepEqual([usage.promptTokens, usage.completionTokens], [MAX_U64, MAX_U64]);
+  assert.equal(usage.earned, toNano('5') - fee);
+});
+
+test('attack 1: whatever the client signs in between, the largest amount it signed stays claimable', async () => {
+  const ctx = await setupChannel({ deposit: toNano('10') });
+  const { bc, channel, client, owner } = ctx;
+  const largest = ctx.voucher(toNano('3'), 10n, 20n);
+  // Lower amounts with larger tokens, equal amounts with mixed tokens, relayed by the client.
+  for (const v of [
+    ctx.voucher(toNano('1'), MAX_U64, 0n),
+    ctx.voucher(toNano('1'), 0n, MAX_U64),
+    ctx.voucher(toNano('2'), MAX_U64, MAX_U64),
+    ctx.voucher(toNano('2') + 1n, 0n, 0n),
+  ]) {
+    F.assertTx(await ctx.claim(v, { from: client }), { to: channel, op: ChannelOp.Claim, success: true });
+  }
+  F.assertTx(await ctx.claim(largest, { from: owner }), { to: channel, op: ChannelOp.Claim, success: true });
+  const st = await C.getChannelState(bc, channel);
+  assert.deepEqual([st.acceptedAmount, st.acceptedPrompt, st.acceptedCompletion, st.paid], [toNano('3'), MAX_U64, MAX_U64, toNano('3')]);
+  // Every voucher of a lower amount is refused now, whatever its tokens; so is a replay.
+  await F.assertRejected(ctx, channel, ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('3') - 1n, MAX_U64, MAX_U64), { from: client }));
+  await F.assertRejected(ctx, channel, ChannelErrors.VoucherNotNewer, () => ctx.claim(largest, { from: client }));
+});
