@@ -147,8 +147,8 @@ func (r *CloseRequest) Sign(priv ed25519.PrivateKey) ([]byte, error) {
 // ---------------------------------------------------------------- storage
 
 // ChannelSetup is the cold part of the storage, one ref away: the registry (address preimage)
-// and what the registry's ChannelInit sets (zero / nil in the initial data) and every later
-// ChannelInit refreshes.
+// and the terms the registry's first ChannelInit sets (zero / nil in the initial data); a later
+// ChannelInit leaves them.
 type ChannelSetup struct {
 	// Registry is part of the address preimage: the only sender of ChannelInit.
 	Registry *address.Address `tlb:"addr std required" json:"registry"`
@@ -179,7 +179,7 @@ type ChannelStorage struct {
 	// Provider is the Provider contract notified of usage.
 	Provider *address.Address `tlb:"addr std required" json:"provider"`
 	Status   ChannelStatus    `tlb:"## 8" json:"status"`
-	// ProtocolFeeBps INVARIANT: <= 10000; set and refreshed by ChannelInit, 0 in the initial data.
+	// ProtocolFeeBps INVARIANT: <= 10000; set by the first ChannelInit, 0 in the initial data.
 	ProtocolFeeBps uint16 `tlb:"## 16" json:"protocolFeeBps"`
 	CloseNonce     uint32 `tlb:"## 32" json:"closeNonce"`
 	// AcceptedAmount is the largest accepted amount; AcceptedPrompt and AcceptedCompletion are the
@@ -264,8 +264,8 @@ func ChannelAddress(channelCode *cell.Cell, registry *address.Address, clientKey
 // ---------------------------------------------------------------- messages
 
 // OpenChannel (anyone → registry) deploys the channel of (registry, ClientKey, the provider of
-// ProviderOwner) and deposits the attached value minus fees; on an existing channel it is a
-// top-up that also refreshes the channel's terms.
+// ProviderOwner) and deposits the attached value minus fees; on an existing channel it is only a
+// top-up (the terms stay as the channel first opened).
 type OpenChannel struct {
 	_       tlb.Magic `tlb:"#52470012"`
 	QueryID uint64    `tlb:"## 64" json:"queryId"`

@@ -529,7 +529,7 @@ func channelOpen(ctx context.Context, args []string) error {
 	fmt.Fprintf(walletOut, "channel:   %s\n", c.friendly(ch, true))
 	fmt.Fprintf(walletOut, "attaching: %s = deposit %s + open fee %s (%s)\n", channelFormat(value), channelFormat(dep), channelFormat(fee), source)
 	if existing.State == chain.StateActive {
-		fmt.Fprintln(walletOut, "the channel exists: this adds to its deposit and refreshes its terms from the registry")
+		fmt.Fprintln(walletOut, "the channel exists: this only adds to its deposit (its terms stay as it first opened)")
 	}
 	txs, err := c.sender().send(ctx, cl, w, outgoing{what: "open", signer: "the client's wallet", value: value, body: body,
 		hops: []contractHop{{"registry", reg}, {"channel", ch}}})

@@ -8,6 +8,7 @@ const F = require('./lib/fixture');
 const L = require('./lib/contracts');
 const C = require('./lib/channel');
 const { Op } = require('./lib/protocol');
+const M = require('./lib/messages');
 const { setupChannel, sentOne } = require('./lib/channel-fixture');
 
 const { ChannelOp, ChannelErrors } = C;
@@ -68,4 +69,35 @@ test('attack 1: whatever the client signs in between, the largest amount it sign
   // Every voucher of a lower amount is refused now, whatever its tokens; so is a replay.
   await F.assertRejected(ctx, channel, ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('3') - 1n, MAX_U64, MAX_U64), { from: client }));
   await F.assertRejected(ctx, channel, ChannelErrors.VoucherNotNewer, () => ctx.claim(largest, { from: client }));
+});
+
+// ---------------------------------------------------------------- 4. changing an existing channel's terms
+
+test('attack 4: a later OpenChannel does not re-apply the registry\'s current terms to an existing channel', async () => {
+  const ctx = await setupChannel({ deposit: toNano('10') });
+  const { bc, gov, registry, channel, stranger, owner, treasury } = ctx;
+  const terms = await C.getChannelData(bc, channel);
+  assert.deepEqual([terms.protocolFeeBps, terms.challengePeriod], [ctx.params.protocolFeeBps, ctx.params.challengePeriod]);
+  // Governance shortens the challenge period to 60 s and changes the fee and the treasury.
+  const params = L.defaultRegistryParams(stranger.address, { challengePeriod: 60, protocolFeeBps: 0 });
+  F.assertTx(await gov.send({ to: registry, value: toNano('0.05'), body: M.updateParams({ params }) }), { to: registry, success: true });
+  // The client re-opens with no deposit (exactly the open fee): the channel only gains that value.
+  const fee = await C.getOpenChannelFee(bc, registry);
+  const before = await F.state(bc, channel);
+  const r = await ctx.open({ value: fee });
+  F.assertTx(r, { from: registry, to: channel, op: ChannelOp.ChannelInit, success: true });
+  const after = await F.state(bc, channel);
+  assert.ok(after.balance > before.balance, 'the re-open adds its value as deposit');
+  const now = await C.getChannelData(bc, channel);
+  assert.deepEqual([now.protocolFeeBps, now.challengePeriod], [terms.protocolFeeBps, terms.challengePeriod], 'fee and challenge period unchanged');
+  assert.ok(now.treasury.equals(terms.treasury) && now.payoutTo.equals(terms.payoutTo), 'treasury and payee unchanged');
+  // The client starts a close: the provider keeps the challenge period the channel opened with.
+  await ctx.startClose();
+  const st = await C.getChannelState(bc, channel);
+  assert.equal(st.closeDeadline, bc.now + ctx.params.challengePeriod);
+  bc.now += 61;
+  await F.assertRejected(ctx, channel, ChannelErrors.ChallengeNotOver, () => stranger.send({ to: channel, value: toNano('0.05'), body: C.finalizeClose({}) }));
+  // and claims at the fee and to the treasury the channel opened with
+  const claimed = await ctx.claim(ctx.voucher(toNano('1'), 1n, 1n), { from: owner });
+  assert.equal(sentOne(claimed, ctx.provider, treasury.address, ChannelOp.ProtocolFee).value, C.feeSplit({ paid: 0n, pay: toNano('1'), bps: terms.protocolFeeBps }).fee);
 });
