@@ -180,7 +180,12 @@ func NewRegistryStorage(governance *address.Address, network NetworkKind, params
 
 // RegistryDeploy returns what deploys a registry with initial storage st (see NewRegistryStorage)
 // and the embedded Registry code: the StateInit to attach to the first message, and the address.
+// The contract does not check its initial data, so this refuses a treasury outside the basechain
+// (the registry would refuse to pass it to any provider or channel: ExitInvalidParams).
 func RegistryDeploy(st *RegistryStorage) (*tlb.StateInit, *address.Address, error) {
+	if st == nil || st.Params == nil || st.Params.Treasury == nil || st.Params.Treasury.Workchain() != 0 {
+		return nil, nil, fmt.Errorf("registry deploy data: the treasury must be a basechain address: %w", ExitInvalidParams)
+	}
 	data, err := EncodeRegistryStorage(st)
 	if err != nil {
 		return nil, nil, err

@@ -414,8 +414,8 @@ func checkParams(p *contracts.RegistryParams) error {
 	if p.MinProviderStake.Nano().Cmp(big.NewInt(minProviderStakeFloor)) < 0 {
 		return fmt.Errorf("%w: minimum provider stake must be at least 1 TON", errUsage)
 	}
-	if wc := p.Treasury.Workchain(); wc != 0 && wc != -1 {
-		return fmt.Errorf("%w: treasury must be in the basechain or masterchain", errUsage)
+	if wc := p.Treasury.Workchain(); wc != 0 {
+		return fmt.Errorf("%w: treasury must be in the basechain (workchain 0), not %d: fees are priced for basechain forwarding", errUsage, int8(wc))
 	}
 	return nil
 }

@@ -3,11 +3,12 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { toNano } = require('@ton/core');
+const { Address, toNano } = require('@ton/core');
+const { internal } = require('@ton/sandbox');
 const F = require('./lib/fixture');
 const L = require('./lib/contracts');
 const C = require('./lib/channel');
-const { Op } = require('./lib/protocol');
+const { Errors, Op } = require('./lib/protocol');
 const M = require('./lib/messages');
 const { setupChannel, sentOne } = require('./lib/channel-fixture');
 
@@ -100,4 +101,53 @@ test('attack 4: a later OpenChannel does not re-apply the registry\'s current te
   // and claims at the fee and to the treasury the channel opened with
   const claimed = await ctx.claim(ctx.voucher(toNano('1'), 1n, 1n), { from: owner });
   assert.equal(sentOne(claimed, ctx.provider, treasury.address, ChannelOp.ProtocolFee).value, C.feeSplit({ paid: 0n, pay: toNano('1'), bps: terms.protocolFeeBps }).fee);
+});
+
+// ---------------------------------------------------------------- 3. a treasury the claim cost does not price
+
+test('attack 3: governance cannot set a masterchain treasury (claimCost prices basechain forwarding only)', async () => {
+  const ctx = await setupChannel();
+  const { bc, gov, registry } = ctx;
+  const master = new Address(-1, Buffer.alloc(32, 0x77));
+  const params = L.defaultRegistryParams(master);
+  await F.assertRejected(ctx, registry, Errors.InvalidParams, () => gov.send({ to: registry, value: toNano('0.05'), body: M.updateParams({ params }) }));
+  assert.equal((await L.getRegistryParams(bc, registry)).treasury.workChain, 0);
+});
+
+test('attack 3: a registry deployed with a masterchain treasury passes it to no provider and no channel (103)', async () => {
+  const ctx = await setupChannel({ open: false });
+  const { bc, gov, owner, client } = ctx;
+  const master = new Address(-1, Buffer.alloc(32, 0x77));
+  const reg = await L.deployRegistry(bc, gov, { governance: gov.address, params: L.defaultRegistryParams(master), channelCode: ctx.channelCode, unchecked: true });
+  const stake = ctx.params.minProviderStake;
+  await F.assertRejected(ctx, reg.address, Errors.InvalidParams, () => owner.send({ to: reg.address, value: stake + toNano('0.2'), body: M.registerProvider({ stakeAmount: stake }) }));
+  await F.assertRejected(ctx, reg.address, Errors.InvalidParams, () => client.send({ to: reg.address, value: toNano('1'), body: C.openChannel({ providerOwner: owner.address, clientKey: ctx.key.publicKey }) }));
+});
+
+test('attack 3: a provider payment failing in the action phase bounces the report: the provider keeps nothing and records nothing', async () => {
+  const ctx = await setupChannel({ deposit: toNano('10') });
+  const { bc, channel, provider, relayer } = ctx;
+  // A genuine-looking report of 1 TON whose value does not cover the payments' forward fees (a
+  // relayer's value below the cost): the provider's compute phase succeeds, its sends fail (37).
+  const before = (await bc.getContract(channel)).accountState.state.data;
+  const st = C.channelStorageCell({ clientKey: ctx.key.publicKey, provider, status: 1, protocolFeeBps: 250,
+    acceptedAmount: toNano('1'), paid: toNano('1'), setup: (await bc.getContract(channel)).accountState.state.data.refs[0] });
+  const report = C.channelUsage({ queryId: 5n, excessTo: relayer.address, before, after: st });
+  const r = await F.assertRejected(ctx, provider, 0, () => bc.sendMessage(internal({ from: channel, to: provider, value: toNano('1'), body: report, ihrFee: 3n })), { noLoss: true });
+  const tx = F.assertTx(r, { from: channel, to: provider, success: false });
+  assert.equal(tx.description.actionPhase.resultCode, 37, 'not enough value for the payments');
+  assert.equal(tx.description.bouncePhase?.type, 'ok', 'the report bounces back to the channel');
+  F.assertTx(r, { from: provider, to: channel, bounced: true });
+  assert.deepEqual(await L.getUsage(bc, provider), { promptTokens: 0n, completionTokens: 0n, earned: 0n });
+});
+
+test('attack 3: a registry forward the provider cannot carry out in the action phase bounces and is refunded (slash below its forward fee)', async () => {
+  const ctx = await setupChannel();
+  const { bc, gov, registry, provider, owner } = ctx;
+  const before = await F.state(bc, provider);
+  const r = await gov.send({ to: registry, value: toNano('0.1'), body: M.slashProvider({ providerOwner: owner.address, amount: 1n, evidenceDigest: 1n }) });
+  const tx = F.assertTx(r, { from: registry, to: provider, op: Op.ForwardedSlash, success: false, exitCode: 0 });
+  assert.equal(tx.description.actionPhase.resultCode, 40, 'SlashedStake cannot pay its forward fee');
+  F.assertTx(r, { from: registry, to: gov.address, op: Op.RefundBounced, success: true });
+  assert.deepEqual(await F.state(bc, provider), before, 'the provider is unchanged');
 });

@@ -2,7 +2,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { toNano, beginCell } = require('@ton/core');
+const { Address, toNano, beginCell } = require('@ton/core');
 const F = require('./lib/fixture');
 const L = require('./lib/contracts');
 const M = require('./lib/messages');
@@ -60,6 +60,7 @@ test('UpdateParams: valid params applied, every bound enforced, state unchanged 
     { challengePeriod: 0 },
     { oracleQuorum: 0 },
     { maxAttestationLifetime: 366 * 24 * 3600 },
+    { treasury: new Address(-1, Buffer.alloc(32, 1)) }, // claim and fee checks price basechain forwarding only
   ];
   for (const b of bad) {
     await F.assertRejected(ctx, registry, Errors.InvalidParams, () =>

@@ -70,7 +70,10 @@ function defaultRegistryParams(treasury, overrides = {}) {
 }
 
 // Deploys a registry from `deployer` (a sandbox treasury). Returns { address, code, providerCode, result }.
+// The contract does not check its initial data: like the Go helper, this refuses a treasury outside the
+// basechain unless `unchecked` (tests of what the registry does with such data).
 async function deployRegistry(blockchain, deployer, opts) {
+  if (!opts.unchecked && opts.params.treasury.workChain !== 0) throw new Error('registry treasury must be in the basechain');
   const code = opts.code ?? loadCode('registry');
   const providerCode = opts.providerCode ?? loadCode('provider');
   const data = registryData({ ...opts, providerCode });
