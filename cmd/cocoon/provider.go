@@ -91,8 +91,8 @@ var providerVerbHelp = map[string][2]string{
 	"unstake": {"--amount TON", "Moves stake to unbonding. An active or paused provider must keep the minimum stake. The unlock\n" +
 		"time becomes now + the unbonding period, for the whole unbonding amount."},
 	"withdraw": {"", "Pays the unbonding stake out to the owner once its unlock time has passed."},
-	"pause":    {"", "Stops serving (active → paused); the stake stays bonded."},
-	"resume":   {"", "Serves again (paused → active); needs the minimum stake."},
+	"pause":    {"", "Stops serving (active → paused); the stake stays bonded. Not while jailed."},
+	"resume":   {"", "Serves again (paused, or exiting / slashed after re-staking → active); needs the minimum stake. Not while jailed."},
 	"exit":     {"", "Moves all stake to unbonding and stops serving; withdraw it after the unbonding period."},
 }
 
@@ -475,7 +475,7 @@ func providerHint(ctx context.Context, c chain.Client, p *providerCmd, st *provi
 	case contracts.ExitInvalidStatus:
 		return "the provider is " + d.EffectiveStatus.String()
 	case contracts.ExitProviderJailed:
-		return "stake movements are frozen until " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.JailedUntil)
+		return "stake movements and status changes are frozen until " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.JailedUntil)
 	case contracts.ExitStakeWouldDropBelowMinimum, contracts.ExitStakeBelowMinimum, contracts.ExitAmountExceedsStake:
 		params, err := contracts.ProviderClient{Chain: c, Address: st.addr}.Params(ctx)
 		if err != nil {

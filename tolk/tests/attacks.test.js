@@ -8,7 +8,7 @@ const { internal } = require('@ton/sandbox');
 const F = require('./lib/fixture');
 const L = require('./lib/contracts');
 const C = require('./lib/channel');
-const { Errors, Op } = require('./lib/protocol');
+const { Errors, Op, ProviderStatus } = require('./lib/protocol');
 const M = require('./lib/messages');
 const { setupChannel, sentOne } = require('./lib/channel-fixture');
 
@@ -150,4 +150,43 @@ test('attack 3: a registry forward the provider cannot carry out in the action p
   assert.equal(tx.description.actionPhase.resultCode, 40, 'SlashedStake cannot pay its forward fee');
   F.assertTx(r, { from: registry, to: gov.address, op: Op.RefundBounced, success: true });
   assert.deepEqual(await F.state(bc, provider), before, 'the provider is unchanged');
+});
+
+// ---------------------------------------------------------------- 5. smaller points
+
+test('attack 5: while jailed no owner operation changes the status (AddStake, RegisterProvider, PauseProvider)', async () => {
+  const ctx = await setupChannel();
+  const { bc, gov, registry, provider, owner } = ctx;
+  const G = (body) => gov.send({ to: registry, value: toNano('0.1'), body });
+  const status = async () => { const d = await L.getProviderData(bc, provider); return [d.status, d.effectiveStatus]; };
+  // slashed below the minimum, then jailed
+  F.assertTx(await G(M.slashProvider({ providerOwner: owner.address, amount: toNano('5'), evidenceDigest: 1n })), { to: provider, success: true });
+  F.assertTx(await G(M.jailProvider({ providerOwner: owner.address, until: bc.now + 3600 })), { to: provider, success: true });
+  assert.deepEqual(await status(), [ProviderStatus.Slashed, ProviderStatus.Jailed]);
+  // stake may be added, the status stays
+  F.assertTx(await owner.send({ to: provider, value: toNano('10.1'), body: M.addStake({ amount: toNano('10') }) }), { to: provider, success: true });
+  assert.deepEqual(await status(), [ProviderStatus.Slashed, ProviderStatus.Jailed]);
+  F.assertTx(await F.registerProvider(ctx, owner, ctx.params.minProviderStake), { to: provider, success: true });
+  assert.deepEqual(await status(), [ProviderStatus.Slashed, ProviderStatus.Jailed]);
+  await F.assertRejected(ctx, provider, Errors.ProviderJailed, () => owner.send({ to: provider, value: toNano('0.05'), body: M.resumeProvider({}) }));
+  // after the jail, ResumeProvider brings a slashed provider with enough stake back
+  bc.now += 3600;
+  F.assertTx(await owner.send({ to: provider, value: toNano('0.05'), body: M.resumeProvider({}) }), { to: provider, success: true });
+  assert.deepEqual(await status(), [ProviderStatus.Active, ProviderStatus.Active]);
+  // an active provider cannot pause while jailed either
+  F.assertTx(await G(M.jailProvider({ providerOwner: owner.address, until: bc.now + 3600 })), { to: provider, success: true });
+  await F.assertRejected(ctx, provider, Errors.ProviderJailed, () => owner.send({ to: provider, value: toNano('0.05'), body: M.pauseProvider({}) }));
+  assert.deepEqual(await status(), [ProviderStatus.Active, ProviderStatus.Jailed]);
+});
+
+test('attack 5: an exiting provider re-staked while jailed stays exiting until the jail ends', async () => {
+  const ctx = await setupChannel();
+  const { bc, gov, registry, provider, owner } = ctx;
+  F.assertTx(await owner.send({ to: provider, value: toNano('0.05'), body: M.exitProvider({}) }), { to: provider, success: true });
+  F.assertTx(await gov.send({ to: registry, value: toNano('0.1'), body: M.jailProvider({ providerOwner: owner.address, until: bc.now + 60 }) }), { to: provider, success: true });
+  F.assertTx(await owner.send({ to: provider, value: toNano('10.1'), body: M.addStake({ amount: toNano('10') }) }), { to: provider, success: true });
+  assert.equal((await L.getProviderData(bc, provider)).status, ProviderStatus.Exiting);
+  bc.now += 60;
+  F.assertTx(await owner.send({ to: provider, value: toNano('1.1'), body: M.addStake({ amount: toNano('1') }) }), { to: provider, success: true });
+  assert.equal((await L.getProviderData(bc, provider)).status, ProviderStatus.Active);
 });
