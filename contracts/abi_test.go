@@ -222,7 +222,7 @@ func goMirrors() map[string]reflect.Type {
 	for _, v := range []any{
 		RegistryParams{}, ModelInfo{}, OracleInfo{}, RegistryCatalog{}, RegistryStorage{},
 		AttestationClaim{}, ProviderParams{}, ModelPrice{}, ProviderProfile{}, AttestationRecord{},
-		AttestationRound{}, AttestationState{}, UsageTotals{}, ProviderStorage{},
+		OracleVote{}, AttestationState{}, UsageTotals{}, ProviderStorage{},
 		Voucher{}, CloseRequest{}, ChannelSetup{}, ClosingState{}, ChannelStorage{},
 	} {
 		m[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)

@@ -634,13 +634,16 @@ func providerShow(ctx context.Context, args []string) error {
 		fmt.Fprintf(o, "  evidence digest: %s\n", hex.EncodeToString(att.EvidenceDigest))
 		fmt.Fprintf(o, "  tls key hash:    %s\n", hex.EncodeToString(att.TLSKeyHash))
 	}
-	sameRound := bytes.Equal(att.RoundMeasurementHash, att.MeasurementHash) && bytes.Equal(att.RoundEvidenceDigest, att.EvidenceDigest) &&
-		bytes.Equal(att.RoundTLSKeyHash, att.TLSKeyHash) && att.RoundValidUntil == att.ValidUntil
-	if att.RoundVoteCount > 0 && !sameRound { // a confirmed round stays the round until new votes arrive
-		fmt.Fprintf(o, "vote round:        %d of %d votes, valid until %s\n", att.RoundVoteCount, regParams.OracleQuorum, when(att.RoundValidUntil))
-		fmt.Fprintf(o, "  measurement:     %s\n", hex.EncodeToString(att.RoundMeasurementHash))
-		fmt.Fprintf(o, "  evidence digest: %s\n", hex.EncodeToString(att.RoundEvidenceDigest))
-		fmt.Fprintf(o, "  tls key hash:    %s\n", hex.EncodeToString(att.RoundTLSKeyHash))
+	// Each oracle's latest vote: those for another claim than the confirmed one are pending.
+	confirmedClaim, _ := contracts.ClaimHash(att.MeasurementHash, att.EvidenceDigest, att.TLSKeyHash)
+	var pending int
+	for _, v := range att.Votes {
+		if v.ValidUntil > uint32(now.Unix()) && (zero(att.MeasurementHash) || !bytes.Equal(v.ClaimHash, confirmedClaim)) {
+			pending++
+		}
+	}
+	if pending > 0 {
+		fmt.Fprintf(o, "pending votes:     %d live oracle votes for another claim (quorum %d)\n", pending, regParams.OracleQuorum)
 	}
 	fmt.Fprintf(o, "usage:             %d prompt tokens, %d completion tokens, earned %s\n", usage.PromptTokens, usage.CompletionTokens, ton(usage.Earned))
 	return nil

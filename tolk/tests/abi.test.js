@@ -99,7 +99,7 @@ test('storage builders (registry deploy data, provider and channel initial data)
   const channelCode = beginCell().storeUint(0xc4a, 12).endCell();
   for (const cc of [null, channelCode]) {
     const want = abi.cell('RegistryStorage', {
-      governance: gov, pendingGovernance: null, networkKind: NetworkKind.Testnet, oracleCount: 0n, params,
+      governance: gov, pendingGovernance: null, networkKind: NetworkKind.Testnet, oracleCount: 0n, oracleSlots: 0n, oracleEpoch: 0n, params,
       measurements: null, oracles: null, catalog: { providerCode, channelCode: cc, modelCount: 0n, models: null },
     });
     assert.ok(L.registryData({ governance: gov, networkKind: NetworkKind.Testnet, params, providerCode, channelCode: cc }).equals(want), 'registryData');

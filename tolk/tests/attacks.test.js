@@ -190,3 +190,78 @@ test('attack 5: an exiting provider re-staked while jailed stays exiting until t
   F.assertTx(await owner.send({ to: provider, value: toNano('1.1'), body: M.addStake({ amount: toNano('1') }) }), { to: provider, success: true });
   assert.equal((await L.getProviderData(bc, provider)).status, ProviderStatus.Active);
 });
+
+// ---------------------------------------------------------------- 2. one oracle against a quorum
+
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+
+test('attack 2: one oracle cannot shorten what a quorum confirmed, before or after a re-attestation', async () => {
+  const ctx = await F.setup({ quorum: 2, oracles: 3 });
+  const { bc, provider } = ctx;
+  const T = F.claim({ validUntil: F.NOW + DAY });
+  F.assertTx(await F.vote(ctx, 0, T), { to: provider, success: true });
+  F.assertTx(await F.vote(ctx, 1, T), { to: provider, success: true });
+  assert.equal((await L.getAttestation(bc, provider)).validUntil, F.NOW + DAY);
+  // oracle 2 alone votes the same claim valid for one second
+  F.assertTx(await F.vote(ctx, 2, { ...T, validUntil: F.NOW + 1 }), { to: provider, success: true });
+  let a = await L.getAttestation(bc, provider);
+  assert.deepEqual([a.attested, a.validUntil], [true, F.NOW + DAY]);
+  bc.now = F.NOW + 2;
+  assert.equal(await L.isAttested(bc, provider), true);
+  // the honest oracles re-attest an hour later; oracle 2 tries again
+  bc.now = F.NOW + HOUR;
+  const T2 = { ...T, validUntil: bc.now + DAY };
+  F.assertTx(await F.vote(ctx, 0, T2), { to: provider, success: true });
+  F.assertTx(await F.vote(ctx, 1, T2), { to: provider, success: true });
+  F.assertTx(await F.vote(ctx, 2, { ...T, validUntil: bc.now + 1 }), { to: provider, success: true });
+  a = await L.getAttestation(bc, provider);
+  assert.deepEqual([a.attested, a.validUntil], [true, F.NOW + HOUR + DAY]);
+  // nor can it lengthen it alone: the confirmed validUntil is the quorum-th largest of the matching votes
+  bc.now += 10;
+  F.assertTx(await F.vote(ctx, 2, { ...T, validUntil: bc.now + DAY }), { to: provider, success: true });
+  assert.equal((await L.getAttestation(bc, provider)).validUntil, F.NOW + HOUR + DAY);
+});
+
+test('attack 2: one vote for another claim does not discard the votes other oracles cast', async () => {
+  const ctx = await F.setup({ quorum: 2, oracles: 3 });
+  const { bc, provider } = ctx;
+  const T = F.claim({ evidenceDigest: 0x111n });
+  F.assertTx(await F.vote(ctx, 0, T), { to: provider, success: true });
+  F.assertTx(await F.vote(ctx, 2, { ...T, evidenceDigest: 0x666n }), { to: provider, success: true });
+  F.assertTx(await F.vote(ctx, 1, T), { to: provider, success: true });
+  const a = await L.getAttestation(bc, provider);
+  assert.deepEqual([a.attested, a.evidenceDigest], [true, 0x111n]);
+});
+
+test('attack 2: one oracle cannot switch the confirmed claim back with the stale votes of others', async () => {
+  const ctx = await F.setup({ quorum: 2, oracles: 3 });
+  const { bc, provider } = ctx;
+  const old = F.claim({ tlsKeyHash: 0x01n, validUntil: F.NOW + DAY });
+  F.assertTx(await F.vote(ctx, 0, old), { to: provider, success: true });
+  F.assertTx(await F.vote(ctx, 1, old), { to: provider, success: true });
+  // the provider restarts with a new TLS key; oracles 0 and 2 confirm it, oracle 1 has not voted yet
+  bc.now = F.NOW + HOUR;
+  const fresh = F.claim({ tlsKeyHash: 0x02n, validUntil: bc.now + DAY });
+  F.assertTx(await F.vote(ctx, 0, fresh), { to: provider, success: true });
+  F.assertTx(await F.vote(ctx, 2, fresh), { to: provider, success: true });
+  assert.equal((await L.getAttestation(bc, provider)).tlsKeyHash, 0x02n);
+  // oracle 2 votes the old key again: with oracle 1's vote from before it would be two
+  F.assertTx(await F.vote(ctx, 2, { ...old, validUntil: bc.now + DAY }), { to: provider, success: true });
+  const a = await L.getAttestation(bc, provider);
+  assert.deepEqual([a.attested, a.tlsKeyHash], [true, 0x02n]);
+});
+
+test('attack 2: an oracle removed and re-added with a new key cannot vote twice in one round', async () => {
+  const ctx = await F.setup({ quorum: 2, oracles: 3 });
+  const { bc, gov, registry, provider, oracleWallets } = ctx;
+  const T = F.claim();
+  F.assertTx(await F.vote(ctx, 0, T), { to: provider, success: true });
+  const G = (body) => gov.send({ to: registry, value: toNano('0.05'), body });
+  F.assertTx(await G(M.removeOracle({ wallet: oracleWallets[0].address })), { to: registry, success: true });
+  F.assertTx(await G(M.addOracle({ wallet: oracleWallets[0].address, publicKey: 0xbeefn })), { to: registry, success: true });
+  F.assertTx(await F.vote(ctx, 0, T), { to: provider, success: true });
+  assert.equal(await L.isAttested(bc, provider), false, 'one oracle, one vote');
+  F.assertTx(await F.vote(ctx, 1, T), { to: provider, success: true });
+  assert.equal(await L.isAttested(bc, provider), true);
+});
