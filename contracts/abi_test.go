@@ -311,30 +311,35 @@ var goIntKinds = map[bool]map[int]reflect.Kind{
 	false: {8: reflect.Int8, 16: reflect.Int16, 32: reflect.Int32, 64: reflect.Int64},
 }
 
+// plainFields maps the ABI types that have one Go mapping to its tlb tag and Go type (or kind).
+var plainFields = map[string]struct {
+	tag  string
+	typ  reflect.Type
+	kind reflect.Kind
+}{
+	"address":    {"addr std required", addressType, reflect.Pointer},
+	"addressOpt": {"addr std", addressType, reflect.Pointer},
+	"coins":      {".", coinsType, reflect.Struct},
+	"bool":       {"bool", nil, reflect.Bool},
+	"cell":       {"^", cellType, reflect.Pointer},
+}
+
 // checkField requires the Go field's tlb tag and type to serialize the ABI type.
 func (s *abiSet) checkField(t *testing.T, where string, at rtype, f reflect.StructField) {
 	t.Helper()
 	tag := f.Tag.Get("tlb")
-	switch at.Kind {
-	case "address", "addressOpt":
-		want := "addr std required"
-		if at.Kind == "addressOpt" {
-			want = "addr std"
+	if p, ok := plainFields[at.Kind]; ok {
+		require.Equal(t, p.tag, tag, where)
+		require.Equal(t, p.kind, f.Type.Kind(), where)
+		if p.typ != nil {
+			require.Equal(t, p.typ, f.Type, where)
 		}
-		require.Equal(t, want, tag, where)
-		require.Equal(t, addressType, f.Type, where)
-	case "coins":
-		require.Equal(t, ".", tag, where)
-		require.Equal(t, coinsType, f.Type, where)
-	case "bool":
-		require.Equal(t, "bool", tag, where)
-		require.Equal(t, reflect.Bool, f.Type.Kind(), where)
+		return
+	}
+	switch at.Kind {
 	case "bitsN":
 		require.Equal(t, "bits "+strconv.Itoa(at.N), tag, where)
 		require.Equal(t, reflect.Slice, f.Type.Kind(), where)
-	case "cell":
-		require.Equal(t, "^", tag, where)
-		require.Equal(t, cellType, f.Type, where)
 	case "cellOf":
 		require.Equal(t, "^", tag, where)
 		require.Equal(t, reflect.Pointer, f.Type.Kind(), where)

@@ -443,10 +443,7 @@ type Delta struct {
 // to the Provider contract. A nil prev is the channel's starting point (all zero), so Owed(nil, v)
 // is v's totals.
 func Owed(prev, next *Voucher) (Delta, error) {
-	if next == nil {
-		return Delta{}, fmt.Errorf("%w: no voucher", ErrInvalid)
-	}
-	if prev == nil {
+	if prev == nil && next != nil {
 		prev = zeroOf(next)
 	}
 	after, err := Accept(prev, next)
