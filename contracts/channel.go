@@ -49,7 +49,7 @@ const (
 	ExitChannelNotOpen      ExitCode = 153 // the registry's ChannelInit has not arrived
 	ExitInvalidSignature    ExitCode = 154 // voucher / close request not signed by the client key
 	ExitWrongChannel        ExitCode = 155 // signed structure names another channel
-	ExitVoucherNotNewer     ExitCode = 156 // some cumulative field lower, or all equal, to the accepted voucher
+	ExitVoucherNotNewer     ExitCode = 156 // amount lower than the accepted one, or equal with no token total higher
 	ExitNothingToClaim      ExitCode = 157 // ClaimRemainder with nothing owed or nothing available
 	ExitAlreadyClosing      ExitCode = 158 // StartClose while closing
 	ExitNotClosing          ExitCode = 159 // FinalizeClose / CooperativeClose while not closing
@@ -147,8 +147,8 @@ func (r *CloseRequest) Sign(priv ed25519.PrivateKey) ([]byte, error) {
 // ---------------------------------------------------------------- storage
 
 // ChannelSetup is the cold part of the storage, one ref away: the registry (address preimage)
-// and what the registry's ChannelInit sets (zero / nil in the initial data) and every later
-// ChannelInit refreshes.
+// and the terms the registry's first ChannelInit sets (zero / nil in the initial data); a later
+// ChannelInit leaves them.
 type ChannelSetup struct {
 	// Registry is part of the address preimage: the only sender of ChannelInit.
 	Registry *address.Address `tlb:"addr std required" json:"registry"`
@@ -179,10 +179,11 @@ type ChannelStorage struct {
 	// Provider is the Provider contract notified of usage.
 	Provider *address.Address `tlb:"addr std required" json:"provider"`
 	Status   ChannelStatus    `tlb:"## 8" json:"status"`
-	// ProtocolFeeBps INVARIANT: <= 10000; set and refreshed by ChannelInit, 0 in the initial data.
+	// ProtocolFeeBps INVARIANT: <= 10000; set by the first ChannelInit, 0 in the initial data.
 	ProtocolFeeBps uint16 `tlb:"## 16" json:"protocolFeeBps"`
 	CloseNonce     uint32 `tlb:"## 32" json:"closeNonce"`
-	// Accepted* are the totals of the highest accepted voucher.
+	// AcceptedAmount is the largest accepted amount; AcceptedPrompt and AcceptedCompletion are the
+	// largest token totals of the accepted vouchers (docs/PROTOCOL.md "Vouchers").
 	AcceptedAmount     tlb.Coins `tlb:"." json:"acceptedAmount"`
 	AcceptedPrompt     uint64    `tlb:"## 64" json:"acceptedPrompt"`
 	AcceptedCompletion uint64    `tlb:"## 64" json:"acceptedCompletion"`
@@ -227,7 +228,7 @@ func EncodeChannelStorage(st *ChannelStorage) (*cell.Cell, error) {
 }
 
 // ChannelInitData is the initial data a channel is deployed with (the address preimage,
-// channelInitialData in channel-utils.tolk): registry, client key and provider contract, every
+// channelInitialData in channel-address.tolk): registry, client key and provider contract, every
 // other field zero or nil.
 func ChannelInitData(registry *address.Address, clientKey ed25519.PublicKey, provider *address.Address) (*cell.Cell, error) {
 	if len(clientKey) != ed25519.PublicKeySize {
@@ -263,8 +264,8 @@ func ChannelAddress(channelCode *cell.Cell, registry *address.Address, clientKey
 // ---------------------------------------------------------------- messages
 
 // OpenChannel (anyone → registry) deploys the channel of (registry, ClientKey, the provider of
-// ProviderOwner) and deposits the attached value minus fees; on an existing channel it is a
-// top-up that also refreshes the channel's terms.
+// ProviderOwner) and deposits the attached value minus fees; on an existing channel it is only a
+// top-up (the terms stay as the channel first opened).
 type OpenChannel struct {
 	_       tlb.Magic `tlb:"#52470012"`
 	QueryID uint64    `tlb:"## 64" json:"queryId"`
@@ -585,7 +586,8 @@ func DecodeChannelData(res *chain.GetMethodResult) (*ChannelData, error) {
 type ChannelState struct {
 	Status     ChannelStatus
 	CloseNonce uint32
-	// Accepted* are the totals of the highest accepted voucher.
+	// AcceptedAmount is the largest accepted amount; AcceptedPrompt and AcceptedCompletion are the
+	// largest token totals of the accepted vouchers (docs/PROTOCOL.md "Vouchers").
 	AcceptedAmount     tlb.Coins
 	AcceptedPrompt     uint64
 	AcceptedCompletion uint64
@@ -604,8 +606,8 @@ type ChannelState struct {
 	ClaimCost tlb.Coins
 }
 
-// Accepted is the highest accepted voucher's totals as a voucher.Voucher of channel ch, for
-// voucher.CheckNewer against a voucher about to be claimed.
+// Accepted is the channel's accepted state as a voucher.Voucher of channel ch, for
+// voucher.CheckNewer / Accept against a voucher about to be claimed.
 func (s *ChannelState) Accepted(ch *address.Address) voucher.Voucher {
 	return voucher.Voucher{Channel: ch, Amount: s.AcceptedAmount.Nano(), PromptTokens: s.AcceptedPrompt, CompletionTokens: s.AcceptedCompletion}
 }

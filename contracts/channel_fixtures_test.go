@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"os"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,9 +23,20 @@ import (
 // channel address, and the voucher package verifies and reproduces @ton/crypto's signatures.
 
 type channelFixtureFile struct {
-	Messages []fixtureMessage     `json:"messages"`
-	Signed   channelFixtureSigned `json:"signed"`
-	Sandbox  channelFixtureChain  `json:"sandbox"`
+	Messages    []fixtureMessage     `json:"messages"`
+	Signed      channelFixtureSigned `json:"signed"`
+	VoucherRule []VoucherRuleCase    `json:"voucherRule"`
+	Sandbox     channelFixtureChain  `json:"sandbox"`
+}
+
+// VoucherRuleCase is one (accepted state, voucher) pair of the fixture's voucher-rule table and the
+// channel's answer in @ton/sandbox: exit code 0 (accepted, the state becomes After) or 156.
+type VoucherRuleCase struct {
+	Name     string            `json:"name"`
+	Accepted map[string]string `json:"accepted"`
+	Voucher  map[string]string `json:"voucher"`
+	ExitCode int               `json:"exitCode"`
+	After    map[string]string `json:"after"`
 }
 
 type channelFixtureSigned struct {
@@ -78,6 +90,54 @@ func loadChannelFixtures(t *testing.T) *channelFixtureFile {
 func fixtureVoucher(t *testing.T, fields map[string]any) voucher.Voucher {
 	t.Helper()
 	return fromJSON(t, reflect.TypeOf(Voucher{}), fields).Interface().(Voucher).ToVoucher()
+}
+
+// The channel's voucher rule, case by case as @ton/sandbox answered: voucher.CheckNewer accepts
+// exactly what the contract accepts, and Accept and Owed give its stored state and deltas.
+func TestChannelFixtureVoucherRule(t *testing.T) {
+	f := loadChannelFixtures(t)
+	require.NotEmpty(t, f.VoucherRule)
+	ch := testChannelAddr(0x5c)
+	triple := func(m map[string]string) voucher.Voucher {
+		amount, ok := new(big.Int).SetString(m["amount"], 10)
+		require.True(t, ok)
+		p, err := strconv.ParseUint(m["promptTokens"], 10, 64)
+		require.NoError(t, err)
+		c, err := strconv.ParseUint(m["completionTokens"], 10, 64)
+		require.NoError(t, err)
+		return voucher.Voucher{Channel: ch, Amount: amount, PromptTokens: p, CompletionTokens: c}
+	}
+	for _, tc := range f.VoucherRule {
+		t.Run(tc.Name, func(t *testing.T) {
+			acc, next, after := triple(tc.Accepted), triple(tc.Voucher), triple(tc.After)
+			err := voucher.CheckNewer(&acc, &next)
+			got, aerr := voucher.Accept(&acc, &next)
+			switch tc.ExitCode {
+			case 0:
+				require.NoError(t, err)
+				require.NoError(t, aerr)
+				require.Zero(t, got.Amount.Cmp(after.Amount))
+				require.Equal(t, [2]uint64{after.PromptTokens, after.CompletionTokens}, [2]uint64{got.PromptTokens, got.CompletionTokens})
+				d, err := voucher.Owed(&acc, &next)
+				require.NoError(t, err)
+				require.Zero(t, d.Amount.Cmp(new(big.Int).Sub(after.Amount, acc.Amount)))
+				require.Equal(t, after.PromptTokens-acc.PromptTokens, d.PromptTokens)
+				require.Equal(t, after.CompletionTokens-acc.CompletionTokens, d.CompletionTokens)
+				o, err := voucher.Compare(&acc, &next)
+				require.NoError(t, err)
+				require.Contains(t, []voucher.Ordering{voucher.Newer, voucher.Conflicting}, o)
+			case int(ExitVoucherNotNewer):
+				require.Error(t, err)
+				require.Error(t, aerr)
+				require.Equal(t, acc, after, "a refused claim leaves the state")
+				o, err := voucher.Compare(&acc, &next)
+				require.NoError(t, err)
+				require.Contains(t, []voucher.Ordering{voucher.Same, voucher.Older}, o)
+			default:
+				t.Fatalf("exit code %d", tc.ExitCode)
+			}
+		})
+	}
 }
 
 func TestChannelFixtureMessages(t *testing.T) {

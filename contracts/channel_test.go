@@ -6,10 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"math/big"
-	"os"
 	"reflect"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -24,21 +21,8 @@ import (
 	"github.com/cocoon-go/cocoon/voucher"
 )
 
-// channelLayoutTypes maps every struct of channel-messages.tolk and channel-storage.tolk to its
-// Go mirror.
-func channelLayoutTypes() map[string]reflect.Type {
-	m := map[string]reflect.Type{}
-	for _, v := range []any{Voucher{}, CloseRequest{}, ChannelSetup{}, ClosingState{}, ChannelStorage{}} {
-		m[reflect.TypeOf(v).Name()] = reflect.TypeOf(v)
-	}
-	for _, msg := range ChannelMessages() {
-		m[reflect.TypeOf(msg).Name()] = reflect.TypeOf(msg)
-	}
-	return m
-}
-
-// isChannelMessage says whether a registered message is one of channel-messages.tolk's (the
-// messages.tolk mirror tests skip those).
+// isChannelMessage says whether a registered message is one of channel-messages.tolk's (their
+// fixtures are in channel-fixtures.json).
 func isChannelMessage(t reflect.Type) bool {
 	for _, m := range ChannelMessages() {
 		if reflect.TypeOf(m) == t {
@@ -46,32 +30,6 @@ func isChannelMessage(t reflect.Type) bool {
 		}
 	}
 	return false
-}
-
-// The same check as TestGoLayoutsMirrorTolk, for the channel's files.
-func TestChannelLayoutsMirrorTolk(t *testing.T) {
-	requireLayoutsMirrorTolk(t, []string{"channel-messages.tolk", "channel-storage.tolk"}, channelLayoutTypes())
-	// Status constants.
-	src, err := os.ReadFile(tolkSrc + "channel-storage.tolk")
-	require.NoError(t, err)
-	for name, want := range map[string]ChannelStatus{"UNINIT": ChannelUninit, "OPEN": ChannelOpen, "CLOSING": ChannelClosing} {
-		m := regexp.MustCompile(`const CHANNEL_STATUS_` + name + `\s*=\s*(\d+)`).FindStringSubmatch(string(src))
-		require.NotNil(t, m, "CHANNEL_STATUS_%s", name)
-		require.Equal(t, strconv.Itoa(int(want)), m[1], "CHANNEL_STATUS_%s", name)
-	}
-}
-
-func TestChannelGettersMirrorTolk(t *testing.T) {
-	re := regexp.MustCompile(`(?m)^get fun (\w+)\(`)
-	var got []string
-	for _, file := range []string{"channel.tolk", "registry-channels.tolk"} {
-		src, err := os.ReadFile(tolkSrc + file)
-		require.NoError(t, err)
-		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
-			got = append(got, m[1])
-		}
-	}
-	require.ElementsMatch(t, []string{MethodGetChannelData, MethodGetChannelState, MethodGetChannelAddress, MethodGetOpenChannelFee}, got)
 }
 
 func testChannelAddr(b byte) *address.Address {

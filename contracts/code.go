@@ -1,7 +1,8 @@
 // Package contracts is the Go side of the Cocoon smart contracts: their compiled code (embedded
 // from contracts/build, which `make contracts` writes from tolk/src), a Go struct for every
 // message and storage layout (tonutils-go tlb tags, mirrored from tolk/src/messages.tolk and
-// storage.tolk), address derivation, and decoders for every get-method.
+// storage.tolk), address derivation, and decoders for every get-method. abi_test.go checks every
+// mirror, exit code, status and getter decoder against the compiler's ABI (build/<name>.abi.json).
 //
 // The layouts are proven byte for byte against the Tolk side by testdata/fixtures.json, which
 // tolk/tests/go-fixtures.test.js produces with @ton/sandbox.
@@ -20,7 +21,7 @@ import (
 )
 
 // TolkVersion is the compiler version the embedded code was built with (tolk/package.json pins it).
-const TolkVersion = "1.3.0"
+const TolkVersion = "1.4.2"
 
 // Name identifies one of the contracts in contracts/build.
 type Name string

@@ -71,7 +71,7 @@ const (
 	ExitNothingToWithdraw          ExitCode = 139
 	// ExitProviderJailed: stake movements are frozen while jailed
 	ExitProviderJailed ExitCode = 140
-	// ExitAlreadyVoted: same oracle voted twice in one attestation round
+	// ExitAlreadyVoted is no longer thrown: an oracle's new vote replaces its previous one (kept, never renumbered)
 	ExitAlreadyVoted ExitCode = 141
 	ExitZeroAmount   ExitCode = 142
 	// ExitUnbondingLocked: WithdrawUnbonded before unlockAt

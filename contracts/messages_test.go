@@ -163,7 +163,7 @@ func zeroFilled(t *testing.T, m Message) Message {
 	case ProviderRegistration:
 		return ProviderRegistration{Owner: testAddr, Params: params}
 	case ForwardedOracleVote:
-		return ForwardedOracleVote{OracleWallet: testAddr, OracleKey: testHash, Claim: claim, Params: params}
+		return ForwardedOracleVote{OracleWallet: testAddr, Claim: claim, Params: params}
 	case ForwardedSlash:
 		return ForwardedSlash{ExcessTo: testAddr, EvidenceDigest: testHash, Params: params}
 	case ForwardedJail:

@@ -2,9 +2,11 @@ package contracts
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
+	"sort"
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
@@ -102,36 +104,37 @@ type ProviderProfile struct {
 	Models *cell.Dictionary `tlb:"dict 32" json:"models"`
 }
 
-// AttestationRecord is the last attestation round that reached quorum.
+// AttestationRecord is the attestation a quorum of oracles confirmed.
 type AttestationRecord struct {
 	MeasurementHash []byte `tlb:"bits 256" json:"measurementHash"`
 	EvidenceDigest  []byte `tlb:"bits 256" json:"evidenceDigest"`
 	TLSKeyHash      []byte `tlb:"bits 256" json:"tlsKeyHash"`
-	// ValidUntil is the smallest validUntil of the round's votes.
+	// ValidUntil is the quorum-th largest validUntil of the votes for this claim; never lowered.
 	ValidUntil uint32 `tlb:"## 32" json:"validUntil"`
-	// AttestedAt is when quorum was reached.
+	// AttestedAt is when it was confirmed or last extended.
 	AttestedAt uint32 `tlb:"## 32" json:"attestedAt"`
 }
 
-// AttestationRound collects votes for one (measurement, evidence digest, TLS key) triple.
-type AttestationRound struct {
-	MeasurementHash []byte `tlb:"bits 256" json:"measurementHash"`
-	EvidenceDigest  []byte `tlb:"bits 256" json:"evidenceDigest"`
-	TLSKeyHash      []byte `tlb:"bits 256" json:"tlsKeyHash"`
-	// ValidUntil is the smallest validUntil over the votes so far.
-	ValidUntil uint32 `tlb:"## 32" json:"validUntil"`
-	// VoteCount INVARIANT: equals the number of entries in Votes.
-	VoteCount uint8 `tlb:"## 8" json:"voteCount"`
-	// Votes: uint256 oracle public key → uint32 vote time; see VoteList.
-	Votes *cell.Dictionary `tlb:"dict 256" json:"votes"`
+// OracleVote is one oracle's latest vote (the value of AttestationState.Votes).
+type OracleVote struct {
+	// ClaimHash is ClaimHash of the claim voted for.
+	ClaimHash []byte `tlb:"bits 256" json:"claimHash"`
+	// Round is AttestationState.Round when the vote was cast.
+	Round uint32 `tlb:"## 32" json:"round"`
 }
 
-// AttestationState is the provider's attestation.
+// AttestationState is the provider's attestation: the confirmed claim and each oracle's latest vote
+// (docs/PROTOCOL.md "Attestation votes").
 type AttestationState struct {
-	// Confirmed is nil until a round reached quorum.
+	// Confirmed is nil until a claim reached quorum.
 	Confirmed *AttestationRecord `tlb:"maybe ^" json:"confirmed"`
-	// Round is nil when no votes are being collected.
-	Round *AttestationRound `tlb:"maybe ^" json:"round"`
+	// Round grows each time Confirmed changes to another claim; only votes cast since can confirm
+	// another claim.
+	Round uint32 `tlb:"## 32" json:"round"`
+	// OracleEpoch is the registry's oracle epoch of the votes held (a newer one voids them).
+	OracleEpoch uint32 `tlb:"## 32" json:"oracleEpoch"`
+	// Votes: uint40 key (validUntil << 8 | oracle slot) → OracleVote; see VoteList.
+	Votes *cell.Dictionary `tlb:"dict 40" json:"votes"`
 }
 
 // UsageTotals are fed by payment channels.
@@ -246,29 +249,54 @@ func (p *ProviderProfile) PriceList() ([]ModelPriceEntry, error) {
 	return out, err
 }
 
-// Vote is one oracle vote in an attestation round.
-type Vote struct {
-	OracleKey []byte
-	VotedAt   uint32
+// ErrBadClaim is a claim whose hashes are not 32 bytes each.
+var ErrBadClaim = errors.New("bad attestation claim")
+
+// ClaimHash is how a provider identifies what a vote is for: sha256 of the claim's measurement hash,
+// evidence digest and TLS key hash (32 bytes each, big-endian), without its validUntil.
+func ClaimHash(measurementHash, evidenceDigest, tlsKeyHash []byte) ([]byte, error) {
+	h := sha256.New()
+	for _, part := range [][]byte{measurementHash, evidenceDigest, tlsKeyHash} {
+		if len(part) != 32 {
+			return nil, fmt.Errorf("%w: claim hash part has %d bytes, want 32", ErrBadClaim, len(part))
+		}
+		h.Write(part)
+	}
+	return h.Sum(nil), nil
 }
 
-// VoteList decodes the round's votes, in key order.
-func (r *AttestationRound) VoteList() ([]Vote, error) {
+// Vote is one oracle's latest vote held by a provider.
+type Vote struct {
+	ValidUntil uint32
+	// Slot is the oracle's OracleInfo.Slot (get_oracle).
+	Slot uint8
+	OracleVote
+}
+
+// VoteList decodes a provider's votes (AttestationState.Votes, or get_attestation's votes), the
+// largest validUntil first. Votes whose validUntil has passed count for nothing.
+func VoteList(votes *cell.Dictionary) ([]Vote, error) {
 	var out []Vote
-	err := forEachEntry(r.Votes, 256, "votes", func(key *cell.Slice, v *cell.Slice) error {
-		k, err := key.LoadSlice(256)
+	err := forEachEntry(votes, 40, "votes", func(key *cell.Slice, v *cell.Slice) error {
+		k, err := key.LoadUInt(40)
 		if err != nil {
 			return err
 		}
-		at, err := v.LoadUInt(32)
-		if err != nil {
+		var ov OracleVote
+		if err := tlb.LoadFromCell(&ov, v); err != nil {
 			return err
 		}
 		if v.BitsLeft() != 0 || v.RefsNum() != 0 {
 			return errors.New("value has extra data")
 		}
-		out = append(out, Vote{OracleKey: k, VotedAt: uint32(at)})
+		out = append(out, Vote{ValidUntil: uint32(k >> 8), Slot: uint8(k), OracleVote: ov})
 		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ValidUntil != out[j].ValidUntil {
+			return out[i].ValidUntil > out[j].ValidUntil
+		}
+		return out[i].Slot > out[j].Slot
 	})
 	return out, err
 }
@@ -291,8 +319,10 @@ type ForwardedOracleVote struct {
 	QueryID uint64    `tlb:"## 64" json:"queryId"`
 	// OracleWallet gets the excess (or the refund on bounce).
 	OracleWallet *address.Address `tlb:"addr std required" json:"oracleWallet"`
-	// OracleKey identifies the voter inside the round.
-	OracleKey []byte `tlb:"bits 256" json:"oracleKey"`
+	// OracleSlot is the voter's place among the current oracles (OracleInfo.Slot).
+	OracleSlot uint8 `tlb:"## 8" json:"oracleSlot"`
+	// OracleEpoch is the registry's oracle epoch: a provider drops the votes of an older one.
+	OracleEpoch uint32 `tlb:"## 32" json:"oracleEpoch"`
 	// Quorum is the registry's oracleQuorum at forwarding time.
 	Quorum uint8             `tlb:"## 8" json:"quorum"`
 	Claim  *AttestationClaim `tlb:"^" json:"claim"`
@@ -605,22 +635,22 @@ func DecodeModelPrice(res *chain.GetMethodResult) (*ModelPriceLookup, error) {
 	return &m, r.done()
 }
 
-// AttestationView is the result of get_attestation: the last confirmed round (zero if none) and
-// the round collecting votes (zero if none).
+// AttestationView is the result of get_attestation: the confirmed claim (zero if none) and the
+// votes the provider holds.
 type AttestationView struct {
-	// Attested: a round reached quorum and now < ValidUntil.
+	// Attested: a claim reached quorum and now < ValidUntil.
 	Attested        bool
 	MeasurementHash []byte
 	EvidenceDigest  []byte
 	TLSKeyHash      []byte
 	ValidUntil      uint32
 	AttestedAt      uint32
-
-	RoundMeasurementHash []byte
-	RoundEvidenceDigest  []byte
-	RoundTLSKeyHash      []byte
-	RoundValidUntil      uint32
-	RoundVoteCount       uint8
+	Round           uint32
+	// OracleEpoch is the registry's oracle epoch of Votes: if the registry's is newer
+	// (RegistryData.OracleEpoch), they are void.
+	OracleEpoch uint32
+	// Votes, the largest validUntil first (see VoteList).
+	Votes []Vote
 }
 
 // DecodeAttestation decodes get_attestation.
@@ -641,33 +671,26 @@ func DecodeAttestation(res *chain.GetMethodResult) (*AttestationView, error) {
 			return nil, err
 		}
 	}
-	validUntil, err := r.uint("validUntil", 32)
-	if err != nil {
-		return nil, err
-	}
-	attestedAt, err := r.uint("attestedAt", 32)
-	if err != nil {
-		return nil, err
-	}
-	v.ValidUntil, v.AttestedAt = uint32(validUntil), uint32(attestedAt)
-	for _, h := range []struct {
-		name string
-		dst  *[]byte
-	}{{"roundMeasurementHash", &v.RoundMeasurementHash}, {"roundEvidenceDigest", &v.RoundEvidenceDigest}, {"roundTlsKeyHash", &v.RoundTLSKeyHash}} {
-		if *h.dst, err = r.hash(h.name); err != nil {
+	var nums [4]uint64
+	for i, name := range []string{"validUntil", "attestedAt", "round", "oracleEpoch"} {
+		if nums[i], err = r.uint(name, 32); err != nil {
 			return nil, err
 		}
 	}
-	roundValid, err := r.uint("roundValidUntil", 32)
+	v.ValidUntil, v.AttestedAt, v.Round, v.OracleEpoch = uint32(nums[0]), uint32(nums[1]), uint32(nums[2]), uint32(nums[3])
+	votes, err := r.maybeCell("votes")
 	if err != nil {
 		return nil, err
 	}
-	votes, err := r.uint("roundVoteCount", 8)
-	if err != nil {
+	if err := r.done(); err != nil {
 		return nil, err
 	}
-	v.RoundValidUntil, v.RoundVoteCount = uint32(roundValid), uint8(votes)
-	return &v, r.done()
+	if votes != nil {
+		if v.Votes, err = VoteList(votes.AsDict(40)); err != nil {
+			return nil, fmt.Errorf("%s: %w", MethodGetAttestation, err)
+		}
+	}
+	return &v, nil
 }
 
 // DecodeIsAttested decodes is_attested.

@@ -107,6 +107,8 @@ type ModelInfo struct {
 type OracleInfo struct {
 	// PublicKey is the ed25519 key the oracle signs off-chain reports with.
 	PublicKey []byte `tlb:"bits 256" json:"publicKey"`
+	// Slot (0..63, unique among the current oracles) is the oracle's place in a provider's votes.
+	Slot uint8 `tlb:"## 8" json:"slot"`
 }
 
 // RegistryCatalog is the rarely-read registry state, one ref away from the root.
@@ -128,7 +130,11 @@ type RegistryStorage struct {
 	PendingGovernance *address.Address `tlb:"addr std" json:"pendingGovernance"`
 	NetworkKind       NetworkKind      `tlb:"## 8" json:"networkKind"`
 	// OracleCount INVARIANT: equals the number of entries in Oracles.
-	OracleCount uint16          `tlb:"## 16" json:"oracleCount"`
+	OracleCount uint16 `tlb:"## 16" json:"oracleCount"`
+	// OracleSlots INVARIANT: bit i is set iff an oracle has slot i.
+	OracleSlots uint64 `tlb:"## 64" json:"oracleSlots"`
+	// OracleEpoch grows at every RemoveOracle; providers drop the votes cast under an older one.
+	OracleEpoch uint32          `tlb:"## 32" json:"oracleEpoch"`
 	Params      *RegistryParams `tlb:"^" json:"params"`
 	// Measurements: uint256 measurement hash → uint8 MeasurementKind; see MeasurementList.
 	Measurements *cell.Dictionary `tlb:"dict 256" json:"measurements"`
@@ -180,7 +186,12 @@ func NewRegistryStorage(governance *address.Address, network NetworkKind, params
 
 // RegistryDeploy returns what deploys a registry with initial storage st (see NewRegistryStorage)
 // and the embedded Registry code: the StateInit to attach to the first message, and the address.
+// The contract does not check its initial data, so this refuses a treasury outside the basechain
+// (the registry would refuse to pass it to any provider or channel: ExitInvalidParams).
 func RegistryDeploy(st *RegistryStorage) (*tlb.StateInit, *address.Address, error) {
+	if st == nil || st.Params == nil || st.Params.Treasury == nil || st.Params.Treasury.Workchain() != 0 {
+		return nil, nil, fmt.Errorf("registry deploy data: the treasury must be a basechain address: %w", ExitInvalidParams)
+	}
 	data, err := EncodeRegistryStorage(st)
 	if err != nil {
 		return nil, nil, err
@@ -224,6 +235,7 @@ func (st *RegistryStorage) MeasurementList() ([]Measurement, error) {
 type Oracle struct {
 	Wallet    *address.Address
 	PublicKey []byte
+	Slot      uint8
 }
 
 // OracleList decodes the oracle set, in key order.
@@ -241,7 +253,7 @@ func (st *RegistryStorage) OracleList() ([]Oracle, error) {
 		if v.BitsLeft() != 0 || v.RefsNum() != 0 {
 			return errors.New("value has extra data")
 		}
-		out = append(out, Oracle{Wallet: w, PublicKey: info.PublicKey})
+		out = append(out, Oracle{Wallet: w, PublicKey: info.PublicKey, Slot: info.Slot})
 		return nil
 	})
 	return out, err
@@ -500,6 +512,8 @@ type RegistryData struct {
 	NetworkKind       NetworkKind
 	OracleCount       uint16
 	ModelCount        uint16
+	// OracleEpoch: a provider's votes held under an older epoch are void (AttestationView.OracleEpoch).
+	OracleEpoch uint32
 }
 
 // DecodeRegistryData decodes get_registry_data.
@@ -528,7 +542,11 @@ func DecodeRegistryData(res *chain.GetMethodResult) (*RegistryData, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.OracleCount, d.ModelCount = uint16(oracles), uint16(models)
+	epoch, err := r.uint("oracleEpoch", 32)
+	if err != nil {
+		return nil, err
+	}
+	d.OracleCount, d.ModelCount, d.OracleEpoch = uint16(oracles), uint16(models), uint32(epoch)
 	return &d, r.done()
 }
 
@@ -638,8 +656,9 @@ func DecodeModel(res *chain.GetMethodResult) (*ModelLookup, error) {
 // OracleLookup is the result of get_oracle.
 type OracleLookup struct {
 	Found bool
-	// PublicKey is zero when not found.
+	// PublicKey and Slot are zero when not found.
 	PublicKey []byte
+	Slot      uint8
 }
 
 // DecodeOracle decodes get_oracle.
@@ -655,6 +674,11 @@ func DecodeOracle(res *chain.GetMethodResult) (*OracleLookup, error) {
 	if o.PublicKey, err = r.hash("publicKey"); err != nil {
 		return nil, err
 	}
+	slot, err := r.uint("slot", 8)
+	if err != nil {
+		return nil, err
+	}
+	o.Slot = uint8(slot)
 	return &o, r.done()
 }
 

@@ -59,8 +59,14 @@ func describeStackValue(v any) string {
 	}
 }
 
+// traceStackRead, when set (tests only), sees the name of every value a decoder reads, in order.
+var traceStackRead func(method, what string)
+
 // next returns the next value; reading past the end is a shape error.
 func (r *stackReader) next(what string) (any, error) {
+	if traceStackRead != nil {
+		traceStackRead(r.method, what)
+	}
 	if r.pos >= len(r.stack) {
 		return nil, fmt.Errorf("%s: %w: want %s at %d, stack has only %d values", r.method, ErrStackShape, what, r.pos, len(r.stack))
 	}

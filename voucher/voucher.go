@@ -48,16 +48,18 @@ var (
 	ErrBadPublicKey = errors.New("bad ed25519 public key")
 	// ErrChannelMismatch is a comparison of vouchers for two different channels.
 	ErrChannelMismatch = errors.New("vouchers are for different channels")
-	// ErrNotNewer is a voucher equal to the previous one: it adds nothing.
+	// ErrNotNewer is a voucher with the previous amount and no token total above the previous
+	// ones: it adds nothing (a replay, or lower token reports).
 	ErrNotNewer = errors.New("voucher is not newer than the previous one")
-	// ErrWentBackwards is a voucher with a cumulative field below the previous voucher's.
+	// ErrWentBackwards is a voucher whose amount is below the previous one's.
 	ErrWentBackwards = errors.New("voucher went backwards")
 )
 
 // Voucher is the cumulative state a client acknowledges for one channel.
 //
 // INVARIANT (for a valid voucher): Channel is a standard internal address without anycast;
-// 0 <= Amount < 2^120. All three totals only grow between successive vouchers of a channel.
+// 0 <= Amount < 2^120. An honest client's totals only grow between its successive vouchers; the
+// channel orders vouchers by Amount (see Ordering), whatever the client signs.
 type Voucher struct {
 	// Channel is the channel contract's address; it binds the voucher to that channel (and,
 	// through the address, to its registry and network).
@@ -323,17 +325,27 @@ const maxBOCLen = 160
 
 // ---------------------------------------------------------------- ordering
 
-// Ordering is how two vouchers of one channel relate under the monotonic rule.
+// Ordering is how two vouchers of one channel relate under the channel's rule (docs/PROTOCOL.md,
+// "Vouchers"): money orders vouchers; the token totals are reports that decide only between
+// vouchers of the same amount.
+//
+// A channel accepts a Claim of next after prev (the accepted state) iff next.Amount > prev.Amount,
+// or next.Amount == prev.Amount and some token total of next is above prev's (a report-only
+// update). It then stores next.Amount and, per token total, the larger of the two (Accept), so the
+// stored totals only grow and a lower token total never makes a larger amount fail. Whatever else
+// the client signs, the largest amount it ever signed stays claimable.
 type Ordering int
 
 const (
 	// Same: all three totals are equal.
 	Same Ordering = iota
-	// Newer: the second voucher is >= in every total and > in at least one.
+	// Newer: the channel accepts next after prev, and not prev after next: the amount is higher, or
+	// it is equal and the token totals are >= with at least one higher.
 	Newer
-	// Older: the second voucher is <= in every total and < in at least one.
+	// Older: the reverse of Newer.
 	Older
-	// Conflicting: some totals grew and others shrank; neither voucher can follow the other.
+	// Conflicting: the same amount, one token total higher and the other lower. The channel accepts
+	// either after the other (a report-only update) and keeps the larger of each total.
 	Conflicting
 )
 
@@ -357,14 +369,14 @@ func Compare(prev, next *Voucher) (Ordering, error) {
 	if err := comparable(prev, next); err != nil {
 		return 0, err
 	}
-	up, down := false, false
-	note := func(c int) {
-		up = up || c > 0
-		down = down || c < 0
+	switch next.Amount.Cmp(prev.Amount) {
+	case 1:
+		return Newer, nil
+	case -1:
+		return Older, nil
 	}
-	note(next.Amount.Cmp(prev.Amount))
-	note(cmpUint(next.PromptTokens, prev.PromptTokens))
-	note(cmpUint(next.CompletionTokens, prev.CompletionTokens))
+	p, c := cmpUint(next.PromptTokens, prev.PromptTokens), cmpUint(next.CompletionTokens, prev.CompletionTokens)
+	up, down := p > 0 || c > 0, p < 0 || c < 0
 	switch {
 	case up && down:
 		return Conflicting, nil
@@ -376,30 +388,48 @@ func Compare(prev, next *Voucher) (Ordering, error) {
 	return Same, nil
 }
 
-// CheckNewer returns nil when next may follow prev (the rule the contract applies to a claim):
-// every total >= and at least one >. Otherwise ErrWentBackwards naming the first field that
-// went down, or ErrNotNewer when nothing grew.
+// CheckNewer returns nil when the channel accepts a Claim of next after prev (prev being the
+// channel's accepted state, or the previous voucher): next.Amount > prev.Amount, or equal with a
+// token total above prev's. Otherwise ErrWentBackwards when the amount is lower (whatever the
+// tokens), or ErrNotNewer when the amount is equal and no token total is higher.
 func CheckNewer(prev, next *Voucher) error {
 	if err := comparable(prev, next); err != nil {
 		return err
 	}
-	if next.Amount.Cmp(prev.Amount) < 0 {
+	switch next.Amount.Cmp(prev.Amount) {
+	case 1:
+		return nil
+	case -1:
 		return fmt.Errorf("%w: amount %s < previous %s", ErrWentBackwards, next.Amount, prev.Amount)
 	}
-	if next.PromptTokens < prev.PromptTokens {
-		return fmt.Errorf("%w: prompt tokens %d < previous %d", ErrWentBackwards, next.PromptTokens, prev.PromptTokens)
+	if next.PromptTokens > prev.PromptTokens || next.CompletionTokens > prev.CompletionTokens {
+		return nil
 	}
-	if next.CompletionTokens < prev.CompletionTokens {
-		return fmt.Errorf("%w: completion tokens %d < previous %d", ErrWentBackwards, next.CompletionTokens, prev.CompletionTokens)
-	}
-	if next.Amount.Cmp(prev.Amount) == 0 && next.PromptTokens == prev.PromptTokens && next.CompletionTokens == prev.CompletionTokens {
-		return ErrNotNewer
-	}
-	return nil
+	return fmt.Errorf("%w: amount %s equals the previous one and no token total is higher (prompt %d <= %d, completion %d <= %d)",
+		ErrNotNewer, next.Amount, next.PromptTokens, prev.PromptTokens, next.CompletionTokens, prev.CompletionTokens)
 }
 
 // IsNewer reports whether next may follow prev.
 func IsNewer(prev, next *Voucher) bool { return CheckNewer(prev, next) == nil }
+
+// Accept returns the channel's accepted state after a Claim of next on accepted (the rule of
+// CheckNewer): next's amount and the larger of each token total. A nil accepted is a new
+// channel (all zero).
+func Accept(accepted, next *Voucher) (Voucher, error) {
+	if next == nil {
+		return Voucher{}, fmt.Errorf("%w: no voucher", ErrInvalid)
+	}
+	if accepted == nil {
+		accepted = zeroOf(next)
+	}
+	if err := CheckNewer(accepted, next); err != nil {
+		return Voucher{}, err
+	}
+	out := next.Copy()
+	out.PromptTokens = max(next.PromptTokens, accepted.PromptTokens)
+	out.CompletionTokens = max(next.CompletionTokens, accepted.CompletionTokens)
+	return out, nil
+}
 
 // Delta is what one voucher adds over the previous one.
 type Delta struct {
@@ -408,24 +438,28 @@ type Delta struct {
 	CompletionTokens uint64
 }
 
-// Owed returns next minus prev, field by field, after CheckNewer. A nil prev is the channel's
-// starting point (all zero), so Owed(nil, v) is v's totals.
+// Owed returns what a Claim of next adds to prev (after CheckNewer): the amount difference and,
+// per token total, how much it grew (0 when next's is not higher), the deltas the channel reports
+// to the Provider contract. A nil prev is the channel's starting point (all zero), so Owed(nil, v)
+// is v's totals.
 func Owed(prev, next *Voucher) (Delta, error) {
-	if next == nil {
-		return Delta{}, fmt.Errorf("%w: no voucher", ErrInvalid)
+	if prev == nil && next != nil {
+		prev = zeroOf(next)
 	}
-	if prev == nil {
-		zero := Voucher{Channel: next.Channel, Amount: new(big.Int)}
-		prev = &zero
-	}
-	if err := CheckNewer(prev, next); err != nil {
+	after, err := Accept(prev, next)
+	if err != nil {
 		return Delta{}, err
 	}
 	return Delta{
-		Amount:           new(big.Int).Sub(next.Amount, prev.Amount),
-		PromptTokens:     next.PromptTokens - prev.PromptTokens,
-		CompletionTokens: next.CompletionTokens - prev.CompletionTokens,
+		Amount:           new(big.Int).Sub(after.Amount, prev.Amount),
+		PromptTokens:     after.PromptTokens - prev.PromptTokens,
+		CompletionTokens: after.CompletionTokens - prev.CompletionTokens,
 	}, nil
+}
+
+// zeroOf is a new channel's accepted state on v's channel.
+func zeroOf(v *Voucher) *Voucher {
+	return &Voucher{Channel: v.Channel, Amount: new(big.Int)}
 }
 
 func comparable(prev, next *Voucher) error {

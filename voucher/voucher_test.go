@@ -204,28 +204,35 @@ func addL(s []byte) {
 }
 
 func TestCompare(t *testing.T) {
-	base := testVoucher()
+	base := testVoucher() // amount 1234567890, prompt 100000, completion 25000
 	with := func(f func(v *Voucher)) *Voucher {
 		v := base.Copy()
 		f(&v)
 		return &v
 	}
+	const max64 = ^uint64(0)
 	cases := []struct {
 		name  string
 		next  *Voucher
 		order Ordering
 		err   error
 		msg   string
+		after [2]uint64 // token totals the channel stores when it accepts next
 	}{
-		{"same", with(func(v *Voucher) {}), Same, ErrNotNewer, ""},
-		{"amount up", with(func(v *Voucher) { v.Amount.Add(v.Amount, big.NewInt(1)) }), Newer, nil, ""},
-		{"prompt up", with(func(v *Voucher) { v.PromptTokens++ }), Newer, nil, ""},
-		{"completion up", with(func(v *Voucher) { v.CompletionTokens++ }), Newer, nil, ""},
-		{"all up", with(func(v *Voucher) { v.Amount.SetInt64(2e9); v.PromptTokens++; v.CompletionTokens++ }), Newer, nil, ""},
-		{"amount down", with(func(v *Voucher) { v.Amount.SetInt64(1) }), Older, ErrWentBackwards, "amount 1 < previous 1234567890"},
-		{"prompt down", with(func(v *Voucher) { v.PromptTokens-- }), Older, ErrWentBackwards, "prompt tokens 99999 < previous 100000"},
-		{"completion down", with(func(v *Voucher) { v.CompletionTokens = 0 }), Older, ErrWentBackwards, "completion tokens 0 < previous 25000"},
-		{"tokens down amount up", with(func(v *Voucher) { v.Amount.SetInt64(2e9); v.CompletionTokens-- }), Conflicting, ErrWentBackwards, "completion tokens"},
+		{"same", with(func(v *Voucher) {}), Same, ErrNotNewer, "no token total is higher", [2]uint64{}},
+		{"amount up", with(func(v *Voucher) { v.Amount.Add(v.Amount, big.NewInt(1)) }), Newer, nil, "", [2]uint64{100000, 25000}},
+		{"prompt up", with(func(v *Voucher) { v.PromptTokens++ }), Newer, nil, "", [2]uint64{100001, 25000}},
+		{"completion up", with(func(v *Voucher) { v.CompletionTokens++ }), Newer, nil, "", [2]uint64{100000, 25001}},
+		{"all up", with(func(v *Voucher) { v.Amount.SetInt64(2e9); v.PromptTokens++; v.CompletionTokens++ }), Newer, nil, "", [2]uint64{100001, 25001}},
+		{"amount down", with(func(v *Voucher) { v.Amount.SetInt64(1) }), Older, ErrWentBackwards, "amount 1 < previous 1234567890", [2]uint64{}},
+		{"amount down tokens up", with(func(v *Voucher) { v.Amount.SetInt64(1); v.PromptTokens, v.CompletionTokens = max64, max64 }), Older, ErrWentBackwards, "amount 1 < previous", [2]uint64{}},
+		{"prompt down", with(func(v *Voucher) { v.PromptTokens-- }), Older, ErrNotNewer, "prompt 99999 <= 100000", [2]uint64{}},
+		{"completion down", with(func(v *Voucher) { v.CompletionTokens = 0 }), Older, ErrNotNewer, "completion 0 <= 25000", [2]uint64{}},
+		// money orders vouchers: a higher amount is accepted whatever its tokens; the stored totals keep the larger
+		{"tokens down amount up", with(func(v *Voucher) { v.Amount.SetInt64(2e9); v.CompletionTokens-- }), Newer, nil, "", [2]uint64{100000, 25000}},
+		{"tokens zero amount up", with(func(v *Voucher) { v.Amount.SetInt64(2e9); v.PromptTokens, v.CompletionTokens = 0, 0 }), Newer, nil, "", [2]uint64{100000, 25000}},
+		// same amount, mixed tokens: a report-only update either way
+		{"same amount mixed", with(func(v *Voucher) { v.PromptTokens++; v.CompletionTokens-- }), Conflicting, nil, "", [2]uint64{100001, 25000}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,14 +240,23 @@ func TestCompare(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.order, o, o.String())
 			err = CheckNewer(&base, tc.next)
+			after, aerr := Accept(&base, tc.next)
 			if tc.err == nil {
 				require.NoError(t, err)
+				require.NoError(t, aerr)
 				require.True(t, IsNewer(&base, tc.next))
+				require.Zero(t, after.Amount.Cmp(tc.next.Amount))
+				require.Equal(t, tc.after, [2]uint64{after.PromptTokens, after.CompletionTokens})
 			} else {
 				require.ErrorIs(t, err, tc.err)
 				require.ErrorContains(t, err, tc.msg)
+				require.ErrorIs(t, aerr, tc.err)
 				require.False(t, IsNewer(&base, tc.next))
 			}
+			// Compare is antisymmetric
+			back, err := Compare(tc.next, &base)
+			require.NoError(t, err)
+			require.Equal(t, map[Ordering]Ordering{Same: Same, Newer: Older, Older: Newer, Conflicting: Conflicting}[tc.order], back)
 		})
 	}
 
@@ -251,6 +267,22 @@ func TestCompare(t *testing.T) {
 	_, err = Compare(nil, &base)
 	require.ErrorIs(t, err, ErrInvalid)
 	require.ErrorIs(t, CheckNewer(&base, &Voucher{Channel: base.Channel}), ErrInvalid)
+	_, err = Accept(&base, nil)
+	require.ErrorIs(t, err, ErrInvalid)
+}
+
+// The attack the rule exists for: whatever the client signs and has accepted first, the largest
+// amount it signed stays acceptable.
+func TestLargestAmountStaysClaimable(t *testing.T) {
+	base := testVoucher()
+	genuine := base.Copy() // 1234567890 nanoTON, 100k, 25k
+	absurd := Voucher{Channel: base.Channel, Amount: new(big.Int), PromptTokens: ^uint64(0), CompletionTokens: ^uint64(0)}
+	st, err := Accept(nil, &absurd)
+	require.NoError(t, err)
+	st, err = Accept(&st, &genuine)
+	require.NoError(t, err)
+	require.Zero(t, st.Amount.Cmp(genuine.Amount))
+	require.Equal(t, [2]uint64{^uint64(0), ^uint64(0)}, [2]uint64{st.PromptTokens, st.CompletionTokens})
 }
 
 func TestOwed(t *testing.T) {
@@ -269,6 +301,16 @@ func TestOwed(t *testing.T) {
 	require.Equal(t, prev.Amount.String(), d.Amount.String())
 	require.Equal(t, prev.PromptTokens, d.PromptTokens)
 	require.Equal(t, prev.CompletionTokens, d.CompletionTokens)
+
+	// a higher amount with lower tokens: the tokens add nothing, never a negative delta
+	lower := next.Copy()
+	lower.Amount.Add(lower.Amount, big.NewInt(1))
+	lower.PromptTokens, lower.CompletionTokens = 0, 0
+	d, err = Owed(&next, &lower)
+	require.NoError(t, err)
+	require.Equal(t, "1", d.Amount.String())
+	require.Zero(t, d.PromptTokens)
+	require.Zero(t, d.CompletionTokens)
 
 	_, err = Owed(&next, &prev)
 	require.True(t, errors.Is(err, ErrWentBackwards))

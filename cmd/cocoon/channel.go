@@ -529,7 +529,7 @@ func channelOpen(ctx context.Context, args []string) error {
 	fmt.Fprintf(walletOut, "channel:   %s\n", c.friendly(ch, true))
 	fmt.Fprintf(walletOut, "attaching: %s = deposit %s + open fee %s (%s)\n", channelFormat(value), channelFormat(dep), channelFormat(fee), source)
 	if existing.State == chain.StateActive {
-		fmt.Fprintln(walletOut, "the channel exists: this adds to its deposit and refreshes its terms from the registry")
+		fmt.Fprintln(walletOut, "the channel exists: this only adds to its deposit (its terms stay as it first opened)")
 	}
 	txs, err := c.sender().send(ctx, cl, w, outgoing{what: "open", signer: "the client's wallet", value: value, body: body,
 		hops: []contractHop{{"registry", reg}, {"channel", ch}}})
@@ -717,26 +717,22 @@ func channelVoucher(args []string) error {
 	return nil
 }
 
-// channelCheckNewer names every field of v that is not above the accepted voucher when v may not
-// follow it (the contract's rule: every total >=, one >).
+// channelCheckNewer explains why the channel would refuse v after its accepted state (the
+// contract's rule, voucher.CheckNewer: a higher amount, or the same amount with a token total above
+// the accepted ones).
 func channelCheckNewer(accepted, v voucher.Voucher) error {
 	if voucher.CheckNewer(&accepted, &v) == nil {
 		return nil
 	}
-	var why []string
 	if v.Amount.Cmp(accepted.Amount) < 0 {
-		why = append(why, fmt.Sprintf("amount %s < accepted %s", channelFormat(v.Amount), channelFormat(accepted.Amount)))
+		return channelRefuse(contracts.ExitVoucherNotNewer, "voucher is not newer: amount %s < accepted %s (money orders vouchers, whatever the token totals)",
+			channelFormat(v.Amount), channelFormat(accepted.Amount))
 	}
-	if v.PromptTokens < accepted.PromptTokens {
-		why = append(why, fmt.Sprintf("promptTokens %d < accepted %d", v.PromptTokens, accepted.PromptTokens))
+	if v.PromptTokens == accepted.PromptTokens && v.CompletionTokens == accepted.CompletionTokens {
+		return channelRefuse(contracts.ExitVoucherNotNewer, "voucher is not newer: it equals the accepted voucher (already claimed)")
 	}
-	if v.CompletionTokens < accepted.CompletionTokens {
-		why = append(why, fmt.Sprintf("completionTokens %d < accepted %d", v.CompletionTokens, accepted.CompletionTokens))
-	}
-	if len(why) == 0 {
-		why = append(why, "it equals the accepted voucher (already claimed)")
-	}
-	return channelRefuse(contracts.ExitVoucherNotNewer, "voucher is not newer: %s", strings.Join(why, ", "))
+	return channelRefuse(contracts.ExitVoucherNotNewer, "voucher is not newer: amount %s equals the accepted one and no token total is above the accepted ones (promptTokens %d <= %d, completionTokens %d <= %d)",
+		channelFormat(v.Amount), v.PromptTokens, accepted.PromptTokens, v.CompletionTokens, accepted.CompletionTokens)
 }
 
 // channelClaimValue is --value, or "auto": the channel's claimCost plus a margin.

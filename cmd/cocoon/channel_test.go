@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -357,8 +358,11 @@ func TestChannelOnDevnet(t *testing.T) {
 	fh, _ := voucher.EncodeHeader(&forged)
 	e.expectRefused(contracts.ExitInvalidSignature, "does not verify under the channel's client key", relayerAddr, "claim", "--voucher", fh, "--key-file", relayerKey)
 	e.expectRefused(contracts.ExitVoucherNotNewer, "voucher is not newer: it equals the accepted voucher", relayerAddr, "claim", "--voucher", h1, "--key-file", relayerKey)
-	lower := strings.TrimSpace(e.must("voucher", "--channel", chs, "--amount", "0.4", "--prompt", "10", "--completion", "800", "--client-key-file", keyFile))
-	e.expectRefused(contracts.ExitVoucherNotNewer, "voucher is not newer: promptTokens 10 < accepted 1500", relayerAddr, "claim", "--voucher", lower, "--key-file", relayerKey)
+	// money orders vouchers: a lower amount is refused whatever its tokens, the same amount needs a higher token total
+	lower := strings.TrimSpace(e.must("voucher", "--channel", chs, "--amount", "0.2", "--prompt", "9000", "--completion", "9000", "--client-key-file", keyFile))
+	e.expectRefused(contracts.ExitVoucherNotNewer, "voucher is not newer: amount 0.2 TON < accepted 0.3 TON", relayerAddr, "claim", "--voucher", lower, "--key-file", relayerKey)
+	same := strings.TrimSpace(e.must("voucher", "--channel", chs, "--amount", "0.3", "--prompt", "10", "--completion", "700", "--client-key-file", keyFile))
+	e.expectRefused(contracts.ExitVoucherNotNewer, "no token total is above the accepted ones (promptTokens 10 <= 1500, completionTokens 700 <= 700)", relayerAddr, "claim", "--voucher", same, "--key-file", relayerKey)
 	elsewhere := address.NewAddress(0, 0, bytes.Repeat([]byte{0x42}, 32))
 	hOther := strings.TrimSpace(e.must("voucher", "--channel", elsewhere.String(), "--amount", "1", "--prompt", "1", "--client-key-file", keyFile))
 	e.expectRefused(contracts.ExitWrongChannel, "the voucher is for channel", relayerAddr, "claim", "--voucher", hOther, "--channel", chs, "--key-file", relayerKey)
@@ -603,5 +607,42 @@ func TestChannelKeyFile(t *testing.T) {
 	}
 	if _, err := channelReadKey(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "cocoon channel key new") {
 		t.Fatalf("a missing key file: %v", err)
+	}
+}
+
+// The CLI's local voucher check refuses exactly what the channel refused in @ton/sandbox, case by
+// case (the voucher-rule table of contracts/testdata/channel-fixtures.json).
+func TestChannelCheckNewerMatchesContract(t *testing.T) {
+	raw, err := os.ReadFile("../../contracts/testdata/channel-fixtures.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		VoucherRule []struct {
+			Name              string
+			Accepted, Voucher map[string]string
+			ExitCode          int
+		} `json:"voucherRule"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil || len(f.VoucherRule) == 0 {
+		t.Fatalf("voucher rule table: %v", err)
+	}
+	ch := address.NewAddress(0, 0, bytes.Repeat([]byte{0x5c}, 32))
+	triple := func(m map[string]string) voucher.Voucher {
+		amount, _ := new(big.Int).SetString(m["amount"], 10)
+		p, _ := new(big.Int).SetString(m["promptTokens"], 10)
+		c, _ := new(big.Int).SetString(m["completionTokens"], 10)
+		return voucher.Voucher{Channel: ch, Amount: amount, PromptTokens: p.Uint64(), CompletionTokens: c.Uint64()}
+	}
+	for _, tc := range f.VoucherRule {
+		err := channelCheckNewer(triple(tc.Accepted), triple(tc.Voucher))
+		if tc.ExitCode == 0 && err != nil {
+			t.Errorf("%s: the channel accepted it, the CLI refuses: %v", tc.Name, err)
+		}
+		if tc.ExitCode != 0 {
+			if code, ok := contracts.AsExitCode(err); !ok || int(code) != tc.ExitCode || !errors.Is(err, errChannelRefused) {
+				t.Errorf("%s: the channel refused it with %d, the CLI says %v", tc.Name, tc.ExitCode, err)
+			}
+		}
 	}
 }

@@ -91,8 +91,8 @@ var providerVerbHelp = map[string][2]string{
 	"unstake": {"--amount TON", "Moves stake to unbonding. An active or paused provider must keep the minimum stake. The unlock\n" +
 		"time becomes now + the unbonding period, for the whole unbonding amount."},
 	"withdraw": {"", "Pays the unbonding stake out to the owner once its unlock time has passed."},
-	"pause":    {"", "Stops serving (active → paused); the stake stays bonded."},
-	"resume":   {"", "Serves again (paused → active); needs the minimum stake."},
+	"pause":    {"", "Stops serving (active → paused); the stake stays bonded. Not while jailed."},
+	"resume":   {"", "Serves again (paused, or exiting / slashed after re-staking → active); needs the minimum stake. Not while jailed."},
 	"exit":     {"", "Moves all stake to unbonding and stops serving; withdraw it after the unbonding period."},
 }
 
@@ -475,7 +475,7 @@ func providerHint(ctx context.Context, c chain.Client, p *providerCmd, st *provi
 	case contracts.ExitInvalidStatus:
 		return "the provider is " + d.EffectiveStatus.String()
 	case contracts.ExitProviderJailed:
-		return "stake movements are frozen until " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.JailedUntil)
+		return "stake movements and status changes are frozen until " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.JailedUntil)
 	case contracts.ExitStakeWouldDropBelowMinimum, contracts.ExitStakeBelowMinimum, contracts.ExitAmountExceedsStake:
 		params, err := contracts.ProviderClient{Chain: c, Address: st.addr}.Params(ctx)
 		if err != nil {
@@ -634,13 +634,16 @@ func providerShow(ctx context.Context, args []string) error {
 		fmt.Fprintf(o, "  evidence digest: %s\n", hex.EncodeToString(att.EvidenceDigest))
 		fmt.Fprintf(o, "  tls key hash:    %s\n", hex.EncodeToString(att.TLSKeyHash))
 	}
-	sameRound := bytes.Equal(att.RoundMeasurementHash, att.MeasurementHash) && bytes.Equal(att.RoundEvidenceDigest, att.EvidenceDigest) &&
-		bytes.Equal(att.RoundTLSKeyHash, att.TLSKeyHash) && att.RoundValidUntil == att.ValidUntil
-	if att.RoundVoteCount > 0 && !sameRound { // a confirmed round stays the round until new votes arrive
-		fmt.Fprintf(o, "vote round:        %d of %d votes, valid until %s\n", att.RoundVoteCount, regParams.OracleQuorum, when(att.RoundValidUntil))
-		fmt.Fprintf(o, "  measurement:     %s\n", hex.EncodeToString(att.RoundMeasurementHash))
-		fmt.Fprintf(o, "  evidence digest: %s\n", hex.EncodeToString(att.RoundEvidenceDigest))
-		fmt.Fprintf(o, "  tls key hash:    %s\n", hex.EncodeToString(att.RoundTLSKeyHash))
+	// Each oracle's latest vote: those for another claim than the confirmed one are pending.
+	confirmedClaim, _ := contracts.ClaimHash(att.MeasurementHash, att.EvidenceDigest, att.TLSKeyHash)
+	var pending int
+	for _, v := range att.Votes {
+		if v.ValidUntil > uint32(now.Unix()) && (zero(att.MeasurementHash) || !bytes.Equal(v.ClaimHash, confirmedClaim)) {
+			pending++
+		}
+	}
+	if pending > 0 {
+		fmt.Fprintf(o, "pending votes:     %d live oracle votes for another claim (quorum %d)\n", pending, regParams.OracleQuorum)
 	}
 	fmt.Fprintf(o, "usage:             %d prompt tokens, %d completion tokens, earned %s\n", usage.PromptTokens, usage.CompletionTokens, ton(usage.Earned))
 	return nil

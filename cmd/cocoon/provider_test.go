@@ -312,8 +312,8 @@ func TestProviderOnDevnet(t *testing.T) {
 	out = show("attestation:       attested until "+time.Unix(int64(validUntil), 0).UTC().Format(time.DateTime)+" UTC (in ",
 		"  measurement:     "+hex.EncodeToString(measurement)+" (sim)\n", "  evidence digest: "+hex.EncodeToString(evidence)+"\n",
 		"  tls key hash:    "+hex.EncodeToString(tlsKey)+"\n")
-	if strings.Contains(out, "vote round:") {
-		t.Fatalf("the confirmed round is shown as an open one:\n%s", out)
+	if strings.Contains(out, "pending votes:") {
+		t.Fatalf("the vote for the confirmed claim is shown as pending:\n%s", out)
 	}
 
 	// Status changes; the contract's refusals come back by name.

@@ -52,7 +52,7 @@ Every governance verb is signed with the wallet (see 'cocoon wallet') and waits 
 transaction, or with --link prints a ton://transfer link for another signer (e.g. a multisig).
 The registry address comes from --registry or $` + envRegistry + `.`
 
-// Registry parameter bounds, as checked on-chain by areParamsValid (tolk/src/registry-utils.tolk).
+// Registry parameter bounds, as checked on-chain by areParamsValid (tolk/src/registry-limits.tolk).
 // Deploy is not checked on-chain, so the command checks them before deploying.
 const (
 	minProviderStakeFloor = 1_000_000_000 // 1 TON
@@ -416,8 +416,8 @@ func checkParams(p *contracts.RegistryParams) error {
 	if p.MinProviderStake.Nano().Cmp(big.NewInt(minProviderStakeFloor)) < 0 {
 		return fmt.Errorf("%w: minimum provider stake must be at least 1 TON", errUsage)
 	}
-	if wc := p.Treasury.Workchain(); wc != 0 && wc != -1 {
-		return fmt.Errorf("%w: treasury must be in the basechain or masterchain", errUsage)
+	if wc := p.Treasury.Workchain(); wc != 0 {
+		return fmt.Errorf("%w: treasury must be in the basechain (workchain 0), not %d: fees are priced for basechain forwarding", errUsage, int8(wc))
 	}
 	return nil
 }

@@ -76,12 +76,14 @@ test('rejected vouchers: exact exit codes, channel state and balance unchanged',
   // signed by the right key for another channel (same client, another provider)
   const elsewhere = ctx.channelOf(ctx.key.publicKey, ctx.stranger.address);
   await rejected(ChannelErrors.WrongChannel, () => ctx.claim(ctx.voucher(toNano('3'), 100n, 200n, elsewhere)));
-  // replay of the accepted voucher, an older one, equal amount and tokens, a field going down
+  // replay of the accepted voucher, an older one, a lower amount whatever its tokens, the same amount
+  // with no token total higher
   await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('2'), 100n, 200n)));
   await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('1'), 50n, 100n)));
-  await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('3'), 99n, 300n)));
-  await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('3'), 300n, 199n)));
   await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('1.9'), 300n, 300n)));
+  await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('2') - 1n, (1n << 64n) - 1n, (1n << 64n) - 1n)));
+  await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('2'), 99n, 200n)));
+  await rejected(ChannelErrors.VoucherNotNewer, () => ctx.claim(ctx.voucher(toNano('2'), 0n, 0n)));
   // wrong magic, trailing bits, a ref
   const forge = (cell) => { const sig = C.signCell(cell, ctx.key.secretKey).signature; return send(C.claim({ voucher: cell, signature: sig })); };
   const fields = (b) => b.storeAddress(channel).storeCoins(toNano('3')).storeUint(300n, 64).storeUint(300n, 64);
@@ -95,15 +97,21 @@ test('rejected vouchers: exact exit codes, channel state and balance unchanged',
   await rejected(Errors.WrongOpcode, () => send(beginCell().storeUint(0x43480099, 32).storeUint(0, 64).endCell()));
   await rejected(9, () => send(beginCell().storeUint(ChannelOp.Claim, 32).storeUint(0, 64).endCell()));
 
-  // after all that, the next newer voucher still works and pays only the difference
-  const r = await ctx.claim(ctx.voucher(toNano('3'), 300n, 300n));
+  // after all that, a higher amount works (even with a token total below the accepted one: the
+  // stored totals keep the larger, the usage delta is 0) and pays only the difference
+  const r = await ctx.claim(ctx.voucher(toNano('3'), 300n, 150n));
   const { net } = C.feeSplit({ paid: toNano('2'), pay: toNano('1'), bps: 250 });
   assert.equal(sentOne(r, ctx.provider, ctx.owner.address, ChannelOp.ChannelPayout).value, net);
-  // any field growing is enough: tokens only, amount unchanged, pays nothing but records usage
-  const r2 = await ctx.claim(ctx.voucher(toNano('3'), 301n, 300n));
+  let st = await C.getChannelState(bc, channel);
+  assert.deepEqual([st.acceptedAmount, st.acceptedPrompt, st.acceptedCompletion], [toNano('3'), 300n, 200n]);
+  // the same amount with a token total higher is a report-only update: pays nothing, records usage
+  const r2 = await ctx.claim(ctx.voucher(toNano('3'), 301n, 0n));
   F.assertTx(r2, { to: channel, op: ChannelOp.Claim, success: true });
   assert.equal(sentBy(r2, ctx.provider).filter((m) => m.op === ChannelOp.ChannelPayout).length, 0);
-  assert.equal((await L.getUsage(bc, ctx.provider)).promptTokens, 301n);
+  const usage = await L.getUsage(bc, ctx.provider);
+  assert.deepEqual([usage.promptTokens, usage.completionTokens], [301n, 200n]);
+  st = await C.getChannelState(bc, channel);
+  assert.deepEqual([st.acceptedAmount, st.acceptedPrompt, st.acceptedCompletion], [toNano('3'), 301n, 200n]);
 });
 
 test('a voucher above the deposit pays what the balance allows; the remainder is paid after a top-up', async () => {
@@ -190,14 +198,14 @@ test('the Provider contract is missing: the usage report bounces, the channel pa
   assert.equal((await bc.getContract(provider)).balance, 0n);
 });
 
-// claimCost's bound on a claim's messages (channel.tolk), read from the source.
-const CHANNEL_SRC = fs.readFileSync(path.join(__dirname, '..', 'src', 'channel.tolk'), 'utf-8');
+// claimCost's bound on a claim's messages (Channel.tolk), read from the source.
+const CHANNEL_SRC = fs.readFileSync(path.join(__dirname, '..', 'src', 'Channel.tolk'), 'utf-8');
 const claimBound = (name) => Number(new RegExp(`^const ${name} = (\\d+)$`, 'm').exec(CHANNEL_SRC)[1]);
 const MAX_BITS = claimBound('CLAIM_MESSAGE_MAX_BITS');
 const MAX_CELLS = claimBound('CLAIM_MESSAGE_MAX_CELLS');
 
 // The largest claim: a closing channel (its storage root has the closing ref) and field extremes, so
-// the report and its rich bounce are as big as they get (claimCost's bound in channel.tolk).
+// the report and its rich bounce are as big as they get (claimCost's bound in Channel.tolk).
 async function largestClaim(ctx, value) {
   F.assertTx(await ctx.startClose(), { to: ctx.channel, success: true });
   const maxU64 = (1n << 64n) - 1n;
@@ -278,4 +286,24 @@ test('token totals in the provider saturate at 2^64 - 1 instead of failing', asy
   F.assertTx(r, { to: ctx.provider, op: ChannelOp.ChannelUsage, success: true });
   const u = await L.getUsage(ctx.bc, ctx.provider);
   assert.deepEqual([u.promptTokens, u.completionTokens], [max, 6n]);
+});
+
+test('the usage report is the message createMessage builds: bounceable with a full-body rich bounce, body inline, both storage roots', async () => {
+  const ctx = await setupChannel();
+  const { bc, channel, provider, relayer } = ctx;
+  const before = (await bc.getContract(channel)).accountState.state.data;
+  const r = await ctx.claim(ctx.voucher(toNano('1'), 10n, 20n), { queryId: 0x1234 });
+  const after = (await bc.getContract(channel)).accountState.state.data;
+  const tx = F.assertTx(r, { from: relayer.address, to: channel, op: ChannelOp.Claim, success: true });
+  const [m] = [...tx.outMessages.values()];
+  assert.equal(tx.outMessages.size, 1);
+  assert.equal(m.info.type, 'internal');
+  assert.deepEqual([m.info.ihrDisabled, m.info.bounce, m.info.bounced], [true, true, false]);
+  assert.ok(m.info.dest.equals(provider));
+  // value: pay plus the rest of the relayer's value (mode 64), less the forward fee
+  assert.ok(m.info.value.coins > toNano('1') && m.info.value.coins < toNano('1.1'));
+  // @ton/core reads extra_flags (which replaced ihr_fee) as ihrFee: 3 = new bounce format, whole body
+  assert.equal(m.info.ihrFee, 3n);
+  assert.equal(m.init ?? null, null);
+  assert.ok(m.body.equals(C.channelUsage({ queryId: 0x1234n, excessTo: relayer.address, before, after })));
 });

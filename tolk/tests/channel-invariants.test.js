@@ -1,5 +1,6 @@
 // A deterministic pseudo-random sequence of claims (new, stale and remainder), top-ups, closes and
-// time jumps on one channel. After every step: the accepted voucher only grows, paid ≤ accepted, each
+// time jumps on one channel. After every step: the accepted state is the voucher rule's (money orders
+// vouchers, token totals the largest seen) and only grows, paid ≤ accepted, each
 // claim paid exactly min(owed, deposit above the reserve), the owner got exactly the sum of the nets,
 // the treasury floor(total × bps / 10000), and the Provider contract's usage matches. At the end the
 // channel is closed and nothing but the storage reserve is left in it.
@@ -27,10 +28,10 @@ test('random channel operations keep every money invariant', async () => {
   const bps = 317;
   const ctx = await setupChannel({ deposit: toNano('4'), params: { protocolFeeBps: bps } });
   const { bc, channel, provider, owner, treasury, relayer, stranger, client } = ctx;
-  const rand = rng(4242);
+  const rand = rng(2026);
   const v = { amount: 0n, promptTokens: 0n, completionTokens: 0n };
   const got = { owner: 0n, treasury: 0n, refunds: 0n };
-  const seen = { paidClaims: 0, partial: 0, rejected: 0, remainders: 0, closes: 0, topUpsWhileClosing: 0 };
+  const seen = { paidClaims: 0, partial: 0, rejected: 0, remainders: 0, closes: 0, topUpsWhileClosing: 0, lowerTokens: 0, reportOnly: 0 };
   let nonce = 0;
 
   function collect(result) {
@@ -64,14 +65,30 @@ test('random channel operations keep every money invariant', async () => {
     const st = await C.getChannelState(bc, channel);
     const k = rand(10);
     if (k <= 3) {
-      // a newer voucher (sometimes only tokens grow)
-      v.amount += BigInt(rand(3)) * toNano('0.7') + BigInt(rand(1000));
-      v.promptTokens += BigInt(rand(500));
-      v.completionTokens += BigInt(1 + rand(500));
-      await payingStep(() => ctx.claim(ctx.voucher(v.amount, v.promptTokens, v.completionTokens), { from: rand(2) ? relayer : owner }), ChannelOp.Claim);
+      // a voucher the client signed: usually more money and more tokens; sometimes tokens below the
+      // accepted ones (a higher amount is accepted all the same), sometimes the same amount (a
+      // report-only update when a token total grows, else refused): the model (C.acceptVoucher) says which
+      const next = {
+        amount: v.amount + (rand(5) === 0 ? 0n : BigInt(rand(3)) * toNano('0.7') + BigInt(1 + rand(1000))),
+        promptTokens: rand(4) === 0 ? BigInt(rand(Number(v.promptTokens) + 1)) : v.promptTokens + BigInt(rand(500)),
+        completionTokens: rand(4) === 0 ? BigInt(rand(Number(v.completionTokens) + 1)) : v.completionTokens + BigInt(1 + rand(500)),
+      };
+      const model = C.acceptVoucher(v, next);
+      const send = () => ctx.claim(ctx.voucher(next.amount, next.promptTokens, next.completionTokens), { from: rand(2) ? relayer : owner });
+      if (model) {
+        if (next.promptTokens < v.promptTokens || next.completionTokens < v.completionTokens) seen.lowerTokens++;
+        if (next.amount === v.amount) seen.reportOnly++;
+        await payingStep(send, ChannelOp.Claim);
+        Object.assign(v, model);
+      } else {
+        F.assertTx(await send(), { to: channel, op: ChannelOp.Claim, exitCode: C.ChannelErrors.VoucherNotNewer });
+        seen.rejected++;
+      }
     } else if (k === 4) {
-      // a stale or non-monotonic voucher: always rejected
-      const stale = ctx.voucher(v.amount + 1n, v.promptTokens > 0n ? v.promptTokens - 1n : 0n, v.completionTokens);
+      // a stale voucher: a lower amount (whatever the tokens), or the same amount with no token total higher
+      const stale = v.amount > 0n && rand(2)
+        ? ctx.voucher(v.amount - 1n - BigInt(rand(1000)) % v.amount, v.promptTokens + BigInt(rand(1000)), v.completionTokens + BigInt(rand(1000)))
+        : ctx.voucher(v.amount, v.promptTokens - BigInt(rand(Number(v.promptTokens) + 1)), v.completionTokens);
       const r = await ctx.claim(stale);
       F.assertTx(r, { to: channel, op: ChannelOp.Claim, exitCode: C.ChannelErrors.VoucherNotNewer });
       seen.rejected++;
@@ -98,6 +115,7 @@ test('random channel operations keep every money invariant', async () => {
       }
     }
     const now = await C.getChannelState(bc, channel);
+    assert.deepEqual([now.acceptedAmount, now.acceptedPrompt, now.acceptedCompletion], [v.amount, v.promptTokens, v.completionTokens], 'accepted state = the model');
     assert.ok(now.acceptedAmount >= st.acceptedAmount && now.acceptedPrompt >= st.acceptedPrompt && now.acceptedCompletion >= st.acceptedCompletion);
     assert.ok(now.paid <= now.acceptedAmount && now.paid >= st.paid);
     assert.equal(now.closeNonce, nonce);
@@ -106,7 +124,7 @@ test('random channel operations keep every money invariant', async () => {
     assert.deepEqual([usage.promptTokens, usage.completionTokens], [now.acceptedPrompt, now.acceptedCompletion]);
     assert.equal(usage.earned, now.paid - got.treasury);
   }
-  assert.ok(seen.paidClaims >= 5 && seen.partial >= 2 && seen.rejected >= 5 && seen.closes >= 2 && seen.topUpsWhileClosing >= 1 && got.refunds > 0n, JSON.stringify(seen));
+  assert.ok(seen.paidClaims >= 5 && seen.partial >= 2 && seen.rejected >= 5 && seen.closes >= 2 && seen.topUpsWhileClosing >= 1 && seen.lowerTokens >= 2 && seen.reportOnly >= 1 && got.refunds > 0n, JSON.stringify(seen));
   // The owner's payouts: exact when a third party relayed; when the owner relayed they include its excess.
   assert.ok(got.owner >= (await C.getChannelState(bc, channel)).paid - got.treasury);
 

@@ -83,10 +83,11 @@ test('OpenChannel with too little value is rejected by the registry; nothing is 
   assert.ok((await C.getChannelState(bc, channel)).available < toNano('0.001'));
 });
 
-test('a second OpenChannel tops up and refreshes the terms; status and totals stay', async () => {
+test('a second OpenChannel only tops up: terms, status and totals stay as the channel first opened', async () => {
   const ctx = await setupChannel({ deposit: toNano('2') });
   const { bc, gov, registry, channel, stranger } = ctx;
   await ctx.claim(ctx.voucher(toNano('1'), 5n, 5n));
+  const terms = await C.getChannelData(bc, channel);
   const newTreasury = await bc.treasury('treasury-2');
   const params = { ...ctx.params, protocolFeeBps: 1000, treasury: newTreasury.address, challengePeriod: 3600 };
   F.assertTx(await gov.send({ to: registry, value: toNano('0.05'), body: M.updateParams({ params }) }), { to: registry, success: true });
@@ -97,10 +98,16 @@ test('a second OpenChannel tops up and refreshes the terms; status and totals st
   const after = (await F.state(bc, channel)).balance;
   assert.ok(after - before > toNano('2.98'));
   const d = await C.getChannelData(bc, channel);
-  assert.deepEqual([d.protocolFeeBps, d.challengePeriod], [1000, 3600]);
-  assert.ok(d.treasury.equals(newTreasury.address));
+  assert.deepEqual([d.protocolFeeBps, d.challengePeriod], [ctx.params.protocolFeeBps, ctx.params.challengePeriod]);
+  assert.ok(d.treasury.equals(terms.treasury) && d.payoutTo.equals(terms.payoutTo));
   const st = await C.getChannelState(bc, channel);
   assert.deepEqual([st.status, st.acceptedAmount, st.paid], [ChannelStatus.Open, toNano('1'), toNano('1')]);
+  // a channel of a new client key opens with the new terms
+  const key2 = clientKeyPair(3);
+  F.assertTx(await ctx.open({ key: key2.publicKey, value: toNano('1') }), { to: ctx.channelOf(key2.publicKey), success: true });
+  const d2 = await C.getChannelData(bc, ctx.channelOf(key2.publicKey));
+  assert.deepEqual([d2.protocolFeeBps, d2.challengePeriod], [1000, 3600]);
+  assert.ok(d2.treasury.equals(newTreasury.address));
 });
 
 test('ChannelInit only from the registry; an undeployed-by-registry channel accepts nothing but top-ups', async () => {

@@ -14,14 +14,16 @@ test('registry getters: data, codes, dictionaries', async () => {
   const { bc, registry, gov } = ctx;
   const d = await L.getRegistryData(bc, registry);
   assert.ok(d.governance.equals(gov.address));
-  assert.deepEqual([d.pendingGovernance, d.networkKind, d.oracleCount, d.modelCount], [null, NetworkKind.Testnet, 3, 0]);
+  assert.deepEqual([d.pendingGovernance, d.networkKind, d.oracleCount, d.modelCount, d.oracleEpoch], [null, NetworkKind.Testnet, 3, 0, 0]);
   const codes = await L.getCodes(bc, registry);
   assert.ok(codes.providerCode.equals(L.loadCode('provider')));
   assert.equal(codes.channelCode, null);
   const ms = await L.getMeasurements(bc, registry);
   assert.deepEqual([...ms.keys()].sort(), [F.TDX, F.SNP].sort());
   const os = await L.getOracles(bc, registry);
-  assert.equal(os.get(ctx.oracleWallets[1].address), F.oracleKey(1));
+  assert.deepEqual(os.get(ctx.oracleWallets[1].address), { publicKey: F.oracleKey(1), slot: 1 });
+  assert.deepEqual(await L.getOracle(bc, registry, ctx.oracleWallets[2].address), { found: true, publicKey: F.oracleKey(2), slot: 2 });
+  assert.deepEqual(await L.getOracle(bc, registry, gov.address), { found: false, publicKey: 0n, slot: 0 });
   await gov.send({ to: registry, value: toNano('0.05'), body: M.addModel({ modelId: 7, weightsHash: 0x77n, name: 'seven' }) });
   const c = (await bc.runGetMethod(registry, 'get_models')).stackReader.readCellOpt();
   const models = Dictionary.loadDirect(Dictionary.Keys.Uint(32), {
@@ -41,7 +43,7 @@ test('provider getters before and after registration', async () => {
   assert.deepEqual(await L.getUsage(bc, provider), { promptTokens: 0n, completionTokens: 0n, earned: 0n });
   const a = await L.getAttestation(bc, provider);
   assert.equal(a.attested, false);
-  assert.equal(a.roundVoteCount, 0);
+  assert.deepEqual([a.round, a.oracleEpoch, a.votes], [0, 0, []]);
   assert.equal(await L.isAttested(bc, provider), false);
   const p = await L.getProfile(bc, provider);
   assert.deepEqual([p.endpoint, p.modelCount, p.models.size], [null, 0, 0]);

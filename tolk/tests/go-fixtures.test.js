@@ -62,7 +62,7 @@ const MESSAGES = {
   RegisterProvider: [M.registerProvider, { queryId: 14n, stakeAmount: (1n << 119n) + 12345n }],
   SubmitOracleVote: [M.submitOracleVote, { queryId: 15n, providerOwner: ADDR_A, claim }],
   ProviderRegistration: [M.providerRegistration, { queryId: 16n, owner: ADDR_B, stakeAmount: 10_000_000_000n, params: providerParams }],
-  ForwardedOracleVote: [M.forwardedOracleVote, { queryId: 17n, oracleWallet: ADDR_MASTER, oracleKey: hash(0x0f), quorum: 255, claim, params: providerParams }],
+  ForwardedOracleVote: [M.forwardedOracleVote, { queryId: 17n, oracleWallet: ADDR_MASTER, oracleSlot: 63, oracleEpoch: 0xfffffffe, quorum: 255, claim, params: providerParams }],
   ForwardedSlash: [M.forwardedSlash, { queryId: 18n, excessTo: ADDR_A, amount: 999n, evidenceDigest: hash(0xd4), params: providerParams }],
   ForwardedJail: [M.forwardedJail, { queryId: 19n, excessTo: ADDR_B, until: 0, params: providerParams }],
   SetEndpoint: [M.setEndpoint, { queryId: 20n, endpoint: M.textCell('https://gpu-7.example.org:8443/v1') }],

@@ -91,10 +91,13 @@ test('jail freezes stake movements until the deadline or unjail', async () => {
   assert.deepEqual([d.status, d.effectiveStatus, d.jailedUntil], [ProviderStatus.Active, ProviderStatus.Jailed, until]);
 
   bc.now = F.NOW + ctx.params.unbondingPeriod; // unbonding unlocked, but jailed
-  for (const body of [M.requestUnstake({ amount: toNano('1') }), M.withdrawUnbonded({}), M.exitProvider({})]) {
+  // no stake movement and no status change by the owner while jailed
+  for (const body of [M.requestUnstake({ amount: toNano('1') }), M.withdrawUnbonded({}), M.exitProvider({}), M.pauseProvider({})]) {
     await F.assertRejected(ctx, provider, Errors.ProviderJailed, () => owner(ctx, body));
   }
+  await gov(ctx, M.unjailProvider({ providerOwner: ctx.owner.address }));
   await owner(ctx, M.pauseProvider({}));
+  await gov(ctx, M.jailProvider({ providerOwner: ctx.owner.address, until }));
   await F.assertRejected(ctx, provider, Errors.ProviderJailed, () => owner(ctx, M.resumeProvider({})));
   // governance can still slash a jailed provider
   r = await gov(ctx, M.slashProvider({ providerOwner: ctx.owner.address, amount: toNano('1'), evidenceDigest: 9n }));

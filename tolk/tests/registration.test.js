@@ -100,7 +100,7 @@ test('registry-only provider messages from anyone else are rejected', async () =
   const params = { minStake: toNano('1'), unbondingPeriod: 60, treasury: stranger.address };
   const bodies = [
     M.providerRegistration({ owner: owner.address, stakeAmount: toNano('100'), params }),
-    M.forwardedOracleVote({ oracleWallet: stranger.address, oracleKey: 1n, quorum: 1, claim: F.claim(), params }),
+    M.forwardedOracleVote({ oracleWallet: stranger.address, oracleSlot: 0, oracleEpoch: 0, quorum: 1, claim: F.claim(), params }),
     M.forwardedSlash({ excessTo: stranger.address, amount: toNano('10'), evidenceDigest: 1n, params }),
     M.forwardedJail({ excessTo: stranger.address, until: F.NOW + 100, params }),
   ];

@@ -2,7 +2,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { toNano, beginCell } = require('@ton/core');
+const { Address, toNano, beginCell } = require('@ton/core');
 const F = require('./lib/fixture');
 const L = require('./lib/contracts');
 const M = require('./lib/messages');
@@ -60,6 +60,7 @@ test('UpdateParams: valid params applied, every bound enforced, state unchanged 
     { challengePeriod: 0 },
     { oracleQuorum: 0 },
     { maxAttestationLifetime: 366 * 24 * 3600 },
+    { treasury: new Address(-1, Buffer.alloc(32, 1)) }, // claim and fee checks price basechain forwarding only
   ];
   for (const b of bad) {
     await F.assertRejected(ctx, registry, Errors.InvalidParams, () =>
@@ -140,21 +141,30 @@ test('oracles: add, remove, duplicates, limit of 64', async () => {
   const send = (body, who = gov) => who.send({ to: registry, value: V, body });
   const w = await bc.treasury('w0');
   F.assertTx(await send(M.addOracle({ wallet: w.address, publicKey: 42n })), { to: registry, success: true });
-  assert.deepEqual(await L.getOracle(bc, registry, w.address), { found: true, publicKey: 42n });
+  assert.deepEqual(await L.getOracle(bc, registry, w.address), { found: true, publicKey: 42n, slot: 0 });
   await F.assertRejected(ctx, registry, Errors.OracleExists, () => send(M.addOracle({ wallet: w.address, publicKey: 43n })));
   await F.assertRejected(ctx, registry, Errors.NotGovernance, () => send(M.addOracle({ wallet: stranger.address, publicKey: 1n }), stranger));
   await F.assertRejected(ctx, registry, Errors.NotGovernance, () => send(M.removeOracle({ wallet: w.address }), stranger));
   await F.assertRejected(ctx, registry, Errors.OracleNotFound, () => send(M.removeOracle({ wallet: stranger.address })));
   F.assertTx(await send(M.removeOracle({ wallet: w.address })), { to: registry, success: true });
-  assert.deepEqual(await L.getOracle(bc, registry, w.address), { found: false, publicKey: 0n });
-  assert.equal((await L.getRegistryData(bc, registry)).oracleCount, 0);
+  assert.deepEqual(await L.getOracle(bc, registry, w.address), { found: false, publicKey: 0n, slot: 0 });
+  assert.deepEqual(await L.getRegistryData(bc, registry).then((d) => [d.oracleCount, d.oracleEpoch]), [0, 1]);
 
   for (let i = 0; i < 64; i++) {
     F.assertTx(await send(M.addOracle({ wallet: (await bc.treasury(`o${i}`)).address, publicKey: BigInt(i + 1) })), { to: registry, success: true });
   }
   assert.equal((await L.getRegistryData(bc, registry)).oracleCount, 64);
-  assert.equal((await L.getOracles(bc, registry)).size, 64);
+  const all = await L.getOracles(bc, registry);
+  assert.equal(all.size, 64);
+  // every slot 0..63 taken exactly once
+  assert.deepEqual(all.values().map((o) => o.slot).sort((a, b) => a - b), [...Array(64).keys()]);
   await F.assertRejected(ctx, registry, Errors.TooManyOracles, () => send(M.addOracle({ wallet: w.address, publicKey: 99n })));
+  // a freed slot in the middle is the next one given
+  const o17 = (await bc.treasury('o17')).address;
+  assert.equal((await L.getOracle(bc, registry, o17)).slot, 17);
+  F.assertTx(await send(M.removeOracle({ wallet: o17 })), { to: registry, success: true });
+  F.assertTx(await send(M.addOracle({ wallet: w.address, publicKey: 99n })), { to: registry, success: true });
+  assert.equal((await L.getOracle(bc, registry, w.address)).slot, 17);
 });
 
 test('dispatch: empty body is a top-up, unknown opcode and truncated bodies rejected', async () => {

@@ -8,7 +8,7 @@ const { sign, signVerify } = require('@ton/crypto');
 const { loadCode } = require('./contracts');
 
 // Kept apart from protocol.js's Op/Errors (the Registry/Provider tables, which their Go fixtures
-// enumerate); tests/layout.test.js cross-checks these against channel-messages.tolk / channel-errors.tolk.
+// enumerate); tests/abi.test.js checks these against the compiler's ABI (contracts/build/*.abi.json).
 const ChannelOp = Object.freeze({
   // anyone → registry
   OpenChannel: 0x52470012,
@@ -102,10 +102,20 @@ const signVoucher = (voucher, secretKey) => signCell(voucherCell(voucher), secre
 const signCloseRequest = (request, secretKey) => signCell(closeRequestCell(request), secretKey);
 const verifySigned = (cell, signature, publicKey) => signVerify(cell.hash(), signature, publicKey);
 
-// Voucher order: `a` is newer than `b` iff no field is lower and at least one is higher.
-function isNewer(a, b) {
-  const f = ['amount', 'promptTokens', 'completionTokens'].map((k) => [BigInt(a[k]), BigInt(b[k])]);
-  return f.every(([x, y]) => x >= y) && f.some(([x, y]) => x > y);
+// The channel's voucher rule: a Claim of `v` after the accepted state `a` is accepted iff v's amount
+// is higher, or equal with a token total higher (a report-only update); the channel then stores
+// v's amount and the larger of each token total (acceptVoucher). Money orders vouchers.
+function isNewer(v, a) {
+  const [va, aa] = [BigInt(v.amount), BigInt(a.amount)];
+  if (va !== aa) return va > aa;
+  return BigInt(v.promptTokens) > BigInt(a.promptTokens) || BigInt(v.completionTokens) > BigInt(a.completionTokens);
+}
+
+// The accepted state after a Claim of `v` on `a` (null when the channel refuses it with 156).
+function acceptVoucher(a, v) {
+  if (!isNewer(v, a)) return null;
+  const max = (x, y) => (BigInt(x) > BigInt(y) ? BigInt(x) : BigInt(y));
+  return { amount: BigInt(v.amount), promptTokens: max(v.promptTokens, a.promptTokens), completionTokens: max(v.completionTokens, a.completionTokens) };
 }
 
 // The channel's fee rule: paying `pay` on top of `paid` already paid costs
@@ -269,6 +279,7 @@ module.exports = {
   signCloseRequest,
   verifySigned,
   isNewer,
+  acceptVoucher,
   feeSplit,
   openChannel,
   setChannelCode,

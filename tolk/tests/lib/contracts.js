@@ -28,6 +28,8 @@ function registryData({ governance, networkKind = NetworkKind.Devnet, params, pr
     .storeAddress(null) // pendingGovernance: addr_none
     .storeUint(networkKind, 8)
     .storeUint(0, 16) // oracleCount
+    .storeUint(0, 64) // oracleSlots
+    .storeUint(0, 32) // oracleEpoch
     .storeRef(registryParamsCell(params))
     .storeDict(null) // measurements
     .storeDict(null) // oracles
@@ -70,7 +72,10 @@ function defaultRegistryParams(treasury, overrides = {}) {
 }
 
 // Deploys a registry from `deployer` (a sandbox treasury). Returns { address, code, providerCode, result }.
+// The contract does not check its initial data: like the Go helper, this refuses a treasury outside the
+// basechain unless `unchecked` (tests of what the registry does with such data).
 async function deployRegistry(blockchain, deployer, opts) {
+  if (!opts.unchecked && opts.params.treasury.workChain !== 0) throw new Error('registry treasury must be in the basechain');
   const code = opts.code ?? loadCode('registry');
   const providerCode = opts.providerCode ?? loadCode('provider');
   const data = registryData({ ...opts, providerCode });
@@ -103,6 +108,7 @@ async function getRegistryData(bc, registry) {
     networkKind: s.readNumber(),
     oracleCount: s.readNumber(),
     modelCount: s.readNumber(),
+    oracleEpoch: s.readNumber(),
   };
 }
 
@@ -137,7 +143,7 @@ async function getModel(bc, registry, modelId) {
 
 async function getOracle(bc, registry, wallet) {
   const s = await get(bc, registry, 'get_oracle', [addrArg(wallet)]);
-  return { found: s.readBoolean(), publicKey: s.readBigNumber() };
+  return { found: s.readBoolean(), publicKey: s.readBigNumber(), slot: s.readNumber() };
 }
 
 async function getMeasurements(bc, registry) {
@@ -147,7 +153,10 @@ async function getMeasurements(bc, registry) {
 
 async function getOracles(bc, registry) {
   const c = (await get(bc, registry, 'get_oracles')).readCellOpt();
-  return Dictionary.loadDirect(Dictionary.Keys.Address(), Dictionary.Values.BigUint(256), c);
+  return Dictionary.loadDirect(Dictionary.Keys.Address(), {
+    serialize: () => { throw new Error('read only'); },
+    parse: (sl) => ({ publicKey: sl.loadUintBig(256), slot: sl.loadUint(8) }),
+  }, c);
 }
 
 // What RegisterProvider must carry beyond the stake under the current config.
@@ -200,6 +209,22 @@ async function getModelPrice(bc, provider, modelId) {
   return { found: s.readBoolean(), promptPricePerMillion: s.readBigNumber(), completionPricePerMillion: s.readBigNumber() };
 }
 
+// A provider's votes dictionary as [{ validUntil, slot, claimHash, round }], largest validUntil first.
+function voteList(votes) {
+  const d = Dictionary.loadDirect(Dictionary.Keys.BigUint(40), {
+    serialize: () => { throw new Error('read only'); },
+    parse: (sl) => ({ claimHash: sl.loadUintBig(256), round: sl.loadUint(32) }),
+  }, votes);
+  return d.keys().sort((x, y) => (x < y ? 1 : x > y ? -1 : 0))
+    .map((k) => ({ validUntil: Number(k >> 8n), slot: Number(k & 0xffn), ...d.get(k) }));
+}
+
+// sha256 of a claim's (measurement, evidence digest, TLS key hash): how a provider identifies what a vote is for.
+function claimHash({ measurementHash, evidenceDigest, tlsKeyHash }) {
+  const b = Buffer.concat([measurementHash, evidenceDigest, tlsKeyHash].map((x) => Buffer.from(BigInt(x).toString(16).padStart(64, '0'), 'hex')));
+  return BigInt('0x' + require('crypto').createHash('sha256').update(b).digest('hex'));
+}
+
 async function getAttestation(bc, provider) {
   const s = await get(bc, provider, 'get_attestation');
   return {
@@ -209,11 +234,9 @@ async function getAttestation(bc, provider) {
     tlsKeyHash: s.readBigNumber(),
     validUntil: s.readNumber(),
     attestedAt: s.readNumber(),
-    roundMeasurementHash: s.readBigNumber(),
-    roundEvidenceDigest: s.readBigNumber(),
-    roundTlsKeyHash: s.readBigNumber(),
-    roundValidUntil: s.readNumber(),
-    roundVoteCount: s.readNumber(),
+    round: s.readNumber(),
+    oracleEpoch: s.readNumber(),
+    votes: voteList(s.readCellOpt()),
   };
 }
 
@@ -249,6 +272,8 @@ module.exports = {
   getProfile,
   getModelPrice,
   getAttestation,
+  voteList,
+  claimHash,
   isAttested,
   getUsage,
 };

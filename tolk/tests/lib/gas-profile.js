@@ -33,12 +33,12 @@ const CLAIM_SECTIONS = [
   { name: 'storage load: c4 cell, head slice, accepted*/paid, clientKey/provider/status, status check', end: /^THROWIFNOT 153$/ },
   { name: 'Claim body: queryId, voucher ref, 512-bit signature', end: /^PLDSLICEX$/ },
   { name: 'voucher: cell load, magic, fields, ENDS, channel == my address', end: /^THROWIFNOT 155$/ },
-  { name: 'newer check: three differences, OR, > 0', end: /^THROWIFNOT 156$/ },
+  { name: 'newer check: two token maxima (the stored totals), three differences, OR, > 0', end: /^THROWIFNOT 156$/ },
   { name: 'signature: HASHCU + CHKSIGNU', end: /^THROWIFNOT 154$/ },
   { name: 'claimCost() check: GETGASFEE + GETFORWARDFEE', end: /^THROWIFNOT 118$/ },
   { name: 'pay = min(available, owed) (includes a code-cell JMPREF)', end: /^MIN$/ },
   { name: 'storage save: head/tail re-stored as slices, 4 fields, ENDC, c4', end: /^POP c4$/ },
-  { name: 'usage report: header, inline body (op, queryId, relayer, refs to both roots), ENDC + SENDRAWMSG', end: null },
+  { name: 'usage report: hand-built header (147 constant bits in one slice), inline body (queryId, relayer, refs to both roots), ENDC + SENDRAWMSG', end: null },
 ];
 
 // [{ name, gas, instructions }] covering every step exactly once.

@@ -71,10 +71,11 @@ const submitOracleVote = ({ queryId, providerOwner, claim }) =>
 // ---- registry → provider (built by the registry; here for fixtures and spoofing tests)
 const providerRegistration = ({ queryId, owner, stakeAmount, params }) =>
   head(Op.ProviderRegistration, queryId).storeAddress(owner).storeCoins(stakeAmount).storeRef(providerParamsCell(params)).endCell();
-const forwardedOracleVote = ({ queryId, oracleWallet, oracleKey, quorum, claim, params }) =>
+const forwardedOracleVote = ({ queryId, oracleWallet, oracleSlot, oracleEpoch, quorum, claim, params }) =>
   head(Op.ForwardedOracleVote, queryId)
     .storeAddress(oracleWallet)
-    .storeUint(oracleKey, 256)
+    .storeUint(oracleSlot, 8)
+    .storeUint(oracleEpoch, 32)
     .storeUint(quorum, 8)
     .storeRef(attestationClaimCell(claim))
     .storeRef(providerParamsCell(params))

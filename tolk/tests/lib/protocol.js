@@ -1,5 +1,5 @@
 // Opcodes, exit codes and enum values of the Registry and Provider contracts (docs/PROTOCOL.md).
-// Kept by hand in step with tolk/src; tests/layout.test.js cross-checks them against the sources.
+// Kept by hand in step with tolk/src; tests/abi.test.js checks them against the compiler's ABI (contracts/build/*.abi.json).
 'use strict';
 
 const Op = Object.freeze({

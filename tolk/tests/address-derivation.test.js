@@ -1,27 +1,15 @@
-// Cross-checks the JS protocol tables (used by every test and by the Go fixture test) against the
-// Tolk sources, and the build output against the address derivation the Go side reimplements.
+// The build output against the address derivation the JS helpers (and the Go side) reimplement, and
+// the generated channel-code.tolk against the committed channel code. The protocol tables are checked
+// against the compiler's ABI in abi.test.js.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
 const { Blockchain } = require('@ton/sandbox');
-const { Op, Errors } = require('./lib/protocol');
 const L = require('./lib/contracts');
 
 const src = (f) => fs.readFileSync(path.join(__dirname, '..', 'src', f), 'utf-8');
-
-test('every message struct opcode in messages.tolk matches lib/protocol.js', () => {
-  const found = {};
-  for (const m of src('messages.tolk').matchAll(/struct \((0x[0-9a-fA-F]+)\) (\w+)/g)) found[m[2]] = Number(m[1]);
-  assert.deepEqual(found, { ...Op });
-});
-
-test('every Errors member in errors.tolk matches lib/protocol.js', () => {
-  const found = {};
-  for (const m of src('errors.tolk').matchAll(/^\s+(\w+) = (0x[0-9a-fA-F]+|\d+)/gm)) found[m[1]] = Number(m[2]);
-  assert.deepEqual(found, { ...Errors });
-});
 
 test('provider address from JS derivation equals the registry getter', async () => {
   const bc = await Blockchain.create();
@@ -30,23 +18,6 @@ test('provider address from JS derivation equals the registry getter', async () 
   const reg = await L.deployRegistry(bc, gov, { governance: gov.address, params: L.defaultRegistryParams(gov.address) });
   const onChain = await L.getProviderAddress(bc, reg.address, owner.address);
   assert.ok(onChain.equals(L.providerAddress(owner.address, reg.address, L.loadCode('provider'))));
-});
-
-test('every struct opcode in channel-messages.tolk matches lib/channel.js', () => {
-  const C = require('./lib/channel');
-  const found = {};
-  for (const m of src('channel-messages.tolk').matchAll(/struct \((0x[0-9a-fA-F]+)\) (\w+)/g)) found[m[2]] = Number(m[1]);
-  assert.deepEqual(found, { ...C.ChannelOp, Voucher: C.VOUCHER_MAGIC, CloseRequest: C.CLOSE_REQUEST_MAGIC });
-  // channel opcodes never collide with the Registry/Provider ones
-  for (const [name, op] of Object.entries(C.ChannelOp)) assert.ok(!Object.values(Op).includes(op), `${name} reuses an opcode`);
-});
-
-test('every ChannelErrors member in channel-errors.tolk matches lib/channel.js and no code overlaps Errors', () => {
-  const C = require('./lib/channel');
-  const found = {};
-  for (const m of src('channel-errors.tolk').matchAll(/^\s+(\w+) = (0x[0-9a-fA-F]+|\d+)/gm)) found[m[1]] = Number(m[2]);
-  assert.deepEqual(found, { ...C.ChannelErrors });
-  for (const [name, code] of Object.entries(C.ChannelErrors)) assert.ok(!Object.values(Errors).includes(code), `${name} reuses ${code}`);
 });
 
 test('channel address: JS derivation equals the registry getter; channel-code.tolk is fresh', async () => {
