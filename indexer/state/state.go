@@ -40,8 +40,10 @@ type State struct {
 	Address string `json:"address"`
 	// LT is the last transaction applied (0: none yet).
 	LT uint64 `json:"lt"`
-	// Balance is the account's balance at LT when known (from the last reconciliation), else nil.
+	// Balance is the account's balance at Checked (the last reconciliation), else nil.
 	Balance *big.Int `json:"balance,omitempty"`
+	// Checked is the LT at which the state was last reconciled with the contract's storage.
+	Checked uint64 `json:"checked_lt,omitempty"`
 	// Exactly one of these is set once the contract's StateInit or storage was seen; all are nil
 	// for an account not deployed yet.
 	Registry *Registry `json:"registry,omitempty"`
