@@ -37,8 +37,7 @@ type World struct {
 	// Carol, whose usage report bounced.
 	Client               *Client
 	Channel, Coop, Stray *address.Address
-	// Failed are transactions that failed on a contract (exit codes), Bounced the contracts that
-	// received bounces; UnknownBodies counts the bodies no Cocoon message matches.
+	// UnknownBodies counts the bodies no Cocoon message matches that the scenario sent.
 	UnknownBodies int
 }
 
@@ -85,6 +84,7 @@ func Scenario(n *Net) *World {
 	n.Succeeded(n.Msg(gov2, reg, "0.1", contracts.AcceptGovernance{QueryID: n.QueryID()}))
 	n.Succeeded(n.Msg(gov2, reg, "0.1", contracts.ProposeGovernance{QueryID: n.QueryID(), NewGovernance: n.Gov.Address()}))
 	n.Succeeded(n.Gover(contracts.AcceptGovernance{QueryID: n.QueryID()}))
+	n.Succeeded(n.Gover(contracts.WithdrawRegistrySurplus{QueryID: n.QueryID()}))
 	// Refused: not governance (100), and an unknown body (0xFFFF).
 	if code := ExitCodeAt(n.Msg(gov2, reg, "0.1", contracts.RemoveModel{QueryID: n.QueryID(), ModelID: 1}), reg); code != int(contracts.ExitNotGovernance) {
 		t.Fatalf("RemoveModel from a stranger: exit code %d", code)
@@ -205,6 +205,8 @@ func Scenario(n *Net) *World {
 	now = uint32(n.D.Now().Unix())
 	n.Succeeded(n.Vote(w.Oracles[1], w.Alice, Measurement, digest, tlsKey, now+20000))
 	n.Succeeded(n.Vote(w.Oracles[2], w.Alice, Measurement, digest, tlsKey, now+20000))
+	// Bob ends jailed again: his effective status is jailed until then.
+	n.Succeeded(n.Gover(contracts.JailProvider{QueryID: n.QueryID(), ProviderOwner: w.Bob.Address(), Until: now + 3600}))
 	return w
 }
 

@@ -169,7 +169,7 @@ func (s *State) applyRegistry(e *emitter, tx *decode.Tx) {
 		if s.Totals.Oracles == nil {
 			s.Totals.Oracles = map[string]*OracleTotals{}
 		}
-		s.Totals.Oracles[w] = &OracleTotals{AddedAt: tx.Now}
+		s.Totals.Oracles[w] = &OracleTotals{AddedAt: tx.Now, PublicKey: hex.EncodeToString(m.PublicKey), Slot: slot}
 	case contracts.RemoveOracle:
 		w := rawAddr(m.Wallet)
 		if o, ok := r.Oracles[w]; ok {

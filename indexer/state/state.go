@@ -73,6 +73,8 @@ type Totals struct {
 
 // OracleTotals is what the registry saw of one oracle.
 type OracleTotals struct {
+	PublicKey string `json:"public_key,omitempty"`
+	Slot      uint8  `json:"slot"`
 	AddedAt   uint32 `json:"added_at"`
 	RemovedAt uint32 `json:"removed_at,omitempty"`
 	Votes     int    `json:"votes"`

@@ -1,0 +1,281 @@
+// Package indexer is the indexer daemon: it follows every transaction of a Cocoon registry and of
+// every Provider and Channel contract the registry deploys (follow), decodes and stores them with
+// the contracts' replayed state and history (decode, state, store: Pebble), and serves the REST API
+// (api, docs/PROTOCOL.md "Indexer API") and the web explorer (web) from one listener, in the
+// service shape every daemon has (service.Lifecycle, COCOON_INDEXER_* flags, /metrics, /healthz).
+//
+// It reads the chain only through chain.Client's read methods: toncenter v2 (--rpc), a liteserver
+// (--liteserver-config) or the devnet, which serves toncenter v2.
+package indexer
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+
+	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/liteserver"
+	"github.com/cocoon-go/cocoon/chain/toncenter"
+	"github.com/cocoon-go/cocoon/indexer/api"
+	"github.com/cocoon-go/cocoon/indexer/follow"
+	"github.com/cocoon-go/cocoon/indexer/store"
+	"github.com/cocoon-go/cocoon/indexer/web"
+	"github.com/cocoon-go/cocoon/internal/buildinfo"
+	"github.com/cocoon-go/cocoon/service"
+	"github.com/cocoon-go/cocoon/service/clock"
+)
+
+// EnvPrefix prefixes the environment variable of every flag: COCOON_INDEXER_<FLAG>.
+const EnvPrefix = "COCOON_INDEXER"
+
+// Config configures the indexer.
+type Config struct {
+	service.Config
+	// RPC is a toncenter v2 URL (the devnet serves one); Liteserver a global config (path or URL).
+	// Exactly one is required unless Chain is set.
+	RPC        string
+	APIKey     string
+	RPS        float64
+	Liteserver string
+	// Registry is the registry's address, raw or user-friendly.
+	Registry string
+	// DataDir holds the Pebble store.
+	DataDir string
+	// Listen serves the API (/api/…) and the explorer (/).
+	Listen string
+	// Poll is the pause between follower rounds once caught up; Workers how many accounts are
+	// read at once; PageSize how many transactions one request lists.
+	Poll     time.Duration
+	Workers  int
+	PageSize int
+
+	// Not flags. Chain replaces RPC/Liteserver (tests: the in-process devnet). Now is the chain's
+	// clock for the views (default: the system clock). Clock drives the follower's waits.
+	Chain chain.Client
+	Now   func() time.Time
+	Clock clock.Clock
+	// NoSync skips Pebble's fsyncs (benchmarks only).
+	NoSync bool
+}
+
+// DefaultConfig is the indexer's defaults.
+func DefaultConfig() Config {
+	return Config{Config: service.DefaultConfig(), Listen: "127.0.0.1:8090", Poll: time.Second, Workers: 4, PageSize: 64}
+}
+
+// AddFlags registers the indexer's flags.
+func (c *Config) AddFlags(fs *flag.FlagSet) {
+	c.Config.AddFlags(fs)
+	fs.StringVar(&c.RPC, "rpc", c.RPC, "toncenter v2 URL (the devnet serves one, e.g. http://127.0.0.1:8081)")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "toncenter API key")
+	fs.Float64Var(&c.RPS, "rps", c.RPS, "toncenter requests per second at most (0: no limit; toncenter allows 1 without a key)")
+	fs.StringVar(&c.Liteserver, "liteserver-config", c.Liteserver, "liteserver global config, path or URL (instead of --rpc)")
+	fs.StringVar(&c.Registry, "registry", c.Registry, "the registry's address")
+	fs.StringVar(&c.DataDir, "data", c.DataDir, "directory of the indexer's Pebble store")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "host:port serving the API (/api/v1/…) and the explorer (/)")
+	fs.DurationVar(&c.Poll, "poll", c.Poll, "pause between passes over the followed accounts once caught up")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "accounts read at once")
+	fs.IntVar(&c.PageSize, "page-size", c.PageSize, "transactions listed per request")
+}
+
+// Check reports every problem of the configuration.
+func (c Config) Check() error {
+	errs := []error{c.Config.Check(), service.CheckListen("API listen address", "listen", c.Listen, false)}
+	if c.Chain == nil {
+		switch {
+		case c.RPC == "" && c.Liteserver == "":
+			errs = append(errs, service.Invalid("chain", "rpc", "is required: a toncenter v2 URL (or --liteserver-config)"))
+		case c.RPC != "" && c.Liteserver != "":
+			errs = append(errs, service.Invalid("chain", "rpc", "and --liteserver-config are exclusive: give one"))
+		case c.RPC != "":
+			if err := (toncenter.Config{URL: c.RPC, RequestsPerSecond: c.RPS}).Check(); err != nil {
+				errs = append(errs, service.Invalid("toncenter URL", "rpc", "%v", err))
+			}
+		}
+	}
+	if c.Registry == "" {
+		errs = append(errs, service.Invalid("registry address", "registry", "is required"))
+	} else if _, err := chain.ParseAddress(c.Registry); err != nil {
+		errs = append(errs, service.Invalid("registry address", "registry", "%v", err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, service.Invalid("data directory", "data", "is required"))
+	}
+	if c.Poll <= 0 {
+		errs = append(errs, service.Invalid("poll interval", "poll", "must be positive, got %v", c.Poll))
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		errs = append(errs, service.Invalid("workers", "workers", "must be from 1 to 64, got %d", c.Workers))
+	}
+	if c.PageSize < 1 || c.PageSize > 1000 {
+		errs = append(errs, service.Invalid("page size", "page-size", "must be from 1 to 1000, got %d", c.PageSize))
+	}
+	return errors.Join(errs...)
+}
+
+// Indexer is the daemon: chain client, store, follower, API and explorer listener, ops listener.
+type Indexer struct {
+	*service.Lifecycle
+	cfg      Config
+	log      *slog.Logger
+	m        Metricer
+	health   service.Health
+	registry *address.Address
+
+	// Set by the init steps.
+	chain    chain.Client
+	store    *store.Store
+	follower *follow.Follower
+	api      *api.API
+	server   *service.HTTPServer
+	ops      *service.HTTPServer
+}
+
+// New checks cfg and builds the indexer; Start runs it.
+func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Indexer, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if m == nil {
+		m = NoopMetrics{}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System
+	}
+	if cfg.Now == nil {
+		cfg.Now = cfg.Clock.Now
+	}
+	reg, _ := chain.ParseAddress(cfg.Registry)
+	ix := &Indexer{Lifecycle: service.NewLifecycle(log), cfg: cfg, log: log, m: m, registry: reg}
+	m.RecordInfo(buildinfo.Version)
+	ix.health.Add("lifecycle", ix.Healthy)
+	ix.health.Add("follower", ix.followerHealthy)
+	ix.Add("chain", ix.initChain)
+	ix.Add("store", ix.initStore)
+	ix.Add("follower", ix.initFollower)
+	ix.AddLoop("follow", func(ctx context.Context) error { return ix.follower.Run(ctx) })
+	ix.Add("http", ix.initHTTP)
+	ix.Add("ops", ix.initOps)
+	ix.Add("up", func(context.Context) (service.StopFunc, error) {
+		m.RecordUp(true)
+		return func(context.Context) error { m.RecordUp(false); return nil }, nil
+	})
+	return ix, nil
+}
+
+func (ix *Indexer) initChain(ctx context.Context) (service.StopFunc, error) {
+	switch {
+	case ix.cfg.Chain != nil:
+		ix.chain = ix.cfg.Chain
+		return nil, nil
+	case ix.cfg.Liteserver != "":
+		c, err := liteserver.Dial(ctx, liteserver.Config{GlobalConfig: ix.cfg.Liteserver})
+		if err != nil {
+			return nil, err
+		}
+		ix.chain = c
+		return func(context.Context) error { c.Close(); return nil }, nil
+	default:
+		c, err := toncenter.New(toncenter.Config{URL: ix.cfg.RPC, APIKey: ix.cfg.APIKey, RequestsPerSecond: ix.cfg.RPS})
+		if err != nil {
+			return nil, err
+		}
+		ix.chain = c
+		return nil, nil
+	}
+}
+
+func (ix *Indexer) initStore(context.Context) (service.StopFunc, error) {
+	if err := os.MkdirAll(ix.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create the data directory: %w", err)
+	}
+	st, err := store.Open(ix.cfg.DataDir, store.Options{NoSync: ix.cfg.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	ix.store = st
+	return func(context.Context) error { return st.Close() }, nil
+}
+
+func (ix *Indexer) initFollower(context.Context) (service.StopFunc, error) {
+	f, err := follow.New(follow.Config{Chain: ix.chain, Store: ix.store, Registry: ix.registry, PageSize: ix.cfg.PageSize,
+		Workers: ix.cfg.Workers, Poll: ix.cfg.Poll, Clock: ix.cfg.Clock, Log: ix.log.With("part", "follower"), Metrics: ix.m})
+	if err != nil {
+		return nil, err
+	}
+	ix.follower = f
+	return nil, nil
+}
+
+func (ix *Indexer) initHTTP(ctx context.Context) (service.StopFunc, error) {
+	ix.api = api.New(api.Config{Store: ix.store, Registry: ix.registry, Now: ix.cfg.Now, Log: ix.log.With("part", "api"), Metrics: ix.m,
+		Status: func() api.Status { return api.Status{Synced: ix.follower.Synced(), LastRound: ix.follower.LastRound()} }})
+	s, err := service.StartHTTP(ctx, ix.log, "api", ix.cfg.Listen, Handler(ix.api, ix.m))
+	if err != nil {
+		return nil, err
+	}
+	ix.server = s
+	return s.Stop, nil
+}
+
+// Handler serves the API under /api/ and the explorer everywhere else.
+func Handler(a *api.API, m api.Metricer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a.Handler())
+	mux.Handle("/", web.New(a, m).Handler())
+	return mux
+}
+
+func (ix *Indexer) initOps(ctx context.Context) (service.StopFunc, error) {
+	if ix.cfg.MetricsListen == "" {
+		return nil, nil
+	}
+	s, err := service.StartHTTP(ctx, ix.log, "ops", ix.cfg.MetricsListen, service.OpsHandler(ix.m, &ix.health))
+	if err != nil {
+		return nil, err
+	}
+	ix.ops = s
+	return s.Stop, nil
+}
+
+// followerHealthy fails when no pass over the accounts finished for a while.
+func (ix *Indexer) followerHealthy(context.Context) error {
+	if ix.follower == nil {
+		return errors.New("not started")
+	}
+	last := ix.follower.LastRound()
+	limit := max(30*time.Second, 10*ix.cfg.Poll)
+	if last.IsZero() || ix.cfg.Clock.Since(last) > limit {
+		return fmt.Errorf("no pass over the followed accounts finished in the last %v", limit)
+	}
+	return nil
+}
+
+// URL is the API and explorer's base URL ("" before Start).
+func (ix *Indexer) URL() string {
+	if ix.server == nil {
+		return ""
+	}
+	return ix.server.URL()
+}
+
+// OpsURL is the ops listener's base URL ("" when off or before Start).
+func (ix *Indexer) OpsURL() string {
+	if ix.ops == nil {
+		return ""
+	}
+	return ix.ops.URL()
+}
+
+// Synced reports whether the follower's last round found nothing new.
+func (ix *Indexer) Synced() bool { return ix.follower != nil && ix.follower.Synced() }
