@@ -428,3 +428,19 @@ func (s *Store) commit(b *pebble.Batch) error {
 	s.gen.Add(1)
 	return nil
 }
+
+// Each calls fn with every key and value of the store, in key order (tests compare stores with it;
+// fn must not keep the slices).
+func (s *Store) Each(fn func(key, value []byte) error) error {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
