@@ -43,7 +43,7 @@ var (
 func world(t *testing.T) *fixture {
 	t.Helper()
 	fixtureOnce.Do(func() {
-		ft := &onceT{T: t}
+		ft := &onceT{TB: t}
 		defer func() {
 			if r := recover(); r != nil && r != errOnceFailed {
 				panic(r)
@@ -63,7 +63,7 @@ func world(t *testing.T) *fixture {
 // onceT lets the shared fixture outlive the first test that builds it: cleanups run at the end
 // of the test binary (never), and a failure is recorded for every test that needs the fixture.
 type onceT struct {
-	*testing.T
+	testing.TB
 }
 
 var errOnceFailed = fmt.Errorf("fixture failed")

@@ -41,8 +41,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	txs := registryHistory(t, f)
 
 	requests := map[string][]string{
-		"/api/v1/status":    {""},
-		"/api/v1/providers": {"", "?model=1&attested=true&sort=price", "?limit=1&cursor=" + *page.Next, "?max_price=0.2&sort=stake&order=asc", "?status=jailed", "?sort=uptime", "?sort=bad", "?limit=0", "?model=nope", "?cursor=zz"},
+		"/api/v1/status":              {""},
+		"/api/v1/providers":           {"", "?model=1&attested=true&sort=price", "?limit=1&cursor=" + *page.Next, "?max_price=0.2&sort=stake&order=asc", "?status=jailed", "?sort=uptime", "?sort=bad", "?limit=0", "?model=nope", "?cursor=zz"},
 		"/api/v1/providers/{address}": {provider, f.n.ProviderOf(f.w.Bob).StringRaw(), "0:xyz", f.w.Channel.String()},
 		"/api/v1/models":              {""},
 		"/api/v1/channels":            {"", "?provider=" + provider, "?provider=nonsense"},

@@ -56,9 +56,12 @@ type Config struct {
 type API struct {
 	cfg Config
 
+	responses responseCache
+
 	mu         sync.Mutex
-	cache      *snapshot   // REQUIRES mu
-	statsCache *statsCache // REQUIRES mu
+	cache      *snapshot               // REQUIRES mu
+	statsCache *statsCache             // REQUIRES mu
+	details    map[string]*cachedValue // REQUIRES mu: pages and histories by key
 }
 
 // New builds the API.
@@ -143,45 +146,53 @@ func (a *API) account(s string, kind state.Kind) (*state.State, error) {
 	return st, nil
 }
 
-// Handler serves the API under /api/.
+// Handler serves the API under /api/. Answers are cached whole (see responseCache).
 func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
-	route := func(pattern string, fn func(r *http.Request) (any, error)) {
+	route := func(pattern string, timed bool, fn func(r *http.Request) (any, error)) {
 		name := strings.TrimPrefix(pattern, "GET ")
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			t0 := time.Now()
-			v, err := fn(r)
-			status := http.StatusOK
-			if err != nil {
-				e := AsError(err)
-				if e.Status == http.StatusInternalServerError {
-					a.cfg.Log.Error("api request failed", "path", r.URL.Path, "err", err)
+			status, body := a.responses.get(a, r.URL.RequestURI(), timed, func() (int, []byte) {
+				v, err := fn(r)
+				status := http.StatusOK
+				if err != nil {
+					e := AsError(err)
+					if e.Status == http.StatusInternalServerError {
+						a.cfg.Log.Error("api request failed", "path", r.URL.Path, "err", err)
+					}
+					status, v = e.Status, ErrorBody{Error: e}
 				}
-				status, v = e.Status, ErrorBody{Error: e}
-			}
-			writeJSON(w, status, v)
+				b, err := json.Marshal(v)
+				if err != nil {
+					a.cfg.Log.Error("api answer failed to encode", "path", r.URL.Path, "err", err)
+					return http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+				}
+				return status, append(b, '\n')
+			})
+			writeBody(w, status, body)
 			a.cfg.Metrics.RecordRequest(name, status, time.Since(t0))
 		})
 	}
-	route("GET /api/openapi.json", func(*http.Request) (any, error) { return OpenAPI(), nil })
-	route("GET /api/v1/status", func(*http.Request) (any, error) { return a.Status() })
-	route("GET /api/v1/providers", func(r *http.Request) (any, error) {
+	route("GET /api/openapi.json", false, func(*http.Request) (any, error) { return OpenAPI(), nil })
+	route("GET /api/v1/status", true, func(*http.Request) (any, error) { return a.Status() })
+	route("GET /api/v1/providers", true, func(r *http.Request) (any, error) {
 		q, err := ParseProviderQuery(r.URL.Query())
 		if err != nil {
 			return nil, err
 		}
 		return a.Providers(q)
 	})
-	route("GET /api/v1/providers/{address}", func(r *http.Request) (any, error) { return a.Provider(r.PathValue("address")) })
-	route("GET /api/v1/models", func(*http.Request) (any, error) { return a.Models() })
-	route("GET /api/v1/channels", func(r *http.Request) (any, error) { return a.Channels(r.URL.Query().Get("provider")) })
-	route("GET /api/v1/channels/{address}", func(r *http.Request) (any, error) { return a.Channel(r.PathValue("address")) })
-	route("GET /api/v1/oracles", func(*http.Request) (any, error) { return a.Oracles() })
-	route("GET /api/v1/stats", func(*http.Request) (any, error) { return a.Stats() })
-	route("GET /api/v1/stats/series", func(r *http.Request) (any, error) {
+	route("GET /api/v1/providers/{address}", true, func(r *http.Request) (any, error) { return a.Provider(r.PathValue("address")) })
+	route("GET /api/v1/models", true, func(*http.Request) (any, error) { return a.Models() })
+	route("GET /api/v1/channels", false, func(r *http.Request) (any, error) { return a.Channels(r.URL.Query().Get("provider")) })
+	route("GET /api/v1/channels/{address}", false, func(r *http.Request) (any, error) { return a.Channel(r.PathValue("address")) })
+	route("GET /api/v1/oracles", true, func(*http.Request) (any, error) { return a.Oracles() })
+	route("GET /api/v1/stats", true, func(*http.Request) (any, error) { return a.Stats() })
+	route("GET /api/v1/stats/series", true, func(r *http.Request) (any, error) {
 		return a.Series(r.URL.Query().Get("interval"), r.URL.Query().Get("points"))
 	})
-	route("GET /api/v1/tx/{hash}", func(r *http.Request) (any, error) { return a.Tx(r.PathValue("hash")) })
+	route("GET /api/v1/tx/{hash}", false, func(r *http.Request) (any, error) { return a.Tx(r.PathValue("hash")) })
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		status, e := http.StatusNotFound, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such API path: " + r.URL.Path}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -191,6 +202,90 @@ func (a *API) Handler() http.Handler {
 		a.cfg.Metrics.RecordRequest("other", status, 0)
 	})
 	return mux
+}
+
+// responseCache keeps each URL's encoded answer for the store generation (and, for answers that
+// depend on the time, the second) it was computed at. A timed answer up to staleFor seconds old
+// is still served while one request computes the new one in the background, so requests do not
+// queue behind a recomputation every second; a new store generation is always computed before
+// it is served. Identical requests arriving together compute once.
+type responseCache struct {
+	mu      sync.Mutex
+	entries map[string]*response // REQUIRES mu
+}
+
+type response struct {
+	gen        uint64
+	now        uint32
+	status     int
+	body       []byte
+	done       chan struct{} // closed once status and body are set
+	refreshing bool          // REQUIRES responseCache.mu
+}
+
+const (
+	staleFor     = 2
+	maxResponses = 4096
+)
+
+func (c *responseCache) get(a *API, key string, timed bool, compute func() (int, []byte)) (int, []byte) {
+	counters, err := a.cfg.Store.Counters()
+	if err != nil {
+		return compute()
+	}
+	gen, now := a.cfg.Store.Generation(), uint32(0)
+	if timed {
+		now = a.now(counters)
+	}
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok && e.gen == gen && now >= e.now && now-e.now <= staleFor {
+		if e.now != now && !e.refreshing {
+			select {
+			case <-e.done:
+				e.refreshing = true
+				go c.fill(key, gen, now, compute)
+			default:
+			}
+		}
+		c.mu.Unlock()
+		<-e.done
+		return e.status, e.body
+	}
+	e := c.newEntry(key, gen, now)
+	c.mu.Unlock()
+	e.status, e.body = compute()
+	close(e.done)
+	return e.status, e.body
+}
+
+// fill computes key's answer into a new entry that replaces the stale one once ready.
+func (c *responseCache) fill(key string, gen uint64, now uint32, compute func() (int, []byte)) {
+	e := &response{gen: gen, now: now, done: make(chan struct{})}
+	e.status, e.body = compute()
+	close(e.done)
+	c.mu.Lock()
+	if old, ok := c.entries[key]; !ok || old.gen <= gen {
+		c.entries[key] = e
+	}
+	c.mu.Unlock()
+}
+
+// newEntry starts an entry. REQUIRES c.mu held.
+func (c *responseCache) newEntry(key string, gen uint64, now uint32) *response {
+	if c.entries == nil || len(c.entries) >= maxResponses {
+		c.entries = map[string]*response{}
+	}
+	e := &response{gen: gen, now: now, done: make(chan struct{})}
+	c.entries[key] = e
+	return e
+}
+
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -249,6 +344,61 @@ func (a *API) Status() (*StatusView, error) {
 		}
 	}
 	return v, nil
+}
+
+// cachedValue is a computed view, the store generation and time it was computed for, and, while
+// it is being computed, the channel its waiters wait on.
+type cachedValue struct {
+	gen  uint64
+	now  uint32
+	v    any
+	err  error
+	done chan struct{}
+}
+
+// maxDetails bounds the detail cache; it is emptied when full.
+const maxDetails = 4096
+
+// cached returns the value under key computed for the store's current generation (and, when
+// timed, the current second), or computes it with fn: once, however many requests ask at the same
+// time (the others wait for it). Views are pure functions of the store and the time, so a view
+// computed for the same generation and second is the same view.
+func cached[T any](a *API, key string, timed bool, fn func() (T, error)) (T, error) {
+	var zero T
+	c, err := a.cfg.Store.Counters()
+	if err != nil {
+		return zero, err
+	}
+	gen, now := a.cfg.Store.Generation(), uint32(0)
+	if timed {
+		now = a.now(c)
+	}
+	a.mu.Lock()
+	if v, ok := a.details[key]; ok && v.gen == gen && v.now == now {
+		a.mu.Unlock()
+		<-v.done
+		if v.err != nil {
+			return zero, v.err
+		}
+		return v.v.(T), nil
+	}
+	if a.details == nil || len(a.details) >= maxDetails {
+		a.details = map[string]*cachedValue{}
+	}
+	cv := &cachedValue{gen: gen, now: now, done: make(chan struct{})}
+	a.details[key] = cv
+	a.mu.Unlock()
+	v, err := fn()
+	cv.v, cv.err = v, err
+	close(cv.done)
+	if err != nil {
+		a.mu.Lock()
+		if a.details[key] == cv {
+			delete(a.details, key)
+		}
+		a.mu.Unlock()
+	}
+	return v, err
 }
 
 // now is the views' time: the clock, or the newest transaction's time when that is later.

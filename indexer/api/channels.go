@@ -127,9 +127,13 @@ func (a *API) Channel(address string) (*ChannelDetail, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cached(a, "c"+st.Address, false, func() (*ChannelDetail, error) { return a.channel(st) })
+}
+
+func (a *API) channel(st *state.State) (*ChannelDetail, error) {
 	d := &ChannelDetail{ChannelView: channelView(st, a.openedAt(st.Address)), Deposits: []DepositEntry{}, ClaimList: []ClaimEntry{},
 		Closes: []CloseEntry{}, BouncedReports: []ClaimEntry{}}
-	err = a.cfg.Store.Events(st.Address, false, func(ev *state.Event) bool {
+	err := a.cfg.Store.Events(st.Address, false, func(ev *state.Event) bool {
 		t, lt, tx := int64(ev.Time), ev.LT, ev.Tx
 		switch ev.Type {
 		case state.EvOpened, state.EvDeposit:

@@ -120,79 +120,114 @@ func (a *API) Provider(address string) (*ProviderDetail, error) {
 	if err != nil {
 		return nil, err
 	}
+	return cached(a, "p"+st.Address, true, func() (*ProviderDetail, error) { return a.provider(st) })
+}
+
+// providerHistory is what a provider's page reads from its history: it changes only with the
+// store, so it is computed once per store generation.
+type providerHistory struct {
+	prices   []PriceChange
+	attest   []AttestationEntry
+	stake    []StakeEntry
+	usage    []UsageEntry
+	earned   map[uint32]*bucketSums // by day
+	channels []ChannelSummary
+	txs      []TxSummary
+	timeline timeline
+}
+
+func (a *API) history(st *state.State) (*providerHistory, error) {
+	return cached(a, "h"+st.Address, false, func() (*providerHistory, error) {
+		var reg *state.Registry
+		if r, err := a.cfg.Store.State(a.cfg.Registry.StringRaw()); err == nil {
+			reg = r.Registry
+		}
+		w := world{reg: reg}
+		h := &providerHistory{prices: []PriceChange{}, attest: []AttestationEntry{}, stake: []StakeEntry{}, usage: []UsageEntry{},
+			earned: map[uint32]*bucketSums{}, channels: []ChannelSummary{}}
+		var usage []state.Event
+		err := a.cfg.Store.Events(st.Address, false, func(ev *state.Event) bool {
+			h.timeline.add(ev)
+			t, lt, tx := int64(ev.Time), ev.LT, ev.Tx
+			switch ev.Type {
+			case state.EvPrice, state.EvPriceRemoved:
+				h.prices = append(h.prices, PriceChange{Time: t, LT: lt, Tx: tx, ModelID: *ev.ModelID, Name: w.modelName(*ev.ModelID),
+					Prompt: amountPtr(ev.Prompt), Completion: amountPtr(ev.Completion), Removed: ev.Type == state.EvPriceRemoved})
+			case state.EvVote, state.EvAttested, state.EvAttestationExtend:
+				e := AttestationEntry{Time: t, LT: lt, Tx: tx, Type: ev.Type, Oracle: addr(ev.Oracle), Slot: ev.Slot, ClaimHash: ev.ClaimHash, ValidUntil: int64(ev.ValidUntil)}
+				if ev.Measurement != "" {
+					m := ev.Measurement
+					e.Measurement = &m
+				}
+				if ev.Type != state.EvVote {
+					r := ev.Round
+					e.Round = &r
+				}
+				h.attest = appendBounded(h.attest, e)
+			case state.EvUsage:
+				day := ev.Time / 86400
+				b := h.earned[day]
+				if b == nil {
+					b = newSums()
+					h.earned[day] = b
+				}
+				b.add(1, ev.PromptTokens, ev.CompletionTokens, ev.Amount, ev.Fee, ev.Earned)
+				if len(usage) == 2*maxHistory {
+					usage = append(usage[:0], usage[maxHistory:]...)
+				}
+				usage = append(usage, *ev)
+			case state.EvEndpoint:
+			default:
+				e := StakeEntry{Time: t, LT: lt, Tx: tx, Type: ev.Type, Amount: amountPtr(ev.Amount), Stake: amountPtr(ev.Stake),
+					Unbonding: amountPtr(ev.Unbonding), UnlockAt: timePtr(ev.UnlockAt), Until: timePtr(ev.Until)}
+				if ev.Status != nil {
+					n := statusName(*ev.Status)
+					e.Status = &n
+				}
+				h.stake = appendBounded(h.stake, e)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i := len(usage) - 1; i >= 0 && len(h.usage) < maxHistory; i-- {
+			ev := usage[i]
+			h.usage = append(h.usage, UsageEntry{Time: int64(ev.Time), LT: ev.LT, Tx: ev.Tx, Channel: addr(ev.Channel),
+				PromptTokens: u64(ev.PromptTokens), CompletionTokens: u64(ev.CompletionTokens), Amount: amount(ev.Amount), Earned: amount(ev.Earned), Fee: amount(ev.Fee)})
+		}
+		chans, err := a.cfg.Store.ChannelsOf(st.Address)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range chans {
+			cs, err := a.cfg.Store.State(c)
+			if err != nil || cs.Channel == nil {
+				continue
+			}
+			h.channels = append(h.channels, channelSummary(cs, a.openedAt(c)))
+		}
+		if h.txs, err = a.txSummaries(st.Address); err != nil {
+			return nil, err
+		}
+		return h, nil
+	})
+}
+
+func (a *API) provider(st *state.State) (*ProviderDetail, error) {
 	s, err := a.snap()
 	if err != nil {
 		return nil, err
 	}
-	chans, err := a.cfg.Store.ChannelsOf(st.Address)
+	h, err := a.history(st)
 	if err != nil {
 		return nil, err
 	}
-	d := &ProviderDetail{ProviderView: s.w.provider(st, len(chans)), PriceHistory: []PriceChange{}, AttestationTimeline: []AttestationEntry{},
-		StakeHistory: []StakeEntry{}, UsageHistory: []UsageEntry{}, ChannelList: []ChannelSummary{}}
+	d := &ProviderDetail{ProviderView: s.w.provider(st, len(h.channels)), PriceHistory: h.prices, AttestationTimeline: h.attest,
+		StakeHistory: h.stake, UsageHistory: h.usage, ChannelList: h.channels, Transactions: h.txs,
+		Earnings: series(h.earned, s.now/86400, 30, 86400)}
 	if p := st.Provider.Params; p != nil {
 		d.Params = &ProviderParamsView{MinStake: amount(p.MinStake), UnbondingPeriod: p.UnbondingPeriod, Treasury: addr(p.Treasury)}
-	}
-	var usage []state.Event
-	err = a.cfg.Store.Events(st.Address, false, func(ev *state.Event) bool {
-		t, lt, tx := int64(ev.Time), ev.LT, ev.Tx
-		switch ev.Type {
-		case state.EvPrice, state.EvPriceRemoved:
-			d.PriceHistory = append(d.PriceHistory, PriceChange{Time: t, LT: lt, Tx: tx, ModelID: *ev.ModelID, Name: s.w.modelName(*ev.ModelID),
-				Prompt: amountPtr(ev.Prompt), Completion: amountPtr(ev.Completion), Removed: ev.Type == state.EvPriceRemoved})
-		case state.EvVote, state.EvAttested, state.EvAttestationExtend:
-			e := AttestationEntry{Time: t, LT: lt, Tx: tx, Type: ev.Type, Oracle: addr(ev.Oracle), Slot: ev.Slot, ClaimHash: ev.ClaimHash, ValidUntil: int64(ev.ValidUntil)}
-			if ev.Measurement != "" {
-				m := ev.Measurement
-				e.Measurement = &m
-			}
-			if ev.Type != state.EvVote {
-				r := ev.Round
-				e.Round = &r
-			}
-			d.AttestationTimeline = appendBounded(d.AttestationTimeline, e)
-		case state.EvUsage:
-			usage = append(usage, *ev)
-		case state.EvEndpoint:
-		default:
-			e := StakeEntry{Time: t, LT: lt, Tx: tx, Type: ev.Type, Amount: amountPtr(ev.Amount), Stake: amountPtr(ev.Stake),
-				Unbonding: amountPtr(ev.Unbonding), UnlockAt: timePtr(ev.UnlockAt), Until: timePtr(ev.Until)}
-			if ev.Status != nil {
-				n := statusName(*ev.Status)
-				e.Status = &n
-			}
-			d.StakeHistory = appendBounded(d.StakeHistory, e)
-		}
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	earned := map[uint32]*bucketSums{}
-	for i := len(usage) - 1; i >= 0; i-- {
-		ev := usage[i]
-		if len(d.UsageHistory) < maxHistory {
-			d.UsageHistory = append(d.UsageHistory, UsageEntry{Time: int64(ev.Time), LT: ev.LT, Tx: ev.Tx, Channel: addr(ev.Channel),
-				PromptTokens: u64(ev.PromptTokens), CompletionTokens: u64(ev.CompletionTokens), Amount: amount(ev.Amount), Earned: amount(ev.Earned), Fee: amount(ev.Fee)})
-		}
-		day := ev.Time / 86400
-		b := earned[day]
-		if b == nil {
-			b = newSums()
-			earned[day] = b
-		}
-		b.add(1, ev.PromptTokens, ev.CompletionTokens, ev.Amount, ev.Fee, ev.Earned)
-	}
-	d.Earnings = series(earned, s.now/86400, 30, 86400)
-	for _, c := range chans {
-		cs, err := a.cfg.Store.State(c)
-		if err != nil || cs.Channel == nil {
-			continue
-		}
-		d.ChannelList = append(d.ChannelList, channelSummary(cs, a.openedAt(c)))
-	}
-	if d.Transactions, err = a.txSummaries(st.Address); err != nil {
-		return nil, err
 	}
 	return d, nil
 }

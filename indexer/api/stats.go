@@ -2,6 +2,7 @@ package api
 
 import (
 	"math/big"
+	"sort"
 	"strconv"
 	"time"
 
@@ -183,7 +184,7 @@ func (a *API) Stats() (*StatsView, error) {
 		if pv.Eligible {
 			v.Providers.Eligible++
 		}
-		active, attested, err := a.providerAt(st.Address, dayAgo)
+		active, attested, err := a.providerAt(st, dayAgo)
 		if err != nil {
 			return nil, err
 		}
@@ -243,30 +244,48 @@ type statsCache struct {
 	v     *StatsView
 }
 
-// providerAt tells whether a provider was active and attested at t, from its history: the status
-// after the last status-bearing event at or before t, the jail then, the last confirmation then.
-func (a *API) providerAt(provider string, t uint32) (active, attested bool, err error) {
-	var status *uint8
-	jailKnown, attKnown := false, false
-	var jailedUntil, validUntil uint32
-	err = a.cfg.Store.Events(provider, true, func(ev *state.Event) bool {
-		if ev.Time > t {
-			return true
-		}
-		if status == nil && ev.Status != nil {
-			status = ev.Status
-		}
-		if !jailKnown && (ev.Type == state.EvJailed || ev.Type == state.EvUnjailed) {
-			jailKnown, jailedUntil = true, ev.Until
-		}
-		if !attKnown && (ev.Type == state.EvAttested || ev.Type == state.EvAttestationExtend) {
-			attKnown, validUntil = true, ev.ValidUntil
-		}
-		return status == nil || !jailKnown || !attKnown
-	})
-	if status == nil {
+// timeline is what a provider's history says about its status over time: the stored status
+// after each event that carries one, the jails, and the confirmed attestations' validUntil.
+type timeline struct {
+	status []timedValue // stored status
+	jail   []timedValue // jailed until (0: unjailed)
+	valid  []timedValue // confirmed claim valid until
+}
+
+type timedValue struct{ t, v uint32 }
+
+func (tl *timeline) add(ev *state.Event) {
+	if ev.Status != nil {
+		tl.status = append(tl.status, timedValue{ev.Time, uint32(*ev.Status)})
+	}
+	switch ev.Type {
+	case state.EvJailed, state.EvUnjailed:
+		tl.jail = append(tl.jail, timedValue{ev.Time, ev.Until})
+	case state.EvAttested, state.EvAttestationExtend:
+		tl.valid = append(tl.valid, timedValue{ev.Time, ev.ValidUntil})
+	}
+}
+
+// at is the last value at or before t (ok false when none).
+func at(list []timedValue, t uint32) (uint32, bool) {
+	i := sort.Search(len(list), func(i int) bool { return list[i].t > t })
+	if i == 0 {
+		return 0, false
+	}
+	return list[i-1].v, true
+}
+
+// providerAt tells whether a provider was active and attested at t, from its history.
+func (a *API) providerAt(st *state.State, t uint32) (active, attested bool, err error) {
+	h, err := a.history(st)
+	if err != nil {
 		return false, false, err
 	}
-	active = *status == state.StatusActive && t >= jailedUntil
-	return active, t < validUntil, err
+	status, ok := at(h.timeline.status, t)
+	if !ok {
+		return false, false, nil
+	}
+	jailed, _ := at(h.timeline.jail, t)
+	valid, _ := at(h.timeline.valid, t)
+	return uint8(status) == state.StatusActive && t >= jailed, t < valid, nil
 }

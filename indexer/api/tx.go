@@ -140,8 +140,12 @@ func (a *API) txView(tx *decode.Tx) TxView {
 }
 
 func msgView(m *decode.Msg) MsgView {
+	decode.Render(m)
 	v := MsgView{Type: m.Type, Src: addr(m.Src), Dst: addr(m.Dst), Value: decode.AmountFrom(m.Value), Bounce: m.Bounce, Bounced: m.Bounced,
-		CreatedLT: m.CreatedLT, Op: strPtr(m.Op), Name: strPtr(m.Name), Fields: m.Fields, Unknown: m.Unknown, Raw: strPtr(m.Raw)}
+		CreatedLT: m.CreatedLT, Op: strPtr(m.Op), Name: strPtr(m.Name), Fields: m.Fields, Unknown: m.Unknown}
+	if m.Fields == nil && (m.BounceOf == nil || m.BounceOf.Fields == nil) {
+		v.Raw = strPtr(m.Body)
+	}
 	if b := m.BounceOf; b != nil {
 		bv := &BounceView{Op: strPtr(b.Op), Name: strPtr(b.Name), Rich: b.Rich, Phase: strPtr(b.Phase), Fields: b.Fields}
 		if b.Rich {

@@ -70,21 +70,21 @@ type Msg struct {
 	Op string `json:"op,omitempty"`
 	// Name is the Cocoon message's name; "" when the body is empty or unknown.
 	Name string `json:"name,omitempty"`
-	// Fields are the decoded fields (see Fields); nil when not decoded.
-	Fields map[string]any `json:"fields,omitempty"`
 	// Unknown: a non-empty body that is no Cocoon message (or does not parse as the one its
-	// opcode names); Raw then holds it.
+	// opcode names).
 	Unknown bool `json:"unknown,omitempty"`
-	// Raw is the body as a base64 BOC when it was not decoded (Unknown, or a bounce whose
-	// original could not be decoded).
-	Raw string `json:"raw,omitempty"`
+	// Body is the body as a base64 BOC ("" for an empty one): kept whole, known or not, so the
+	// fields can be rendered again (Render) and nothing is ever lost.
+	Body string `json:"body,omitempty"`
 	// BounceOf describes the message a bounce returns (Bounced messages only).
 	BounceOf *Bounce `json:"bounce_of,omitempty"`
 	// Init is the StateInit the message deploys with, if any.
 	Init *Init `json:"init,omitempty"`
 
-	// Decoded is the typed message (nil when not decoded); not stored.
+	// Decoded is the typed message (nil when not decoded) and Fields its fields (Render); neither
+	// is stored.
 	Decoded contracts.Message `json:"-"`
+	Fields  map[string]any    `json:"-"`
 }
 
 // Bounce is what a bounced message says about the message it returns.
@@ -98,11 +98,10 @@ type Bounce struct {
 	// Phase is "compute" or "action" (rich bounces only); ExitCode the code that failed it.
 	Phase    string `json:"phase,omitempty"`
 	ExitCode int    `json:"exit_code,omitempty"`
-	// Fields are the original message's fields when its whole body came back.
-	Fields map[string]any `json:"fields,omitempty"`
-
-	// Decoded is the original message when its whole body came back; not stored.
+	// Decoded is the original message when its whole body came back, and Fields its fields
+	// (Render); neither is stored.
 	Decoded contracts.Message `json:"-"`
+	Fields  map[string]any    `json:"-"`
 }
 
 // Init is a message's StateInit: the code hash (what contract it deploys) and the initial data.
@@ -207,34 +206,57 @@ func decodeBody(m *Msg, body *cell.Cell) {
 	if body == nil || (body.BitsSize() == 0 && body.RefsNum() == 0) {
 		return
 	}
+	m.Body = bocString(body)
 	s, err := body.BeginParse()
 	if err != nil {
-		m.Unknown, m.Raw = true, bocString(body)
+		m.Unknown = true
 		return
 	}
 	op, err := s.PreloadUInt(32)
 	if err != nil {
-		m.Unknown, m.Raw = true, bocString(body)
+		m.Unknown = true
 		return
 	}
 	m.Op = OpString(uint32(op))
 	if m.Bounced && (uint32(op) == opBounceOld || uint32(op) == opBounceRich) {
 		m.BounceOf = bounceOf(body, uint32(op))
 		m.Name = "Bounce"
-		if m.BounceOf.Op == "" {
-			m.Raw = bocString(body)
-		}
 		return
 	}
 	msg, err := contracts.Decode(body)
 	if err != nil {
-		m.Unknown, m.Raw = true, bocString(body)
+		m.Unknown = true
 		if n, ok := OpName(uint32(op)); ok {
 			m.Name = n
 		}
 		return
 	}
-	m.Name, m.Decoded, m.Fields = msg.MessageName(), msg, Fields(msg)
+	m.Name, m.Decoded = msg.MessageName(), msg
+}
+
+// Render decodes a stored message's body again (Decoded, and BounceOf.Decoded for a rich bounce)
+// and fills Fields from it: records keep only the body, and the API renders fields when asked.
+func Render(m *Msg) {
+	if m.Body == "" {
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(m.Body)
+	if err != nil {
+		return
+	}
+	body, err := cell.FromBOC(raw)
+	if err != nil {
+		return
+	}
+	var again Msg
+	again.Bounced = m.Bounced
+	decodeBody(&again, body)
+	if again.Decoded != nil {
+		m.Decoded, m.Fields = again.Decoded, Fields(again.Decoded)
+	}
+	if m.BounceOf != nil && again.BounceOf != nil && again.BounceOf.Decoded != nil {
+		m.BounceOf.Decoded, m.BounceOf.Fields = again.BounceOf.Decoded, Fields(again.BounceOf.Decoded)
+	}
 }
 
 // bounceOf reads a bounce body: the old form (0xffffffff and the first 256 bits of the original
@@ -284,7 +306,7 @@ func bounceOf(body *cell.Cell, op uint32) *Bounce {
 	b.Op = OpString(uint32(o))
 	b.Name, _ = OpName(uint32(o))
 	if msg, err := contracts.Decode(origCell); err == nil {
-		b.Decoded, b.Fields = msg, Fields(msg)
+		b.Decoded = msg
 	}
 	return b
 }

@@ -186,7 +186,7 @@ func (s *State) applyRegistry(e *emitter, tx *decode.Tx) {
 		emit = false
 	}
 	if emit {
-		e.add(Event{Type: EvRegistry, Op: in.Name, Fields: in.Fields, Counterparty: in.Src})
+		e.add(Event{Type: EvRegistry, Op: in.Name, Fields: decode.Fields(in.Decoded), Counterparty: in.Src})
 	}
 }
 

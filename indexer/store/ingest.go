@@ -42,8 +42,8 @@ type Result struct {
 	Replayed, Real       string
 }
 
-// Ingest writes b atomically (see the package doc). Transactions at or below the account's cursor,
-// or already stored, are skipped.
+// Ingest writes b atomically (see the package doc). Transactions at or below the account's cursor
+// are skipped.
 func (s *Store) Ingest(in Batch) (Result, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -74,13 +74,9 @@ func (s *Store) Ingest(in Batch) (Result, error) {
 			res.Skipped++
 			continue
 		}
+		// INVARIANT: an account's stored transactions all have LT <= its cursor (they are
+		// written in one batch with the cursor), so a transaction above it is not stored yet.
 		tk := key(pTx, ak, be64(tx.LT))
-		if ok, err := has(b, tk); err != nil {
-			return res, err
-		} else if ok {
-			res.Skipped++
-			continue
-		}
 		rec, err := decode.Transaction(at, tx)
 		if err != nil {
 			return res, fmt.Errorf("failed to decode transaction %d of %s: %w", tx.LT, in.Account.Address, err)

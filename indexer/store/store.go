@@ -20,8 +20,8 @@
 //
 // Ingest writes one account's transactions, everything derived from them and the account's cursor
 // in one synced batch: a crash leaves either all of it or none, and a restart continues from the
-// cursor with no gap and no duplicate. A transaction already stored (or at or below the cursor) is
-// skipped, so ingesting it twice is a no-op. One writer at a time (Ingest holds a lock); readers
+// cursor with no gap and no duplicate. A transaction at or below the cursor is skipped (every
+// stored transaction is, since it was written with the cursor), so ingesting it twice is a no-op. One writer at a time (Ingest holds a lock); readers
 // never block it.
 package store
 
