@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cocoon-go/cocoon/indexer/api"
+	"github.com/cocoon-go/cocoon/indexer/indexertest"
 )
 
 // chromium finds a Chromium (Debian's `chromium` package) or Chrome binary; "" when none.
@@ -127,11 +128,6 @@ func TestExplorerInBrowser(t *testing.T) {
 	for i, p := range page.Providers {
 		require.Equal(t, row{p.Address.Raw, p.Stake.Nano, p.Usage.Tokens}, rows[i], "row %d", i)
 	}
-	if out := os.Getenv("INDEXER_SCREENSHOT"); out != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(out, png, 0o644))
-	}
 
 	// Sorting by stake (ascending on the first click) re-orders the rows in the browser.
 	var stakes []string
@@ -212,4 +208,29 @@ func mustHost(t *testing.T, s string) string {
 	u, err := url.Parse(s)
 	require.NoError(t, err)
 	return u.Host
+}
+
+// TestExplorerScreenshot writes a screenshot of the overview of a network with two days of
+// traffic (indexertest's Demo) to $INDEXER_SCREENSHOT (docs/explorer.png):
+// INDEXER_SCREENSHOT=$PWD/docs/explorer.png go test ./indexer -run TestExplorerScreenshot.
+func TestExplorerScreenshot(t *testing.T) {
+	out := os.Getenv("INDEXER_SCREENSHOT")
+	bin := chromium()
+	if out == "" || bin == "" {
+		t.Skip("set INDEXER_SCREENSHOT to a file (and install chromium) to take the explorer's screenshot")
+	}
+	n := indexertest.New(t, indexertest.Options{})
+	w := indexertest.Scenario(n)
+	n.Demo(w, 48)
+	ix := startIndexer(t, n, w.Registry, t.TempDir())
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(ix.URL()+"/"), chromedp.WaitVisible(chromedp.ID("providers"))))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (below: JPEG)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(out, png, 0o644))
 }

@@ -252,3 +252,76 @@ func (n *Net) ManyClaims(owner *Actor, channels, perChannel int) []*address.Addr
 }
 
 func itoa(i int) string { return big.NewInt(int64(i)).String() }
+
+// Demo adds to Scenario's world a network worth looking at (the README's screenshot): three more
+// providers with their own models and prices, attested by the oracles, and clients whose claims
+// come every hour for hours hours, so every chart has something to show.
+func (n *Net) Demo(w *World, hours int) {
+	n.T.Helper()
+	type prov struct {
+		owner            *Actor
+		prompt, complete string
+	}
+	provs := []prov{{w.Alice, "", ""}}
+	for i, p := range []struct{ name, prompt, complete, endpoint string }{
+		{"erin", "0.06", "0.2", "https://erin.example:8443"},
+		{"frank", "0.12", "0.4", "https://gpu.frank.example"},
+		{"grace", "0.09", "0.3", "https://grace.example:9443"},
+	} {
+		o := n.Actor(p.name, "500")
+		n.Succeeded(n.Register(o, itoa(15+5*i)))
+		ep, _ := contracts.TextCell(p.endpoint, contracts.MaxEndpointBytes)
+		n.Succeeded(n.Owner(o, contracts.SetEndpoint{QueryID: n.QueryID(), Endpoint: ep}))
+		for model := uint32(1); model <= 2; model++ {
+			scale := int64(model*model) * 1_000_000
+			n.Succeeded(n.Owner(o, contracts.SetModelPrice{QueryID: n.QueryID(), ModelID: model,
+				PromptPricePerMillion: tlb.FromNanoTON(new(big.Int).Mul(TON(p.prompt), big.NewInt(scale/1_000_000))),
+				CompletionPricePerMillion: tlb.FromNanoTON(new(big.Int).Mul(TON(p.complete), big.NewInt(scale/1_000_000)))}))
+		}
+		provs = append(provs, prov{o, p.prompt, p.complete})
+	}
+	var clients []*Client
+	var chans []*address.Address
+	for i, p := range provs {
+		c := n.NewClient("demo-client-"+itoa(i), "500")
+		n.Succeeded(n.Open(c, p.owner.Address(), "200"))
+		clients = append(clients, c)
+		chans = append(chans, n.ChannelOf(c, p.owner.Address()))
+	}
+	vote := func() {
+		now := uint32(n.D.Now().Unix())
+		for i, p := range provs {
+			digest := bytes.Repeat([]byte{byte(0xa0 + i)}, 32)
+			for _, o := range w.Oracles[1:3] {
+				n.Succeeded(n.Vote(o, p.owner, Measurement, digest, bytes.Repeat([]byte{0xe1}, 32), now+6*3600))
+			}
+		}
+	}
+	vote()
+	totals := make([]*big.Int, len(provs))
+	tokens := make([]uint64, len(provs))
+	for i := range totals {
+		totals[i] = new(big.Int)
+	}
+	relayer := n.Actor("demo-relayer", "1000")
+	for h := range hours {
+		var batch []wallet.Transfer
+		for i, c := range clients {
+			k := uint64((h*7+i*13)%11 + 3) // a few claims an hour, varying
+			for range k % 4 {
+				tokens[i] += 40_000 + 900*k
+				totals[i].Add(totals[i], big.NewInt(int64(20_000_000+3_000_000*k)))
+				m := n.ClaimNano(c, chans[i], new(big.Int).Set(totals[i]), tokens[i]*2/3, tokens[i]/3)
+				batch = append(batch, wallet.Transfer{To: chans[i], Amount: TON("0.05"), Bounce: true, Body: n.Encode(m)})
+			}
+		}
+		if len(batch) > 0 {
+			n.SendMany(relayer, batch...)
+		}
+		n.D.AdvanceTime(time.Hour)
+		if h%5 == 4 {
+			vote()
+		}
+	}
+	vote()
+}
