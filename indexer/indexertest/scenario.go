@@ -275,7 +275,7 @@ func (n *Net) Demo(w *World, hours int) {
 		for model := uint32(1); model <= 2; model++ {
 			scale := int64(model*model) * 1_000_000
 			n.Succeeded(n.Owner(o, contracts.SetModelPrice{QueryID: n.QueryID(), ModelID: model,
-				PromptPricePerMillion: tlb.FromNanoTON(new(big.Int).Mul(TON(p.prompt), big.NewInt(scale/1_000_000))),
+				PromptPricePerMillion:     tlb.FromNanoTON(new(big.Int).Mul(TON(p.prompt), big.NewInt(scale/1_000_000))),
 				CompletionPricePerMillion: tlb.FromNanoTON(new(big.Int).Mul(TON(p.complete), big.NewInt(scale/1_000_000)))}))
 		}
 		provs = append(provs, prov{o, p.prompt, p.complete})
