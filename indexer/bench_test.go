@@ -3,6 +3,8 @@ package indexer_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,8 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 
+	"github.com/cocoon-go/cocoon/chain/devnet"
+	"github.com/cocoon-go/cocoon/chain/toncenter"
 	"github.com/cocoon-go/cocoon/indexer"
 	"github.com/cocoon-go/cocoon/indexer/api"
 	"github.com/cocoon-go/cocoon/indexer/follow"
@@ -71,6 +75,26 @@ func loadavg() string {
 // fsynced batches as the daemon commits them. tx/s is transactions written per second.
 func BenchmarkIngest(b *testing.B) {
 	h := preparedHistory(b)
+	benchIngest(b, h, h.n.D.Client())
+}
+
+// BenchmarkIngestToncenter is BenchmarkIngest over the devnet's toncenter v2 HTTP API on loopback,
+// as `cocoon indexer run --rpc` reads it.
+func BenchmarkIngestToncenter(b *testing.B) {
+	h := preparedHistory(b)
+	srv := &devnet.Server{Devnet: h.n.D, Listen: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler)}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	c, err := toncenter.New(toncenter.Config{URL: "http://" + srv.Addr()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchIngest(b, h, c)
+}
+
+func benchIngest(b *testing.B, h *fixture, chain follow.Chain) {
 	b.Logf("load average before: %s", loadavg())
 	var txs int
 	var elapsed time.Duration
@@ -79,7 +103,7 @@ func BenchmarkIngest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		f, err := follow.New(follow.Config{Chain: h.n.D.Client(), Store: st, Registry: h.w.Registry, PageSize: 256})
+		f, err := follow.New(follow.Config{Chain: chain, Store: st, Registry: h.w.Registry, PageSize: 256})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -218,12 +242,7 @@ func BenchmarkAPILatency(b *testing.B) {
 			wg.Go(func() {
 				resp, err := client.Get(srv.URL + p)
 				if err == nil {
-					_, _ = resp.Body.Read(make([]byte, 1))
-					for {
-						if _, err := resp.Body.Read(make([]byte, 32<<10)); err != nil {
-							break
-						}
-					}
+					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
 				}
 				lat[i] = time.Since(at)

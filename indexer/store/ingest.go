@@ -144,7 +144,11 @@ func (s *Store) Ingest(in Batch) (Result, error) {
 	if err := w.flushBuckets(); err != nil {
 		return res, err
 	}
-	return res, s.commit(b)
+	if err := s.commit(b); err != nil {
+		return res, err
+	}
+	s.counters.Store(&counters)
+	return res, nil
 }
 
 func storageJSON(s *state.State) string {

@@ -70,6 +70,9 @@ type Store struct {
 	// gen counts committed ingests; readers cache what they computed per generation.
 	gen    atomic.Uint64
 	noSync bool
+	// counters mirrors the G key: every reader of a view asks for it. Written after each commit
+	// under wmu.
+	counters atomic.Pointer[Counters]
 }
 
 // Options tune Open.
@@ -86,7 +89,14 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the indexer store in %s: %w", dir, err)
 	}
-	return &Store{db: db, noSync: o.NoSync}, nil
+	s := &Store{db: db, noSync: o.NoSync}
+	var c Counters
+	if _, err := getJSON(db, []byte{pCounter}, &c); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.counters.Store(&c)
+	return s, nil
 }
 
 // Close closes the database.
@@ -362,11 +372,7 @@ func (s *Store) States(kind state.Kind) ([]*state.State, error) {
 }
 
 // Counters reads the store-wide totals.
-func (s *Store) Counters() (Counters, error) {
-	var c Counters
-	_, err := getJSON(s.db, []byte{pCounter}, &c)
-	return c, err
-}
+func (s *Store) Counters() (Counters, error) { return *s.counters.Load(), nil }
 
 // Buckets reads the hours from..to (inclusive) that have something, in order.
 func (s *Store) Buckets(from, to uint32) ([]Bucket, error) {
