@@ -32,6 +32,20 @@ func chromium() string {
 	return ""
 }
 
+// browser starts a headless Chromium (a fresh profile, no background traffic of its own) with a
+// window of w×h and returns a tab's context, closed with the test (at most 90 s).
+func browser(t *testing.T, bin string, w, h int) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
+}
+
 // browserLog collects what the browser reports: console errors, uncaught exceptions, error log
 // entries (failed loads, Content-Security-Policy violations) and the URL of every request.
 type browserLog struct {
@@ -76,15 +90,7 @@ func TestExplorerInBrowser(t *testing.T) {
 	base := f.ix.URL()
 	host := mustHost(t, base)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1800))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := browser(t, bin, 1400, 1800)
 	var bl browserLog
 	require.NoError(t, chromedp.Listen(ctx, bl.listen))
 	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
@@ -137,12 +143,15 @@ func TestExplorerInBrowser(t *testing.T) {
 		require.LessOrEqual(t, len(stakes[i-1]), len(stakes[i]), "stakes not ascending after the click: %v", stakes)
 	}
 
+	// clickTo clicks the link matching css and waits for the element id of the page it leads to.
+	clickTo := func(css, id string) {
+		t.Helper()
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(css)), chromedp.WaitVisible(chromedp.ID(id))), css)
+	}
+
 	// Overview → the first provider's page.
 	first := page.Providers[0]
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`#providers a[href="/providers/`+first.Address.Raw+`"]`)),
-		chromedp.WaitVisible(chromedp.ID("provider-address")),
-	))
+	clickTo(`#providers a[href="/providers/`+first.Address.Raw+`"]`, "provider-address")
 	require.Equal(t, first.Address.Friendly, text("provider-address"))
 	require.Equal(t, first.Stake.Nano, attr("provider-stake", "data-nano"))
 	var detail api.ProviderDetail
@@ -151,10 +160,7 @@ func TestExplorerInBrowser(t *testing.T) {
 
 	// Provider → its first channel.
 	ch := detail.ChannelList[0]
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`#channels a[href="/channels/`+ch.Address.Raw+`"]`)),
-		chromedp.WaitVisible(chromedp.ID("channel-address")),
-	))
+	clickTo(`#channels a[href="/channels/`+ch.Address.Raw+`"]`, "channel-address")
 	require.Equal(t, ch.Address.Friendly, text("channel-address"))
 	require.Equal(t, ch.Paid.Nano, attr("channel-paid", "data-nano"))
 
@@ -165,10 +171,7 @@ func TestExplorerInBrowser(t *testing.T) {
 	claim := cd.ClaimList[0].Tx
 	var td api.TxDetail
 	getJSON(t, base+"/api/v1/tx/"+claim, &td)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS(`#claims a[href="/tx/`+claim+`"]`)),
-		chromedp.WaitVisible(chromedp.ID("trace")),
-	))
+	clickTo(`#claims a[href="/tx/`+claim+`"]`, "trace")
 	var nodes int
 	eval(`document.querySelectorAll('#trace li.node').length`, &nodes)
 	require.Equal(t, claim, text("tx-hash"))
@@ -223,12 +226,7 @@ func TestExplorerScreenshot(t *testing.T) {
 	w := indexertest.Scenario(n)
 	n.Demo(w, 48)
 	ix := startIndexer(t, n, w.Registry, t.TempDir())
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
+	ctx := browser(t, bin, 1280, 900)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(ix.URL()+"/"), chromedp.WaitVisible(chromedp.ID("providers"))))
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (below: JPEG)
 	require.NoError(t, err)

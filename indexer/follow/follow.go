@@ -23,16 +23,15 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/txwait"
 	"github.com/cocoon-go/cocoon/indexer/state"
 	"github.com/cocoon-go/cocoon/indexer/store"
 	"github.com/cocoon-go/cocoon/service/clock"
 )
 
-// Chain is the part of chain.Client the follower reads.
-type Chain interface {
-	GetAccount(ctx context.Context, addr *address.Address) (*chain.Account, error)
-	GetTransactions(ctx context.Context, addr *address.Address, limit int, fromLT uint64, fromHash []byte) ([]*tlb.Transaction, error)
-}
+// Chain is the part of chain.Client the follower reads: an account's last transaction and its
+// transactions from one back, the same two calls waiting for a transaction needs.
+type Chain = txwait.Client
 
 // Metricer is what the follower records.
 type Metricer interface {

@@ -172,14 +172,10 @@ func add(a, b *big.Int) *big.Int {
 }
 
 func sub(a, b *big.Int) *big.Int {
-	out := new(big.Int)
-	if a != nil {
-		out.Set(a)
+	if b == nil {
+		return add(a, nil)
 	}
-	if b != nil {
-		out.Sub(out, b)
-	}
-	return out
+	return add(a, new(big.Int).Neg(b))
 }
 
 func minBig(a, b *big.Int) *big.Int {

@@ -18,16 +18,21 @@ func (s *Store) Tx(hash string) (*decode.Tx, error) {
 	if err != nil || len(h) != 32 {
 		return nil, fmt.Errorf("bad transaction hash %q: want 64 hex digits", hash)
 	}
-	ref, closer, err := s.db.Get(key(pHash, h))
+	return s.txByRef(key(pHash, h))
+}
+
+// txByRef reads the transaction whose (addr, lt) is stored under index key k.
+func (s *Store) txByRef(k []byte) (*decode.Tx, error) {
+	ref, closer, err := s.db.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	k := key(pTx, ref)
+	tk := key(pTx, ref)
 	closer.Close()
-	return s.txByKey(k)
+	return s.txByKey(tk)
 }
 
 // TxAt reads the transaction of an account at lt.
@@ -78,16 +83,7 @@ func (s *Store) Received(src string, createdLT uint64) (*decode.Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref, closer, err := s.db.Get(key(pRecv, sk, be64(createdLT)))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	k := key(pTx, ref)
-	closer.Close()
-	return s.txByKey(k)
+	return s.txByRef(key(pRecv, sk, be64(createdLT)))
 }
 
 // Sent finds the transaction of src that sent its message created at createdLT.

@@ -179,33 +179,40 @@ func (w *Web) index(*http.Request) (any, error) {
 	return p, nil
 }
 
-func tokenBars(s *api.SeriesView, layout string) []Bar {
+// seriesBars makes one bar per point, its value and tooltip from value.
+func seriesBars(s *api.SeriesView, layout string, value func(api.SeriesPoint) (float64, string)) []Bar {
 	out := make([]Bar, 0, len(s.Points))
 	for _, pt := range s.Points {
-		v := floatOf(pt.Tokens)
-		out = append(out, Bar{Label: time.Unix(pt.Start, 0).UTC().Format(layout), Value: v, Tip: formatCount(pt.Tokens) + " tokens"})
+		v, tip := value(pt)
+		out = append(out, Bar{Label: time.Unix(pt.Start, 0).UTC().Format(layout), Value: v, Tip: tip})
 	}
 	return out
 }
 
+func tokenBars(s *api.SeriesView, layout string) []Bar {
+	return seriesBars(s, layout, func(pt api.SeriesPoint) (float64, string) {
+		return floatOf(pt.Tokens), formatCount(pt.Tokens) + " tokens"
+	})
+}
+
 func paidBars(s *api.SeriesView, layout string) []Bar {
-	out := make([]Bar, 0, len(s.Points))
-	for _, pt := range s.Points {
-		out = append(out, Bar{Label: time.Unix(pt.Start, 0).UTC().Format(layout), Value: tonFloat(pt.Paid), Tip: formatTON(pt.Paid)})
+	return seriesBars(s, layout, func(pt api.SeriesPoint) (float64, string) { return tonFloat(pt.Paid), formatTON(pt.Paid) })
+}
+
+// trendOf names the direction of a change by its sign.
+func trendOf(sign int) string {
+	switch {
+	case sign > 0:
+		return "up"
+	case sign < 0:
+		return "down"
 	}
-	return out
+	return "flat"
 }
 
 func countCard(title string, now, dayAgo int, sub string) Card {
 	d := now - dayAgo
-	c := Card{Title: title, Value: fmt.Sprint(now), Sub: sub, Change: fmt.Sprintf("%+d in 24 h", d), Trend: "flat"}
-	switch {
-	case d > 0:
-		c.Trend = "up"
-	case d < 0:
-		c.Trend = "down"
-	}
-	return c
+	return Card{Title: title, Value: fmt.Sprint(now), Sub: sub, Change: fmt.Sprintf("%+d in 24 h", d), Trend: trendOf(d)}
 }
 
 func flowCard(title string, cur, prev *big.Int, value, sub string) Card {
@@ -216,14 +223,9 @@ func flowCard(title string, cur, prev *big.Int, value, sub string) Card {
 	case prev.Sign() == 0:
 		c.Change, c.Trend = "new vs previous 24 h", "up"
 	default:
-		pct, _ := new(big.Rat).SetFrac(new(big.Int).Sub(cur, prev), prev).Float64()
-		c.Change = fmt.Sprintf("%+.1f%% vs previous 24 h", pct*100)
-		switch {
-		case pct > 0:
-			c.Trend = "up"
-		case pct < 0:
-			c.Trend = "down"
-		}
+		diff := new(big.Int).Sub(cur, prev)
+		pct, _ := new(big.Rat).SetFrac(diff, prev).Float64()
+		c.Change, c.Trend = fmt.Sprintf("%+.1f%% vs previous 24 h", pct*100), trendOf(diff.Sign())
 	}
 	return c
 }
@@ -306,10 +308,7 @@ func (w *Web) provider(r *http.Request) (any, error) {
 		}
 	}
 	p.StakeChart = StepChart("Bonded stake", []Line{stake}, from, now, "TON")
-	var bars []Bar
-	for _, pt := range d.Earnings {
-		bars = append(bars, Bar{Label: time.Unix(pt.Start, 0).UTC().Format("Jan 2"), Value: tonFloat(pt.Earned), Tip: formatTON(pt.Earned)})
-	}
+	bars := seriesBars(&api.SeriesView{Points: d.Earnings}, "Jan 2", func(pt api.SeriesPoint) (float64, string) { return tonFloat(pt.Earned), formatTON(pt.Earned) })
 	p.EarningsChart = BarChart("Earned per day, last 30 days", bars, "TON")
 	var spans []Span
 	for _, e := range d.AttestationTimeline {
