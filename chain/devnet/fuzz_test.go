@@ -103,22 +103,7 @@ func FuzzParseStackEntry(f *testing.F) {
 
 		// Result direction: the devnet's renderer, then the client's decoder. Rendering a
 		// small input must be quick: a hang here is a denial of service, reported as a failure.
-		type result struct {
-			v   any
-			err error
-		}
-		done := make(chan result, 1)
-		go func() { v, err := renderStackEntry(got); done <- result{v, err} }()
-		var r result
-		select {
-		case r = <-done:
-		case <-time.After(time.Second):
-			t.Fatalf("rendering %s (%d bytes) took more than 1 s", s, len(s))
-		}
-		rendered, err := r.v, r.err
-		if err != nil {
-			t.Fatalf("devnet cannot render %v: %v", got, err)
-		}
+		rendered := renderWithin(t, got, time.Second)
 		wire, err = json.Marshal(rendered)
 		if err != nil {
 			t.Fatal(err)
