@@ -838,9 +838,9 @@ func parseStackEntry(e any) (any, error) {
 	}
 	switch typ {
 	case "num", "number", "int":
-		n, ok := parseNum(val)
-		if !ok {
-			return nil, fmt.Errorf("bad number %q", val)
+		n, err := parseNum(val)
+		if err != nil {
+			return nil, fmt.Errorf("bad number %q: %w", val, err)
 		}
 		return n, nil
 	case "tvm.Cell", "cell", "tvm.Slice", "slice":
@@ -861,23 +861,38 @@ func parseStackEntry(e any) (any, error) {
 	}
 }
 
-func parseNum(s string) (*big.Int, bool) {
-	neg := strings.HasPrefix(s, "-")
-	t := strings.TrimPrefix(s, "-")
-	var n *big.Int
-	var ok bool
-	if strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X") {
-		n, ok = new(big.Int).SetString(t[2:], 16)
-	} else {
-		n, ok = new(big.Int).SetString(t, 10)
+// errBadNumber says which number syntax a stack entry takes.
+var errBadNumber = errors.New("want decimal digits, or 0x and hex digits, with at most one leading minus (\"-12\", \"0x1f\", \"-0x1f\")")
+
+// parseNum reads a stack number in the syntax both toncenter v2 implementations accept: the
+// Python ton-http-api reads it with int(s, 0), ton-http-api-cpp with td::string_to_int256, and
+// what either refuses is refused here, so a client that works on the devnet works on both. That
+// leaves an optional "-", then "0x" and hex digits, or decimal digits without leading zeros
+// (Python refuses "007"). "0x-5", which tonutils-go's toncenter client sends for -5, is refused
+// as the Python service refuses it ("-0x5" is the portable form, what chain/toncenter sends);
+// "-0x-5" and "--5" are refused, never read as +5.
+func parseNum(s string) (*big.Int, error) {
+	digits, neg := strings.CutPrefix(s, "-")
+	base := 10
+	if hex, ok := strings.CutPrefix(digits, "0x"); ok {
+		digits, base = hex, 16
 	}
+	if digits == "" || base == 10 && len(digits) > 1 && digits[0] == '0' && strings.Trim(digits, "0") != "" {
+		return nil, errBadNumber
+	}
+	for _, r := range digits {
+		if !('0' <= r && r <= '9' || base == 16 && ('a' <= r && r <= 'f' || 'A' <= r && r <= 'F')) {
+			return nil, errBadNumber
+		}
+	}
+	n, ok := new(big.Int).SetString(digits, base)
 	if !ok {
-		return nil, false
+		return nil, errBadNumber
 	}
 	if neg {
 		n.Neg(n)
 	}
-	return n, true
+	return n, nil
 }
 
 func hexNum(n *big.Int) string {
@@ -898,7 +913,11 @@ func renderStackEntry(v any) (any, error) {
 		return []any{"num", hexNum(x)}, nil
 	case *cell.Cell, *cell.Slice, *cell.Builder:
 		c := asCell(x)
-		return []any{"cell", map[string]any{"bytes": base64.StdEncoding.EncodeToString(c.ToBOC()), "object": cellObject(c)}}, nil
+		obj, err := cellObject(c)
+		if err != nil {
+			return nil, err
+		}
+		return []any{"cell", map[string]any{"bytes": base64.StdEncoding.EncodeToString(c.ToBOC()), "object": obj}}, nil
 	case []any:
 		els := make([]any, 0, len(x))
 		for _, e := range x {
@@ -952,21 +971,77 @@ func tonlibEntry(v any) (any, error) {
 	}
 }
 
-// cellObject is pytonlib's JSON view of a cell tree.
-func cellObject(c *cell.Cell) map[string]any {
+// maxCellObjectNodes bounds the "object" tree of a rendered cell, counted as the tree is written
+// out (a cell referenced twice counts twice): as many cells as a message may hold (config
+// param 43). Past it "object" is the truncation marker and only "bytes" carries the cell.
+const maxCellObjectNodes = 1 << 13
+
+// cellObject is toncenter's JSON view of a cell tree ({"data":{"b64","len"},"refs":[…],"special"},
+// as pytonlib's serialize_to_object and ton-http-api-cpp's SerializeCell write it). Both expand the
+// tree, repeating a cell at every reference, so a DAG of n cells that refer to the next one twice
+// (a BOC of a few dozen bytes) stands for 2^n nodes. Here the tree's size is counted first, per
+// distinct cell (memoized by hash, so in time linear in the distinct cells); a tree within
+// maxCellObjectNodes is rendered with one JSON object per distinct cell, shared by its
+// references, and a larger one becomes {"truncated":true,"distinct_cells":N,"max_tree_cells":M}
+// (clients read "bytes", which is always complete).
+func cellObject(c *cell.Cell) (map[string]any, error) {
+	sizes := map[cell.Hash]int{}
+	if treeCells(c, sizes) > maxCellObjectNodes {
+		return map[string]any{"truncated": true, "distinct_cells": len(sizes), "max_tree_cells": maxCellObjectNodes}, nil
+	}
+	return renderCellObject(c, map[cell.Hash]map[string]any{})
+}
+
+// treeCells counts the nodes of c's expanded tree, saturating at maxCellObjectNodes+1, and
+// records c and every distinct cell below it in sizes with its own count.
+func treeCells(c *cell.Cell, sizes map[cell.Hash]int) int {
+	h := c.HashKey()
+	if n, ok := sizes[h]; ok {
+		return n
+	}
+	n := 1
+	for i := 0; i < int(c.RefsNum()); i++ {
+		if r, err := c.PeekRef(i); err == nil {
+			n += treeCells(r, sizes)
+		}
+	}
+	n = min(n, maxCellObjectNodes+1)
+	sizes[h] = n
+	return n
+}
+
+func renderCellObject(c *cell.Cell, done map[cell.Hash]map[string]any) (map[string]any, error) {
+	h := c.HashKey()
+	if o, ok := done[h]; ok {
+		return o, nil
+	}
+	s, err := c.BeginParse()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read a result cell: %w", err)
+	}
+	data, err := s.LoadSlice(c.BitsSize())
+	if err != nil {
+		return nil, fmt.Errorf("failed to read a result cell: %w", err)
+	}
 	refs := make([]any, 0, c.RefsNum())
 	for i := 0; i < int(c.RefsNum()); i++ {
 		r, err := c.PeekRef(i)
 		if err != nil {
-			break
+			return nil, fmt.Errorf("failed to read a result cell: %w", err)
 		}
-		refs = append(refs, cellObject(r))
+		o, err := renderCellObject(r, done)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, o)
 	}
-	return map[string]any{
-		"data":    map[string]any{"b64": base64.StdEncoding.EncodeToString(c.MustBeginParse().MustLoadSlice(c.BitsSize())), "len": c.BitsSize()},
+	o := map[string]any{
+		"data":    map[string]any{"b64": base64.StdEncoding.EncodeToString(data), "len": c.BitsSize()},
 		"refs":    refs,
 		"special": c.IsSpecial(),
 	}
+	done[h] = o
+	return o, nil
 }
 
 // --- devnet-only endpoints ---
