@@ -23,13 +23,23 @@ import (
 // account (a funded wallet not yet deployed) pays ~18x the storage fee @ton/sandbox charges
 // (tests/parity, scenario uninit_storage). Later transactions move the bits by the same deltas on
 // both emulators, so correcting the first one is enough.
+//
+// The transaction names the account it leaves in its state_update (old and new hash of the
+// Account cell), and the account's next transaction starts from the stored one, so the
+// transaction is re-encoded with the corrected account's hash as its new hash; its own hash
+// changes and the account's last_trans_hash with it. Both corrections are made or neither.
 func fixNewUninitStorageUsed(res *tvm.TransactionExecutionResult) error {
 	tx := res.Transaction
 	if tx.OrigStatus != tlb.AccountStatusNonExist || tx.EndStatus != tlb.AccountStatusUninit || res.ShardAccount == nil {
 		return nil
 	}
+	built := res.ShardAccount.Account
+	s, err := built.BeginParse()
+	if err != nil {
+		return fmt.Errorf("failed to read new uninit account: %w", err)
+	}
 	var st tlb.AccountState
-	if err := st.LoadFromCell(res.ShardAccount.Account.MustBeginParse()); err != nil {
+	if err := st.LoadFromCell(s); err != nil {
 		return fmt.Errorf("failed to decode new uninit account: %w", err)
 	}
 	st.StorageInfo.StorageUsed = tlb.StorageUsed{
@@ -40,13 +50,28 @@ func fixNewUninitStorageUsed(res *tvm.TransactionExecutionResult) error {
 	if err != nil {
 		return fmt.Errorf("failed to encode new uninit account: %w", err)
 	}
+	if !bytes.Equal(tx.StateUpdate.NewHash, built.Hash()) {
+		return nil // not the account this transaction names: keep tonutils-go's result whole
+	}
+	oldUpdate, err := tlb.ToCell(&tx.StateUpdate)
+	if err != nil {
+		return fmt.Errorf("failed to encode state update: %w", err)
+	}
+	update := tx.StateUpdate
+	update.NewHash = acc.Hash()
+	newUpdate, err := tlb.ToCell(&update)
+	if err != nil {
+		return fmt.Errorf("failed to encode state update: %w", err)
+	}
 	sa := *res.ShardAccount
 	sa.Account = acc
-	saCell, err := tlb.ToCell(&sa)
-	if err != nil {
-		return fmt.Errorf("failed to encode shard account: %w", err)
+	ok, err := rewriteTransaction(res, &sa, map[cell.Hash]*cell.Cell{oldUpdate.HashKey(): newUpdate}, func(fixed *tlb.Transaction) bool {
+		return bytes.Equal(fixed.StateUpdate.NewHash, acc.Hash()) && bytes.Equal(fixed.StateUpdate.OldHash, tx.StateUpdate.OldHash)
+	})
+	if err != nil || !ok {
+		return err
 	}
-	res.ShardAccount, res.ShardAccountCell, res.AccountState, res.AccountCell = &sa, saCell, &st, acc
+	res.AccountState, res.AccountCell = &st, acc
 	return nil
 }
 
@@ -179,27 +204,46 @@ func rewriteFailedAction(res *tvm.TransactionExecutionResult, code int32) error 
 			repl[out.HashKey()] = fixed
 		}
 	}
+	_, err = rewriteTransaction(res, res.ShardAccount, repl, func(fixed *tlb.Transaction) bool {
+		got, ok := fixed.Description.(tlb.TransactionDescriptionOrdinary)
+		return ok && got.ActionPhase != nil && got.ActionPhase.ResultCode == code
+	})
+	return err
+}
+
+// rewriteTransaction re-encodes res's transaction with every cell whose hash is a key of repl
+// replaced by its value (the rest kept bit for bit) and stores it with sa, whose last_trans_hash
+// it points at the new hash. applied reports whether it did: it leaves res as it is when the
+// shard account did not point at the transaction, or when the re-encoded transaction does not
+// pass check (a replaced cell was not where it was expected).
+func rewriteTransaction(res *tvm.TransactionExecutionResult, sa *tlb.ShardAccount, repl map[cell.Hash]*cell.Cell, check func(*tlb.Transaction) bool) (applied bool, err error) {
+	if !bytes.Equal(res.ShardAccount.LastTransHash, res.Transaction.Hash) {
+		return false, nil
+	}
 	root, err := replaceCells(res.TransactionCell, repl, map[cell.Hash]*cell.Cell{})
 	if err != nil {
-		return err
+		return false, err
+	}
+	s, err := root.BeginParse()
+	if err != nil {
+		return false, fmt.Errorf("failed to read corrected transaction: %w", err)
 	}
 	var fixed tlb.Transaction
-	if err := tlb.LoadFromCell(&fixed, root.MustBeginParse()); err != nil {
-		return fmt.Errorf("failed to decode corrected transaction: %w", err)
+	if err := tlb.LoadFromCell(&fixed, s); err != nil {
+		return false, fmt.Errorf("failed to decode corrected transaction: %w", err)
 	}
 	fixed.Hash = root.Hash()
-	got, ok := fixed.Description.(tlb.TransactionDescriptionOrdinary)
-	if !ok || got.ActionPhase == nil || got.ActionPhase.ResultCode != code || !bytes.Equal(res.ShardAccount.LastTransHash, tx.Hash) {
-		return nil // the action phase was not where it was expected: keep tonutils-go's transaction
+	if !check(&fixed) {
+		return false, nil
 	}
-	sa := *res.ShardAccount
-	sa.LastTransHash = fixed.Hash
-	saCell, err := tlb.ToCell(&sa)
+	out := *sa
+	out.LastTransHash = fixed.Hash
+	saCell, err := tlb.ToCell(&out)
 	if err != nil {
-		return fmt.Errorf("failed to encode shard account: %w", err)
+		return false, fmt.Errorf("failed to encode shard account: %w", err)
 	}
-	res.Transaction, res.TransactionCell, res.ShardAccount, res.ShardAccountCell = &fixed, root, &sa, saCell
-	return nil
+	res.Transaction, res.TransactionCell, res.ShardAccount, res.ShardAccountCell = &fixed, root, &out, saCell
+	return true, nil
 }
 
 // errNotReencoded: a cell tonutils-go built does not come out the same from its own encoder.
