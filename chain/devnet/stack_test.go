@@ -1,6 +1,7 @@
 package devnet
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +13,12 @@ import (
 
 	"github.com/xssnick/tonutils-go/tlb"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+	"github.com/xssnick/tonutils-go/tvm/op/cellslice"
+	"github.com/xssnick/tonutils-go/tvm/op/exec"
+	"github.com/xssnick/tonutils-go/tvm/op/funcs"
+	"github.com/xssnick/tonutils-go/tvm/op/math"
+	"github.com/xssnick/tonutils-go/tvm/op/stack"
+	"github.com/xssnick/tonutils-go/tvm/vm"
 
 	"github.com/cocoon-go/cocoon/chain/toncenter"
 )
@@ -204,5 +211,174 @@ func TestRunGetMethodCellDAG(t *testing.T) {
 	}
 	if c, ok := res.Stack[0].(*cell.Cell); !ok || string(c.Hash()) != string(dag.Hash()) {
 		t.Fatalf("echoed %T, not the DAG", res.Stack[0])
+	}
+}
+
+// TestRunGetMethodTupleAndNull sends a tuple (holding a number, a cell, a null, and a tuple with
+// a slice) and a null through the project's toncenter client to a get-method that returns its
+// arguments with what the VM saw: ISNULL of the second (-1) and TLEN of the first (4).
+func TestRunGetMethodTupleAndNull(t *testing.T) {
+	ctx := context.Background()
+	d := openMem(t)
+	// DROP (the method id), DUP, ISNULL, s2 PUSH, TLEN
+	code := cell.BeginCell().MustStoreUInt(0x30206E22, 32).MustStoreUInt(0x6F88, 16).EndCell()
+	addr, _, err := d.Deploy(ctx, &tlb.StateInit{Code: code, Data: cell.BeginCell().EndCell()}, ton(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	client, err := toncenter.New(toncenter.Config{URL: srv.URL + "/api/v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := cell.BeginCell().MustStoreUInt(0xC0FFEE, 24).EndCell()
+	tup := []any{big.NewInt(7), leaf, nil, []any{big.NewInt(-1), leaf.MustBeginParse()}}
+	res, err := client.RunGetMethod(ctx, addr, "inspect", tup, nil)
+	if err != nil {
+		t.Fatalf("runGetMethod: %v", err)
+	}
+	s := res.Stack
+	if len(s) != 4 {
+		t.Fatalf("stack %v", s)
+	}
+	if s[1] != nil || s[2].(*big.Int).Int64() != -1 || s[3].(*big.Int).Int64() != 4 {
+		t.Fatalf("the VM saw null=%v, ISNULL %v, TLEN %v", s[1], s[2], s[3])
+	}
+	back, ok := s[0].([]any)
+	if !ok || len(back) != 4 || back[0].(*big.Int).Int64() != 7 || !sameStackValue(back[1], leaf) || back[2] != nil {
+		t.Fatalf("tuple came back as %v", s[0])
+	}
+	if inner, ok := back[3].([]any); !ok || len(inner) != 2 || inner[0].(*big.Int).Int64() != -1 || !sameStackValue(inner[1], leaf) {
+		t.Fatalf("inner tuple came back as %v", back[3])
+	}
+}
+
+// TestGetMethodResultAtGasLimit: a get-method that returns a builder holding 0xAB when less gas is
+// left than turning a builder into a cell costs (it spins until only ~400 of the 10M are left).
+// The devnet reads results after the VM is done; reading them must not charge the VM's gas,
+// whose exhaustion made a builder's EndCell panic in the HTTP handler. The answer is the
+// builder's cell, as toncenter gives it, through HTTP and in-process alike.
+func TestGetMethodResultAtGasLimit(t *testing.T) {
+	ctx := context.Background()
+	d := openMem(t)
+	ops := func(list ...vm.OP) *cell.Builder {
+		b := cell.BeginCell()
+		for _, op := range list {
+			b.MustStoreBuilder(op.Serialize())
+		}
+		return b
+	}
+	spin := ops(funcs.GASCONSUMED(), stack.PUSHINT(big.NewInt(getMethodGas-400)), math.GEQ()).EndCell()
+	code := ops(stack.DROP(), stack.PUSHINT(big.NewInt(0xAB)), cellslice.NEWC(), cellslice.STU(8),
+		stack.PUSHCONT(spin), exec.UNTIL()).EndCell()
+	addr, _, err := d.Deploy(ctx, &tlb.StateInit{Code: code, Data: cell.BeginCell().EndCell()}, ton(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cell.BeginCell().MustStoreUInt(0xAB, 8).EndCell()
+
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	client, err := toncenter.New(toncenter.Config{URL: srv.URL + "/api/v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.RunGetMethod(ctx, addr, "spin")
+	if err != nil {
+		t.Fatalf("runGetMethod over HTTP: %v", err)
+	}
+	if res.GasUsed < getMethodGas-500 || len(res.Stack) != 1 || !sameStackValue(res.Stack[0], want) {
+		t.Fatalf("HTTP result: gas %d, stack %v", res.GasUsed, res.Stack)
+	}
+
+	run, err := d.RunGetMethod(ctx, addr, "spin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := run.Stack[0].(*cell.Builder)
+	if !ok {
+		t.Fatalf("in-process result %T", run.Stack[0])
+	}
+	if c, err := b.EndCellSpecial(false); err != nil || !bytes.Equal(c.Hash(), want.Hash()) {
+		t.Fatalf("the in-process builder does not end into its cell: %v", err)
+	}
+}
+
+// TestStackArgumentForms: the tuple, list and null arguments toncenter.com (ton-http-api-cpp)
+// takes are taken, as the values tonlib makes of them, and what it refuses is refused, as are
+// arguments past the bounds on nesting, count and tuple length.
+func TestStackArgumentForms(t *testing.T) {
+	num := func(n string) string {
+		return `{"@type":"tvm.stackEntryNumber","number":{"@type":"tvm.numberDecimal","number":"` + n + `"}}`
+	}
+	boc := base64.StdEncoding.EncodeToString(cell.BeginCell().MustStoreUInt(5, 8).EndCell().ToBOC())
+	five := cell.BeginCell().MustStoreUInt(5, 8).EndCell()
+	nest := func(n int, inner string) string {
+		for i := 0; i < n; i++ {
+			inner = `{"@type":"tvm.stackEntryTuple","tuple":{"elements":[` + inner + `]}}`
+		}
+		return `["tuple",{"elements":[` + inner + `]}]`
+	}
+	many := func(n int) string {
+		return `["list",{"@type":"tvm.list","elements":[` + strings.TrimSuffix(strings.Repeat(num("1")+",", n), ",") + `]}]`
+	}
+	type null struct{} // want: the null value
+	for _, c := range []struct {
+		entry string
+		want  any // nil: not checked
+		ok    bool
+	}{
+		{`["tuple",{"@type":"tvm.tuple","elements":[]}]`, []any{}, true},
+		{`["tvm.Tuple",{"elements":[` + num("-7") + `]}]`, []any{big.NewInt(-7)}, true},
+		{`["tuple",{"@type":"tvm.tuple","elements":[` + num("1") + `,{"@type":"tvm.stackEntryCell","cell":{"@type":"tvm.cell","bytes":"` + boc + `"}},` +
+			`{"@type":"tvm.stackEntrySlice","slice":{"bytes":"` + boc + `"}},{"@type":"tvm.stackEntryList","list":{"elements":[]}},` +
+			`{"@type":"tvm.stackEntryTuple","tuple":{"@type":"tvm.tuple","elements":[` + num("2") + `]}}]}]`,
+			[]any{big.NewInt(1), five, five, nil, []any{big.NewInt(2)}}, true},
+		{`["list",{"@type":"tvm.list","elements":[]}]`, null{}, true}, // toncenter's null
+		{`["tvm.List",{"elements":[]}]`, null{}, true},
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryList","list":{"@type":"tvm.list","elements":[]}}]}]`, []any{nil}, true},
+		{`["list",{"@type":"tvm.list","elements":[` + num("1") + `,` + num("2") + `]}]`, []any{big.NewInt(1), []any{big.NewInt(2), nil}}, true},
+		{nest(maxStackArgDepth-1, num("1")), nil, true},
+		{many(maxStackArgValues - 1), nil, true},
+
+		{`["null",null]`, nil, false}, // toncenter: "Unsupported stack entry type: null"
+		{`["list",{}]`, nil, false},
+		{`["tuple",[]]`, nil, false},
+		{`["tuple","x"]`, nil, false},
+		{`["tuple",{"@type":"tvm.list","elements":[]}]`, nil, false},
+		{`["tuple",{"elements":{}}]`, nil, false},
+		{`["tuple",{"elements":[["num","1"]]}]`, nil, false}, // elements are tonlib objects
+		{`["tuple",{"elements":[{"number":{"number":"1"}}]}]`, nil, false},
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryNull"}]}]`, nil, false},
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryUnsupported"}]}]`, nil, false},
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryNumber","number":{"number":"0x10"}}]}]`, nil, false}, // tonlib reads decimal
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryNumber","number":{"number":16}}]}]`, nil, false},
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryNumber","number":{"number":"--1"}}]}]`, nil, false},
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryCell","cell":{"bytes":"!!"}}]}]`, nil, false},
+		{`["tuple",{"elements":[{"@type":"tvm.stackEntryCell","slice":{"bytes":"` + boc + `"}}]}]`, nil, false},
+		{`["tuple",{"elements":[` + strings.TrimSuffix(strings.Repeat(num("1")+",", maxTupleLen+1), ",") + `]}]`, nil, false},
+		{nest(maxStackArgDepth, num("1")), nil, false},
+		{many(maxStackArgValues), nil, false},
+	} {
+		v, err := decodeEntryJSON(c.entry)
+		if err != nil {
+			t.Fatalf("bad test JSON %.80s: %v", c.entry, err)
+		}
+		got, err := parseStackEntry(v)
+		name := c.entry
+		if len(name) > 100 {
+			name = name[:100] + "…"
+		}
+		switch {
+		case !c.ok && err == nil:
+			t.Errorf("%s accepted as %v", name, got)
+		case c.ok && err != nil:
+			t.Errorf("%s refused: %v", name, err)
+		case c.want == (null{}) && got != nil:
+			t.Errorf("%s read as %v, want null", name, got)
+		case c.ok && c.want != nil && c.want != (null{}) && !sameStackValue(got, c.want):
+			t.Errorf("%s read as %v, want %v", name, got, c.want)
+		}
 	}
 }
