@@ -225,7 +225,8 @@ type ClaimInput struct {
 	Voucher voucher.Signed
 	// Value attached (nil: the channel's claimCost + ClaimMargin). Below claimCost is refused (118).
 	Value *big.Int
-	// QueryID 0 is derived from the voucher: asking twice to claim one voucher sends once.
+	// QueryID 0 is derived from the voucher and the value: asking twice to claim one voucher
+	// (while the first request is in flight, or after it went through) sends once.
 	QueryID uint64
 }
 
@@ -233,7 +234,8 @@ type ClaimInput struct {
 type ClaimRemainderInput struct {
 	Channel *address.Address
 	Value   *big.Int
-	// QueryID 0 is derived from the channel and what it has paid so far.
+	// QueryID 0 is derived from the channel's paid, owed and available amounts: asked twice
+	// before anything changed, it sends once; after a top-up it is a new request.
 	QueryID uint64
 }
 
@@ -281,7 +283,7 @@ func (o *Ops) PlanClaim(ctx context.Context, in ClaimInput) (*ClaimPlan, error) 
 		if err != nil {
 			return nil, &InputError{err}
 		}
-		queryID = derivedQueryID([]byte("claim"), h, s.Signature[:])
+		queryID = derivedQueryID([]byte("claim"), h, s.Signature[:], value.Bytes())
 	}
 	msg, err := contracts.NewClaim(queryID, s)
 	if err != nil {
@@ -349,7 +351,7 @@ func (o *Ops) PlanClaimRemainder(ctx context.Context, in ClaimRemainderInput) (*
 	}
 	queryID := in.QueryID
 	if queryID == 0 {
-		queryID = derivedQueryID([]byte("claim-remainder"), in.Channel.Data(), st.Paid.Nano().Bytes())
+		queryID = derivedQueryID([]byte("claim-remainder"), in.Channel.Data(), st.Paid.Nano().Bytes(), st.Owed.Nano().Bytes(), st.Available.Nano().Bytes())
 	}
 	body, err := encode(contracts.ClaimRemainder{QueryID: queryID})
 	if err != nil {
@@ -509,7 +511,7 @@ type FinalizeInput struct {
 	// contract decides).
 	NoCheck bool
 	Value   *big.Int
-	// QueryID 0 is derived from the channel and its close nonce.
+	// QueryID 0 is a random one: a finalize refused (too early) may be asked again later.
 	QueryID uint64
 }
 
@@ -574,9 +576,7 @@ func (o *Ops) readClosing(ctx context.Context, ch *address.Address) (*ChannelVie
 }
 
 func (o *Ops) endClosePlan(op string, v *ChannelView, value *big.Int, queryID uint64, msg func(uint64) contracts.Message) (*EndClosePlan, error) {
-	if queryID == 0 {
-		queryID = derivedQueryID([]byte(op), v.Address.Data(), binary.BigEndian.AppendUint32(nil, v.State.CloseNonce))
-	}
+	queryID = orNewQueryID(queryID)
 	body, err := encode(msg(queryID))
 	if err != nil {
 		return nil, err
