@@ -79,6 +79,13 @@ func newScript(t *testing.T, withDevnet bool) *script {
 	return s
 }
 
+// replace replaces text that differs between runs (a random key) in the transcript so far.
+func (s *script) replace(old, with string) {
+	log := strings.ReplaceAll(s.log.String(), old, with)
+	s.log.Reset()
+	s.log.WriteString(log)
+}
+
 // note adds a comment line to the transcript.
 func (s *script) note(text string) { s.log.WriteString("# " + text + "\n") }
 
