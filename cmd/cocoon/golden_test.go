@@ -34,6 +34,11 @@ import (
 //	go test ./cmd/cocoon -run Golden -update   rewrites the transcripts
 var update = flag.Bool("update", false, "rewrite testdata/*.golden with what the verbs print now")
 
+// testBlockInterval is the block time of the devnets the verbs run on: block mode, so every verb
+// meets what it meets on TON (a message not yet included when sendBoc answers, each hop of its
+// cascade a block later), with blocks short enough to keep the tests fast.
+const testBlockInterval = 10 * time.Millisecond
+
 // goldenNow is the devnet's base clock, frozen: blocks, deadlines and storage fees do not depend
 // on when the test runs (AdvanceTime still moves it).
 var goldenNow = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
