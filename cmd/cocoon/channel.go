@@ -289,19 +289,6 @@ func (c *channelCmd) claimValue() (*big.Int, error) {
 	return tonFlag("value", c.value, true)
 }
 
-// offerLink prints p as a ton://transfer link for signer with --link (send is false then); else p
-// is to be sent (with --no-wait, waiting for the wallet's transaction only).
-func (c *channelCmd) offerLink(ctx context.Context, o *ops.Ops, p *ops.Plan, signer string) (send bool, err error) {
-	if !c.deliverer().link {
-		if c.noWait {
-			p.Wait = ops.WaitWallet
-		}
-		return true, nil
-	}
-	_, err = c.deliverer().deliver(ctx, o, p, signer, false)
-	return false, err
-}
-
 // ---------------------------------------------------------------- open, top-up
 
 func channelOpen(ctx context.Context, args []string) error {
@@ -364,7 +351,7 @@ func channelOpen(ctx context.Context, args []string) error {
 	if p.Exists {
 		fmt.Fprintln(walletOut, "the channel exists: this only adds to its deposit (its terms stay as it first opened)")
 	}
-	if send, err := c.offerLink(ctx, o, p.Plan, "the client's wallet"); !send {
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, "the client's wallet"); !send {
 		return err
 	}
 	res, err := o.SendOpen(ctx, p)
@@ -400,7 +387,7 @@ func channelTopUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return withHints(err)
 	}
-	if send, err := c.offerLink(ctx, o, p, "any wallet"); !send {
+	if send, err := c.deliverer().offerLink(ctx, o, p, "any wallet"); !send {
 		return err
 	}
 	res, err := o.SendTopUp(ctx, p)
@@ -622,7 +609,7 @@ func channelClaimRemainder(ctx context.Context, args []string) error {
 // channel sent (the same numbers the provider pays out), the channel's state and the provider's
 // usage totals afterwards.
 func (c *channelCmd) claimAndReport(ctx context.Context, o *ops.Ops, p *ops.ClaimPlan) error {
-	if send, err := c.offerLink(ctx, o, p.Plan, "any wallet (the unused value returns to it)"); !send {
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, "any wallet (the unused value returns to it)"); !send {
 		return err
 	}
 	res, err := o.SendClaim(ctx, p)
@@ -703,7 +690,7 @@ func channelClose(ctx context.Context, args []string) error {
 		return withHints(err)
 	}
 	fmt.Fprintf(walletOut, "close:    request nonce %d, refund to %s\n", p.Nonce, c.friendly(p.RefundTo, false))
-	if send, err := c.offerLink(ctx, o, p.Plan, "any wallet"); !send {
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, "any wallet"); !send {
 		return err
 	}
 	res, err := o.SendClose(ctx, p)
@@ -762,7 +749,7 @@ func (c *channelCmd) endClose(ctx context.Context, plan func(*ops.Ops, *address.
 	if p.Op == "cooperative-close" {
 		signer = "the provider owner's wallet " + c.friendly(p.Channel.Data.PayoutTo, false)
 	}
-	if send, err := c.offerLink(ctx, o, p.Plan, signer); !send {
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, signer); !send {
 		return err
 	}
 	res, err := o.SendEndClose(ctx, p)

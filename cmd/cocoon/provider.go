@@ -236,12 +236,8 @@ func providerRegister(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(walletOut, "attaching: %s TON = stake %s TON + fee %s TON (%s)\n", wallet.FormatTON(plan.Value), wallet.FormatTON(stake), wallet.FormatTON(plan.Fee), source)
 	d := p.deliverer()
-	if d.link {
-		_, err := d.deliver(ctx, o, plan.Plan, "the provider owner's wallet", false)
+	if send, err := d.offerLink(ctx, o, plan.Plan, "the provider owner's wallet"); !send {
 		return err
-	}
-	if d.noWait {
-		plan.Wait = ops.WaitWallet
 	}
 	res, err := o.SendRegister(ctx, plan)
 	if err := d.report(o, plan.Plan, res.Sent, err, false); err != nil || res.Provider == nil {
@@ -345,12 +341,8 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 		return withHints(err)
 	}
 	d := p.deliverer()
-	if d.link {
-		_, err := d.deliver(ctx, o, plan.Plan, "the provider owner's wallet", false)
+	if send, err := d.offerLink(ctx, o, plan.Plan, "the provider owner's wallet"); !send {
 		return err
-	}
-	if d.noWait {
-		plan.Wait = ops.WaitWallet
 	}
 	res, err := o.SendOwnerOp(ctx, plan)
 	if code, ok := contracts.AsExitCode(err); ok {

@@ -169,6 +169,19 @@ func (d deliverer) deliver(ctx context.Context, o *ops.Ops, p *ops.Plan, signer 
 	return sent, d.report(o, p, sent, err, quietValue)
 }
 
+// offerLink prints p as a ton://transfer link for signer with --link (send is false then); else p
+// is to be sent by the operation's Send… (with --no-wait, waiting for the wallet's transaction only).
+func (d deliverer) offerLink(ctx context.Context, o *ops.Ops, p *ops.Plan, signer string) (send bool, err error) {
+	if !d.link {
+		if d.noWait {
+			p.Wait = ops.WaitWallet
+		}
+		return true, nil
+	}
+	_, err = d.deliver(ctx, o, p, signer, false)
+	return false, err
+}
+
 // report prints what o.Send (or an operation's Send…) did with p: the message that went out (also
 // when a contract then refused it), the re-signed ones, and the last hop's transaction when it
 // waited for it and no hop refused. It returns err.

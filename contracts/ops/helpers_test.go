@@ -188,3 +188,23 @@ func (n *net) register(a *actor, stake string) *address.Address {
 	require.NoError(n.t, err)
 	return res.Provider.Address
 }
+
+// governed is a registry deployed by a governance wallet funded with ton TON, and that wallet
+// operating on it.
+func (n *net) governed(ton int64) (*address.Address, *actor) {
+	n.t.Helper()
+	gov := n.actor("gov", ton, nil)
+	reg := n.deployRegistry(gov, nil)
+	return reg, gov.at(reg)
+}
+
+// govern sends governance messages from gov, each of which must go through.
+func (n *net) govern(gov *actor, msgs ...contracts.Message) {
+	n.t.Helper()
+	for _, msg := range msgs {
+		p, err := gov.PlanGovern(n.ctx, msg, nil)
+		require.NoError(n.t, err)
+		_, err = gov.Send(n.ctx, p)
+		require.NoError(n.t, err, msg.MessageName())
+	}
+}

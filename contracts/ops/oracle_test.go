@@ -21,22 +21,13 @@ import (
 // measurement not allowed, expired, too long); a good vote with quorum 1 attests the provider.
 func TestOracleVote(t *testing.T) {
 	n := newNet(t)
-	gov := n.actor("gov", 10, nil)
-	reg := n.deployRegistry(gov, nil)
-	gov = gov.at(reg)
+	reg, gov := n.governed(10)
 	owner := n.actor("owner", 20, reg)
 	oracle := n.actor("oracle", 10, reg)
 	n.register(owner, "5")
 	measurement := bytes.Repeat([]byte{0xab}, 32)
-	for _, msg := range []contracts.Message{
-		contracts.AddMeasurement{QueryID: ops.NewQueryID(), MeasurementHash: measurement, Kind: contracts.MeasurementSim},
-		contracts.AddOracle{QueryID: ops.NewQueryID(), Wallet: oracle.addr(), PublicKey: bytes.Repeat([]byte{0x22}, 32)},
-	} {
-		p, err := gov.PlanGovern(n.ctx, msg, nil)
-		require.NoError(t, err)
-		_, err = gov.Send(n.ctx, p)
-		require.NoError(t, err)
-	}
+	n.govern(gov, contracts.AddMeasurement{QueryID: ops.NewQueryID(), MeasurementHash: measurement, Kind: contracts.MeasurementSim},
+		contracts.AddOracle{QueryID: ops.NewQueryID(), Wallet: oracle.addr(), PublicKey: bytes.Repeat([]byte{0x22}, 32)})
 	now := n.d.Now()
 	claim := func(m []byte, until time.Time) ops.OracleVoteInput {
 		return ops.OracleVoteInput{ProviderOwner: owner.addr(), Claim: contracts.AttestationClaim{MeasurementHash: m,
@@ -120,9 +111,7 @@ func TestTransfer(t *testing.T) {
 // TestNoWait: WaitWallet returns with the wallet's transaction and follows nothing.
 func TestNoWait(t *testing.T) {
 	n := newNet(t)
-	gov := n.actor("gov", 10, nil)
-	reg := n.deployRegistry(gov, nil)
-	gov = gov.at(reg)
+	_, gov := n.governed(10)
 	p, err := gov.PlanGovern(n.ctx, contracts.WithdrawRegistrySurplus{QueryID: 9}, nil)
 	require.NoError(t, err)
 	p.Wait = ops.WaitWallet

@@ -17,17 +17,12 @@ import (
 // every refusal: the local ones send nothing, the contract's are named.
 func TestProviderOperations(t *testing.T) {
 	n := newNet(t)
-	gov := n.actor("gov", 20, nil)
-	reg := n.deployRegistry(gov, nil)
-	gov = gov.at(reg)
+	reg, gov := n.governed(20)
 	owner := n.actor("owner", 100, reg)
 	other := n.actor("other", 20, reg)
 	name, err := contracts.TextCell("kjv-demo-1m", contracts.MaxModelNameBytes)
 	require.NoError(t, err)
-	p, err := gov.PlanGovern(n.ctx, contracts.AddModel{QueryID: 1, ModelID: 7, WeightsHash: make([]byte, 32), Name: name}, nil)
-	require.NoError(t, err)
-	_, err = gov.Send(n.ctx, p)
-	require.NoError(t, err)
+	n.govern(gov, contracts.AddModel{QueryID: 1, ModelID: 7, WeightsHash: make([]byte, 32), Name: name})
 
 	_, err = owner.LookupProvider(n.ctx, owner.addr())
 	var nr *ops.NotRegisteredError

@@ -204,8 +204,7 @@ func TestRegistryOperations(t *testing.T) {
 // a ton://transfer link without a wallet (and, with the fee given, without a chain).
 func TestFundsAndLinks(t *testing.T) {
 	n := newNet(t)
-	gov := n.actor("gov", 10, nil)
-	reg := n.deployRegistry(gov, nil)
+	reg, gov := n.governed(10)
 	poor := n.actor("poor", 1, reg)
 	lt := n.lastLT(poor.addr())
 	p, err := poor.PlanGovern(n.ctx, contracts.AcceptGovernance{QueryID: 3}, nano("2"))
