@@ -14,6 +14,8 @@ import (
 
 // OracleVoteInput is an oracle's vote that a provider runs the attested claim.
 type OracleVoteInput struct {
+	// Oracle is the voting wallet (nil: the Sender; give it to plan a vote signed elsewhere).
+	Oracle        *address.Address
 	ProviderOwner *address.Address
 	Claim         contracts.AttestationClaim
 	// Value attached (nil: DefaultVoteValue); the provider returns what it does not spend.
@@ -34,13 +36,19 @@ type VotePlan struct {
 	Provider *ProviderState
 }
 
-// PlanOracleVote plans SubmitOracleVote from the Sender (the oracle's wallet) after the registry's
-// checks: the sender is an oracle (114), the measurement is allowed (115), the claim is valid now
+// PlanOracleVote plans SubmitOracleVote from the oracle's wallet after the registry's checks: the sender is an oracle (114), the measurement is allowed (115), the claim is valid now
 // (116) and not longer than the registry's maxAttestationLifetime (117) on the chain's clock. The
 // provider must be registered (a vote for anyone else bounces back).
 func (o *Ops) PlanOracleVote(ctx context.Context, in OracleVoteInput) (*VotePlan, error) {
-	if o.Sender == nil {
-		return nil, fmt.Errorf("%w: a vote is sent from the oracle's wallet", ErrNoSender)
+	voter := in.Oracle
+	if voter == nil {
+		if o.Sender == nil {
+			return nil, fmt.Errorf("%w: a vote is sent from the oracle's wallet", ErrNoSender)
+		}
+		voter = o.Sender.Address()
+	}
+	if o.Sender != nil && !voter.Equals(o.Sender.Address()) {
+		return nil, badInput("the registry takes the vote of the sending wallet %s, not %s", o.Friendly(o.Sender.Address(), false), o.Friendly(voter, false))
 	}
 	if in.ProviderOwner == nil {
 		return nil, badInput("a vote needs the provider's owner")
@@ -52,12 +60,12 @@ func (o *Ops) PlanOracleVote(ctx context.Context, in OracleVoteInput) (*VotePlan
 		return nil, err
 	}
 	rc := o.registryClient()
-	me, err := rc.Oracle(ctx, o.Sender.Address())
+	me, err := rc.Oracle(ctx, voter)
 	if err != nil {
 		return nil, err
 	}
 	if !me.Found {
-		return nil, refuse("registry", contracts.ExitNotOracle, "wallet %s is not one of the registry's oracles", o.Friendly(o.Sender.Address(), false))
+		return nil, refuse("registry", contracts.ExitNotOracle, "wallet %s is not one of the registry's oracles", o.Friendly(voter, false))
 	}
 	c := in.Claim
 	kind, err := rc.MeasurementKind(ctx, c.MeasurementHash)

@@ -46,6 +46,12 @@ func TestOracleVote(t *testing.T) {
 	require.ErrorIs(t, err, ops.ErrNotRegistered)
 
 	in := claim(measurement, now.Add(time.Hour))
+	// The same vote planned for a signer elsewhere: no wallet here, the oracle named.
+	offline := &ops.Ops{Chain: n.d.Client(), Registry: reg, Clock: oracle.Clock}
+	in.Oracle = oracle.addr()
+	lp, err := offline.PlanOracleVote(n.ctx, in)
+	require.NoError(t, err)
+	in.Oracle = nil
 	p, err := oracle.PlanOracleVote(n.ctx, in)
 	require.NoError(t, err)
 	require.Equal(t, uint8(0), p.Slot, "the first oracle has slot 0")
@@ -53,6 +59,7 @@ func TestOracleVote(t *testing.T) {
 	again, err := oracle.PlanOracleVote(n.ctx, in)
 	require.NoError(t, err)
 	require.Equal(t, p.Key, again.Key, "one vote, one key")
+	require.Equal(t, p.Key, lp.Key, "planned here or elsewhere")
 	res, err := oracle.SendOracleVote(n.ctx, p)
 	require.NoError(t, err)
 	require.True(t, res.Attestation.Attested)
