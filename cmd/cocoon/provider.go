@@ -132,32 +132,6 @@ func (p *providerCmd) ownerAddress() (*address.Address, *wallet.Wallet, error) {
 	return w.Address(), w, nil
 }
 
-// withHints adds what the CLI can tell about the library's errors: the command that helps.
-func withHints(err error) error {
-	var r *ops.Refusal
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ops.ErrNotRegistered):
-		return fmt.Errorf("%w: register first with 'cocoon provider register --stake TON'", err)
-	case errors.Is(err, ops.ErrUnknownModel):
-		return fmt.Errorf("%w (its governance adds models with 'cocoon registry add-model'; see 'cocoon registry show')", err)
-	case errors.Is(err, ops.ErrNoChannel):
-		return fmt.Errorf("%w (open it with 'cocoon channel open')", err)
-	case errors.As(err, &r):
-		hint := map[contracts.ExitCode]string{
-			contracts.ExitChannelsDisabled: " (governance enables channels with 'cocoon registry set-channel-code')",
-			contracts.ExitNotClosing:       " (start with 'cocoon channel close')",
-		}[r.Code]
-		if hint != "" {
-			hinted := *r
-			hinted.Reason += hint
-			return &hinted
-		}
-	}
-	return err
-}
-
 func providerRegister(ctx context.Context, args []string) error {
 	p := providerNewCmd("register", valueAuto)
 	p.autoValue = true

@@ -250,6 +250,32 @@ func usageOf(err error) error {
 	return err
 }
 
+// withHints adds what the CLI can tell about the library's errors: the command that helps.
+func withHints(err error) error {
+	var r *ops.Refusal
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ops.ErrNotRegistered):
+		return fmt.Errorf("%w: register first with 'cocoon provider register --stake TON'", err)
+	case errors.Is(err, ops.ErrUnknownModel):
+		return fmt.Errorf("%w (its governance adds models with 'cocoon registry add-model'; see 'cocoon registry show')", err)
+	case errors.Is(err, ops.ErrNoChannel):
+		return fmt.Errorf("%w (open it with 'cocoon channel open')", err)
+	case errors.As(err, &r):
+		hint := map[contracts.ExitCode]string{
+			contracts.ExitChannelsDisabled: " (governance enables channels with 'cocoon registry set-channel-code')",
+			contracts.ExitNotClosing:       " (start with 'cocoon channel close')",
+		}[r.Code]
+		if hint != "" {
+			hinted := *r
+			hinted.Reason += hint
+			return &hinted
+		}
+	}
+	return err
+}
+
 func registryDeploy(ctx context.Context, args []string) error {
 	r := newRegCmd("deploy", wallet.FormatTON(big.NewInt(ops.DefaultDeployValue)))
 	governance := r.fs.String("governance", "", "governance address (default: the wallet; required with --link)")

@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -265,8 +266,8 @@ func (o *Ops) PlanRegister(ctx context.Context, in RegisterInput) (*RegisterPlan
 }
 
 func isNotRegistered(err error) bool {
-	_, ok := err.(*NotRegisteredError)
-	return ok
+	var nr *NotRegisteredError
+	return errors.As(err, &nr)
 }
 
 // RegisterResult is a registration that went through.
