@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
@@ -399,4 +400,35 @@ func TestCheckNewerMatchesContract(t *testing.T) {
 		}
 		require.True(t, ops.IsRefusal(err, contracts.ExitCode(tc.ExitCode)), "%s: the channel refused it with %d, the library says %v", tc.Name, tc.ExitCode, err)
 	}
+}
+
+// TestUninitChannel: a channel deployed without the registry's ChannelInit (anyone can deploy its
+// code and initial data) pays nobody: claims, claim-remainder and close are refused before sending
+// (153).
+func TestUninitChannel(t *testing.T) {
+	c := newChannelNet(t)
+	data, err := contracts.ChannelInitData(c.reg, c.pub(), c.provider)
+	require.NoError(t, err)
+	ch, _, err := c.d.Deploy(c.ctx, &tlb.StateInit{Code: contracts.ChannelCode(), Data: data}, nano("1"), nil)
+	require.NoError(t, err)
+	want, err := c.client.ChannelAddress(c.ctx, c.pub(), c.owner.addr())
+	require.NoError(t, err)
+	require.True(t, ch.Equals(want), "the registry's address for this key and provider")
+	require.Equal(t, contracts.ChannelUninit, c.read(ch).State.Status)
+	c.refused(c.relayer, contracts.ExitChannelNotOpen, func() error {
+		_, err := c.relayer.PlanClaim(c.ctx, ops.ClaimInput{Voucher: c.voucher(ch, "0.1", 1, 1)})
+		return err
+	})
+	c.refused(c.relayer, contracts.ExitChannelNotOpen, func() error {
+		_, err := c.relayer.PlanClaimRemainder(c.ctx, ops.ClaimRemainderInput{Channel: ch})
+		return err
+	})
+	c.refused(c.client, contracts.ExitChannelNotOpen, func() error {
+		_, err := c.client.PlanClose(c.ctx, ops.CloseInput{Channel: ch, ClientKey: c.key})
+		return err
+	})
+	// The registry's open initialises it: then it works.
+	c.open("1")
+	require.Equal(t, contracts.ChannelOpen, c.read(ch).State.Status)
+	require.Equal(t, nano("0.1"), c.claim(c.owner, c.voucher(ch, "0.1", 1, 1)).Claimed.Amount)
 }

@@ -224,6 +224,10 @@ func TestFundsAndLinks(t *testing.T) {
 	require.True(t, strings.HasPrefix(link, "ton://transfer/"+offline.Friendly(reg, true)+"?amount=5250000000&bin="), link)
 	_, err = offline.PlanRegister(n.ctx, ops.RegisterInput{Stake: nano("5")})
 	require.ErrorIs(t, err, ops.ErrNoChain, "the fee is read from the chain")
+	n.refused(poor, contracts.ExitNotBasechain, func() error {
+		_, err := offline.PlanRegister(n.ctx, ops.RegisterInput{Owner: address.MustParseRawAddr("-1:" + strings.Repeat("12", 32)), Stake: nano("5"), Fee: nano("1")})
+		return err
+	})
 
 	dp, err := offline.PlanDeployRegistry(ops.DeployRegistryInput{Governance: gov.addr(), Params: contracts.RegistryParams{
 		MinProviderStake: tlb.MustFromTON("1"), UnbondingPeriod: 60, ChallengePeriod: 60, OracleQuorum: 1, MaxAttestationLifetime: 60}})
