@@ -26,3 +26,12 @@ func ParseAddress(s string) (*address.Address, error) {
 	}
 	return a, nil
 }
+
+// Friendly renders an address the way wallets show it: user-friendly base64 with the bounce flag
+// given and the testnet-only flag when the network is a testnet.
+func Friendly(a *address.Address, bounceable, testnet bool) string {
+	c := a.Copy()
+	c.SetBounce(bounceable)
+	c.SetTestnetOnly(testnet)
+	return c.String()
+}

@@ -4,8 +4,8 @@
 // (api, docs/PROTOCOL.md "Indexer API") and the web explorer (web) from one listener, in the
 // service shape every daemon has (service.Lifecycle, COCOON_INDEXER_* flags, /metrics, /healthz).
 //
-// It reads the chain only through chain.Client's read methods: toncenter v2 (--rpc), a liteserver
-// (--liteserver-config) or the devnet, which serves toncenter v2.
+// It reads the chain only through chain.Client's read methods, connected by chain/dial: toncenter v2
+// (--rpc), a liteserver (--liteserver-config) or the devnet, which serves toncenter v2.
 package indexer
 
 import (
@@ -21,7 +21,7 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 
 	"github.com/cocoon-go/cocoon/chain"
-	"github.com/cocoon-go/cocoon/chain/liteserver"
+	"github.com/cocoon-go/cocoon/chain/dial"
 	"github.com/cocoon-go/cocoon/chain/toncenter"
 	"github.com/cocoon-go/cocoon/indexer/api"
 	"github.com/cocoon-go/cocoon/indexer/follow"
@@ -38,11 +38,12 @@ const EnvPrefix = "COCOON_INDEXER"
 // Config configures the indexer.
 type Config struct {
 	service.Config
-	// RPC is a toncenter v2 URL (the devnet serves one); Liteserver a global config (path or URL).
-	// Exactly one is required unless Chain is set.
+	// Network is devnet, testnet or mainnet; RPC a toncenter v2 URL ("": the network's default; the
+	// devnet serves one), Liteserver a liteserver global config instead (path, URL, testnet or
+	// mainnet). See chain/dial.
+	Network    string
 	RPC        string
 	APIKey     string
-	RPS        float64
 	Liteserver string
 	// Registry is the registry's address, raw or user-friendly.
 	Registry string
@@ -67,16 +68,16 @@ type Config struct {
 
 // DefaultConfig is the indexer's defaults.
 func DefaultConfig() Config {
-	return Config{Config: service.DefaultConfig(), Listen: "127.0.0.1:8090", Poll: time.Second, Workers: 4, PageSize: 64}
+	return Config{Config: service.DefaultConfig(), Network: "devnet", Listen: "127.0.0.1:8090", Poll: time.Second, Workers: 4, PageSize: 64}
 }
 
 // AddFlags registers the indexer's flags.
 func (c *Config) AddFlags(fs *flag.FlagSet) {
 	c.Config.AddFlags(fs)
-	fs.StringVar(&c.RPC, "rpc", c.RPC, "toncenter v2 URL (the devnet serves one, e.g. http://127.0.0.1:8081)")
-	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "toncenter API key")
-	fs.Float64Var(&c.RPS, "rps", c.RPS, "toncenter requests per second at most (0: no limit; toncenter allows 1 without a key)")
-	fs.StringVar(&c.Liteserver, "liteserver-config", c.Liteserver, "liteserver global config, path or URL (instead of --rpc)")
+	fs.StringVar(&c.Network, "network", c.Network, "devnet, testnet or mainnet")
+	fs.StringVar(&c.RPC, "rpc", c.RPC, "toncenter v2 URL (default: the network's; the devnet serves one at http://127.0.0.1:8081)")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "toncenter API key (without one, one request a second off the devnet)")
+	fs.StringVar(&c.Liteserver, "liteserver-config", c.Liteserver, "liteserver global config: path, URL, testnet or mainnet (instead of --rpc)")
 	fs.StringVar(&c.Registry, "registry", c.Registry, "the registry's address")
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "directory of the indexer's Pebble store")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "host:port serving the API (/api/v1/…) and the explorer (/)")
@@ -89,13 +90,10 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 func (c Config) Check() error {
 	errs := []error{c.Config.Check(), service.CheckListen("API listen address", "listen", c.Listen, false)}
 	if c.Chain == nil {
-		switch {
-		case c.RPC == "" && c.Liteserver == "":
-			errs = append(errs, service.Invalid("chain", "rpc", "is required: a toncenter v2 URL (or --liteserver-config)"))
-		case c.RPC != "" && c.Liteserver != "":
-			errs = append(errs, service.Invalid("chain", "rpc", "and --liteserver-config are exclusive: give one"))
-		case c.RPC != "":
-			if err := (toncenter.Config{URL: c.RPC, RequestsPerSecond: c.RPS}).Check(); err != nil {
+		if err := c.dial().Check(); err != nil {
+			errs = append(errs, service.Invalid("chain connection", "rpc", "%v", err))
+		} else if c.RPC != "" {
+			if err := (toncenter.Config{URL: c.RPC}).Check(); err != nil {
 				errs = append(errs, service.Invalid("toncenter URL", "rpc", "%v", err))
 			}
 		}
@@ -118,6 +116,10 @@ func (c Config) Check() error {
 		errs = append(errs, service.Invalid("page size", "page-size", "must be from 1 to 1000, got %d", c.PageSize))
 	}
 	return errors.Join(errs...)
+}
+
+func (c Config) dial() dial.Config {
+	return dial.Config{Network: c.Network, RPC: c.RPC, APIKey: c.APIKey, LiteserverConfig: c.Liteserver}
 }
 
 // Indexer is the daemon: chain client, store, follower, API and explorer listener, ops listener.
@@ -152,9 +154,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Indexe
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System
 	}
-	if cfg.Now == nil {
-		cfg.Now = cfg.Clock.Now
-	}
 	reg, _ := chain.ParseAddress(cfg.Registry)
 	ix := &Indexer{Lifecycle: service.NewLifecycle(log), cfg: cfg, log: log, m: m, registry: reg}
 	m.RecordInfo(buildinfo.Version)
@@ -173,26 +172,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Indexe
 	return ix, nil
 }
 
+// initChain connects (chain/dial) unless a client was given, and picks the views' clock: the
+// devnet's own on a devnet (it can run ahead of the wall clock), the wall clock elsewhere.
 func (ix *Indexer) initChain(ctx context.Context) (service.StopFunc, error) {
-	switch {
-	case ix.cfg.Chain != nil:
+	var stop service.StopFunc
+	if ix.cfg.Chain != nil {
 		ix.chain = ix.cfg.Chain
-		return nil, nil
-	case ix.cfg.Liteserver != "":
-		c, err := liteserver.Dial(ctx, liteserver.Config{GlobalConfig: ix.cfg.Liteserver})
+	} else {
+		c, closeChain, err := dial.Dial(ctx, ix.cfg.dial())
 		if err != nil {
 			return nil, err
 		}
-		ix.chain = c
-		return func(context.Context) error { c.Close(); return nil }, nil
-	default:
-		c, err := toncenter.New(toncenter.Config{URL: ix.cfg.RPC, APIKey: ix.cfg.APIKey, RequestsPerSecond: ix.cfg.RPS})
-		if err != nil {
-			return nil, err
-		}
-		ix.chain = c
-		return nil, nil
+		ix.chain, stop = c, func(context.Context) error { closeChain(); return nil }
 	}
+	if ix.cfg.Now == nil {
+		ix.cfg.Now = dial.Clock(ctx, ix.cfg.Network, ix.chain)
+	}
+	return stop, nil
 }
 
 func (ix *Indexer) initStore(context.Context) (service.StopFunc, error) {

@@ -178,11 +178,23 @@ type CompletionRequest struct {
 	LogitBias        map[string]any `json:"logit_bias,omitempty"`
 }
 
-// Usage is OpenAI's usage object.
+// Usage is OpenAI's usage object. Cocoon is Cocoon's extension on paid answers (absent otherwise);
+// OpenAI clients ignore unknown fields.
 type Usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens     int      `json:"prompt_tokens"`
+	CompletionTokens int      `json:"completion_tokens"`
+	TotalTokens      int      `json:"total_tokens"`
+	Cocoon           *Payment `json:"cocoon,omitempty"`
+}
+
+// Payment is what a paid answer cost (docs/PROTOCOL.md, "Paid inference"): amounts are nanoTON as
+// decimal strings (and TON for people), Receipt the signed receipt (payment.DecodeReceipt).
+type Payment struct {
+	Channel string `json:"channel"`
+	Cost    string `json:"cost"`
+	CostTON string `json:"cost_ton"`
+	Owed    string `json:"owed"`
+	Receipt string `json:"receipt"`
 }
 
 // ResponseMessage is the assistant message of a non-streaming chat response. Refusal is always

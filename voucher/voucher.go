@@ -231,15 +231,20 @@ func (v Voucher) String() string {
 
 // ---------------------------------------------------------------- parsing
 
-// Parse reads a voucher cell strictly: an ordinary cell, the magic, a standard address without
-// anycast, coins in their shortest encoding, both counters, and nothing else (no bits, no refs).
-// So Parse(c).Cell() is c again and the hash a signature covers is the hash of the cell given.
+// Parse reads a voucher cell strictly: an ordinary cell of level 0, the magic, a standard address
+// without anycast, coins in their shortest encoding, both counters, and nothing else (no bits, no
+// refs). So Parse(c).Cell() is c again and the hash a signature covers is the hash of the cell
+// given. (A BOC may declare a non-zero level mask on an ordinary cell without refs: the same bits,
+// another hash; such a cell is refused, so one voucher has one encoding.)
 func Parse(c *cell.Cell) (Voucher, error) {
 	if c == nil {
 		return Voucher{}, fmt.Errorf("%w: no cell", ErrMalformed)
 	}
 	if c.GetType() != cell.OrdinaryCellType {
 		return Voucher{}, fmt.Errorf("%w: exotic cell (type %d)", ErrMalformed, c.GetType())
+	}
+	if c.Level() != 0 {
+		return Voucher{}, fmt.Errorf("%w: cell of level %d, want 0 (an ordinary cell without refs has level 0)", ErrMalformed, c.Level())
 	}
 	if c.RefsNum() != 0 {
 		return Voucher{}, fmt.Errorf("%w: %d refs, want none", ErrMalformed, c.RefsNum())

@@ -139,6 +139,31 @@ func TestParseRejects(t *testing.T) {
 	two := cell.ToBOCWithFlags([]*cell.Cell{goodCell, goodCell}, false)
 	_, err = ParseBOC(two)
 	require.ErrorIs(t, err, ErrMalformed)
+
+	// The same bits with level mask 1 in the cell's descriptor: tonutils-go reads it as an
+	// ordinary cell of level 1, whose hash differs. Parse must refuse it, or one voucher would
+	// have two encodings (and two hashes).
+	leveled := levelMaskBOC(t, goodCell)
+	c, err := cell.FromBOC(leveled)
+	require.NoError(t, err)
+	require.Equal(t, 1, c.Level())
+	require.NotEqual(t, goodCell.Hash(), c.Hash())
+	_, err = ParseBOC(leveled)
+	require.ErrorIs(t, err, ErrMalformed)
+	require.ErrorContains(t, err, "level 1")
+}
+
+// levelMaskBOC is c (no refs) in a BOC without index or CRC whose cell descriptor d1 says level
+// mask 1 (0x20): b5ee9c72 01 01 01 01 00 <size> 00 20 <d2> <data>.
+func levelMaskBOC(t testing.TB, c *cell.Cell) []byte {
+	t.Helper()
+	boc := c.ToBOCWithFlags(false)
+	const d1 = 11 // magic 4, flags 1, offset size 1, cells 1, roots 1, absent 1, total size 1, root index 1
+	if len(boc) <= d1 || boc[d1] != 0 {
+		t.Fatalf("unexpected BOC layout %x", boc)
+	}
+	boc[d1] = 0x20
+	return boc
 }
 
 func TestSignVerify(t *testing.T) {

@@ -332,10 +332,13 @@ func (c *cascade) execute(dst addrKey, msg *cell.Cell) (*tvm.TransactionExecutio
 	if res.Transaction == nil {
 		return res, nil
 	}
-	tx := res.Transaction
 	if err := fixNewUninitStorageUsed(res); err != nil {
 		return nil, err
 	}
+	if err := fixActionFineResultCode(res, tlb.BlockchainConfig{Root: c.d.configRoot}, dst.address()); err != nil {
+		return nil, err
+	}
+	tx := res.Transaction
 	c.accounts[dst] = res.ShardAccount
 	c.stats[dst] = res.AccountStorageStat
 	c.cells[dst] = res.ShardAccountCell.ToBOC()
@@ -818,38 +821,4 @@ func (d *Devnet) Seqno() uint32 {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.meta.seqno
-}
-
-// fixNewUninitStorageUsed corrects the storage usage recorded when a credit turns a nonexistent
-// account into an uninit one. tonutils-go v1.17.0 records the whole account_storage root (1 cell,
-// 103+ bits); the reference emulator starts such an account from an empty stat and counts only the
-// bits the balance adds: 0 cells and 8 bits per byte of the balance. Without this, an idle uninit
-// account (a funded wallet not yet deployed) pays ~18x the storage fee @ton/sandbox charges
-// (tests/parity, scenario uninit_storage). Later transactions move the bits by the same deltas on
-// both emulators, so correcting the first one is enough.
-func fixNewUninitStorageUsed(res *tvm.TransactionExecutionResult) error {
-	tx := res.Transaction
-	if tx.OrigStatus != tlb.AccountStatusNonExist || tx.EndStatus != tlb.AccountStatusUninit || res.ShardAccount == nil {
-		return nil
-	}
-	var st tlb.AccountState
-	if err := st.LoadFromCell(res.ShardAccount.Account.MustBeginParse()); err != nil {
-		return fmt.Errorf("failed to decode new uninit account: %w", err)
-	}
-	st.StorageInfo.StorageUsed = tlb.StorageUsed{
-		CellsUsed: big.NewInt(0),
-		BitsUsed:  big.NewInt(int64(8 * len(st.Balance.Nano().Bytes()))),
-	}
-	acc, err := st.ToCell()
-	if err != nil {
-		return fmt.Errorf("failed to encode new uninit account: %w", err)
-	}
-	sa := *res.ShardAccount
-	sa.Account = acc
-	saCell, err := tlb.ToCell(&sa)
-	if err != nil {
-		return fmt.Errorf("failed to encode shard account: %w", err)
-	}
-	res.ShardAccount, res.ShardAccountCell, res.AccountState, res.AccountCell = &sa, saCell, &st, acc
-	return nil
 }

@@ -3,9 +3,11 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,14 +56,22 @@ func FuzzSend(f *testing.F) {
 // what is accepted survives both directions of the wire through the client's own, independent
 // stack code (chain/toncenter): encoded as a request by toncenter.EncodeStack it parses back to
 // the same value, and rendered as a result it decodes (toncenter.DecodeStack) to the same value.
-// The only value the VM may refuse is a number beyond 257 bits.
+// The only value the VM may refuse is a number beyond 257 bits, at the top or inside a tuple.
 func FuzzParseStackEntry(f *testing.F) {
 	for _, s := range []string{`["num","0x10"]`, `["num","-5"]`, `["num",12]`, `["int","-0x8000"]`,
 		`["num","0x` + strings.Repeat("f", 64) + `"]`, `["num","0x1` + strings.Repeat("0", 64) + `"]`,
 		`["tvm.Cell","te6cckEBAQEAAgAAAEysuc0="]`, `["slice",""]`, `["tvm.Slice","te6cckEBAQEAAgAAAEysuc0="]`,
-		`[1,2]`, `{}`, `["num"]`} {
+		`[1,2]`, `{}`, `["num"]`, `["num","--5"]`, `["num","-0x-5"]`, `["num","0x-5"]`,
+		`["list",{"@type":"tvm.list","elements":[]}]`, `["null",null]`,
+		`["tuple",{"@type":"tvm.tuple","elements":[{"@type":"tvm.stackEntryNumber","number":{"number":"-3"}},` +
+			`{"@type":"tvm.stackEntryList","list":{"elements":[]}},{"@type":"tvm.stackEntryTuple","tuple":{"elements":[` +
+			`{"@type":"tvm.stackEntrySlice","slice":{"bytes":"te6cckEBAQEAAgAAAEysuc0="}}]}}]}]`,
+		`["list",{"elements":[{"@type":"tvm.stackEntryCell","cell":{"@type":"tvm.cell","bytes":"te6cckEBAQEAAgAAAEysuc0="}},` +
+			`{"@type":"tvm.stackEntryList","list":{"elements":[{"@type":"tvm.stackEntryNumber","number":{"number":"7"}}]}}]}]`} {
 		f.Add(s)
 	}
+	// 105 bytes that expand to a tree of 2^23-1 cells (each cell refers to the next one twice).
+	f.Add(`["tvm.Cell","` + base64.StdEncoding.EncodeToString(doubleRefDAG(22).ToBOC()) + `"]`)
 	f.Fuzz(func(t *testing.T, s string) {
 		v, err := decodeEntryJSON(s)
 		if err != nil {
@@ -72,7 +82,7 @@ func FuzzParseStackEntry(f *testing.F) {
 			return
 		}
 		if _, err := toVMValue(got); err != nil {
-			if n, ok := got.(*big.Int); ok && n.BitLen() > 256 {
+			if hasWideNumber(got) {
 				return // refused later with a clean error, as the VM would
 			}
 			t.Fatalf("accepted %s, but the VM refuses %v: %v", s, got, err)
@@ -100,22 +110,7 @@ func FuzzParseStackEntry(f *testing.F) {
 
 		// Result direction: the devnet's renderer, then the client's decoder. Rendering a
 		// small input must be quick: a hang here is a denial of service, reported as a failure.
-		type result struct {
-			v   any
-			err error
-		}
-		done := make(chan result, 1)
-		go func() { v, err := renderStackEntry(got); done <- result{v, err} }()
-		var r result
-		select {
-		case r = <-done:
-		case <-time.After(time.Second):
-			t.Fatalf("rendering %s (%d bytes) took more than 1 s", s, len(s))
-		}
-		rendered, err := r.v, r.err
-		if err != nil {
-			t.Fatalf("devnet cannot render %v: %v", got, err)
-		}
+		rendered := renderWithin(t, got, time.Second)
 		wire, err = json.Marshal(rendered)
 		if err != nil {
 			t.Fatal(err)
@@ -128,6 +123,17 @@ func FuzzParseStackEntry(f *testing.F) {
 			t.Fatalf("result round trip of %s via %s: %v became %v", s, wire, got, back[0])
 		}
 	})
+}
+
+// hasWideNumber says whether v holds a number wider than the VM's 257 bits.
+func hasWideNumber(v any) bool {
+	switch x := v.(type) {
+	case *big.Int:
+		return x.BitLen() > 256
+	case []any:
+		return slices.ContainsFunc(x, hasWideNumber)
+	}
+	return false
 }
 
 // decodeEntryJSON decodes one JSON value as the HTTP handlers do (numbers kept as json.Number).
@@ -144,13 +150,28 @@ func decodeEntryJSON(s string) (any, error) {
 	return v, nil
 }
 
-// sameStackValue compares numbers by value and cells and slices by the cell they hold (a slice
-// travels as a cell in results).
+// sameStackValue compares numbers by value, cells and slices by the cell they hold (a slice
+// travels as a cell in results), nulls, and tuples element by element.
 func sameStackValue(a, b any) bool {
-	if x, ok := a.(*big.Int); ok {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case *big.Int:
 		y, ok := b.(*big.Int)
 		return ok && x.Cmp(y) == 0
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameStackValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
 	}
-	ca, cb := asCell(a), asCell(b)
-	return ca != nil && cb != nil && bytes.Equal(ca.Hash(), cb.Hash())
+	ca, err1 := asCell(a)
+	cb, err2 := asCell(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ca.Hash(), cb.Hash())
 }

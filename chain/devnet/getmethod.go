@@ -232,10 +232,25 @@ func toVMValue(a any) (any, error) {
 	}
 }
 
+// fromVMValue converts a result value. Cells, slices and builders are returned without the VM's
+// gas trace: the run is over, and reading them later must not charge its gas (a builder's EndCell
+// panics once that gas is exhausted).
 func fromVMValue(v any) (any, error) {
 	switch x := v.(type) {
-	case nil, *big.Int, *cell.Cell, *cell.Slice, *cell.Builder:
+	case nil, *big.Int:
 		return x, nil
+	case *cell.Cell:
+		return x.WithoutTrace(), nil
+	case *cell.Slice:
+		if x == nil {
+			return nil, nil
+		}
+		return x.WithoutTrace(), nil
+	case *cell.Builder:
+		if x == nil {
+			return nil, nil
+		}
+		return x.WithoutTrace(), nil
 	case tuple.Tuple:
 		items := make([]any, x.Len())
 		for i := range items {

@@ -763,36 +763,31 @@ func (d *Devnet) apiRunGetMethod(ctx context.Context, p params) (any, error) {
 	default:
 		return nil, badRequest("missing parameter %q", "method")
 	}
-	var args []any
+	var entries []any
 	switch s := p["stack"].(type) {
 	case nil:
 	case []any:
-		for i, e := range s {
-			v, err := parseStackEntry(e)
-			if err != nil {
-				return nil, badRequest("stack entry %d: %v", i, err)
-			}
-			args = append(args, v)
-		}
+		entries = s
 	case string:
 		// GET form: a JSON array in the query string.
 		if s != "" {
-			var arr []any
 			dec := json.NewDecoder(strings.NewReader(s))
 			dec.UseNumber()
-			if err := dec.Decode(&arr); err != nil {
+			if err := dec.Decode(&entries); err != nil {
 				return nil, badRequest("stack must be a JSON array: %v", err)
-			}
-			for i, e := range arr {
-				v, err := parseStackEntry(e)
-				if err != nil {
-					return nil, badRequest("stack entry %d: %v", i, err)
-				}
-				args = append(args, v)
 			}
 		}
 	default:
 		return nil, badRequest("stack must be an array")
+	}
+	args := make([]any, 0, len(entries))
+	parser := newStackArgs()
+	for i, e := range entries {
+		v, err := parser.entry(e)
+		if err != nil {
+			return nil, badRequest("stack entry %d: %v", i, err)
+		}
+		args = append(args, v)
 	}
 	run, err := d.RunGetMethodID(ctx, addr, methodID, args)
 	if err != nil {
@@ -816,9 +811,33 @@ func (d *Devnet) apiRunGetMethod(ctx context.Context, p params) (any, error) {
 	}, nil
 }
 
-// parseStackEntry reads one toncenter v2 input entry: ["num", "0x…"|"123"], ["tvm.Cell", b64]
-// (alias "cell"), ["tvm.Slice", b64] (alias "slice").
-func parseStackEntry(e any) (any, error) {
+// Bounds on runGetMethod arguments. Tuples and lists nest at most maxStackArgDepth deep (as in
+// chain/toncenter), all arguments together hold at most maxStackArgValues values (a list of n
+// values is n nested pairs in the VM), and a tuple holds at most maxTupleLen, as in TVM.
+const (
+	maxStackArgDepth  = 64
+	maxStackArgValues = 4096
+	maxTupleLen       = 255
+)
+
+// stackArgs reads runGetMethod's input stack, counting the values of all entries against
+// maxStackArgValues.
+type stackArgs struct {
+	left int // values still allowed
+}
+
+func newStackArgs() *stackArgs { return &stackArgs{left: maxStackArgValues} }
+
+// parseStackEntry reads one input entry on its own (see stackArgs.entry).
+func parseStackEntry(e any) (any, error) { return newStackArgs().entry(e) }
+
+// entry reads one toncenter v2 input entry, a [type, value] pair: ["num", "0x…"|"123"],
+// ["tvm.Cell", b64] (alias "cell"), ["tvm.Slice", b64] (alias "slice"), and, as toncenter.com
+// (ton-http-api-cpp) takes them, ["tuple", {"@type":"tvm.tuple","elements":[…]}] (alias
+// "tvm.Tuple") and ["list", {"@type":"tvm.list","elements":[…]}] (alias "tvm.List"), whose
+// elements are tonlib entries (tonlibArg). A list becomes TVM's nested pairs [a, [b, null]]; the
+// empty list is null, which is how toncenter takes a null (it has no null entry).
+func (a *stackArgs) entry(e any) (any, error) {
 	pair, ok := e.([]any)
 	if !ok || len(pair) != 2 {
 		return nil, errors.New("must be a [type, value] pair")
@@ -826,6 +845,15 @@ func parseStackEntry(e any) (any, error) {
 	typ, ok := pair[0].(string)
 	if !ok {
 		return nil, errors.New("type must be a string")
+	}
+	if err := a.take(); err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "tuple", "tvm.Tuple":
+		return a.container(pair[1], "tvm.tuple", false, 1)
+	case "list", "tvm.List":
+		return a.container(pair[1], "tvm.list", true, 1)
 	}
 	var val string
 	switch v := pair[1].(type) {
@@ -838,46 +866,181 @@ func parseStackEntry(e any) (any, error) {
 	}
 	switch typ {
 	case "num", "number", "int":
-		n, ok := parseNum(val)
-		if !ok {
-			return nil, fmt.Errorf("bad number %q", val)
+		n, err := parseNum(val)
+		if err != nil {
+			return nil, fmt.Errorf("bad number %q: %w", val, err)
 		}
 		return n, nil
-	case "tvm.Cell", "cell", "tvm.Slice", "slice":
-		raw, err := decodeBytes(val)
-		if err != nil {
-			return nil, fmt.Errorf("bad %s: %v", typ, err)
-		}
-		c, err := cell.FromBOC(raw)
-		if err != nil {
-			return nil, fmt.Errorf("bad %s BOC: %v", typ, err)
-		}
-		if typ == "tvm.Slice" || typ == "slice" {
-			return c.MustBeginParse(), nil
-		}
-		return c, nil
+	case "tvm.Cell", "cell":
+		return parseBOCArg(val, typ, false)
+	case "tvm.Slice", "slice":
+		return parseBOCArg(val, typ, true)
 	default:
 		return nil, fmt.Errorf("unsupported stack entry type %q", typ)
 	}
 }
 
-func parseNum(s string) (*big.Int, bool) {
-	neg := strings.HasPrefix(s, "-")
-	t := strings.TrimPrefix(s, "-")
-	var n *big.Int
-	var ok bool
-	if strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X") {
-		n, ok = new(big.Int).SetString(t[2:], 16)
-	} else {
-		n, ok = new(big.Int).SetString(t, 10)
+func (a *stackArgs) take() error {
+	if a.left--; a.left < 0 {
+		return fmt.Errorf("more than %d values in the stack", maxStackArgValues)
 	}
+	return nil
+}
+
+// container reads a tvm.tuple or tvm.list object ({"@type" (optional), "elements": [tonlib
+// entries]}) whose elements sit at depth; a list becomes nested pairs ending in null.
+func (a *stackArgs) container(v any, typ string, list bool, depth int) (any, error) {
+	if depth > maxStackArgDepth {
+		return nil, fmt.Errorf("tuples and lists nested deeper than %d", maxStackArgDepth)
+	}
+	obj, err := typedObject(v, typ)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := obj["elements"].([]any)
 	if !ok {
-		return nil, false
+		return nil, fmt.Errorf("%s needs an elements array", typ)
+	}
+	if !list && len(raw) > maxTupleLen {
+		return nil, fmt.Errorf("a tuple holds at most %d values, got %d", maxTupleLen, len(raw))
+	}
+	if len(raw) > a.left {
+		return nil, fmt.Errorf("more than %d values in the stack", maxStackArgValues)
+	}
+	elems := make([]any, len(raw))
+	for i, e := range raw {
+		if elems[i], err = a.tonlibArg(e, depth); err != nil {
+			return nil, fmt.Errorf("%s element %d: %w", typ, i, err)
+		}
+	}
+	if !list {
+		return elems, nil
+	}
+	var l any // the empty list is null
+	for i := len(elems) - 1; i >= 0; i-- {
+		l = []any{elems[i], l}
+	}
+	return l, nil
+}
+
+// tonlibArg reads one element of a tuple or list: a tonlib tvm.StackEntry object,
+// tvm.stackEntryNumber {"number":{"number":"-12"}} (decimal, as tonlib reads it),
+// tvm.stackEntryCell {"cell":{"bytes":b64}}, tvm.stackEntrySlice {"slice":{"bytes":b64}},
+// tvm.stackEntryTuple {"tuple":{"elements":[…]}} or tvm.stackEntryList {"list":{"elements":[…]}}.
+// Inner objects may carry their own "@type" (tvm.numberDecimal, tvm.cell, …).
+func (a *stackArgs) tonlibArg(e any, depth int) (any, error) {
+	if err := a.take(); err != nil {
+		return nil, err
+	}
+	obj, ok := e.(map[string]any)
+	if !ok {
+		return nil, errors.New(`must be a tonlib stack entry object {"@type":"tvm.stackEntry…",…}`)
+	}
+	typ, _ := obj["@type"].(string)
+	switch typ {
+	case "tvm.stackEntryNumber":
+		num, err := typedObject(obj["number"], "tvm.numberDecimal")
+		if err != nil {
+			return nil, err
+		}
+		s, ok := num["number"].(string)
+		if !ok || strings.HasPrefix(strings.TrimPrefix(s, "-"), "0x") {
+			return nil, fmt.Errorf("tvm.numberDecimal number must be a decimal string, got %v", num["number"])
+		}
+		n, err := parseNum(s)
+		if err != nil {
+			return nil, fmt.Errorf("bad number %q: want decimal digits with at most one leading minus", s)
+		}
+		return n, nil
+	case "tvm.stackEntryCell", "tvm.stackEntrySlice":
+		field, inner := "cell", "tvm.cell"
+		if typ == "tvm.stackEntrySlice" {
+			field, inner = "slice", "tvm.slice"
+		}
+		c, err := typedObject(obj[field], inner)
+		if err != nil {
+			return nil, err
+		}
+		b, ok := c["bytes"].(string)
+		if !ok {
+			return nil, fmt.Errorf("%s bytes must be a base64 string", inner)
+		}
+		return parseBOCArg(b, inner, field == "slice")
+	case "tvm.stackEntryTuple":
+		return a.container(obj["tuple"], "tvm.tuple", false, depth+1)
+	case "tvm.stackEntryList":
+		return a.container(obj["list"], "tvm.list", true, depth+1)
+	case "":
+		return nil, errors.New(`tonlib stack entry without "@type"`)
+	default:
+		return nil, fmt.Errorf("unsupported tonlib stack entry %q", typ)
+	}
+}
+
+// typedObject reads a JSON object whose "@type", when present, must be typ.
+func typedObject(v any, typ string) (map[string]any, error) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be an object", typ)
+	}
+	if t, present := obj["@type"]; present && t != typ {
+		return nil, fmt.Errorf("%s has @type %v", typ, t)
+	}
+	return obj, nil
+}
+
+// parseBOCArg reads a cell or slice argument given as a BOC (base64 or hex).
+func parseBOCArg(val, typ string, slice bool) (any, error) {
+	raw, err := decodeBytes(val)
+	if err != nil {
+		return nil, fmt.Errorf("bad %s: %v", typ, err)
+	}
+	c, err := cell.FromBOC(raw)
+	if err != nil {
+		return nil, fmt.Errorf("bad %s BOC: %v", typ, err)
+	}
+	if !slice {
+		return c, nil
+	}
+	s, err := c.BeginParse()
+	if err != nil {
+		return nil, fmt.Errorf("bad %s: %v", typ, err)
+	}
+	return s, nil
+}
+
+// errBadNumber says which number syntax a stack entry takes.
+var errBadNumber = errors.New("want decimal digits, or 0x and hex digits, with at most one leading minus (\"-12\", \"0x1f\", \"-0x1f\")")
+
+// parseNum reads a stack number in the syntax both toncenter v2 implementations accept: the
+// Python ton-http-api reads it with int(s, 0), ton-http-api-cpp with td::string_to_int256, and
+// what either refuses is refused here, so a client that works on the devnet works on both. That
+// leaves an optional "-", then "0x" and hex digits, or decimal digits without leading zeros
+// (Python refuses "007"). "0x-5", which tonutils-go's toncenter client sends for -5, is refused
+// as the Python service refuses it ("-0x5" is the portable form, what chain/toncenter sends);
+// "-0x-5" and "--5" are refused, never read as +5.
+func parseNum(s string) (*big.Int, error) {
+	digits, neg := strings.CutPrefix(s, "-")
+	base := 10
+	if hex, ok := strings.CutPrefix(digits, "0x"); ok {
+		digits, base = hex, 16
+	}
+	if digits == "" || base == 10 && len(digits) > 1 && digits[0] == '0' && strings.Trim(digits, "0") != "" {
+		return nil, errBadNumber
+	}
+	for _, r := range digits {
+		if !('0' <= r && r <= '9' || base == 16 && ('a' <= r && r <= 'f' || 'A' <= r && r <= 'F')) {
+			return nil, errBadNumber
+		}
+	}
+	n, ok := new(big.Int).SetString(digits, base)
+	if !ok {
+		return nil, errBadNumber
 	}
 	if neg {
 		n.Neg(n)
 	}
-	return n, true
+	return n, nil
 }
 
 func hexNum(n *big.Int) string {
@@ -888,25 +1051,33 @@ func hexNum(n *big.Int) string {
 }
 
 // renderStackEntry writes one result entry in toncenter v2's format: ["num","0x…"],
-// ["cell",{"bytes","object"}] for cells, slices and builders, ["tuple",{tvm.tuple}] and
-// ["list",{tvm.list}] (null is an empty list, as tonlib reports it).
+// ["cell",{"bytes","object"}] for cells, slices and builders, ["tuple",{tvm.tuple}], and
+// ["list",{tvm.list}] for what tonlib reports as a list (listElements; null is the empty list).
 func renderStackEntry(v any) (any, error) {
+	if elems, ok := listElements(v); ok {
+		els, err := tonlibEntries(elems)
+		if err != nil {
+			return nil, err
+		}
+		return []any{"list", map[string]any{"@type": "tvm.list", "elements": els}}, nil
+	}
 	switch x := v.(type) {
-	case nil:
-		return []any{"list", map[string]any{"@type": "tvm.list", "elements": []any{}}}, nil
 	case *big.Int:
 		return []any{"num", hexNum(x)}, nil
 	case *cell.Cell, *cell.Slice, *cell.Builder:
-		c := asCell(x)
-		return []any{"cell", map[string]any{"bytes": base64.StdEncoding.EncodeToString(c.ToBOC()), "object": cellObject(c)}}, nil
+		c, err := asCell(x)
+		if err != nil {
+			return nil, err
+		}
+		obj, err := cellObject(c)
+		if err != nil {
+			return nil, err
+		}
+		return []any{"cell", map[string]any{"bytes": base64.StdEncoding.EncodeToString(c.ToBOC()), "object": obj}}, nil
 	case []any:
-		els := make([]any, 0, len(x))
-		for _, e := range x {
-			te, err := tonlibEntry(e)
-			if err != nil {
-				return nil, err
-			}
-			els = append(els, te)
+		els, err := tonlibEntries(x)
+		if err != nil {
+			return nil, err
 		}
 		return []any{"tuple", map[string]any{"@type": "tvm.tuple", "elements": els}}, nil
 	default:
@@ -914,37 +1085,82 @@ func renderStackEntry(v any) (any, error) {
 	}
 }
 
-func asCell(v any) *cell.Cell {
-	switch x := v.(type) {
-	case *cell.Cell:
-		return x
-	case *cell.Slice:
-		return x.MustToCell()
-	case *cell.Builder:
-		return x.EndCell()
+// listElements returns the values of v when tonlib reports it as a list: null (no values), or a
+// pair whose second value is a list, as in [a, [b, null]] (a, b). Any other value is not one.
+func listElements(v any) ([]any, bool) {
+	var elems []any
+	for {
+		if v == nil {
+			return elems, true
+		}
+		pair, ok := v.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, false
+		}
+		elems = append(elems, pair[0])
+		v = pair[1]
 	}
-	return nil
 }
 
-// tonlibEntry is an element inside a tuple, in tonlib's typed form.
-func tonlibEntry(v any) (any, error) {
+// asCell is the cell a cell, slice or builder result holds (toncenter reports all three as cells).
+// Values read from the VM carry no gas trace (fromVMValue), so this charges nothing; a value that
+// still has one gets an error where the VM's gas is exhausted, never a panic.
+func asCell(v any) (*cell.Cell, error) {
+	var c *cell.Cell
+	var err error
 	switch x := v.(type) {
-	case nil:
-		return map[string]any{"@type": "tvm.stackEntryList", "list": map[string]any{"@type": "tvm.list", "elements": []any{}}}, nil
+	case *cell.Cell:
+		c = x
+	case *cell.Slice:
+		c, err = x.ToCell()
+	case *cell.Builder:
+		c, err = x.EndCellSpecial(false)
+	default:
+		err = fmt.Errorf("%T is not a cell", v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read a result cell: %w", err)
+	}
+	return c, nil
+}
+
+// tonlibEntries renders the elements of a tuple or list.
+func tonlibEntries(vals []any) ([]any, error) {
+	els := make([]any, 0, len(vals))
+	for _, v := range vals {
+		e, err := tonlibEntry(v)
+		if err != nil {
+			return nil, err
+		}
+		els = append(els, e)
+	}
+	return els, nil
+}
+
+// tonlibEntry is an element inside a tuple or list, in tonlib's typed form.
+func tonlibEntry(v any) (any, error) {
+	if elems, ok := listElements(v); ok {
+		els, err := tonlibEntries(elems)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"@type": "tvm.stackEntryList", "list": map[string]any{"@type": "tvm.list", "elements": els}}, nil
+	}
+	switch x := v.(type) {
 	case *big.Int:
 		return map[string]any{"@type": "tvm.stackEntryNumber", "number": map[string]any{"@type": "tvm.numberDecimal", "number": x.String()}}, nil
 	case *cell.Cell:
 		return map[string]any{"@type": "tvm.stackEntryCell", "cell": map[string]any{"@type": "tvm.cell", "bytes": base64.StdEncoding.EncodeToString(x.ToBOC())}}, nil
 	case *cell.Slice, *cell.Builder:
-		return map[string]any{"@type": "tvm.stackEntrySlice", "slice": map[string]any{"@type": "tvm.slice", "bytes": base64.StdEncoding.EncodeToString(asCell(x).ToBOC())}}, nil
+		c, err := asCell(x)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"@type": "tvm.stackEntrySlice", "slice": map[string]any{"@type": "tvm.slice", "bytes": base64.StdEncoding.EncodeToString(c.ToBOC())}}, nil
 	case []any:
-		els := make([]any, 0, len(x))
-		for _, e := range x {
-			te, err := tonlibEntry(e)
-			if err != nil {
-				return nil, err
-			}
-			els = append(els, te)
+		els, err := tonlibEntries(x)
+		if err != nil {
+			return nil, err
 		}
 		return map[string]any{"@type": "tvm.stackEntryTuple", "tuple": map[string]any{"@type": "tvm.tuple", "elements": els}}, nil
 	default:
@@ -952,21 +1168,77 @@ func tonlibEntry(v any) (any, error) {
 	}
 }
 
-// cellObject is pytonlib's JSON view of a cell tree.
-func cellObject(c *cell.Cell) map[string]any {
+// maxCellObjectNodes bounds the "object" tree of a rendered cell, counted as the tree is written
+// out (a cell referenced twice counts twice): as many cells as a message may hold (config
+// param 43). Past it "object" is the truncation marker and only "bytes" carries the cell.
+const maxCellObjectNodes = 1 << 13
+
+// cellObject is toncenter's JSON view of a cell tree ({"data":{"b64","len"},"refs":[…],"special"},
+// as pytonlib's serialize_to_object and ton-http-api-cpp's SerializeCell write it). Both expand the
+// tree, repeating a cell at every reference, so a DAG of n cells that refer to the next one twice
+// (a BOC of a few dozen bytes) stands for 2^n nodes. Here the tree's size is counted first, per
+// distinct cell (memoized by hash, so in time linear in the distinct cells); a tree within
+// maxCellObjectNodes is rendered with one JSON object per distinct cell, shared by its
+// references, and a larger one becomes {"truncated":true,"distinct_cells":N,"max_tree_cells":M}
+// (clients read "bytes", which is always complete).
+func cellObject(c *cell.Cell) (map[string]any, error) {
+	sizes := map[cell.Hash]int{}
+	if treeCells(c, sizes) > maxCellObjectNodes {
+		return map[string]any{"truncated": true, "distinct_cells": len(sizes), "max_tree_cells": maxCellObjectNodes}, nil
+	}
+	return renderCellObject(c, map[cell.Hash]map[string]any{})
+}
+
+// treeCells counts the nodes of c's expanded tree, saturating at maxCellObjectNodes+1, and
+// records c and every distinct cell below it in sizes with its own count.
+func treeCells(c *cell.Cell, sizes map[cell.Hash]int) int {
+	h := c.HashKey()
+	if n, ok := sizes[h]; ok {
+		return n
+	}
+	n := 1
+	for i := 0; i < int(c.RefsNum()); i++ {
+		if r, err := c.PeekRef(i); err == nil {
+			n += treeCells(r, sizes)
+		}
+	}
+	n = min(n, maxCellObjectNodes+1)
+	sizes[h] = n
+	return n
+}
+
+func renderCellObject(c *cell.Cell, done map[cell.Hash]map[string]any) (map[string]any, error) {
+	h := c.HashKey()
+	if o, ok := done[h]; ok {
+		return o, nil
+	}
+	s, err := c.BeginParse()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read a result cell: %w", err)
+	}
+	data, err := s.LoadSlice(c.BitsSize())
+	if err != nil {
+		return nil, fmt.Errorf("failed to read a result cell: %w", err)
+	}
 	refs := make([]any, 0, c.RefsNum())
 	for i := 0; i < int(c.RefsNum()); i++ {
 		r, err := c.PeekRef(i)
 		if err != nil {
-			break
+			return nil, fmt.Errorf("failed to read a result cell: %w", err)
 		}
-		refs = append(refs, cellObject(r))
+		o, err := renderCellObject(r, done)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, o)
 	}
-	return map[string]any{
-		"data":    map[string]any{"b64": base64.StdEncoding.EncodeToString(c.MustBeginParse().MustLoadSlice(c.BitsSize())), "len": c.BitsSize()},
+	o := map[string]any{
+		"data":    map[string]any{"b64": base64.StdEncoding.EncodeToString(data), "len": c.BitsSize()},
 		"refs":    refs,
 		"special": c.IsSpecial(),
 	}
+	done[h] = o
+	return o, nil
 }
 
 // --- devnet-only endpoints ---

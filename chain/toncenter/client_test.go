@@ -648,3 +648,58 @@ func FuzzDecodeStack(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeStackTonlibForms: tuples go as toncenter.com takes them, a nil as the empty list
+// (neither toncenter nor tonlib has a null entry; tonlib reads the empty list as null), and TVM
+// lists (pairs ending in nil) flat, so that a long list is not a deep tuple.
+func TestEncodeStackTonlibForms(t *testing.T) {
+	num := func(n string) string {
+		return `{"@type":"tvm.stackEntryNumber","number":{"@type":"tvm.numberDecimal","number":"` + n + `"}}`
+	}
+	empty := `{"@type":"tvm.list","elements":[]}`
+	for _, c := range []struct {
+		arg  any
+		want string
+	}{
+		{nil, `["list",` + empty + `]`},
+		{[]any{1, nil, []any{-2}}, `["tuple",{"@type":"tvm.tuple","elements":[` + num("1") + `,` +
+			`{"@type":"tvm.stackEntryList","list":` + empty + `},` +
+			`{"@type":"tvm.stackEntryTuple","tuple":{"@type":"tvm.tuple","elements":[` + num("-2") + `]}}]}]`},
+		{[]any{1, []any{2, nil}}, `["list",{"@type":"tvm.list","elements":[` + num("1") + `,` + num("2") + `]}]`},
+		{[]any{[]any{3, nil}}, `["tuple",{"@type":"tvm.tuple","elements":[{"@type":"tvm.stackEntryList","list":{"@type":"tvm.list","elements":[` + num("3") + `]}}]}]`},
+	} {
+		enc, err := EncodeStack([]any{c.arg})
+		if err != nil {
+			t.Fatalf("%v: %v", c.arg, err)
+		}
+		got, _ := json.Marshal(enc[0])
+		if string(got) != c.want {
+			t.Errorf("%v encodes as\n %s\nwant\n %s", c.arg, got, c.want)
+		}
+	}
+
+	var long any
+	for i := 1000; i > 0; i-- {
+		long = []any{i, long}
+	}
+	enc, err := EncodeStack([]any{long})
+	if err != nil {
+		t.Fatalf("a list of 1000 values: %v", err)
+	}
+	wire, _ := json.Marshal(enc[0])
+	back, err := DecodeStack([]json.RawMessage{wire})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := back[0]
+	for i := 1; i <= 1000; i++ {
+		pair, ok := v.([]any)
+		if !ok || len(pair) != 2 || pair[0].(*big.Int).Int64() != int64(i) {
+			t.Fatalf("value %d of the list came back as %v", i, v)
+		}
+		v = pair[1]
+	}
+	if v != nil {
+		t.Fatalf("the list ends in %v", v)
+	}
+}

@@ -245,7 +245,7 @@ type runGetMethodResult struct {
 }
 
 // RunGetMethod posts to /runGetMethod. Arguments may be *big.Int, Go integers, *cell.Cell,
-// *cell.Slice, *cell.Builder, *address.Address (as a slice), []any (a tuple) or nil.
+// *cell.Slice, *address.Address (as a slice), []any (a tuple) or nil (see EncodeStack).
 func (c *Client) RunGetMethod(ctx context.Context, addr *address.Address, method string, args ...any) (*chain.GetMethodResult, error) {
 	if addr == nil {
 		return nil, fmt.Errorf("failed to run get-method %s: nil address: %w", method, chain.ErrMalformed)

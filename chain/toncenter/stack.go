@@ -14,12 +14,17 @@ import (
 	"github.com/cocoon-go/cocoon/chain"
 )
 
-// toncenter v2 stacks. Requests carry [type, value] pairs: ["num", "0x…"], ["tvm.Cell", base64 BOC],
-// ["tvm.Slice", base64 BOC]; toncenter cannot take tuples, this client sends them (and null) in the
-// tonlib form ["tuple", {"elements": [tonlib entries]}] that the devnet accepts. Responses carry
-// ["num", "0x…" or "-0x…"], ["cell", {"bytes": …}], ["slice", {"bytes": …}], ["tuple", {"elements": …}],
-// ["list", {"elements": …}] where tuple and list elements are tonlib objects
-// ({"@type": "tvm.stackEntryNumber", "number": {"number": "123"}} and so on).
+// toncenter v2 stacks. Requests carry [type, value] pairs: ["num", "0x…" or "-0x…"], ["tvm.Cell",
+// base64 BOC], ["tvm.Slice", base64 BOC], tuples as ["tuple", {"@type": "tvm.tuple", "elements":
+// [tonlib entries]}] and TVM lists (nested pairs ending in nil) flat as ["list", {"@type":
+// "tvm.list", "elements": […]}], which toncenter.com (ton-http-api-cpp) and the devnet accept; the
+// Python ton-http-api takes only numbers, cells and slices. Neither toncenter nor tonlib has a null
+// entry: tonlib reads a list back into nested pairs ending in null, so the empty list is null, and
+// a nil argument goes as ["list", {"@type": "tvm.list", "elements": []}] (inside a tuple as an
+// empty tvm.stackEntryList). Responses carry ["num", "0x…" or "-0x…"], ["cell", {"bytes": …}],
+// ["slice", {"bytes": …}], ["tuple", {"elements": …}], ["list", {"elements": …}] where tuple and
+// list elements are tonlib objects ({"@type": "tvm.stackEntryNumber", "number": {"number": "123"}}
+// and so on).
 
 // maxStackDepth bounds tuple nesting when decoding, so a hostile server cannot exhaust the stack.
 const maxStackDepth = 64
@@ -51,7 +56,7 @@ func encodeEntry(a any, depth int) ([]any, error) {
 	}
 	switch v := a.(type) {
 	case nil:
-		return []any{"null", nil}, nil
+		return []any{"list", emptyList()}, nil
 	case *cell.Cell:
 		if v == nil {
 			return nil, fmt.Errorf("nil cell: %w", chain.ErrMalformed)
@@ -73,13 +78,22 @@ func encodeEntry(a any, depth int) ([]any, error) {
 		c := cell.BeginCell().MustStoreAddr(v).EndCell()
 		return []any{"tvm.Slice", base64.StdEncoding.EncodeToString(c.ToBOCWithFlags(false))}, nil
 	case []any:
-		elems := make([]any, 0, len(v))
-		for _, x := range v {
+		// A TVM list, nested pairs [a, [b, null]], goes flat as tonlib reports it and reads it
+		// back into the same pairs, so a long one is not a deep tuple.
+		vals, isList := listValues(v)
+		if !isList {
+			vals = v
+		}
+		elems := make([]any, 0, len(vals))
+		for _, x := range vals {
 			e, err := tonlibEntry(x, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			elems = append(elems, e)
+		}
+		if isList {
+			return []any{"list", map[string]any{"@type": "tvm.list", "elements": elems}}, nil
 		}
 		return []any{"tuple", map[string]any{"@type": "tvm.tuple", "elements": elems}}, nil
 	}
@@ -102,8 +116,34 @@ func tonlibEntry(a any, depth int) (map[string]any, error) {
 		return map[string]any{"@type": "tvm.stackEntrySlice", "slice": map[string]any{"@type": "tvm.slice", "bytes": pair[1]}}, nil
 	case "tuple":
 		return map[string]any{"@type": "tvm.stackEntryTuple", "tuple": pair[1]}, nil
-	default: // null
-		return map[string]any{"@type": "tvm.stackEntryNull"}, nil
+	case "list":
+		return map[string]any{"@type": "tvm.stackEntryList", "list": pair[1]}, nil
+	}
+	return nil, fmt.Errorf("%w %q", errStackType, pair[0])
+}
+
+// emptyList is tonlib's empty tvm.list, which is null on the TVM stack.
+func emptyList() map[string]any {
+	return map[string]any{"@type": "tvm.list", "elements": []any{}}
+}
+
+// listValues returns the values of the TVM list v, nested pairs ending in nil ([a, [b, nil]]
+// holds a and b), and false when v is not one. It is the inverse of listToPairs.
+func listValues(v []any) ([]any, bool) {
+	var vals []any
+	for {
+		if len(v) != 2 {
+			return nil, false
+		}
+		vals = append(vals, v[0])
+		switch next := v[1].(type) {
+		case nil:
+			return vals, true
+		case []any:
+			v = next
+		default:
+			return nil, false
+		}
 	}
 }
 

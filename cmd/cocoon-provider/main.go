@@ -22,7 +22,7 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 
-	"github.com/cocoon-go/cocoon/chain/toncenter"
+	"github.com/cocoon-go/cocoon/chain/dial"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/inference/backend/embedded"
 	"github.com/cocoon-go/cocoon/inference/backend/upstream"
@@ -171,10 +171,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *rpc == "" {
 			return fmt.Errorf("%w: --registry needs --rpc", errUsage)
 		}
-		client, err := toncenter.New(toncenter.Config{URL: *rpc})
+		client, release, err := dial.Dial(ctx, dial.Config{RPC: *rpc})
 		if err != nil {
 			return fmt.Errorf("%w: --rpc: %v", errUsage, err)
 		}
+		defer release()
 		cfg.Registry = contracts.RegistryClient{Chain: client, Address: addr}
 	}
 

@@ -1,30 +1,25 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/tlb"
-	"github.com/xssnick/tonutils-go/tvm/cell"
 
-	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/dial"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
+	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/keys"
 	"github.com/cocoon-go/cocoon/voucher"
 )
 
@@ -33,7 +28,7 @@ func init() {
 }
 
 // channelEnvKeyFile names the client's channel key file when --client-key-file is not given.
-const channelEnvKeyFile = "COCOON_CHANNEL_KEY_FILE"
+const channelEnvKeyFile = keys.EnvChannelKeyFile
 
 const channelUsage = `usage: cocoon channel <verb> [flags]
 
@@ -61,17 +56,6 @@ ton://transfer link for another signer; --no-wait returns once the wallet has se
 (signature, ordering, status, deadline) refuse what the contract would refuse, naming its exit code,
 before anything is sent. The registry comes from --registry or $` + envRegistry + `; the channel key
 file from --client-key-file or $` + channelEnvKeyFile + `.`
-
-// channelClaimMargin is added to the channel's claimCost by default: the cost is a bound the
-// contract checks with the config of the block that runs the claim; the unused part comes back.
-const channelClaimMargin = 10_000_000 // 0.01 TON
-
-var (
-	// errChannelRefused is a local check that found what the contract would refuse; nothing was sent.
-	errChannelRefused = errors.New("refused before sending")
-	// errChannelMissing is a channel address with no deployed channel behind it.
-	errChannelMissing = errors.New("no channel")
-)
 
 func runChannel(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -155,9 +139,7 @@ func (c *channelCmd) parseCmd(args []string) error {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, rest)
 	}
 	if c.queryID == 0 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		c.queryID = binary.BigEndian.Uint64(b[:]) >> 1
+		c.queryID = ops.NewQueryID()
 	}
 	return nil
 }
@@ -223,60 +205,18 @@ func channelKey(args []string) error {
 		}
 		return fmt.Errorf("%w: key show needs --key-file FILE (or $%s)", errUsage, channelEnvKeyFile)
 	}
+	var priv ed25519.PrivateKey
+	var err error
 	if args[0] == "new" {
-		pub, p, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return fmt.Errorf("failed to generate a channel key: %w", err)
-		}
-		if err := channelWriteKey(path, p.Seed()); err != nil {
+		if priv, err = keys.NewChannelKey(path); err != nil {
 			return err
 		}
 		fmt.Fprintf(walletOut, "key file:   %s\n", path)
-		fmt.Fprintf(walletOut, "public key: %s\n", hex.EncodeToString(pub))
-		return nil
-	}
-	priv, err := channelReadKey(path)
-	if err != nil {
+	} else if priv, err = keys.ReadChannelKey(path); err != nil {
 		return err
 	}
 	fmt.Fprintf(walletOut, "public key: %s\n", hex.EncodeToString(priv.Public().(ed25519.PublicKey)))
 	return nil
-}
-
-// channelWriteKey creates path (mode 0600, its directory 0700) holding the seed in hex; it never
-// overwrites a file.
-func channelWriteKey(path string, seed []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("failed to create key directory: %w", err)
-	}
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("key file %s already exists: refusing to overwrite a channel key (vouchers signed with it would become unclaimable by you); move it away first", path)
-	}
-	if err != nil {
-		return fmt.Errorf("failed to create key file: %w", err)
-	}
-	_, werr := fmt.Fprintln(fh, hex.EncodeToString(seed))
-	if err := errors.Join(werr, fh.Sync(), fh.Close()); err != nil {
-		_ = os.Remove(path)
-		return fmt.Errorf("failed to write key file: %w", err)
-	}
-	return nil
-}
-
-// channelReadKey reads a channel key file (32-byte ed25519 seed in hex), refusing one that group or
-// others can read or write.
-func channelReadKey(path string) (ed25519.PrivateKey, error) {
-	raw, err := readPrivateFile(path, "channel key file",
-		fmt.Sprintf("create one with 'cocoon channel key new --out %s'", path), "it signs payments")
-	if err != nil {
-		return nil, err
-	}
-	seed, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("channel key file %s does not hold a 32-byte seed in hex (64 hex digits)", path)
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
 }
 
 // channelClientKey holds --client-key HEX and --client-key-file FILE.
@@ -312,7 +252,7 @@ func (c *channelCmd) clientPublic(k *channelClientKey) (pub ed25519.PublicKey, g
 		}
 		return b, true, nil
 	case k.file != "":
-		priv, err := channelReadKey(k.file)
+		priv, err := keys.ReadChannelKey(k.file)
 		if err != nil {
 			return nil, true, err
 		}
@@ -326,116 +266,27 @@ func (k *channelClientKey) private(verb string) (ed25519.PrivateKey, error) {
 	if k.file == "" {
 		return nil, fmt.Errorf("%w: %s needs --client-key-file FILE (or $%s)", errUsage, verb, channelEnvKeyFile)
 	}
-	return channelReadKey(k.file)
-}
-
-// ---------------------------------------------------------------- chain reads
-
-// channelView is a channel as its getters show it.
-type channelView struct {
-	addr    *address.Address
-	account *chain.Account
-	data    *contracts.ChannelData
-	state   *contracts.ChannelState
-}
-
-// channelLoad reads a deployed channel; errChannelMissing when no contract is there.
-func channelLoad(ctx context.Context, cl chain.Client, ch *address.Address) (*channelView, error) {
-	acc, err := cl.GetAccount(ctx, ch)
-	if err != nil {
-		return nil, err
-	}
-	if acc.State != chain.StateActive {
-		return nil, fmt.Errorf("%w at %s: the account is %s (open it with 'cocoon channel open')", errChannelMissing, ch.StringRaw(), acc.State)
-	}
-	cc := contracts.ChannelClient{Chain: cl, Address: ch}
-	data, err := cc.Data(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read channel %s (is it a channel?): %w", ch.StringRaw(), err)
-	}
-	st, err := cc.State(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read channel %s (is it a channel?): %w", ch.StringRaw(), err)
-	}
-	return &channelView{addr: ch, account: acc, data: data, state: st}, nil
-}
-
-// channelRefuse reports a local check's finding as the contract's exit code; nothing is sent.
-func channelRefuse(code contracts.ExitCode, format string, args ...any) error {
-	return fmt.Errorf("%w: %s; the channel would fail with %w", errChannelRefused, fmt.Sprintf(format, args...), code)
-}
-
-// requireInit refuses a channel the registry's ChannelInit has not reached.
-func (v *channelView) requireInit() error {
-	if v.state.Status == contracts.ChannelUninit {
-		return channelRefuse(contracts.ExitChannelNotOpen, "channel %s was deployed without the registry's ChannelInit", v.addr.StringRaw())
-	}
-	return nil
+	return keys.ReadChannelKey(k.file)
 }
 
 // ---------------------------------------------------------------- sending
 
-func (c *channelCmd) sender() sender { return sender{c.walletFlags, c.link, c.noWait} }
+func (c *channelCmd) deliverer() deliverer { return deliverer{c.walletFlags, c.link, c.noWait} }
 
-// send sends value and body from the wallet to the channel ch and waits for its transaction, or
-// prints a link for signer with --link. It returns the transaction, nil with --link or --no-wait.
-func (c *channelCmd) send(ctx context.Context, cl chain.Client, w *wallet.Wallet, ch *address.Address, value *big.Int, body *cell.Cell, signer string) (*tlb.Transaction, error) {
-	txs, err := c.sender().send(ctx, cl, w, outgoing{what: c.verb, signer: signer, value: value, body: body, hops: []contractHop{{"channel", ch}}})
-	if err != nil || len(txs) == 0 {
-		return nil, err
-	}
-	return txs[0], nil
+// session is the operations of a channel verb: the chain, and the wallet unless --link.
+func (c *channelCmd) session(ctx context.Context, registry *address.Address) (*ops.Ops, func(), error) {
+	return c.deliverer().session(ctx, registry, false)
 }
 
-// connectWallet opens the chain and, unless --link, loads the wallet.
-func (c *channelCmd) connectWallet(ctx context.Context) (chain.Client, *wallet.Wallet, func(), error) {
-	var w *wallet.Wallet
-	if !c.link {
-		var err error
-		if w, err = c.loadWallet(); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	cl, release, err := c.connect(ctx)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return cl, w, release, nil
-}
+// plainValue is --value, a positive TON amount.
+func (c *channelCmd) plainValue() (*big.Int, error) { return tonFlag("value", c.value, true) }
 
-// channelOutMessages lists a transaction's outgoing internal messages.
-func channelOutMessages(tx *tlb.Transaction) []*tlb.InternalMessage {
-	if tx == nil || tx.IO.Out == nil {
-		return nil
+// claimValue is --value: nil for "auto" (the channel's claimCost + a margin).
+func (c *channelCmd) claimValue() (*big.Int, error) {
+	if c.value == valueAuto {
+		return nil, nil
 	}
-	msgs, err := tx.IO.Out.ToSlice()
-	if err != nil {
-		return nil
-	}
-	var out []*tlb.InternalMessage
-	for i := range msgs {
-		if msgs[i].MsgType == tlb.MsgTypeInternal {
-			out = append(out, msgs[i].AsInternal())
-		}
-	}
-	return out
-}
-
-// channelOutgoing finds the outgoing message whose body starts with opcode.
-func channelOutgoing(tx *tlb.Transaction, opcode uint32) *tlb.InternalMessage {
-	for _, m := range channelOutMessages(tx) {
-		if m.Body == nil {
-			continue
-		}
-		s, err := m.Body.BeginParse()
-		if err != nil {
-			continue
-		}
-		if op, err := s.LoadUInt(32); err == nil && uint32(op) == opcode {
-			return m
-		}
-	}
-	return nil
+	return tonFlag("value", c.value, true)
 }
 
 // ---------------------------------------------------------------- open, top-up
@@ -472,79 +323,42 @@ func channelOpen(ctx context.Context, args []string) error {
 	if !given {
 		return fmt.Errorf("%w: open needs the client key: --client-key-file FILE or --client-key HEX", errUsage)
 	}
-	var override *big.Int
+	var fee *big.Int
 	if *openFee != "" {
-		if override, err = tonFlag("open-fee", *openFee, false); err != nil {
+		if fee, err = tonFlag("open-fee", *openFee, false); err != nil {
 			return err
 		}
 	}
-	cl, w, release, err := c.connectWallet(ctx)
+	o, release, err := c.session(ctx, reg)
 	if err != nil {
 		return err
 	}
 	defer release()
-
-	rc := contracts.RegistryClient{Chain: cl, Address: reg}
-	need, err := rc.OpenChannelFee(ctx)
-	if code, ok := contracts.AsExitCode(err); ok && code == contracts.ExitChannelsDisabled {
-		return fmt.Errorf("%w: registry %s has no channel code (governance enables channels with 'cocoon registry set-channel-code'); it would fail with %w",
-			errChannelRefused, reg.StringRaw(), contracts.ExitChannelsDisabled)
+	p, err := o.PlanOpen(ctx, ops.OpenInput{ProviderOwner: ownerAddr, ClientKey: pub, Deposit: dep, Fee: fee, QueryID: c.queryID})
+	var fe *ops.FeeError
+	if errors.As(err, &fe) {
+		return feeUnread(fe, c.friendly(reg, true), ", even with --link (open also reads the provider and the channel's address)")
 	}
 	if err != nil {
-		return feeUnread(contracts.MethodGetOpenChannelFee, c.friendly(reg, true), err, ", even with --link (open also reads the provider and the channel's address)")
+		return withHints(usageOf(err))
 	}
-	fee, source := need, contracts.MethodGetOpenChannelFee
-	if override != nil {
-		fee, source = override, "--open-fee; the registry asks for "+channelFormat(need)
+	source := contracts.MethodGetOpenChannelFee
+	if fee != nil {
+		source = "--open-fee; the registry asks for " + channelFormat(p.RequiredFee)
 	}
-	provider, err := rc.ProviderAddress(ctx, ownerAddr)
-	if err != nil {
-		return err
-	}
-	pacc, err := cl.GetAccount(ctx, provider)
-	if err != nil {
-		return err
-	}
-	if pacc.State != chain.StateActive {
-		return fmt.Errorf("%w: %s has no provider registered at registry %s (its Provider contract %s is %s)",
-			errChannelRefused, c.friendly(ownerAddr, true), c.friendly(reg, true), provider.StringRaw(), pacc.State)
-	}
-	ch, err := contracts.RegistryChannelAddress(ctx, cl, reg, pub, ownerAddr)
-	if err != nil {
-		return err
-	}
-	msg, err := contracts.NewOpenChannel(c.queryID, ownerAddr, pub)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	body, err := contracts.Encode(msg)
-	if err != nil {
-		return err
-	}
-	value := new(big.Int).Add(dep, fee)
-	existing, err := cl.GetAccount(ctx, ch)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(walletOut, "channel:   %s\n", c.friendly(ch, true))
-	fmt.Fprintf(walletOut, "attaching: %s = deposit %s + open fee %s (%s)\n", channelFormat(value), channelFormat(dep), channelFormat(fee), source)
-	if existing.State == chain.StateActive {
+	fmt.Fprintf(walletOut, "channel:   %s\n", c.friendly(p.Channel, true))
+	fmt.Fprintf(walletOut, "attaching: %s = deposit %s + open fee %s (%s)\n", channelFormat(p.Value), channelFormat(dep), channelFormat(p.Fee), source)
+	if p.Exists {
 		fmt.Fprintln(walletOut, "the channel exists: this only adds to its deposit (its terms stay as it first opened)")
 	}
-	txs, err := c.sender().send(ctx, cl, w, outgoing{what: "open", signer: "the client's wallet", value: value, body: body,
-		hops: []contractHop{{"registry", reg}, {"channel", ch}}})
-	if code, ok := contracts.AsExitCode(err); ok && code == contracts.ExitNotEnoughValue && len(txs) == 1 && fee.Cmp(need) < 0 {
-		return fmt.Errorf("%w: --open-fee %s is below the registry's fee %s (%s); leave --open-fee out to attach exactly that",
-			err, channelFormat(fee), channelFormat(need), contracts.MethodGetOpenChannelFee)
-	}
-	if err != nil || len(txs) == 0 {
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, "the client's wallet"); !send {
 		return err
 	}
-	v, err := channelLoad(ctx, cl, ch)
-	if err != nil {
+	res, err := o.SendOpen(ctx, p)
+	if err := c.deliverer().report(o, p.Plan, res.Sent, err, false); err != nil || res.After == nil {
 		return err
 	}
-	fmt.Fprintf(walletOut, "status:    %s, available %s\n", v.state.Status, channelFormat(v.state.Available.Nano()))
+	fmt.Fprintf(walletOut, "status:    %s, available %s\n", res.After.Status, channelFormat(res.After.Available.Nano()))
 	return nil
 }
 
@@ -564,25 +378,23 @@ func channelTopUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, w, release, err := c.connectWallet(ctx)
+	o, release, err := c.session(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer release()
-	// A plain transfer to a missing channel would bounce (losing fees) or, with --link, could be
-	// sent non-bounceable and be lost: check that the channel is there.
-	if _, err := channelLoad(ctx, cl, ch); err != nil {
-		return err
-	}
-	tx, err := c.send(ctx, cl, w, ch, n, nil, "any wallet")
-	if err != nil || tx == nil {
-		return err
-	}
-	v, err := channelLoad(ctx, cl, ch)
+	p, err := o.PlanTopUp(ctx, ops.TopUpInput{Channel: ch, Amount: n})
 	if err != nil {
+		return withHints(err)
+	}
+	if send, err := c.deliverer().offerLink(ctx, o, p, "any wallet"); !send {
 		return err
 	}
-	fmt.Fprintf(walletOut, "top-up: available %s, owed %s\n", channelFormat(v.state.Available.Nano()), channelFormat(v.state.Owed.Nano()))
+	res, err := o.SendTopUp(ctx, p)
+	if err := c.deliverer().report(o, p, res.Sent, err, false); err != nil || res.After == nil {
+		return err
+	}
+	fmt.Fprintf(walletOut, "top-up: available %s, owed %s\n", channelFormat(res.After.Available.Nano()), channelFormat(res.After.Owed.Nano()))
 	return nil
 }
 
@@ -628,53 +440,56 @@ func channelShow(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
+	o, err := c.ops(ctx, cl, nil, reg, 0)
+	if err != nil {
+		return err
+	}
 	if ch == nil {
-		if ch, err = contracts.RegistryChannelAddress(ctx, cl, reg, pub, ownerAddr); err != nil {
+		if ch, err = o.ChannelAddress(ctx, pub, ownerAddr); err != nil {
 			return err
 		}
 		if ch == nil {
 			return fmt.Errorf("registry %s has no channel code: it opens no channels", reg.StringRaw())
 		}
 	}
-	acc, err := cl.GetAccount(ctx, ch)
-	if err != nil {
-		return err
-	}
-	o := walletOut
-	fmt.Fprintf(o, "channel:          %s\n", c.friendly(ch, true))
-	if acc.State != chain.StateActive {
-		fmt.Fprintf(o, "state:            %s (not opened yet)\n", acc.State)
+	out := walletOut
+	fmt.Fprintf(out, "channel:          %s\n", c.friendly(ch, true))
+	v, err := o.ReadChannel(ctx, ch)
+	if errors.Is(err, ops.ErrNoChannel) {
+		acc, err := cl.GetAccount(ctx, ch)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "state:            %s (not opened yet)\n", acc.State)
 		return nil
 	}
-	v, err := channelLoad(ctx, cl, ch)
 	if err != nil {
 		return err
 	}
-	d, s := v.data, v.state
+	d, s := v.Data, v.State
 	orNone := func(a *address.Address) string {
 		if a == nil {
 			return "none"
 		}
 		return c.friendly(a, true)
 	}
-	fmt.Fprintf(o, "registry:         %s\n", orNone(d.Registry))
-	fmt.Fprintf(o, "client key:       %s\n", hex.EncodeToString(d.ClientKey))
-	fmt.Fprintf(o, "provider:         %s\n", orNone(d.Provider))
-	fmt.Fprintf(o, "payout to:        %s\n", orNone(d.PayoutTo))
-	fmt.Fprintf(o, "treasury:         %s\n", orNone(d.Treasury))
-	fmt.Fprintf(o, "protocol fee:     %d bps\n", d.ProtocolFeeBps)
-	fmt.Fprintf(o, "challenge period: %v\n", time.Duration(d.ChallengePeriod)*time.Second)
-	fmt.Fprintf(o, "status:           %s\n", s.Status)
-	fmt.Fprintf(o, "close nonce:      %d\n", s.CloseNonce)
-	fmt.Fprintf(o, "balance:          %s\n", channelFormat(acc.Balance))
-	fmt.Fprintf(o, "accepted:         %s, %d prompt + %d completion tokens\n", channelFormat(s.AcceptedAmount.Nano()), s.AcceptedPrompt, s.AcceptedCompletion)
-	fmt.Fprintf(o, "paid:             %s\n", channelFormat(s.Paid.Nano()))
-	fmt.Fprintf(o, "owed:             %s\n", channelFormat(s.Owed.Nano()))
-	fmt.Fprintf(o, "available:        %s\n", channelFormat(s.Available.Nano()))
-	fmt.Fprintf(o, "claim cost:       %s\n", channelFormat(s.ClaimCost.Nano()))
+	fmt.Fprintf(out, "registry:         %s\n", orNone(d.Registry))
+	fmt.Fprintf(out, "client key:       %s\n", hex.EncodeToString(d.ClientKey))
+	fmt.Fprintf(out, "provider:         %s\n", orNone(d.Provider))
+	fmt.Fprintf(out, "payout to:        %s\n", orNone(d.PayoutTo))
+	fmt.Fprintf(out, "treasury:         %s\n", orNone(d.Treasury))
+	fmt.Fprintf(out, "protocol fee:     %d bps\n", d.ProtocolFeeBps)
+	fmt.Fprintf(out, "challenge period: %v\n", time.Duration(d.ChallengePeriod)*time.Second)
+	fmt.Fprintf(out, "status:           %s\n", s.Status)
+	fmt.Fprintf(out, "close nonce:      %d\n", s.CloseNonce)
+	fmt.Fprintf(out, "balance:          %s\n", channelFormat(v.Account.Balance))
+	fmt.Fprintf(out, "accepted:         %s, %d prompt + %d completion tokens\n", channelFormat(s.AcceptedAmount.Nano()), s.AcceptedPrompt, s.AcceptedCompletion)
+	fmt.Fprintf(out, "paid:             %s\n", channelFormat(s.Paid.Nano()))
+	fmt.Fprintf(out, "owed:             %s\n", channelFormat(s.Owed.Nano()))
+	fmt.Fprintf(out, "available:        %s\n", channelFormat(s.Available.Nano()))
+	fmt.Fprintf(out, "claim cost:       %s\n", channelFormat(s.ClaimCost.Nano()))
 	if s.Status == contracts.ChannelClosing {
-		deadline := time.Unix(int64(s.CloseDeadline), 0).UTC()
-		fmt.Fprintf(o, "closing:          refund to %s, deadline %s\n", orNone(s.RefundTo), deadline.Format(time.RFC3339))
+		fmt.Fprintf(out, "closing:          refund to %s, deadline %s\n", orNone(s.RefundTo), ops.Deadline(s).Format(time.RFC3339))
 	}
 	return nil
 }
@@ -717,40 +532,6 @@ func channelVoucher(args []string) error {
 	return nil
 }
 
-// channelCheckNewer explains why the channel would refuse v after its accepted state (the
-// contract's rule, voucher.CheckNewer: a higher amount, or the same amount with a token total above
-// the accepted ones).
-func channelCheckNewer(accepted, v voucher.Voucher) error {
-	if voucher.CheckNewer(&accepted, &v) == nil {
-		return nil
-	}
-	if v.Amount.Cmp(accepted.Amount) < 0 {
-		return channelRefuse(contracts.ExitVoucherNotNewer, "voucher is not newer: amount %s < accepted %s (money orders vouchers, whatever the token totals)",
-			channelFormat(v.Amount), channelFormat(accepted.Amount))
-	}
-	if v.PromptTokens == accepted.PromptTokens && v.CompletionTokens == accepted.CompletionTokens {
-		return channelRefuse(contracts.ExitVoucherNotNewer, "voucher is not newer: it equals the accepted voucher (already claimed)")
-	}
-	return channelRefuse(contracts.ExitVoucherNotNewer, "voucher is not newer: amount %s equals the accepted one and no token total is above the accepted ones (promptTokens %d <= %d, completionTokens %d <= %d)",
-		channelFormat(v.Amount), v.PromptTokens, accepted.PromptTokens, v.CompletionTokens, accepted.CompletionTokens)
-}
-
-// channelClaimValue is --value, or "auto": the channel's claimCost plus a margin.
-func (c *channelCmd) claimValue(st *contracts.ChannelState) (*big.Int, error) {
-	cost := st.ClaimCost.Nano()
-	if c.value == valueAuto {
-		return new(big.Int).Add(cost, big.NewInt(channelClaimMargin)), nil
-	}
-	n, err := tonFlag("value", c.value, true)
-	if err != nil {
-		return nil, err
-	}
-	if n.Cmp(cost) < 0 {
-		return nil, channelRefuse(contracts.ExitNotEnoughValue, "--value %s is below the channel's claim cost %s", channelFormat(n), channelFormat(cost))
-	}
-	return n, nil
-}
-
 const channelClaimValueHelp = "TON attached: 'auto' is the channel's claimCost + 0.01; the unused part comes back"
 
 func channelClaim(ctx context.Context, args []string) error {
@@ -768,54 +549,33 @@ func channelClaim(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --voucher: %w", errUsage, err)
 	}
-	ch := s.Channel
+	in := ops.ClaimInput{Voucher: s, QueryID: c.queryID}
 	if c.channel != "" {
-		want, err := c.channelAddr()
-		if err != nil {
-			return err
-		}
-		if !want.Equals(ch) {
-			return channelRefuse(contracts.ExitWrongChannel, "the voucher is for channel %s, not %s", c.friendly(ch, true), c.friendly(want, true))
-		}
-	}
-	if c.value != valueAuto {
-		if _, err := tonFlag("value", c.value, true); err != nil {
+		if in.Channel, err = c.channelAddr(); err != nil {
 			return err
 		}
 	}
-	cl, w, release, err := c.connectWallet(ctx)
+	if in.Value, err = c.claimValue(); err != nil {
+		return err
+	}
+	var o *ops.Ops
+	if in.Channel != nil && !in.Channel.Equals(s.Channel) {
+		// The plan refuses it before reading anything: no wallet or chain needed.
+		o = &ops.Ops{Testnet: dial.Networks[c.network].Testnet}
+	} else {
+		var release func()
+		if o, release, err = c.session(ctx, nil); err != nil {
+			return err
+		}
+		defer release()
+	}
+	p, err := o.PlanClaim(ctx, in)
 	if err != nil {
-		return err
-	}
-	defer release()
-	v, err := channelLoad(ctx, cl, ch)
-	if err != nil {
-		return fmt.Errorf("the voucher names channel %s: %w", c.friendly(ch, true), err)
-	}
-	if err := v.requireInit(); err != nil {
-		return err
-	}
-	if err := s.Verify(v.data.ClientKey); err != nil {
-		return channelRefuse(contracts.ExitInvalidSignature, "the voucher's signature does not verify under the channel's client key %s (signed by another key, or altered)", hex.EncodeToString(v.data.ClientKey))
-	}
-	if err := channelCheckNewer(v.state.Accepted(ch), s.Voucher); err != nil {
-		return err
-	}
-	value, err := c.claimValue(v.state)
-	if err != nil {
-		return err
-	}
-	msg, err := contracts.NewClaim(c.queryID, s)
-	if err != nil {
-		return err
-	}
-	body, err := contracts.Encode(msg)
-	if err != nil {
-		return err
+		return withHints(err)
 	}
 	fmt.Fprintf(walletOut, "voucher:  %s, %d prompt + %d completion tokens (cumulative) on %s\n",
-		channelFormat(s.Amount), s.PromptTokens, s.CompletionTokens, c.friendly(ch, true))
-	return c.claimAndReport(ctx, cl, w, v, value, body)
+		channelFormat(s.Amount), s.PromptTokens, s.CompletionTokens, c.friendly(s.Channel, true))
+	return c.claimAndReport(ctx, o, p)
 }
 
 func channelClaimRemainder(ctx context.Context, args []string) error {
@@ -829,87 +589,56 @@ func channelClaimRemainder(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.value != valueAuto {
-		if _, err := tonFlag("value", c.value, true); err != nil {
-			return err
-		}
+	value, err := c.claimValue()
+	if err != nil {
+		return err
 	}
-	cl, w, release, err := c.connectWallet(ctx)
+	o, release, err := c.session(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer release()
-	v, err := channelLoad(ctx, cl, ch)
+	p, err := o.PlanClaimRemainder(ctx, ops.ClaimRemainderInput{Channel: ch, Value: value, QueryID: c.queryID})
 	if err != nil {
-		return err
+		return withHints(err)
 	}
-	if err := v.requireInit(); err != nil {
-		return err
-	}
-	st := v.state
-	if st.Owed.Nano().Sign() == 0 || st.Available.Nano().Sign() == 0 {
-		return channelRefuse(contracts.ExitNothingToClaim, "nothing to claim: owed %s, available %s", channelFormat(st.Owed.Nano()), channelFormat(st.Available.Nano()))
-	}
-	value, err := c.claimValue(st)
-	if err != nil {
-		return err
-	}
-	body, err := contracts.Encode(contracts.ClaimRemainder{QueryID: c.queryID})
-	if err != nil {
-		return err
-	}
-	return c.claimAndReport(ctx, cl, w, v, value, body)
+	return c.claimAndReport(ctx, o, p)
 }
 
-// claimAndReport sends a Claim or ClaimRemainder, follows it to the Provider contract and prints
-// what it paid: the usage report the channel sent (the same numbers the provider pays out), the
-// channel's state and the provider's usage totals afterwards.
-func (c *channelCmd) claimAndReport(ctx context.Context, cl chain.Client, w *wallet.Wallet, v *channelView, value *big.Int, body *cell.Cell) error {
-	provider := v.data.Provider
-	pBefore, err := cl.GetAccount(ctx, provider)
+// claimAndReport sends a Claim or ClaimRemainder and prints what it paid: the usage report the
+// channel sent (the same numbers the provider pays out), the channel's state and the provider's
+// usage totals afterwards.
+func (c *channelCmd) claimAndReport(ctx context.Context, o *ops.Ops, p *ops.ClaimPlan) error {
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, "any wallet (the unused value returns to it)"); !send {
+		return err
+	}
+	res, err := o.SendClaim(ctx, p)
+	rerr := c.deliverer().report(o, p.Plan, res.Sent, err, false)
+	var ce *ops.ContractError
+	if res.Sent == nil || errors.As(err, &ce) || p.Wait != ops.WaitCascade {
+		return rerr
+	}
+	if got := res.Claimed; got != nil {
+		data := p.Channel.Data
+		fmt.Fprintf(walletOut, "paid:     %s = earned %s to %s + fee %s to %s\n", channelFormat(got.Amount),
+			channelFormat(got.Earned), c.friendly(data.PayoutTo, true), channelFormat(got.Fee), c.friendly(data.Treasury, true))
+		fmt.Fprintf(walletOut, "usage:    +%d prompt, +%d completion tokens\n", got.PromptTokens, got.CompletionTokens)
+	}
 	if err != nil {
 		return err
 	}
-	tx, err := c.send(ctx, cl, w, v.addr, value, body, "any wallet (the unused value returns to it)")
-	if err != nil || tx == nil {
-		return err
-	}
-	report := channelOutgoing(tx, contracts.OpChannelUsage)
-	if report == nil {
-		return fmt.Errorf("%s: the channel's transaction sent no usage report", c.verb)
-	}
-	usage, err := contracts.DecodeAs[contracts.ChannelUsage](report.Body)
-	if err != nil {
-		return fmt.Errorf("%s: failed to read the channel's usage report: %w", c.verb, err)
-	}
-	got, err := usage.Claimed()
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.verb, err)
-	}
-	fmt.Fprintf(walletOut, "paid:     %s = earned %s to %s + fee %s to %s\n", channelFormat(got.Amount),
-		channelFormat(got.Earned), c.friendly(v.data.PayoutTo, true), channelFormat(got.Fee), c.friendly(v.data.Treasury, true))
-	fmt.Fprintf(walletOut, "usage:    +%d prompt, +%d completion tokens\n", got.PromptTokens, got.CompletionTokens)
-	// Not a hop of the send: the channel has paid whatever the Provider contract does with the report.
-	ptx, err := c.sender().await(ctx, cl, provider, pBefore.LastTxLT, v.addr)
-	if err != nil {
-		return fmt.Errorf("%s: the channel reported the claim but the Provider contract's transaction did not show up: %w", c.verb, err)
-	}
-	if err := contractOutcome(ptx); err != nil {
+	if res.ProviderErr != nil {
 		// The report bounced: the channel pays owner and treasury itself; the totals miss this claim.
-		fmt.Fprintf(walletOut, "provider: the Provider contract refused the report (%v); the channel paid directly and the provider's usage totals do not include this claim\n", err)
+		fmt.Fprintf(walletOut, "provider: the Provider contract refused the report (%v); the channel paid directly and the provider's usage totals do not include this claim\n", res.ProviderErr)
 	}
-	after, err := channelLoad(ctx, cl, v.addr)
-	if err != nil {
-		return err
-	}
-	st := after.state
+	st := res.After
 	fmt.Fprintf(walletOut, "channel:  accepted %s, paid %s, owed %s, available %s\n", channelFormat(st.AcceptedAmount.Nano()),
 		channelFormat(st.Paid.Nano()), channelFormat(st.Owed.Nano()), channelFormat(st.Available.Nano()))
 	if st.Owed.Nano().Sign() > 0 {
 		fmt.Fprintf(walletOut, "owed:     %s exceeds the deposit; after a top-up run 'cocoon channel claim-remainder --channel %s'\n",
-			channelFormat(st.Owed.Nano()), c.friendly(v.addr, true))
+			channelFormat(st.Owed.Nano()), c.friendly(p.To, true))
 	}
-	if u, err := (contracts.ProviderClient{Chain: cl, Address: provider}).Usage(ctx); err == nil {
+	if u := res.ProviderUsage; u != nil {
 		fmt.Fprintf(walletOut, "provider: total %d prompt + %d completion tokens, earned %s\n", u.PromptTokens, u.CompletionTokens, channelFormat(u.Earned.Nano()))
 	}
 	return nil
@@ -919,13 +648,15 @@ func (c *channelCmd) claimAndReport(ctx context.Context, cl chain.Client, w *wal
 
 const channelCloseValueHelp = "TON attached for the channel's gas; the unused part comes back"
 
+var channelCloseValue = wallet.FormatTON(big.NewInt(ops.DefaultCloseValue))
+
 func channelClose(ctx context.Context, args []string) error {
 	c := newChannelCmd("close")
 	c.addChannel()
 	refundTo := c.fs.String("refund-to", "", "address that receives the remaining deposit (default: the wallet; required with --link)")
 	var key channelClientKey
 	c.addClientKey(&key, false)
-	c.addSend("0.05", channelCloseValueHelp)
+	c.addSend(channelCloseValue, channelCloseValueHelp)
 	if err := c.parseCmd(args); err != nil {
 		return err
 	}
@@ -933,7 +664,7 @@ func channelClose(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	value, err := tonFlag("value", c.value, true)
+	value, err := c.plainValue()
 	if err != nil {
 		return err
 	}
@@ -949,47 +680,24 @@ func channelClose(ctx context.Context, args []string) error {
 	} else if c.link {
 		return fmt.Errorf("%w: close --link needs --refund-to", errUsage)
 	}
-	cl, w, release, err := c.connectWallet(ctx)
+	o, release, err := c.session(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if refund == nil {
-		refund = w.Address()
-	}
-	v, err := channelLoad(ctx, cl, ch)
+	p, err := o.PlanClose(ctx, ops.CloseInput{Channel: ch, ClientKey: priv, RefundTo: refund, KeyName: "the key in " + key.file, Value: value, QueryID: c.queryID})
 	if err != nil {
+		return withHints(err)
+	}
+	fmt.Fprintf(walletOut, "close:    request nonce %d, refund to %s\n", p.Nonce, c.friendly(p.RefundTo, false))
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, "any wallet"); !send {
 		return err
 	}
-	if err := v.requireInit(); err != nil {
+	res, err := o.SendClose(ctx, p)
+	if err := c.deliverer().report(o, p.Plan, res.Sent, err, false); err != nil || res.After == nil {
 		return err
 	}
-	pub := priv.Public().(ed25519.PublicKey)
-	if !bytes.Equal(pub, v.data.ClientKey) {
-		return channelRefuse(contracts.ExitInvalidSignature, "the key in %s (public %s) is not the channel's client key %s", key.file, hex.EncodeToString(pub), hex.EncodeToString(v.data.ClientKey))
-	}
-	if v.state.Status == contracts.ChannelClosing {
-		return channelRefuse(contracts.ExitAlreadyClosing, "the channel is already closing (deadline %s)", time.Unix(int64(v.state.CloseDeadline), 0).UTC().Format(time.RFC3339))
-	}
-	msg, err := contracts.NewStartClose(c.queryID, contracts.CloseRequest{Channel: ch, CloseNonce: v.state.CloseNonce, RefundTo: refund}, priv)
-	if err != nil {
-		return err
-	}
-	body, err := contracts.Encode(msg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(walletOut, "close:    request nonce %d, refund to %s\n", v.state.CloseNonce, c.friendly(refund, false))
-	tx, err := c.send(ctx, cl, w, ch, value, body, "any wallet")
-	if err != nil || tx == nil {
-		return err
-	}
-	after, err := channelLoad(ctx, cl, ch)
-	if err != nil {
-		return err
-	}
-	deadline := time.Unix(int64(after.state.CloseDeadline), 0).UTC()
-	fmt.Fprintf(walletOut, "close: closing until %s, then 'cocoon channel finalize --channel %s'\n", deadline.Format(time.RFC3339), c.friendly(ch, true))
+	fmt.Fprintf(walletOut, "close: closing until %s, then 'cocoon channel finalize --channel %s'\n", ops.Deadline(res.After).Format(time.RFC3339), c.friendly(ch, true))
 	return nil
 }
 
@@ -997,74 +705,57 @@ func channelFinalize(ctx context.Context, args []string) error {
 	c := newChannelCmd("finalize")
 	c.addChannel()
 	noCheck := c.fs.Bool("no-check", false, "send even if the local clock says the challenge period is not over (the contract decides)")
-	c.addSend("0.05", channelCloseValueHelp)
+	c.addSend(channelCloseValue, channelCloseValueHelp)
 	if err := c.parseCmd(args); err != nil {
 		return err
 	}
-	return c.endClose(ctx, *noCheck, contracts.FinalizeClose{QueryID: c.queryID})
+	return c.endClose(ctx, func(o *ops.Ops, ch *address.Address, value *big.Int) (*ops.EndClosePlan, error) {
+		return o.PlanFinalize(ctx, ops.FinalizeInput{Channel: ch, NoCheck: *noCheck, Value: value, QueryID: c.queryID})
+	})
 }
 
 func channelCooperativeClose(ctx context.Context, args []string) error {
 	c := newChannelCmd("cooperative-close")
 	c.addChannel()
-	c.addSend("0.05", channelCloseValueHelp)
+	c.addSend(channelCloseValue, channelCloseValueHelp)
 	if err := c.parseCmd(args); err != nil {
 		return err
 	}
-	return c.endClose(ctx, false, contracts.CooperativeClose{QueryID: c.queryID})
+	return c.endClose(ctx, func(o *ops.Ops, ch *address.Address, value *big.Int) (*ops.EndClosePlan, error) {
+		return o.PlanCooperativeClose(ctx, ops.CooperativeCloseInput{Channel: ch, Value: value, QueryID: c.queryID})
+	})
 }
 
-// endClose sends FinalizeClose or CooperativeClose after checking what the channel checks, and
-// prints the refund.
-func (c *channelCmd) endClose(ctx context.Context, noCheck bool, msg contracts.Message) error {
+// endClose plans FinalizeClose or CooperativeClose, sends it and prints the refund.
+func (c *channelCmd) endClose(ctx context.Context, plan func(*ops.Ops, *address.Address, *big.Int) (*ops.EndClosePlan, error)) error {
 	ch, err := c.channelAddr()
 	if err != nil {
 		return err
 	}
-	value, err := tonFlag("value", c.value, true)
+	value, err := c.plainValue()
 	if err != nil {
 		return err
 	}
-	cl, w, release, err := c.connectWallet(ctx)
+	o, release, err := c.session(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer release()
-	v, err := channelLoad(ctx, cl, ch)
+	p, err := plan(o, ch, value)
 	if err != nil {
-		return err
+		return withHints(err)
 	}
-	st := v.state
-	if st.Status != contracts.ChannelClosing {
-		return channelRefuse(contracts.ExitNotClosing, "the channel is %s, not closing (start with 'cocoon channel close')", st.Status)
-	}
-	deadline := time.Unix(int64(st.CloseDeadline), 0).UTC()
 	signer := "any wallet"
-	switch msg.(type) {
-	case contracts.FinalizeClose:
-		now := chainClock(ctx, c.walletFlags, cl)()
-		if left := deadline.Sub(now); left > 0 && !noCheck {
-			return channelRefuse(contracts.ExitChallengeNotOver, "the challenge period ends at %s, in %v (the provider may still claim until then; the provider owner can end it early with cooperative-close)",
-				deadline.Format(time.RFC3339), left.Round(time.Second))
-		}
-	case contracts.CooperativeClose:
-		signer = "the provider owner's wallet " + c.friendly(v.data.PayoutTo, false)
-		if w != nil && !w.Address().Equals(v.data.PayoutTo) {
-			return channelRefuse(contracts.ExitNotPayee, "only the provider owner %s may end a close early, not wallet %s", c.friendly(v.data.PayoutTo, false), c.friendly(w.Address(), false))
-		}
+	if p.Op == "cooperative-close" {
+		signer = "the provider owner's wallet " + c.friendly(p.Channel.Data.PayoutTo, false)
 	}
-	body, err := contracts.Encode(msg)
-	if err != nil {
+	if send, err := c.deliverer().offerLink(ctx, o, p.Plan, signer); !send {
 		return err
 	}
-	tx, err := c.send(ctx, cl, w, ch, value, body, signer)
-	if err != nil || tx == nil {
+	res, err := o.SendEndClose(ctx, p)
+	if err := c.deliverer().report(o, p.Plan, res.Sent, err, false); err != nil || p.Wait != ops.WaitCascade {
 		return err
 	}
-	refunded := new(big.Int)
-	if m := channelOutgoing(tx, contracts.OpChannelRefund); m != nil {
-		refunded = m.Amount.Nano()
-	}
-	fmt.Fprintf(walletOut, "%s: refunded %s to %s\n", c.verb, channelFormat(refunded), c.friendly(st.RefundTo, false))
+	fmt.Fprintf(walletOut, "%s: refunded %s to %s\n", c.verb, channelFormat(res.Refunded), c.friendly(res.RefundTo, false))
 	return nil
 }

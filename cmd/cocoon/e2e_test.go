@@ -17,6 +17,8 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/cocoon-go/cocoon/chain/toncenter"
+	"github.com/cocoon-go/cocoon/chain/wallet"
+	"github.com/cocoon-go/cocoon/keys"
 )
 
 // asMainEnv makes this test binary run as the cocoon command: the end-to-end tests start real
@@ -73,11 +75,15 @@ func TestWalletSendTwoProcessesE2E(t *testing.T) {
 	}
 
 	key := filepath.Join(t.TempDir(), "shared.key")
-	out, err := runWalletCmd(t, "", "new", "--key-file", key)
+	words := strings.Fields(goldenMnemonics["spare"])
+	if err := keys.WriteMnemonic(key, words); err != nil {
+		t.Fatal(err)
+	}
+	w, err := wallet.FromMnemonic(words, wallet.V5R1, wallet.MainnetGlobalID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	me := addressOf(t, out)
+	me := w.Address()
 	if out, err := cocoonProcess(ctx, "devnet", "fund", "--rpc", rpc, me.String(), "50").CombinedOutput(); err != nil {
 		t.Fatalf("fund: %v\n%s", err, out)
 	}

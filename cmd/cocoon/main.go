@@ -10,10 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/signal"
 	"sort"
-	"syscall"
+
+	"github.com/cocoon-go/cocoon/service"
 )
 
 // command is one top-level subcommand.
@@ -69,7 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	ctx, stop := interruptContext()
+	// The first SIGINT/SIGTERM cancels the command's context; the second exits at once (130),
+	// saying so on stderr.
+	ctx, stop := service.InterruptContext(context.Background(), interruptLog(stderr), nil)
 	defer stop()
 	err := cmd.run(ctx, args[1:])
 	switch {
@@ -86,24 +89,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// interruptContext is cancelled by the first SIGINT/SIGTERM; a second one exits at once.
-func interruptContext() (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-			return
-		}
-		select {
-		case <-sigs:
-			fmt.Fprintln(os.Stderr, "cocoon: second interrupt, exiting now")
-			os.Exit(130)
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { signal.Stop(sigs); cancel() }
+// interruptLog reports only the second interrupt (the first cancels the command, which says why).
+func interruptLog(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
 }

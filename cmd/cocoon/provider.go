@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -9,17 +8,14 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"net/url"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 
-	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
+	"github.com/cocoon-go/cocoon/contracts/ops"
 )
 
 // Every identifier in this file starts with "provider": other engineers add files to package main
@@ -47,21 +43,6 @@ transaction, or with --link prints a ton://transfer link for the owner to sign e
 --owner then). The provider contract is the registry's get_provider_address(owner); the registry
 address comes from --registry or $` + envRegistry + `. Unused attached TON is returned by the contract.
 Run 'cocoon provider <verb> -h' for a verb's flags.`
-
-// providerStorageReserve is MIN_TONS_FOR_STORAGE (tolk/src/fees-management.tolk; a test compares
-// them): the provider contract keeps it besides stake and unbonding stake, so show can tell surplus.
-const providerStorageReserve = 20_000_000
-
-// providerDefaultOpValue is what owner ops attach: several times the owner-op gas fee
-// (GAS_PROVIDER_OWNER_OP, 0.0034 TON); the provider sends all of it back minus fees.
-const providerDefaultOpValue = "0.05"
-
-var (
-	// providerErrNotRegistered: the owner has no provider the registry initialised.
-	providerErrNotRegistered = errors.New("no registered provider")
-	// providerErrUnknownModel: set-price for a model id the registry does not list.
-	providerErrUnknownModel = errors.New("model not in the registry")
-)
 
 // providerCmd is one provider verb's flags and state.
 type providerCmd struct {
@@ -151,47 +132,6 @@ func (p *providerCmd) ownerAddress() (*address.Address, *wallet.Wallet, error) {
 	return w.Address(), w, nil
 }
 
-// providerState is a provider as the chain shows it now.
-type providerState struct {
-	addr *address.Address
-	acc  *chain.Account
-	data *contracts.ProviderData
-}
-
-// lookup resolves owner's provider through the registry's getter and reads its data. A provider
-// that is not deployed or not initialised yet is providerErrNotRegistered (the state is returned
-// anyway, with data nil when the account is not active).
-func (p *providerCmd) lookup(ctx context.Context, c chain.Client, reg, owner *address.Address) (*providerState, error) {
-	rc := contracts.RegistryClient{Chain: c, Address: reg}
-	racc, err := c.GetAccount(ctx, reg)
-	if err != nil {
-		return nil, err
-	}
-	if racc.State != chain.StateActive {
-		return nil, fmt.Errorf("no registry at %s: the account is %s", p.friendly(reg, true), racc.State)
-	}
-	addr, err := rc.ProviderAddress(ctx, owner)
-	if err != nil {
-		return nil, err
-	}
-	st := &providerState{addr: addr}
-	if st.acc, err = c.GetAccount(ctx, addr); err != nil {
-		return nil, err
-	}
-	notRegistered := fmt.Errorf("%w for owner %s under registry %s (provider address %s): register first with 'cocoon provider register --stake TON'",
-		providerErrNotRegistered, p.friendly(owner, false), p.friendly(reg, true), p.friendly(addr, true))
-	if st.acc.State != chain.StateActive {
-		return st, notRegistered
-	}
-	if st.data, err = (contracts.ProviderClient{Chain: c, Address: addr}).Data(ctx); err != nil {
-		return nil, err
-	}
-	if st.data.Status == contracts.ProviderUnregistered {
-		return st, notRegistered
-	}
-	return st, nil
-}
-
 func providerRegister(ctx context.Context, args []string) error {
 	p := providerNewCmd("register", valueAuto)
 	p.autoValue = true
@@ -223,95 +163,67 @@ func providerRegister(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: the registry registers the sending wallet %s; --owner %s differs (use --link to have the owner sign)", errUsage, p.friendly(w.Address(), false), p.owner)
 		}
 	}
-	hops := []contractHop{{"registry", reg}}
-	var c chain.Client
+	o, err := p.ops(ctx, nil, nil, reg, 0)
+	if err != nil {
+		return err
+	}
 	// A link with a given fee and no owner to look up needs no chain at all.
 	if fee == nil || owner != nil {
-		var release func()
-		if c, release, err = p.connect(ctx); err != nil {
+		c, release, err := p.connect(ctx)
+		if err != nil {
 			return err
 		}
 		defer release()
-	}
-	if owner != nil {
-		st, err := p.lookup(ctx, c, reg, owner)
-		switch {
-		case err == nil:
-			fmt.Fprintf(walletOut, "provider: %s (already registered, %s, stake %s TON: the stake is added)\n",
-				p.friendly(st.addr, true), st.data.EffectiveStatus, wallet.FormatTON(st.data.Stake.Nano()))
-		case errors.Is(err, providerErrNotRegistered):
-			fmt.Fprintf(walletOut, "provider: %s (raw %s)\n", p.friendly(st.addr, true), st.addr.StringRaw())
-		default:
+		if p.link {
+			w = nil
+		}
+		if o, err = p.ops(ctx, c, w, reg, 2*time.Minute); err != nil {
 			return err
 		}
-		hops = append(hops, contractHop{"provider", st.addr})
 	}
-	rc := contracts.RegistryClient{Chain: c, Address: reg}
+	in := ops.RegisterInput{Stake: stake, Fee: fee, QueryID: p.queryID}
+	if o.Sender == nil {
+		in.Owner = owner
+	}
+	plan, err := o.PlanRegister(ctx, in)
+	var fe *ops.FeeError
+	if errors.As(err, &fe) {
+		return feeUnread(fe, p.friendly(reg, true), "; or give --value TON to attach that fee without reading it")
+	}
+	if err != nil {
+		return withHints(err)
+	}
+	switch st := plan.Provider; {
+	case st == nil:
+	case plan.Registered:
+		fmt.Fprintf(walletOut, "provider: %s (already registered, %s, stake %s TON: the stake is added)\n",
+			p.friendly(st.Address, true), st.Data.EffectiveStatus, wallet.FormatTON(st.Data.Stake.Nano()))
+	default:
+		fmt.Fprintf(walletOut, "provider: %s (raw %s)\n", p.friendly(st.Address, true), st.Address.StringRaw())
+	}
 	source := "--value"
-	if fee == nil {
-		if fee, err = rc.RegisterFee(ctx, stake); err != nil {
-			return feeUnread(contracts.MethodGetRegisterFee, p.friendly(reg, true), err, "; or give --value TON to attach that fee without reading it")
-		}
+	if plan.FeeFromGetter {
 		source = contracts.MethodGetRegisterFee
 	}
-	if owner == nil {
+	if plan.Provider == nil {
 		fmt.Fprintln(walletOut, "provider: the registry derives it from the signing wallet: see 'cocoon provider show --owner ADDRESS' once registered")
 	}
-	total := new(big.Int).Add(stake, fee)
-	fmt.Fprintf(walletOut, "attaching: %s TON = stake %s TON + fee %s TON (%s)\n", wallet.FormatTON(total), wallet.FormatTON(stake), wallet.FormatTON(fee), source)
-	body, err := contracts.Encode(contracts.RegisterProvider{QueryID: p.queryID, StakeAmount: tlb.FromNanoTON(stake)})
-	if err != nil {
+	fmt.Fprintf(walletOut, "attaching: %s TON = stake %s TON + fee %s TON (%s)\n", wallet.FormatTON(plan.Value), wallet.FormatTON(stake), wallet.FormatTON(plan.Fee), source)
+	d := p.deliverer()
+	if send, err := d.offerLink(ctx, o, plan.Plan, "the provider owner's wallet"); !send {
 		return err
 	}
-	txs, err := p.sender().send(ctx, c, w, outgoing{what: "register", signer: "the provider owner's wallet", value: total, body: body, hops: hops})
-	if code, ok := contracts.AsExitCode(err); ok && code == contracts.ExitNotEnoughValue && len(txs) == 1 && source == "--value" {
-		if need, ferr := rc.RegisterFee(ctx, stake); ferr == nil {
-			return fmt.Errorf("%w: the registry asks for %s TON on top of this stake (%s), --value gave %s TON; leave --value out to attach exactly that",
-				err, wallet.FormatTON(need), contracts.MethodGetRegisterFee, wallet.FormatTON(fee))
-		}
-	}
-	if err != nil || len(txs) == 0 {
+	res, err := o.SendRegister(ctx, plan)
+	if err := d.report(o, plan.Plan, res.Sent, err, false); err != nil || res.Provider == nil {
 		return err
 	}
-	provider := hops[len(hops)-1].addr
-	d, err := contracts.ProviderClient{Chain: c, Address: provider}.Data(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(walletOut, "provider: %s %s, stake %s TON\n", p.friendly(provider, true), d.EffectiveStatus, wallet.FormatTON(d.Stake.Nano()))
-	return nil
-}
-
-// providerCheckEndpoint applies the contract's rule (isEndpointValid: 1..127 bytes, one cell) and
-// what clients need to reach an RA-TLS listener: an absolute https URL with a host, without
-// credentials, query or fragment.
-func providerCheckEndpoint(s string) error {
-	if len(s) == 0 || len(s) > contracts.MaxEndpointBytes {
-		return fmt.Errorf("%w: --url is %d bytes; the provider contract takes 1..%d", errUsage, len(s), contracts.MaxEndpointBytes)
-	}
-	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return fmt.Errorf("%w: --url %q contains spaces or control characters", errUsage, s)
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%w: --url %q is not a URL: %v", errUsage, s, err)
-	}
-	switch {
-	case u.Scheme != "https":
-		return fmt.Errorf("%w: --url %q must start with https:// (clients reach providers over RA-TLS)", errUsage, s)
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("%w: --url %q has no host", errUsage, s)
-	case u.User != nil:
-		return fmt.Errorf("%w: --url %q must not carry credentials: it is public on-chain", errUsage, s)
-	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
-		return fmt.Errorf("%w: --url %q must not have a query or fragment (clients append their own paths)", errUsage, s)
-	}
+	fmt.Fprintf(walletOut, "provider: %s %s, stake %s TON\n", p.friendly(res.Provider.Address, true), res.Provider.Data.EffectiveStatus, wallet.FormatTON(res.Provider.Data.Stake.Nano()))
 	return nil
 }
 
 // providerOwnerOp handles the verbs that are one owner → provider message each.
 func providerOwnerOp(ctx context.Context, verb string, args []string) error {
-	p := providerNewCmd(verb, providerDefaultOpValue)
+	p := providerNewCmd(verb, wallet.FormatTON(big.NewInt(ops.DefaultOwnerOpValue)))
 	var urlFlag, prompt, completion, amount *string
 	var modelID *uint64
 	switch verb {
@@ -340,6 +252,7 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 		}
 		return tonFlag(name, *s, positive)
 	}
+	op := ops.OwnerOp{Kind: providerOps[verb]}
 	if modelID != nil {
 		if !set["model-id"] {
 			return fmt.Errorf("%w: %s needs --model-id N", errUsage, verb)
@@ -347,61 +260,33 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 		if *modelID > math.MaxUint32 {
 			return fmt.Errorf("%w: --model-id must fit 32 bits", errUsage)
 		}
+		op.ModelID = uint32(*modelID)
 	}
-
-	// Everything that needs no chain is checked before connecting.
-	var msg contracts.Message
-	var stakeAmount *big.Int
 	switch verb {
 	case "set-endpoint":
 		if !set["url"] {
 			return fmt.Errorf("%w: set-endpoint needs --url URL", errUsage)
 		}
-		if err := providerCheckEndpoint(*urlFlag); err != nil {
-			return err
-		}
-		text, err := contracts.TextCell(*urlFlag, contracts.MaxEndpointBytes)
-		if err != nil {
-			return fmt.Errorf("%w: --url: %v", errUsage, err)
-		}
-		msg = contracts.SetEndpoint{QueryID: p.queryID, Endpoint: text}
+		op.Endpoint = *urlFlag
 	case "set-price":
-		pp, err := amountFlag("prompt", prompt, false)
-		if err != nil {
+		if op.PromptPrice, err = amountFlag("prompt", prompt, false); err != nil {
 			return err
 		}
-		cp, err := amountFlag("completion", completion, false)
-		if err != nil {
+		if op.CompletionPrice, err = amountFlag("completion", completion, false); err != nil {
 			return err
 		}
-		msg = contracts.SetModelPrice{QueryID: p.queryID, ModelID: uint32(*modelID),
-			PromptPricePerMillion: tlb.FromNanoTON(pp), CompletionPricePerMillion: tlb.FromNanoTON(cp)}
-	case "remove-price":
-		msg = contracts.RemoveModelPrice{QueryID: p.queryID, ModelID: uint32(*modelID)}
-	case "add-stake":
-		if stakeAmount, err = amountFlag("amount", amount, true); err != nil {
+	case "add-stake", "unstake":
+		if op.Amount, err = amountFlag("amount", amount, true); err != nil {
 			return err
 		}
-		msg = contracts.AddStake{QueryID: p.queryID, Amount: tlb.FromNanoTON(stakeAmount)}
-		value = new(big.Int).Add(value, stakeAmount)
-	case "unstake":
-		n, err := amountFlag("amount", amount, true)
-		if err != nil {
-			return err
-		}
-		msg = contracts.RequestUnstake{QueryID: p.queryID, Amount: tlb.FromNanoTON(n)}
-	case "withdraw":
-		msg = contracts.WithdrawUnbonded{QueryID: p.queryID}
-	case "pause":
-		msg = contracts.PauseProvider{QueryID: p.queryID}
-	case "resume":
-		msg = contracts.ResumeProvider{QueryID: p.queryID}
-	case "exit":
-		msg = contracts.ExitProvider{QueryID: p.queryID}
 	}
-	body, err := contracts.Encode(msg)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	// Everything that needs no chain is checked before connecting.
+	if err := op.Check(); err != nil {
+		var ee *ops.EndpointError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("%w: %s", errUsage, ee.Describe("--url"))
+		}
+		return usageOf(err)
 	}
 	owner, w, err := p.ownerAddress()
 	if err != nil {
@@ -413,43 +298,45 @@ func providerOwnerOp(ctx context.Context, verb string, args []string) error {
 			return err
 		}
 	}
-
 	c, release, err := p.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if m, ok := msg.(contracts.SetModelPrice); ok {
-		// The provider contract prices any id; only the registry knows which models exist.
-		found, err := contracts.RegistryClient{Chain: c, Address: reg}.Model(ctx, m.ModelID)
-		if err != nil {
-			return err
-		}
-		if !found.Found {
-			return fmt.Errorf("%w: model %d is not in registry %s (its governance adds models with 'cocoon registry add-model'; see 'cocoon registry show')",
-				providerErrUnknownModel, m.ModelID, p.friendly(reg, true))
-		}
+	if p.link {
+		w = nil
 	}
-	st, err := p.lookup(ctx, c, reg, owner)
+	o, err := p.ops(ctx, c, w, reg, 2*time.Minute)
 	if err != nil {
 		return err
 	}
-	txs, err := p.sender().send(ctx, c, w, outgoing{what: verb, signer: "the provider owner's wallet", value: value, body: body,
-		hops: []contractHop{{"provider", st.addr}}})
-	if code, ok := contracts.AsExitCode(err); ok {
-		if hint := providerHint(ctx, c, p, st, code, w); hint != "" {
-			return fmt.Errorf("%w: %s", err, hint)
-		}
+	plan, err := o.PlanOwnerOp(ctx, ops.OwnerOpInput{Owner: owner, Op: op, Value: value, QueryID: p.queryID})
+	if err != nil {
+		return withHints(err)
 	}
-	if err != nil || len(txs) == 0 {
+	d := p.deliverer()
+	if send, err := d.offerLink(ctx, o, plan.Plan, "the provider owner's wallet"); !send {
 		return err
 	}
-	if verb == "withdraw" {
-		if paid, ok := providerWithdrawn(txs[0]); ok {
-			fmt.Fprintf(walletOut, "withdraw: %s TON of unbonded stake paid to %s\n", wallet.FormatTON(paid), p.friendly(owner, false))
+	res, err := o.SendOwnerOp(ctx, plan)
+	if code, ok := contracts.AsExitCode(err); ok {
+		if hint := providerHint(ctx, o, plan.Provider, code, w); hint != "" {
+			err = fmt.Errorf("%w: %s", err, hint)
 		}
 	}
+	if err := d.report(o, plan.Plan, res.Sent, err, false); err != nil {
+		return err
+	}
+	if res.Withdrawn != nil {
+		fmt.Fprintf(walletOut, "withdraw: %s TON of unbonded stake paid to %s\n", wallet.FormatTON(res.Withdrawn), p.friendly(owner, false))
+	}
 	return nil
+}
+
+// providerOps are the owner operations by verb.
+var providerOps = map[string]ops.OwnerOpKind{
+	"set-endpoint": ops.SetEndpoint, "set-price": ops.SetPrice, "remove-price": ops.RemovePrice, "add-stake": ops.AddStake,
+	"unstake": ops.Unstake, "withdraw": ops.Withdraw, "pause": ops.Pause, "resume": ops.Resume, "exit": ops.Exit,
 }
 
 // providerWhen renders a contract's unix time in UTC and relative to the chain's clock.
@@ -463,21 +350,28 @@ func providerWhen(now time.Time, unix uint32) string {
 }
 
 // providerHint explains a refusal from the provider's state before the message, when it can.
-func providerHint(ctx context.Context, c chain.Client, p *providerCmd, st *providerState, code contracts.ExitCode, w *wallet.Wallet) string {
-	d := st.data
+func providerHint(ctx context.Context, o *ops.Ops, st *ops.ProviderState, code contracts.ExitCode, w *wallet.Wallet) string {
+	d := st.Data
+	now := func() time.Time {
+		t, err := o.Clock(ctx)
+		if err != nil {
+			return time.Now()
+		}
+		return t
+	}
 	switch code {
 	case contracts.ExitUnbondingLocked:
-		return "the unbonding stake unlocks at " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.UnlockAt)
+		return "the unbonding stake unlocks at " + providerWhen(now(), d.UnlockAt)
 	case contracts.ExitNothingToWithdraw:
 		return "nothing is unbonding: run 'cocoon provider unstake' or 'exit' first"
 	case contracts.ExitNotOwner:
-		return fmt.Sprintf("the provider's owner is %s, the signing wallet is %s", p.friendly(d.Owner, false), p.friendly(w.Address(), false))
+		return fmt.Sprintf("the provider's owner is %s, the signing wallet is %s", o.Friendly(d.Owner, false), o.Friendly(w.Address(), false))
 	case contracts.ExitInvalidStatus:
 		return "the provider is " + d.EffectiveStatus.String()
 	case contracts.ExitProviderJailed:
-		return "stake movements and status changes are frozen until " + providerWhen(chainClock(ctx, p.walletFlags, c)(), d.JailedUntil)
+		return "stake movements and status changes are frozen until " + providerWhen(now(), d.JailedUntil)
 	case contracts.ExitStakeWouldDropBelowMinimum, contracts.ExitStakeBelowMinimum, contracts.ExitAmountExceedsStake:
-		params, err := contracts.ProviderClient{Chain: c, Address: st.addr}.Params(ctx)
+		params, err := contracts.ProviderClient{Chain: o.Chain, Address: st.Address}.Params(ctx)
 		if err != nil {
 			return ""
 		}
@@ -485,26 +379,6 @@ func providerHint(ctx context.Context, c chain.Client, p *providerCmd, st *provi
 			wallet.FormatTON(d.Stake.Nano()), wallet.FormatTON(params.MinStake.Nano()))
 	}
 	return ""
-}
-
-// providerWithdrawn finds the StakeWithdrawn message in the provider's transaction.
-func providerWithdrawn(tx *tlb.Transaction) (*big.Int, bool) {
-	if tx.IO.Out == nil {
-		return nil, false
-	}
-	msgs, err := tx.IO.Out.ToSlice()
-	if err != nil {
-		return nil, false
-	}
-	for _, m := range msgs {
-		if m.MsgType != tlb.MsgTypeInternal {
-			continue
-		}
-		if sw, err := contracts.DecodeAs[contracts.StakeWithdrawn](m.AsInternal().Body); err == nil {
-			return sw.Amount.Nano(), true
-		}
-	}
-	return nil, false
 }
 
 func providerShow(ctx context.Context, args []string) error {
@@ -522,129 +396,92 @@ func providerShow(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
-	st, err := p.lookup(ctx, c, reg, owner)
+	o, err := p.ops(ctx, c, nil, reg, 0)
 	if err != nil {
 		return err
 	}
-	pc := contracts.ProviderClient{Chain: c, Address: st.addr}
-	rc := contracts.RegistryClient{Chain: c, Address: reg}
-	params, err := pc.Params(ctx)
+	v, err := o.ReadProvider(ctx, owner)
 	if err != nil {
-		return err
+		return withHints(err)
 	}
-	profile, err := pc.Profile(ctx)
-	if err != nil {
-		return err
-	}
-	att, err := pc.Attestation(ctx)
-	if err != nil {
-		return err
-	}
-	usage, err := pc.Usage(ctx)
-	if err != nil {
-		return err
-	}
-	regParams, err := rc.Params(ctx)
-	if err != nil {
-		return err
-	}
-	models, err := rc.Models(ctx)
-	if err != nil {
-		return err
-	}
-	now := chainClock(ctx, p.walletFlags, c)()
-	d := st.data
+	params, profile, att, usage, regParams := v.Params, v.Profile, v.Attestation, v.Usage, v.RegistryParams
+	d := v.Data
 	ton := func(x tlb.Coins) string { return wallet.FormatTON(x.Nano()) + " TON" }
-	when := func(unix uint32) string { return providerWhen(now, unix) }
+	when := func(unix uint32) string { return providerWhen(v.Now, unix) }
 
-	o := walletOut
-	fmt.Fprintf(o, "provider:          %s (raw %s)\n", p.friendly(st.addr, true), st.addr.StringRaw())
-	fmt.Fprintf(o, "owner:             %s\n", p.friendly(d.Owner, false))
-	fmt.Fprintf(o, "registry:          %s\n", p.friendly(d.Registry, true))
-	fmt.Fprintf(o, "balance:           %s TON\n", wallet.FormatTON(st.acc.Balance))
+	out := walletOut
+	fmt.Fprintf(out, "provider:          %s (raw %s)\n", p.friendly(v.Address, true), v.Address.StringRaw())
+	fmt.Fprintf(out, "owner:             %s\n", p.friendly(d.Owner, false))
+	fmt.Fprintf(out, "registry:          %s\n", p.friendly(d.Registry, true))
+	fmt.Fprintf(out, "balance:           %s TON\n", wallet.FormatTON(v.Account.Balance))
 	status := d.EffectiveStatus.String()
 	if d.EffectiveStatus != d.Status {
 		status += " until " + when(d.JailedUntil) + ", then " + d.Status.String()
 	}
-	fmt.Fprintf(o, "status:            %s\n", status)
+	fmt.Fprintf(out, "status:            %s\n", status)
 	minNote := ""
 	if params.MinStake.Nano().Cmp(regParams.MinProviderStake.Nano()) != 0 {
 		minNote = fmt.Sprintf(" (the registry's is now %s; the provider learns it at its next registry message)", ton(regParams.MinProviderStake))
 	}
-	fmt.Fprintf(o, "stake:             %s (minimum %s%s)\n", ton(d.Stake), ton(params.MinStake), minNote)
+	fmt.Fprintf(out, "stake:             %s (minimum %s%s)\n", ton(d.Stake), ton(params.MinStake), minNote)
 	unbonding := "none"
 	if d.UnbondingAmount.Nano().Sign() > 0 {
 		unbonding = ton(d.UnbondingAmount) + ", unlocks " + when(d.UnlockAt)
-		if uint32(now.Unix()) >= d.UnlockAt {
+		if v.Unlocked() {
 			unbonding = ton(d.UnbondingAmount) + ", unlocked since " + when(d.UnlockAt) + ": run 'cocoon provider withdraw'"
 		}
 	}
-	fmt.Fprintf(o, "unbonding:         %s\n", unbonding)
-	fmt.Fprintf(o, "unbonding period:  %v\n", time.Duration(params.UnbondingPeriod)*time.Second)
+	fmt.Fprintf(out, "unbonding:         %s\n", unbonding)
+	fmt.Fprintf(out, "unbonding period:  %v\n", time.Duration(params.UnbondingPeriod)*time.Second)
 	// Surplus (top-ups, rounding) goes back to the owner with the next owner op.
-	surplus := new(big.Int).Sub(st.acc.Balance, d.Stake.Nano())
-	surplus.Sub(surplus, d.UnbondingAmount.Nano())
-	surplus.Sub(surplus, big.NewInt(providerStorageReserve))
-	if surplus.Sign() > 0 {
-		fmt.Fprintf(o, "surplus:           %s TON (returned to the owner with the next owner operation)\n", wallet.FormatTON(surplus))
+	if surplus := v.Surplus(); surplus.Sign() > 0 {
+		fmt.Fprintf(out, "surplus:           %s TON (returned to the owner with the next owner operation)\n", wallet.FormatTON(surplus))
 	}
 	if d.JailedUntil != 0 && d.EffectiveStatus == d.Status {
-		fmt.Fprintf(o, "jailed until:      %s (over)\n", when(d.JailedUntil))
+		fmt.Fprintf(out, "jailed until:      %s (over)\n", when(d.JailedUntil))
 	}
 	if params.Treasury != nil {
-		fmt.Fprintf(o, "treasury:          %s\n", p.friendly(params.Treasury, true))
+		fmt.Fprintf(out, "treasury:          %s\n", p.friendly(params.Treasury, true))
 	}
 	endpoint := "not set (run 'cocoon provider set-endpoint')"
 	if profile.Endpoint != "" {
 		endpoint = profile.Endpoint
 	}
-	fmt.Fprintf(o, "endpoint:          %s\n", endpoint)
+	fmt.Fprintf(out, "endpoint:          %s\n", endpoint)
 	names := map[uint32]string{}
-	for _, m := range models {
+	for _, m := range v.Models {
 		names[m.ID] = m.Name
 	}
-	fmt.Fprintf(o, "models (%d), TON per 1M tokens:\n", len(profile.Prices))
+	fmt.Fprintf(out, "models (%d), TON per 1M tokens:\n", len(profile.Prices))
 	for _, m := range profile.Prices {
 		name, ok := names[m.ModelID]
 		label := fmt.Sprintf("%q", name)
 		if !ok {
 			label = "(no longer in the registry)"
 		}
-		fmt.Fprintf(o, "  %d %s prompt %s, completion %s\n", m.ModelID, label, ton(m.PromptPricePerMillion), ton(m.CompletionPricePerMillion))
+		fmt.Fprintf(out, "  %d %s prompt %s, completion %s\n", m.ModelID, label, ton(m.PromptPricePerMillion), ton(m.CompletionPricePerMillion))
 	}
-	zero := func(h []byte) bool { return strings.Trim(hex.EncodeToString(h), "0") == "" }
 	switch {
 	case att.Attested:
-		fmt.Fprintf(o, "attestation:       attested until %s, since %s\n", when(att.ValidUntil), when(att.AttestedAt))
-	case !zero(att.MeasurementHash):
-		fmt.Fprintf(o, "attestation:       expired at %s\n", when(att.ValidUntil))
+		fmt.Fprintf(out, "attestation:       attested until %s, since %s\n", when(att.ValidUntil), when(att.AttestedAt))
+	case v.HasClaim():
+		fmt.Fprintf(out, "attestation:       expired at %s\n", when(att.ValidUntil))
 	default:
-		fmt.Fprintf(o, "attestation:       not attested (no oracle quorum yet)\n")
+		fmt.Fprintf(out, "attestation:       not attested (no oracle quorum yet)\n")
 	}
-	if !zero(att.MeasurementHash) {
-		kind, err := rc.MeasurementKind(ctx, att.MeasurementHash)
-		if err != nil {
-			return err
-		}
-		allowed := kind.String()
-		if kind == 0 {
+	if v.HasClaim() {
+		allowed := v.MeasurementKind.String()
+		if v.MeasurementKind == 0 {
 			allowed = "no longer allowed by the registry"
 		}
-		fmt.Fprintf(o, "  measurement:     %s (%s)\n", hex.EncodeToString(att.MeasurementHash), allowed)
-		fmt.Fprintf(o, "  evidence digest: %s\n", hex.EncodeToString(att.EvidenceDigest))
-		fmt.Fprintf(o, "  tls key hash:    %s\n", hex.EncodeToString(att.TLSKeyHash))
+		fmt.Fprintf(out, "  measurement:     %s (%s)\n", hex.EncodeToString(att.MeasurementHash), allowed)
+		fmt.Fprintf(out, "  evidence digest: %s\n", hex.EncodeToString(att.EvidenceDigest))
+		fmt.Fprintf(out, "  tls key hash:    %s\n", hex.EncodeToString(att.TLSKeyHash))
 	}
 	// Each oracle's latest vote: those for another claim than the confirmed one are pending.
-	confirmedClaim, _ := contracts.ClaimHash(att.MeasurementHash, att.EvidenceDigest, att.TLSKeyHash)
-	var pending int
-	for _, v := range att.Votes {
-		if v.ValidUntil > uint32(now.Unix()) && (zero(att.MeasurementHash) || !bytes.Equal(v.ClaimHash, confirmedClaim)) {
-			pending++
-		}
+	if pending := v.PendingVotes(); pending > 0 {
+		fmt.Fprintf(out, "pending votes:     %d live oracle votes for another claim (quorum %d)\n", pending, regParams.OracleQuorum)
 	}
-	if pending > 0 {
-		fmt.Fprintf(o, "pending votes:     %d live oracle votes for another claim (quorum %d)\n", pending, regParams.OracleQuorum)
-	}
-	fmt.Fprintf(o, "usage:             %d prompt tokens, %d completion tokens, earned %s\n", usage.PromptTokens, usage.CompletionTokens, ton(usage.Earned))
+	fmt.Fprintf(out, "usage:             %d prompt tokens, %d completion tokens, earned %s\n", usage.PromptTokens, usage.CompletionTokens, ton(usage.Earned))
 	return nil
 }

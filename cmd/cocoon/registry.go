@@ -1,30 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"math/big"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
-	"github.com/xssnick/tonutils-go/tvm/cell"
 
-	"github.com/cocoon-go/cocoon/chain"
-	"github.com/cocoon-go/cocoon/chain/txmgr"
-	"github.com/cocoon-go/cocoon/chain/txwait"
+	"github.com/cocoon-go/cocoon/chain/dial"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
+	"github.com/cocoon-go/cocoon/contracts/ops"
 )
 
 func init() {
@@ -51,15 +44,6 @@ const registryUsage = `usage: cocoon registry <verb> [flags]
 Every governance verb is signed with the wallet (see 'cocoon wallet') and waits for the registry's
 transaction, or with --link prints a ton://transfer link for another signer (e.g. a multisig).
 The registry address comes from --registry or $` + envRegistry + `.`
-
-// Registry parameter bounds, as checked on-chain by areParamsValid (tolk/src/registry-limits.tolk).
-// Deploy is not checked on-chain, so the command checks them before deploying.
-const (
-	minProviderStakeFloor = 1_000_000_000 // 1 TON
-	minPeriodSeconds      = 60
-	maxPeriodSeconds      = 365 * 24 * 3600
-	maxFeeBps             = 10000
-)
 
 // regCmd is one registry verb's flags and state.
 type regCmd struct {
@@ -125,9 +109,7 @@ func (r *regCmd) parseReg(args []string, needRegistry bool) (*address.Address, *
 		}
 	}
 	if r.queryID == 0 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		r.queryID = binary.BigEndian.Uint64(b[:]) >> 1
+		r.queryID = ops.NewQueryID()
 	}
 	if !needRegistry {
 		return nil, value, nil
@@ -142,181 +124,160 @@ func (r *regCmd) parseReg(args []string, needRegistry bool) (*address.Address, *
 	return reg, value, nil
 }
 
-// tonLink renders a ton://transfer deep link (amount in nanoTON, BOCs in URL-safe base64).
-func (s sender) tonLink(dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) (string, error) {
-	q := []string{"amount=" + value.String()}
-	if body != nil {
-		q = append(q, "bin="+url.QueryEscape(base64.URLEncoding.EncodeToString(body.ToBOCWithFlags(false))))
-	}
-	if init != nil {
-		c, err := tlb.ToCell(init)
-		if err != nil {
-			return "", fmt.Errorf("failed to serialize state init: %w", err)
-		}
-		q = append(q, "init="+url.QueryEscape(base64.URLEncoding.EncodeToString(c.ToBOCWithFlags(false))))
-	}
-	return "ton://transfer/" + s.friendly(dst, init == nil) + "?" + strings.Join(q, "&"), nil
-}
-
 // errFeeUnread is a registry fee getter that could not be run: the amount to attach is unknown.
 var errFeeUnread = errors.New("failed to read the registry's fee")
 
 // feeUnread explains a fee getter that failed: an exit code means the registry could not price it,
 // anything else is taken for missing chain access. alt says how to do without the getter.
-func feeUnread(getter, registry string, err error, alt string) error {
-	if _, ok := contracts.AsExitCode(err); ok {
-		return fmt.Errorf("%w: %s on %s failed (is it a Cocoon registry?): %w", errFeeUnread, getter, registry, err)
+func feeUnread(fe *ops.FeeError, registry string, alt string) error {
+	if _, ok := contracts.AsExitCode(fe.Err); ok {
+		return fmt.Errorf("%w: %s on %s failed (is it a Cocoon registry?): %w", errFeeUnread, fe.Getter, registry, fe.Err)
 	}
 	return fmt.Errorf("%w: %s is read from the chain, which needs a reachable --rpc ($%s) or --liteserver-config%s: %w",
-		errFeeUnread, getter, envRPC, alt, err)
+		errFeeUnread, fe.Getter, envRPC, alt, fe.Err)
 }
 
-// contractHop is a contract whose transaction a send waits for.
-type contractHop struct {
-	name string // "registry", "provider" or "channel": how messages call it
-	addr *address.Address
-}
-
-// outgoing is one message from the wallet and the contract transactions it causes.
-type outgoing struct {
-	what   string // the verb: every line printed and every error starts with it
-	signer string // who signs a --link transfer, e.g. "the governance wallet"
-	value  *big.Int
-	body   *cell.Cell
-	init   *tlb.StateInit // a deploy: sent non-bounceable to the StateInit's address
-	// hops are the transactions to wait for, in order: hops[0] is on the destination, caused by
-	// the wallet's message, and each later one is caused by a message from the hop before it.
-	hops []contractHop
-	// quietValue leaves the amount out of the printed lines: the registry verbs' wording.
-	quietValue bool
-}
-
-// sender sends outgoing messages from a wallet, or prints them as ton://transfer links (--link).
-type sender struct {
+// deliverer prints or sends a verb's plan: the wallet's flags, --link and --no-wait.
+type deliverer struct {
 	*walletFlags
 	link, noWait bool
 }
 
-func (r *regCmd) sender() sender { return sender{r.walletFlags, r.link, r.noWait} }
+func (r *regCmd) deliverer() deliverer { return deliverer{r.walletFlags, r.link, r.noWait} }
 
-// send sends m from w through the transaction manager and follows the cascade to its hops'
-// transactions, or with --link prints a link (c and w may then be nil). It returns the transactions
-// of the hops reached (none with --link or --no-wait); a hop that failed is an error naming the
-// contract and its exit code.
-func (s sender) send(ctx context.Context, c chain.Client, w *wallet.Wallet, m outgoing) ([]*tlb.Transaction, error) {
-	dst := m.hops[0].addr
-	var sentAmount, linkAmount string
-	if !m.quietValue {
-		ton := wallet.FormatTON(m.value) + " TON"
-		sentAmount, linkAmount = ton+" ", "("+ton+") "
+// deliver sends p from o's wallet and prints what went out and where it ended ("done in" the last
+// hop's transaction), or with --link prints p as a ton://transfer link for signer. quietValue
+// leaves the amount out of the printed lines (the registry verbs' wording). It returns what was
+// sent (nil with --link); a hop that failed is an *ops.ContractError naming its exit code.
+func (d deliverer) deliver(ctx context.Context, o *ops.Ops, p *ops.Plan, signer string, quietValue bool) (*ops.Sent, error) {
+	linkAmount := ""
+	if !quietValue {
+		linkAmount = "(" + wallet.FormatTON(p.Value) + " TON) "
 	}
-	if s.link {
-		link, err := s.tonLink(dst, m.value, m.body, m.init)
+	if d.link {
+		link, err := p.Link(dial.Networks[d.network].Testnet)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(walletOut, "%s: sign and send this transfer %sfrom %s:\n%s\n", m.what, linkAmount, m.signer, link)
+		fmt.Fprintf(walletOut, "%s: sign and send this transfer %sfrom %s:\n%s\n", p.Op, linkAmount, signer, link)
 		return nil, nil
 	}
-	own, err := c.GetAccount(ctx, w.Address())
-	if err != nil {
-		return nil, err
+	if d.noWait {
+		p.Wait = ops.WaitWallet
 	}
-	// Wallets send with "ignore errors": an unaffordable transfer would be skipped silently.
-	if own.Balance.Cmp(m.value) <= 0 {
-		return nil, fmt.Errorf("wallet %s holds %s TON, not enough to attach %s TON plus fees", s.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(m.value))
-	}
-	mgr, err := s.txManager(ctx, c, w, 2*time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	req := txmgr.Request{Transfers: []wallet.Transfer{{To: dst, Amount: m.value, Bounce: m.init == nil, Body: m.body, StateInit: m.init}}}
-	if !s.noWait {
-		// The whole cascade, so that what the command prints afterwards (and what a script reads
-		// next) sees every hop settled: the named hops, and what they sent on, one level or two.
-		req.Follow = txmgr.Follow{All: true, MaxDepth: len(m.hops) + 2}
-	}
-	out, err := mgr.Send(ctx, req)
-	if errors.Is(err, txmgr.ErrNotSent) {
-		return nil, fmt.Errorf("%s: %w: the wallet's transaction sent no message", m.what, wallet.ErrFailed)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.what, err)
-	}
-	fmt.Fprintf(walletOut, "%s: sent %sfrom %s (seqno %d)\n", m.what, sentAmount, s.friendly(w.Address(), false), out.Sent().Seqno)
-	printResent(m.what+": ", out)
-	if s.noWait {
-		return nil, nil
-	}
-	addrs := make([]*address.Address, len(m.hops))
-	for i, h := range m.hops {
-		addrs[i] = h.addr
-	}
-	path := out.Cascade.Path(addrs...)
-	var txs []*tlb.Transaction
-	for i, h := range m.hops {
-		if i >= len(path) {
-			why := out.Cascade.Err
-			if why == nil {
-				why = txmgr.ErrNotReached
-			}
-			return txs, fmt.Errorf("%s: the message left the wallet but the %s's transaction did not show up: %w", m.what, h.name, why)
-		}
-		tx := path[i].Tx
-		txs = append(txs, tx)
-		if err := contractOutcome(tx); err != nil {
-			return txs, fmt.Errorf("%s: the %s refused it: %w", m.what, h.name, err)
-		}
-	}
-	last := txs[len(txs)-1]
-	fmt.Fprintf(walletOut, "%s: done in %s transaction lt %d hash %s\n", m.what, m.hops[len(m.hops)-1].name, last.LT, hex.EncodeToString(last.Hash))
-	return txs, nil
+	sent, err := o.Send(ctx, p)
+	return sent, d.report(o, p, sent, err, quietValue)
 }
 
-// await waits, at most two minutes, for at's first transaction after afterLT caused by a message from src.
-func (s sender) await(ctx context.Context, c chain.Client, at *address.Address, afterLT uint64, src *address.Address) (*tlb.Transaction, error) {
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	return txwait.Wait(wctx, c, at, afterLT, txwait.InternalFrom(src), txwait.Options{Interval: s.pollInterval()})
+// offerLink prints p as a ton://transfer link for signer with --link (send is false then); else p
+// is to be sent by the operation's Send… (with --no-wait, waiting for the wallet's transaction only).
+func (d deliverer) offerLink(ctx context.Context, o *ops.Ops, p *ops.Plan, signer string) (send bool, err error) {
+	if !d.link {
+		if d.noWait {
+			p.Wait = ops.WaitWallet
+		}
+		return true, nil
+	}
+	_, err = d.deliver(ctx, o, p, signer, false)
+	return false, err
 }
 
-// deliver sends a governance message (body, and init for a deploy) to dst from the wallet and
-// waits for dst's transaction, or prints a link when --link is set. It returns the registry's exit
-// code as an error.
-func (r *regCmd) deliver(ctx context.Context, what string, dst *address.Address, value *big.Int, body *cell.Cell, init *tlb.StateInit) error {
-	m := outgoing{what: what, signer: "the governance wallet", value: value, body: body, init: init,
-		hops: []contractHop{{"registry", dst}}, quietValue: true}
-	if r.link {
-		_, err := r.sender().send(ctx, nil, nil, m)
+// report prints what o.Send (or an operation's Send…) did with p: the message that went out (also
+// when a contract then refused it), the re-signed ones, and the last hop's transaction when it
+// waited for it and no hop refused. It returns err.
+func (d deliverer) report(o *ops.Ops, p *ops.Plan, sent *ops.Sent, err error, quietValue bool) error {
+	sentAmount := ""
+	if !quietValue {
+		sentAmount = wallet.FormatTON(p.Value) + " TON "
+	}
+	if sent == nil {
 		return err
 	}
-	w, err := r.loadWallet()
-	if err != nil {
+	fmt.Fprintf(walletOut, "%s: sent %sfrom %s (seqno %d)\n", p.Op, sentAmount, d.friendly(o.Sender.Address(), false), sent.Seqno())
+	printResent(p.Op+": ", sent.Outcome)
+	last := sent.Last(p)
+	var ce *ops.ContractError
+	if last == nil || errors.As(err, &ce) || p.Wait != ops.WaitCascade {
 		return err
 	}
-	c, release, err := r.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	_, err = r.sender().send(ctx, c, w, m)
+	fmt.Fprintf(walletOut, "%s: done in %s transaction lt %d hash %s\n", p.Op, p.Hops[len(p.Hops)-1].Contract, last.LT, hex.EncodeToString(last.Hash))
 	return err
 }
 
-// contractOutcome names the contract's exit code when a contract's transaction failed.
-func contractOutcome(tx *tlb.Transaction) error {
-	d, ok := tx.Description.(tlb.TransactionDescriptionOrdinary)
-	if !ok {
+// session is the chain and the wallet a sending verb works with: the wallet unless --link, the
+// chain unless --link and offline (a link that reads nothing). release closes the chain.
+func (d deliverer) session(ctx context.Context, registry *address.Address, offline bool) (*ops.Ops, func(), error) {
+	var w *wallet.Wallet
+	if !d.link {
+		var err error
+		if w, err = d.loadWallet(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if d.link && offline {
+		o, err := d.ops(ctx, nil, nil, registry, 0)
+		return o, func() {}, err
+	}
+	c, release, err := d.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := d.ops(ctx, c, w, registry, 2*time.Minute)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return o, release, nil
+}
+
+// govern sends a governance plan, signed by the governance wallet or printed as a link.
+func (r *regCmd) govern(ctx context.Context, o *ops.Ops, p *ops.Plan) error {
+	_, err := r.deliverer().deliver(ctx, o, p, "the governance wallet", true)
+	return err
+}
+
+// usageOf turns an input the library refuses (a parameter out of bounds, a field a message cannot
+// hold) into a usage error; other errors pass.
+func usageOf(err error) error {
+	var pe *contracts.ParamsError
+	var ie *ops.InputError
+	switch {
+	case errors.As(err, &pe):
+		return fmt.Errorf("%w: %s", errUsage, pe.Reason)
+	case errors.As(err, &ie):
+		return fmt.Errorf("%w: %v", errUsage, ie.Err)
+	}
+	return err
+}
+
+// withHints adds what the CLI can tell about the library's errors: the command that helps.
+func withHints(err error) error {
+	var r *ops.Refusal
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, ops.ErrNotRegistered):
+		return fmt.Errorf("%w: register first with 'cocoon provider register --stake TON'", err)
+	case errors.Is(err, ops.ErrUnknownModel):
+		return fmt.Errorf("%w (its governance adds models with 'cocoon registry add-model'; see 'cocoon registry show')", err)
+	case errors.Is(err, ops.ErrNoChannel):
+		return fmt.Errorf("%w (open it with 'cocoon channel open')", err)
+	case errors.As(err, &r):
+		hint := map[contracts.ExitCode]string{
+			contracts.ExitChannelsDisabled: " (governance enables channels with 'cocoon registry set-channel-code')",
+			contracts.ExitNotClosing:       " (start with 'cocoon channel close')",
+		}[r.Code]
+		if hint != "" {
+			hinted := *r
+			hinted.Reason += hint
+			return &hinted
+		}
 	}
-	if vm, ok := d.ComputePhase.Phase.(tlb.ComputePhaseVM); ok && !vm.Success {
-		return contracts.ExitCode(vm.Details.ExitCode)
-	}
-	return wallet.CheckSuccess(tx)
+	return err
 }
 
 func registryDeploy(ctx context.Context, args []string) error {
-	r := newRegCmd("deploy", "0.5")
+	r := newRegCmd("deploy", wallet.FormatTON(big.NewInt(ops.DefaultDeployValue)))
 	governance := r.fs.String("governance", "", "governance address (default: the wallet; required with --link)")
 	kind := r.fs.String("kind", "", "network kind written into the registry: devnet, testnet or mainnet (default: --network)")
 	minStake := r.fs.String("min-stake", "10", "minimum provider stake, TON")
@@ -326,13 +287,11 @@ func registryDeploy(ctx context.Context, args []string) error {
 	challenge := r.fs.Duration("challenge", 24*time.Hour, "payment channel challenge period")
 	quorum := r.fs.Uint("quorum", 1, "oracle votes an attestation needs (at least 1)")
 	lifetime := r.fs.Duration("attestation-lifetime", 24*time.Hour, "longest attestation validity")
-	if _, _, err := r.parseReg(args, false); err != nil {
+	_, value, err := r.parseReg(args, false)
+	if err != nil {
 		return err
 	}
-	value, _ := wallet.ParseTON(r.value)
-
 	var gov *address.Address
-	var err error
 	switch {
 	case *governance != "":
 		if gov, _, err = r.parseAddress(*governance); err != nil {
@@ -347,18 +306,12 @@ func registryDeploy(ctx context.Context, args []string) error {
 		}
 		gov = w.Address()
 	}
-	nk := contracts.NetworkDevnet
 	k := *kind
 	if k == "" {
 		k = r.network
 	}
-	switch k {
-	case "devnet":
-	case "testnet":
-		nk = contracts.NetworkTestnet
-	case "mainnet":
-		nk = contracts.NetworkMainnet
-	default:
+	nk, ok := map[string]contracts.NetworkKind{"devnet": contracts.NetworkDevnet, "testnet": contracts.NetworkTestnet, "mainnet": contracts.NetworkMainnet}[k]
+	if !ok {
 		return fmt.Errorf("%w: --kind must be devnet, testnet or mainnet", errUsage)
 	}
 	params := contracts.RegistryParams{Treasury: gov}
@@ -381,45 +334,47 @@ func registryDeploy(ctx context.Context, args []string) error {
 	if params.MaxAttestationLifetime, err = periodSeconds("attestation-lifetime", *lifetime); err != nil {
 		return err
 	}
-	if *feeBps > maxFeeBps {
-		return fmt.Errorf("%w: --fee-bps %d is above %d", errUsage, *feeBps, maxFeeBps)
-	}
-	if *quorum < 1 || *quorum > 255 {
-		return fmt.Errorf("%w: --quorum must be 1..255", errUsage)
-	}
-	params.ProtocolFeeBps, params.OracleQuorum = uint16(*feeBps), uint8(*quorum)
-	if err := checkParams(&params); err != nil {
+	if params.ProtocolFeeBps, err = feeBpsFlag(*feeBps); err != nil {
 		return err
 	}
-
-	st := contracts.NewRegistryStorage(gov, nk, params, contracts.ProviderCode())
-	// The deploy data is not checked on-chain, so the channel code goes straight into the catalog
-	// (SetChannelCode would accept only this same code): the registry opens channels from the start.
-	st.Catalog.ChannelCode = contracts.ChannelCode()
-	init, addr, err := contracts.RegistryDeploy(st)
+	if params.OracleQuorum, err = quorumFlag(*quorum); err != nil {
+		return err
+	}
+	plan, err := (&ops.Ops{}).PlanDeployRegistry(ops.DeployRegistryInput{Governance: gov, Kind: nk, Params: params, Value: value})
+	if err != nil {
+		return usageOf(err)
+	}
+	addr := plan.Address
+	fmt.Fprintf(walletOut, "registry: %s (raw %s), kind %s, governance %s\n", r.friendly(addr, true), addr.StringRaw(), nk, r.friendly(gov, true))
+	o, release, err := r.deliverer().session(ctx, addr, true)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(walletOut, "registry: %s (raw %s), kind %s, governance %s\n", r.friendly(addr, true), addr.StringRaw(), nk, r.friendly(gov, true))
-	return r.deliver(ctx, "deploy", addr, value, nil, init)
+	defer release()
+	return r.govern(ctx, o, plan.Plan)
 }
 
+// periodSeconds is a period flag in whole seconds, within the registry's bounds.
 func periodSeconds(name string, d time.Duration) (uint32, error) {
 	s := int64(d / time.Second)
-	if s < minPeriodSeconds || s > maxPeriodSeconds {
+	if contracts.CheckPeriod(s) != nil {
 		return 0, fmt.Errorf("%w: --%s %v must be between 1m and 365 days", errUsage, name, d)
 	}
 	return uint32(s), nil
 }
 
-func checkParams(p *contracts.RegistryParams) error {
-	if p.MinProviderStake.Nano().Cmp(big.NewInt(minProviderStakeFloor)) < 0 {
-		return fmt.Errorf("%w: minimum provider stake must be at least 1 TON", errUsage)
+func feeBpsFlag(bps uint) (uint16, error) {
+	if bps > contracts.MaxProtocolFeeBps {
+		return 0, fmt.Errorf("%w: --fee-bps %d is above %d", errUsage, bps, contracts.MaxProtocolFeeBps)
 	}
-	if wc := p.Treasury.Workchain(); wc != 0 {
-		return fmt.Errorf("%w: treasury must be in the basechain (workchain 0), not %d: fees are priced for basechain forwarding", errUsage, int8(wc))
+	return uint16(bps), nil
+}
+
+func quorumFlag(q uint) (uint8, error) {
+	if q < 1 || q > 255 {
+		return 0, fmt.Errorf("%w: --quorum must be 1..255", errUsage)
 	}
-	return nil
+	return uint8(q), nil
 }
 
 func registryShow(ctx context.Context, args []string) error {
@@ -433,80 +388,57 @@ func registryShow(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
-	acc, err := c.GetAccount(ctx, reg)
+	o, err := r.ops(ctx, c, nil, reg, 0)
 	if err != nil {
 		return err
 	}
-	if acc.State != chain.StateActive {
-		return fmt.Errorf("no registry at %s: the account is %s", reg.StringRaw(), acc.State)
-	}
-	rc := contracts.RegistryClient{Chain: c, Address: reg}
-	data, err := rc.Data(ctx)
-	if err != nil {
-		return err
-	}
-	params, err := rc.Params(ctx)
-	if err != nil {
-		return err
-	}
-	ms, err := rc.Measurements(ctx)
-	if err != nil {
-		return err
-	}
-	models, err := rc.Models(ctx)
-	if err != nil {
-		return err
-	}
-	oracles, err := rc.Oracles(ctx)
-	if err != nil {
-		return err
-	}
-	codes, err := rc.Codes(ctx)
+	v, err := o.ReadRegistry(ctx)
 	if err != nil {
 		return err
 	}
 	channels := "disabled (no channel code: run 'cocoon registry set-channel-code')"
-	if codes.ChannelCode != nil {
-		channels = "enabled, channel code hash " + hex.EncodeToString(codes.ChannelCode.Hash())
-		if !bytes.Equal(codes.ChannelCode.Hash(), contracts.ChannelCode().Hash()) {
+	if v.ChannelsEnabled() {
+		channels = "enabled, channel code hash " + hex.EncodeToString(v.Codes.ChannelCode.Hash())
+		if !v.ChannelCodeCurrent() {
 			channels += " (not this build's channel code)"
 		}
 	}
-	o := walletOut
-	fmt.Fprintf(o, "registry:           %s\n", r.friendly(reg, true))
-	fmt.Fprintf(o, "balance:            %s TON\n", wallet.FormatTON(acc.Balance))
-	fmt.Fprintf(o, "network kind:       %s\n", data.NetworkKind)
-	fmt.Fprintf(o, "governance:         %s\n", r.friendly(data.Governance, true))
+	data, params := v.Data, v.Params
+	o2 := walletOut
+	fmt.Fprintf(o2, "registry:           %s\n", r.friendly(reg, true))
+	fmt.Fprintf(o2, "balance:            %s TON\n", wallet.FormatTON(v.Account.Balance))
+	fmt.Fprintf(o2, "network kind:       %s\n", data.NetworkKind)
+	fmt.Fprintf(o2, "governance:         %s\n", r.friendly(data.Governance, true))
 	pending := "none"
 	if data.PendingGovernance != nil {
 		pending = r.friendly(data.PendingGovernance, true)
 	}
-	fmt.Fprintf(o, "pending governance: %s\n", pending)
-	fmt.Fprintf(o, "min provider stake: %s TON\n", wallet.FormatTON(params.MinProviderStake.Nano()))
-	fmt.Fprintf(o, "unbonding period:   %v\n", time.Duration(params.UnbondingPeriod)*time.Second)
-	fmt.Fprintf(o, "protocol fee:       %d bps\n", params.ProtocolFeeBps)
-	fmt.Fprintf(o, "treasury:           %s\n", r.friendly(params.Treasury, true))
-	fmt.Fprintf(o, "challenge period:   %v\n", time.Duration(params.ChallengePeriod)*time.Second)
-	fmt.Fprintf(o, "oracle quorum:      %d\n", params.OracleQuorum)
-	fmt.Fprintf(o, "max attestation:    %v\n", time.Duration(params.MaxAttestationLifetime)*time.Second)
-	fmt.Fprintf(o, "channels:           %s\n", channels)
-	fmt.Fprintf(o, "measurements (%d):\n", len(ms))
-	for _, m := range ms {
-		fmt.Fprintf(o, "  %s %s\n", hex.EncodeToString(m.Hash), m.Kind)
+	fmt.Fprintf(o2, "pending governance: %s\n", pending)
+	fmt.Fprintf(o2, "min provider stake: %s TON\n", wallet.FormatTON(params.MinProviderStake.Nano()))
+	fmt.Fprintf(o2, "unbonding period:   %v\n", time.Duration(params.UnbondingPeriod)*time.Second)
+	fmt.Fprintf(o2, "protocol fee:       %d bps\n", params.ProtocolFeeBps)
+	fmt.Fprintf(o2, "treasury:           %s\n", r.friendly(params.Treasury, true))
+	fmt.Fprintf(o2, "challenge period:   %v\n", time.Duration(params.ChallengePeriod)*time.Second)
+	fmt.Fprintf(o2, "oracle quorum:      %d\n", params.OracleQuorum)
+	fmt.Fprintf(o2, "max attestation:    %v\n", time.Duration(params.MaxAttestationLifetime)*time.Second)
+	fmt.Fprintf(o2, "channels:           %s\n", channels)
+	fmt.Fprintf(o2, "measurements (%d):\n", len(v.Measurements))
+	for _, m := range v.Measurements {
+		fmt.Fprintf(o2, "  %s %s\n", hex.EncodeToString(m.Hash), m.Kind)
 	}
-	fmt.Fprintf(o, "models (%d):\n", len(models))
-	for _, m := range models {
-		fmt.Fprintf(o, "  %d %q weights %s\n", m.ID, m.Name, hex.EncodeToString(m.WeightsHash))
+	fmt.Fprintf(o2, "models (%d):\n", len(v.Models))
+	for _, m := range v.Models {
+		fmt.Fprintf(o2, "  %d %q weights %s\n", m.ID, m.Name, hex.EncodeToString(m.WeightsHash))
 	}
-	fmt.Fprintf(o, "oracles (%d):\n", len(oracles))
-	for _, or := range oracles {
-		fmt.Fprintf(o, "  %s key %s\n", r.friendly(or.Wallet, true), hex.EncodeToString(or.PublicKey))
+	fmt.Fprintf(o2, "oracles (%d):\n", len(v.Oracles))
+	for _, or := range v.Oracles {
+		fmt.Fprintf(o2, "  %s key %s\n", r.friendly(or.Wallet, true), hex.EncodeToString(or.PublicKey))
 	}
 	return nil
 }
 
 func registryParams(ctx context.Context, args []string) error {
-	r := newRegCmd("params", "0.1")
+	r := newRegCmd("params", wallet.FormatTON(big.NewInt(ops.DefaultGovernanceValue)))
 	minStake := r.fs.String("min-stake", "", "minimum provider stake, TON")
 	unbonding := r.fs.Duration("unbonding", 0, "unbonding period")
 	feeBps := r.fs.Uint("fee-bps", 0, "protocol fee in basis points")
@@ -520,77 +452,66 @@ func registryParams(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	r.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	changes := 0
-	for _, n := range []string{"min-stake", "unbonding", "fee-bps", "treasury", "challenge", "quorum", "attestation-lifetime"} {
-		if set[n] {
-			changes++
+	var ch ops.ParamsChange
+	period := func(name string, d time.Duration) (*uint32, error) {
+		if !set[name] {
+			return nil, nil
 		}
-	}
-	if changes == 0 {
-		return fmt.Errorf("%w: params needs at least one parameter flag to change (see 'cocoon registry show')", errUsage)
-	}
-	// The message replaces every parameter, so start from the current ones.
-	c, release, err := r.connect(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := contracts.RegistryClient{Chain: c, Address: reg}.Params(ctx)
-	release()
-	if err != nil {
-		return fmt.Errorf("failed to read the current parameters: %w", err)
+		s, err := periodSeconds(name, d)
+		return &s, err
 	}
 	if set["min-stake"] {
-		n, err := wallet.ParseTON(*minStake)
-		if err != nil {
+		if ch.MinProviderStake, err = wallet.ParseTON(*minStake); err != nil {
 			return fmt.Errorf("%w: --min-stake: %v", errUsage, err)
 		}
-		p.MinProviderStake = tlb.FromNanoTON(n)
 	}
-	if set["unbonding"] {
-		if p.UnbondingPeriod, err = periodSeconds("unbonding", *unbonding); err != nil {
-			return err
-		}
-	}
-	if set["challenge"] {
-		if p.ChallengePeriod, err = periodSeconds("challenge", *challenge); err != nil {
-			return err
-		}
-	}
-	if set["attestation-lifetime"] {
-		if p.MaxAttestationLifetime, err = periodSeconds("attestation-lifetime", *lifetime); err != nil {
-			return err
-		}
-	}
-	if set["fee-bps"] {
-		if *feeBps > maxFeeBps {
-			return fmt.Errorf("%w: --fee-bps %d is above %d", errUsage, *feeBps, maxFeeBps)
-		}
-		p.ProtocolFeeBps = uint16(*feeBps)
-	}
-	if set["quorum"] {
-		if *quorum < 1 || *quorum > 255 {
-			return fmt.Errorf("%w: --quorum must be 1..255", errUsage)
-		}
-		p.OracleQuorum = uint8(*quorum)
-	}
-	if set["treasury"] {
-		if p.Treasury, _, err = r.parseAddress(*treasury); err != nil {
-			return err
-		}
-	}
-	if err := checkParams(p); err != nil {
+	if ch.UnbondingPeriod, err = period("unbonding", *unbonding); err != nil {
 		return err
 	}
-	body, err := contracts.Encode(contracts.UpdateParams{QueryID: r.queryID, Params: p})
+	if ch.ChallengePeriod, err = period("challenge", *challenge); err != nil {
+		return err
+	}
+	if ch.MaxAttestationLifetime, err = period("attestation-lifetime", *lifetime); err != nil {
+		return err
+	}
+	if set["fee-bps"] {
+		bps, err := feeBpsFlag(*feeBps)
+		if err != nil {
+			return err
+		}
+		ch.ProtocolFeeBps = &bps
+	}
+	if set["quorum"] {
+		q, err := quorumFlag(*quorum)
+		if err != nil {
+			return err
+		}
+		ch.OracleQuorum = &q
+	}
+	if set["treasury"] {
+		if ch.Treasury, _, err = r.parseAddress(*treasury); err != nil {
+			return err
+		}
+	}
+	if ch == (ops.ParamsChange{}) {
+		return fmt.Errorf("%w: params needs at least one parameter flag to change (see 'cocoon registry show')", errUsage)
+	}
+	// The message replaces every parameter: the plan starts from the current ones, even for a link.
+	o, release, err := r.deliverer().session(ctx, reg, false)
 	if err != nil {
 		return err
 	}
-	return r.deliver(ctx, "params", reg, value, body, nil)
+	defer release()
+	p, err := o.PlanUpdateParams(ctx, ops.UpdateParamsInput{Change: ch, Value: value, QueryID: r.queryID})
+	if err != nil {
+		return usageOf(err)
+	}
+	return r.govern(ctx, o, p.Plan)
 }
 
 // registryGovern handles the verbs that are one governance message each.
 func registryGovern(ctx context.Context, verb string, args []string) error {
-	r := newRegCmd(verb, "0.1")
+	r := newRegCmd(verb, wallet.FormatTON(big.NewInt(ops.DefaultGovernanceValue)))
 	hashFlag := r.fs.String("hash", "", "measurement hash, 64 hex digits")
 	kind := r.fs.String("kind", "", "measurement kind: tdx, snp or sim")
 	id := r.fs.Uint("id", 0, "model id")
@@ -627,15 +548,8 @@ func registryGovern(ctx context.Context, verb string, args []string) error {
 		if err != nil {
 			return err
 		}
-		var k contracts.MeasurementKind
-		switch *kind {
-		case "tdx":
-			k = contracts.MeasurementTDX
-		case "snp":
-			k = contracts.MeasurementSNP
-		case "sim":
-			k = contracts.MeasurementSim
-		default:
+		k, ok := map[string]contracts.MeasurementKind{"tdx": contracts.MeasurementTDX, "snp": contracts.MeasurementSNP, "sim": contracts.MeasurementSim}[*kind]
+		if !ok {
 			return fmt.Errorf("%w: --kind must be tdx, snp or sim", errUsage)
 		}
 		msg = contracts.AddMeasurement{QueryID: r.queryID, MeasurementHash: h, Kind: k}
@@ -699,9 +613,14 @@ func registryGovern(ctx context.Context, verb string, args []string) error {
 	case "set-channel-code":
 		msg = contracts.SetChannelCode{QueryID: r.queryID, ChannelCode: contracts.ChannelCode()}
 	}
-	body, err := contracts.Encode(msg)
+	o, release, err := r.deliverer().session(ctx, reg, true)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
-	return r.deliver(ctx, verb, reg, value, body, nil)
+	defer release()
+	p, err := o.PlanGovern(ctx, msg, value)
+	if err != nil {
+		return usageOf(err)
+	}
+	return r.govern(ctx, o, p)
 }

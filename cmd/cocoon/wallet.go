@@ -8,10 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,10 +17,11 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 
 	"github.com/cocoon-go/cocoon/chain"
-	"github.com/cocoon-go/cocoon/chain/liteserver"
-	"github.com/cocoon-go/cocoon/chain/toncenter"
+	"github.com/cocoon-go/cocoon/chain/dial"
 	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/wallet"
+	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/keys"
 )
 
 func init() {
@@ -36,23 +35,12 @@ var (
 )
 
 const (
-	envMnemonic = "COCOON_WALLET_MNEMONIC"
-	envKeyFile  = "COCOON_WALLET_KEY_FILE"
+	envMnemonic = keys.EnvMnemonic
+	envKeyFile  = keys.EnvWalletKeyFile
 	envNetwork  = "COCOON_NETWORK"
 	envRPC      = "COCOON_RPC"
 	envAPIKey   = "COCOON_TONCENTER_API_KEY"
 )
-
-// Networks the wallet knows, with their global id (V5R1 signs it) and default toncenter URL.
-var networks = map[string]struct {
-	globalID int32
-	rpc      string
-	testnet  bool
-}{
-	"devnet":  {globalID: wallet.MainnetGlobalID, rpc: "http://127.0.0.1:8081"},
-	"testnet": {globalID: wallet.TestnetGlobalID, rpc: "https://testnet.toncenter.com", testnet: true},
-	"mainnet": {globalID: wallet.MainnetGlobalID, rpc: "https://toncenter.com"},
-}
 
 const walletUsage = `usage: cocoon wallet <new|import|address|balance|send> [flags]
 
@@ -150,7 +138,7 @@ func (f *walletFlags) parse(args []string) ([]string, error) {
 			f.keyFileSet = true
 		}
 	})
-	if _, ok := networks[f.network]; !ok {
+	if _, ok := dial.Networks[f.network]; !ok {
 		return nil, fmt.Errorf("%w: unknown network %q (want devnet, testnet or mainnet)", errUsage, f.network)
 	}
 	if _, err := wallet.ParseVersion(f.version); err != nil {
@@ -169,44 +157,16 @@ func (f *walletFlags) globalIDValue() int32 {
 	if f.globalID != 0 {
 		return int32(f.globalID)
 	}
-	return networks[f.network].globalID
+	return dial.Networks[f.network].GlobalID
 }
 
 // keyFilePath is the key file to use: the flag, the environment, or the per-user default.
-func (f *walletFlags) keyFilePath() (string, error) {
-	if f.keyFile != "" {
-		return f.keyFile, nil
-	}
-	if p := os.Getenv(envKeyFile); p != "" {
-		return p, nil
-	}
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("failed to find a place for the key file (give --key-file): %w", err)
-	}
-	return filepath.Join(dir, "cocoon", "wallet.key"), nil
-}
+func (f *walletFlags) keyFilePath() (string, error) { return keys.WalletKeyFile(f.keyFile) }
 
 // loadWallet reads the mnemonic from the environment or the key file and builds the wallet.
 func (f *walletFlags) loadWallet() (*wallet.Wallet, error) {
 	v, _ := wallet.ParseVersion(f.version)
-	var words []string
-	if env := os.Getenv(envMnemonic); env != "" && !f.keyFileSet {
-		words = strings.Fields(env)
-	} else {
-		path, err := f.keyFilePath()
-		if err != nil {
-			return nil, err
-		}
-		if words, err = readKeyFile(path); err != nil {
-			return nil, err
-		}
-	}
-	w, err := wallet.FromMnemonic(words, v, f.globalIDValue())
-	if err != nil {
-		return nil, fmt.Errorf("failed to load wallet: %w", err)
-	}
-	return w, nil
+	return keys.WalletSource{KeyFile: f.keyFile, KeyFileSet: f.keyFileSet, Version: v, GlobalID: f.globalIDValue()}.Wallet()
 }
 
 // tonFlag parses a TON amount flag (usage errors name it); positive demands more than zero.
@@ -224,67 +184,9 @@ func tonFlag(flagName, s string, positive bool) (*big.Int, error) {
 	return n, nil
 }
 
-// readKeyFile reads a mnemonic file, refusing one that group or others can read or write.
-func readKeyFile(path string) ([]string, error) {
-	raw, err := readPrivateFile(path, "wallet key file",
-		fmt.Sprintf("create one with 'cocoon wallet new' or 'cocoon wallet import', or set $%s", envMnemonic),
-		"it holds your mnemonic")
-	if err != nil {
-		return nil, err
-	}
-	return strings.Fields(string(raw)), nil
-}
-
-// readPrivateFile reads a secret file (a wallet mnemonic, a channel key), refusing one that is
-// missing (create says how to make one), not a regular file, or readable or writable by group or
-// others (holds says what the secret is for).
-func readPrivateFile(path, kind, create, holds string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no %s at %s: %s", kind, path, create)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", kind, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s %s is not a regular file", kind, path)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s %s has permissions %04o: %s and must be private to you (chmod 600 %s)", kind, path, perm, holds, path)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", kind, err)
-	}
-	return raw, nil
-}
-
-// writeKeyFile creates path with mode 0600 (its directory 0700); it never overwrites a file.
-func writeKeyFile(path string, words []string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("failed to create key directory: %w", err)
-	}
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("key file %s already exists: refusing to overwrite a key; move it away first", path)
-	}
-	if err != nil {
-		return fmt.Errorf("failed to create key file: %w", err)
-	}
-	_, werr := fmt.Fprintln(fh, strings.Join(words, " "))
-	if err := errors.Join(werr, fh.Sync(), fh.Close()); err != nil {
-		_ = os.Remove(path)
-		return fmt.Errorf("failed to write key file: %w", err)
-	}
-	return nil
-}
-
 // friendly renders an address the way wallets show it on this network.
 func (f *walletFlags) friendly(a *address.Address, bounceable bool) string {
-	c := a.Copy()
-	c.SetBounce(bounceable)
-	c.SetTestnetOnly(networks[f.network].testnet)
-	return c.String()
+	return chain.Friendly(a, bounceable, dial.Networks[f.network].Testnet)
 }
 
 func (f *walletFlags) printAddress(w *wallet.Wallet) {
@@ -314,7 +216,7 @@ func walletNew(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeKeyFile(path, words); err != nil {
+	if err := keys.WriteMnemonic(path, words); err != nil {
 		return err
 	}
 	fmt.Fprintf(walletOut, "key file:   %s\n", path)
@@ -355,7 +257,7 @@ func walletImport(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeKeyFile(path, words); err != nil {
+	if err := keys.WriteMnemonic(path, words); err != nil {
 		return err
 	}
 	fmt.Fprintf(walletOut, "key file:   %s\n", path)
@@ -382,33 +284,12 @@ func walletAddress(args []string) error {
 
 // connect opens the chain client the flags select. The returned func releases it.
 func (f *walletFlags) connect(ctx context.Context) (chain.Client, func(), error) {
-	if f.liteConfig != "" {
-		cfg := f.liteConfig
-		switch cfg { // shorthands for the public configs
-		case "testnet":
-			cfg = "https://ton.org/testnet-global.config.json"
-		case "mainnet":
-			cfg = "https://ton.org/global.config.json"
-		}
-		c, err := liteserver.Dial(ctx, liteserver.Config{GlobalConfig: cfg})
-		if err != nil {
-			return nil, nil, err
-		}
-		return c, c.Close, nil
+	c, release, err := dial.Dial(ctx, dial.Config{Network: f.network, RPC: f.rpc, APIKey: f.apiKey, LiteserverConfig: f.liteConfig})
+	var ce *dial.ConfigError
+	if errors.As(err, &ce) {
+		return nil, nil, fmt.Errorf("%w: %v", errUsage, ce.Err)
 	}
-	url := f.rpc
-	if url == "" {
-		url = networks[f.network].rpc
-	}
-	cfg := toncenter.Config{URL: url, APIKey: f.apiKey}
-	if f.network != "devnet" && f.apiKey == "" {
-		cfg.RequestsPerSecond = 1 // toncenter's limit without an API key
-	}
-	c, err := toncenter.New(cfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return c, func() {}, nil
+	return c, release, err
 }
 
 // parseAddress accepts user-friendly (EQ…/UQ…) and raw (0:hex) addresses. friendly reports
@@ -418,7 +299,7 @@ func (f *walletFlags) parseAddress(s string) (a *address.Address, friendly bool,
 		return nil, false, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	friendly = !strings.Contains(s, ":")
-	if friendly && a.IsTestnetOnly() && !networks[f.network].testnet {
+	if friendly && a.IsTestnetOnly() && !dial.Networks[f.network].Testnet {
 		return nil, false, fmt.Errorf("%w: %s is a testnet-only address, but the network is %s", errUsage, s, f.network)
 	}
 	return a, friendly, nil
@@ -517,47 +398,32 @@ func walletSend(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
-
-	// Wallets send with "ignore errors", so an unaffordable transfer would be skipped silently.
-	own, err := c.GetAccount(ctx, w.Address())
+	in := ops.TransferInput{To: dst, Amount: nano, Comment: *comment, Bounce: bounceMode}
+	if bounceMode == nil && isFriendly {
+		b := dst.IsBounceable()
+		in.Bounce = &b
+	}
+	o, err := f.ops(ctx, c, w, nil, *timeout)
 	if err != nil {
 		return err
 	}
-	if own.Balance.Cmp(nano) <= 0 {
-		return fmt.Errorf("wallet %s holds %s TON, not enough to send %s TON plus fees", f.friendly(w.Address(), false), wallet.FormatTON(own.Balance), wallet.FormatTON(nano))
-	}
-	tr := wallet.Transfer{To: dst, Amount: nano}
-	switch {
-	case bounceMode != nil:
-		tr.Bounce = *bounceMode
-	case isFriendly:
-		tr.Bounce = dst.IsBounceable()
-	default:
-		acc, err := c.GetAccount(ctx, dst)
-		if err != nil {
-			return err
-		}
-		tr.Bounce = acc.State == chain.StateActive
-	}
-	if *comment != "" {
-		if tr.Body, err = wallet.Comment(*comment); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-	}
-	mgr, err := f.txManager(ctx, c, w, *timeout)
+	p, err := o.PlanTransfer(ctx, in)
 	if err != nil {
+		var ie *ops.InputError
+		if errors.As(err, &ie) {
+			return fmt.Errorf("%w: %v", errUsage, ie.Err)
+		}
 		return err
 	}
-	req := txmgr.Request{Transfers: []wallet.Transfer{tr}, NoWait: *noWait}
-	if !*noWait {
-		// Until the transfer arrives (and, bounced, comes back): a script reads balances next.
-		req.Follow = txmgr.Follow{All: true, MaxDepth: 2, Timeout: *timeout}
+	p.Follow.Timeout = *timeout
+	if *noWait {
+		p.Wait = ops.WaitAccepted
 	}
-	out, err := mgr.Send(ctx, req)
+	out, err := o.SendTransfer(ctx, p)
 	if out != nil && out.Accepted {
 		sent := out.Sent()
 		fmt.Fprintf(walletOut, "sent %s TON to %s (bounce %t) from %s, seqno %d\n",
-			wallet.FormatTON(nano), f.friendly(dst, tr.Bounce), tr.Bounce, f.friendly(w.Address(), false), sent.Seqno)
+			wallet.FormatTON(nano), f.friendly(dst, p.Bounce), p.Bounce, f.friendly(w.Address(), false), sent.Seqno)
 		if sent.Deploy {
 			fmt.Fprintln(walletOut, "the message also deploys the wallet")
 		}
@@ -565,31 +431,29 @@ func walletSend(ctx context.Context, args []string) error {
 		printResent("", out)
 		if tx := out.Transaction; tx != nil {
 			fmt.Fprintf(walletOut, "transaction: lt %d hash %s fees %s TON\n", tx.LT, hex.EncodeToString(tx.Hash), wallet.FormatTON(tx.TotalFees.Coins.Nano()))
-			if errors.Is(err, txmgr.ErrNotSent) {
-				err = fmt.Errorf("%w: the wallet's transaction sent no message (not enough balance for the amount plus fees?)", wallet.ErrFailed)
-			}
 		}
 	}
 	return err
 }
 
-// txManager is the transaction manager a command sends through: one request per command, so no
-// journal (the command waits for its request and prints what became of it); messages valid for ttl
-// on the chain's clock, re-signed when another sender took the seqno and at most twice when they
-// expire unincluded.
-func (f *walletFlags) txManager(ctx context.Context, c chain.Client, w *wallet.Wallet, ttl time.Duration) (*txmgr.Manager, error) {
-	now := chainClock(ctx, f, c)
-	return txmgr.New(txmgr.Config{Chain: c, Signer: w, TTL: ttl, MaxExpired: 2, PollInterval: f.pollInterval(),
-		Clock: func(context.Context) (time.Time, error) { return now(), nil }})
-}
-
-// pollInterval is how often a command reads the chain while it waits: often on a local devnet,
-// once a second (toncenter's rate without a key) elsewhere.
-func (f *walletFlags) pollInterval() time.Duration {
-	if f.network == "devnet" {
-		return 20 * time.Millisecond
+// ops is the protocol operations a verb performs on registry (nil: none), reading through c (nil:
+// plan only) and sending from w (nil: links only) through a transaction manager whose messages
+// stay valid for ttl.
+func (f *walletFlags) ops(ctx context.Context, c chain.Client, w *wallet.Wallet, registry *address.Address, ttl time.Duration) (*ops.Ops, error) {
+	o := &ops.Ops{Chain: c, Registry: registry, Testnet: dial.Networks[f.network].Testnet}
+	if c == nil {
+		return o, nil
 	}
-	return time.Second
+	now := dial.Clock(ctx, f.network, c)
+	o.Clock = func(context.Context) (time.Time, error) { return now(), nil }
+	if w != nil {
+		mgr, err := txmgr.New(txmgr.Config{Chain: c, Signer: w, TTL: ttl, MaxExpired: 2, PollInterval: dial.PollInterval(f.network), Clock: o.Clock})
+		if err != nil {
+			return nil, err
+		}
+		o.Sender = mgr
+	}
+	return o, nil
 }
 
 // printResent says so when the request needed more than one message (prefix starts the line).
@@ -597,19 +461,4 @@ func printResent(prefix string, out *txmgr.Outcome) {
 	for _, a := range out.Attempts[1:] {
 		fmt.Fprintf(walletOut, "%sre-signed (%s): seqno %d, message hash %s\n", prefix, a.Reason, a.Seqno, hex.EncodeToString(a.Hash))
 	}
-}
-
-// chainClock returns the clock to sign valid-until against: the devnet's own clock when it serves
-// one (it can run ahead of the wall clock), the wall clock otherwise.
-func chainClock(ctx context.Context, f *walletFlags, c chain.Client) func() time.Time {
-	type clocked interface {
-		DevnetTime(ctx context.Context) (time.Time, error)
-	}
-	if cc, ok := c.(clocked); ok && f.network == "devnet" {
-		if now, err := cc.DevnetTime(ctx); err == nil {
-			offset := time.Until(now)
-			return func() time.Time { return time.Now().Add(offset) }
-		}
-	}
-	return time.Now
 }

@@ -1,0 +1,139 @@
+package ops
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+
+	"github.com/cocoon-go/cocoon/contracts"
+)
+
+// OracleVoteInput is an oracle's vote that a provider runs the attested claim.
+type OracleVoteInput struct {
+	// Oracle is the voting wallet (nil: the Sender; give it to plan a vote signed elsewhere).
+	Oracle        *address.Address
+	ProviderOwner *address.Address
+	Claim         contracts.AttestationClaim
+	// Value attached (nil: DefaultVoteValue); the provider returns what it does not spend.
+	Value *big.Int
+	// QueryID 0 is derived from the provider, the claim and its validity: the same vote asked
+	// twice is sent once.
+	QueryID uint64
+}
+
+// VotePlan is SubmitOracleVote with what the registry said about the voter.
+type VotePlan struct {
+	*Plan
+	// Slot is the oracle's place in a provider's votes; Epoch the registry's oracle epoch (the
+	// provider drops votes cast under an older one).
+	Slot  uint8
+	Epoch uint32
+	// Provider is the provider voted on.
+	Provider *ProviderState
+}
+
+// PlanOracleVote plans SubmitOracleVote from the oracle's wallet after the registry's checks: the sender is an oracle (114), the measurement is allowed (115), the claim is valid now
+// (116) and not longer than the registry's maxAttestationLifetime (117) on the chain's clock. The
+// provider must be registered (a vote for anyone else bounces back).
+func (o *Ops) PlanOracleVote(ctx context.Context, in OracleVoteInput) (*VotePlan, error) {
+	voter := in.Oracle
+	if voter == nil {
+		if o.Sender == nil {
+			return nil, fmt.Errorf("%w: a vote is sent from the oracle's wallet", ErrNoSender)
+		}
+		voter = o.Sender.Address()
+	}
+	if o.Sender != nil && !voter.Equals(o.Sender.Address()) {
+		return nil, badInput("the registry takes the vote of the sending wallet %s, not %s", o.Friendly(o.Sender.Address(), false), o.Friendly(voter, false))
+	}
+	if in.ProviderOwner == nil {
+		return nil, badInput("a vote needs the provider's owner")
+	}
+	if err := o.needRegistry(); err != nil {
+		return nil, err
+	}
+	if err := o.needChain(); err != nil {
+		return nil, err
+	}
+	rc := o.registryClient()
+	me, err := rc.Oracle(ctx, voter)
+	if err != nil {
+		return nil, err
+	}
+	if !me.Found {
+		return nil, refuse("registry", contracts.ExitNotOracle, "wallet %s is not one of the registry's oracles", o.Friendly(voter, false))
+	}
+	c := in.Claim
+	kind, err := rc.MeasurementKind(ctx, c.MeasurementHash)
+	if err != nil {
+		return nil, err
+	}
+	if kind == 0 {
+		return nil, refuse("registry", contracts.ExitMeasurementNotAllowed, "measurement %x is not on the registry's allow-list", c.MeasurementHash)
+	}
+	params, err := rc.Params(ctx)
+	if err != nil {
+		return nil, err
+	}
+	data, err := rc.Data(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now, err := o.now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := now.Unix()
+	until := time.Unix(int64(c.ValidUntil), 0).UTC()
+	if int64(c.ValidUntil) <= t {
+		return nil, refuse("registry", contracts.ExitAttestationExpired, "the claim's validity ended at %s", until.Format(time.RFC3339))
+	}
+	if int64(c.ValidUntil) > t+int64(params.MaxAttestationLifetime) {
+		return nil, refuse("registry", contracts.ExitAttestationTooLong, "the claim is valid until %s, beyond the registry's longest attestation (%v from now)",
+			until.Format(time.RFC3339), time.Duration(params.MaxAttestationLifetime)*time.Second)
+	}
+	st, err := o.LookupProvider(ctx, in.ProviderOwner)
+	if err != nil {
+		return nil, err
+	}
+	queryID := in.QueryID
+	if queryID == 0 {
+		hash, err := contracts.ClaimHash(c.MeasurementHash, c.EvidenceDigest, c.TLSKeyHash)
+		if err != nil {
+			return nil, &InputError{err}
+		}
+		queryID = derivedQueryID([]byte("vote"), st.Address.Data(), hash, binary.BigEndian.AppendUint32(nil, c.ValidUntil))
+	}
+	claim := c
+	body, err := encode(contracts.SubmitOracleVote{QueryID: queryID, ProviderOwner: in.ProviderOwner, Claim: &claim})
+	if err != nil {
+		return nil, err
+	}
+	value := in.Value
+	if value == nil {
+		value = big.NewInt(DefaultVoteValue)
+	}
+	p := newPlan("vote", value, body, queryID, Hop{"registry", o.Registry}, Hop{"provider", st.Address})
+	return &VotePlan{Plan: p, Slot: me.Slot, Epoch: data.OracleEpoch, Provider: st}, nil
+}
+
+// VoteResult is a vote the provider applied, with its attestation after it.
+type VoteResult struct {
+	*Sent
+	Attestation *contracts.AttestationView
+}
+
+// SendOracleVote sends a vote and reads the provider's attestation after it.
+func (o *Ops) SendOracleVote(ctx context.Context, p *VotePlan) (*VoteResult, error) {
+	sent, err := o.Send(ctx, p.Plan)
+	res := &VoteResult{Sent: sent}
+	if err != nil || sent.Last(p.Plan) == nil {
+		return res, err
+	}
+	res.Attestation, err = contracts.ProviderClient{Chain: o.Chain, Address: p.Provider.Address}.Attestation(ctx)
+	return res, err
+}

@@ -1,0 +1,293 @@
+package payment
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+)
+
+func nano(s string) *big.Int {
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		panic(s)
+	}
+	return v
+}
+
+var testChannel = address.MustParseRawAddr("0:" + strings.Repeat("ab", 32))
+
+func TestCostRoundsUpOnce(t *testing.T) {
+	for _, tc := range []struct {
+		prompt, completion string
+		pt, ct             uint64
+		want               string
+	}{
+		{"0", "0", 1000, 1000, "0"},
+		{"1", "0", 1, 0, "1"},                                           // 1/1e6 rounds up to 1
+		{"1", "1", 500_000, 500_000, "1"},                               // one rounding over the sum, not two
+		{"1", "1", 500_001, 500_000, "2"},                               //
+		{"100000000", "250000000", 1500, 700, "325000"},                 // 0.1 TON / 0.25 TON per 1M
+		{"100000000", "250000000", 1, 1, "350"},                         //
+		{"1000000000000", "0", 1 << 63, 0, "9223372036854775808000000"}, // no overflow
+	} {
+		p := Prices{Prompt: nano(tc.prompt), Completion: nano(tc.completion)}
+		if err := p.Check(); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Cost(tc.pt, tc.ct); got.String() != tc.want {
+			t.Errorf("Cost(%s/%s, %d, %d) = %s, want %s", tc.prompt, tc.completion, tc.pt, tc.ct, got, tc.want)
+		}
+	}
+	for _, bad := range []Prices{{}, {Prompt: big.NewInt(1)}, {Prompt: big.NewInt(-1), Completion: big.NewInt(1)},
+		{Prompt: new(big.Int).Lsh(big.NewInt(1), 120), Completion: big.NewInt(0)}} {
+		if err := bad.Check(); !errors.Is(err, ErrBadPrices) {
+			t.Errorf("Check(%v) = %v, want ErrBadPrices", bad, err)
+		}
+	}
+}
+
+func TestFormatTON(t *testing.T) {
+	for in, want := range map[string]string{"0": "0", "1": "0.000000001", "1500000000": "1.5", "12500": "0.0000125", "-2000000000": "-2"} {
+		if got := FormatTON(nano(in)); got != want {
+			t.Errorf("FormatTON(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAdmit(t *testing.T) {
+	l := func(owed, reserved, voucher, capacity int64) Ledger {
+		return Ledger{Owed: big.NewInt(owed), Reserved: big.NewInt(reserved), Voucher: big.NewInt(voucher), Capacity: big.NewInt(capacity)}
+	}
+	for _, tc := range []struct {
+		name    string
+		l       Ledger
+		max     int64
+		code    string
+		minimum string
+	}{
+		{"first request on credit", l(0, 0, 0, 1000), 100, "", ""},
+		{"previous answer covered", l(70, 0, 70, 1000), 100, "", ""},
+		{"previous answer unpaid", l(70, 0, 0, 1000), 100, CodeVoucherTooLow, "70"},
+		{"old voucher", l(170, 0, 70, 1000), 100, CodeVoucherTooLow, "170"},
+		{"second in flight needs prepayment", l(70, 100, 70, 1000), 100, CodeVoucherTooLow, "170"},
+		{"prepaid for the one in flight", l(70, 100, 170, 1000), 100, "", ""},
+		{"deposit exactly enough", l(70, 0, 70, 170), 100, "", ""},
+		{"deposit one short", l(70, 0, 70, 169), 100, CodeDepositTooLow, ""},
+	} {
+		r := Admit(tc.l, big.NewInt(tc.max))
+		switch {
+		case tc.code == "" && r != nil:
+			t.Errorf("%s: refused: %v", tc.name, r)
+		case tc.code != "" && (r == nil || r.Code != tc.code):
+			t.Errorf("%s: got %v, want code %s", tc.name, r, tc.code)
+		case tc.minimum != "" && (r.VoucherMin == nil || r.VoucherMin.String() != tc.minimum):
+			t.Errorf("%s: voucher minimum %v, want %s", tc.name, r.VoucherMin, tc.minimum)
+		case tc.code == CodeDepositTooLow && r.VoucherMin != nil:
+			t.Errorf("%s: a voucher cannot fix a small deposit, got minimum %v", tc.name, r.VoucherMin)
+		}
+	}
+}
+
+func TestAuth(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	pub := key.Public().(ed25519.PublicKey)
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"model":"m"}`)
+	value, err := SignRequest(key, testChannel, "POST", "/v1/chat/completions", body, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ParseAuth(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != value {
+		t.Fatalf("round trip: %q != %q", a.String(), value)
+	}
+	if err := a.Verify(pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(AuthWindow)); err != nil {
+		t.Fatalf("valid authorization refused: %v", err)
+	}
+	other := address.MustParseRawAddr("0:" + strings.Repeat("cd", 32))
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	for name, err := range map[string]error{
+		"late":          a.Verify(pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(AuthWindow+time.Second)),
+		"early":         a.Verify(pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(-AuthWindow-time.Second)),
+		"other body":    a.Verify(pub, testChannel, "POST", "/v1/chat/completions", []byte(`{"model":"n"}`), now),
+		"other path":    a.Verify(pub, testChannel, "POST", "/v1/completions", body, now),
+		"other method":  a.Verify(pub, testChannel, "GET", "/v1/chat/completions", body, now),
+		"other channel": a.Verify(pub, other, "POST", "/v1/chat/completions", body, now),
+		"other key":     a.Verify(otherKey.Public().(ed25519.PublicKey), testChannel, "POST", "/v1/chat/completions", body, now),
+	} {
+		if !errors.Is(err, ErrBadAuth) {
+			t.Errorf("%s: got %v, want ErrBadAuth", name, err)
+		}
+	}
+	parts := strings.Split(value, ".")
+	for _, bad := range []string{"", "v2." + strings.Join(parts[1:], "."), strings.Join(parts[:3], "."), value + ".x",
+		"v1.0" + parts[1] + "." + parts[2] + "." + parts[3], "v1.-5." + parts[2] + "." + parts[3],
+		"v1." + parts[1] + "." + parts[2] + "=." + parts[3], "v1." + parts[1] + ".AAAA." + parts[3], strings.Repeat("v", 201)} {
+		if _, err := ParseAuth(bad); !errors.Is(err, ErrBadAuth) {
+			t.Errorf("ParseAuth(%q) = %v, want ErrBadAuth", bad, err)
+		}
+	}
+
+	var g ReplayGuard
+	if err := g.Use(testChannel, a, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Use(testChannel, a, now.Add(time.Second)); !errors.Is(err, ErrBadAuth) {
+		t.Fatalf("replay accepted: %v", err)
+	}
+	if err := g.Use(other, a, now); err != nil {
+		t.Fatalf("the same nonce on another channel is another request: %v", err)
+	}
+	// Swept once outside the window: then Verify refuses it anyway.
+	if err := g.Use(testChannel, Auth{Unix: now.Unix() + 1000, Nonce: [16]byte{1}}, now.Add(1000*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.seen) != 1 {
+		t.Fatalf("expired nonces kept: %d entries", len(g.seen))
+	}
+}
+
+func testReceipt() Receipt {
+	return Receipt{
+		Channel:          testChannel,
+		RequestHash:      [32]byte{1, 2, 3},
+		ResponseHash:     [32]byte{4, 5, 6},
+		IssuedAt:         time.Unix(1_800_000_000, 0),
+		ModelID:          7,
+		PromptTokens:     1500,
+		CompletionTokens: 700,
+		Prices:           Prices{Prompt: big.NewInt(100_000_000), Completion: big.NewInt(250_000_000)},
+		Cost:             big.NewInt(325_000),
+		Owed:             big.NewInt(1_325_000),
+	}
+}
+
+func TestReceiptSignVerify(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := testReceipt().Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := s.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc) > MaxReceiptLen {
+		t.Fatalf("encoded receipt is %d characters, above MaxReceiptLen", len(enc))
+	}
+	got, err := DecodeReceipt(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Verify(&key.PublicKey); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if got.Cost.Cmp(s.Cost) != 0 || got.Owed.Cmp(s.Owed) != 0 || got.ResponseHash != s.ResponseHash || !got.Channel.Equals(testChannel) ||
+		got.PromptTokens != 1500 || got.CompletionTokens != 700 || got.ModelID != 7 || !got.IssuedAt.Equal(s.IssuedAt) {
+		t.Fatalf("round trip changed the receipt: %+v", got.Receipt)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := got.Verify(&other.PublicKey); !errors.Is(err, ErrReceiptSignature) {
+		t.Fatalf("verified under another key: %v", err)
+	}
+	// Any change of what was signed breaks the signature.
+	tampered := got
+	tampered.CompletionTokens, tampered.Cost = 100, big.NewInt(175_000)
+	if err := tampered.Verify(&key.PublicKey); !errors.Is(err, ErrReceiptSignature) {
+		t.Fatalf("tampered receipt verified: %v", err)
+	}
+}
+
+func TestReceiptRejects(t *testing.T) {
+	r := testReceipt()
+	r.Cost = big.NewInt(325_001)
+	if _, err := r.Cell(); !errors.Is(err, ErrBadReceipt) {
+		t.Errorf("a cost that is not the tokens at the prices: %v", err)
+	}
+	r = testReceipt()
+	r.Owed = big.NewInt(1)
+	if _, err := r.Cell(); !errors.Is(err, ErrBadReceipt) {
+		t.Errorf("owed below cost: %v", err)
+	}
+	good, _ := testReceipt().Cell()
+	// The same fields with a non-canonical coins encoding (a leading zero byte in cost).
+	m := good.MustPeekRef(0).MustBeginParse()
+	head := good.MustBeginParse().MustLoadSlice(32 + 267 + 512 + 32)
+	b := cell.BeginCell().MustStoreUInt(m.MustLoadUInt(32), 32).MustStoreUInt(m.MustLoadUInt(64), 64).MustStoreUInt(m.MustLoadUInt(64), 64).
+		MustStoreBigCoins(m.MustLoadBigCoins()).MustStoreBigCoins(m.MustLoadBigCoins())
+	cost := m.MustLoadBigCoins()
+	b.MustStoreUInt(4, 4).MustStoreUInt(0, 8).MustStoreBigUInt(cost, 24).MustStoreBigCoins(m.MustLoadBigCoins())
+	nonCanonical := cell.BeginCell().MustStoreSlice(head, 32+267+512+32).MustStoreRef(b.EndCell()).EndCell()
+	if _, err := ParseReceiptCell(nonCanonical); !errors.Is(err, ErrBadReceipt) {
+		t.Errorf("non-canonical coins accepted: %v", err)
+	} else if !strings.Contains(err.Error(), "canonical") {
+		t.Errorf("non-canonical coins refused for another reason: %v", err)
+	}
+	extra := cell.BeginCell().MustStoreBuilder(good.ToBuilder()).MustStoreUInt(0, 1).EndCell()
+	if _, err := ParseReceiptCell(extra); !errors.Is(err, ErrBadReceipt) {
+		t.Errorf("trailing bit accepted: %v", err)
+	}
+	for _, bad := range []string{"", "abc", "a.b.c", strings.Repeat("A", MaxReceiptLen+1), "AAAA.AAAA"} {
+		if _, err := DecodeReceipt(bad); !errors.Is(err, ErrBadReceipt) {
+			t.Errorf("DecodeReceipt(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestContentHashSameStreamedOrNot(t *testing.T) {
+	hash := func(parts ...string) [32]byte {
+		var c Content
+		for _, p := range parts {
+			if err := c.Add([]byte(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c.Hash()
+	}
+	whole := hash(`{"object":"chat.completion","choices":[
+		{"index":0,"message":{"role":"assistant","content":"Hello world","refusal":null},"finish_reason":"stop"},
+		{"index":1,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}],
+		"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`)
+	streamed := hash(
+		`{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`,
+		`{"choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}`,
+		`{"choices":[{"index":1,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}]}`,
+		`{"choices":[{"index":0,"delta":{"content":" world"},"finish_reason":"stop"}]}`,
+		`{"choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]},"finish_reason":null}]}`,
+		`{"choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]},"finish_reason":"tool_calls"}]}`,
+		`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`)
+	if whole != streamed {
+		t.Fatal("a streamed answer hashes differently from the same answer in one piece")
+	}
+	if hash(`{"choices":[{"index":0,"text":"Hello world","finish_reason":"length"}]}`) ==
+		hash(`{"choices":[{"index":0,"text":"Hello world","finish_reason":"stop"}]}`) {
+		t.Fatal("finish_reason does not count")
+	}
+	// Piece boundaries are not part of the hash, field boundaries are.
+	if hash(`{"choices":[{"index":0,"message":{"content":"ab","refusal":"c"}}]}`) ==
+		hash(`{"choices":[{"index":0,"message":{"content":"a","refusal":"bc"}}]}`) {
+		t.Fatal("content and refusal run together")
+	}
+	if hash(`{"choices":[{"index":0,"text":"x"}]}`) == hash(`{"choices":[{"index":1,"text":"x"}]}`) {
+		t.Fatal("choice index does not count")
+	}
+	var c Content
+	if err := c.Add([]byte("[DONE]")); err == nil {
+		t.Fatal("non-JSON accepted")
+	}
+}
