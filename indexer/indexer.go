@@ -244,15 +244,16 @@ func (ix *Indexer) initOps(ctx context.Context) (service.StopFunc, error) {
 	return s.Stop, nil
 }
 
-// followerHealthy fails when no pass over the accounts finished for a while.
+// followerHealthy fails when the follower neither finished a pass over the accounts nor committed
+// a batch for a while.
 func (ix *Indexer) followerHealthy(context.Context) error {
 	if ix.follower == nil {
 		return errors.New("not started")
 	}
-	last := ix.follower.LastRound()
+	last := ix.follower.LastProgress()
 	limit := max(30*time.Second, 10*ix.cfg.Poll)
 	if last.IsZero() || ix.cfg.Clock.Since(last) > limit {
-		return fmt.Errorf("no pass over the followed accounts finished in the last %v", limit)
+		return fmt.Errorf("no pass over the followed accounts finished, and no batch was committed, in the last %v", limit)
 	}
 	return nil
 }

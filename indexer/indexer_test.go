@@ -448,3 +448,32 @@ func TestPagesRender(t *testing.T) {
 		require.Equal(t, want, resp.StatusCode, p)
 	}
 }
+
+// TestOpsEndpoints: /healthz is healthy once the indexer follows, and /metrics reports the ingest
+// (transactions, unknown bodies, lag, accounts) and the API's latency by route.
+func TestOpsEndpoints(t *testing.T) {
+	f := world(t)
+	resp, err := http.Get(f.ix.OpsURL() + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	getJSON(t, f.ix.URL()+"/api/v1/stats", nil)
+	resp, err = http.Get(f.ix.OpsURL() + "/metrics")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metrics := string(b)
+	var status api.StatusView
+	getJSON(t, f.ix.URL()+"/api/v1/status", &status)
+	for _, want := range []string{
+		fmt.Sprintf("cocoon_indexer_ingested_transactions_total %d", status.Transactions),
+		fmt.Sprintf("cocoon_indexer_unknown_bodies_total %d", status.UnknownBodies),
+		"cocoon_indexer_followed_accounts 6",
+		"cocoon_indexer_ingest_lag_seconds 0",
+		"cocoon_indexer_state_mismatches_total 0",
+		`cocoon_indexer_api_request_duration_seconds_count{code="200",route="/api/v1/stats"}`,
+		"cocoon_indexer_up 1",
+	} {
+		require.Contains(t, metrics, want)
+	}
+}

@@ -120,6 +120,7 @@ type Follower struct {
 	// synced is set after a round that found nothing new, cleared when one finds something.
 	synced    atomic.Bool
 	lastRound atomic.Int64 // unix nanoseconds of the last finished round
+	lastBatch atomic.Int64 // unix nanoseconds of the last committed batch
 }
 
 // New builds a follower; it reads nothing yet.
@@ -136,6 +137,16 @@ func (f *Follower) Synced() bool { return f.synced.Load() }
 // LastRound is when the last round finished (zero before the first).
 func (f *Follower) LastRound() time.Time {
 	n := f.lastRound.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// LastProgress is when the follower last finished a round or committed a batch (a long catch-up
+// commits batches long before its first round ends).
+func (f *Follower) LastProgress() time.Time {
+	n := max(f.lastRound.Load(), f.lastBatch.Load())
 	if n == 0 {
 		return time.Time{}
 	}
@@ -302,6 +313,7 @@ func (f *Follower) account(ctx context.Context, a store.Account) (ingested, disc
 			if err != nil {
 				return ingested, discovered, err
 			}
+			f.lastBatch.Store(f.cfg.Clock.Now().UnixNano())
 			ingested += res.Ingested
 			discovered += len(res.Discovered)
 			f.cfg.Metrics.RecordIngested(res.Ingested, res.Unknown)
