@@ -14,6 +14,7 @@ import (
 
 const (
 	chartW, chartH         = 640.0, 180.0
+	timelineW              = 1200.0
 	padL, padR, padT, padB = 56.0, 8.0, 10.0, 24.0
 )
 
@@ -126,7 +127,8 @@ type Span struct {
 	Class    string
 }
 
-// Timeline draws spans on rows (one row per distinct Label) over [from, to].
+// Timeline draws spans on rows (one row per distinct Label) over [from, to]. It is drawn wider than
+// the other charts: it spans a page's width.
 func Timeline(title string, spans []Span, from, to int64) template.HTML {
 	var b strings.Builder
 	rows := map[string]int{}
@@ -138,13 +140,13 @@ func Timeline(title string, spans []Span, from, to int64) template.HTML {
 		}
 	}
 	h := padT + padB + float64(max(len(order), 1))*22
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s"><title>%s</title>`, chartW, h, esc(title), esc(title))
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s"><title>%s</title>`, timelineW, h, esc(title), esc(title))
 	if to <= from {
 		to = from + 1
 	}
 	x := func(t int64) float64 {
 		t = min(max(t, from), to)
-		return padL + float64(t-from)/float64(to-from)*(chartW-padL-padR)
+		return padL + float64(t-from)/float64(to-from)*(timelineW-padL-padR)
 	}
 	for i, label := range order {
 		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, padL-4, padT+float64(i)*22+15, esc(label))
@@ -155,7 +157,7 @@ func Timeline(title string, spans []Span, from, to int64) template.HTML {
 		fmt.Fprintf(&b, `<rect class="span %s" x="%.1f" y="%.1f" width="%.1f" height="16"><title>%s: %s → %s</title></rect>`,
 			s.Class, x(s.From), padT+float64(r)*22+2, w, esc(s.Label), fmtTime(s.From), fmtTime(s.To))
 	}
-	fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, padL, h-padB, chartW-padR, h-padB)
+	fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, padL, h-padB, timelineW-padR, h-padB)
 	ticks(&b, from, to, x, h-6)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
