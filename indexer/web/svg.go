@@ -15,6 +15,7 @@ import (
 const (
 	chartW, chartH         = 640.0, 180.0
 	timelineW              = 1200.0
+	timelinePadL           = 150.0 // room for the row labels
 	padL, padR, padT, padB = 56.0, 8.0, 10.0, 24.0
 )
 
@@ -146,10 +147,10 @@ func Timeline(title string, spans []Span, from, to int64) template.HTML {
 	}
 	x := func(t int64) float64 {
 		t = min(max(t, from), to)
-		return padL + float64(t-from)/float64(to-from)*(timelineW-padL-padR)
+		return timelinePadL + float64(t-from)/float64(to-from)*(timelineW-timelinePadL-padR)
 	}
 	for i, label := range order {
-		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, padL-4, padT+float64(i)*22+15, esc(label))
+		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, timelinePadL-4, padT+float64(i)*22+15, esc(label))
 	}
 	for _, s := range spans {
 		r := rows[s.Label]
@@ -157,7 +158,7 @@ func Timeline(title string, spans []Span, from, to int64) template.HTML {
 		fmt.Fprintf(&b, `<rect class="span %s" x="%.1f" y="%.1f" width="%.1f" height="16"><title>%s: %s → %s</title></rect>`,
 			s.Class, x(s.From), padT+float64(r)*22+2, w, esc(s.Label), fmtTime(s.From), fmtTime(s.To))
 	}
-	fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, padL, h-padB, timelineW-padR, h-padB)
+	fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, timelinePadL, h-padB, timelineW-padR, h-padB)
 	ticks(&b, from, to, x, h-6)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
