@@ -137,3 +137,96 @@ func (o *Ops) SendOracleVote(ctx context.Context, p *VotePlan) (*VoteResult, err
 	res.Attestation, err = contracts.ProviderClient{Chain: o.Chain, Address: p.Provider.Address}.Attestation(ctx)
 	return res, err
 }
+
+// DefaultUptimeValue: SubmitUptimeRoot (GAS_REGISTRY_UPTIME is 12,000 gas; the registry returns the rest).
+const DefaultUptimeValue = 20_000_000
+
+// UptimeRootInput is an oracle's commitment of its uptime table of one epoch.
+type UptimeRootInput struct {
+	// Oracle is the committing wallet (nil: the Sender; give it to plan a commitment signed elsewhere).
+	Oracle        *address.Address
+	Epoch         uint32
+	Root          []byte
+	ProviderCount uint32
+	// Value attached (nil: DefaultUptimeValue); the registry returns what it does not spend.
+	Value *big.Int
+	// QueryID 0 is derived from the epoch, root and count: the same commitment asked twice is sent once.
+	QueryID uint64
+}
+
+// UptimePlan is SubmitUptimeRoot with the oracle's commitment before it.
+type UptimePlan struct {
+	*Plan
+	// Previous is the oracle's latest commitment now (Found false: none yet).
+	Previous *contracts.UptimeLookup
+}
+
+// PlanUptimeRoot plans SubmitUptimeRoot after the registry's checks: the sender is an oracle (114)
+// and the epoch is above its last committed one (123).
+func (o *Ops) PlanUptimeRoot(ctx context.Context, in UptimeRootInput) (*UptimePlan, error) {
+	who := in.Oracle
+	if who == nil {
+		if o.Sender == nil {
+			return nil, fmt.Errorf("%w: an uptime root is sent from the oracle's wallet", ErrNoSender)
+		}
+		who = o.Sender.Address()
+	}
+	if o.Sender != nil && !who.Equals(o.Sender.Address()) {
+		return nil, badInput("the registry takes the commitment of the sending wallet %s, not %s", o.Friendly(o.Sender.Address(), false), o.Friendly(who, false))
+	}
+	if len(in.Root) != 32 {
+		return nil, badInput("an uptime root is 32 bytes, got %d", len(in.Root))
+	}
+	if err := o.needRegistry(); err != nil {
+		return nil, err
+	}
+	if err := o.needChain(); err != nil {
+		return nil, err
+	}
+	rc := o.registryClient()
+	me, err := rc.Oracle(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	if !me.Found {
+		return nil, refuse("registry", contracts.ExitNotOracle, "wallet %s is not one of the registry's oracles", o.Friendly(who, false))
+	}
+	prev, err := rc.UptimeRoot(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	if prev.Found && in.Epoch <= prev.Epoch {
+		return nil, refuse("registry", contracts.ExitUptimeEpochNotNewer, "the oracle already committed epoch %d (now asked for epoch %d)", prev.Epoch, in.Epoch)
+	}
+	queryID := in.QueryID
+	if queryID == 0 {
+		queryID = derivedQueryID([]byte("uptime"), binary.BigEndian.AppendUint32(nil, in.Epoch), in.Root, binary.BigEndian.AppendUint32(nil, in.ProviderCount))
+	}
+	body, err := encode(contracts.SubmitUptimeRoot{QueryID: queryID, Epoch: in.Epoch, Root: in.Root, ProviderCount: in.ProviderCount})
+	if err != nil {
+		return nil, err
+	}
+	value := in.Value
+	if value == nil {
+		value = big.NewInt(DefaultUptimeValue)
+	}
+	p := newPlan("uptime", value, body, queryID, Hop{"registry", o.Registry})
+	return &UptimePlan{Plan: p, Previous: prev}, nil
+}
+
+// UptimeResult is a commitment the registry stored, as its getter reads it after.
+type UptimeResult struct {
+	*Sent
+	Commitment *contracts.UptimeLookup
+}
+
+// SendUptimeRoot sends a commitment and reads the oracle's commitment after it.
+func (o *Ops) SendUptimeRoot(ctx context.Context, p *UptimePlan) (*UptimeResult, error) {
+	sent, err := o.Send(ctx, p.Plan)
+	res := &UptimeResult{Sent: sent}
+	if err != nil || sent.Last(p.Plan) == nil {
+		return res, err
+	}
+	res.Commitment, err = o.registryClient().UptimeRoot(ctx, o.Sender.Address())
+	return res, err
+}
