@@ -124,4 +124,3 @@ func certWithEvidence(t *testing.T, der []byte) tls.Certificate {
 	require.NoError(t, err)
 	return tls.Certificate{Certificate: [][]byte{cert}, PrivateKey: key}
 }
-
