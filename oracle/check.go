@@ -252,6 +252,12 @@ func (o *Oracle) vote(ctx context.Context, p *providerState, claim *claimInfo, o
 		}
 		// pending: asked before (perhaps by a process that died) and not known to be done; asking
 		// again with the same claim and validUntil is the same transaction manager key: sent once.
+		o.mu.Lock()
+		queued := o.voting[raw]
+		o.mu.Unlock()
+		if queued {
+			return renewAt(rec.ValidUntil), nil
+		}
 		return renewAt(rec.ValidUntil), o.sendVote(ctx, p, claim, rec.ValidUntil, rec)
 	}
 	// The chain may know of a vote the store does not (a store lost or restored from backup).
@@ -292,6 +298,9 @@ func (o *Oracle) sendVote(ctx context.Context, p *providerState, claim *claimInf
 		return err
 	}
 	what := fmt.Sprintf("vote for %s valid until %d", o.friendly(p.addr), validUntil)
+	o.mu.Lock()
+	o.voting[raw] = true
+	o.mu.Unlock()
 	queued := o.enqueue(&write{kind: "vote", what: what,
 		send: func(ctx context.Context) error {
 			res, err := o.ops.SendOracleVote(ctx, plan)
@@ -308,6 +317,9 @@ func (o *Oracle) sendVote(ctx context.Context, p *providerState, claim *claimInf
 			return err
 		},
 		done: func(err error) {
+			o.mu.Lock()
+			delete(o.voting, raw)
+			o.mu.Unlock()
 			rec.State = voteDone
 			if err != nil {
 				rec.State, rec.Error = voteFailed, err.Error()
@@ -320,6 +332,9 @@ func (o *Oracle) sendVote(ctx context.Context, p *providerState, claim *claimInf
 			}
 		}})
 	if !queued {
+		o.mu.Lock()
+		delete(o.voting, raw)
+		o.mu.Unlock()
 		return errors.New("the chain write queue is full")
 	}
 	return nil

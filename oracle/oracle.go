@@ -92,6 +92,10 @@ type Oracle struct {
 	balance *big.Int
 	// tables caches built trees by epoch. REQUIRES: mu held.
 	tables map[uint32]*cachedTable
+	// voting: providers (raw) whose vote is with the writer. REQUIRES: mu held.
+	voting map[string]bool
+	// runJob runs a scheduled job (nil: Oracle.run; tests replace it).
+	runJob func(ctx context.Context, j job) time.Time
 	// committing: an uptime root is with the writer (one at a time, in epoch order). REQUIRES: mu held.
 	committing bool
 }
@@ -113,7 +117,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Oracle
 	}
 	minBalance, _ := wallet.ParseTON(cfg.MinBalance)
 	o := &Oracle{Lifecycle: service.NewLifecycle(log), cfg: cfg, log: log, m: m, clock: cfg.Clock,
-		registry: reg, minBalance: minBalance, providers: map[string]*providerState{}, tables: map[uint32]*cachedTable{}}
+		registry: reg, minBalance: minBalance, providers: map[string]*providerState{}, voting: map[string]bool{}, tables: map[uint32]*cachedTable{}}
 	if o.clock == nil {
 		o.clock = clock.System
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -179,4 +180,36 @@ func TestUptime(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
 	require.True(t, strings.Contains(string(body), "no table"))
+}
+
+// TestHealth: a wallet below --min-balance and a wallet outside the oracle set fail /healthz with
+// what to do, and the low balance shows in the metrics before any vote fails.
+func TestHealth(t *testing.T) {
+	w := newWorld(t, 1)
+	f := w.newOracle(0, false) // not added to the registry
+	o := w.start(f, func(c *oracle.Config) {
+		c.MetricsListen = "127.0.0.1:0"
+		c.MinBalance = "100" // the wallet holds 20
+	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + o.OpsAddr() + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/healthz")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, "below --min-balance 100 TON")
+	require.Contains(t, body, "not in the registry's oracle set")
+	_, metrics := get("/metrics")
+	require.Contains(t, metrics, "cocoon_oracle_wallet_balance_low 1")
+	require.Contains(t, metrics, "cocoon_oracle_wallet_balance_nanoton 2e+10")
+
+	w.govern(contracts.AddOracle{QueryID: 1, Wallet: f.wallet.Address(), PublicKey: f.key})
+	require.NoError(t, w.d.Fund(w.ctx, f.wallet.Address(), big.NewInt(100_000_000_000)))
+	w.eventually("healthy", 10*time.Second, func() bool { c, _ := get("/healthz"); return c == http.StatusOK })
+	_, metrics = get("/metrics")
+	require.Contains(t, metrics, "cocoon_oracle_wallet_balance_low 0")
+	require.True(t, o.Health(w.ctx).OK())
 }

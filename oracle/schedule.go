@@ -63,12 +63,11 @@ func (o *Oracle) launchDue(ctx context.Context, slots chan struct{}, wg *sync.Wa
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			var next time.Time
-			if j.check {
-				next = o.check(ctx, j.p)
-			} else {
-				next = o.probe(ctx, j.p, j.endpoint)
+			run := o.runJob
+			if run == nil {
+				run = o.run
 			}
+			next := run(ctx, j)
 			o.mu.Lock()
 			defer o.mu.Unlock()
 			j.p.busy = false
@@ -79,4 +78,12 @@ func (o *Oracle) launchDue(ctx context.Context, slots chan struct{}, wg *sync.Wa
 			}
 		}()
 	}
+}
+
+// run is one job: a check or a probe; it returns when the next one of its kind is due.
+func (o *Oracle) run(ctx context.Context, j job) time.Time {
+	if j.check {
+		return o.check(ctx, j.p)
+	}
+	return o.probe(ctx, j.p, j.endpoint)
 }
