@@ -156,11 +156,16 @@ func TestUptime(t *testing.T) {
 		_, err = proof.VerifyAgainst(commit.Epoch, commit.Root, commit.ProviderCount)
 		require.ErrorIs(t, err, uptime.ErrProof)
 	}
-	table, err := client.Table(w.ctx, commit.Epoch)
-	require.NoError(t, err)
+	var table *uptime.TableResponse
+	w.eventually("the oracle recorded its commitment", 10*time.Second, func() bool {
+		var err error
+		table, err = client.Table(w.ctx, commit.Epoch)
+		require.NoError(t, err)
+		return table.Commit.State == "done"
+	})
 	require.Len(t, table.Entries, 2)
 	require.Equal(t, hex.EncodeToString(commit.Root), table.Root)
-	require.Equal(t, "done", table.Commit.State)
+	require.NotZero(t, table.Commit.TxLT)
 	listed, err := rc.Oracle(w.ctx, f.wallet.Address())
 	require.NoError(t, err)
 	require.NoError(t, uptime.VerifySignature(listed.PublicKey, w.reg, f.wallet.Address(), commit.Epoch, uptime.Hash(commit.Root), commit.ProviderCount, table.Signature))
