@@ -28,21 +28,14 @@ func (o *Oracle) epochGrace() time.Duration { return min(o.cfg.ProbeTimeout+o.cf
 // epochs builds each finished epoch's table once, signs it, stores it and commits its root on-chain;
 // at start it first resends the commitments an earlier process left pending (same request key).
 func (o *Oracle) epochs(ctx context.Context) error {
-	t := o.clock.NewTicker(o.cfg.Tick)
-	defer t.Stop()
-	for {
+	return o.every(ctx, o.cfg.Tick, true, func(ctx context.Context) {
 		if err := o.epochStep(ctx); err != nil && ctx.Err() == nil {
 			o.log.Warn("epoch step failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C():
-		}
-	}
+	})
 }
 
-// committing: a commitment is with the writer (one at a time, in epoch order).
+// epochStep builds the finished epochs' tables and hands the oldest pending root to the writer.
 func (o *Oracle) epochStep(ctx context.Context) error {
 	now := o.clock.Now()
 	cur := uptime.Epoch(now, o.cfg.Epoch)

@@ -94,16 +94,26 @@ func (o *Oracle) addProviderLocked(r providerRecord) {
 // follow reads the registry every Refresh: new providers, the allow-list, the parameters, the
 // oracle's own entry and the wallet's balance.
 func (o *Oracle) follow(ctx context.Context) error {
-	t := o.clock.NewTicker(o.cfg.Refresh)
+	return o.every(ctx, o.cfg.Refresh, false, func(ctx context.Context) {
+		if err := o.refresh(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("registry refresh failed", "err", err)
+		}
+	})
+}
+
+// every runs fn every d on the daemon's clock (first at once when now) until ctx ends.
+func (o *Oracle) every(ctx context.Context, d time.Duration, now bool, fn func(ctx context.Context)) error {
+	t := o.clock.NewTicker(d)
 	defer t.Stop()
+	if now {
+		fn(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C():
-			if err := o.refresh(ctx); err != nil && ctx.Err() == nil {
-				o.log.Warn("registry refresh failed", "err", err)
-			}
+			fn(ctx)
 		}
 	}
 }

@@ -10,19 +10,10 @@ import (
 // provider, looking for due work every Tick. A check is due at providerState.nextCheck; a probe at
 // nextProbe, for providers whose last check found them eligible (active, staked, with an endpoint).
 func (o *Oracle) schedule(ctx context.Context) error {
-	t := o.clock.NewTicker(o.cfg.Tick)
-	defer t.Stop()
 	slots := make(chan struct{}, o.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for {
-		o.launchDue(ctx, slots, &wg)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C():
-		}
-	}
+	return o.every(ctx, o.cfg.Tick, true, func(ctx context.Context) { o.launchDue(ctx, slots, &wg) })
 }
 
 // job is one check or probe to run.

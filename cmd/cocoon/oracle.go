@@ -44,11 +44,8 @@ func runOracle(ctx context.Context, args []string) error {
 	case "run":
 		return oracleRun(ctx, args[1:], os.LookupEnv, os.Stderr)
 	case "key":
-		if len(args) > 1 && args[1] == "new" {
-			return oracleKeyNew(args[2:])
-		}
-		if len(args) > 1 && args[1] == "show" {
-			return oracleKeyShow(args[2:])
+		if len(args) > 1 && (args[1] == "new" || args[1] == "show") {
+			return oracleKey(args[1], args[2:])
 		}
 		return fmt.Errorf("%w: 'cocoon oracle key new --out FILE' or 'cocoon oracle key show --key FILE'", errUsage)
 	case "proof":
@@ -93,37 +90,31 @@ func oracleRun(ctx context.Context, args []string, lookupEnv func(string) (strin
 	return service.Run(ctx, o, service.RunOptions{DrainTimeout: cfg.DrainTimeout, Log: log})
 }
 
-func oracleKeyNew(args []string) error {
-	fs := flag.NewFlagSet("oracle key new", flag.ContinueOnError)
+// oracleKey creates (new) or reads (show) an oracle key file and prints its public key.
+func oracleKey(verb string, args []string) error {
+	fs := flag.NewFlagSet("oracle key "+verb, flag.ContinueOnError)
 	fs.SetOutput(oracleOut)
-	out := fs.String("out", "", "key file to create (0600; never overwritten)")
-	if err := fs.Parse(args); err != nil {
-		return usageOf(err)
+	name, help := "key", "oracle key file"
+	if verb == "new" {
+		name, help = "out", "key file to create (0600; never overwritten)"
 	}
-	if *out == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: give the key file with --out FILE", errUsage)
-	}
-	k, err := keys.NewOracleKey(*out)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(oracleOut, "oracle key: %s\npublic key: %x\n", *out, k.Public().(ed25519.PublicKey))
-	return nil
-}
-
-func oracleKeyShow(args []string) error {
-	fs := flag.NewFlagSet("oracle key show", flag.ContinueOnError)
-	fs.SetOutput(oracleOut)
-	path := fs.String("key", "", "oracle key file")
+	path := fs.String(name, "", help)
 	if err := fs.Parse(args); err != nil {
 		return usageOf(err)
 	}
 	if *path == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: give the key file with --key FILE", errUsage)
+		return fmt.Errorf("%w: give the key file with --%s FILE", errUsage, name)
 	}
-	k, err := keys.ReadOracleKey(*path)
+	read := keys.ReadOracleKey
+	if verb == "new" {
+		read = keys.NewOracleKey
+	}
+	k, err := read(*path)
 	if err != nil {
 		return err
+	}
+	if verb == "new" {
+		fmt.Fprintf(oracleOut, "oracle key: %s\n", *path)
 	}
 	fmt.Fprintf(oracleOut, "public key: %x\n", k.Public().(ed25519.PublicKey))
 	return nil

@@ -40,33 +40,14 @@ type VotePlan struct {
 // (116) and not longer than the registry's maxAttestationLifetime (117) on the chain's clock. The
 // provider must be registered (a vote for anyone else bounces back).
 func (o *Ops) PlanOracleVote(ctx context.Context, in OracleVoteInput) (*VotePlan, error) {
-	voter := in.Oracle
-	if voter == nil {
-		if o.Sender == nil {
-			return nil, fmt.Errorf("%w: a vote is sent from the oracle's wallet", ErrNoSender)
-		}
-		voter = o.Sender.Address()
-	}
-	if o.Sender != nil && !voter.Equals(o.Sender.Address()) {
-		return nil, badInput("the registry takes the vote of the sending wallet %s, not %s", o.Friendly(o.Sender.Address(), false), o.Friendly(voter, false))
-	}
 	if in.ProviderOwner == nil {
 		return nil, badInput("a vote needs the provider's owner")
 	}
-	if err := o.needRegistry(); err != nil {
-		return nil, err
-	}
-	if err := o.needChain(); err != nil {
-		return nil, err
-	}
-	rc := o.registryClient()
-	me, err := rc.Oracle(ctx, voter)
+	_, me, err := o.oracleMember(ctx, in.Oracle, "a vote", "the vote")
 	if err != nil {
 		return nil, err
 	}
-	if !me.Found {
-		return nil, refuse("registry", contracts.ExitNotOracle, "wallet %s is not one of the registry's oracles", o.Friendly(voter, false))
-	}
+	rc := o.registryClient()
 	c := in.Claim
 	kind, err := rc.MeasurementKind(ctx, c.MeasurementHash)
 	if err != nil {
@@ -138,6 +119,35 @@ func (o *Ops) SendOracleVote(ctx context.Context, p *VotePlan) (*VoteResult, err
 	return res, err
 }
 
+// oracleMember resolves the wallet an oracle message comes from (named, or the Sender's) and checks
+// it is one of the registry's oracles (114). a and the name the message in errors ("a vote", "the vote").
+func (o *Ops) oracleMember(ctx context.Context, named *address.Address, a, the string) (*address.Address, *contracts.OracleLookup, error) {
+	who := named
+	if who == nil {
+		if o.Sender == nil {
+			return nil, nil, fmt.Errorf("%w: %s is sent from the oracle's wallet", ErrNoSender, a)
+		}
+		who = o.Sender.Address()
+	}
+	if o.Sender != nil && !who.Equals(o.Sender.Address()) {
+		return nil, nil, badInput("the registry takes %s of the sending wallet %s, not %s", the, o.Friendly(o.Sender.Address(), false), o.Friendly(who, false))
+	}
+	if err := o.needRegistry(); err != nil {
+		return nil, nil, err
+	}
+	if err := o.needChain(); err != nil {
+		return nil, nil, err
+	}
+	me, err := o.registryClient().Oracle(ctx, who)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !me.Found {
+		return nil, nil, refuse("registry", contracts.ExitNotOracle, "wallet %s is not one of the registry's oracles", o.Friendly(who, false))
+	}
+	return who, me, nil
+}
+
 // DefaultUptimeValue: SubmitUptimeRoot (GAS_REGISTRY_UPTIME is 12,000 gas; the registry returns the rest).
 const DefaultUptimeValue = 20_000_000
 
@@ -164,33 +174,14 @@ type UptimePlan struct {
 // PlanUptimeRoot plans SubmitUptimeRoot after the registry's checks: the sender is an oracle (114)
 // and the epoch is above its last committed one (123).
 func (o *Ops) PlanUptimeRoot(ctx context.Context, in UptimeRootInput) (*UptimePlan, error) {
-	who := in.Oracle
-	if who == nil {
-		if o.Sender == nil {
-			return nil, fmt.Errorf("%w: an uptime root is sent from the oracle's wallet", ErrNoSender)
-		}
-		who = o.Sender.Address()
-	}
-	if o.Sender != nil && !who.Equals(o.Sender.Address()) {
-		return nil, badInput("the registry takes the commitment of the sending wallet %s, not %s", o.Friendly(o.Sender.Address(), false), o.Friendly(who, false))
-	}
 	if len(in.Root) != 32 {
 		return nil, badInput("an uptime root is 32 bytes, got %d", len(in.Root))
 	}
-	if err := o.needRegistry(); err != nil {
-		return nil, err
-	}
-	if err := o.needChain(); err != nil {
-		return nil, err
-	}
-	rc := o.registryClient()
-	me, err := rc.Oracle(ctx, who)
+	who, _, err := o.oracleMember(ctx, in.Oracle, "an uptime root", "the commitment")
 	if err != nil {
 		return nil, err
 	}
-	if !me.Found {
-		return nil, refuse("registry", contracts.ExitNotOracle, "wallet %s is not one of the registry's oracles", o.Friendly(who, false))
-	}
+	rc := o.registryClient()
 	prev, err := rc.UptimeRoot(ctx, who)
 	if err != nil {
 		return nil, err
