@@ -245,7 +245,7 @@ func (o *Oracle) vote(ctx context.Context, p *providerState, claim *claimInfo, o
 		return 0, err
 	}
 	hashHex := hex.EncodeToString(claimHash)
-	if rec != nil && rec.ClaimHash == hashHex && rec.State != voteFailed && rec.ValidUntil > now+margin {
+	if rec != nil && rec.ClaimHash == hashHex && rec.State != voteFailed && rec.ValidUntil > now+margin && rec.OracleEpoch == reg.data.OracleEpoch {
 		if rec.State == voteDone {
 			o.m.RecordVote("skipped")
 			return renewAt(rec.ValidUntil), nil
@@ -289,7 +289,7 @@ func (o *Oracle) sendVote(ctx context.Context, p *providerState, claim *claimInf
 	raw := p.addr.StringRaw()
 	rec := &voteRecord{Measurement: hex.EncodeToString(claim.Measurement[:]), EvidenceDigest: hex.EncodeToString(claim.EvidenceDigest[:]),
 		TLSKeyHash: hex.EncodeToString(claim.TLSKeyHash[:]), ClaimHash: hex.EncodeToString(claimHash), ValidUntil: validUntil,
-		Key: plan.Key, State: votePending, At: o.clock.Now()}
+		OracleEpoch: plan.Epoch, Key: plan.Key, State: votePending, At: o.clock.Now()}
 	if prev != nil && prev.Key != plan.Key {
 		return fmt.Errorf("the repeated vote's key %s differs from the recorded %s", plan.Key, prev.Key)
 	}

@@ -23,7 +23,9 @@ import (
 // joins later and adds its vote. A measurement off the allow-list, a certificate whose evidence binds
 // another key, fresh evidence binding another key, evidence replayed for an old nonce and an expired
 // certificate never get a vote. An oracle restarted on its store does not vote again for the claim it
-// voted for. When the provider goes away, its attestation lapses at validUntil and nobody renews it.
+// voted for. Removing an oracle voids the votes cast before: the others vote again. Before their votes
+// run out the oracles renew them, once. When the provider goes away, its attestation lapses at
+// validUntil and nobody renews it.
 func TestAttestation(t *testing.T) {
 	w := newWorld(t, 2)
 	good := newFakeProvider(t, honest)
@@ -89,17 +91,39 @@ func TestAttestation(t *testing.T) {
 	}
 	require.Equal(t, "done", providerView(t, o0, goodProvider).Vote.State)
 
+	// governance removes oracle 2: the votes cast before are void (oracle epoch 1), so oracles 0 and 1
+	// vote again under the new epoch; oracle 2, outside the set, does not
+	w.govern(contracts.RemoveOracle{QueryID: 99, Wallet: fx[2].wallet.Address()})
+	w.eventually("two votes under oracle epoch 1", 30*time.Second, func() bool {
+		a := w.attestation(goodProvider)
+		return a.OracleEpoch == 1 && len(a.Votes) == 2
+	})
+	require.Equal(t, []int{2, 2, 1}, []int{w.votesBy(fx[0].wallet.Address(), goodOwner), w.votesBy(fx[1].wallet.Address(), goodOwner),
+		w.votesBy(fx[2].wallet.Address(), goodOwner)})
+
+	// renewal: once an oracle's vote has less than --renew-before left, it votes again and the
+	// confirmed validUntil grows
+	before := w.attestation(goodProvider).ValidUntil
+	w.d.AdvanceTime(9*time.Minute + 30*time.Second)
+	w.eventually("the attestation renewed", 30*time.Second, func() bool { return w.attestation(goodProvider).ValidUntil > before })
+	require.True(t, w.attestation(goodProvider).Attested)
+	w.eventually("both oracles renewed", 10*time.Second, func() bool {
+		return w.votesBy(fx[0].wallet.Address(), goodOwner) == 3 && w.votesBy(fx[1].wallet.Address(), goodOwner) == 3
+	})
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, []int{3, 3, 1}, []int{w.votesBy(fx[0].wallet.Address(), goodOwner), w.votesBy(fx[1].wallet.Address(), goodOwner),
+		w.votesBy(fx[2].wallet.Address(), goodOwner)}, "one renewal each")
+
 	// the provider goes away; its attestation runs out at validUntil and nobody renews it
 	good.Stop()
-	for _, o := range []*oracle.Oracle{o0, o1, o2} {
+	for _, o := range []*oracle.Oracle{o0, o1} {
 		w.eventually("the provider seen unreachable", 10*time.Second, func() bool { return providerView(t, o, goodProvider).Check == "unreachable" })
 	}
 	w.d.AdvanceTime(11 * time.Minute)
 	time.Sleep(time.Second)
 	require.False(t, w.attestation(goodProvider).Attested, "lapsed after validUntil")
-	for _, f := range fx {
-		require.Equal(t, 1, w.votesBy(f.wallet.Address(), goodOwner), "no vote for a provider that cannot be verified")
-	}
+	require.Equal(t, []int{3, 3, 1}, []int{w.votesBy(fx[0].wallet.Address(), goodOwner), w.votesBy(fx[1].wallet.Address(), goodOwner),
+		w.votesBy(fx[2].wallet.Address(), goodOwner)}, "no vote for a provider that cannot be verified")
 }
 
 func providerView(t *testing.T, o *oracle.Oracle, p *address.Address) oracle.ProviderView {

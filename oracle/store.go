@@ -106,16 +106,19 @@ const (
 // sent, so a restart, even after kill -9, asks again for exactly the same vote (same claim, same
 // validUntil, so the same transaction manager key) instead of a second one.
 type voteRecord struct {
-	Measurement    string    `json:"measurement"` // hex
-	EvidenceDigest string    `json:"evidence_digest"`
-	TLSKeyHash     string    `json:"tls_key_hash"`
-	ClaimHash      string    `json:"claim_hash"`
-	ValidUntil     uint32    `json:"valid_until"`
-	Key            string    `json:"key"` // the transaction manager's request key
-	State          voteState `json:"state"`
-	At             time.Time `json:"at"`
-	Error          string    `json:"error,omitempty"`
-	TxLT           uint64    `json:"tx_lt,omitempty"`
+	Measurement    string `json:"measurement"` // hex
+	EvidenceDigest string `json:"evidence_digest"`
+	TLSKeyHash     string `json:"tls_key_hash"`
+	ClaimHash      string `json:"claim_hash"`
+	ValidUntil     uint32 `json:"valid_until"`
+	// OracleEpoch is the registry's oracle epoch when the vote was planned: a later RemoveOracle voids
+	// every vote cast before it (providers drop them), so the oracle votes again.
+	OracleEpoch uint32    `json:"oracle_epoch"`
+	Key         string    `json:"key"` // the transaction manager's request key
+	State       voteState `json:"state"`
+	At          time.Time `json:"at"`
+	Error       string    `json:"error,omitempty"`
+	TxLT        uint64    `json:"tx_lt,omitempty"`
 }
 
 // probeRecord is one probe's result.
