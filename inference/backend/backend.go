@@ -73,6 +73,13 @@ type Request struct {
 	TopP        *float32
 	Seed        *uint64
 	Stop        []string
+
+	// Progress, when set, is called before each onText with the usage so far: the prompt tokens and
+	// the completion tokens generated up to and including the text about to be delivered (a few more
+	// when the backend holds text back for a possible stop sequence). A provider meters a stream cut
+	// short with it. Backends that cannot tell (an upstream that reports usage only at the end) never
+	// call it.
+	Progress func(Usage)
 }
 
 // Usage is token accounting for one request.

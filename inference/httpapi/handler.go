@@ -42,6 +42,7 @@ type Handler struct {
 	now         func() time.Time
 	log         *slog.Logger
 	hook        ResultHook
+	meter       Meter  // nil: free
 	fingerprint string // system_fingerprint of every response; "" omits it
 }
 
@@ -410,11 +411,20 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
 	}
+	mt, e := h.begin(r, Call{Request: req, N: n, Stream: cr.Stream})
+	if e != nil {
+		openai.WriteError(w, e)
+		return
+	}
+	var total backend.Result
+	var err error
+	defer func() { mt.End(total.Usage, err) }()
+	t := &tally{}
 	head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
 		choices := make([]openai.ChatChoice, n)
-		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
+		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
 				choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
 				return nil
@@ -423,7 +433,12 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			openai.WriteError(w, APIError(err))
 			return
 		}
-		openai.WriteJSON(w, http.StatusOK, openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
+		resp := openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)}
+		if err = pay(w, mt, resp, total.Usage, &resp.Usage); err != nil {
+			openai.WriteError(w, APIError(err))
+			return
+		}
+		openai.WriteJSON(w, http.StatusOK, resp)
 		return
 	}
 	head.Object = "chat.completion.chunk"
@@ -440,27 +455,31 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		opened[i] = true
-		return s.Event(chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
+		return emit(s, mt, t, chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
 	}
-	total, err := h.generate(r, req, n, func(i int, d string) error {
+	total, err = h.generate(r, req, n, t, func(i int, d string) error {
 		if err := open(i); err != nil {
 			return err
 		}
-		return s.Event(chunk(i, openai.Delta{Content: &d}, nil))
+		return emit(s, mt, t, chunk(i, openai.Delta{Content: &d}, nil))
 	}, func(i int, res backend.Result) error {
 		if err := open(i); err != nil {
 			return err
 		}
 		finish := res.FinishReason
-		return s.Event(chunk(i, openai.Delta{}, &finish))
+		return emit(s, mt, t, chunk(i, openai.Delta{}, &finish))
 	})
 	if err != nil {
 		s.Fail(APIError(err))
 		return
 	}
-	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
-		u := usage(total.Usage)
-		if s.Event(openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: &u}) != nil {
+	u, want, err := streamUsage(mt, total.Usage, cr.StreamOptions)
+	if err != nil {
+		s.Fail(APIError(err))
+		return
+	}
+	if want {
+		if err = s.Event(openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: u}); err != nil {
 			return
 		}
 	}
@@ -502,11 +521,20 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, badParam(openai.CodeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
 		return
 	}
+	mt, e := h.begin(r, Call{Request: req, N: n, Stream: cr.Stream})
+	if e != nil {
+		openai.WriteError(w, e)
+		return
+	}
+	var total backend.Result
+	var err error
+	defer func() { mt.End(total.Usage, err) }()
+	t := &tally{}
 	head := h.responseHead("cmpl-", "text_completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
 		choices := make([]openai.CompletionChoice, n)
-		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
+		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
 				finish := res.FinishReason
 				choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, FinishReason: &finish}
@@ -517,25 +545,34 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		u := usage(total.Usage)
-		openai.WriteJSON(w, http.StatusOK, openai.Completion{ResponseHead: head, Choices: choices, Usage: &u})
+		resp := openai.Completion{ResponseHead: head, Choices: choices, Usage: &u}
+		if err = pay(w, mt, resp, total.Usage, &u); err != nil {
+			openai.WriteError(w, APIError(err))
+			return
+		}
+		openai.WriteJSON(w, http.StatusOK, resp)
 		return
 	}
 	chunk := func(i int, text string, finish *string) openai.Completion {
 		return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
 	}
 	s := openai.NewStream(w)
-	total, err := h.generate(r, req, n, func(i int, d string) error { return s.Event(chunk(i, d, nil)) },
+	total, err = h.generate(r, req, n, t, func(i int, d string) error { return emit(s, mt, t, chunk(i, d, nil)) },
 		func(i int, res backend.Result) error {
 			finish := res.FinishReason
-			return s.Event(chunk(i, "", &finish))
+			return emit(s, mt, t, chunk(i, "", &finish))
 		})
 	if err != nil {
 		s.Fail(APIError(err))
 		return
 	}
-	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
-		u := usage(total.Usage)
-		if s.Event(openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: &u}) != nil {
+	u, want, err := streamUsage(mt, total.Usage, cr.StreamOptions)
+	if err != nil {
+		s.Fail(APIError(err))
+		return
+	}
+	if want {
+		if err = s.Event(openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: u}); err != nil {
 			return
 		}
 	}
@@ -562,21 +599,23 @@ func SampleSeed(seed *uint64, i int) *uint64 {
 // returned usage is OpenAI's for n choices: the prompt counted once, the completion tokens of
 // every choice summed. The result hook is called once, with that usage (also on failure: the
 // choices that ran are billed).
-func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText func(i int, d string) error,
+func (h *Handler) generate(r *http.Request, req backend.Request, n int, t *tally, onText func(i int, d string) error,
 	onEnd func(i int, res backend.Result) error) (backend.Result, error) {
 	var total backend.Result
 	var err error
 	for i := 0; i < n && err == nil; i++ {
 		one := req
 		one.Seed = SampleSeed(req.Seed, i)
+		one.Progress = t.progress
 		var res backend.Result
-		res, err = h.backend.Generate(r.Context(), one, func(d string) error { return onText(i, d) })
+		res, err = h.backend.Generate(r.Context(), one, func(d string) error { t.pieces++; return onText(i, d) })
 		if total.Usage.PromptTokens == 0 {
 			total.Usage.PromptTokens = res.Usage.PromptTokens
 		}
 		total.Usage.CompletionTokens += res.Usage.CompletionTokens
 		total.FinishReason = res.FinishReason
 		if err == nil {
+			t.next(res)
 			err = onEnd(i, res)
 		}
 	}
@@ -591,6 +630,78 @@ func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText f
 			"prompt_tokens", total.Usage.PromptTokens, "completion_tokens", total.Usage.CompletionTokens)
 	}
 	return total, err
+}
+
+// begin asks the meter (if any) to admit c; without a meter the request is free (noMeter).
+func (h *Handler) begin(r *http.Request, c Call) (Metered, *openai.Error) {
+	if h.meter == nil {
+		return noMeter{}, nil
+	}
+	mt, e := h.meter.Begin(r, c)
+	if e != nil {
+		return nil, e
+	}
+	return mt, nil
+}
+
+// noMeter is the Metered of a free request: nothing is told, no payment.
+type noMeter struct{}
+
+func (noMeter) Deliver([]byte, backend.Usage) error { return nil }
+func (noMeter) Finish(backend.Usage) (*openai.Payment, http.Header, error) {
+	return nil, nil, nil
+}
+func (noMeter) End(backend.Usage, error) {}
+
+// emit sends one stream event, told to the meter before it is written.
+func emit(s *openai.Stream, mt Metered, t *tally, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("failed to encode stream event: %w", err)
+	}
+	if err := mt.Deliver(b, t.usage()); err != nil {
+		return err
+	}
+	return s.Data(b)
+}
+
+// pay tells the meter the whole non-streamed answer resp, then puts the payment in its usage u
+// and its headers on w.
+func pay(w http.ResponseWriter, mt Metered, resp any, total backend.Usage, u *openai.Usage) error {
+	if _, free := mt.(noMeter); free {
+		return nil
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("failed to encode the answer: %w", err)
+	}
+	if err := mt.Deliver(b, total); err != nil {
+		return err
+	}
+	p, hdr, err := mt.Finish(total)
+	if err != nil {
+		return err
+	}
+	u.Cocoon = p
+	for k, vs := range hdr {
+		w.Header()[k] = vs
+	}
+	return nil
+}
+
+// streamUsage is the usage chunk a stream ends with: always for a paid stream (it carries the
+// payment), else only when asked for with include_usage.
+func streamUsage(mt Metered, total backend.Usage, so *openai.StreamOptions) (*openai.Usage, bool, error) {
+	u := usage(total)
+	if _, free := mt.(noMeter); free {
+		return &u, so != nil && so.IncludeUsage, nil
+	}
+	p, _, err := mt.Finish(total)
+	if err != nil {
+		return nil, false, err
+	}
+	u.Cocoon = p
+	return &u, true, nil
 }
 
 func usage(u backend.Usage) openai.Usage {

@@ -39,7 +39,13 @@ type Config struct {
 	HeaderTimeout time.Duration
 	// DrainTimeout bounds how long a stream whose client went away is still read for its usage;
 	// 0 means 30 seconds, negative means the upstream request is cancelled at once (and not billed).
+	// An upstream that reports usage with every chunk (continuous_usage_stats) is never drained:
+	// the usage of what was delivered is known, and the request is cancelled at once.
 	DrainTimeout time.Duration
+	// NoContinuousUsage leaves stream_options.continuous_usage_stats out of upstream requests (for a
+	// server that refuses the field). By default it is asked for; vLLM and SGLang then report the
+	// usage so far with every chunk, and servers that do not know it ignore it.
+	NoContinuousUsage bool
 	// Client overrides the pooled HTTP client (tests).
 	Client *http.Client
 }
@@ -66,11 +72,12 @@ func (c Config) Check() error {
 
 // Backend forwards requests to one upstream server.
 type Backend struct {
-	base   string
-	key    string
-	models map[string]string
-	client *http.Client
-	drain  time.Duration // < 0: no draining
+	continuous bool // ask for continuous_usage_stats
+	base       string
+	key        string
+	models     map[string]string
+	client     *http.Client
+	drain      time.Duration // < 0: no draining
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -111,7 +118,7 @@ func New(cfg Config) (*Backend, error) {
 	if drain == 0 {
 		drain = 30 * time.Second
 	}
-	return &Backend{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client, drain: drain}, nil
+	return &Backend{continuous: !cfg.NoContinuousUsage, base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client, drain: drain}, nil
 }
 
 // Models lists the mapped registry names; WeightsSHA256 stays empty (the upstream does not say).
@@ -172,7 +179,7 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	if !ok {
 		return backend.Result{}, &backend.UnknownModelError{Model: req.Model}
 	}
-	body, path, err := upstreamBody(name, req)
+	body, path, err := upstreamBody(name, req, b.continuous)
 	if err != nil {
 		return backend.Result{}, err
 	}
@@ -210,17 +217,17 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		return readJSON(resp.Body, onText)
 	}
-	return readStream(ctx, resp.Body, onText, b.drain >= 0)
+	return readStream(ctx, resp.Body, req.Progress, onText, b.drain >= 0)
 }
 
 // upstreamBody is the JSON request for the upstream: the client's parameters with the upstream's
 // model name, always streaming with usage.
-func upstreamBody(name string, req backend.Request) ([]byte, string, error) {
+func upstreamBody(name string, req backend.Request, continuous bool) ([]byte, string, error) {
 	var maxTokens *int
 	if req.MaxTokens > 0 {
 		maxTokens = &req.MaxTokens
 	}
-	so := &openai.StreamOptions{IncludeUsage: true}
+	so := &streamOptions{IncludeUsage: true, ContinuousUsageStats: continuous}
 	var v any
 	path := "/completions"
 	if req.Chat {
@@ -242,33 +249,40 @@ func upstreamBody(name string, req backend.Request) ([]byte, string, error) {
 	return b, path, nil
 }
 
+// streamOptions is stream_options as vLLM and SGLang take it: continuous_usage_stats adds the usage
+// so far to every chunk.
+type streamOptions struct {
+	IncludeUsage         bool `json:"include_usage"`
+	ContinuousUsageStats bool `json:"continuous_usage_stats,omitempty"`
+}
+
 type upstreamMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
 }
 
 type upstreamChat struct {
-	Model         string                `json:"model"`
-	Messages      []upstreamMessage     `json:"messages"`
-	MaxTokens     *int                  `json:"max_tokens,omitempty"`
-	Temperature   *float32              `json:"temperature,omitempty"`
-	TopP          *float32              `json:"top_p,omitempty"`
-	Seed          *uint64               `json:"seed,omitempty"`
-	Stop          []string              `json:"stop,omitempty"`
-	Stream        bool                  `json:"stream"`
-	StreamOptions *openai.StreamOptions `json:"stream_options,omitempty"`
+	Model         string            `json:"model"`
+	Messages      []upstreamMessage `json:"messages"`
+	MaxTokens     *int              `json:"max_tokens,omitempty"`
+	Temperature   *float32          `json:"temperature,omitempty"`
+	TopP          *float32          `json:"top_p,omitempty"`
+	Seed          *uint64           `json:"seed,omitempty"`
+	Stop          []string          `json:"stop,omitempty"`
+	Stream        bool              `json:"stream"`
+	StreamOptions *streamOptions    `json:"stream_options,omitempty"`
 }
 
 type upstreamCompletion struct {
-	Model         string                `json:"model"`
-	Prompt        string                `json:"prompt"`
-	MaxTokens     *int                  `json:"max_tokens,omitempty"`
-	Temperature   *float32              `json:"temperature,omitempty"`
-	TopP          *float32              `json:"top_p,omitempty"`
-	Seed          *uint64               `json:"seed,omitempty"`
-	Stop          []string              `json:"stop,omitempty"`
-	Stream        bool                  `json:"stream"`
-	StreamOptions *openai.StreamOptions `json:"stream_options,omitempty"`
+	Model         string         `json:"model"`
+	Prompt        string         `json:"prompt"`
+	MaxTokens     *int           `json:"max_tokens,omitempty"`
+	Temperature   *float32       `json:"temperature,omitempty"`
+	TopP          *float32       `json:"top_p,omitempty"`
+	Seed          *uint64        `json:"seed,omitempty"`
+	Stop          []string       `json:"stop,omitempty"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options,omitempty"`
 }
 
 // chunk is the union of what chat and completion stream chunks (and full responses) carry.
@@ -304,10 +318,13 @@ func (c *chunk) text() string {
 
 // readStream reads the upstream's SSE stream until [DONE]. Once the client is gone (ctx done or
 // onText failed) text is no longer forwarded; with drain the stream is still read for its usage,
-// and the client's error is returned with that usage.
-func readStream(ctx context.Context, body io.Reader, onText func(string) error, drain bool) (backend.Result, error) {
+// and the client's error is returned with that usage. A stream that carries usage with its text
+// chunks (continuous_usage_stats) is not drained: the usage of the text delivered is known, it is
+// reported to progress before each piece, and the caller cancels the upstream request at once.
+func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage), onText func(string) error, drain bool) (backend.Result, error) {
 	var res backend.Result
 	var reported *openai.Usage
+	perChunk := false // the upstream reported usage with a text chunk
 	var clientErr error
 	finish := ""
 	r := bufio.NewReaderSize(body, 64<<10)
@@ -321,7 +338,7 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error, 
 		if clientErr == nil && ctx.Err() != nil {
 			clientErr = fmt.Errorf("client went away: %w", ctx.Err())
 		}
-		if clientErr != nil && !drain {
+		if clientErr != nil && (!drain || perChunk) {
 			return result(), clientErr
 		}
 		line, err := readLine(r)
@@ -361,7 +378,14 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error, 
 				finish = *ch.FinishReason
 			}
 		}
-		if t := c.text(); t != "" && clientErr == nil {
+		t := c.text()
+		if t != "" && c.Usage != nil {
+			perChunk = true
+		}
+		if t != "" && clientErr == nil {
+			if progress != nil && c.Usage != nil {
+				progress(backend.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens})
+			}
 			if err := onText(t); err != nil {
 				clientErr = fmt.Errorf("failed to deliver text: %w", err)
 			}
