@@ -411,7 +411,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
 	}
-	mt, e := h.begin(r, Call{Request: req, N: n, Stream: cr.Stream})
+	mt, e := h.begin(w, r, Call{Request: req, N: n, Stream: cr.Stream})
 	if e != nil {
 		openai.WriteError(w, e)
 		return
@@ -521,7 +521,7 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, badParam(openai.CodeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
 		return
 	}
-	mt, e := h.begin(r, Call{Request: req, N: n, Stream: cr.Stream})
+	mt, e := h.begin(w, r, Call{Request: req, N: n, Stream: cr.Stream})
 	if e != nil {
 		openai.WriteError(w, e)
 		return
@@ -633,11 +633,11 @@ func (h *Handler) generate(r *http.Request, req backend.Request, n int, t *tally
 }
 
 // begin asks the meter (if any) to admit c; without a meter the request is free (noMeter).
-func (h *Handler) begin(r *http.Request, c Call) (Metered, *openai.Error) {
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, c Call) (Metered, *openai.Error) {
 	if h.meter == nil {
 		return noMeter{}, nil
 	}
-	mt, e := h.meter.Begin(r, c)
+	mt, e := h.meter.Begin(w, r, c)
 	if e != nil {
 		return nil, e
 	}

@@ -13,8 +13,9 @@ import (
 // answer is complete. Without a Meter the handler serves for free (`cocoon model serve`).
 type Meter interface {
 	// Begin is called once the request was validated, before the backend runs. A non-nil error
-	// refuses the request: it is answered as it is and nothing runs.
-	Begin(r *http.Request, c Call) (Metered, *openai.Error)
+	// refuses the request: it is answered as it is (with any headers Begin set on w) and nothing
+	// runs.
+	Begin(w http.ResponseWriter, r *http.Request, c Call) (Metered, *openai.Error)
 }
 
 // Call is a validated inference request as Begin sees it.
