@@ -43,10 +43,12 @@ import (
 
 const blockInterval = 10 * time.Millisecond
 
-// Prices of the demo model in the tests: 1 and 2 TON per 1M tokens (1000 and 2000 nanoTON a token).
+// Prices of the demo model in the tests: 100 and 200 TON per 1M tokens (100,000 and 200,000
+// nanoTON a token): an answer of a few tokens costs about 0.001 TON, a request without max_tokens
+// may cost up to 0.05 TON.
 var (
-	promptPrice     = big.NewInt(1_000_000_000)
-	completionPrice = big.NewInt(2_000_000_000)
+	promptPrice     = big.NewInt(100_000_000_000)
+	completionPrice = big.NewInt(200_000_000_000)
 )
 
 func ton(s string) *big.Int {
@@ -183,7 +185,7 @@ func (n *testNet) config(dataDir string) provider.Config {
 	cfg.Registry, cfg.Owner, cfg.WalletKeyFile = n.registry.StringRaw(), n.ownerAddr.StringRaw(), n.ownerKey
 	cfg.DataDir, cfg.Listen, cfg.TEE = dataDir, "127.0.0.1:0", "sim"
 	cfg.Backend = provider.BackendConfig{Kind: "embedded", Model: "default", Threads: 1}
-	cfg.Models = []provider.ModelConfig{{Name: models.DefaultModelName, PromptPriceTON: "1", CompletionPriceTON: "2"}}
+	cfg.Models = []provider.ModelConfig{{Name: models.DefaultModelName, PromptPriceTON: "100", CompletionPriceTON: "200"}}
 	cfg.Chain, cfg.PollInterval = n.d.Client(), 5*time.Millisecond
 	cfg.ChainClock = n.d.Now
 	cfg.Settlement.Interval = provider.Duration(time.Hour) // tests call Settle
@@ -213,6 +215,7 @@ func readFile(path string) string {
 type client struct {
 	t    *testing.T
 	n    *testNet
+	o    *ops.Ops // the client's wallet
 	key  ed25519.PrivateKey
 	ch   *address.Address
 	http *http.Client
@@ -236,7 +239,7 @@ func (n *testNet) openClient(seed string, deposit string) *client {
 	require.NoError(n.t, err)
 	_, err = o.SendOpen(n.ctx, p)
 	require.NoError(n.t, err)
-	return &client{t: n.t, n: n, key: key, ch: p.Channel, owed: new(big.Int)}
+	return &client{t: n.t, n: n, o: o, key: key, ch: p.Channel, owed: new(big.Int)}
 }
 
 // connect points c at a started provider over RA-TLS, accepting the devnet's simulated image.
@@ -360,4 +363,80 @@ func (c *client) view() payment.ChannelView {
 	var v payment.ChannelView
 	require.NoError(c.t, json.Unmarshal(b, &v))
 	return v
+}
+
+// stream sends a streamed paid request and reads every event; it checks the last usage chunk's
+// payment when the stream completed.
+type streamResult struct {
+	status  int
+	body    []byte
+	events  []string // data payloads, [DONE] included
+	content payment.Content
+	usage   *openai.Usage
+	receipt payment.SignedReceipt
+	done    bool
+}
+
+func (c *client) stream(path, body string) *streamResult {
+	c.t.Helper()
+	resp, b := c.do(c.request("POST", path, body, ""))
+	res := &streamResult{status: resp.StatusCode, body: b}
+	if resp.StatusCode != 200 {
+		return res
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		res.events = append(res.events, data)
+		if data == "[DONE]" {
+			res.done = true
+			continue
+		}
+		var ev struct {
+			Choices []json.RawMessage `json:"choices"`
+			Usage   *openai.Usage     `json:"usage"`
+		}
+		require.NoError(c.t, json.Unmarshal([]byte(data), &ev))
+		if ev.Usage != nil {
+			res.usage = ev.Usage
+			continue
+		}
+		require.NoError(c.t, res.content.Add([]byte(data)))
+	}
+	if res.done {
+		require.NotNil(c.t, res.usage, "a paid stream ends with the usage chunk")
+		require.NotNil(c.t, res.usage.Cocoon)
+		res.receipt = c.checkReceipt(res.usage.Cocoon.Receipt, []byte(body), &res.content, c.n.modelID)
+		require.Equal(c.t, uint64(res.usage.CompletionTokens), res.receipt.CompletionTokens)
+	}
+	return res
+}
+
+// refused sends req, which must be refused with 402 and code, changing nothing the provider holds
+// for the channel.
+func (c *client) refused(req *http.Request, code string) http.Header {
+	c.t.Helper()
+	before := c.view()
+	resp, b := c.do(req)
+	require.Equal(c.t, http.StatusPaymentRequired, resp.StatusCode, "%s", b)
+	var e openai.ErrorBody
+	require.NoError(c.t, json.Unmarshal(b, &e), "%s", b)
+	require.Equal(c.t, payment.TypePaymentRequired, e.Error.Type)
+	require.NotNil(c.t, e.Error.Code)
+	require.Equal(c.t, code, *e.Error.Code, "%s", e.Error.Message)
+	require.NotEmpty(c.t, e.Error.Message)
+	after := c.view()
+	require.Equal(c.t, before, after, "a refused request changes nothing")
+	return resp.Header
+}
+
+// closeChannel starts the channel's close with the client key.
+func (c *client) closeChannel() {
+	c.t.Helper()
+	p, err := c.o.PlanClose(c.n.ctx, ops.CloseInput{Channel: c.ch, ClientKey: c.key})
+	require.NoError(c.t, err)
+	_, err = c.o.SendClose(c.n.ctx, p)
+	require.NoError(c.t, err)
 }
