@@ -440,3 +440,5 @@ func (c *client) closeChannel() {
 	_, err = c.o.SendClose(c.n.ctx, p)
 	require.NoError(c.t, err)
 }
+
+func parseRaw(s string) (*address.Address, error) { return address.ParseRawAddr(s) }
