@@ -5,6 +5,7 @@ package provider_test
 // provider daemon in-process with the simulated TEE; a client that speaks the paid protocol.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +35,7 @@ import (
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/internal/fakeupstream"
 	"github.com/cocoon-go/cocoon/keys"
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/openai"
@@ -47,9 +50,16 @@ const blockInterval = 10 * time.Millisecond
 // nanoTON a token): an answer of a few tokens costs about 0.001 TON, a request without max_tokens
 // may cost up to 0.05 TON.
 var (
-	promptPrice     = big.NewInt(100_000_000_000)
-	completionPrice = big.NewInt(200_000_000_000)
+	promptPrice     = prices{big.NewInt(100_000_000_000), big.NewInt(200_000_000_000)}
+	completionPrice = promptPrice.c
 )
+
+type prices struct{ p, c *big.Int }
+
+// Cost is payment.Prices.Cost at the test prices.
+func (p prices) Cost(prompt, completion uint64) *big.Int {
+	return payment.Prices{Prompt: p.p, Completion: p.c}.Cost(prompt, completion)
+}
 
 func ton(s string) *big.Int {
 	n, err := wallet.ParseTON(s)
@@ -156,7 +166,7 @@ func newTestNet(t *testing.T, o netOptions) *testNet {
 		n.ownerOp(ops.OwnerOp{Kind: ops.SetEndpoint, Endpoint: "https://provider.example:8443"})
 	}
 	if !o.noPrice {
-		n.ownerOp(ops.OwnerOp{Kind: ops.SetPrice, ModelID: n.modelID, PromptPrice: promptPrice, CompletionPrice: completionPrice})
+		n.ownerOp(ops.OwnerOp{Kind: ops.SetPrice, ModelID: n.modelID, PromptPrice: promptPrice.p, CompletionPrice: completionPrice})
 	}
 	return n
 }
@@ -314,7 +324,7 @@ func (c *client) checkReceipt(enc string, reqBody []byte, content *payment.Conte
 	require.Equal(c.t, content.Hash(), r.ResponseHash)
 	require.True(c.t, r.Channel.Equals(c.ch))
 	require.Equal(c.t, modelID, r.ModelID)
-	require.Zero(c.t, r.Prices.Prompt.Cmp(promptPrice))
+	require.Zero(c.t, r.Prices.Prompt.Cmp(promptPrice.p))
 	require.Zero(c.t, r.Prices.Completion.Cmp(completionPrice))
 	require.Zero(c.t, r.Cost.Cmp(r.Prices.Cost(r.PromptTokens, r.CompletionTokens)))
 	c.mu.Lock()
@@ -442,3 +452,38 @@ func (c *client) closeChannel() {
 }
 
 func parseRaw(s string) (*address.Address, error) { return address.ParseRawAddr(s) }
+
+// upstreamConfig is a provider configuration forwarding the demo model's name to a fake upstream.
+func (n *testNet) upstreamConfig(dataDir string, fake *fakeupstream.Server) provider.Config {
+	n.t.Helper()
+	srv := httptest.NewServer(fake)
+	n.t.Cleanup(srv.Close)
+	cfg := n.config(dataDir)
+	cfg.Backend = provider.BackendConfig{Kind: "upstream", URL: srv.URL + "/v1"}
+	cfg.Models[0].Upstream, cfg.Models[0].ContextLength = "fake-model", 4096
+	return cfg
+}
+
+// events reads SSE data payloads from a streaming response one at a time.
+type events struct {
+	resp *http.Response
+	sc   *bufio.Scanner
+}
+
+func (c *client) openStream(path, body string) *events {
+	c.t.Helper()
+	resp, err := c.http.Do(c.request("POST", path, body, ""))
+	require.NoError(c.t, err)
+	require.Equal(c.t, 200, resp.StatusCode)
+	return &events{resp: resp, sc: bufio.NewScanner(resp.Body)}
+}
+
+// next is the next data payload ("" at the end).
+func (e *events) next() string {
+	for e.sc.Scan() {
+		if d, ok := strings.CutPrefix(e.sc.Text(), "data: "); ok {
+			return d
+		}
+	}
+	return ""
+}

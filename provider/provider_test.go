@@ -54,7 +54,7 @@ func TestPaidChat(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &models))
 	require.Len(t, models.Data, 1)
 	require.Equal(t, n.modelID, models.Data[0].Cocoon.ModelID)
-	require.Equal(t, promptPrice.String(), models.Data[0].Cocoon.PromptPrice)
+	require.Equal(t, promptPrice.p.String(), models.Data[0].Cocoon.PromptPrice)
 }
 
 // Streams (chat and completions) end with the usage chunk carrying the payment, asked for or not;

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
@@ -187,8 +188,9 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	// mid-stream is still billed for the generation it started.
 	upCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	var perChunk atomic.Bool // the upstream reports usage with its text chunks: never drained
 	stopDrain := context.AfterFunc(ctx, func() {
-		if b.drain < 0 {
+		if b.drain < 0 || perChunk.Load() {
 			cancel()
 			return
 		}
@@ -217,7 +219,7 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		return readJSON(resp.Body, onText)
 	}
-	return readStream(ctx, resp.Body, req.Progress, onText, b.drain >= 0)
+	return readStream(ctx, resp.Body, req.Progress, onText, b.drain >= 0, &perChunk)
 }
 
 // upstreamBody is the JSON request for the upstream: the client's parameters with the upstream's
@@ -321,7 +323,7 @@ func (c *chunk) text() string {
 // and the client's error is returned with that usage. A stream that carries usage with its text
 // chunks (continuous_usage_stats) is not drained: the usage of the text delivered is known, it is
 // reported to progress before each piece, and the caller cancels the upstream request at once.
-func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage), onText func(string) error, drain bool) (backend.Result, error) {
+func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage), onText func(string) error, drain bool, perChunkSeen *atomic.Bool) (backend.Result, error) {
 	var res backend.Result
 	var reported *openai.Usage
 	perChunk := false // the upstream reported usage with a text chunk
@@ -379,8 +381,11 @@ func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage
 			}
 		}
 		t := c.text()
-		if t != "" && c.Usage != nil {
+		if t != "" && c.Usage != nil && !perChunk {
 			perChunk = true
+			if perChunkSeen != nil {
+				perChunkSeen.Store(true)
+			}
 		}
 		if t != "" && clientErr == nil {
 			if progress != nil && c.Usage != nil {
