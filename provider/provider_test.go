@@ -13,31 +13,31 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/openai"
 	"github.com/cocoon-go/cocoon/payment"
+	"github.com/cocoon-go/cocoon/provider/providertest"
 	"github.com/cocoon-go/cocoon/voucher"
 )
 
 // A paid chat request: RA-TLS, voucher, receipt signed by the attested key, usage in the body and
 // headers, the channel view.
 func TestPaidChat(t *testing.T) {
-	n := newTestNet(t, netOptions{kind: contracts.NetworkDevnet})
-	p, _ := n.startProvider(n.config(t.TempDir()))
-	c := n.openClient("a", "1").connect(p)
+	n := providertest.NewNet(t, providertest.Options{})
+	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	c := n.OpenClient("a", "1").Connect(p)
 	body := `{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hello"}],"max_tokens":4,"temperature":0}`
-	cc, r := c.chat(body)
+	cc, r := c.Chat(body)
 	require.Equal(t, 4, cc.Usage.CompletionTokens)
 	require.Equal(t, r.Cost.String(), r.Owed.String())
 	// The next request pays for the first: the voucher covers what is owed.
-	_, r2 := c.chat(body)
+	_, r2 := c.Chat(body)
 	require.Equal(t, new(big.Int).Add(r.Cost, r2.Cost).String(), r2.Owed.String())
-	v := c.view()
+	v := c.View()
 	require.Equal(t, r2.Owed.String(), v.Owed)
 	require.Equal(t, r.Owed.String(), v.VoucherAmount, "the voucher held is the last one sent")
-	require.Equal(t, c.prompt, v.PromptTokens)
-	require.Equal(t, c.completion, v.CompletionTokens)
+	require.Equal(t, c.Prompt, v.PromptTokens)
+	require.Equal(t, c.Completion, v.CompletionTokens)
 	require.Equal(t, "0", v.Reserved)
 	var models struct {
 		Data []struct {
@@ -49,142 +49,142 @@ func TestPaidChat(t *testing.T) {
 			} `json:"cocoon"`
 		} `json:"data"`
 	}
-	resp, b := c.do(c.request("GET", "/v1/models", "", "x"))
+	resp, b := c.Do(c.Request("GET", "/v1/models", "", "x"))
 	require.Equal(t, 200, resp.StatusCode)
 	require.NoError(t, json.Unmarshal(b, &models))
 	require.Len(t, models.Data, 1)
-	require.Equal(t, n.modelID, models.Data[0].Cocoon.ModelID)
-	require.Equal(t, promptPrice.p.String(), models.Data[0].Cocoon.PromptPrice)
+	require.Equal(t, n.ModelID, models.Data[0].Cocoon.ModelID)
+	require.Equal(t, providertest.Prices.Prompt.String(), models.Data[0].Cocoon.PromptPrice)
 }
 
 // Streams (chat and completions) end with the usage chunk carrying the payment, asked for or not;
 // the receipt's response hash is the streamed content's, the same as the answer's non-streamed.
 func TestPaidStreams(t *testing.T) {
-	n := newTestNet(t, netOptions{kind: contracts.NetworkDevnet})
-	p, _ := n.startProvider(n.config(t.TempDir()))
-	c := n.openClient("a", "1").connect(p)
+	n := providertest.NewNet(t, providertest.Options{})
+	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	c := n.OpenClient("a", "1").Connect(p)
 	chat := `{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hello"}],"max_tokens":6,"temperature":0,"stream":true}`
-	s := c.stream("/v1/chat/completions", chat)
-	require.Equal(t, 200, s.status, "%s", s.body)
-	require.True(t, s.done)
-	require.Equal(t, 6, s.usage.CompletionTokens)
+	s := c.Stream("/v1/chat/completions", chat)
+	require.Equal(t, 200, s.Status, "%s", s.Body)
+	require.True(t, s.Done)
+	require.Equal(t, 6, s.Usage.CompletionTokens)
 	// The same request not streamed delivers the same content: the same response hash.
-	_, r := c.chat(strings.Replace(chat, `,"stream":true`, "", 1))
-	require.Equal(t, s.receipt.ResponseHash, r.ResponseHash)
+	_, r := c.Chat(strings.Replace(chat, `,"stream":true`, "", 1))
+	require.Equal(t, s.Receipt.ResponseHash, r.ResponseHash)
 
 	comp := `{"model":"` + models.DefaultModelName + `","prompt":"In the beginning","max_tokens":5,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`
-	s = c.stream("/v1/completions", comp)
-	require.Equal(t, 200, s.status, "%s", s.body)
-	require.True(t, s.done)
-	require.Equal(t, 5, s.usage.CompletionTokens)
-	require.Equal(t, c.owed.String(), c.view().Owed)
+	s = c.Stream("/v1/completions", comp)
+	require.Equal(t, 200, s.Status, "%s", s.Body)
+	require.True(t, s.Done)
+	require.Equal(t, 5, s.Usage.CompletionTokens)
+	require.Equal(t, c.Owed.String(), c.View().Owed)
 }
 
 // Every refusal before serving is a 402 with the protocol's code and changes nothing.
 func TestRefusals(t *testing.T) {
-	n := newTestNet(t, netOptions{kind: contracts.NetworkDevnet})
-	p, _ := n.startProvider(n.config(t.TempDir()))
-	c := n.openClient("a", "1").connect(p)
-	other := n.openClient("b", "1").connect(p)
+	n := providertest.NewNet(t, providertest.Options{})
+	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	c := n.OpenClient("a", "1").Connect(p)
+	other := n.OpenClient("b", "1").Connect(p)
 	body := `{"model":"` + models.DefaultModelName + `","prompt":"In the beginning","max_tokens":3,"temperature":0}`
 	path := "/v1/completions"
-	_, first := c.chat(`{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}`)
+	_, first := c.Chat(`{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}`)
 	owed := first.Owed
 
 	t.Run("missing voucher", func(t *testing.T) {
-		req := c.request("POST", path, body, "")
+		req := c.Request("POST", path, body, "")
 		req.Header.Del(voucher.HeaderVoucher)
-		c.refused(req, payment.CodeVoucherMissing)
-		req = c.request("POST", path, body, "")
+		c.Refused(req, payment.CodeVoucherMissing)
+		req = c.Request("POST", path, body, "")
 		req.Header.Del(payment.HeaderChannel)
-		c.refused(req, payment.CodeVoucherMissing)
+		c.Refused(req, payment.CodeVoucherMissing)
 	})
 	t.Run("malformed voucher", func(t *testing.T) {
-		c.refused(c.request("POST", path, body, "not-a-voucher.x"), payment.CodeVoucherInvalid)
+		c.Refused(c.Request("POST", path, body, "not-a-voucher.x"), payment.CodeVoucherInvalid)
 	})
 	t.Run("forged voucher", func(t *testing.T) {
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
-		s, err := voucher.Voucher{Channel: c.ch, Amount: owed}.Sign(key)
+		s, err := voucher.Voucher{Channel: c.Ch, Amount: owed}.Sign(key)
 		require.NoError(t, err)
 		h, err := voucher.EncodeHeader(&s)
 		require.NoError(t, err)
-		c.refused(c.request("POST", path, body, h), payment.CodeVoucherInvalid)
+		c.Refused(c.Request("POST", path, body, h), payment.CodeVoucherInvalid)
 	})
 	t.Run("other channel's voucher", func(t *testing.T) {
-		c.refused(c.request("POST", path, body, other.voucher(owed)), payment.CodeVoucherInvalid)
+		c.Refused(c.Request("POST", path, body, other.Voucher(owed)), payment.CodeVoucherInvalid)
 	})
 	t.Run("voucher too low", func(t *testing.T) {
 		// The first answer is owed and not yet covered: the voucher must reach it.
-		h := c.refused(c.request("POST", path, body, c.voucher(big.NewInt(0))), payment.CodeVoucherTooLow)
+		h := c.Refused(c.Request("POST", path, body, c.Voucher(big.NewInt(0))), payment.CodeVoucherTooLow)
 		require.Equal(t, owed.String(), h.Get(payment.HeaderVoucherMin))
 		require.Equal(t, owed.String(), h.Get(payment.HeaderOwed))
 	})
 	t.Run("forged authorization", func(t *testing.T) {
-		req := c.request("POST", path, body, "")
+		req := c.Request("POST", path, body, "")
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
-		auth, err := payment.SignRequest(key, c.ch, "POST", path, []byte(body), time.Now())
+		auth, err := payment.SignRequest(key, c.Ch, "POST", path, []byte(body), time.Now())
 		require.NoError(t, err)
 		req.Header.Set(payment.HeaderAuth, auth)
-		c.refused(req, payment.CodeAuthInvalid)
-		req = c.request("POST", path, body, "")
+		c.Refused(req, payment.CodeAuthInvalid)
+		req = c.Request("POST", path, body, "")
 		req.Header.Del(payment.HeaderAuth)
-		c.refused(req, payment.CodeAuthInvalid)
+		c.Refused(req, payment.CodeAuthInvalid)
 		// Signed for another body.
-		req = c.request("POST", path, body, "")
+		req = c.Request("POST", path, body, "")
 		req.Body = io.NopCloser(strings.NewReader(strings.Replace(body, "3", "9", 1)))
 		req.ContentLength = int64(len(body))
-		c.refused(req, payment.CodeAuthInvalid)
+		c.Refused(req, payment.CodeAuthInvalid)
 		// Stale.
-		req = c.request("POST", path, body, "")
-		auth, err = payment.SignRequest(c.key, c.ch, "POST", path, []byte(body), time.Now().Add(-3*time.Minute))
+		req = c.Request("POST", path, body, "")
+		auth, err = payment.SignRequest(c.Key, c.Ch, "POST", path, []byte(body), time.Now().Add(-3*time.Minute))
 		require.NoError(t, err)
 		req.Header.Set(payment.HeaderAuth, auth)
-		c.refused(req, payment.CodeAuthInvalid)
+		c.Refused(req, payment.CodeAuthInvalid)
 	})
 	t.Run("replayed", func(t *testing.T) {
-		req := c.request("POST", path, body, "")
+		req := c.Request("POST", path, body, "")
 		auth := req.Header.Get(payment.HeaderAuth)
-		resp, b := c.do(req)
+		resp, b := c.Do(req)
 		require.Equal(t, 200, resp.StatusCode, "%s", b)
 		var cc openai.Completion
 		require.NoError(t, json.Unmarshal(b, &cc))
-		c.owed, _ = new(big.Int).SetString(cc.Usage.Cocoon.Owed, 10)
-		req = c.request("POST", path, body, "")
+		c.Owed, _ = new(big.Int).SetString(cc.Usage.Cocoon.Owed, 10)
+		req = c.Request("POST", path, body, "")
 		req.Header.Set(payment.HeaderAuth, auth)
-		c.refused(req, payment.CodeAuthInvalid)
+		c.Refused(req, payment.CodeAuthInvalid)
 	})
 	t.Run("voucher goes backwards", func(t *testing.T) {
-		c.refused(c.request("POST", path, body, c.voucher(new(big.Int).Sub(first.Owed, big.NewInt(1)))), payment.CodeVoucherInvalid)
+		c.Refused(c.Request("POST", path, body, c.Voucher(new(big.Int).Sub(first.Owed, big.NewInt(1)))), payment.CodeVoucherInvalid)
 	})
 	t.Run("not a channel of this provider", func(t *testing.T) {
-		req := c.request("POST", path, body, "")
-		req.Header.Set(payment.HeaderChannel, n.ownerAddr.StringRaw())
-		resp, b := c.do(req)
+		req := c.Request("POST", path, body, "")
+		req.Header.Set(payment.HeaderChannel, n.OwnerAddr.StringRaw())
+		resp, b := c.Do(req)
 		require.Equal(t, http.StatusPaymentRequired, resp.StatusCode)
 		require.Contains(t, string(b), payment.CodeVoucherInvalid, "the voucher names another channel")
 		// A voucher for that address, signed by some key: still not a channel of this provider.
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
-		s, err := voucher.Voucher{Channel: n.ownerAddr, Amount: big.NewInt(0)}.Sign(key)
+		s, err := voucher.Voucher{Channel: n.OwnerAddr, Amount: big.NewInt(0)}.Sign(key)
 		require.NoError(t, err)
 		h, err := voucher.EncodeHeader(&s)
 		require.NoError(t, err)
-		req = c.request("POST", path, body, h)
-		req.Header.Set(payment.HeaderChannel, n.ownerAddr.StringRaw())
-		resp, b = c.do(req)
+		req = c.Request("POST", path, body, h)
+		req.Header.Set(payment.HeaderChannel, n.OwnerAddr.StringRaw())
+		resp, b = c.Do(req)
 		require.Equal(t, http.StatusPaymentRequired, resp.StatusCode)
 		require.Contains(t, string(b), `"code":"`+payment.CodeChannelUnknown+`"`)
 	})
 	t.Run("deposit too low", func(t *testing.T) {
 		// Without max_tokens a request may bring the rest of the context window: 0.05 TON.
-		poor := n.openClient("poor", "0.000001").connect(p)
-		poor.refused(poor.request("POST", path, strings.Replace(body, `"max_tokens":3,`, "", 1), ""), payment.CodeDepositTooLow)
+		poor := n.OpenClient("poor", "0.000001").Connect(p)
+		poor.Refused(poor.Request("POST", path, strings.Replace(body, `"max_tokens":3,`, "", 1), ""), payment.CodeDepositTooLow)
 	})
 	t.Run("closing channel", func(t *testing.T) {
-		other.closeChannel()
+		other.CloseChannel()
 		require.Eventually(t, func() bool {
-			resp, b := other.do(other.request("POST", path, body, ""))
+			resp, b := other.Do(other.Request("POST", path, body, ""))
 			return resp.StatusCode == http.StatusPaymentRequired && strings.Contains(string(b), payment.CodeChannelNotOpen)
 		}, 30*time.Second, 50*time.Millisecond)
-		other.refused(other.request("POST", path, body, ""), payment.CodeChannelNotOpen)
+		other.Refused(other.Request("POST", path, body, ""), payment.CodeChannelNotOpen)
 	})
 }
