@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build test fmt-check vet go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test contracts contracts-check bench tolk-deps
+.PHONY: all build test fmt-check vet go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test contracts contracts-check bench bench-provider tolk-deps
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/cocoon-provider ./cmd/cocoon-provider
 
 # Every check CI runs, in the order that fails fastest.
-test: fmt-check vet contracts-check go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test
+test: fmt-check vet contracts-check go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -47,6 +47,10 @@ sandbox-test: tolk-deps
 # The official OpenAI SDK (pinned npm package) against `cocoon model serve`.
 openai-client-test:
 	tests/openai-client/run.sh
+
+# The same suite against the paid provider daemon (devnet, RA-TLS, a proxy adding the payment headers).
+openai-client-provider-test:
+	tests/openai-client/run-provider.sh
 
 # Recompile every contract into contracts/build (commit the result).
 contracts: tolk-deps

@@ -296,7 +296,7 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 		return nil, fmt.Errorf("failed to listen on %s: %w", p.cfg.Listen, err)
 	}
 	p.apiAddr = ln.Addr().String()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: withRequestID(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
 	done := make(chan error, 1)
 	go func() {
@@ -325,6 +325,15 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 		}
 		return errors.Join(err, <-done)
 	}, nil
+}
+
+// withRequestID gives every answer an X-Request-Id (req_ and 32 hex digits), as OpenAI's do (the
+// SDKs surface it); the OpenAI handler sets its own on the answers it writes.
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "req_"+newRequestID()+newRequestID()[:8])
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (p *Provider) initOps(ctx context.Context) (service.StopFunc, error) {
