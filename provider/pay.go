@@ -239,24 +239,22 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 		}
 		rf := payment.Admit(ch.ledgerLocked(best.Amount), maxCost)
 		if rf == nil {
-			b := p.store.db.NewBatch()
-			err := b.Set(nonceKey(ch.raw, hex.EncodeToString(sess.auth.Nonce[:])), binary.BigEndian.AppendUint64(nil, uint64(sess.auth.Unix)), nil)
-			if err == nil && replace {
+			if replace {
+				// Recorded now (durable with the next sync, at the latest before anything is
+				// delivered on this request), under the lock that orders the channel's records.
 				old, oldHeader := ch.best, ch.bestHeader
 				ch.best, ch.bestHeader = best, bestHeader
-				if err = putJSON(b, channelKey(ch.raw), ch.recordLocked()); err == nil {
+				b := p.store.db.NewBatch()
+				err := putJSON(b, channelKey(ch.raw), ch.recordLocked())
+				if err == nil {
 					err = b.Commit(pebble.NoSync)
 				}
+				_ = b.Close()
 				if err != nil {
 					ch.best, ch.bestHeader = old, oldHeader
+					ch.mu.Unlock()
+					return &refusal{status: http.StatusInternalServerError, typ: openai.TypeServer, msg: "The provider could not record the voucher: " + err.Error()}
 				}
-			} else if err == nil {
-				err = b.Commit(pebble.NoSync)
-			}
-			_ = b.Close()
-			if err != nil {
-				ch.mu.Unlock()
-				return &refusal{status: http.StatusInternalServerError, typ: openai.TypeServer, msg: "The provider could not record the voucher: " + err.Error()}
 			}
 			ch.reserved.Add(ch.reserved, maxCost)
 			ch.inflight++
@@ -305,6 +303,7 @@ type metered struct {
 	// in the in-flight record (streams: all of it, before the piece is written).
 	delivered, checkpoint backend.Usage
 	inflightWritten       bool
+	nonceWritten          bool
 	firstToken            bool
 	finished              bool
 }
@@ -330,6 +329,9 @@ func (mt *metered) Deliver(data []byte, u backend.Usage) error {
 	b := mt.p.store.db.NewBatch()
 	defer b.Close()
 	if err := putJSON(b, inflightKey(ch.raw, mt.id), rec); err != nil {
+		return err
+	}
+	if err := mt.putNonce(b); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
@@ -359,6 +361,9 @@ func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big
 	b := mt.p.store.db.NewBatch()
 	defer b.Close()
 	err = putJSON(b, channelKey(ch.raw), ch.recordLocked())
+	if err == nil && cost.Sign() > 0 {
+		err = mt.putNonce(b)
+	}
 	if err == nil && mt.inflightWritten {
 		err = b.Delete(inflightKey(ch.raw, mt.id), nil)
 	}
@@ -377,6 +382,20 @@ func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big
 		ch.unclaimedSince = mt.p.clock.Now()
 	}
 	return new(big.Int).Set(ch.owed), ch.receipts, nil
+}
+
+// putNonce records the request's authorization nonce in b (once), so that it cannot be replayed
+// after a restart either: a request that delivered something is never served twice.
+func (mt *metered) putNonce(b *pebble.Batch) error {
+	if mt.nonceWritten {
+		return nil
+	}
+	a := mt.sess.auth
+	if err := b.Set(nonceKey(mt.sess.ch.raw, hex.EncodeToString(a.Nonce[:])), binary.BigEndian.AppendUint64(nil, uint64(a.Unix)), nil); err != nil {
+		return err
+	}
+	mt.nonceWritten = true
+	return nil
 }
 
 // cost is what usage u costs at the request's prices, never more than its maximum cost (the
@@ -401,6 +420,9 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 		return nil, nil, err
 	}
 	mt.finished = true
+	// The owed record's sync runs while the receipt is signed; the answer waits for both.
+	synced := make(chan error, 1)
+	go func() { synced <- p.store.sync() }()
 	rc := payment.Receipt{Channel: ch.addr, RequestHash: mt.sess.bodyHash, ResponseHash: mt.content.Hash(), IssuedAt: p.clock.Now(),
 		ModelID: mt.m.id, PromptTokens: uint64(u.PromptTokens), CompletionTokens: uint64(u.CompletionTokens), Prices: mt.prices, Cost: cost, Owed: owed}
 	signed, err := rc.Sign(p.issuer.Signer())
@@ -411,10 +433,13 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	if err != nil {
 		return nil, nil, err
 	}
+	// The receipt itself becomes durable with the next sync: it is the operator's record; the
+	// money it states is in the channel record, durable before the answer is.
 	if err := p.store.db.Set(receiptKey(rc.IssuedAt, ch.raw, seq), []byte(enc), pebble.NoSync); err != nil {
+		<-synced
 		return nil, nil, fmt.Errorf("failed to store the receipt: %w", err)
 	}
-	if err := p.store.sync(); err != nil {
+	if err := <-synced; err != nil {
 		return nil, nil, err
 	}
 	p.m.RecordTokens(mt.m.name, uint64(u.PromptTokens), uint64(u.CompletionTokens))

@@ -74,6 +74,11 @@ type Request struct {
 	Seed        *uint64
 	Stop        []string
 
+	// Whole: the caller delivers the answer only once it is complete (a non-streamed request), so
+	// the backend may run it without streaming (an upstream then answers in one JSON document);
+	// onText may be called once, at the end. A cancelled whole request delivered nothing.
+	Whole bool
+
 	// Progress, when set, is called before each onText with the usage so far: the prompt tokens and
 	// the completion tokens generated up to and including the text about to be delivered (a few more
 	// when the backend holds text back for a possible stop sequence). A provider meters a stream cut

@@ -424,6 +424,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
 		choices := make([]openai.ChatChoice, n)
+		req.Whole = true
 		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
 				choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
@@ -534,6 +535,7 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
 		choices := make([]openai.CompletionChoice, n)
+		req.Whole = true
 		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
 				finish := res.FinishReason

@@ -32,6 +32,8 @@ type Server struct {
 	Models []string
 	// NoUsagePerChunk reports usage only in the final chunk (as llama.cpp's server does).
 	NoUsagePerChunk bool
+	// NoRecord keeps no request bodies (benchmarks).
+	NoRecord bool
 
 	mu       sync.Mutex
 	requests []map[string]any // REQUIRES mu
@@ -82,9 +84,11 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		writeJSON(w, map[string]any{"error": map[string]any{"message": err.Error(), "type": "invalid_request_error"}})
 		return
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, req)
-	s.mu.Unlock()
+	if !s.NoRecord {
+		s.mu.Lock()
+		s.requests = append(s.requests, req)
+		s.mu.Unlock()
+	}
 	prompt := ""
 	if chat {
 		msgs, _ := req["messages"].([]any)

@@ -70,6 +70,10 @@ type Options struct {
 	NoRegister, NoEndpoint, NoPrice bool
 	// OtherWeights lists the demo model with a weights hash that is not the demo model's.
 	OtherWeights bool
+	// Prices replace Prices on-chain (the daemon bills these; CheckReceipt expects Prices).
+	Prices *payment.Prices
+	// BlockInterval replaces BlockInterval.
+	BlockInterval time.Duration
 }
 
 // Net is the chain side of a test.
@@ -110,7 +114,11 @@ func SeededWallet(t *testing.T, seed string, id int32) *wallet.Wallet {
 // with 10 TON of stake, an endpoint and the demo model priced at Prices.
 func NewNet(t *testing.T, o Options) *Net {
 	t.Helper()
-	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: BlockInterval})
+	interval := BlockInterval
+	if o.BlockInterval > 0 {
+		interval = o.BlockInterval
+	}
+	d, err := devnet.Open(devnet.Config{GlobalID: -239, BlockInterval: interval})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -163,7 +171,11 @@ func newNet(t *testing.T, ctx context.Context, d *devnet.Devnet, o Options) *Net
 		n.OwnerOp(ops.OwnerOp{Kind: ops.SetEndpoint, Endpoint: "https://provider.example:8443"})
 	}
 	if !o.NoPrice {
-		n.OwnerOp(ops.OwnerOp{Kind: ops.SetPrice, ModelID: n.ModelID, PromptPrice: Prices.Prompt, CompletionPrice: Prices.Completion})
+		pr := Prices
+		if o.Prices != nil {
+			pr = *o.Prices
+		}
+		n.OwnerOp(ops.OwnerOp{Kind: ops.SetPrice, ModelID: n.ModelID, PromptPrice: pr.Prompt, CompletionPrice: pr.Completion})
 	}
 	return n
 }

@@ -1,12 +1,15 @@
 // Package upstream is the backend that forwards inference to an OpenAI-compatible server (vLLM,
 // SGLang, llama.cpp server, Ollama, TGI) running next to the provider inside the confidential VM.
 //
-// Every request goes upstream as a stream with stream_options.include_usage, so text reaches the
-// client as it is produced and the usage the provider bills is the upstream's own count. Nothing is
-// billed that the upstream did not report: a request that fails before the upstream answered, or a
-// stream that breaks before its usage chunk, has zero usage. When the client goes away mid-stream the
-// upstream is read to its end (for at most DrainTimeout) without forwarding, so the request is billed
-// what it cost: otherwise a client could take all but the last token and never pay.
+// A streamed request goes upstream as a stream with stream_options.include_usage and
+// continuous_usage_stats, so text reaches the client as it is produced and the usage the provider
+// bills is the upstream's own count, chunk by chunk where the server reports it (vLLM, SGLang). A
+// request the caller delivers whole (Request.Whole) goes upstream unstreamed and is billed from the
+// answer's usage. Nothing is billed that the upstream did not report: a request that fails before
+// the upstream answered, or a stream that breaks before any usage, has zero usage. When the client
+// goes away mid-stream, an upstream that reports usage per chunk is cancelled at once (the usage of
+// what was delivered is known); one that does not is read to its end (for at most DrainTimeout)
+// without forwarding, for the prompt tokens only its final usage tells.
 package upstream
 
 import (
@@ -190,7 +193,7 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	defer cancel()
 	var perChunk atomic.Bool // the upstream reports usage with its text chunks: never drained
 	stopDrain := context.AfterFunc(ctx, func() {
-		if b.drain < 0 || perChunk.Load() {
+		if b.drain < 0 || perChunk.Load() || req.Whole {
 			cancel()
 			return
 		}
@@ -230,6 +233,10 @@ func upstreamBody(name string, req backend.Request, continuous bool) ([]byte, st
 		maxTokens = &req.MaxTokens
 	}
 	so := &streamOptions{IncludeUsage: true, ContinuousUsageStats: continuous}
+	stream := !req.Whole
+	if !stream {
+		so = nil
+	}
 	var v any
 	path := "/completions"
 	if req.Chat {
@@ -239,10 +246,10 @@ func upstreamBody(name string, req backend.Request, continuous bool) ([]byte, st
 			msgs[i] = upstreamMessage{Role: m.Role, Content: m.Content}
 		}
 		v = upstreamChat{Model: name, Messages: msgs, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
-			Seed: req.Seed, Stop: req.Stop, Stream: true, StreamOptions: so}
+			Seed: req.Seed, Stop: req.Stop, Stream: stream, StreamOptions: so}
 	} else {
 		v = upstreamCompletion{Model: name, Prompt: req.Prompt, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
-			Seed: req.Seed, Stop: req.Stop, Stream: true, StreamOptions: so}
+			Seed: req.Seed, Stop: req.Stop, Stream: stream, StreamOptions: so}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
