@@ -7,7 +7,6 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -56,6 +55,8 @@ type target struct {
 	client *http.Client
 	// pay adds the payment headers for worker w (nil: free).
 	pay func(w int, req *http.Request, body []byte)
+	// pid is the proxy's process (0: none), whose CPU time per request is reported.
+	pid int
 }
 
 func goBuild(t *testing.T, pkg, out string) {
@@ -67,8 +68,9 @@ func goBuild(t *testing.T, pkg, out string) {
 	}
 }
 
-// startProcess runs argv and waits for a line matching re on stdout; it returns the first group.
-func startProcess(t *testing.T, re *regexp.Regexp, stderr io.Writer, argv ...string) string {
+// startProcess runs argv and waits for a line matching re on stdout; it returns the first group
+// and the process id.
+func startProcess(t *testing.T, re *regexp.Regexp, stderr io.Writer, argv ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = stderr
@@ -91,11 +93,53 @@ func startProcess(t *testing.T, re *regexp.Regexp, stderr io.Writer, argv ...str
 	}()
 	select {
 	case s := <-found:
-		return s
+		return s, cmd.Process.Pid
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%s did not start", argv[0])
 	}
-	return ""
+	return "", 0
+}
+
+// cpuTime is the user + system CPU time of pid and its children processes (nginx's workers), from
+// /proc (clock ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	pids := []int{pid}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var child int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &child); err != nil {
+			continue
+		}
+		if f := procStat(child); len(f) > 4 && f[3] == fmt.Sprint(pid) {
+			pids = append(pids, child)
+		}
+	}
+	var ticks int64
+	for _, p := range pids {
+		f := procStat(p)
+		if len(f) < 15 {
+			continue
+		}
+		var u, s int64
+		fmt.Sscanf(f[13], "%d", &u)
+		fmt.Sscanf(f[14], "%d", &s)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// procStat is /proc/pid/stat's fields (the command name, which may hold spaces, as one field).
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if i < 0 || j < i {
+		return nil
+	}
+	return append([]string{s[:i-1], s[i+1 : j]}, strings.Fields(s[j+1:])...)
 }
 
 func freePort(t *testing.T) string {
@@ -109,7 +153,7 @@ func freePort(t *testing.T) string {
 
 // startNginx runs nginx with TLS 1.3 (an ECDSA P-256 certificate, like the provider's) proxying
 // to backend with a keep-alive pool.
-func startNginx(t *testing.T, backend string) string {
+func startNginx(t *testing.T, backend string) (string, int) {
 	t.Helper()
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
@@ -163,12 +207,12 @@ http {
 	for i := 0; i < 100; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr
+			return addr, cmd.Process.Pid
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("nginx did not start: %s", errb.String())
-	return ""
+	return "", 0
 }
 
 func body(model string, stream bool) []byte {
@@ -241,14 +285,19 @@ func sequential(t *testing.T, tg *target, n int, stream bool) []time.Duration {
 	return out
 }
 
-// throughput runs conc workers for d and returns completed requests a second.
-func throughput(t *testing.T, tg *target, conc int, d time.Duration) float64 {
+// throughput runs conc workers for d and returns completed requests a second, and the proxy's CPU
+// time per request.
+func throughput(t *testing.T, tg *target, conc int, d time.Duration) (float64, time.Duration) {
 	b := body(tg.model, false)
 	var done, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	t0 := time.Now()
+	var cpu0 time.Duration
+	if tg.pid != 0 {
+		cpu0 = cpuTime(tg.pid)
+	}
 	for w := 0; w < conc; w++ {
 		wg.Go(func() {
 			for time.Now().Before(stop) {
@@ -265,7 +314,33 @@ func throughput(t *testing.T, tg *target, conc int, d time.Duration) float64 {
 	if failed.Load() > 0 {
 		t.Fatalf("%s: %d requests failed, first: %v", tg.name, failed.Load(), firstErr.Load())
 	}
-	return float64(done.Load()) / time.Since(t0).Seconds()
+	var perReq time.Duration
+	if tg.pid != 0 {
+		perReq = (cpuTime(tg.pid) - cpu0) / time.Duration(done.Load())
+	}
+	return float64(done.Load()) / time.Since(t0).Seconds(), perReq
+}
+
+// runWrk measures url with wrk (POSTing body): p50 latency and requests a second.
+func runWrk(t *testing.T, url string, body []byte, conc int) (string, string) {
+	t.Helper()
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return "-", "-"
+	}
+	script := filepath.Join(t.TempDir(), "post.lua")
+	_ = os.WriteFile(script, []byte(fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", body)), 0o600)
+	threads := min(conc, 2)
+	out, err := exec.Command(wrk, fmt.Sprintf("-t%d", threads), fmt.Sprintf("-c%d", conc), "-d5s", "--latency", "-s", script, url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("wrk: %v\n%s", err, out)
+	}
+	p50 := regexp.MustCompile(`(?m)^\s+50%\s+(\S+)`).FindSubmatch(out)
+	rps := regexp.MustCompile(`(?m)^Requests/sec:\s+(\S+)`).FindSubmatch(out)
+	if p50 == nil || rps == nil {
+		t.Fatalf("wrk output: %s", out)
+	}
+	return string(p50[1]), string(rps[1])
 }
 
 func uptime() string {
@@ -318,8 +393,8 @@ func TestProviderBenchmark(t *testing.T) {
 	dir := t.TempDir()
 	goBuild(t, "./cmd/cocoon-provider", filepath.Join(dir, "cocoon-provider"))
 	goBuild(t, "./tools/fakeupstream", filepath.Join(dir, "fakeupstream"))
-	backend := startProcess(t, regexp.MustCompile(`^listening on http://(\S+)$`), os.Stderr, filepath.Join(dir, "fakeupstream"))
-	nginx := startNginx(t, backend)
+	backend, _ := startProcess(t, regexp.MustCompile(`^listening on http://(\S+)$`), os.Stderr, filepath.Join(dir, "fakeupstream"))
+	nginx, nginxPid := startNginx(t, backend)
 
 	// The chain: prices of 0.001 TON per 1M tokens, so the deposits last the whole run.
 	prices := payment.Prices{Prompt: big.NewInt(1_000_000), Completion: big.NewInt(1_000_000)}
@@ -338,7 +413,7 @@ func TestProviderBenchmark(t *testing.T) {
 	if err := provider.WriteConfig(cfgPath, cfg); err != nil {
 		t.Fatal(err)
 	}
-	provAddr := startProcess(t, regexp.MustCompile(`^serving on https://(\S+)/v1 `), os.Stderr, filepath.Join(dir, "cocoon-provider"), "run", "--config", cfgPath)
+	provAddr, provPid := startProcess(t, regexp.MustCompile(`^serving on https://(\S+)/v1 `), os.Stderr, filepath.Join(dir, "cocoon-provider"), "run", "--config", cfgPath)
 
 	var paid []*paidChannel
 	for i := 0; i < channels; i++ {
@@ -349,10 +424,10 @@ func TestProviderBenchmark(t *testing.T) {
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 2 * concurrency, MaxConnsPerHost: 2 * concurrency,
 			ForceAttemptHTTP2: false}, Timeout: time.Minute}
 	}
-	direct := &target{name: "backend directly (HTTP)", url: "http://" + backend + "/v1", model: "fake-model", client: transport(nil)}
-	viaNginx := &target{name: "nginx, TLS 1.3", url: "https://" + nginx + "/v1", model: "fake-model",
+	direct := &target{name: "backend directly (HTTP)", pid: 0, url: "http://" + backend + "/v1", model: "fake-model", client: transport(nil)}
+	viaNginx := &target{name: "nginx, TLS 1.3", pid: nginxPid, url: "https://" + nginx + "/v1", model: "fake-model",
 		client: transport(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
-	viaProvider := &target{name: "provider, paid (RA-TLS)", url: "https://" + provAddr + "/v1", model: models.DefaultModelName,
+	viaProvider := &target{name: "provider, paid (RA-TLS)", pid: provPid, url: "https://" + provAddr + "/v1", model: models.DefaultModelName,
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: paid[0].c.HTTP.Transport.(*http.Transport).TLSClientConfig,
 			MaxIdleConnsPerHost: 2 * concurrency, MaxConnsPerHost: 2 * concurrency}, Timeout: time.Minute},
 		pay: func(w int, req *http.Request, b []byte) {
@@ -368,9 +443,10 @@ func TestProviderBenchmark(t *testing.T) {
 	}
 
 	type row struct {
-		name                   string
-		p50, p90, p99, ttft50  time.Duration
-		rps                    float64
+		name                  string
+		p50, p90, p99, ttft50 time.Duration
+		rps                   float64
+		cpu                   time.Duration
 	}
 	var rows []row
 	for _, tg := range []*target{direct, viaNginx, viaProvider} {
@@ -387,9 +463,17 @@ func TestProviderBenchmark(t *testing.T) {
 		if tg.pay != nil {
 			presign(false, 40000/channels)
 		}
-		r.rps = throughput(t, tg, concurrency, throughputFor)
+		r.rps, r.cpu = throughput(t, tg, concurrency, throughputFor)
 		rows = append(rows, r)
-		t.Logf("%s: p50 %v p90 %v p99 %v, ttft p50 %v, %.0f req/s at concurrency %d", r.name, r.p50, r.p90, r.p99, r.ttft50, r.rps, concurrency)
+		t.Logf("%s: p50 %v p90 %v p99 %v, ttft p50 %v, %.0f req/s at concurrency %d, proxy CPU %v a request", r.name, r.p50, r.p90, r.p99, r.ttft50, r.rps, concurrency, r.cpu)
+	}
+	// wrk's view of the two free paths (wrk cannot sign paid requests).
+	type wrkRow struct{ name, p50, rps string }
+	var wrkRows []wrkRow
+	for _, tg := range []*target{direct, viaNginx} {
+		p50, _ := runWrk(t, tg.url+"/chat/completions", body(tg.model, false), 1)
+		_, rps := runWrk(t, tg.url+"/chat/completions", body(tg.model, false), concurrency)
+		wrkRows = append(wrkRows, wrkRow{tg.name, p50, rps})
 	}
 	// The paid requests really were paid: every channel owes what its receipts said.
 	for _, pc := range paid {
@@ -405,10 +489,18 @@ func TestProviderBenchmark(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run %s, Go %s, %d cores; load average (1, 5, 15 min) %s before, %s after (other jobs share the machine).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.Version(), runtime.NumCPU(), loadBefore, loadAfter)
-	fmt.Fprintf(&b, "| path | p50 | p90 | p99 | added p50 | TTFT p50 (stream) | added TTFT | req/s at concurrency %d |\n|---|---|---|---|---|---|---|---|\n", concurrency)
+	fmt.Fprintf(&b, "| path | p50 | p90 | p99 | added p50 | TTFT p50 (stream) | added TTFT | req/s at concurrency %d | proxy CPU a request |\n|---|---|---|---|---|---|---|---|---|\n", concurrency)
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f |\n", r.name, us(r.p50), us(r.p90), us(r.p99), us(r.p50-rows[0].p50),
-			us(r.ttft50), us(r.ttft50-rows[0].ttft50), r.rps)
+		cpu := "-"
+		if r.cpu > 0 {
+			cpu = fmt.Sprintf("%d µs", r.cpu.Microseconds())
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s |\n", r.name, us(r.p50), us(r.p90), us(r.p99), us(r.p50-rows[0].p50),
+			us(r.ttft50), us(r.ttft50-rows[0].ttft50), r.rps, cpu)
+	}
+	fmt.Fprintf(&b, "\nwrk (5 s; concurrency 1 for p50, %d for req/s):\n\n| path | p50 | req/s |\n|---|---|---|\n", concurrency)
+	for _, r := range wrkRows {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.name, r.p50, r.rps)
 	}
 	fmt.Fprintf(&b, "\nProvider's added p50 / nginx-TLS's: **%.2f×** (goal ≤ 2). Provider's throughput / nginx-TLS's: **%.2f** (goal ≥ 1/3).\n",
 		float64(provAdded)/float64(nginxAdded), rows[2].rps/rows[1].rps)
@@ -418,5 +510,4 @@ func TestProviderBenchmark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = context.Background
 }
