@@ -198,18 +198,21 @@ type Payment struct {
 }
 
 // ResponseMessage is the assistant message of a non-streaming chat response. Refusal is always
-// null: the model never refuses through OpenAI's refusal channel.
+// null: the model never refuses through OpenAI's refusal channel. ToolCalls are the tool calls an
+// upstream made (passed through as it sent them), absent otherwise.
 type ResponseMessage struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role      string          `json:"role"`
+	Content   string          `json:"content"`
+	Refusal   *string         `json:"refusal"`
+	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
 }
 
 // ChatChoice is one choice of a non-streaming chat response.
 type ChatChoice struct {
 	Index        int             `json:"index"`
 	Message      ResponseMessage `json:"message"`
-	Logprobs     *struct{}       `json:"logprobs"`
+	// Logprobs are the upstream's, passed through when asked for (nil: null).
+	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason string          `json:"finish_reason"`
 }
 
@@ -236,14 +239,16 @@ type ChatCompletion struct {
 type Delta struct {
 	Role    string  `json:"role,omitempty"`
 	Content *string `json:"content,omitempty"`
+	// ToolCalls are the tool-call pieces an upstream streamed (passed through as it sent them).
+	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
 }
 
 // ChunkChoice is one choice of a chat stream chunk; FinishReason is null until the last one.
 type ChunkChoice struct {
 	Index        int       `json:"index"`
 	Delta        Delta     `json:"delta"`
-	Logprobs     *struct{} `json:"logprobs"`
-	FinishReason *string   `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
 }
 
 // ChatCompletionChunk is one SSE event of a chat stream (object "chat.completion.chunk"). With
@@ -260,8 +265,8 @@ type ChatCompletionChunk struct {
 type CompletionChoice struct {
 	Text         string    `json:"text"`
 	Index        int       `json:"index"`
-	Logprobs     *struct{} `json:"logprobs"`
-	FinishReason *string   `json:"finish_reason"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
 }
 
 // Completion is the completion response, and (with Usage null) one stream chunk; both

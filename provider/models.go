@@ -54,10 +54,18 @@ func (m *servedModel) promptBound(req backend.Request) int {
 	n := templateTokens
 	if req.Chat {
 		for _, msg := range req.Messages {
+			if len(msg.Raw) > 0 { // tool calls and results travel in the raw message
+				n += len(msg.Raw) + templateTokensPerMessage
+				continue
+			}
 			n += len(msg.Content) + len(msg.Role) + templateTokensPerMessage
 		}
 	} else {
 		n += len(req.Prompt)
+	}
+	// Tool definitions and response schemas are rendered into the prompt by the upstream.
+	for _, v := range req.Extra {
+		n += len(v)
 	}
 	if m.ctxLen > 0 && n > m.ctxLen {
 		n = m.ctxLen

@@ -144,30 +144,30 @@ func (h *Handler) modelObject(m backend.Model) openai.ModelObject {
 }
 
 // decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies and for
-// fields of the wrong JSON type.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) *openai.Error {
+// fields of the wrong JSON type, and returns the body.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, *openai.Error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &openai.Error{Status: http.StatusRequestEntityTooLarge, Type: openai.TypeInvalidRequest,
+			return nil, &openai.Error{Status: http.StatusRequestEntityTooLarge, Type: openai.TypeInvalidRequest,
 				Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes)}
 		}
-		return badRequest("failed to read the request body: %v", err)
+		return nil, badRequest("failed to read the request body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return badParam(openai.CodeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
+			return nil, badParam(openai.CodeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
 				typeErr.Field, jsonKind(typeErr.Type), article(typeErr.Value))
 		}
-		return badRequest("We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
+		return nil, badRequest("We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
 	}
 	if dec.More() {
-		return badRequest("We could not parse the JSON body of your request: trailing data after the JSON object.")
+		return nil, badRequest("We could not parse the JSON body of your request: trailing data after the JSON object.")
 	}
-	return nil
+	return body, nil
 }
 
 // badParam is a 400 invalid_request_error naming param, with an OpenAI error code.
@@ -313,19 +313,53 @@ func nullish(raw json.RawMessage) bool {
 	return len(t) == 0 || string(t) == "null"
 }
 
-// chatExtras refuses chat parameters that would change the answer in ways Cocoon cannot serve.
-func chatExtras(cr *openai.ChatCompletionRequest) *openai.Error {
-	if cr.Logprobs != nil && *cr.Logprobs {
+// passes reports whether the backend forwards param to a server that implements it.
+func (h *Handler) passes(param string) bool {
+	p, ok := h.backend.(backend.Passthrough)
+	return ok && p.Passes(param)
+}
+
+// passthrough takes the parameters the backend forwards out of the request body (raw, as sent),
+// and the messages as sent; nil when it forwards none.
+func (h *Handler) passthrough(body []byte, names ...string) (extra map[string]json.RawMessage, messages []json.RawMessage) {
+	if _, ok := h.backend.(backend.Passthrough); !ok {
+		return nil, nil
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return nil, nil
+	}
+	for _, n := range names {
+		if v, ok := doc[n]; ok && h.passes(n) && !nullish(v) {
+			if extra == nil {
+				extra = map[string]json.RawMessage{}
+			}
+			extra[n] = v
+		}
+	}
+	_ = json.Unmarshal(doc["messages"], &messages)
+	return extra, messages
+}
+
+// chatExtras refuses chat parameters that would change the answer in ways this server cannot
+// serve; those the backend passes to a server that implements them (extra) are not refused.
+func chatExtras(cr *openai.ChatCompletionRequest, extra map[string]json.RawMessage) *openai.Error {
+	_, passLogprobs := extra["logprobs"]
+	if cr.Logprobs != nil && *cr.Logprobs && !passLogprobs {
 		return unsupported("logprobs", "log probabilities are not returned")
 	}
-	if cr.TopLogprobs != nil && *cr.TopLogprobs != 0 {
+	if _, ok := extra["top_logprobs"]; cr.TopLogprobs != nil && *cr.TopLogprobs != 0 && !ok {
 		return unsupported("top_logprobs", "log probabilities are not returned")
 	}
-	if t := bytes.TrimSpace(cr.Tools); !nullish(t) && string(t) != "[]" {
-		return unsupported("tools", "the models it serves do not call tools")
+	if _, ok := extra["tools"]; !ok {
+		if t := bytes.TrimSpace(cr.Tools); !nullish(t) && string(t) != "[]" {
+			return unsupported("tools", "the models it serves do not call tools")
+		}
 	}
-	if t := bytes.TrimSpace(cr.ToolChoice); !nullish(t) && string(t) != `"none"` {
-		return unsupported("tool_choice", "the models it serves do not call tools")
+	if _, ok := extra["tool_choice"]; !ok {
+		if t := bytes.TrimSpace(cr.ToolChoice); !nullish(t) && string(t) != `"none"` {
+			return unsupported("tool_choice", "the models it serves do not call tools")
+		}
 	}
 	if t := bytes.TrimSpace(cr.Functions); !nullish(t) && string(t) != "[]" {
 		return unsupported("functions", "the models it serves do not call functions")
@@ -333,7 +367,7 @@ func chatExtras(cr *openai.ChatCompletionRequest) *openai.Error {
 	if t := bytes.TrimSpace(cr.FunctionCall); !nullish(t) && string(t) != `"none"` {
 		return unsupported("function_call", "the models it serves do not call functions")
 	}
-	if cr.ResponseFormat != nil && cr.ResponseFormat.Type != "text" {
+	if _, ok := extra["response_format"]; cr.ResponseFormat != nil && cr.ResponseFormat.Type != "text" && !ok {
 		return badParam(openai.CodeUnsupportedValue, "response_format.type",
 			"Unsupported value: 'response_format.type' does not support %q on this server. Only \"text\" is supported.", cr.ResponseFormat.Type)
 	}
@@ -359,12 +393,14 @@ func chatExtras(cr *openai.ChatCompletionRequest) *openai.Error {
 	return nil
 }
 
-// completionExtras refuses legacy-completion parameters Cocoon cannot serve.
-func completionExtras(cr *openai.CompletionRequest) *openai.Error {
+// completionExtras refuses legacy-completion parameters this server cannot serve (logprobs only
+// when the backend does not pass it on: extra).
+func completionExtras(cr *openai.CompletionRequest, extra map[string]json.RawMessage) *openai.Error {
+	_, passLogprobs := extra["logprobs"]
 	switch {
 	case cr.Echo:
 		return unsupported("echo", "the prompt is not echoed")
-	case cr.Logprobs != nil:
+	case cr.Logprobs != nil && !passLogprobs:
 		return unsupported("logprobs", "log probabilities are not returned")
 	case cr.BestOf != nil && *cr.BestOf != 1:
 		return unsupported("best_of", "use n for several completions")
@@ -376,11 +412,13 @@ func completionExtras(cr *openai.CompletionRequest) *openai.Error {
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	var cr openai.ChatCompletionRequest
-	if e := decodeBody(w, r, &cr); e != nil {
+	body, e := decodeBody(w, r, &cr)
+	if e != nil {
 		openai.WriteError(w, e)
 		return
 	}
-	req := backend.Request{Chat: true}
+	extra, rawMessages := h.passthrough(body, "tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs")
+	req := backend.Request{Chat: true, Extra: extra}
 	maxTokens, maxParam := cr.MaxTokens, "max_tokens"
 	if cr.MaxCompletionTokens != nil {
 		maxTokens, maxParam = cr.MaxCompletionTokens, "max_completion_tokens"
@@ -391,7 +429,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, e)
 		return
 	}
-	if e := chatExtras(&cr); e != nil {
+	if e := chatExtras(&cr, extra); e != nil {
 		openai.WriteError(w, e)
 		return
 	}
@@ -409,7 +447,11 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			openai.WriteError(w, badParam(openai.CodeInvalidValue, fmt.Sprintf("messages[%d].content", i), "Invalid 'messages[%d].content': %v.", i, err))
 			return
 		}
-		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
+		msg := backend.Message{Role: m.Role, Content: text}
+		if i < len(rawMessages) {
+			msg.Raw = rawMessages[i]
+		}
+		req.Messages = append(req.Messages, msg)
 	}
 	mt, e := h.begin(w, r, Call{Request: req, N: n, Stream: cr.Stream})
 	if e != nil {
@@ -423,13 +465,15 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
+		parts := make([]wholeParts, n)
 		choices := make([]openai.ChatChoice, n)
 		req.Whole = true
 		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
-				choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
+				choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String(),
+					ToolCalls: parts[i].toolCalls()}, Logprobs: parts[i].logprobs(), FinishReason: res.FinishReason}
 				return nil
-			})
+			}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
 		if err != nil {
 			openai.WriteError(w, APIError(err))
 			return
@@ -469,6 +513,13 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		finish := res.FinishReason
 		return emit(s, mt, t, chunk(i, openai.Delta{}, &finish))
+	}, func(i int, p backend.Parts) error {
+		if err := open(i); err != nil {
+			return err
+		}
+		c := chunk(i, openai.Delta{ToolCalls: p.ToolCalls}, nil)
+		c.Choices[0].Logprobs = p.Logprobs
+		return emit(s, mt, t, c)
 	})
 	if err != nil {
 		s.Fail(APIError(err))
@@ -494,18 +545,20 @@ func (h *Handler) responseHead(idPrefix, object, model string) openai.ResponseHe
 
 func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	var cr openai.CompletionRequest
-	if e := decodeBody(w, r, &cr); e != nil {
+	body, e := decodeBody(w, r, &cr)
+	if e != nil {
 		openai.WriteError(w, e)
 		return
 	}
-	req := backend.Request{}
+	extra, _ := h.passthrough(body, "logprobs")
+	req := backend.Request{Extra: extra}
 	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, seedValue(cr.Seed), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
 		openai.WriteError(w, e)
 		return
 	}
-	if e := completionExtras(&cr); e != nil {
+	if e := completionExtras(&cr, extra); e != nil {
 		openai.WriteError(w, e)
 		return
 	}
@@ -534,14 +587,15 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	head := h.responseHead("cmpl-", "text_completion", req.Model)
 	if !cr.Stream {
 		texts := make([]strings.Builder, n)
+		parts := make([]wholeParts, n)
 		choices := make([]openai.CompletionChoice, n)
 		req.Whole = true
 		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
 			func(i int, res backend.Result) error {
 				finish := res.FinishReason
-				choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, FinishReason: &finish}
+				choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, Logprobs: parts[i].logprobs(), FinishReason: &finish}
 				return nil
-			})
+			}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
 		if err != nil {
 			openai.WriteError(w, APIError(err))
 			return
@@ -563,6 +617,10 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		func(i int, res backend.Result) error {
 			finish := res.FinishReason
 			return emit(s, mt, t, chunk(i, "", &finish))
+		}, func(i int, p backend.Parts) error {
+			c := chunk(i, "", nil)
+			c.Choices[0].Logprobs = p.Logprobs
+			return emit(s, mt, t, c)
 		})
 	if err != nil {
 		s.Fail(APIError(err))
@@ -602,13 +660,16 @@ func SampleSeed(seed *uint64, i int) *uint64 {
 // every choice summed. The result hook is called once, with that usage (also on failure: the
 // choices that ran are billed).
 func (h *Handler) generate(r *http.Request, req backend.Request, n int, t *tally, onText func(i int, d string) error,
-	onEnd func(i int, res backend.Result) error) (backend.Result, error) {
+	onEnd func(i int, res backend.Result) error, onParts func(i int, p backend.Parts) error) (backend.Result, error) {
 	var total backend.Result
 	var err error
 	for i := 0; i < n && err == nil; i++ {
 		one := req
 		one.Seed = SampleSeed(req.Seed, i)
 		one.Progress = t.progress
+		// Tool-call and log-probability pieces do not count as delivered tokens without the
+		// backend's progress (they may come with the text they belong to): never overcounted.
+		one.OnParts = func(p backend.Parts) error { return onParts(i, p) }
 		var res backend.Result
 		res, err = h.backend.Generate(r.Context(), one, func(d string) error { t.pieces++; return onText(i, d) })
 		if total.Usage.PromptTokens == 0 {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
@@ -84,4 +85,85 @@ func (t *tally) next(res backend.Result) {
 	}
 	t.done += res.Usage.CompletionTokens
 	t.cur, t.pieces, t.known = 0, 0, false
+}
+
+// wholeParts gathers a non-streamed choice's tool calls and log probabilities from a Passthrough
+// backend: a whole answer gives each once; pieces of a stream are merged as OpenAI's SDKs merge
+// them (tool calls by index, arguments concatenated; logprobs' content and refusal lists appended).
+type wholeParts struct {
+	calls []map[string]any
+	lp    map[string][]json.RawMessage
+}
+
+func (w *wholeParts) add(p backend.Parts) {
+	if len(p.ToolCalls) > 0 {
+		var calls []map[string]any
+		if json.Unmarshal(p.ToolCalls, &calls) == nil {
+			for pos, c := range calls {
+				i := pos
+				if f, ok := c["index"].(float64); ok {
+					i = int(f)
+				}
+				for len(w.calls) <= i {
+					w.calls = append(w.calls, map[string]any{})
+				}
+				mergeCall(w.calls[i], c)
+			}
+		}
+	}
+	if len(p.Logprobs) > 0 {
+		var lp map[string][]json.RawMessage
+		if json.Unmarshal(p.Logprobs, &lp) == nil {
+			if w.lp == nil {
+				w.lp = map[string][]json.RawMessage{}
+			}
+			for k, v := range lp {
+				w.lp[k] = append(w.lp[k], v...)
+			}
+		}
+	}
+}
+
+// mergeCall merges a tool-call piece into the call so far: the arguments are concatenated, other
+// fields set.
+func mergeCall(dst, src map[string]any) {
+	for k, v := range src {
+		if k == "index" {
+			continue
+		}
+		if k == "function" {
+			fs, _ := v.(map[string]any)
+			fd, _ := dst["function"].(map[string]any)
+			if fd == nil {
+				fd = map[string]any{}
+				dst["function"] = fd
+			}
+			for fk, fv := range fs {
+				if s, ok := fv.(string); ok && fk == "arguments" {
+					prev, _ := fd["arguments"].(string)
+					fd["arguments"] = prev + s
+					continue
+				}
+				fd[fk] = fv
+			}
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+func (w *wholeParts) toolCalls() json.RawMessage {
+	if len(w.calls) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(w.calls)
+	return b
+}
+
+func (w *wholeParts) logprobs() json.RawMessage {
+	if w.lp == nil {
+		return nil
+	}
+	b, _ := json.Marshal(w.lp)
+	return b
 }

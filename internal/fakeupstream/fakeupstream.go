@@ -10,6 +10,10 @@
 //	delay-ms:N      wait N ms before each token
 //	fail-status:N   answer HTTP N with an OpenAI error body
 //
+// With "tools" in a chat request it calls the first tool ({"n": N} as arguments, streamed in two
+// pieces; finish_reason tool_calls) instead of writing text; with "logprobs" it adds each token's
+// log probability (-0.5).
+//
 // It also records what it was asked (Requests) and which streams ended because the client left
 // (Cancelled), so tests can check that a provider passes parameters through and cancels.
 package fakeupstream
@@ -132,6 +136,31 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		continuous, _ = so["continuous_usage_stats"].(bool)
 	}
 	continuous = continuous && !s.NoUsagePerChunk
+	var tool string
+	if tools, ok := req["tools"].([]any); ok && chat && len(tools) > 0 {
+		if t0, ok := tools[0].(map[string]any); ok {
+			if f, ok := t0["function"].(map[string]any); ok {
+				tool, _ = f["name"].(string)
+			}
+		}
+	}
+	wantLogprobs := false
+	switch v := req["logprobs"].(type) {
+	case bool:
+		wantLogprobs = v
+	case float64:
+		wantLogprobs = true
+	}
+	logprobs := func(i int) any {
+		if !wantLogprobs {
+			return nil
+		}
+		tok := fmt.Sprintf("t%d ", i)
+		if chat {
+			return map[string]any{"content": []any{map[string]any{"token": tok, "logprob": -0.5, "bytes": []byte(tok), "top_logprobs": []any{}}}}
+		}
+		return map[string]any{"tokens": []any{tok}, "token_logprobs": []any{-0.5}, "top_logprobs": []any{nil}, "text_offset": []any{0}}
+	}
 	object, id := "text_completion", "cmpl-fake"
 	if chat {
 		object, id = "chat.completion", "chatcmpl-fake"
@@ -151,13 +180,34 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		}
 		return map[string]any{"index": 0, "text": text, "finish_reason": finish, "logprobs": nil}
 	}
+	args := fmt.Sprintf(`{"n": %d}`, n)
 	if !stream {
+		if tool != "" {
+			msg := map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{"id": "call_fake", "type": "function",
+				"function": map[string]any{"name": tool, "arguments": args}}}}
+			writeJSON(w, map[string]any{"id": id, "object": object, "created": 0, "model": model,
+				"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": "tool_calls", "logprobs": nil}},
+				"usage":   usage{promptTokens, 7, promptTokens + 7}})
+			return
+		}
 		var b strings.Builder
+		var lps []any
 		for i := 0; i < n; i++ {
 			fmt.Fprintf(&b, "t%d ", i)
+			if lp, ok := logprobs(i).(map[string]any); ok {
+				lps = append(lps, lp)
+			}
+		}
+		c := choice(0, b.String(), "length")
+		if wantLogprobs && chat {
+			var content []any
+			for _, lp := range lps {
+				content = append(content, lp.(map[string]any)["content"].([]any)...)
+			}
+			c["logprobs"] = map[string]any{"content": content}
 		}
 		writeJSON(w, map[string]any{"id": id, "object": object, "created": 0, "model": model,
-			"choices": []any{choice(0, b.String(), "length")},
+			"choices": []any{c},
 			"usage":   usage{promptTokens, n, promptTokens + n}})
 		return
 	}
@@ -174,6 +224,24 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		}
 		flush()
 		return r.Context().Err() == nil
+	}
+	if tool != "" {
+		for i, piece := range []map[string]any{
+			{"index": 0, "id": "call_fake", "type": "function", "function": map[string]any{"name": tool, "arguments": args[:4]}},
+			{"index": 0, "function": map[string]any{"arguments": args[4:]}},
+		} {
+			ev := map[string]any{"id": id, "object": object, "created": 0, "model": model, "choices": []any{map[string]any{"index": 0,
+				"delta": map[string]any{"tool_calls": []any{piece}}, "finish_reason": nil, "logprobs": nil}}}
+			if continuous {
+				ev["usage"] = usage{promptTokens, 3 * (i + 1), promptTokens + 3*(i+1)}
+			}
+			send(ev)
+		}
+		send(map[string]any{"id": id, "object": object, "created": 0, "model": model, "choices": []any{map[string]any{"index": 0, "delta": map[string]any{}, "finish_reason": "tool_calls", "logprobs": nil}}})
+		send(map[string]any{"id": id, "object": object, "created": 0, "model": model, "choices": []any{}, "usage": usage{promptTokens, 7, promptTokens + 7}})
+		_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
+		flush()
+		return
 	}
 	for i := 0; i < n; i++ {
 		if i == pause {
@@ -192,7 +260,11 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 				return
 			}
 		}
-		ev := map[string]any{"id": id, "object": object, "created": 0, "model": model, "choices": []any{choice(i, fmt.Sprintf("t%d ", i), nil)}}
+		c := choice(i, fmt.Sprintf("t%d ", i), nil)
+		if lp := logprobs(i); lp != nil {
+			c["logprobs"] = lp
+		}
+		ev := map[string]any{"id": id, "object": object, "created": 0, "model": model, "choices": []any{c}}
 		if continuous {
 			ev["usage"] = usage{promptTokens, i + 1, promptTokens + i + 1}
 		}

@@ -84,7 +84,18 @@ type Backend struct {
 	drain      time.Duration // < 0: no draining
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.Passthrough = (*Backend)(nil)
+)
+
+// passed are the parameters the upstream servers we support implement and the backend forwards.
+var passed = map[string]bool{"tools": true, "tool_choice": true, "parallel_tool_calls": true,
+	"response_format": true, "logprobs": true, "top_logprobs": true}
+
+// Passes reports whether the backend forwards param to the upstream (backend.Passthrough): tools
+// and tool_choice (with tool messages), response_format (JSON schema), logprobs and top_logprobs.
+func (b *Backend) Passes(param string) bool { return passed[param] }
 
 // maxErrorBody bounds how much of an upstream error body is read.
 const maxErrorBody = 64 << 10
@@ -220,9 +231,9 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 		return backend.Result{}, errorFromResponse(resp)
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		return readJSON(resp.Body, onText)
+		return readJSON(resp.Body, onText, req.OnParts)
 	}
-	return readStream(ctx, resp.Body, req.Progress, onText, b.drain >= 0, &perChunk)
+	return readStream(ctx, resp.Body, req.Progress, onText, req.OnParts, b.drain >= 0, &perChunk)
 }
 
 // upstreamBody is the JSON request for the upstream: the client's parameters with the upstream's
@@ -253,6 +264,35 @@ func upstreamBody(name string, req backend.Request, continuous bool) ([]byte, st
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
+		return nil, "", fmt.Errorf("failed to encode upstream request: %w", err)
+	}
+	raw := false
+	for _, m := range req.Messages {
+		raw = raw || len(m.Raw) > 0
+	}
+	if len(req.Extra) == 0 && !raw {
+		return b, path, nil
+	}
+	// Parameters and messages passed through as the client sent them.
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, "", fmt.Errorf("failed to encode upstream request: %w", err)
+	}
+	for k, v := range req.Extra {
+		if passed[k] {
+			doc[k] = v
+		}
+	}
+	if raw && req.Chat {
+		msgs := make([]json.RawMessage, len(req.Messages))
+		for i, m := range req.Messages {
+			if msgs[i] = m.Raw; len(m.Raw) == 0 {
+				msgs[i], _ = json.Marshal(upstreamMessage{Role: m.Role, Content: m.Content})
+			}
+		}
+		doc["messages"], _ = json.Marshal(msgs)
+	}
+	if b, err = json.Marshal(doc); err != nil {
 		return nil, "", fmt.Errorf("failed to encode upstream request: %w", err)
 	}
 	return b, path, nil
@@ -298,16 +338,39 @@ type upstreamCompletion struct {
 type chunk struct {
 	Choices []struct {
 		Delta *struct {
-			Content *string `json:"content"`
+			Content   *string         `json:"content"`
+			ToolCalls json.RawMessage `json:"tool_calls"`
 		} `json:"delta"`
 		Message *struct {
-			Content *string `json:"content"`
+			Content   *string         `json:"content"`
+			ToolCalls json.RawMessage `json:"tool_calls"`
 		} `json:"message"`
-		Text         *string `json:"text"`
-		FinishReason *string `json:"finish_reason"`
+		Text         *string         `json:"text"`
+		Logprobs     json.RawMessage `json:"logprobs"`
+		FinishReason *string         `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *openai.Usage  `json:"usage"`
 	Error *upstreamError `json:"error"`
+}
+
+// parts are the chunk's tool calls and log probabilities (nil fields when it has none).
+func (c *chunk) parts() backend.Parts {
+	var p backend.Parts
+	set := func(dst *json.RawMessage, v json.RawMessage) {
+		if len(v) > 0 && string(v) != "null" {
+			*dst = v
+		}
+	}
+	for _, ch := range c.Choices {
+		if ch.Delta != nil {
+			set(&p.ToolCalls, ch.Delta.ToolCalls)
+		}
+		if ch.Message != nil {
+			set(&p.ToolCalls, ch.Message.ToolCalls)
+		}
+		set(&p.Logprobs, ch.Logprobs)
+	}
+	return p
 }
 
 func (c *chunk) text() string {
@@ -330,7 +393,7 @@ func (c *chunk) text() string {
 // and the client's error is returned with that usage. A stream that carries usage with its text
 // chunks (continuous_usage_stats) is not drained: the usage of the text delivered is known, it is
 // reported to progress before each piece, and the caller cancels the upstream request at once.
-func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage), onText func(string) error, drain bool, perChunkSeen *atomic.Bool) (backend.Result, error) {
+func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage), onText func(string) error, onParts func(backend.Parts) error, drain bool, perChunkSeen *atomic.Bool) (backend.Result, error) {
 	var res backend.Result
 	var reported *openai.Usage
 	perChunk := false // the upstream reported usage with a text chunk
@@ -394,12 +457,19 @@ func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage
 				perChunkSeen.Store(true)
 			}
 		}
+		parts := c.parts()
+		hasParts := onParts != nil && (parts.ToolCalls != nil || parts.Logprobs != nil)
+		if (t != "" || hasParts) && clientErr == nil && progress != nil && c.Usage != nil {
+			progress(backend.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens})
+		}
 		if t != "" && clientErr == nil {
-			if progress != nil && c.Usage != nil {
-				progress(backend.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens})
-			}
 			if err := onText(t); err != nil {
 				clientErr = fmt.Errorf("failed to deliver text: %w", err)
+			}
+		}
+		if hasParts && clientErr == nil {
+			if err := onParts(parts); err != nil {
+				clientErr = fmt.Errorf("failed to deliver tool calls or log probabilities: %w", err)
 			}
 		}
 	}
@@ -416,7 +486,7 @@ func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage
 }
 
 // readJSON handles an upstream that answered a stream request with one JSON response.
-func readJSON(body io.Reader, onText func(string) error) (backend.Result, error) {
+func readJSON(body io.Reader, onText func(string) error, onParts func(backend.Parts) error) (backend.Result, error) {
 	var c chunk
 	if err := json.NewDecoder(io.LimitReader(body, maxLine)).Decode(&c); err != nil {
 		return backend.Result{}, midStream(fmt.Sprintf("the inference server sent an unreadable response: %v", err))
@@ -438,6 +508,11 @@ func readJSON(body io.Reader, onText func(string) error) (backend.Result, error)
 	if t := c.text(); t != "" {
 		if err := onText(t); err != nil {
 			return res, fmt.Errorf("failed to deliver text: %w", err)
+		}
+	}
+	if p := c.parts(); onParts != nil && (p.ToolCalls != nil || p.Logprobs != nil) {
+		if err := onParts(p); err != nil {
+			return res, fmt.Errorf("failed to deliver tool calls or log probabilities: %w", err)
 		}
 	}
 	res.FinishReason = normalizeFinish(finish)
@@ -465,11 +540,13 @@ func midStream(msg string) *backend.UpstreamError {
 	return &backend.UpstreamError{Reason: backend.UpstreamStreamBroken, Message: msg}
 }
 
-// normalizeFinish maps upstream finish reasons onto OpenAI's "stop" and "length".
+// normalizeFinish maps upstream finish reasons onto OpenAI's "stop", "length" and "tool_calls".
 func normalizeFinish(f string) string {
 	switch f {
 	case "length", "max_tokens", "model_length":
 		return backend.FinishLength
+	case "tool_calls", "function_call":
+		return backend.FinishToolCalls
 	default:
 		return backend.FinishStop
 	}
