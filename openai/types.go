@@ -209,8 +209,8 @@ type ResponseMessage struct {
 
 // ChatChoice is one choice of a non-streaming chat response.
 type ChatChoice struct {
-	Index        int             `json:"index"`
-	Message      ResponseMessage `json:"message"`
+	Index   int             `json:"index"`
+	Message ResponseMessage `json:"message"`
 	// Logprobs are the upstream's, passed through when asked for (nil: null).
 	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason string          `json:"finish_reason"`
@@ -245,8 +245,8 @@ type Delta struct {
 
 // ChunkChoice is one choice of a chat stream chunk; FinishReason is null until the last one.
 type ChunkChoice struct {
-	Index        int       `json:"index"`
-	Delta        Delta     `json:"delta"`
+	Index        int             `json:"index"`
+	Delta        Delta           `json:"delta"`
 	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason *string         `json:"finish_reason"`
 }
@@ -263,8 +263,8 @@ type ChatCompletionChunk struct {
 
 // CompletionChoice is one choice of a completion response or stream chunk.
 type CompletionChoice struct {
-	Text         string    `json:"text"`
-	Index        int       `json:"index"`
+	Text         string          `json:"text"`
+	Index        int             `json:"index"`
 	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason *string         `json:"finish_reason"`
 }
