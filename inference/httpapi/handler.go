@@ -453,89 +453,71 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Messages = append(req.Messages, msg)
 	}
-	mt, e := h.begin(w, r, Call{Request: req, N: n, Stream: cr.Stream})
-	if e != nil {
-		openai.WriteError(w, e)
-		return
-	}
-	var total backend.Result
-	var err error
-	defer func() { mt.End(total.Usage, err) }()
-	t := &tally{}
-	head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
-	if !cr.Stream {
-		texts := make([]strings.Builder, n)
-		parts := make([]wholeParts, n)
-		choices := make([]openai.ChatChoice, n)
-		req.Whole = true
-		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
-			func(i int, res backend.Result) error {
-				choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String(),
-					ToolCalls: parts[i].toolCalls()}, Logprobs: parts[i].logprobs(), FinishReason: res.FinishReason}
+	h.metered(w, r, Call{Request: req, N: n, Stream: cr.Stream}, func(mt Metered, t *tally) (total backend.Result, err error) {
+		head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
+		if !cr.Stream {
+			texts := make([]strings.Builder, n)
+			parts := make([]wholeParts, n)
+			choices := make([]openai.ChatChoice, n)
+			req.Whole = true
+			total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
+				func(i int, res backend.Result) error {
+					choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String(),
+						ToolCalls: parts[i].toolCalls()}, Logprobs: parts[i].logprobs(), FinishReason: res.FinishReason}
+					return nil
+				}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
+			if err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			resp := openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)}
+			if err = pay(w, mt, resp, total.Usage, &resp.Usage); err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			openai.WriteJSON(w, http.StatusOK, resp)
+			return
+		}
+		head.Object = "chat.completion.chunk"
+		chunk := func(i int, d openai.Delta, finish *string) openai.ChatCompletionChunk {
+			return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
+		}
+		s := openai.NewStream(w)
+		empty := ""
+		// Each choice opens with the role chunk, sent with its first text (or at its end when it has none),
+		// so a request that fails before any text still gets a plain JSON error.
+		opened := make([]bool, n)
+		open := func(i int) error {
+			if opened[i] {
 				return nil
-			}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
-		if err != nil {
-			openai.WriteError(w, APIError(err))
-			return
+			}
+			opened[i] = true
+			return emit(s, mt, t, chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
 		}
-		resp := openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)}
-		if err = pay(w, mt, resp, total.Usage, &resp.Usage); err != nil {
-			openai.WriteError(w, APIError(err))
-			return
-		}
-		openai.WriteJSON(w, http.StatusOK, resp)
+		total, err = h.generate(r, req, n, t, func(i int, d string) error {
+			if err := open(i); err != nil {
+				return err
+			}
+			return emit(s, mt, t, chunk(i, openai.Delta{Content: &d}, nil))
+		}, func(i int, res backend.Result) error {
+			if err := open(i); err != nil {
+				return err
+			}
+			finish := res.FinishReason
+			return emit(s, mt, t, chunk(i, openai.Delta{}, &finish))
+		}, func(i int, p backend.Parts) error {
+			if err := open(i); err != nil {
+				return err
+			}
+			c := chunk(i, openai.Delta{ToolCalls: p.ToolCalls}, nil)
+			c.Choices[0].Logprobs = p.Logprobs
+			return emit(s, mt, t, c)
+		})
+		err = endStream(s, mt, total.Usage, err, cr.StreamOptions, func(u *openai.Usage) any {
+			return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: u}
+		})
 		return
-	}
-	head.Object = "chat.completion.chunk"
-	chunk := func(i int, d openai.Delta, finish *string) openai.ChatCompletionChunk {
-		return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
-	}
-	s := openai.NewStream(w)
-	empty := ""
-	// Each choice opens with the role chunk, sent with its first text (or at its end when it has none),
-	// so a request that fails before any text still gets a plain JSON error.
-	opened := make([]bool, n)
-	open := func(i int) error {
-		if opened[i] {
-			return nil
-		}
-		opened[i] = true
-		return emit(s, mt, t, chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
-	}
-	total, err = h.generate(r, req, n, t, func(i int, d string) error {
-		if err := open(i); err != nil {
-			return err
-		}
-		return emit(s, mt, t, chunk(i, openai.Delta{Content: &d}, nil))
-	}, func(i int, res backend.Result) error {
-		if err := open(i); err != nil {
-			return err
-		}
-		finish := res.FinishReason
-		return emit(s, mt, t, chunk(i, openai.Delta{}, &finish))
-	}, func(i int, p backend.Parts) error {
-		if err := open(i); err != nil {
-			return err
-		}
-		c := chunk(i, openai.Delta{ToolCalls: p.ToolCalls}, nil)
-		c.Choices[0].Logprobs = p.Logprobs
-		return emit(s, mt, t, c)
 	})
-	if err != nil {
-		s.Fail(APIError(err))
-		return
-	}
-	u, want, err := streamUsage(mt, total.Usage, cr.StreamOptions)
-	if err != nil {
-		s.Fail(APIError(err))
-		return
-	}
-	if want {
-		if err = s.Event(openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: u}); err != nil {
-			return
-		}
-	}
-	s.Done()
 }
 
 // responseHead starts a response: a fresh id with the given prefix, the time, the model as requested.
@@ -575,68 +557,50 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, badParam(openai.CodeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
 		return
 	}
-	mt, e := h.begin(w, r, Call{Request: req, N: n, Stream: cr.Stream})
-	if e != nil {
-		openai.WriteError(w, e)
-		return
-	}
-	var total backend.Result
-	var err error
-	defer func() { mt.End(total.Usage, err) }()
-	t := &tally{}
-	head := h.responseHead("cmpl-", "text_completion", req.Model)
-	if !cr.Stream {
-		texts := make([]strings.Builder, n)
-		parts := make([]wholeParts, n)
-		choices := make([]openai.CompletionChoice, n)
-		req.Whole = true
-		total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
+	h.metered(w, r, Call{Request: req, N: n, Stream: cr.Stream}, func(mt Metered, t *tally) (total backend.Result, err error) {
+		head := h.responseHead("cmpl-", "text_completion", req.Model)
+		if !cr.Stream {
+			texts := make([]strings.Builder, n)
+			parts := make([]wholeParts, n)
+			choices := make([]openai.CompletionChoice, n)
+			req.Whole = true
+			total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
+				func(i int, res backend.Result) error {
+					finish := res.FinishReason
+					choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, Logprobs: parts[i].logprobs(), FinishReason: &finish}
+					return nil
+				}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
+			if err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			u := usage(total.Usage)
+			resp := openai.Completion{ResponseHead: head, Choices: choices, Usage: &u}
+			if err = pay(w, mt, resp, total.Usage, &u); err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			openai.WriteJSON(w, http.StatusOK, resp)
+			return
+		}
+		chunk := func(i int, text string, finish *string) openai.Completion {
+			return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
+		}
+		s := openai.NewStream(w)
+		total, err = h.generate(r, req, n, t, func(i int, d string) error { return emit(s, mt, t, chunk(i, d, nil)) },
 			func(i int, res backend.Result) error {
 				finish := res.FinishReason
-				choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, Logprobs: parts[i].logprobs(), FinishReason: &finish}
-				return nil
-			}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
-		if err != nil {
-			openai.WriteError(w, APIError(err))
-			return
-		}
-		u := usage(total.Usage)
-		resp := openai.Completion{ResponseHead: head, Choices: choices, Usage: &u}
-		if err = pay(w, mt, resp, total.Usage, &u); err != nil {
-			openai.WriteError(w, APIError(err))
-			return
-		}
-		openai.WriteJSON(w, http.StatusOK, resp)
-		return
-	}
-	chunk := func(i int, text string, finish *string) openai.Completion {
-		return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
-	}
-	s := openai.NewStream(w)
-	total, err = h.generate(r, req, n, t, func(i int, d string) error { return emit(s, mt, t, chunk(i, d, nil)) },
-		func(i int, res backend.Result) error {
-			finish := res.FinishReason
-			return emit(s, mt, t, chunk(i, "", &finish))
-		}, func(i int, p backend.Parts) error {
-			c := chunk(i, "", nil)
-			c.Choices[0].Logprobs = p.Logprobs
-			return emit(s, mt, t, c)
+				return emit(s, mt, t, chunk(i, "", &finish))
+			}, func(i int, p backend.Parts) error {
+				c := chunk(i, "", nil)
+				c.Choices[0].Logprobs = p.Logprobs
+				return emit(s, mt, t, c)
+			})
+		err = endStream(s, mt, total.Usage, err, cr.StreamOptions, func(u *openai.Usage) any {
+			return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: u}
 		})
-	if err != nil {
-		s.Fail(APIError(err))
 		return
-	}
-	u, want, err := streamUsage(mt, total.Usage, cr.StreamOptions)
-	if err != nil {
-		s.Fail(APIError(err))
-		return
-	}
-	if want {
-		if err = s.Event(openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: u}); err != nil {
-			return
-		}
-	}
-	s.Done()
+	})
 }
 
 // SampleSeed is the seed choice i of a request with seed runs with: choice 0 uses the request's
@@ -695,6 +659,18 @@ func (h *Handler) generate(r *http.Request, req backend.Request, n int, t *tally
 	return total, err
 }
 
+// metered runs serve between the meter's Begin and End: End gets the usage and error serve
+// returns. A request Begin refuses is answered with its error and serve does not run.
+func (h *Handler) metered(w http.ResponseWriter, r *http.Request, c Call, serve func(mt Metered, t *tally) (backend.Result, error)) {
+	mt, e := h.begin(w, r, c)
+	if e != nil {
+		openai.WriteError(w, e)
+		return
+	}
+	total, err := serve(mt, &tally{})
+	mt.End(total.Usage, err)
+}
+
 // begin asks the meter (if any) to admit c; without a meter the request is free (noMeter).
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request, c Call) (Metered, *openai.Error) {
 	if h.meter == nil {
@@ -749,6 +725,27 @@ func pay(w http.ResponseWriter, mt Metered, resp any, total backend.Usage, u *op
 	for k, vs := range hdr {
 		w.Header()[k] = vs
 	}
+	return nil
+}
+
+// endStream ends a stream after its generation ended with err: a failure as an error event; else
+// the usage chunk (usageChunk's: always in a paid stream, where it carries the payment, else only
+// when asked for with include_usage) and [DONE]. It returns what ended the request (nil: complete).
+func endStream(s *openai.Stream, mt Metered, total backend.Usage, err error, so *openai.StreamOptions, usageChunk func(*openai.Usage) any) error {
+	if err == nil {
+		var u *openai.Usage
+		var want bool
+		if u, want, err = streamUsage(mt, total, so); err == nil && want {
+			if err := s.Event(usageChunk(u)); err != nil {
+				return err // the client is gone: nothing more to write
+			}
+		}
+	}
+	if err != nil {
+		s.Fail(APIError(err))
+		return err
+	}
+	s.Done()
 	return nil
 }
 

@@ -7,11 +7,6 @@
 # suite (instruct.test.mjs serves other GGUF files, which no registry lists, and is left out).
 # Extra arguments go to `go test`.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-cd "$here"
-if [ ! -d node_modules/openai ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
-cd "$root"
-COCOON_SDK_PROVIDER=1 go test -count=1 -run 'TestOpenAISDKAgainstProviderE2E' ./tests/openai-client/provider "$@"
+cd "$(dirname "${BASH_SOURCE[0]}")"
+[ -d node_modules/openai ] || npm ci --no-audit --no-fund --loglevel=error
+COCOON_SDK_PROVIDER=1 go test -count=1 -run 'TestOpenAISDKAgainstProviderE2E' ./provider "$@"

@@ -248,6 +248,8 @@ func upstreamBody(name string, req backend.Request, continuous bool) ([]byte, st
 	if !stream {
 		so = nil
 	}
+	params := upstreamParams{MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP, Seed: req.Seed, Stop: req.Stop,
+		Stream: stream, StreamOptions: so}
 	var v any
 	path := "/completions"
 	if req.Chat {
@@ -256,11 +258,9 @@ func upstreamBody(name string, req backend.Request, continuous bool) ([]byte, st
 		for i, m := range req.Messages {
 			msgs[i] = upstreamMessage{Role: m.Role, Content: m.Content}
 		}
-		v = upstreamChat{Model: name, Messages: msgs, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
-			Seed: req.Seed, Stop: req.Stop, Stream: stream, StreamOptions: so}
+		v = upstreamChat{Model: name, Messages: msgs, upstreamParams: params}
 	} else {
-		v = upstreamCompletion{Model: name, Prompt: req.Prompt, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
-			Seed: req.Seed, Stop: req.Stop, Stream: stream, StreamOptions: so}
+		v = upstreamCompletion{Model: name, Prompt: req.Prompt, upstreamParams: params}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -310,21 +310,8 @@ type upstreamMessage struct {
 	Content string `json:"content"`
 }
 
-type upstreamChat struct {
-	Model         string            `json:"model"`
-	Messages      []upstreamMessage `json:"messages"`
-	MaxTokens     *int              `json:"max_tokens,omitempty"`
-	Temperature   *float32          `json:"temperature,omitempty"`
-	TopP          *float32          `json:"top_p,omitempty"`
-	Seed          *uint64           `json:"seed,omitempty"`
-	Stop          []string          `json:"stop,omitempty"`
-	Stream        bool              `json:"stream"`
-	StreamOptions *streamOptions    `json:"stream_options,omitempty"`
-}
-
-type upstreamCompletion struct {
-	Model         string         `json:"model"`
-	Prompt        string         `json:"prompt"`
+// upstreamParams are the sampling and streaming parameters both endpoints take.
+type upstreamParams struct {
 	MaxTokens     *int           `json:"max_tokens,omitempty"`
 	Temperature   *float32       `json:"temperature,omitempty"`
 	TopP          *float32       `json:"top_p,omitempty"`
@@ -334,17 +321,29 @@ type upstreamCompletion struct {
 	StreamOptions *streamOptions `json:"stream_options,omitempty"`
 }
 
+type upstreamChat struct {
+	Model    string            `json:"model"`
+	Messages []upstreamMessage `json:"messages"`
+	upstreamParams
+}
+
+type upstreamCompletion struct {
+	Model  string `json:"model"`
+	Prompt string `json:"prompt"`
+	upstreamParams
+}
+
+// chunkMessage is a chat chunk's delta or a whole answer's message.
+type chunkMessage struct {
+	Content   *string         `json:"content"`
+	ToolCalls json.RawMessage `json:"tool_calls"`
+}
+
 // chunk is the union of what chat and completion stream chunks (and full responses) carry.
 type chunk struct {
 	Choices []struct {
-		Delta *struct {
-			Content   *string         `json:"content"`
-			ToolCalls json.RawMessage `json:"tool_calls"`
-		} `json:"delta"`
-		Message *struct {
-			Content   *string         `json:"content"`
-			ToolCalls json.RawMessage `json:"tool_calls"`
-		} `json:"message"`
+		Delta        *chunkMessage   `json:"delta"`
+		Message      *chunkMessage   `json:"message"`
 		Text         *string         `json:"text"`
 		Logprobs     json.RawMessage `json:"logprobs"`
 		FinishReason *string         `json:"finish_reason"`
