@@ -62,6 +62,11 @@ contracts-check: tolk-deps
 
 # Benchmarks; numbers go to docs/BENCHMARKS.md by hand with the machine and command. The sandbox
 # side of the devnet comparison (tolk/tests/parity/bench.js) runs the same scenarios as tests/parity.
-bench: tolk-deps
+bench: tolk-deps bench-provider
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd tolk && node tests/parity/bench.js
+
+# The provider daemon (paid, RA-TLS) against nginx with TLS 1.3 and the bare backend, one fake backend
+# for all three; installs nginx-light and wrk when missing; writes docs/BENCHMARKS.md's provider section.
+bench-provider:
+	tools/bench/provider.sh

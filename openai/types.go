@@ -18,6 +18,10 @@ type ChatMessage struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content,omitempty"`
 	Name    string          `json:"name,omitempty"`
+	// ToolCalls (an assistant's) and ToolCallID (a tool result's) are decoded only to tell that the
+	// message must be passed on as sent (to a server that implements tools) or refused.
+	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
 
 // Text returns the message content as one string, joining text parts.
@@ -133,21 +137,22 @@ type ChatCompletionRequest struct {
 	Stream              bool           `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions `json:"stream_options,omitempty"`
 
-	Logprobs         *bool           `json:"logprobs,omitempty"`
-	TopLogprobs      *int            `json:"top_logprobs,omitempty"`
-	PresencePenalty  *float32        `json:"presence_penalty,omitempty"`
-	FrequencyPenalty *float32        `json:"frequency_penalty,omitempty"`
-	LogitBias        map[string]any  `json:"logit_bias,omitempty"`
-	Tools            json.RawMessage `json:"tools,omitempty"`
-	ToolChoice       json.RawMessage `json:"tool_choice,omitempty"`
-	Functions        json.RawMessage `json:"functions,omitempty"`
-	FunctionCall     json.RawMessage `json:"function_call,omitempty"`
-	ResponseFormat   *ResponseFormat `json:"response_format,omitempty"`
-	Modalities       []string        `json:"modalities,omitempty"`
-	Audio            json.RawMessage `json:"audio,omitempty"`
-	Prediction       json.RawMessage `json:"prediction,omitempty"`
-	ReasoningEffort  json.RawMessage `json:"reasoning_effort,omitempty"`
-	WebSearchOptions json.RawMessage `json:"web_search_options,omitempty"`
+	Logprobs          *bool           `json:"logprobs,omitempty"`
+	TopLogprobs       *int            `json:"top_logprobs,omitempty"`
+	PresencePenalty   *float32        `json:"presence_penalty,omitempty"`
+	FrequencyPenalty  *float32        `json:"frequency_penalty,omitempty"`
+	LogitBias         map[string]any  `json:"logit_bias,omitempty"`
+	Tools             json.RawMessage `json:"tools,omitempty"`
+	ToolChoice        json.RawMessage `json:"tool_choice,omitempty"`
+	ParallelToolCalls json.RawMessage `json:"parallel_tool_calls,omitempty"`
+	Functions         json.RawMessage `json:"functions,omitempty"`
+	FunctionCall      json.RawMessage `json:"function_call,omitempty"`
+	ResponseFormat    *ResponseFormat `json:"response_format,omitempty"`
+	Modalities        []string        `json:"modalities,omitempty"`
+	Audio             json.RawMessage `json:"audio,omitempty"`
+	Prediction        json.RawMessage `json:"prediction,omitempty"`
+	ReasoningEffort   json.RawMessage `json:"reasoning_effort,omitempty"`
+	WebSearchOptions  json.RawMessage `json:"web_search_options,omitempty"`
 }
 
 // ResponseFormat is the chat request's response_format; only {"type":"text"} is served.

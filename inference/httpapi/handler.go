@@ -417,7 +417,17 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, e)
 		return
 	}
-	extra, rawMessages := h.passthrough(body, "tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs")
+	// The body is parsed a second time only when something may pass through as sent.
+	var extra map[string]json.RawMessage
+	var rawMessages []json.RawMessage
+	toolMessages := false
+	for _, m := range cr.Messages {
+		toolMessages = toolMessages || len(m.ToolCalls) > 0 || m.ToolCallID != ""
+	}
+	if toolMessages || cr.Tools != nil || cr.ToolChoice != nil || cr.ParallelToolCalls != nil || cr.ResponseFormat != nil ||
+		cr.Logprobs != nil || cr.TopLogprobs != nil {
+		extra, rawMessages = h.passthrough(body, "tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs")
+	}
 	req := backend.Request{Chat: true, Extra: extra}
 	maxTokens, maxParam := cr.MaxTokens, "max_tokens"
 	if cr.MaxCompletionTokens != nil {
@@ -448,8 +458,15 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		msg := backend.Message{Role: m.Role, Content: text}
-		if i < len(rawMessages) {
+		if i < len(rawMessages) && (len(m.ToolCalls) > 0 || m.ToolCallID != "") {
 			msg.Raw = rawMessages[i]
+		} else if len(m.ToolCalls) > 0 || m.ToolCallID != "" {
+			field := "tool_calls"
+			if m.ToolCallID != "" {
+				field = "tool_call_id"
+			}
+			openai.WriteError(w, unsupported(fmt.Sprintf("messages[%d].%s", i, field), "the models it serves do not call tools"))
+			return
 		}
 		req.Messages = append(req.Messages, msg)
 	}
@@ -532,7 +549,10 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, e)
 		return
 	}
-	extra, _ := h.passthrough(body, "logprobs")
+	var extra map[string]json.RawMessage
+	if cr.Logprobs != nil {
+		extra, _ = h.passthrough(body, "logprobs")
+	}
 	req := backend.Request{Extra: extra}
 	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, seedValue(cr.Seed), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
