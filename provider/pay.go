@@ -334,20 +334,20 @@ func (mt *metered) Deliver(data []byte, u backend.Usage) error {
 	if err := mt.putNonce(b); err != nil {
 		return err
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	// Synced before the piece is written: the in-flight record is this request's own key, written
+	// only from its goroutine, so it needs no lock to keep its order.
+	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("failed to record delivered tokens: %w", err)
 	}
 	mt.inflightWritten = true
-	if err := mt.p.store.sync(); err != nil {
-		return err
-	}
 	mt.checkpoint = u
 	return nil
 }
 
 // bill adds cost and u to the channel's ledger, ends the reservation and records it all in one
-// batch (without sync). REQUIRES nothing held; takes ch.mu.
-func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big.Int, seq uint64, err error) {
+// batch, committed in the channel lock's order; the returned wait makes it durable (call it once,
+// outside any lock: concurrent requests share the fsync). REQUIRES nothing held; takes ch.mu.
+func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big.Int, seq uint64, wait func() error, err error) {
 	ch := mt.sess.ch
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -359,7 +359,6 @@ func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big
 		ch.receipts++
 	}
 	b := mt.p.store.db.NewBatch()
-	defer b.Close()
 	err = putJSON(b, channelKey(ch.raw), ch.recordLocked())
 	if err == nil && cost.Sign() > 0 {
 		err = mt.putNonce(b)
@@ -368,20 +367,29 @@ func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big
 		err = b.Delete(inflightKey(ch.raw, mt.id), nil)
 	}
 	if err == nil {
-		err = b.Commit(pebble.NoSync)
+		// Ordered now (the WAL position), synced by wait.
+		err = mt.p.store.db.ApplyNoSyncWait(b, pebble.Sync)
 	}
 	if err != nil {
+		_ = b.Close()
 		ch.owed, ch.receipts = prevOwed, prevReceipts
 		ch.prompt -= uint64(u.PromptTokens)
 		ch.completion -= uint64(u.CompletionTokens)
-		return nil, 0, fmt.Errorf("failed to record what the answer cost: %w", err)
+		return nil, 0, nil, fmt.Errorf("failed to record what the answer cost: %w", err)
+	}
+	wait = func() error {
+		defer b.Close()
+		if err := b.SyncWait(); err != nil {
+			return fmt.Errorf("failed to sync what the answer cost: %w", err)
+		}
+		return nil
 	}
 	ch.reserved.Sub(ch.reserved, mt.maxCost)
 	ch.inflight--
 	if ch.unclaimedSince.IsZero() && cost.Sign() > 0 {
 		ch.unclaimedSince = mt.p.clock.Now()
 	}
-	return new(big.Int).Set(ch.owed), ch.receipts, nil
+	return new(big.Int).Set(ch.owed), ch.receipts, wait, nil
 }
 
 // putNonce records the request's authorization nonce in b (once), so that it cannot be replayed
@@ -415,14 +423,14 @@ func (mt *metered) cost(u backend.Usage) *big.Int {
 func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error) {
 	p, ch := mt.p, mt.sess.ch
 	cost := mt.cost(u)
-	owed, seq, err := mt.bill(u, cost, true)
+	owed, seq, wait, err := mt.bill(u, cost, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	mt.finished = true
 	// The owed record's sync runs while the receipt is signed; the answer waits for both.
 	synced := make(chan error, 1)
-	go func() { synced <- p.store.sync() }()
+	go func() { synced <- wait() }()
 	rc := payment.Receipt{Channel: ch.addr, RequestHash: mt.sess.bodyHash, ResponseHash: mt.content.Hash(), IssuedAt: p.clock.Now(),
 		ModelID: mt.m.id, PromptTokens: uint64(u.PromptTokens), CompletionTokens: uint64(u.CompletionTokens), Prices: mt.prices, Cost: cost, Owed: owed}
 	signed, err := rc.Sign(p.issuer.Signer())
@@ -433,12 +441,9 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The receipt itself becomes durable with the next sync: it is the operator's record; the
-	// money it states is in the channel record, durable before the answer is.
-	if err := p.store.db.Set(receiptKey(rc.IssuedAt, ch.raw, seq), []byte(enc), pebble.NoSync); err != nil {
-		<-synced
-		return nil, nil, fmt.Errorf("failed to store the receipt: %w", err)
-	}
+	// The receipt is stored in the background, in batches: it is the operator's record; the money
+	// it states is in the channel record, durable before the answer is.
+	p.store.addReceipt(receiptKey(rc.IssuedAt, ch.raw, seq), enc)
 	if err := <-synced; err != nil {
 		return nil, nil, err
 	}
@@ -479,14 +484,15 @@ func (mt *metered) End(total backend.Usage, err error) {
 	if u.CompletionTokens > 0 {
 		cost = mt.cost(u)
 	}
-	if _, _, berr := mt.bill(u, cost, false); berr != nil {
+	_, _, wait, berr := mt.bill(u, cost, false)
+	if berr != nil {
 		p.log.Error("failed to bill a request that ended early", "channel", mt.sess.ch.raw, "err", berr)
 		return
 	}
+	if serr := wait(); serr != nil {
+		p.log.Error("failed to sync the store", "err", serr)
+	}
 	if cost.Sign() > 0 || mt.inflightWritten {
-		if serr := p.store.sync(); serr != nil {
-			p.log.Error("failed to sync the store", "err", serr)
-		}
 		p.m.RecordTokens(mt.m.name, uint64(u.PromptTokens), uint64(u.CompletionTokens))
 		p.m.RecordBilled(cost)
 		p.log.Info("request ended early; billed what was delivered", "channel", mt.sess.ch.raw, "model", mt.m.name,

@@ -25,32 +25,70 @@ import (
 //	cl/<channel raw>/<unix nano 8>       → claimRecord (JSON): a claim and what became of it
 //	txmgr/…                              → the settlement wallet's transaction journal (chain/txmgr)
 //
-// Durability rule: every change is committed without sync under the lock that orders it (the
-// channel's), then made durable by one synced WAL write outside the lock (sync). Pebble's WAL is
-// one sequential log, so a synced write makes every earlier write durable; concurrent syncs are
-// grouped into one fsync. Nothing owed is ever told to a client (in a receipt, or as delivered
-// tokens) before the write that records it is durable.
+// Durability rule: a channel's record is committed under the lock that orders it (the channel's)
+// with ApplyNoSyncWait, which fixes its place in the WAL, and made durable outside the lock
+// (SyncWait), so concurrent requests share one fsync; Pebble's WAL is one sequential log, so a sync
+// also makes every earlier write durable (a voucher committed unsynced at admission, say). Nothing
+// owed is ever told to a client (in a receipt, or as delivered tokens) before the write that
+// records it is durable. Receipts are written in batches by a goroutine, unsynced.
 type store struct {
 	db *pebble.DB
+	// receipts queues receipts for the writer goroutine, which stores them in batches.
+	receipts chan receiptItem
+	written  chan struct{} // closed when the writer has stored the last receipt
 }
 
-// openStore opens (or creates) the store in dir and settles what a crash left in flight.
+type receiptItem struct {
+	key []byte
+	enc string
+}
+
+// openStore opens (or creates) the store in dir.
 func openStore(dir string) (*store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Quiet{}})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the provider's store in %q: %w", dir, err)
 	}
-	return &store{db: db}, nil
+	s := &store{db: db, receipts: make(chan receiptItem, 4096), written: make(chan struct{})}
+	go s.writeReceipts()
+	return s, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+// close stores the receipts still queued and closes the database.
+func (s *store) close() error {
+	close(s.receipts)
+	<-s.written
+	return s.db.Close()
+}
 
-// sync makes every write committed so far durable.
-func (s *store) sync() error {
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("failed to sync the store: %w", err)
+// addReceipt queues a receipt (written within receiptBatchDelay, unsynced).
+func (s *store) addReceipt(key []byte, enc string) { s.receipts <- receiptItem{key, enc} }
+
+// receiptBatchDelay is the longest a receipt waits to be stored with others in one batch.
+const receiptBatchDelay = 20 * time.Millisecond
+
+func (s *store) writeReceipts() {
+	defer close(s.written)
+	for first := range s.receipts {
+		b := s.db.NewBatch()
+		_ = b.Set(first.key, []byte(first.enc), nil)
+		timer := time.NewTimer(receiptBatchDelay)
+	gather:
+		for b.Count() < 512 {
+			select {
+			case it, ok := <-s.receipts:
+				if !ok {
+					break gather
+				}
+				_ = b.Set(it.key, []byte(it.enc), nil)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		_ = b.Commit(pebble.NoSync)
+		_ = b.Close()
 	}
-	return nil
 }
 
 // channelRecord is what the provider knows of a channel across restarts.
