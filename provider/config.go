@@ -262,6 +262,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "host:port of the RA-TLS API")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the store (vouchers, owed, receipts, claims, transaction journal)")
 	fs.StringVar(&c.RPC, "rpc", c.RPC, "toncenter v2 URL of the network")
+	fs.StringVar(&c.TEE, "tee", c.TEE, "auto (TDX or SEV-SNP), tdx, snp, or sim (SIMULATED: only under a devnet registry)")
 }
 
 // Path resolves a path of the config file (relative to its directory).
@@ -309,7 +310,7 @@ func (c Config) Check() error {
 	switch c.TEE {
 	case "auto", "tdx", "snp", "sim":
 	default:
-		bad("tee", "", "must be auto, tdx, snp or sim (SIMULATED, devnet only), got %q", c.TEE)
+		bad("tee", "tee", "must be auto, tdx, snp or sim (SIMULATED, devnet only), got %q", c.TEE)
 	}
 	if c.CertValidity < 0 {
 		bad("cert_validity", "", "must not be negative")

@@ -53,7 +53,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"bad values", `{"network":"devnet","registry":"nope","owner":"","wallet_key_file":"w.key","tee":"sgx",
 			"backend":{"kind":"upstream","url":"ftp://x"},"models":[{"name":"m"},{"name":"m","prompt_price_ton":"-1"}],
 			"settlement":{"threshold_ton":"0","interval":"30s","max_age":"1h"}}`, nil, nil,
-			[]string{"registry is not a TON address", "owner is required", "tee must be auto, tdx, snp or sim", "backend.url",
+			[]string{"registry is not a TON address", "owner is required", "tee (--tee) must be auto, tdx, snp or sim", "backend.url",
 				"models[0].context_length is required", `models[1].name "m" is listed twice`, "models[1].prompt_price_ton",
 				"settlement.threshold_ton must be a positive amount"}},
 		{"flag overrides the file", `{"listen":":8443"}`, []string{"--listen", "nonsense"}, nil, []string{"listen (--listen) must be host:port"}},
