@@ -80,10 +80,13 @@ func (p *Provider) settle(ctx context.Context, shutdown bool) {
 // top-up.
 func (p *Provider) settleChannel(ctx context.Context, ch *channel, shutdown bool) {
 	ch.mu.Lock()
-	best, since, next := ch.best, ch.unclaimedSince, ch.nextClaim
+	best, since, next, cached := ch.best, ch.unclaimedSince, ch.nextClaim, ch.state
 	ch.mu.Unlock()
 	if best == nil {
 		return // nothing signed yet
+	}
+	if cached != nil && best.Amount.Cmp(cached.AcceptedAmount.Nano()) <= 0 && cached.Owed.Nano().Sign() == 0 {
+		return // everything signed was claimed and paid: nothing to watch on-chain
 	}
 	if err := p.channels.refresh(ctx, ch, time.Duration(p.cfg.Settlement.Interval)/2); err != nil {
 		p.log.Warn("failed to read a channel for settlement", "channel", ch.raw, "err", err)
