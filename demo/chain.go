@@ -14,7 +14,6 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tlb"
 
-	"github.com/cocoon-go/cocoon/attest"
 	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/chain/dial"
 	"github.com/cocoon-go/cocoon/chain/txmgr"
@@ -171,16 +170,22 @@ func (n *Network) governance(ctx context.Context, s *Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sim := attest.SimMeasurement(attest.DevnetSimImage)
 	weights, err := hex.DecodeString(models.DefaultSHA256)
 	if err != nil {
 		return "", err
 	}
 	var msgs []contracts.Message
 	var did []string
-	if !hasMeasurement(v.Measurements, sim[:]) {
-		msgs = append(msgs, contracts.AddMeasurement{MeasurementHash: sim[:], Kind: contracts.MeasurementSim})
-		did = append(did, "allowed the simulated TEE's measurement")
+	sims := n.simMeasurements()
+	allowed := 0
+	for _, m := range sims {
+		if !hasMeasurement(v.Measurements, m[:]) {
+			msgs = append(msgs, contracts.AddMeasurement{MeasurementHash: m[:], Kind: contracts.MeasurementSim})
+			allowed++
+		}
+	}
+	if allowed > 0 {
+		did = append(did, fmt.Sprintf("allowed %d simulated TEE measurement(s)", allowed))
 	}
 	if !hasModel(v.Models, ModelID) {
 		name, err := contracts.TextCell(models.DefaultModelName, contracts.MaxModelNameBytes)
@@ -222,7 +227,10 @@ func (n *Network) governance(ctx context.Context, s *Step) (string, error) {
 		if err != nil {
 			return false, err
 		}
-		ok := hasMeasurement(v.Measurements, sim[:]) && hasModel(v.Models, ModelID)
+		ok := hasModel(v.Models, ModelID)
+		for _, m := range sims {
+			ok = ok && hasMeasurement(v.Measurements, m[:])
+		}
 		for _, o := range n.Oracles {
 			ok = ok && hasOracle(v.Oracles, o.Wallet)
 		}
@@ -231,6 +239,20 @@ func (n *Network) governance(ctx context.Context, s *Step) (string, error) {
 		return "", fmt.Errorf("the registry does not show every change: %w", err)
 	}
 	return joinAnd(did), nil
+}
+
+// simMeasurements are the providers' images' measurements, each once.
+func (n *Network) simMeasurements() [][32]byte {
+	var out [][32]byte
+	seen := map[[32]byte]bool{}
+	for _, p := range n.Config.Providers {
+		m := p.Measurement()
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // setUpProvider registers and stakes a provider from its owner's wallet, then publishes its
@@ -421,4 +443,14 @@ func oracleKey(path string) (ed25519.PublicKey, error) {
 		return nil, err
 	}
 	return k.Public().(ed25519.PublicKey), nil
+}
+
+// WalletOps is the operations of wallet w on the network's registry, through its own transaction
+// manager (a test's own client or operator).
+func (n *Network) WalletOps(w *wallet.Wallet) (*ops.Ops, error) {
+	m, err := txmgr.New(txmgr.Config{Chain: n.Chain, Signer: w, PollInterval: dial.PollInterval("devnet"), Clock: n.clock})
+	if err != nil {
+		return nil, err
+	}
+	return &ops.Ops{Chain: n.Chain, Sender: m, Registry: n.Registry, Clock: n.clock}, nil
 }

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"crypto/sha512"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cocoon-go/cocoon/attest"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 )
 
@@ -77,7 +79,22 @@ type ProviderSpec struct {
 	// Upstream, when set, serves the model from an OpenAI-compatible server (a test's fake
 	// vLLM) instead of the embedded engine.
 	Upstream *UpstreamSpec
+	// SimImage names the simulated TEE's image ("": the devnet's default image, which every
+	// provider of the demo runs): two images are two measurements, which governance allows and
+	// revokes separately.
+	SimImage string
 }
+
+// Image is the provider's simulated TEE image (48 bytes).
+func (s ProviderSpec) Image() [48]byte {
+	if s.SimImage == "" {
+		return attest.DevnetSimImage
+	}
+	return sha512.Sum384([]byte("cocoon demo sim image " + s.SimImage))
+}
+
+// Measurement is the allow-list value of the provider's image.
+func (s ProviderSpec) Measurement() [32]byte { return attest.SimMeasurement(s.Image()) }
 
 // UpstreamSpec is an upstream inference server.
 type UpstreamSpec struct {

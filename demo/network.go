@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,8 +177,7 @@ func (n *Network) start(ctx context.Context) error {
 	for _, a := range n.actors() {
 		a.ops.Registry = n.Registry
 	}
-	n.Indexer.Args = []string{"indexer", "run", "--network", "devnet", "--rpc", n.RPC, "--registry", n.Registry.StringRaw(),
-		"--data", n.path("indexer"), "--listen", strings.TrimPrefix(n.ExplorerURL, "http://"), "--poll", "500ms"}
+	n.Indexer.Args = n.indexerArgs(n.path("indexer"), strings.TrimPrefix(n.ExplorerURL, "http://"))
 	n.Gateway.Args = n.gatewayArgs()
 
 	// From here on, governance, the providers' owners and the indexer go at once.
@@ -457,6 +457,10 @@ func (n *Network) providerConfig(ctx context.Context, p *Provider) error {
 			settle["interval"] = p.Spec.SettleInterval.String()
 			m["settlement"] = settle
 			m["drain_timeout"] = "10s"
+			if p.Spec.SimImage != "" {
+				img := p.Spec.Image()
+				m["sim_image"] = hex.EncodeToString(img[:])
+			}
 		}); err != nil {
 			return err
 		}
@@ -471,6 +475,21 @@ func (n *Network) providerConfig(ctx context.Context, p *Provider) error {
 	}
 	_, err = n.fundAll(ctx, map[string]*address.Address{p.Name + " settlement": w.Address()}, map[string]int64{p.Name + " settlement": fundSettlement})
 	return err
+}
+
+// indexerArgs is an indexer's command line: the network's registry, data in dir, API and
+// explorer on listen.
+func (n *Network) indexerArgs(dir, listen string) []string {
+	return []string{"indexer", "run", "--network", "devnet", "--rpc", n.RPC, "--registry", n.Registry.StringRaw(),
+		"--data", dir, "--listen", listen, "--poll", "500ms"}
+}
+
+// IndexerProc is one more indexer of the network (not started): its data in dir, its API on
+// listen (host:port), extra flags added.
+func (n *Network) IndexerProc(name, dir, listen string, extra ...string) *Proc {
+	return &Proc{Name: name, Bin: n.Config.Cocoon, LogPath: n.path("logs", name+".log"),
+		Args:  append(n.indexerArgs(dir, listen), extra...),
+		Ready: func(ctx context.Context) error { return getOK(ctx, "http://"+listen+"/api/v1/status") }}
 }
 
 // gatewayArgs is the gateway's command line: the client's wallet and store in the data

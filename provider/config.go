@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 
+	"github.com/cocoon-go/cocoon/attest"
 	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/chain/dial"
 	"github.com/cocoon-go/cocoon/chain/wallet"
@@ -89,6 +91,11 @@ type Config struct {
 	// TEE is auto (TDX or SEV-SNP, detected), tdx, snp, or sim (SIMULATED: only on a devnet
 	// registry).
 	TEE string `json:"tee"`
+	// SimImage is the simulated TEE's image, 48 bytes in hex ("": attest.DevnetSimImage, the one
+	// every devnet allows by default). Its allow-list value is
+	// `cocoon attest measure --kind sim --reg image=HEX`: two images are two measurements, which
+	// governance allows and revokes separately.
+	SimImage string `json:"sim_image,omitempty"`
 	// GPU adds NVIDIA confidential-computing GPU evidence (a build with -tags nvml).
 	GPU bool `json:"gpu,omitempty"`
 	// CertValidity of each RA-TLS certificate (0: 1 h).
@@ -265,6 +272,20 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TEE, "tee", c.TEE, "auto (TDX or SEV-SNP), tdx, snp, or sim (SIMULATED: only under a devnet registry)")
 }
 
+// simImage is the simulated TEE's image (SimImage, or the devnet's default).
+func (c *Config) simImage() ([48]byte, error) {
+	var img [48]byte
+	if c.SimImage == "" {
+		return attest.DevnetSimImage, nil
+	}
+	b, err := hex.DecodeString(c.SimImage)
+	if err != nil || len(b) != len(img) {
+		return img, fmt.Errorf("must be %d bytes in hex (%d hex digits), got %q", len(img), 2*len(img), c.SimImage)
+	}
+	copy(img[:], b)
+	return img, nil
+}
+
 // Path resolves a path of the config file (relative to its directory).
 func (c *Config) Path(p string) string {
 	if p == "" || filepath.IsAbs(p) || c.ConfigDir == "" {
@@ -311,6 +332,13 @@ func (c Config) Check() error {
 	case "auto", "tdx", "snp", "sim":
 	default:
 		bad("tee", "tee", "must be auto, tdx, snp or sim (SIMULATED, devnet only), got %q", c.TEE)
+	}
+	if c.SimImage != "" {
+		if c.TEE != "sim" {
+			bad("sim_image", "", "is the simulated TEE's image: set it only with tee sim")
+		} else if _, err := c.simImage(); err != nil {
+			bad("sim_image", "", "%v", err)
+		}
 	}
 	if c.CertValidity < 0 {
 		bad("cert_validity", "", "must not be negative")

@@ -238,14 +238,17 @@ func (p *Provider) initChain(ctx context.Context) (service.StopFunc, error) {
 
 func (p *Provider) initAttestation(ctx context.Context) (service.StopFunc, error) {
 	var a attest.Attester
+	image, err := p.cfg.simImage()
+	if err != nil {
+		return nil, err
+	}
 	switch p.cfg.TEE {
 	case "sim":
 		if p.network != contracts.NetworkDevnet {
 			return nil, fmt.Errorf("tee: the simulated TEE is for a devnet registry only; registry %s is a %s registry", p.registry.StringRaw(), p.network)
 		}
-		a = attest.NewSimAttester(attest.DevnetSimImage)
+		a = attest.NewSimAttester(image)
 	default:
-		var err error
 		if a, err = attest.DetectAttester(); err != nil {
 			return nil, fmt.Errorf("tee: no TEE to attest with (the simulated TEE is for the devnet only and must be asked for): %w", err)
 		}
@@ -257,7 +260,7 @@ func (p *Provider) initAttestation(ctx context.Context) (service.StopFunc, error
 	p.log = p.log.With("tee", p.kind.String())
 	if p.kind == attest.KindSim {
 		p.log.Warn("SIMULATED TEE: this provider runs in no TEE and its attestation proves nothing; devnet only",
-			"measurement", fmt.Sprintf("%x", attest.SimMeasurement(attest.DevnetSimImage)))
+			"measurement", fmt.Sprintf("%x", attest.SimMeasurement(image)))
 	}
 	ic := attest.IssuerConfig{Attester: a, Validity: time.Duration(p.cfg.CertValidity), Logger: p.log}
 	if p.cfg.GPU {
@@ -364,7 +367,8 @@ type Info struct {
 func (p *Provider) Info() Info {
 	in := Info{Addr: p.apiAddr, Kind: p.kind, TLSKeyHash: p.issuer.KeyHash(), Provider: p.providerAddr, Wallet: p.tx.Address()}
 	if p.kind == attest.KindSim {
-		in.Measurement = attest.SimMeasurement(attest.DevnetSimImage)
+		image, _ := p.cfg.simImage()
+		in.Measurement = attest.SimMeasurement(image)
 	}
 	for _, m := range p.models {
 		in.Models = append(in.Models, m.object())

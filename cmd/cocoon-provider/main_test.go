@@ -56,6 +56,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 			[]string{"registry is not a TON address", "owner is required", "tee (--tee) must be auto, tdx, snp or sim", "backend.url",
 				"models[0].context_length is required", `models[1].name "m" is listed twice`, "models[1].prompt_price_ton",
 				"settlement.threshold_ton must be a positive amount"}},
+		{"sim image", `{"tee":"sim","sim_image":"abcd"}`, nil, nil, []string{"sim_image must be 48 bytes in hex"}},
+		{"sim image without sim", `{"tee":"tdx","sim_image":"abcd"}`, nil, nil, []string{"sim_image is the simulated TEE's image: set it only with tee sim"}},
 		{"flag overrides the file", `{"listen":":8443"}`, []string{"--listen", "nonsense"}, nil, []string{"listen (--listen) must be host:port"}},
 		{"environment overrides the file", `{"log_level":"info"}`, nil, map[string]string{"COCOON_PROVIDER_LOG_LEVEL": "loud"},
 			[]string{"log level (--log-level) must be debug, info, warn or error"}},
