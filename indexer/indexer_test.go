@@ -381,7 +381,7 @@ func TestDecodesEveryMessageKind(t *testing.T) {
 		require.True(t, bounced[b], "no bounce of %s decoded (got %v)", b, bounced)
 	}
 	for _, e := range []string{"NotGovernance", "WrongOpcode", "UnbondingLocked", "NotOwner", "NotOracle", "MeasurementNotAllowed",
-		"ProviderJailed", "VoucherNotNewer", "ChallengeNotOver", "NotPayee"} {
+		"ProviderJailed", "VoucherNotNewer", "ChallengeNotOver", "NotPayee", "UptimeEpochNotNewer"} {
 		require.True(t, exits[e], "no failed transaction with %s (got %v)", e, exits)
 	}
 	require.Equal(t, f.w.UnknownBodies, unknown)
