@@ -48,6 +48,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		"/api/v1/channels":            {"", "?provider=" + provider, "?provider=nonsense"},
 		"/api/v1/channels/{address}":  {f.w.Channel.String(), f.w.Coop.StringRaw(), f.w.Stray.StringRaw(), provider},
 		"/api/v1/oracles":             {""},
+		"/api/v1/oracles/{address}":   {f.w.Oracles[0].Address().String(), f.w.Oracles[3].Address().StringRaw(), provider, "0:xyz"},
 		"/api/v1/stats":               {""},
 		"/api/v1/stats/series":        {"", "?interval=day&points=7", "?interval=hour&points=3", "?interval=week", "?points=-1"},
 		"/api/v1/tx/{hash}":           {txs[0], txs[len(txs)/2], strings.Repeat("0", 64), "abc"},

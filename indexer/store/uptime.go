@@ -162,6 +162,23 @@ func (s *Store) Commitments(oracle string, reverse bool, fn func(Commitment) boo
 	})
 }
 
+// Commitment reads one commitment (ErrNotFound when the registry accepted none at lt from oracle).
+func (s *Store) Commitment(oracle string, lt uint64) (*Commitment, error) {
+	ok, err := addrKey(oracle)
+	if err != nil {
+		return nil, err
+	}
+	var c Commitment
+	found, err := getJSON(s.db, key(pCommit, ok, be64(lt)), &c)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ErrNotFound
+	}
+	return &c, nil
+}
+
 // Pending lists an oracle's commitments whose table is not verified yet (nor expired), oldest first.
 func (s *Store) Pending(oracle string) ([]Commitment, error) {
 	ok, err := addrKey(oracle)
