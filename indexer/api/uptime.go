@@ -213,16 +213,21 @@ func (a *API) uptimeRows(provider string, t uint32) ([]store.UptimeRow, error) {
 }
 
 // uptimeCache holds every provider's uptime for one store generation and minute: the windows move
-// with the clock, but a minute's drift in them changes nothing worth a recomputation every second.
+// with the clock, but a minute's drift of their start is not worth a recomputation every second.
 type uptimeCache struct {
 	gen    uint64
 	minute uint32
 	by     map[string]Uptime
 }
 
-// uptimesLocked is the uptime of each provider at the minute of now. REQUIRES a.mu held.
+// minuteEnd is the last second of now's minute: the time uptime is computed at. No epoch ends after
+// now (a table's epoch ended before its commitment), so only the windows' start moves by less than
+// a minute.
+func minuteEnd(now uint32) uint32 { return now - now%60 + 59 }
+
+// uptimesLocked is the uptime of each provider at the end of now's minute. REQUIRES a.mu held.
 func (a *API) uptimesLocked(gen uint64, now uint32, providers []string) (map[string]Uptime, error) {
-	t := now - now%60
+	t := minuteEnd(now)
 	if c := a.uptimes; c != nil && c.gen == gen && c.minute == t {
 		return c.by, nil
 	}
@@ -254,9 +259,9 @@ type UptimeEntry struct {
 // maxUptimeEntries is how many entries a provider's page lists.
 const maxUptimeEntries = 50
 
-// uptimeDetail is a provider's daily uptime and newest entries at the minute of now.
+// uptimeDetail is a provider's daily uptime and newest entries at the end of now's minute.
 func (a *API) uptimeDetail(provider string, now uint32) ([]UptimeDay, []UptimeEntry, error) {
-	t := now - now%60
+	t := minuteEnd(now)
 	rows, err := a.uptimeRows(provider, t)
 	if err != nil {
 		return nil, nil, err
