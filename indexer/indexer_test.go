@@ -477,6 +477,9 @@ func TestPagesRender(t *testing.T) {
 	for _, h := range registryHistory(t, f) {
 		paths = append(paths, "/tx/"+h)
 	}
+	for _, o := range f.w.Oracles {
+		paths = append(paths, "/oracles/"+o.Address().StringRaw(), "/search?q="+o.Address().String())
+	}
 	for _, p := range paths {
 		resp, err := http.Get(f.ix.URL() + p)
 		require.NoError(t, err)
@@ -487,7 +490,7 @@ func TestPagesRender(t *testing.T) {
 		require.NotContains(t, string(b), "failed to render", p)
 	}
 	for p, want := range map[string]int{"/providers/0:zz": 400, "/providers/" + f.w.Channel.StringRaw(): 404, "/tx/00": 400,
-		"/tx/" + strings.Repeat("ab", 32): 404, "/nowhere": 404, "/providers?sort=size": 400} {
+		"/tx/" + strings.Repeat("ab", 32): 404, "/nowhere": 404, "/providers?sort=size": 400, "/oracles/" + f.w.Alice.Address().StringRaw(): 404} {
 		resp, err := http.Get(f.ix.URL() + p)
 		require.NoError(t, err)
 		resp.Body.Close()
