@@ -41,7 +41,7 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(*f)
 	},
-	"ms":        func(v any) string { return polyString(v, func(x uint32) string { return fmt.Sprintf("%d ms", x) }) },
+	"ms": func(v any) string { return polyString(v, func(x uint32) string { return fmt.Sprintf("%d ms", x) }) },
 	"tableCls": func(state string) string {
 		switch state {
 		case "verified":
@@ -53,7 +53,7 @@ var funcs = template.FuncMap{
 		}
 		return "badge warn"
 	},
-	"nanop":     func(a *api.Amount) string { return optional(a, func(x api.Amount) string { return x.Nano }) },
+	"nanop": func(a *api.Amount) string { return optional(a, func(x api.Amount) string { return x.Nano }) },
 	"modelNames": func(ms []api.ProviderModel) string {
 		var out []string
 		for _, m := range ms {
