@@ -1,3 +1,5 @@
+// Package indexer_test runs the indexer with the oracle daemons it reads uptime from (a daemon's
+// tests may not import another daemon, so this lives under tests/).
 package indexer_test
 
 import (
@@ -10,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -193,7 +196,7 @@ func TestUptimeFromOracles(t *testing.T) {
 	} {
 		var v any
 		require.Equal(t, 200, getJSON(t, base+path, &v))
-		require.Empty(t, validate(schemas, map[string]any{"$ref": "#/components/schemas/" + schema}, v, "$"), path)
+		require.Empty(t, indexertest.ValidateSchema(schemas, map[string]any{"$ref": "#/components/schemas/" + schema}, v, "$"), path)
 	}
 	for path, want := range map[string]string{
 		"/providers/" + upAddr.StringRaw(): "100%", "/": "100%", "/oracles": "refused",
@@ -205,6 +208,11 @@ func TestUptimeFromOracles(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, 200, resp.StatusCode, path)
 		require.Contains(t, string(b), want, path)
+	}
+	// INDEXER_SERVE=5m go test ./tests/indexer -run TestUptimeFromOracles -v keeps it serving for a person.
+	if d, err := time.ParseDuration(os.Getenv("INDEXER_SERVE")); err == nil {
+		t.Logf("explorer with uptime at %s/providers/%s, serving for %v", base, upAddr.StringRaw(), d)
+		time.Sleep(d)
 	}
 }
 
@@ -230,4 +238,16 @@ func startOracle(t *testing.T, n *indexertest.Net, name string) (*oracle.Oracle,
 	require.NoError(t, o.Start(n.Ctx))
 	t.Cleanup(func() { _ = o.Stop(context.Background()) })
 	return o, actor.Address()
+}
+
+// getJSON fetches url into v (nil: the body is not read) and returns the status.
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if v != nil {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(v), url)
+	}
+	return resp.StatusCode
 }
