@@ -478,10 +478,10 @@ func (n *Network) providerConfig(ctx context.Context, p *Provider) error {
 }
 
 // indexerArgs is an indexer's command line: the network's registry, data in dir, API and
-// explorer on listen.
+// explorer on listen, the oracles' uptime tables fetched every 10 s.
 func (n *Network) indexerArgs(dir, listen string) []string {
 	return []string{"indexer", "run", "--network", "devnet", "--rpc", n.RPC, "--registry", n.Registry.StringRaw(),
-		"--data", dir, "--listen", listen, "--poll", "500ms"}
+		"--data", dir, "--listen", listen, "--poll", "500ms", "--oracle-api", strings.Join(oracleAPIs(n.Oracles), ","), "--oracle-poll", "10s"}
 }
 
 // IndexerProc is one more indexer of the network (not started): its data in dir, its API on
