@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test contracts contracts-check bench bench-provider tolk-deps
+.PHONY: all build demo demo-check test-e2e test-load test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test contracts contracts-check bench bench-provider tolk-deps
 
 all: build
 
@@ -10,6 +10,17 @@ all: build
 build:
 	$(GO) build -o bin/cocoon ./cmd/cocoon
 	$(GO) build -o bin/cocoon-provider ./cmd/cocoon-provider
+
+# The whole network on this machine, each part its own process (cocoon demo): run it again to
+# resume it, DEMO_FLAGS=--fresh for a new one; Ctrl-C stops everything.
+DEMO_FLAGS ?=
+demo: build
+	bin/cocoon demo $(DEMO_FLAGS)
+
+# The same on a new network in a temporary folder, every step checked: one line, exit 0 or the
+# failed step (under 2 minutes on the 2-core CI machine; docs/BENCHMARKS.md says where it goes).
+demo-check: build
+	bin/cocoon demo --check $(DEMO_FLAGS)
 
 # Every check CI runs, in the order that fails fastest.
 test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test

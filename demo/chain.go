@@ -110,7 +110,20 @@ func (n *Network) Fund(ctx context.Context, addr *address.Address, ton int64) er
 
 // AdvanceTime moves the devnet's clock forward (a challenge period, an attestation's lifetime).
 func (n *Network) AdvanceTime(ctx context.Context, d time.Duration) error {
-	return n.Chain.(devnetChain).DevnetAdvance(ctx, d)
+	if err := n.Chain.(devnetChain).DevnetAdvance(ctx, d); err != nil {
+		return err
+	}
+	return n.syncClock(ctx)
+}
+
+// syncClock reads the devnet's clock: the orchestrator's wallets sign and check deadlines by it.
+func (n *Network) syncClock(ctx context.Context) error {
+	now, err := n.Now(ctx)
+	if err != nil {
+		return fmt.Errorf("the devnet's clock: %w", err)
+	}
+	n.clockOffset.Store(int64(time.Until(now)))
+	return nil
 }
 
 // Now is the devnet's clock.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
@@ -53,9 +54,12 @@ type Network struct {
 	ClientWallet *address.Address
 	ClientDir    string
 
-	clock  func(ctx context.Context) (time.Time, error)
-	gov    *actor
-	client *actor
+	// clock is the devnet's clock: the wall clock plus clockOffset (nanoseconds), read from the
+	// devnet at the start and again after each AdvanceTime.
+	clock       func(ctx context.Context) (time.Time, error)
+	clockOffset atomic.Int64
+	gov         *actor
+	client      *actor
 }
 
 // Oracle is an oracle process with its wallet and key.
@@ -163,8 +167,12 @@ func (n *Network) start(ctx context.Context) error {
 		return err
 	}
 	n.Chain = c
-	now := dial.Clock(ctx, "devnet", c)
-	n.clock = func(context.Context) (time.Time, error) { return now(), nil }
+	if err := n.syncClock(ctx); err != nil {
+		return err
+	}
+	n.clock = func(context.Context) (time.Time, error) {
+		return time.Now().Add(time.Duration(n.clockOffset.Load())), nil
+	}
 
 	if err := n.Progress.Run(ctx, "wallets", "loading the operators' wallets and funding them from the faucet", n.wallets); err != nil {
 		return err
