@@ -147,8 +147,18 @@ func (n *Network) ProviderByEndpoint(endpoint string) *Provider {
 // Chat sends one streamed chat request through the gateway, handing each piece of text to
 // onText as it arrives, and reads the gateway's record of it.
 func (n *Network) Chat(ctx context.Context, prompt string, maxTokens int, onText func(string)) (*ChatResult, error) {
-	body, _ := json.Marshal(map[string]any{"model": models.DefaultModelName, "stream": true, "max_tokens": maxTokens,
-		"stream_options": map[string]bool{"include_usage": true}, "messages": []map[string]string{{"role": "user", "content": prompt}}})
+	return n.ChatVia(ctx, "", prompt, maxTokens, onText)
+}
+
+// ChatVia is Chat answered only by the provider at endpoint ("": any), through the gateway's
+// routing object (`"provider": {"only": [endpoint]}`).
+func (n *Network) ChatVia(ctx context.Context, endpoint, prompt string, maxTokens int, onText func(string)) (*ChatResult, error) {
+	fields := map[string]any{"model": models.DefaultModelName, "stream": true, "max_tokens": maxTokens,
+		"stream_options": map[string]bool{"include_usage": true}, "messages": []map[string]string{{"role": "user", "content": prompt}}}
+	if endpoint != "" {
+		fields["provider"] = map[string]any{"only": []string{endpoint}}
+	}
+	body, _ := json.Marshal(fields)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.GatewayURL+"/v1/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return nil, err

@@ -124,6 +124,21 @@ func (n *Network) scenario(ctx context.Context, o RunOptions) (*Summary, error) 
 		return sum, err
 	}
 	n.showRequest(sum.Chat, sum.Provider)
+	// The client pays for an answer with the voucher its next request to that provider carries (the
+	// provider gives one request of credit): ask once more, for one token, so that the provider
+	// holds the voucher for the demo's answer and claims it.
+	if err := n.Progress.Run(ctx, "voucher", fmt.Sprintf("sending the voucher for that answer: it travels with the next request to %s (one token)", sum.Provider.Name), func(ctx context.Context, _ *Step) (string, error) {
+		res, err := n.ChatVia(ctx, sum.Provider.Endpoint, o.Prompt, 1, nil)
+		if err != nil {
+			return "", err
+		}
+		if res.Record.Channel != sum.Chat.Record.Channel {
+			return "", fmt.Errorf("answered on channel %s, not %s", res.Record.Channel, sum.Chat.Record.Channel)
+		}
+		return fmt.Sprintf("%s now holds a voucher for %s nanoTON (this answer, %s nanoTON, is paid by the next)", sum.Provider.Name, sum.Chat.Record.Owed, res.Record.Cost), nil
+	}); err != nil {
+		return sum, err
+	}
 	if err := n.Progress.Run(ctx, "claim", fmt.Sprintf("waiting for %s to claim the voucher on-chain", sum.Provider.Name), func(ctx context.Context, s *Step) (string, error) {
 		c, err := n.WaitClaim(ctx, sum.Chat.Record.Channel, sum.Chat.Record.Owed, s)
 		if err != nil {
