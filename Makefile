@@ -22,6 +22,11 @@ demo: build
 demo-check: build
 	bin/cocoon demo --check $(DEMO_FLAGS)
 
+# Not in `make test`: 100 concurrent streaming clients for 60 s through the demo's gateway, every
+# request answered, every delivered token paid exactly once (tests/load; numbers in docs/BENCHMARKS.md).
+test-load:
+	COCOON_LOAD=1 $(GO) test -count=1 -v -timeout 20m -run TestLoadE2E ./tests/load/
+
 # Every check CI runs, in the order that fails fastest.
 test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test
 

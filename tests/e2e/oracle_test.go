@@ -19,7 +19,7 @@ import (
 // the old claim, which the running provider no longer proves), and clients say why; an oracle
 // back up makes the quorum again.
 func TestOracleQuorumE2E(t *testing.T) {
-	n, ctx := startNet(t, nil)
+	n, ctx := startNet(t, func(c *demo.Config) { c.NoGateway = !hasGateway() })
 	p := n.Providers[0]
 	o1, o2, o3 := n.Oracles[0], n.Oracles[1], n.Oracles[2]
 	slots := map[*demo.Oracle]uint8{}

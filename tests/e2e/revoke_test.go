@@ -25,7 +25,10 @@ import (
 // by itself); the gateway, when the network has one, drops provider-2 naming the measurement and
 // answers from provider-1 only.
 func TestRevokedMeasurementE2E(t *testing.T) {
-	n, ctx := startNet(t, func(c *demo.Config) { c.Providers[1].SimImage = "revoked in a test" })
+	n, ctx := startNet(t, func(c *demo.Config) {
+		c.Providers[1].SimImage = "revoked in a test"
+		c.NoGateway = !hasGateway()
+	})
 	p1, p2 := n.Providers[0], n.Providers[1]
 	m1, m2 := p1.Spec.Measurement(), p2.Spec.Measurement()
 	require.NotEqual(t, m1, m2)
