@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"math/big"
 	"net"
@@ -115,7 +116,7 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (*Provider, error) {
 	mux.HandleFunc("POST /v1/chat/completions", p.paid)
 	mux.HandleFunc("POST /v1/completions", p.paid)
 	mux.Handle("/", p.api)
-	p.srv = &http.Server{Handler: mux, TLSConfig: is.TLSConfig()}
+	p.srv = &http.Server{Handler: mux, TLSConfig: is.TLSConfig(), ErrorLog: stdlog.New(io.Discard, "", 0)}
 	go func() { _ = p.srv.Serve(tls.NewListener(ln, is.TLSConfig())) }()
 	return p, nil
 }
