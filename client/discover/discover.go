@@ -50,7 +50,9 @@ func (r *Registry) MeasurementKind(hash []byte) contracts.MeasurementKind {
 }
 
 // Model is the catalog's one entry named name (contracts.FindModel's errors).
-func (r *Registry) Model(name string) (contracts.Model, error) { return contracts.FindModel(r.Models, name) }
+func (r *Registry) Model(name string) (contracts.Model, error) {
+	return contracts.FindModel(r.Models, name)
+}
 
 // ModelName is the catalog name of a model id ("" when the catalog does not list it).
 func (r *Registry) ModelName(id uint32) string {

@@ -136,4 +136,3 @@ func TestRefusesSimulatedEvidenceOffADevnet(t *testing.T) {
 	refusedFor(t, r, "SIMULATED TEE (not a TEE)", "sim is allowed on a devnet only")
 	require.True(t, r.Simulated)
 }
-

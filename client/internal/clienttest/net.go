@@ -2,10 +2,10 @@ package clienttest
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"io"
+	"log/slog"
 	"math/big"
 	"net/url"
 	"sync/atomic"
