@@ -66,7 +66,9 @@ func (p *Preferences) Check() error {
 }
 
 // Fallbacks reports whether providers after the first (or after Order) may be tried.
-func (p *Preferences) Fallbacks() bool { return p == nil || p.AllowFallbacks == nil || *p.AllowFallbacks }
+func (p *Preferences) Fallbacks() bool {
+	return p == nil || p.AllowFallbacks == nil || *p.AllowFallbacks
+}
 
 // maxNano is a MaxPrice field in nanoTON (nil: no bound).
 func maxNano(v *json.Number) *big.Int {
