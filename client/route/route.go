@@ -105,8 +105,10 @@ func (c *Candidate) named(names []string) bool {
 // price is the sum of a candidate's prompt and completion price (nanoTON per 1M tokens).
 func (c *Candidate) price() *big.Int { return new(big.Int).Add(c.Prices.Prompt, c.Prices.Completion) }
 
-// Plan orders the candidates for a request: those the preferences or the request's fields
-// exclude are left out with the reason, Order comes first, then the sort (default: Score).
+// Plan orders the candidates for a request: those the preferences exclude are left out with the
+// reason, Order comes first, then the sort (default: Score), and last the providers whose backend
+// refused one of the request's fields before (tried only when no other serves it, so the app
+// still gets a provider's own refusal).
 func Plan(cands []Candidate, prefs *Preferences, features []string) (ordered []Candidate, excluded map[string]string) {
 	excluded = map[string]string{}
 	var p Preferences
@@ -117,7 +119,7 @@ func Plan(cands []Candidate, prefs *Preferences, features []string) (ordered []C
 	if p.MaxPrice != nil {
 		maxPrompt, maxCompletion = maxNano(p.MaxPrice.Prompt), maxNano(p.MaxPrice.Completion)
 	}
-	var keep []Candidate
+	var keep, refusing []Candidate
 	for _, c := range cands {
 		switch {
 		case len(p.Only) > 0 && !c.named(p.Only):
@@ -128,15 +130,14 @@ func Plan(cands []Candidate, prefs *Preferences, features []string) (ordered []C
 			excluded[c.ID] = fmt.Sprintf("prompt price %s TON per 1M tokens is above provider.max_price.prompt", payment.FormatTON(c.Prices.Prompt))
 		case maxCompletion != nil && c.Prices.Completion.Cmp(maxCompletion) > 0:
 			excluded[c.ID] = fmt.Sprintf("completion price %s TON per 1M tokens is above provider.max_price.completion", payment.FormatTON(c.Prices.Completion))
+		case refused(c, features) != "":
+			refusing = append(refusing, c)
 		default:
-			if f := refused(c, features); f != "" {
-				excluded[c.ID] = fmt.Sprintf("its backend refused the request field %q before", f)
-				continue
-			}
 			keep = append(keep, c)
 		}
 	}
 	sortCandidates(keep, p.Sort)
+	sortCandidates(refusing, p.Sort)
 	var first []Candidate
 	for _, name := range p.Order {
 		for i := 0; i < len(keep); i++ {
@@ -147,7 +148,7 @@ func Plan(cands []Candidate, prefs *Preferences, features []string) (ordered []C
 			}
 		}
 	}
-	ordered = append(first, keep...)
+	ordered = append(append(first, keep...), refusing...)
 	if !p.Fallbacks() {
 		switch {
 		case len(p.Order) > 0:
