@@ -58,6 +58,8 @@ contracts-check: tolk-deps
 
 # Benchmarks; numbers go to docs/BENCHMARKS.md by hand with the machine and command. The sandbox
 # side of the devnet comparison (tolk/tests/parity/bench.js) runs the same scenarios as tests/parity.
+# The indexer's (ingest rate from a prepared devnet history, API latency at 1,000 req/s) print the
+# machine's load average beside their figures.
 bench: tolk-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd tolk && node tests/parity/bench.js
