@@ -352,4 +352,3 @@ func (c *Client) provider(id string) *Provider {
 	defer c.mu.RUnlock()
 	return c.providers[id]
 }
-

@@ -171,8 +171,12 @@ func (c *Chain) Discover(ctx context.Context) (*Snapshot, error) {
 			return nil, err
 		}
 	}
-	snap := &Snapshot{Registry: *reg, Now: now, Source: "chain", Providers: make([]Provider, len(addrs))}
-	par := c.Parallel
+	return readAll(ctx, c.Client, reg, addrs, now, c.Parallel, "chain"), ctx.Err()
+}
+
+// readAll reads every provider's getters, par at a time (0: 8).
+func readAll(ctx context.Context, c chain.Client, reg *Registry, addrs []*address.Address, now time.Time, par int, source string) *Snapshot {
+	snap := &Snapshot{Registry: *reg, Now: now, Source: source, Providers: make([]Provider, len(addrs))}
 	if par <= 0 {
 		par = 8
 	}
@@ -184,7 +188,7 @@ func (c *Chain) Discover(ctx context.Context) (*Snapshot, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p, err := ReadProvider(ctx, c.Client, reg, a, now)
+			p, err := ReadProvider(ctx, c, reg, a, now)
 			if err != nil {
 				p = Provider{Address: a, Err: err}
 			}
@@ -192,7 +196,7 @@ func (c *Chain) Discover(ctx context.Context) (*Snapshot, error) {
 		}()
 	}
 	wg.Wait()
-	return snap, ctx.Err()
+	return snap
 }
 
 // scan reads the registry's transactions newer than the last scan and returns every provider

@@ -12,8 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/cocoon-go/cocoon/client/internal/jsonobj"
 )
 
 // Request is what routing and payment need to know of an OpenAI request.
@@ -48,71 +49,30 @@ const routingField = "provider"
 // of an unexpected type is left for the provider to refuse with OpenAI's wording, except the
 // routing object, which is the gateway's own.
 func ParseRequest(body []byte) (*Request, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	tok, err := dec.Token()
+	members, err := jsonobj.Members(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBody, err)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("%w: the body is not a JSON object", ErrBody)
-	}
-	r := &Request{N: 1}
-	type member struct {
-		key string
-		raw json.RawMessage
-	}
-	var members []member
-	hasRouting := false
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBody, err)
-		}
-		key, _ := kt.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBody, err)
-		}
-		if key == routingField {
-			hasRouting = true
-			var p Preferences
-			d := json.NewDecoder(bytes.NewReader(raw))
-			d.DisallowUnknownFields()
-			if err := d.Decode(&p); err != nil {
-				return nil, &ParamError{Param: routingField, Message: fmt.Sprintf("Invalid 'provider' routing object: %v.", err)}
-			}
-			if err := p.Check(); err != nil {
-				return nil, err
-			}
-			r.Prefs = &p
+	r := &Request{N: 1, Body: body}
+	for _, m := range members {
+		if m.Key != routingField {
+			r.read(m.Key, m.Value)
 			continue
 		}
-		members = append(members, member{key, raw})
-		r.read(key, raw)
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBody, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBody)
-	}
-	r.Body = body
-	if hasRouting {
-		// Rebuild the object without the routing field; every value keeps its bytes.
-		var b bytes.Buffer
-		b.WriteByte('{')
-		for i, m := range members {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			k, _ := json.Marshal(m.key)
-			b.Write(k)
-			b.WriteByte(':')
-			b.Write(m.raw)
+		var p Preferences
+		d := json.NewDecoder(bytes.NewReader(m.Value))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&p); err != nil {
+			return nil, &ParamError{Param: routingField, Message: fmt.Sprintf("Invalid 'provider' routing object: %v.", err)}
 		}
-		b.WriteByte('}')
-		r.Body = b.Bytes()
+		if err := p.Check(); err != nil {
+			return nil, err
+		}
+		r.Prefs = &p
+	}
+	if r.Prefs != nil {
+		// Without the routing field; every other value keeps its bytes.
+		r.Body = jsonobj.Build(jsonobj.Set(members, routingField, nil))
 	}
 	return r, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/url"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/keys"
 )
 
 // BlockInterval of the test devnet: block mode, every hop of a cascade in a later block.
@@ -232,4 +234,19 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// MnemonicWallet writes a new wallet's mnemonic to dir/wallet.key (0600), funds it with ton TON
+// and returns the file: what a user's key file is.
+func (n *Net) MnemonicWallet(dir string, ton int64) (string, *wallet.Wallet) {
+	n.T.Helper()
+	words := wallet.NewMnemonic()
+	path := filepath.Join(dir, "wallet.key")
+	must(n.T, keys.WriteMnemonic(path, words))
+	w, err := wallet.FromMnemonic(words, wallet.V5R1, n.Devnet.GlobalID())
+	must(n.T, err)
+	if ton > 0 {
+		must(n.T, n.Devnet.Fund(n.Ctx, w.Address(), new(big.Int).Mul(big.NewInt(ton), big.NewInt(1_000_000_000))))
+	}
+	return path, w
 }
