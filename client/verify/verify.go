@@ -133,8 +133,10 @@ type Report struct {
 	EvidenceDigest string             `json:"evidence_digest,omitempty"`
 	GPUs           []attest.GPUClaims `json:"gpus"`
 	// Nonce is the fresh challenge the provider answered with evidence bound to its TLS key.
-	Nonce     string    `json:"nonce,omitempty"`
-	CheckedAt time.Time `json:"checked_at"`
+	Nonce string `json:"nonce,omitempty"`
+	// ProbeMillis is the round trip of the fresh-evidence request (the handshake included).
+	ProbeMillis float64   `json:"probe_ms,omitempty"`
+	CheckedAt   time.Time `json:"checked_at"`
 
 	// PublicKey is the verified certificate's key: receipts are checked with it.
 	PublicKey crypto.PublicKey `json:"-"`
@@ -368,7 +370,9 @@ func (v *Verifier) checkEvidence(ctx context.Context, reg *discover.Registry, en
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tcfg, DisableKeepAlives: true}, Timeout: v.cfg.Timeout}
 	nonce := make([]byte, 32)
 	_, _ = rand.Read(nonce)
+	began := time.Now()
 	fresh, err := av.FetchFreshEvidence(ctx, hc, endpoint, nonce)
+	probe := time.Since(began)
 	mu.Lock()
 	defer mu.Unlock()
 	if certClaims != nil {
@@ -396,6 +400,7 @@ func (v *Verifier) checkEvidence(ctx context.Context, reg *discover.Registry, en
 		return
 	}
 	r.Nonce = hexOf(nonce)
+	r.ProbeMillis = float64(probe.Microseconds()) / 1000
 }
 
 // KeyHash is the on-chain form of a certificate's TLS key hash.
