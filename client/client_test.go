@@ -16,7 +16,7 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 
 	"github.com/cocoon-go/cocoon/client"
-	"github.com/cocoon-go/cocoon/client/internal/clienttest"
+	"github.com/cocoon-go/cocoon/client/clienttest"
 	"github.com/cocoon-go/cocoon/client/pay"
 	"github.com/cocoon-go/cocoon/client/route"
 	"github.com/cocoon-go/cocoon/openai"

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cocoon-go/cocoon/client/discover"
-	"github.com/cocoon-go/cocoon/client/internal/clienttest"
+	"github.com/cocoon-go/cocoon/client/clienttest"
 	"github.com/cocoon-go/cocoon/contracts"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/xssnick/tonutils-go/address"
 
 	"github.com/cocoon-go/cocoon/client/gateway"
-	"github.com/cocoon-go/cocoon/client/internal/clienttest"
+	"github.com/cocoon-go/cocoon/client/clienttest"
 	"github.com/cocoon-go/cocoon/payment"
 )
 

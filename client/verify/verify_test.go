@@ -10,7 +10,7 @@ import (
 
 	"github.com/cocoon-go/cocoon/attest"
 	"github.com/cocoon-go/cocoon/client/discover"
-	"github.com/cocoon-go/cocoon/client/internal/clienttest"
+	"github.com/cocoon-go/cocoon/client/clienttest"
 	"github.com/cocoon-go/cocoon/client/verify"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
