@@ -93,7 +93,7 @@ func (s *Settings) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.LowWater, "low-water", s.LowWater, "top a channel up when its deposit can pay less than this many TON (default: a quarter of the deposit)")
 	fs.StringVar(&s.ChannelBudget, "budget-channel", s.ChannelBudget, "most TON to owe on one channel (default: no bound)")
 	fs.StringVar(&s.TotalBudget, "budget-total", s.TotalBudget, "most TON to owe on all channels together (default: no bound)")
-	fs.IntVar(&s.MaxTokens, "max-tokens", s.MaxTokens, "completion tokens assumed for a request's cap and budget when it sets no max_tokens")
+	fs.IntVar(&s.MaxTokens, "cap-tokens", s.MaxTokens, "completion tokens assumed for a request's cap and budget when it sets no max_tokens")
 	fs.StringVar(&s.TDXCollateral, "tdx-collateral", s.TDXCollateral, "TDX TCB check: online (Intel PCS) or none (reported as unchecked)")
 	fs.DurationVar(&s.Refresh, "refresh", s.Refresh, "how often providers are discovered and verified again")
 }
@@ -151,7 +151,7 @@ func (s Settings) Check() error {
 		errs = append(errs, service.Invalid("data directory", "data-dir", "is required"))
 	}
 	if s.MaxTokens <= 0 {
-		errs = append(errs, service.Invalid("assumed completion tokens", "max-tokens", "must be positive, got %d", s.MaxTokens))
+		errs = append(errs, service.Invalid("assumed completion tokens", "cap-tokens", "must be positive, got %d", s.MaxTokens))
 	}
 	if s.TDXCollateral != "online" && s.TDXCollateral != "none" {
 		errs = append(errs, service.Invalid("TDX collateral", "tdx-collateral", "must be online or none, got %q", s.TDXCollateral))
