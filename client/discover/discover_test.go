@@ -5,8 +5,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cocoon-go/cocoon/client/discover"
 	"github.com/cocoon-go/cocoon/client/clienttest"
+	"github.com/cocoon-go/cocoon/client/discover"
 	"github.com/cocoon-go/cocoon/contracts"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/xssnick/tonutils-go/address"
 
-	"github.com/cocoon-go/cocoon/client/gateway"
 	"github.com/cocoon-go/cocoon/client/clienttest"
+	"github.com/cocoon-go/cocoon/client/gateway"
 	"github.com/cocoon-go/cocoon/payment"
 )
 

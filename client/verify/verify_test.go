@@ -9,8 +9,8 @@ import (
 	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/cocoon-go/cocoon/attest"
-	"github.com/cocoon-go/cocoon/client/discover"
 	"github.com/cocoon-go/cocoon/client/clienttest"
+	"github.com/cocoon-go/cocoon/client/discover"
 	"github.com/cocoon-go/cocoon/client/verify"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
