@@ -191,6 +191,23 @@ func (p *Provider) channelInfo(ctx context.Context, ch *address.Address) (key []
 	return data.ClientKey, new(big.Int).Add(st.Paid.Nano(), st.Available.Nano()), "", nil
 }
 
+// authorized checks the request's X-Cocoon-Auth (signed by the channel key, fresh, not replayed)
+// and answers the 402 when it is not.
+func (p *Provider) authorized(w http.ResponseWriter, r *http.Request, ch *address.Address, key, body []byte) bool {
+	auth, err := payment.ParseAuth(r.Header.Get(payment.HeaderAuth))
+	if err == nil {
+		err = auth.Verify(key, ch, r.Method, r.URL.RequestURI(), body, time.Now())
+	}
+	if err == nil {
+		err = p.guard.Use(ch, auth, time.Now())
+	}
+	if err != nil {
+		refuse402(w, payment.CodeAuthInvalid, err.Error(), nil)
+		return false
+	}
+	return true
+}
+
 // reqState is one paid request's metering, reached from the result hook through the context.
 type reqState struct {
 	usage backend.Usage
@@ -285,15 +302,7 @@ func (p *Provider) paid(w http.ResponseWriter, r *http.Request) {
 		refuse402(w, code, err.Error(), nil)
 		return
 	}
-	auth, err := payment.ParseAuth(r.Header.Get(payment.HeaderAuth))
-	if err == nil {
-		err = auth.Verify(key, ch, r.Method, r.URL.RequestURI(), body, time.Now())
-	}
-	if err == nil {
-		err = p.guard.Use(ch, auth, time.Now())
-	}
-	if err != nil {
-		refuse402(w, payment.CodeAuthInvalid, err.Error(), nil)
+	if !p.authorized(w, r, ch, key, body) {
 		return
 	}
 	if err := sv.Verify(key); err != nil {
@@ -578,15 +587,7 @@ func (p *Provider) channelView(w http.ResponseWriter, r *http.Request) {
 		refuse402(w, code, err.Error(), nil)
 		return
 	}
-	auth, err := payment.ParseAuth(r.Header.Get(payment.HeaderAuth))
-	if err == nil {
-		err = auth.Verify(key, ch, http.MethodGet, r.URL.RequestURI(), nil, time.Now())
-	}
-	if err == nil {
-		err = p.guard.Use(ch, auth, time.Now())
-	}
-	if err != nil {
-		refuse402(w, payment.CodeAuthInvalid, err.Error(), nil)
+	if !p.authorized(w, r, ch, key, nil) {
 		return
 	}
 	p.mu.Lock()

@@ -60,14 +60,11 @@ func (g *Gateway) Handler() http.Handler {
 		case path == StatusPath:
 			want, serve = http.MethodGet, g.status
 		default:
-			openai.WriteError(w, &openai.Error{Status: http.StatusNotFound, Type: openai.TypeInvalidRequest, Code: openai.CodeUnknownURL,
-				Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)})
+			openai.WriteError(w, openai.UnknownURL(r.Method, r.URL.Path))
 			return
 		}
 		if r.Method != want {
-			w.Header().Set("Allow", want)
-			openai.WriteError(w, &openai.Error{Status: http.StatusMethodNotAllowed, Type: openai.TypeInvalidRequest, Code: openai.CodeMethodNotAllowed,
-				Message: fmt.Sprintf("Method %s is not allowed for %s; use %s.", r.Method, r.URL.Path, want)})
+			openai.WrongMethod(w, r.Method, r.URL.Path, want)
 			return
 		}
 		serve(w, r, id)

@@ -216,6 +216,24 @@ func (p *Payer) waiting(what string) func() {
 	return func() { close(done) }
 }
 
+// send runs one channel operation: the wallet checked for value, progress while the chain
+// works, the channel's state read again after it.
+func (p *Payer) send(ctx context.Context, ch *address.Address, what, failed string, value *big.Int, send func() error) error {
+	if err := p.checkFunds(ctx, what, value); err != nil {
+		return err
+	}
+	p.progress("%s: sending", what)
+	stop := p.waiting(what)
+	err := send()
+	stop()
+	if err != nil {
+		return fmt.Errorf("failed to %s: %w", failed, err)
+	}
+	_, err = p.readChannel(ctx, ch)
+	p.progress("%s: done", what)
+	return err
+}
+
 // OpenResult is a channel opened (or added to).
 type OpenResult struct {
 	Channel *address.Address
@@ -232,20 +250,10 @@ func (p *Payer) Open(ctx context.Context, owner *address.Address, deposit *big.I
 		return nil, err
 	}
 	what := fmt.Sprintf("opening a channel to %s with a deposit of %s TON (fee %s TON)", owner.String(), payment.FormatTON(deposit), payment.FormatTON(plan.Fee))
-	if err := p.checkFunds(ctx, what, plan.Value); err != nil {
+	var res *ops.ChannelResult
+	if err := p.send(ctx, plan.Channel, what, "open a channel", plan.Value, func() (err error) { res, err = p.cfg.Ops.SendOpen(ctx, plan); return err }); err != nil {
 		return nil, err
 	}
-	p.progress("%s: sending", what)
-	stop := p.waiting(what)
-	res, err := p.cfg.Ops.SendOpen(ctx, plan)
-	stop()
-	if err != nil {
-		return nil, fmt.Errorf("failed to open a channel: %w", err)
-	}
-	if _, err := p.readChannel(ctx, plan.Channel); err != nil {
-		return nil, err
-	}
-	p.progress("channel %s open", plan.Channel.String())
 	return &OpenResult{Channel: plan.Channel, Deposit: deposit, Fee: plan.Fee, State: res.After}, nil
 }
 
@@ -256,20 +264,10 @@ func (p *Payer) TopUp(ctx context.Context, ch *address.Address, amount *big.Int)
 		return nil, err
 	}
 	what := fmt.Sprintf("topping up channel %s by %s TON", ch.String(), payment.FormatTON(amount))
-	if err := p.checkFunds(ctx, what, amount); err != nil {
+	var res *ops.ChannelResult
+	if err := p.send(ctx, ch, what, "top up", amount, func() (err error) { res, err = p.cfg.Ops.SendTopUp(ctx, plan); return err }); err != nil {
 		return nil, err
 	}
-	p.progress("%s: sending", what)
-	stop := p.waiting(what)
-	res, err := p.cfg.Ops.SendTopUp(ctx, plan)
-	stop()
-	if err != nil {
-		return nil, fmt.Errorf("failed to top up: %w", err)
-	}
-	if _, err := p.readChannel(ctx, ch); err != nil {
-		return nil, err
-	}
-	p.progress("channel %s topped up", ch.String())
 	return res.After, nil
 }
 
@@ -280,18 +278,10 @@ func (p *Payer) Close(ctx context.Context, ch, refundTo *address.Address) (*cont
 	if err != nil {
 		return nil, err
 	}
-	what := fmt.Sprintf("closing channel %s", ch.String())
-	if err := p.checkFunds(ctx, what, plan.Value); err != nil {
+	var res *ops.ChannelResult
+	if err := p.send(ctx, ch, "closing channel "+ch.String(), "close", plan.Value, func() (err error) { res, err = p.cfg.Ops.SendClose(ctx, plan); return err }); err != nil {
 		return nil, err
 	}
-	p.progress("%s: sending", what)
-	stop := p.waiting(what)
-	res, err := p.cfg.Ops.SendClose(ctx, plan)
-	stop()
-	if err != nil {
-		return nil, fmt.Errorf("failed to close: %w", err)
-	}
-	_, _ = p.readChannel(ctx, ch)
 	return res.After, nil
 }
 
@@ -301,18 +291,10 @@ func (p *Payer) Finalize(ctx context.Context, ch *address.Address) (*ops.EndClos
 	if err != nil {
 		return nil, err
 	}
-	what := fmt.Sprintf("finalizing channel %s", ch.String())
-	if err := p.checkFunds(ctx, what, plan.Value); err != nil {
+	var res *ops.EndCloseResult
+	if err := p.send(ctx, ch, "finalizing channel "+ch.String(), "finalize", plan.Value, func() (err error) { res, err = p.cfg.Ops.SendEndClose(ctx, plan); return err }); err != nil {
 		return nil, err
 	}
-	p.progress("%s: sending", what)
-	stop := p.waiting(what)
-	res, err := p.cfg.Ops.SendEndClose(ctx, plan)
-	stop()
-	if err != nil {
-		return nil, fmt.Errorf("failed to finalize: %w", err)
-	}
-	_, _ = p.readChannel(ctx, ch)
 	return res, nil
 }
 

@@ -120,10 +120,27 @@ func (v *clientVerb) parse(args []string) ([]string, error) {
 	return positional, nil
 }
 
-// open opens the session, printing chain progress on stderr.
-func (v *clientVerb) open(ctx context.Context) (*client.Session, error) {
+// start parses args, which must hold want positional arguments (else the usage error says
+// what), and opens the session, printing chain progress on stderr; needWallet refuses a session
+// that cannot pay.
+func (v *clientVerb) start(ctx context.Context, args []string, want int, what string, needWallet bool) (*client.Session, []string, error) {
+	rest, err := v.parse(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rest) != want {
+		return nil, nil, fmt.Errorf("%w: %s", errUsage, what)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return client.OpenSession(ctx, v.settings, log, func(line string) { fmt.Fprintln(clientErr, line) })
+	sess, err := client.OpenSession(ctx, v.settings, log, func(line string) { fmt.Fprintln(clientErr, line) })
+	if err != nil {
+		return nil, nil, err
+	}
+	if needWallet && sess.WalletErr != nil {
+		sess.Close()
+		return nil, nil, fmt.Errorf("no wallet to pay with: %w", sess.WalletErr)
+	}
+	return sess, rest, nil
 }
 
 func clientGateway(ctx context.Context, args []string) error {
@@ -180,21 +197,11 @@ func clientChat(ctx context.Context, args []string) error {
 	temperature := v.fs.Float64("temperature", -1, "sampling temperature (default: the provider's)")
 	prov := v.fs.String("provider", "", "ask this provider first (address or endpoint)")
 	only := v.fs.Bool("only", false, "with --provider: no other provider")
-	rest, err := v.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return fmt.Errorf("%w: chat takes the prompt as one argument", errUsage)
-	}
-	sess, err := v.open(ctx)
+	sess, rest, err := v.start(ctx, args, 1, "chat takes the prompt as one argument", true)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	if sess.WalletErr != nil {
-		return fmt.Errorf("no wallet to pay with: %w", sess.WalletErr)
-	}
 	fmt.Fprintln(clientErr, "discovering and verifying providers…")
 	if err := sess.Client.Refresh(ctx); err != nil {
 		return err
@@ -294,12 +301,7 @@ func clientChat(ctx context.Context, args []string) error {
 func clientProviders(ctx context.Context, args []string) error {
 	v := newClientVerb("providers")
 	asJSON := v.fs.Bool("json", false, "print the reports as JSON")
-	if rest, err := v.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("%w: providers takes no arguments", errUsage)
-	}
-	sess, err := v.open(ctx)
+	sess, _, err := v.start(ctx, args, 0, "providers takes no arguments", false)
 	if err != nil {
 		return err
 	}
@@ -371,14 +373,7 @@ func orDash(s string) string {
 func clientVerify(ctx context.Context, args []string) error {
 	v := newClientVerb("verify")
 	asJSON := v.fs.Bool("json", false, "print the report as JSON")
-	rest, err := v.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return fmt.Errorf("%w: verify takes a provider's endpoint or address", errUsage)
-	}
-	sess, err := v.open(ctx)
+	sess, rest, err := v.start(ctx, args, 1, "verify takes a provider's endpoint or address", false)
 	if err != nil {
 		return err
 	}
@@ -428,12 +423,7 @@ func providerOwner(ctx context.Context, sess *client.Session, id string) (*addre
 
 func clientChannels(ctx context.Context, args []string) error {
 	v := newClientVerb("channels")
-	if rest, err := v.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("%w: channels takes no arguments", errUsage)
-	}
-	sess, err := v.open(ctx)
+	sess, _, err := v.start(ctx, args, 0, "channels takes no arguments", false)
 	if err != nil {
 		return err
 	}
@@ -478,25 +468,16 @@ func channelVerb(ctx context.Context, args []string, name string, amountRequired
 	v := newClientVerb(name)
 	prov := v.fs.String("provider", "", "the provider (contract address, owner address or endpoint)")
 	amountFlag := v.fs.String("amount", "", "TON")
-	if rest, err := v.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("%w: %s takes flags only", errUsage, name)
-	}
-	var amount *big.Int
-	if *amountFlag != "" || amountRequired {
-		var err error
-		if amount, err = tonFlag("amount", *amountFlag, true); err != nil {
-			return err
-		}
-	}
-	sess, err := v.open(ctx)
+	sess, _, err := v.start(ctx, args, 0, name+" takes flags only", true)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	if sess.WalletErr != nil {
-		return fmt.Errorf("no wallet to pay with: %w", sess.WalletErr)
+	var amount *big.Int
+	if *amountFlag != "" || amountRequired {
+		if amount, err = tonFlag("amount", *amountFlag, true); err != nil {
+			return err
+		}
 	}
 	owner, err := providerOwner(ctx, sess, *prov)
 	if err != nil {
@@ -564,19 +545,11 @@ func clientFinalize(ctx context.Context, args []string) error {
 
 func clientBalance(ctx context.Context, args []string) error {
 	v := newClientVerb("balance")
-	if rest, err := v.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("%w: balance takes no arguments", errUsage)
-	}
-	sess, err := v.open(ctx)
+	sess, _, err := v.start(ctx, args, 0, "balance takes no arguments", true)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	if sess.WalletErr != nil {
-		return fmt.Errorf("no wallet: %w", sess.WalletErr)
-	}
 	acc, err := sess.Payer.Balance(ctx)
 	if err != nil {
 		return err
