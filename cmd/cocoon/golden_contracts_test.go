@@ -146,6 +146,11 @@ func TestGoldenProvider(t *testing.T) {
 	s.ok("provider", "show", "--key-file", "owner.key")
 	s.ok("provider", "show", "--owner", owner.StringRaw())
 	s.ok("provider", "pause", "--no-wait", "--key-file", "owner.key")
+	// The wallet's, the provider's and the excess' blocks, plus one if a block was being produced
+	// when the message arrived: the register link below reads the status the pause leaves.
+	if err := s.d.WaitBlocks(s.ctx, 4); err != nil {
+		t.Fatal(err)
+	}
 
 	s.note("links for an owner who signs elsewhere: no wallet, --owner names the provider")
 	s.ok("provider", "set-endpoint", "--link", "--owner", owner.String(), "--url", "https://p.example", "--query-id", "5", "--key-file", "absent.key")
@@ -223,7 +228,8 @@ func TestGoldenChannel(t *testing.T) {
 	s.note("top-up (without waiting for the channel), then claim-remainder pays the rest")
 	s.fails(1, "channel", "top-up", "--channel", elsewhere.String(), "--amount", "4", "--key-file", "client.key")
 	s.ok("channel", "top-up", "--channel", ch, "--amount", "4", "--key-file", "client.key", "--no-wait")
-	if err := s.d.WaitBlocks(s.ctx, 2); err != nil {
+	// The wallet's and the channel's blocks, plus one if a block was being produced meanwhile.
+	if err := s.d.WaitBlocks(s.ctx, 3); err != nil {
 		t.Fatal(err)
 	}
 	s.ok("channel", "top-up", "--channel", ch, "--amount", "0.5", "--key-file", "client.key")
