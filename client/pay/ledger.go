@@ -51,6 +51,9 @@ type Ledger struct {
 	owed      *big.Int
 	latest    *voucher.Signed
 	unsettled map[string]*big.Int
+	// pending are unsettled requests not written yet: they go to the store with the voucher
+	// the request carries, in one synced write.
+	pending []string
 	// fresh: the store had no record when the ledger was loaded (a new channel, or a lost store).
 	fresh bool
 }
@@ -145,35 +148,57 @@ func (l *Ledger) Record() ChannelRecord {
 }
 
 // Voucher returns the voucher to send with the next request: one for exactly what is owed,
-// signed now unless the newest voucher already covers it. A voucher is stored durably before
-// it is returned, and an amount is never signed twice. REQUIRES the turn.
+// signed now unless the newest voucher already covers it. The voucher and the requests begun
+// since the last write are stored in one synced write before it is returned, and an amount is
+// never signed twice. REQUIRES the turn.
 func (l *Ledger) Voucher() (*voucher.Signed, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.latest != nil && l.latest.Amount.Cmp(l.owed) >= 0 {
-		return l.latest, nil
+	sv := l.latest
+	fresh := false
+	if sv == nil || sv.Amount.Cmp(l.owed) < 0 {
+		// One amount, one voucher: a voucher already stored for it is sent again as it is.
+		old, err := l.store.Voucher(l.Channel, l.owed)
+		if err != nil {
+			return nil, err
+		}
+		if old != nil {
+			sv = old
+		} else {
+			v := voucher.Voucher{Channel: l.Channel, Amount: new(big.Int).Set(l.owed), PromptTokens: l.rec.Prompt, CompletionTokens: l.rec.Completion}
+			s, err := v.Sign(l.key)
+			if err != nil {
+				return nil, err
+			}
+			sv, fresh = &s, true
+		}
 	}
-	// One amount, one voucher: a voucher already stored for it is sent again as it is.
-	if old, err := l.store.Voucher(l.Channel, l.owed); err != nil {
-		return nil, err
-	} else if old != nil {
-		l.latest = old
-		return old, nil
+	if fresh || len(l.pending) > 0 {
+		err := l.store.Write(true, func(w *Writes) error {
+			for _, id := range l.pending {
+				if c := l.unsettled[id]; c != nil {
+					if err := w.Unsettled(l.Channel, id, c); err != nil {
+						return err
+					}
+				}
+			}
+			if fresh {
+				return w.Voucher(sv)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		l.pending = nil
 	}
-	v := voucher.Voucher{Channel: l.Channel, Amount: new(big.Int).Set(l.owed), PromptTokens: l.rec.Prompt, CompletionTokens: l.rec.Completion}
-	sv, err := v.Sign(l.key)
-	if err != nil {
-		return nil, err
-	}
-	if err := l.store.PutVoucher(&sv); err != nil {
-		return nil, err
-	}
-	l.latest = &sv
-	return &sv, nil
+	l.latest = sv
+	return sv, nil
 }
 
-// Begin records a request about to be sent, with its cap, durably (the bound for a crash before
-// its receipt). REQUIRES the turn.
+// Begin records a request about to be sent, with its cap: the bound for a crash before its
+// receipt. It is written with the request's voucher (Voucher), before the request leaves.
+// REQUIRES the turn.
 func (l *Ledger) Begin(id string, cap *big.Int, budget *big.Int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -183,11 +208,32 @@ func (l *Ledger) Begin(id string, cap *big.Int, budget *big.Int) error {
 				payment.FormatTON(cap), payment.FormatTON(budget), payment.FormatTON(new(big.Int).Sub(budget, l.committedLocked())))
 		}
 	}
-	if err := l.store.PutUnsettled(l.Channel, id, cap); err != nil {
-		return err
-	}
 	l.unsettled[id] = new(big.Int).Set(cap)
+	l.pending = append(l.pending, id)
 	return nil
+}
+
+// settledLocked removes requests from the store's unsettled ones (in w). REQUIRES l.mu.
+func (l *Ledger) settledLocked(w *Writes, ids ...string) error {
+	for _, id := range ids {
+		if err := w.Settled(l.Channel, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetLocked removes requests from the unsettled ones in memory. REQUIRES l.mu.
+func (l *Ledger) forgetLocked(ids ...string) {
+	for _, id := range ids {
+		delete(l.unsettled, id)
+		for i, p := range l.pending {
+			if p == id {
+				l.pending = append(l.pending[:i], l.pending[i+1:]...)
+				break
+			}
+		}
+	}
 }
 
 // Cancel settles a request the provider refused or failed before its first token: nothing is owed
@@ -195,10 +241,10 @@ func (l *Ledger) Begin(id string, cap *big.Int, budget *big.Int) error {
 func (l *Ledger) Cancel(id string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.store.DeleteUnsettled(l.Channel, id); err != nil {
+	if err := l.store.Write(false, func(w *Writes) error { return l.settledLocked(w, id) }); err != nil {
 		return err
 	}
-	delete(l.unsettled, id)
+	l.forgetLocked(id)
 	return nil
 }
 
@@ -231,17 +277,24 @@ func (l *Ledger) Settle(id string, r *payment.Receipt) error {
 		clearAll = true
 	}
 	rec.Owed = owed.String()
-	if err := l.store.PutChannel(&rec); err != nil {
-		return err
-	}
-	for other := range l.unsettled {
-		if other == id || clearAll {
-			if err := l.store.DeleteUnsettled(l.Channel, other); err != nil {
-				return err
-			}
-			delete(l.unsettled, other)
+	done := []string{id}
+	if clearAll {
+		done = done[:0]
+		for other := range l.unsettled {
+			done = append(done, other)
 		}
 	}
+	// Not synced: a crash that loses it leaves the request unsettled, within its cap.
+	err := l.store.Write(false, func(w *Writes) error {
+		if err := w.Channel(&rec); err != nil {
+			return err
+		}
+		return l.settledLocked(w, done...)
+	})
+	if err != nil {
+		return err
+	}
+	l.forgetLocked(done...)
 	l.rec, l.owed = rec, owed
 	return over
 }
@@ -287,15 +340,20 @@ func (l *Ledger) Resync(v View) error {
 		rec.Owed = v.Owed.String()
 	}
 	rec.Prompt, rec.Completion = max(rec.Prompt, v.PromptTokens), max(rec.Completion, v.Completion)
-	if err := l.store.PutChannel(&rec); err != nil {
-		return err
-	}
+	var all []string
 	for id := range l.unsettled {
-		if err := l.store.DeleteUnsettled(l.Channel, id); err != nil {
+		all = append(all, id)
+	}
+	err := l.store.Write(true, func(w *Writes) error {
+		if err := w.Channel(&rec); err != nil {
 			return err
 		}
-		delete(l.unsettled, id)
+		return l.settledLocked(w, all...)
+	})
+	if err != nil {
+		return err
 	}
+	l.forgetLocked(all...)
 	owed, _ := new(big.Int).SetString(rec.Owed, 10)
 	l.rec, l.owed, l.fresh = rec, owed, false
 	return nil

@@ -205,3 +205,30 @@ func TestCheckReceipt(t *testing.T) {
 		require.ErrorIs(t, err, pay.ErrBadReceipt, name)
 	}
 }
+
+// A crash between sending a request and its receipt: the request's cap was written with its
+// voucher, so after a restart the provider's total may include the answer, and no more.
+func TestLedgerCrashBeforeTheReceipt(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	k := key(1)
+	l, err := pay.LoadLedger(s, testChannel, testProvider, testOwner, k, big.NewInt(1))
+	require.NoError(t, err)
+	require.NoError(t, l.Begin("r1", big.NewInt(100), nil))
+	require.NoError(t, l.Settle("r1", receipt(40, 40, 1, 1)))
+	require.NoError(t, l.Begin("r2", big.NewInt(70), nil))
+	v, err := l.Voucher() // written with r2's cap, synced, before the request leaves
+	require.NoError(t, err)
+	require.Equal(t, int64(40), v.Amount.Int64())
+	require.NoError(t, s.Close()) // the process dies before r2's receipt
+
+	s = openStore(t, dir)
+	l, err = pay.LoadLedger(s, testChannel, testProvider, testOwner, k, big.NewInt(1))
+	require.NoError(t, err)
+	require.Equal(t, int64(40+70), l.Committed().Int64())
+	require.ErrorIs(t, l.Resync(pay.View{Owed: big.NewInt(111), Voucher: v}), pay.ErrOverclaim)
+	require.NoError(t, l.Resync(pay.View{Owed: big.NewInt(95), Voucher: v}))
+	next, err := l.Voucher()
+	require.NoError(t, err)
+	require.Equal(t, int64(95), next.Amount.Int64())
+}

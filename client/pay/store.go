@@ -103,7 +103,18 @@ func (s *Store) Voucher(ch *address.Address, amount *big.Int) (*voucher.Signed, 
 // PutVoucher stores a signed voucher durably. It refuses a second, different voucher for an
 // amount already stored.
 func (s *Store) PutVoucher(sv *voucher.Signed) error {
-	if old, err := s.Voucher(sv.Channel, sv.Amount); err != nil {
+	return s.Write(true, func(w *Writes) error { return w.Voucher(sv) })
+}
+
+// Writes collects writes that are committed together (Store.Write).
+type Writes struct {
+	s *Store
+	b *pebble.Batch
+}
+
+// Voucher adds a signed voucher, refusing a second, different one for a stored amount.
+func (w *Writes) Voucher(sv *voucher.Signed) error {
+	if old, err := w.s.Voucher(sv.Channel, sv.Amount); err != nil {
 		return err
 	} else if old != nil {
 		if old.Signature != sv.Signature {
@@ -115,8 +126,45 @@ func (s *Store) PutVoucher(sv *voucher.Signed) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.Set(amountKey(sv.Channel, sv.Amount), []byte(h), pebble.Sync); err != nil {
-		return fmt.Errorf("failed to store a voucher: %w", err)
+	return w.b.Set(amountKey(sv.Channel, sv.Amount), []byte(h), nil)
+}
+
+// Channel adds a channel's record.
+func (w *Writes) Channel(r *ChannelRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return w.b.Set([]byte("pay/c/"+r.Channel), b, nil)
+}
+
+// Unsettled adds a request about to be sent, with its cap.
+func (w *Writes) Unsettled(ch *address.Address, id string, cap *big.Int) error {
+	return w.b.Set(unsettledKey(ch, id), []byte(cap.String()), nil)
+}
+
+// Settled removes a request's record.
+func (w *Writes) Settled(ch *address.Address, id string) error {
+	return w.b.Delete(unsettledKey(ch, id), nil)
+}
+
+// Write commits what fn adds as one batch; sync waits for it to be on disk (a voucher about to
+// leave the process); without it the write is durable with the next synced one.
+func (s *Store) Write(sync bool, fn func(w *Writes) error) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := fn(&Writes{s: s, b: b}); err != nil {
+		return err
+	}
+	if b.Empty() {
+		return nil
+	}
+	opt := pebble.NoSync
+	if sync {
+		opt = pebble.Sync
+	}
+	if err := b.Commit(opt); err != nil {
+		return fmt.Errorf("failed to write the payment state: %w", err)
 	}
 	return nil
 }
@@ -173,16 +221,9 @@ func (s *Store) Channel(ch *address.Address) (*ChannelRecord, error) {
 	return &r, nil
 }
 
-// PutChannel writes a channel's record.
+// PutChannel writes a channel's record durably.
 func (s *Store) PutChannel(r *ChannelRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if err := s.db.Set([]byte("pay/c/"+r.Channel), b, pebble.Sync); err != nil {
-		return fmt.Errorf("failed to store a channel record: %w", err)
-	}
-	return nil
+	return s.Write(true, func(w *Writes) error { return w.Channel(r) })
 }
 
 // Channels lists every channel record.
@@ -205,19 +246,6 @@ func (s *Store) Channels() ([]ChannelRecord, error) {
 
 func unsettledKey(ch *address.Address, id string) []byte {
 	return []byte("pay/u/" + ch.StringRaw() + "/" + id)
-}
-
-// PutUnsettled records a request about to be sent with its cap.
-func (s *Store) PutUnsettled(ch *address.Address, id string, cap *big.Int) error {
-	if err := s.db.Set(unsettledKey(ch, id), []byte(cap.String()), pebble.Sync); err != nil {
-		return fmt.Errorf("failed to record a request: %w", err)
-	}
-	return nil
-}
-
-// DeleteUnsettled forgets a settled request.
-func (s *Store) DeleteUnsettled(ch *address.Address, id string) error {
-	return s.db.Delete(unsettledKey(ch, id), pebble.Sync)
 }
 
 // Unsettled lists a channel's unsettled requests: id → cap.
