@@ -509,10 +509,14 @@ func (c *Client) settle(ctx context.Context, p *Provider, ledger *pay.Ledger, ca
 	}
 	check := pay.ReceiptCheck{Encoded: res.Receipt, PublicKey: key, Channel: ledger.Channel, Body: call.Request.Body, Content: content,
 		ModelID: modelID, Prices: []payment.Prices{prices}, PromptTokens: u.prompt, CompletionTokens: u.completion}
-	if fresh, err := c.currentPrices(ctx, p, modelID); err == nil {
-		check.Prices = append(check.Prices, fresh)
-	}
 	r, err := pay.CheckReceipt(check)
+	if errors.Is(err, pay.ErrPrices) {
+		// The provider may have changed its price on-chain while the request ran: read it again.
+		if now, perr := c.currentPrices(ctx, p, modelID); perr == nil {
+			check.Prices = append(check.Prices, now)
+			r, err = pay.CheckReceipt(check)
+		}
+	}
 	if err == nil {
 		err = ledger.Settle(call.ID, &r.Receipt)
 		res.Cost = new(big.Int).Set(r.Cost)

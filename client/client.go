@@ -224,10 +224,11 @@ func (c *Client) newHTTP(reg *discover.Registry, pin verify.Pin) (*http.Client, 
 	return &http.Client{Transport: tr}, nil
 }
 
-// fresh refreshes when the snapshot is missing or old.
+// fresh refreshes when the snapshot is missing, or three refresh intervals old (a daemon refreshes
+// in the background; a request only waits for a refresh nobody else did).
 func (c *Client) fresh(ctx context.Context) error {
 	c.mu.RLock()
-	stale := c.snap == nil || time.Since(c.readAt) > c.cfg.RefreshInterval
+	stale := c.snap == nil || time.Since(c.readAt) > 3*c.cfg.RefreshInterval
 	c.mu.RUnlock()
 	if !stale {
 		return nil

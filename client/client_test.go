@@ -19,6 +19,7 @@ import (
 	"github.com/cocoon-go/cocoon/client/clienttest"
 	"github.com/cocoon-go/cocoon/client/pay"
 	"github.com/cocoon-go/cocoon/client/route"
+	"github.com/cocoon-go/cocoon/contracts/ops"
 	"github.com/cocoon-go/cocoon/openai"
 	"github.com/cocoon-go/cocoon/payment"
 	"github.com/cocoon-go/cocoon/voucher"
@@ -369,4 +370,18 @@ func TestRefusals(t *testing.T) {
 	_, err = total.do("/v1/chat/completions", hello)
 	require.True(t, errors.As(err, &oe), "err %v", err)
 	require.Equal(t, client.CodeBudgetExceeded, oe.Code)
+}
+
+// A provider that changed its price on-chain since the client read it is not cheating: the
+// client reads the price again before it refuses a receipt.
+func TestPriceChangeIsNotACheat(t *testing.T) {
+	n := clienttest.NewNet(t)
+	p := n.StartProvider(clienttest.ProviderOptions{})
+	e := newEnv(t, n, 10, nil)
+	e.chat(hello)
+	n.OwnerOp(p.Owner, ops.OwnerOp{Kind: ops.SetPrice, ModelID: clienttest.ModelID, PromptPrice: big.NewInt(300_000_000), CompletionPrice: big.NewInt(400_000_000)})
+	a := e.chat(hello)
+	require.True(t, a.Result().Verified, a.Result().Problem)
+	require.Zero(t, a.Result().Cost.Cmp(payment.Prices{Prompt: big.NewInt(300_000_000), Completion: big.NewInt(400_000_000)}.Cost(4, 5)))
+	require.Empty(t, e.c.Dropped())
 }

@@ -15,6 +15,9 @@ import (
 // signs one is dropped.
 var ErrBadReceipt = errors.New("receipt refused")
 
+// ErrPrices is a receipt refused for its prices only (it also matches ErrBadReceipt).
+var ErrPrices = fmt.Errorf("%w: prices", ErrBadReceipt)
+
 // ReceiptCheck is what a receipt must match.
 type ReceiptCheck struct {
 	// Encoded is the receipt as the provider sent it.
@@ -68,7 +71,7 @@ func CheckReceipt(c ReceiptCheck) (*payment.SignedReceipt, error) {
 		ok = ok || (p.Prompt.Cmp(r.Prices.Prompt) == 0 && p.Completion.Cmp(r.Prices.Completion) == 0)
 	}
 	if !ok {
-		return bad("it bills %s/%s nanoTON per 1M tokens, not the provider's on-chain prices", r.Prices.Prompt, r.Prices.Completion)
+		return nil, fmt.Errorf("%w: it bills %s/%s nanoTON per 1M tokens, not the provider's on-chain prices", ErrPrices, r.Prices.Prompt, r.Prices.Completion)
 	}
 	if r.PromptTokens != c.PromptTokens || r.CompletionTokens != c.CompletionTokens {
 		return bad("it bills %d prompt and %d completion tokens, the answer reported %d and %d", r.PromptTokens, r.CompletionTokens, c.PromptTokens, c.CompletionTokens)
