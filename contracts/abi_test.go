@@ -220,7 +220,7 @@ func goMirrors() map[string]reflect.Type {
 		m[t.Name()] = t
 	}
 	for _, v := range []any{
-		RegistryParams{}, ModelInfo{}, OracleInfo{}, RegistryCatalog{}, RegistryStorage{},
+		RegistryParams{}, ModelInfo{}, UptimeCommitment{}, OracleInfo{}, RegistryCatalog{}, RegistryStorage{},
 		AttestationClaim{}, ProviderParams{}, ModelPrice{}, ProviderProfile{}, AttestationRecord{},
 		OracleVote{}, AttestationState{}, UsageTotals{}, ProviderStorage{},
 		Voucher{}, CloseRequest{}, ChannelSetup{}, ClosingState{}, ChannelStorage{},
@@ -443,6 +443,7 @@ var decoders = map[string]func(*chain.GetMethodResult) (any, error){
 	MethodGetMeasurements:    func(r *chain.GetMethodResult) (any, error) { return DecodeMeasurements(r) },
 	MethodGetModels:          func(r *chain.GetMethodResult) (any, error) { return DecodeModels(r) },
 	MethodGetOracles:         func(r *chain.GetMethodResult) (any, error) { return DecodeOracles(r) },
+	MethodGetUptimeRoot:      func(r *chain.GetMethodResult) (any, error) { return DecodeUptimeRoot(r) },
 	MethodGetCodes:           func(r *chain.GetMethodResult) (any, error) { return DecodeCodes(r) },
 	MethodGetRegisterFee:     func(r *chain.GetMethodResult) (any, error) { return decodeFee(MethodGetRegisterFee)(r) },
 	MethodGetChannelAddress:  func(r *chain.GetMethodResult) (any, error) { return DecodeChannelAddress(r) },

@@ -54,6 +54,8 @@ const (
 	ExitInvalidJailPeriod ExitCode = 121
 	// ExitInvalidSlashAmount: zero slash
 	ExitInvalidSlashAmount ExitCode = 122
+	// ExitUptimeEpochNotNewer: SubmitUptimeRoot with an epoch <= the oracle's last committed one
+	ExitUptimeEpochNotNewer ExitCode = 123
 
 	// Provider exit codes.
 	ExitNotOwner    ExitCode = 130
@@ -105,6 +107,7 @@ var exitCodeNames = map[ExitCode]string{
 	ExitNotBasechain:               "NotBasechain",
 	ExitInvalidJailPeriod:          "InvalidJailPeriod",
 	ExitInvalidSlashAmount:         "InvalidSlashAmount",
+	ExitUptimeEpochNotNewer:        "UptimeEpochNotNewer",
 	ExitNotOwner:                   "NotOwner",
 	ExitNotRegistry:                "NotRegistry",
 	ExitNotRegistered:              "NotRegistered",

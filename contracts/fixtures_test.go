@@ -37,6 +37,7 @@ type fixtureMessage struct {
 }
 
 type fixtureSandbox struct {
+	Now              uint32          `json:"now"`
 	Governance       string          `json:"governance"`
 	Treasury         string          `json:"treasury"`
 	Owner            string          `json:"owner"`
@@ -80,6 +81,11 @@ type fixtureInputs struct {
 	Endpoint    string         `json:"endpoint"`
 	Price       map[string]any `json:"price"`
 	Claim       map[string]any `json:"claim"`
+	Uptime      struct {
+		Epoch         string `json:"epoch"`
+		Root          string `json:"root"`
+		ProviderCount string `json:"providerCount"`
+	} `json:"uptime"`
 }
 
 type fixtureGetter struct {
@@ -143,6 +149,8 @@ func decBig(t *testing.T, s any) *big.Int {
 }
 
 func hash32(t *testing.T, s any) []byte { return decBig(t, s).FillBytes(make([]byte, 32)) }
+
+func mustUint(t *testing.T, s string) uint64 { return decBig(t, s).Uint64() }
 
 func rawAddr(t *testing.T, s string) *address.Address {
 	t.Helper()
@@ -524,6 +532,19 @@ func TestFixtureGetters(t *testing.T) {
 				require.Len(t, os, 1)
 				require.Equal(t, in.Oracle.Wallet, os[0].Wallet.StringRaw())
 				require.Equal(t, hash32(t, in.Oracle.PublicKey), os[0].PublicKey)
+				require.Equal(t, &UptimeCommitment{Epoch: uint32(mustUint(t, in.Uptime.Epoch)), Root: hash32(t, in.Uptime.Root),
+					ProviderCount: uint32(mustUint(t, in.Uptime.ProviderCount)), CommittedAt: s.Now}, os[0].Uptime)
+			case MethodGetUptimeRoot:
+				u, err := DecodeUptimeRoot(res)
+				require.NoError(t, err)
+				a, err := sliceAddress(args[0])
+				require.NoError(t, err)
+				if a.StringRaw() == in.Oracle.Wallet {
+					require.Equal(t, UptimeLookup{Found: true, UptimeCommitment: UptimeCommitment{Epoch: uint32(mustUint(t, in.Uptime.Epoch)),
+						Root: hash32(t, in.Uptime.Root), ProviderCount: uint32(mustUint(t, in.Uptime.ProviderCount)), CommittedAt: s.Now}}, *u)
+				} else {
+					require.Equal(t, UptimeLookup{UptimeCommitment: UptimeCommitment{Root: make([]byte, 32)}}, *u)
+				}
 			case MethodGetRegisterFee:
 				// beyond a 10 TON stake: the provider's 0.02 TON reserve, gas of both hops, the deploy's forward fee
 				fee, err := decodeFee(MethodGetRegisterFee)(res)
@@ -614,7 +635,7 @@ func TestFixtureGetters(t *testing.T) {
 var allGetters = []string{
 	MethodGetRegistryData, MethodGetRegistryParams, MethodGetProviderAddress, MethodGetMeasurementKind,
 	MethodGetModel, MethodGetOracle, MethodGetMeasurements, MethodGetModels, MethodGetOracles, MethodGetCodes,
-	MethodGetRegisterFee,
+	MethodGetRegisterFee, MethodGetUptimeRoot,
 	MethodGetProviderData, MethodGetProviderParams, MethodGetProfile, MethodGetModelPrice,
 	MethodGetAttestation, MethodIsAttested, MethodGetUsage,
 }

@@ -160,6 +160,8 @@ func zeroFilled(t *testing.T, m Message) Message {
 		return UnjailProvider{ProviderOwner: testAddr}
 	case SubmitOracleVote:
 		return SubmitOracleVote{ProviderOwner: testAddr, Claim: claim}
+	case SubmitUptimeRoot:
+		return SubmitUptimeRoot{Root: testHash}
 	case ProviderRegistration:
 		return ProviderRegistration{Owner: testAddr, Params: params}
 	case ForwardedOracleVote:

@@ -31,6 +31,7 @@ const (
 	OpWithdrawRegistrySurplus uint32 = 0x5247000e
 	OpRegisterProvider        uint32 = 0x52470010
 	OpSubmitOracleVote        uint32 = 0x52470011
+	OpSubmitUptimeRoot        uint32 = 0x52470013
 	OpRefundBounced           uint32 = 0x52470020
 )
 
@@ -103,12 +104,26 @@ type ModelInfo struct {
 	Name *cell.Cell `tlb:"^" json:"name"`
 }
 
+// UptimeCommitment is an oracle's latest uptime commitment (SubmitUptimeRoot), kept in its OracleInfo.
+type UptimeCommitment struct {
+	// Epoch is the oracle's epoch number the table covers.
+	Epoch uint32 `tlb:"## 32" json:"epoch"`
+	// Root is the Merkle root of the oracle's uptime table of that epoch (package uptime).
+	Root []byte `tlb:"bits 256" json:"root"`
+	// ProviderCount is the number of leaves in the table.
+	ProviderCount uint32 `tlb:"## 32" json:"providerCount"`
+	// CommittedAt is the unix time of the registry's transaction.
+	CommittedAt uint32 `tlb:"## 32" json:"committedAt"`
+}
+
 // OracleInfo is the value of RegistryStorage.Oracles.
 type OracleInfo struct {
 	// PublicKey is the ed25519 key the oracle signs off-chain reports with.
 	PublicKey []byte `tlb:"bits 256" json:"publicKey"`
 	// Slot (0..63, unique among the current oracles) is the oracle's place in a provider's votes.
 	Slot uint8 `tlb:"## 8" json:"slot"`
+	// Uptime is nil until the oracle's first SubmitUptimeRoot; it leaves with the oracle.
+	Uptime *UptimeCommitment `tlb:"maybe ^" json:"uptime"`
 }
 
 // RegistryCatalog is the rarely-read registry state, one ref away from the root.
@@ -236,6 +251,8 @@ type Oracle struct {
 	Wallet    *address.Address
 	PublicKey []byte
 	Slot      uint8
+	// Uptime is the oracle's latest uptime commitment (nil: none yet).
+	Uptime *UptimeCommitment
 }
 
 // OracleList decodes the oracle set, in key order.
@@ -253,7 +270,7 @@ func (st *RegistryStorage) OracleList() ([]Oracle, error) {
 		if v.BitsLeft() != 0 || v.RefsNum() != 0 {
 			return errors.New("value has extra data")
 		}
-		out = append(out, Oracle{Wallet: w, PublicKey: info.PublicKey, Slot: info.Slot})
+		out = append(out, Oracle{Wallet: w, PublicKey: info.PublicKey, Slot: info.Slot, Uptime: info.Uptime})
 		return nil
 	})
 	return out, err
@@ -431,6 +448,17 @@ type SubmitOracleVote struct {
 	Claim         *AttestationClaim `tlb:"^" json:"claim"`
 }
 
+// SubmitUptimeRoot (oracle wallet → registry) commits the Merkle root of the oracle's uptime table of
+// one epoch (docs/PROTOCOL.md "Uptime commitments"). Epochs only grow per oracle.
+type SubmitUptimeRoot struct {
+	_       tlb.Magic `tlb:"#52470013"`
+	QueryID uint64    `tlb:"## 64" json:"queryId"`
+	Epoch   uint32    `tlb:"## 32" json:"epoch"`
+	// Root is the table's Merkle root (32 bytes).
+	Root          []byte `tlb:"bits 256" json:"root"`
+	ProviderCount uint32 `tlb:"## 32" json:"providerCount"`
+}
+
 // RefundBounced (registry → owner/oracle/governance) returns the value of a forwarded message
 // the provider bounced.
 type RefundBounced struct {
@@ -454,6 +482,7 @@ func (UnjailProvider) Opcode() uint32          { return OpUnjailProvider }
 func (WithdrawRegistrySurplus) Opcode() uint32 { return OpWithdrawRegistrySurplus }
 func (RegisterProvider) Opcode() uint32        { return OpRegisterProvider }
 func (SubmitOracleVote) Opcode() uint32        { return OpSubmitOracleVote }
+func (SubmitUptimeRoot) Opcode() uint32        { return OpSubmitUptimeRoot }
 func (RefundBounced) Opcode() uint32           { return OpRefundBounced }
 
 func (ProposeGovernance) MessageName() string       { return "ProposeGovernance" }
@@ -472,13 +501,14 @@ func (UnjailProvider) MessageName() string          { return "UnjailProvider" }
 func (WithdrawRegistrySurplus) MessageName() string { return "WithdrawRegistrySurplus" }
 func (RegisterProvider) MessageName() string        { return "RegisterProvider" }
 func (SubmitOracleVote) MessageName() string        { return "SubmitOracleVote" }
+func (SubmitUptimeRoot) MessageName() string        { return "SubmitUptimeRoot" }
 func (RefundBounced) MessageName() string           { return "RefundBounced" }
 
 func init() {
 	registerMessages(ProposeGovernance{}, AcceptGovernance{}, UpdateParams{}, AddMeasurement{},
 		RevokeMeasurement{}, AddModel{}, UpdateModel{}, RemoveModel{}, AddOracle{}, RemoveOracle{},
 		SlashProvider{}, JailProvider{}, UnjailProvider{}, WithdrawRegistrySurplus{},
-		RegisterProvider{}, SubmitOracleVote{}, RefundBounced{})
+		RegisterProvider{}, SubmitOracleVote{}, SubmitUptimeRoot{}, RefundBounced{})
 }
 
 // ---------------------------------------------------------------- getters
@@ -496,10 +526,12 @@ const (
 	MethodGetMeasurementKind = "get_measurement_kind"
 	MethodGetModel           = "get_model"
 	MethodGetOracle          = "get_oracle"
-	MethodGetMeasurements    = "get_measurements"
-	MethodGetModels          = "get_models"
-	MethodGetOracles         = "get_oracles"
-	MethodGetCodes           = "get_codes"
+	// MethodGetUptimeRoot is an oracle's latest uptime commitment (argument: its wallet).
+	MethodGetUptimeRoot   = "get_uptime_root"
+	MethodGetMeasurements = "get_measurements"
+	MethodGetModels       = "get_models"
+	MethodGetOracles      = "get_oracles"
+	MethodGetCodes        = "get_codes"
 	// MethodGetRegisterFee is what RegisterProvider must carry beyond the stake (argument).
 	MethodGetRegisterFee = "get_register_fee"
 )
@@ -682,6 +714,42 @@ func DecodeOracle(res *chain.GetMethodResult) (*OracleLookup, error) {
 	return &o, r.done()
 }
 
+// UptimeLookup is the result of get_uptime_root.
+type UptimeLookup struct {
+	// Found is false when the wallet is not an oracle or has committed nothing yet (the rest is zero).
+	Found bool
+	UptimeCommitment
+}
+
+// DecodeUptimeRoot decodes get_uptime_root.
+func DecodeUptimeRoot(res *chain.GetMethodResult) (*UptimeLookup, error) {
+	r, err := newStackReader(MethodGetUptimeRoot, res)
+	if err != nil {
+		return nil, err
+	}
+	var u UptimeLookup
+	if u.Found, err = r.bool("found"); err != nil {
+		return nil, err
+	}
+	epoch, err := r.uint("epoch", 32)
+	if err != nil {
+		return nil, err
+	}
+	if u.Root, err = r.hash("root"); err != nil {
+		return nil, err
+	}
+	count, err := r.uint("providerCount", 32)
+	if err != nil {
+		return nil, err
+	}
+	at, err := r.uint("committedAt", 32)
+	if err != nil {
+		return nil, err
+	}
+	u.Epoch, u.ProviderCount, u.CommittedAt = uint32(epoch), uint32(count), uint32(at)
+	return &u, r.done()
+}
+
 // decodeDict reads a getter that returns one whole dictionary (null when empty).
 func decodeDict(method string, res *chain.GetMethodResult, keyBits uint) (*cell.Dictionary, error) {
 	r, err := newStackReader(method, res)
@@ -832,6 +900,15 @@ func (c RegistryClient) Oracle(ctx context.Context, wallet *address.Address) (*O
 		return nil, err
 	}
 	return callGetter(ctx, c.target(), MethodGetOracle, DecodeOracle, arg)
+}
+
+// UptimeRoot runs get_uptime_root: the oracle's latest uptime commitment.
+func (c RegistryClient) UptimeRoot(ctx context.Context, oracle *address.Address) (*UptimeLookup, error) {
+	arg, err := addressArg(oracle)
+	if err != nil {
+		return nil, err
+	}
+	return callGetter(ctx, c.target(), MethodGetUptimeRoot, DecodeUptimeRoot, arg)
 }
 
 // Measurements runs get_measurements.

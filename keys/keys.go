@@ -108,14 +108,18 @@ func WriteMnemonic(path string, words []string) error {
 // ReadChannelKey reads a channel key file (a 32-byte ed25519 seed in hex), refusing one that group
 // or others can read or write.
 func ReadChannelKey(path string) (ed25519.PrivateKey, error) {
-	raw, err := ReadPrivate(path, "channel key file",
-		fmt.Sprintf("create one with 'cocoon channel key new --out %s'", path), "it signs payments")
+	return readSeedKey(path, "channel key file", fmt.Sprintf("create one with 'cocoon channel key new --out %s'", path), "it signs payments")
+}
+
+// readSeedKey reads a file holding a 32-byte ed25519 seed in hex (ReadPrivate's rules).
+func readSeedKey(path, kind, create, holds string) (ed25519.PrivateKey, error) {
+	raw, err := ReadPrivate(path, kind, create, holds)
 	if err != nil {
 		return nil, err
 	}
 	seed, err := hex.DecodeString(strings.TrimSpace(string(raw)))
 	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("channel key file %s does not hold a 32-byte seed in hex (64 hex digits)", path)
+		return nil, fmt.Errorf("%s %s does not hold a 32-byte seed in hex (64 hex digits)", kind, path)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }
@@ -195,3 +199,22 @@ func (e *existsError) Error() string {
 }
 
 func (e *existsError) Is(target error) bool { return target == ErrExists }
+
+// ReadOracleKey reads an oracle key file (a 32-byte ed25519 seed in hex: the key the registry lists
+// for the oracle, which signs its uptime tables), refusing one that group or others can read or write.
+func ReadOracleKey(path string) (ed25519.PrivateKey, error) {
+	return readSeedKey(path, "oracle key file", fmt.Sprintf("create one with 'cocoon oracle key new --out %s'", path), "it signs the oracle's reports")
+}
+
+// NewOracleKey creates an oracle key file with a fresh key (mode 0600, never overwriting) and returns it.
+func NewOracleKey(path string) (ed25519.PrivateKey, error) {
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, fmt.Errorf("failed to generate an oracle key: %w", err)
+	}
+	if err := writePrivate(path, hex.EncodeToString(priv.Seed()),
+		"refusing to overwrite an oracle key (the registry lists its public key); move it away first"); err != nil {
+		return nil, err
+	}
+	return priv, nil
+}

@@ -120,3 +120,24 @@ func TestMnemonicFileAndEnvironment(t *testing.T) {
 		t.Fatalf("a bad mnemonic: %v", err)
 	}
 }
+
+func TestOracleKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k", "oracle.key")
+	k, err := NewOracleKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadOracleKey(path)
+	if err != nil || !bytes.Equal(k, back) {
+		t.Fatalf("read back %x, %v; want %x", back, err, k)
+	}
+	if _, err := NewOracleKey(path); !errors.Is(err, ErrExists) {
+		t.Fatalf("second NewOracleKey: %v, want ErrExists", err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadOracleKey(path); err == nil || !strings.Contains(err.Error(), "must be private") {
+		t.Fatalf("a readable key file: %v", err)
+	}
+}

@@ -433,6 +433,10 @@ func registryShow(ctx context.Context, args []string) error {
 	fmt.Fprintf(o2, "oracles (%d):\n", len(v.Oracles))
 	for _, or := range v.Oracles {
 		fmt.Fprintf(o2, "  %s key %s\n", r.friendly(or.Wallet, true), hex.EncodeToString(or.PublicKey))
+		if u := or.Uptime; u != nil {
+			fmt.Fprintf(o2, "    uptime root of epoch %d: %s, %d providers, committed %s\n", u.Epoch, hex.EncodeToString(u.Root),
+				u.ProviderCount, time.Unix(int64(u.CommittedAt), 0).UTC().Format(time.RFC3339))
+		}
 	}
 	return nil
 }

@@ -133,3 +133,46 @@ func TestNoWait(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, out.Duplicate)
 }
+
+// TestUptimeRoot: a commitment from a wallet outside the oracle set and one for an epoch not above the
+// oracle's last are refused before sending (114, 123); a commitment is stored and read back, and the
+// same commitment asked twice is sent once.
+func TestUptimeRoot(t *testing.T) {
+	n := newNet(t)
+	reg, gov := n.governed(10)
+	oracle := n.actor("oracle", 10, reg)
+	stranger := n.actor("stranger", 10, reg)
+	n.govern(gov, contracts.AddOracle{QueryID: ops.NewQueryID(), Wallet: oracle.addr(), PublicKey: bytes.Repeat([]byte{0x22}, 32)})
+	root := bytes.Repeat([]byte{0x6d}, 32)
+	in := ops.UptimeRootInput{Epoch: 490_000, Root: root, ProviderCount: 3}
+	n.refused(stranger, contracts.ExitNotOracle, func() error { _, err := stranger.PlanUptimeRoot(n.ctx, in); return err })
+	_, err := oracle.PlanUptimeRoot(n.ctx, ops.UptimeRootInput{Epoch: 1, Root: root[:31]})
+	require.ErrorIs(t, err, ops.ErrBadInput)
+
+	p, err := oracle.PlanUptimeRoot(n.ctx, in)
+	require.NoError(t, err)
+	require.False(t, p.Previous.Found)
+	res, err := oracle.SendUptimeRoot(n.ctx, p)
+	require.NoError(t, err)
+	require.True(t, res.Commitment.Found)
+	require.Equal(t, contracts.UptimeCommitment{Epoch: 490_000, Root: root, ProviderCount: 3, CommittedAt: res.Commitment.CommittedAt}, res.Commitment.UptimeCommitment)
+	require.InDelta(t, n.d.Now().Unix(), int64(res.Commitment.CommittedAt), 5)
+	// the same commitment again: the recorded outcome, nothing sent
+	lt := n.lastLT(oracle.addr())
+	again, err := oracle.Send(n.ctx, p.Plan)
+	require.NoError(t, err)
+	require.True(t, again.Outcome.Duplicate)
+	require.Equal(t, lt, n.lastLT(oracle.addr()))
+	// the same epoch with another root, and an older epoch: 123 before sending
+	for _, epoch := range []uint32{490_000, 489_999} {
+		n.refused(oracle, contracts.ExitUptimeEpochNotNewer, func() error {
+			_, err := oracle.PlanUptimeRoot(n.ctx, ops.UptimeRootInput{Epoch: epoch, Root: bytes.Repeat([]byte{1}, 32)})
+			return err
+		})
+	}
+	// sent anyway (a plan made before the first went through), the registry refuses it with 123
+	stale := &ops.UptimePlan{Plan: p.Plan}
+	stale.Plan.Key, stale.Plan.QueryID = "", 0
+	_, err = oracle.SendUptimeRoot(n.ctx, stale)
+	contractRefused(t, err, "registry", contracts.ExitUptimeEpochNotNewer)
+}

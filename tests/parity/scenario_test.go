@@ -123,6 +123,9 @@ type bodySpec struct {
 	ClientKey                 string       `json:"clientKey"`
 	Voucher                   *voucherSpec `json:"voucher"`
 	Request                   *closeSpec   `json:"request"`
+	Epoch                     uint32       `json:"epoch"`
+	Root                      string       `json:"root"`
+	ProviderCount             uint32       `json:"providerCount"`
 }
 
 // voucherSpec is a voucher signed by the actor Signer's key.
@@ -419,6 +422,8 @@ func (w *world) body(b *bodySpec) (*cell.Cell, error) {
 			TLSKeyHash:      hash(b.Claim.TLSKeyHash),
 			ValidUntil:      b.Claim.ValidUntil,
 		}}
+	case "submitUptimeRoot":
+		m = contracts.SubmitUptimeRoot{QueryID: b.QueryID, Epoch: b.Epoch, Root: hash(b.Root), ProviderCount: b.ProviderCount}
 	case "slashProvider":
 		m = contracts.SlashProvider{QueryID: b.QueryID, ProviderOwner: addr(b.ProviderOwner), Amount: amount(b.Amount), EvidenceDigest: hash(b.EvidenceDigest)}
 	case "jailProvider":

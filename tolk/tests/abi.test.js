@@ -56,6 +56,7 @@ function builders() {
     RegistryParams: M.registryParamsCell,
     ProviderParams: M.providerParamsCell,
     AttestationClaim: M.attestationClaimCell,
+    UptimeCommitment: M.uptimeCommitmentCell,
     ChannelStorage: C.channelStorageCell,
     ChannelSetup: C.channelSetupCell,
     ClosingState: C.closingStateCell,
@@ -144,6 +145,7 @@ const READERS = {
     get_register_fee: null, get_channel_address: null, get_open_channel_fee: null,
     get_model: (bc, a) => L.getModel(bc, a, 1),
     get_oracle: (bc, a) => L.getOracle(bc, a, a),
+    get_uptime_root: (bc, a) => L.getUptimeRoot(bc, a, a),
     get_codes: (bc, a) => L.getCodes(bc, a),
   },
   provider: {

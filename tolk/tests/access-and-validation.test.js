@@ -26,6 +26,7 @@ function registryOps(ctx) {
     UnjailProvider: { body: M.unjailProvider({ providerOwner: o }), by: 'gov' },
     WithdrawRegistrySurplus: { body: M.withdrawRegistrySurplus({}), by: 'gov' },
     SubmitOracleVote: { body: M.submitOracleVote({ providerOwner: o, claim: F.claim() }), by: 'oracle' },
+    SubmitUptimeRoot: { body: M.submitUptimeRoot({ epoch: 1, root: 1n, providerCount: 1 }), by: 'oracle' },
     RegisterProvider: { body: M.registerProvider({ stakeAmount: toNano('10') }), by: 'anyone' },
   };
 }

@@ -47,6 +47,12 @@ async function measureAll() {
   g['provider: ForwardedOracleVote (reaches quorum)'] = gasOf(r, provider, Op.ForwardedOracleVote);
   r = await F.vote(ctx, 2, F.claim());
   g['provider: ForwardedOracleVote (after quorum)'] = gasOf(r, provider, Op.ForwardedOracleVote);
+  const U = (i, epoch) => ctx.oracleWallets[i].send({ to: registry, value: toNano('0.05'),
+    body: M.submitUptimeRoot({ epoch, root: (1n << 255n) + BigInt(epoch), providerCount: 1000 }) });
+  r = await U(0, 1);
+  g['registry: SubmitUptimeRoot (first)'] = gasOf(r, registry, Op.SubmitUptimeRoot);
+  r = await U(0, 2);
+  g['registry: SubmitUptimeRoot (replace)'] = gasOf(r, registry, Op.SubmitUptimeRoot);
 
   r = await O(M.setEndpoint({ endpoint: 'https://gpu-1.example.org:8443' }));
   g['provider: SetEndpoint'] = gasOf(r, provider, Op.SetEndpoint);
@@ -120,6 +126,14 @@ async function measureAll() {
   r = await bigVote(0, F.NOW + 3000);
   g['provider: ForwardedOracleVote (a vote again, 64 votes held)'] = gasOf(r, big.provider, Op.ForwardedOracleVote);
 
+  // an uptime commitment in a set of 64 oracles (the deepest oracles map), first and replacing
+  const bigCommit = (i, epoch) => big.bc.sendMessage(internal({ from: wallets[i], to: big.registry, value: toNano('0.05'),
+    body: M.submitUptimeRoot({ epoch, root: (1n << 255n) + BigInt(epoch), providerCount: 1000 }) }));
+  r = await bigCommit(63, 1);
+  g['registry: SubmitUptimeRoot (64 oracles, first)'] = gasOf(r, big.registry, Op.SubmitUptimeRoot);
+  r = await bigCommit(63, 2);
+  g['registry: SubmitUptimeRoot (64 oracles, replace)'] = gasOf(r, big.registry, Op.SubmitUptimeRoot);
+
   // bounce refund in the registry (a vote for an owner without a Provider contract bounces)
   r = await big.bc.sendMessage(internal({ from: wallets[1], to: big.registry, value: toNano('0.1'),
     body: M.submitOracleVote({ providerOwner: big.stranger.address, claim: F.claim() }) }));
@@ -189,6 +203,7 @@ const CONSTANT_COVERS = {
   GAS_REGISTRY_REGISTER: [/^registry: RegisterProvider/],
   GAS_REGISTRY_VOTE: [/^registry: SubmitOracleVote/],
   GAS_REGISTRY_GOVERNANCE_FORWARD: [/^registry: (Slash|Jail|Unjail)Provider/],
+  GAS_REGISTRY_UPTIME: [/^registry: SubmitUptimeRoot/],
   GAS_REGISTRY_ADMIN: [/^registry: (ProposeGovernance|AcceptGovernance|UpdateParams|AddMeasurement|RevokeMeasurement|AddModel|UpdateModel|RemoveModel|AddOracle|RemoveOracle|WithdrawRegistrySurplus|SetChannelCode)/],
   GAS_PROVIDER_REGISTRATION: [/^provider: ProviderRegistration/],
   // with GAS_PROVIDER_VOTE_PER_ORACLE × the number of oracles (ORACLES_OF below)
@@ -358,8 +373,8 @@ ${devnetClaims()}
 ## Registry gas does not grow with the number of providers
 
 The registry keeps no provider map. \`gas.test.js\` registers 1,000 providers and checks that
-RegisterProvider, SubmitOracleVote, SlashProvider, JailProvider and AddMeasurement cost exactly the
-same gas as with one provider; registrations leave the registry's data cell unchanged.
+RegisterProvider, SubmitOracleVote, SubmitUptimeRoot, SlashProvider, JailProvider and AddMeasurement cost
+exactly the same gas as with one provider; registrations leave the registry's data cell unchanged.
 `;
 }
 

@@ -61,6 +61,7 @@ const MESSAGES = {
   WithdrawRegistrySurplus: [M.withdrawRegistrySurplus, { queryId: 0xffffffffffffffffn }],
   RegisterProvider: [M.registerProvider, { queryId: 14n, stakeAmount: (1n << 119n) + 12345n }],
   SubmitOracleVote: [M.submitOracleVote, { queryId: 15n, providerOwner: ADDR_A, claim }],
+  SubmitUptimeRoot: [M.submitUptimeRoot, { queryId: 33n, epoch: 0xfedcba98, root: hash(0x7b), providerCount: 0x01020304 }],
   ProviderRegistration: [M.providerRegistration, { queryId: 16n, owner: ADDR_B, stakeAmount: 10_000_000_000n, params: providerParams }],
   ForwardedOracleVote: [M.forwardedOracleVote, { queryId: 17n, oracleWallet: ADDR_MASTER, oracleSlot: 63, oracleEpoch: 0xfffffffe, quorum: 255, claim, params: providerParams }],
   ForwardedSlash: [M.forwardedSlash, { queryId: 18n, excessTo: ADDR_A, amount: 999n, evidenceDigest: hash(0xd4), params: providerParams }],
@@ -117,6 +118,7 @@ async function scenario() {
     endpoint: 'https://provider.example:8443',
     price: { modelId: 1, promptPricePerMillion: 100_000_000n, completionPricePerMillion: 300_000_000n },
     claim: { measurementHash: hash(0x3c), evidenceDigest: hash(0xe1), tlsKeyHash: hash(0xf2), validUntil: NOW + 3600 },
+    uptime: { epoch: 490_000, root: hash(0x6d), providerCount: 3 },
   };
   const steps = [
     [governance, registry, toNano('0.1'), M.addMeasurement({ queryId: 1n, ...inputs.measurement })],
@@ -148,6 +150,7 @@ async function scenario() {
     [owner, provider, toNano('0.1'), M.setEndpoint({ queryId: 5n, endpoint: inputs.endpoint })],
     [owner, provider, toNano('0.1'), M.setModelPrice({ queryId: 6n, ...inputs.price })],
     [oracle, registry, toNano('0.2'), M.submitOracleVote({ queryId: 7n, providerOwner: owner.address, claim: inputs.claim })],
+    [oracle, registry, toNano('0.05'), M.submitUptimeRoot({ queryId: 14n, ...inputs.uptime })],
   ];
   for (const step of ownerSteps) await run(step);
   const measurement = inputs.measurement.measurementHash;
@@ -172,6 +175,8 @@ async function scenario() {
     [registry, 'get_measurements', []],
     [registry, 'get_models', []],
     [registry, 'get_oracles', []],
+    [registry, 'get_uptime_root', [slice(oracle.address)]],
+    [registry, 'get_uptime_root', [slice(owner.address)]],
     [registry, 'get_codes', []],
     [registry, 'get_register_fee', [int(toNano('10'))]],
     [provider, 'get_provider_data', []],

@@ -155,8 +155,23 @@ async function getOracles(bc, registry) {
   const c = (await get(bc, registry, 'get_oracles')).readCellOpt();
   return Dictionary.loadDirect(Dictionary.Keys.Address(), {
     serialize: () => { throw new Error('read only'); },
-    parse: (sl) => ({ publicKey: sl.loadUintBig(256), slot: sl.loadUint(8) }),
+    parse: (sl) => {
+      const info = { publicKey: sl.loadUintBig(256), slot: sl.loadUint(8) };
+      const u = sl.loadMaybeRef();
+      if (u) info.uptime = readUptimeCommitment(u.beginParse());
+      return info;
+    },
   }, c);
+}
+
+function readUptimeCommitment(s) {
+  return { epoch: s.loadUint(32), root: s.loadUintBig(256), providerCount: s.loadUint(32), committedAt: s.loadUint(32) };
+}
+
+// An oracle's latest uptime commitment (found false: not an oracle, or none yet).
+async function getUptimeRoot(bc, registry, wallet) {
+  const s = await get(bc, registry, 'get_uptime_root', [addrArg(wallet)]);
+  return { found: s.readBoolean(), epoch: s.readNumber(), root: s.readBigNumber(), providerCount: s.readNumber(), committedAt: s.readNumber() };
 }
 
 // What RegisterProvider must carry beyond the stake under the current config.
@@ -266,6 +281,7 @@ module.exports = {
   getOracle,
   getMeasurements,
   getOracles,
+  getUptimeRoot,
   getCodes,
   getProviderData,
   getProviderParams,

@@ -67,6 +67,13 @@ const withdrawRegistrySurplus = ({ queryId } = {}) => head(Op.WithdrawRegistrySu
 const registerProvider = ({ queryId, stakeAmount }) => head(Op.RegisterProvider, queryId).storeCoins(stakeAmount).endCell();
 const submitOracleVote = ({ queryId, providerOwner, claim }) =>
   head(Op.SubmitOracleVote, queryId).storeAddress(providerOwner).storeRef(attestationClaimCell(claim)).endCell();
+const submitUptimeRoot = ({ queryId, epoch, root, providerCount }) =>
+  head(Op.SubmitUptimeRoot, queryId).storeUint(epoch, 32).storeUint(root, 256).storeUint(providerCount, 32).endCell();
+
+// The value of the registry's oracles map (OracleInfo, with its UptimeCommitment or null).
+function uptimeCommitmentCell(u) {
+  return beginCell().storeUint(u.epoch, 32).storeUint(u.root, 256).storeUint(u.providerCount, 32).storeUint(u.committedAt, 32).endCell();
+}
 
 // ---- registry → provider (built by the registry; here for fixtures and spoofing tests)
 const providerRegistration = ({ queryId, owner, stakeAmount, params }) =>
@@ -132,6 +139,8 @@ module.exports = {
   withdrawRegistrySurplus,
   registerProvider,
   submitOracleVote,
+  submitUptimeRoot,
+  uptimeCommitmentCell,
   providerRegistration,
   forwardedOracleVote,
   forwardedSlash,

@@ -21,6 +21,7 @@ const Op = Object.freeze({
   // anyone / oracle → registry
   RegisterProvider: 0x52470010,
   SubmitOracleVote: 0x52470011,
+  SubmitUptimeRoot: 0x52470013,
   // registry → provider
   ProviderRegistration: 0x50520001,
   ForwardedOracleVote: 0x50520002,
@@ -67,6 +68,7 @@ const Errors = Object.freeze({
   NotBasechain: 120,
   InvalidJailPeriod: 121,
   InvalidSlashAmount: 122,
+  UptimeEpochNotNewer: 123,
   NotOwner: 130,
   NotRegistry: 131,
   NotRegistered: 132,

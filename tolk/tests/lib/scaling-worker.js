@@ -30,6 +30,8 @@ async function registryGasWith(extra) {
   const out = {};
   out.register = gasOf(await F.registerProvider(ctx, newcomer, toNano('10')), registry, Op.RegisterProvider);
   out.vote = gasOf(await F.vote(ctx, 0, F.claim()), registry, Op.SubmitOracleVote);
+  out.uptime = gasOf(await ctx.oracleWallets[0].send({ to: registry, value: toNano('0.05'),
+    body: M.submitUptimeRoot({ epoch: 1, root: 1n, providerCount: extra + 1 }) }), registry, Op.SubmitUptimeRoot);
   out.slash = gasOf(await gov.send({ to: registry, value: toNano('0.1'),
     body: M.slashProvider({ providerOwner: owner.address, amount: 1n, evidenceDigest: 1n }) }), registry, Op.SlashProvider);
   out.jail = gasOf(await gov.send({ to: registry, value: toNano('0.1'),

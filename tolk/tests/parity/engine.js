@@ -188,6 +188,7 @@ class Scenario {
       case 'removeModelPrice': return M.removeModelPrice({ queryId, modelId: b.modelId });
       case 'registerProvider': return M.registerProvider({ queryId, stakeAmount: toNano(b.stakeAmount) });
       case 'submitOracleVote': return M.submitOracleVote({ queryId, providerOwner: this.addr(b.providerOwner), claim: this.claim(b.claim) });
+      case 'submitUptimeRoot': return M.submitUptimeRoot({ queryId, epoch: b.epoch, root: big(b.root), providerCount: b.providerCount });
       case 'slashProvider':
         return M.slashProvider({ queryId, providerOwner: this.addr(b.providerOwner), amount: toNano(b.amount), evidenceDigest: big(b.evidenceDigest) });
       case 'jailProvider': return M.jailProvider({ queryId, providerOwner: this.addr(b.providerOwner), until: b.until });
