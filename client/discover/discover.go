@@ -13,7 +13,6 @@ package discover
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"sort"
@@ -21,10 +20,10 @@ import (
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
-	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/cocoon-go/cocoon/chain"
 	"github.com/cocoon-go/cocoon/contracts"
+	regscan "github.com/cocoon-go/cocoon/discover"
 	"github.com/cocoon-go/cocoon/payment"
 )
 
@@ -131,25 +130,26 @@ type Source interface {
 }
 
 // ErrNoRegistry is a registry address without an active account.
-var ErrNoRegistry = errors.New("no registry")
+var ErrNoRegistry = regscan.ErrNoRegistry
 
-// Chain discovers from the chain itself. It remembers the Provider contracts it has found and the
-// newest registry transaction it has read, so each Discover reads only the new transactions (and
-// every provider's getters again). Safe for concurrent use.
+// Chain discovers from the chain itself: the registry's transactions name every Provider
+// contract it deployed (package discover at the module's root, shared with the oracle, scans them).
+// It remembers the providers found and the newest registry transaction read, so each Discover scans
+// only the new transactions (and reads every provider's getters again). Safe for concurrent use.
 type Chain struct {
 	Client   chain.Client
 	Registry *address.Address
 	// Clock is the chain's clock (nil: the wall clock).
 	Clock func(ctx context.Context) (time.Time, error)
-	// PageSize is how many transactions one request lists (0: 100).
+	// PageSize is how many transactions one request lists (0: regscan.DefaultPage).
 	PageSize int
 	// Parallel bounds the providers read at once (0: 8).
 	Parallel int
 
 	mu sync.Mutex
-	// scannedLT is the newest registry transaction already read; providers the contracts found,
-	// in the order first seen. REQUIRES mu.
-	scannedLT uint64
+	// cursor is the newest registry transaction scanned; providers the contracts found, in the
+	// order they registered. REQUIRES mu.
+	cursor    regscan.Cursor
 	providers []*address.Address
 	known     map[string]bool
 }
@@ -172,6 +172,28 @@ func (c *Chain) Discover(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 	return readAll(ctx, c.Client, reg, addrs, now, c.Parallel, "chain"), ctx.Err()
+}
+
+// scan reads the registry's transactions newer than the last scan and returns every provider
+// found so far.
+func (c *Chain) scan(ctx context.Context) ([]*address.Address, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	regs, cursor, err := regscan.Scan(ctx, c.Client, c.Registry, c.cursor, c.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	if c.known == nil {
+		c.known = map[string]bool{}
+	}
+	for _, r := range regs {
+		if k := r.Provider.StringRaw(); !c.known[k] {
+			c.known[k] = true
+			c.providers = append(c.providers, r.Provider)
+		}
+	}
+	c.cursor = cursor
+	return append([]*address.Address(nil), c.providers...), nil
 }
 
 // readAll reads every provider's getters, par at a time (0: 8).
@@ -197,86 +219,6 @@ func readAll(ctx context.Context, c chain.Client, reg *Registry, addrs []*addres
 	}
 	wg.Wait()
 	return snap
-}
-
-// scan reads the registry's transactions newer than the last scan and returns every provider
-// found so far.
-func (c *Chain) scan(ctx context.Context) ([]*address.Address, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.known == nil {
-		c.known = map[string]bool{}
-	}
-	page := c.PageSize
-	if page <= 0 {
-		page = 100
-	}
-	var fromLT uint64
-	var fromHash []byte
-	newest := c.scannedLT
-	var found []*address.Address
-	for {
-		txs, err := c.Client.GetTransactions(ctx, c.Registry, page, fromLT, fromHash)
-		if err != nil {
-			return nil, fmt.Errorf("failed to list the registry's transactions: %w", err)
-		}
-		done := len(txs) == 0
-		for _, tx := range txs {
-			if tx.LT <= c.scannedLT {
-				done = true
-				break
-			}
-			if tx.LT > newest {
-				newest = tx.LT
-			}
-			found = append(found, deployedProviders(tx)...)
-			fromLT, fromHash = tx.PrevTxLT, tx.PrevTxHash
-			if fromLT == 0 {
-				done = true
-				break
-			}
-		}
-		if done || len(txs) < page {
-			break
-		}
-	}
-	// Oldest first, so the list keeps the order providers registered in.
-	for i := len(found) - 1; i >= 0; i-- {
-		if k := found[i].StringRaw(); !c.known[k] {
-			c.known[k] = true
-			c.providers = append(c.providers, found[i])
-		}
-	}
-	c.scannedLT = newest
-	return append([]*address.Address(nil), c.providers...), nil
-}
-
-// deployedProviders lists the destinations of the ProviderRegistration messages a registry
-// transaction sent.
-func deployedProviders(tx *tlb.Transaction) []*address.Address {
-	if tx.IO.Out == nil {
-		return nil
-	}
-	msgs, err := tx.IO.Out.ToSlice()
-	if err != nil {
-		return nil
-	}
-	var out []*address.Address
-	for _, m := range msgs {
-		if m.MsgType != tlb.MsgTypeInternal {
-			continue
-		}
-		im := m.AsInternal()
-		if im.Body == nil {
-			continue
-		}
-		if msg, err := contracts.Decode(im.Body); err == nil {
-			if _, ok := msg.(contracts.ProviderRegistration); ok {
-				out = append(out, im.DstAddr)
-			}
-		}
-	}
-	return out
 }
 
 // ReadRegistry reads a registry's getters: its data, parameters, catalog, allow-list and oracles.
