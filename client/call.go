@@ -216,11 +216,20 @@ func (c *Client) candidates(modelID uint32) ([]route.Candidate, map[string]strin
 		case !p.Report.OK:
 			reasons[p.ID] = "refused: " + strings.Join(p.Report.Refusals, "; ")
 		default:
-			st, refuses := c.tracker.Get(p.ID)
+			st, refuses := c.Stats(p)
 			out = append(out, route.Candidate{ID: p.ID, Names: p.Names(), Prices: prices, Stats: st, Refuses: refuses})
 		}
 	}
 	return out, reasons
+}
+
+// Stats are what the client measured of a provider, with the oracles' uptime where it has it.
+func (c *Client) Stats(p *Provider) (route.Stats, map[string]bool) {
+	st, refuses := c.tracker.Get(p.ID)
+	if u := p.Chain.Uptime; u != nil && u.ProbesTotal > 0 {
+		st.OracleUptime, st.OracleProbes = u.Ratio(), u.ProbesTotal
+	}
+	return st, refuses
 }
 
 func explain(reasons map[string]string) string {

@@ -59,7 +59,10 @@ type Config struct {
 	// ResyncWait bounds how long a request waits for a provider to finish metering an earlier
 	// answer on the same channel (0: 3 s).
 	ResyncWait time.Duration
-	Log        *slog.Logger
+	// Oracles are oracle API URLs whose uptime tables, checked against the roots the oracles
+	// committed on-chain, stand in for the client's own uptime measurements.
+	Oracles []string
+	Log     *slog.Logger
 }
 
 // Client sends OpenAI requests to verified providers and pays them. Safe for concurrent use.
@@ -169,6 +172,17 @@ func (c *Client) Refresh(ctx context.Context) error {
 	snap, err := c.source.Discover(ctx)
 	if err != nil {
 		return fmt.Errorf("failed to discover providers: %w", err)
+	}
+	if len(c.cfg.Oracles) > 0 {
+		ups, problems := discover.ReadUptime(ctx, &snap.Registry, c.cfg.Oracles, nil)
+		for _, p := range problems {
+			c.log.Warn("oracle uptime not used", "err", p)
+		}
+		for i := range snap.Providers {
+			if u, ok := ups[snap.Providers[i].Address.StringRaw()]; ok {
+				snap.Providers[i].Uptime = &u
+			}
+		}
 	}
 	reports := make([]*verify.Report, len(snap.Providers))
 	var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
@@ -36,6 +37,9 @@ type Settings struct {
 	Registry string
 	// Indexer discovers providers from an indexer's API instead of the chain ("": the chain).
 	Indexer string
+	// Oracles are oracle API URLs, comma-separated, whose uptime tables (checked against the roots
+	// committed on-chain) rank providers the client has not measured yet.
+	Oracles string
 	// WalletKeyFile pays for channels (keys.WalletSource: $COCOON_WALLET_MNEMONIC, the file,
 	// ~/.config/cocoon/wallet.key); WalletVersion is v5r1 or v4r2.
 	WalletKeyFile string
@@ -84,6 +88,7 @@ func (s *Settings) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.LiteserverConfig, "liteserver-config", s.LiteserverConfig, "use liteservers from this global config file or URL (or testnet/mainnet)")
 	fs.StringVar(&s.Registry, "registry", s.Registry, "the registry's address (default $COCOON_REGISTRY)")
 	fs.StringVar(&s.Indexer, "indexer", s.Indexer, "discover providers from this indexer URL instead of the chain")
+	fs.StringVar(&s.Oracles, "oracles", s.Oracles, "oracle API URLs (comma-separated) whose committed uptime tables rank providers")
 	fs.StringVar(&s.WalletKeyFile, "key-file", s.WalletKeyFile, "wallet mnemonic file paying for channels (default $COCOON_WALLET_KEY_FILE or ~/.config/cocoon/wallet.key; $COCOON_WALLET_MNEMONIC)")
 	fs.StringVar(&s.WalletVersion, "wallet-version", s.WalletVersion, "wallet contract version: v5r1 or v4r2")
 	fs.StringVar(&s.ChannelKeyFile, "channel-key-file", s.ChannelKeyFile, "channel key file (default $COCOON_CHANNEL_KEY_FILE, else DATA-DIR/channel.key, created when missing)")
@@ -256,7 +261,7 @@ func OpenSession(ctx context.Context, s Settings, log *slog.Logger, progress fun
 		source = &discover.Indexer{URL: s.Indexer, Chain: c, Registry: reg, Clock: clock}
 	}
 	sess.Client, err = New(Config{Chain: c, Registry: reg, Source: source, Verifier: v, Payer: sess.Payer, Clock: clock, MaxTokens: s.MaxTokens,
-		RefreshInterval: s.Refresh, Log: log})
+		RefreshInterval: s.Refresh, Log: log, Oracles: splitList(s.Oracles)})
 	if err != nil {
 		sess.Close()
 		return nil, err
@@ -292,4 +297,15 @@ func (s *Session) Close() error {
 	}
 	s.release()
 	return err
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }

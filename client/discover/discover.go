@@ -89,6 +89,9 @@ type Provider struct {
 	// Oracles are the wallets whose live votes, cast under the registry's current oracle epoch,
 	// are for the confirmed claim.
 	Oracles []*address.Address
+	// Uptime is what the oracles' committed uptime tables say (nil: no table lists it, or the
+	// client reads none: client.Config.Oracles).
+	Uptime *Uptime
 	// Err is why the provider could not be read (then only Address is set).
 	Err error
 }

@@ -144,7 +144,7 @@ func (g *Gateway) ProviderStatuses() []ProviderStatus {
 	snap := c.Snapshot()
 	var out []ProviderStatus
 	for _, p := range c.Providers() {
-		st, _ := c.Tracker().Get(p.ID)
+		st, _ := c.Stats(p)
 		ps := ProviderStatus{ID: p.ID, Endpoint: p.Chain.Endpoint, Verified: p.Verified(), Dropped: p.Dropped, Stats: st, Report: p.Report, Models: []ModelPrice{}}
 		for id, pr := range p.Chain.Prices {
 			ps.Models = append(ps.Models, ModelPrice{Model: snap.Registry.ModelName(id), ModelID: id, Prompt: payment.FormatTON(pr.Prompt), Completion: payment.FormatTON(pr.Completion)})

@@ -214,7 +214,8 @@ func less(a, b time.Duration) bool {
 
 // Scores are the default ranking, lower first: price relative to the cheapest candidate, times
 // (1 + time to first token in seconds), divided by uptime (at least 0.05). A candidate not
-// measured yet counts with the median latency of those measured, and uptime 1.
+// measured yet counts with the median latency of those measured, and the oracles' uptime (1
+// without oracle data).
 func Scores(cs []Candidate) map[string]float64 {
 	out := make(map[string]float64, len(cs))
 	if len(cs) == 0 {
@@ -246,6 +247,9 @@ func Scores(cs []Candidate) map[string]float64 {
 		up := c.Stats.Uptime
 		if c.Stats.Requests == 0 {
 			up = 1
+			if c.Stats.OracleProbes > 0 {
+				up = c.Stats.OracleUptime
+			}
 		}
 		out[c.ID] = p / base * (1 + ttft.Seconds()) / math.Max(up, 0.05)
 	}
@@ -263,6 +267,11 @@ type Stats struct {
 	Uptime float64
 	// Requests and Failures count what was tried.
 	Requests, Failures int
+	// OracleUptime is the fraction of the oracles' probes that succeeded in their latest committed
+	// tables, OracleProbes how many there were (0: no oracle data). It stands in for Uptime until
+	// the client has measured the provider itself.
+	OracleUptime float64
+	OracleProbes uint32
 	// LastError is the latest failure ("" when none).
 	LastError string
 }

@@ -313,7 +313,7 @@ func clientProviders(ctx context.Context, args []string) error {
 	if *asJSON {
 		var out []any
 		for _, p := range ps {
-			st, _ := sess.Client.Tracker().Get(p.ID)
+			st, _ := sess.Client.Stats(p)
 			out = append(out, map[string]any{"provider": p.ID, "endpoint": p.Chain.Endpoint, "verified": p.Verified(), "dropped": p.Dropped, "stats": st, "verification": p.Report})
 		}
 		b, _ := json.MarshalIndent(out, "", "  ")
@@ -337,9 +337,11 @@ func clientProviders(ctx context.Context, args []string) error {
 		if p.Report.ProbeMillis > 0 {
 			latency = fmt.Sprintf("%.1f ms", p.Report.ProbeMillis)
 		}
-		// Uptime comes from the oracles' commitments once they exist; a one-shot command has
-		// measured nothing else.
+		// A one-shot command has measured nothing itself: uptime is the oracles' committed tables'.
 		uptime := "-"
+		if u := p.Chain.Uptime; u != nil && u.ProbesTotal > 0 {
+			uptime = fmt.Sprintf("%.1f%% (%d oracles)", 100*u.Ratio(), u.Oracles)
+		}
 		ids := make([]uint32, 0, len(p.Chain.Prices))
 		for id := range p.Chain.Prices {
 			ids = append(ids, id)
