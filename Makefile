@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build test fmt-check vet go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test contracts contracts-check bench tolk-deps
+.PHONY: all build test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test contracts contracts-check bench tolk-deps
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/cocoon-provider ./cmd/cocoon-provider
 
 # Every check CI runs, in the order that fails fastest.
-test: fmt-check vet contracts-check go-test go-test-purego bpe-vocab-test sandbox-test openai-client-test
+test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -24,6 +24,13 @@ vet:
 
 go-test:
 	$(GO) test -count=1 ./...
+
+# The daemons and what they share run many goroutines against one devnet, store and chain client:
+# their tests run again under the race detector (the devnet's own test of concurrent VM runs too).
+RACE_PACKAGES := ./chain/txmgr ./service/... ./payment ./provider/... ./oracle/... ./indexer/...
+go-test-race:
+	$(GO) test -race -count=1 -run 'TestConcurrent' ./chain/devnet
+	$(GO) test -race -count=1 $(RACE_PACKAGES)
 
 # The portable kernels (-tags purego: what CPUs without AVX2/FMA run) compile, agree with float64 sums
 # and give the float64 reference forward pass and the default model's greedy answers (~2 s; the full

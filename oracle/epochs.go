@@ -151,6 +151,10 @@ func (o *Oracle) commit(ctx context.Context, r *epochRecord) error {
 	}
 	o.committing = true
 	o.mu.Unlock()
+	// Work on a copy: r may be the cached table the API serves while the commit goes on; the API
+	// sees the commit's outcome once finish drops the cache and the table is read from the store.
+	own := *r
+	r = &own
 	release := func() {
 		o.mu.Lock()
 		o.committing = false

@@ -59,6 +59,10 @@ type Devnet struct {
 
 	// mu serialises state changes; reads (accounts, transactions, get-methods) share it.
 	mu     sync.RWMutex
+	// vmMu serialises every TVM run (transactions and get-methods): tonutils-go's VM attaches its gas
+	// trace to the cells it loads, and accounts' cells are shared between runs, so two runs at once
+	// would charge each other's gas (and race). Taken inside mu, never the other way round.
+	vmMu sync.Mutex
 	closed bool
 	// cacheMu guards accounts: readers holding mu.RLock fill it too.
 	cacheMu sync.Mutex
@@ -318,6 +322,7 @@ func (c *cascade) execute(dst addrKey, msg *cell.Cell) (*tvm.TransactionExecutio
 	if !ok {
 		stat = c.d.stats[dst]
 	}
+	c.d.vmMu.Lock()
 	res, err := c.d.vm.EmulateTransaction(sa, msg, tvm.TransactionEmulationConfig{
 		Now:                c.now,
 		LogicalTime:        int64(c.lt),
@@ -326,6 +331,7 @@ func (c *cascade) execute(dst addrKey, msg *cell.Cell) (*tvm.TransactionExecutio
 		RandSeed:           seed[:],
 		AccountStorageStat: stat,
 	})
+	c.d.vmMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("failed to emulate transaction on %s: %w", dst.address(), err)
 	}

@@ -94,7 +94,9 @@ func (d *Devnet) RunGetMethodID(ctx context.Context, addr *address.Address, meth
 	if st.StateInit.Lib != nil && !st.StateInit.Lib.IsEmpty() {
 		libs = append(libs, st.StateInit.Lib.AsCell())
 	}
+	d.vmMu.Lock()
 	res, err := d.vm.ExecuteDetailedWithLibraries(code, data, c7, vm.NewGas(vm.GasConfig{Max: getMethodGas, Limit: getMethodGas}), stack, libs...)
+	d.vmMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("failed to run get-method %d on %s: %w", methodID, addr, err)
 	}
@@ -240,17 +242,31 @@ func fromVMValue(v any) (any, error) {
 	case nil, *big.Int:
 		return x, nil
 	case *cell.Cell:
-		return x.WithoutTrace(), nil
+		if x == nil {
+			return nil, nil
+		}
+		return detach(x)
 	case *cell.Slice:
 		if x == nil {
 			return nil, nil
 		}
-		return x.WithoutTrace(), nil
+		c, err := x.WithoutTrace().ToCell()
+		if err != nil {
+			return nil, err
+		}
+		if c, err = detach(c); err != nil {
+			return nil, err
+		}
+		return c.BeginParse()
 	case *cell.Builder:
 		if x == nil {
 			return nil, nil
 		}
-		return x.WithoutTrace(), nil
+		c, err := detach(x.WithoutTrace().EndCell())
+		if err != nil {
+			return nil, err
+		}
+		return c.ToBuilder(), nil
 	case tuple.Tuple:
 		items := make([]any, x.Len())
 		for i := range items {
@@ -271,6 +287,17 @@ func fromVMValue(v any) (any, error) {
 	default:
 		return nil, fmt.Errorf("unsupported result value of type %T", v)
 	}
+}
+
+// detach copies a result cell and everything below it into fresh cells. The VM attaches its gas
+// trace to the cells it loads, refs included, and a finished run's trace stays on them: a caller
+// parsing the result would charge that run's gas counter, racing with whatever else touches it.
+func detach(c *cell.Cell) (*cell.Cell, error) {
+	fresh, err := cell.FromBOC(c.WithoutTrace().ToBOC())
+	if err != nil {
+		return nil, fmt.Errorf("failed to copy result cell: %w", err)
+	}
+	return fresh, nil
 }
 
 // walletKind names a wallet contract as toncenter's getWalletInformation does.
