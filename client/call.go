@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"github.com/xssnick/tonutils-go/address"
 
 	"github.com/cocoon-go/cocoon/client/pay"
 	"github.com/cocoon-go/cocoon/client/route"
@@ -409,7 +413,7 @@ func (c *Client) send(ctx context.Context, p *Provider, ledger *pay.Ledger, call
 		return nil, err
 	}
 	body := call.Request.Body
-	auth, err := payment.SignRequest(c.cfg.Payer.PrivateKey(), ledger.Channel, http.MethodPost, call.Path, body, time.Now())
+	auth, err := signRequest(c.cfg.Payer.PrivateKey(), ledger.Channel, http.MethodPost, call.Path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -433,6 +437,17 @@ func (c *Client) send(ctx context.Context, p *Provider, ledger *pay.Ledger, call
 		return nil, errors.New("it answered without RA-TLS")
 	}
 	return resp, nil
+}
+
+// signRequest is payment.SignRequest with curve25519-voi's signer (the same RFC 8032 signature, in
+// half the time: it is on every request's path).
+func signRequest(key ed25519.PrivateKey, ch *address.Address, method, target string, body []byte) (string, error) {
+	a := payment.Auth{Unix: time.Now().Unix()}
+	if _, err := rand.Read(a.Nonce[:]); err != nil {
+		return "", fmt.Errorf("failed to draw a request nonce: %w", err)
+	}
+	copy(a.Signature[:], voi.Sign(voi.PrivateKey(key), payment.AuthMessage(ch, method, target, body, a.Unix, a.Nonce)))
+	return a.String(), nil
 }
 
 // resync reads the provider's view of the channel and accepts it within the ledger's bound,
@@ -462,7 +477,7 @@ func (c *Client) resync(ctx context.Context, p *Provider, ledger *pay.Ledger) er
 // view of its channel").
 func (c *Client) View(ctx context.Context, p *Provider, ledger *pay.Ledger) (*pay.View, error) {
 	path := payment.ChannelPathPrefix + ledger.Channel.StringRaw()
-	auth, err := payment.SignRequest(c.cfg.Payer.PrivateKey(), ledger.Channel, http.MethodGet, path, nil, time.Now())
+	auth, err := signRequest(c.cfg.Payer.PrivateKey(), ledger.Channel, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -539,6 +554,8 @@ func (c *Client) settle(ctx context.Context, p *Provider, ledger *pay.Ledger, ca
 	if err != nil {
 		res.Problem = err.Error()
 		c.Drop(p, ledger, err.Error())
+	} else {
+		c.cfg.Payer.Prepare(ledger) // the next voucher, off the next request's path
 	}
 	return res
 }

@@ -292,6 +292,9 @@ func (s *Session) Registry() *address.Address { return s.Ops.Registry }
 // Close releases the store and the chain.
 func (s *Session) Close() error {
 	var err error
+	if s.Payer != nil {
+		s.Payer.Wait()
+	}
 	if s.Store != nil {
 		err = s.Store.Close()
 	}

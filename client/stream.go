@@ -168,14 +168,18 @@ func (s *Stream) observeLocked(data []byte) {
 		return
 	}
 	_ = s.content.Add(data)
-	if u := usageOf(data); u.found {
-		s.u = u
+	if bytes.Contains(data, []byte(`"usage":{`)) {
+		if u := usageOf(data); u.found {
+			s.u = u
+		}
 	}
 }
 
 // finishLocked books the receipt of a complete stream. REQUIRES s.mu.
 func (s *Stream) finishLocked() {
 	s.done = true
+	// What follows [DONE] is the end of the chunked body: read it, so the connection is reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(s.r, 4096))
 	s.resp.Body.Close()
 	defer s.ledger.Release()
 	total := time.Since(s.start)
@@ -215,7 +219,7 @@ func (s *Stream) abandonLocked(err error) {
 
 // errorEvent reports a data payload that is an error object.
 func errorEvent(data []byte) (string, bool) {
-	if len(data) == 0 || data[0] != '{' {
+	if len(data) == 0 || data[0] != '{' || !bytes.Contains(data, []byte(`"error"`)) {
 		return "", false
 	}
 	var w struct {

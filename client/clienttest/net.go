@@ -113,6 +113,12 @@ func (n *Net) Actor(name string, ton int64) *Actor {
 	s := sha256.Sum256([]byte("clienttest " + name + string(rune('A'+n.seeds.Add(1)))))
 	w, err := wallet.New(ed25519.NewKeyFromSeed(s[:]), wallet.V5R1, n.Devnet.GlobalID())
 	must(n.T, err)
+	return n.ActorOf(w, ton)
+}
+
+// ActorOf is w funded with ton TON, with its transaction manager and operations on the registry.
+func (n *Net) ActorOf(w *wallet.Wallet, ton int64) *Actor {
+	n.T.Helper()
 	if ton > 0 {
 		must(n.T, n.Devnet.Fund(n.Ctx, w.Address(), new(big.Int).Mul(big.NewInt(ton), big.NewInt(1_000_000_000))))
 	}
@@ -207,13 +213,19 @@ func (n *Net) OwnerOp(owner *Actor, op ops.OwnerOp) {
 // gives another key to make the on-chain key differ from the served one).
 func (n *Net) Attest(tp *TestProvider, keyHash [32]byte) {
 	n.T.Helper()
-	ev, err := attest.ParseEvidence(tp.Issuer.Evidence())
+	n.Vote(tp.Owner.Address(), tp.Issuer.Evidence(), attest.SimMeasurement(tp.Image), keyHash)
+}
+
+// Vote has the oracle vote, as an oracle does, for a provider's claim: the measurement, the digest
+// of its certificate evidence (DER) and the TLS key hash, valid for 12 hours.
+func (n *Net) Vote(owner *address.Address, evidence []byte, measurement, keyHash [32]byte) {
+	n.T.Helper()
+	ev, err := attest.ParseEvidence(evidence)
 	must(n.T, err)
 	digest, err := ev.Digest()
 	must(n.T, err)
-	m := attest.SimMeasurement(tp.Image)
-	plan, err := n.Oracle.PlanOracleVote(n.Ctx, ops.OracleVoteInput{ProviderOwner: tp.Owner.Address(), Claim: contracts.AttestationClaim{
-		MeasurementHash: m[:], EvidenceDigest: digest[:], TLSKeyHash: keyHash[:], ValidUntil: uint32(n.Devnet.Now().Add(12 * time.Hour).Unix())}})
+	plan, err := n.Oracle.PlanOracleVote(n.Ctx, ops.OracleVoteInput{ProviderOwner: owner, Claim: contracts.AttestationClaim{
+		MeasurementHash: measurement[:], EvidenceDigest: digest[:], TLSKeyHash: keyHash[:], ValidUntil: uint32(n.Devnet.Now().Add(12 * time.Hour).Unix())}})
 	must(n.T, err)
 	_, err = n.Oracle.SendOracleVote(n.Ctx, plan)
 	must(n.T, err)

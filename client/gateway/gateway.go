@@ -16,6 +16,7 @@ import (
 	"flag"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,6 +119,10 @@ type Gateway struct {
 	log    *slog.Logger
 	m      Metricer
 	health service.Health
+
+	// reports caches each provider's report as JSON for the request records. REQUIRES reportsMu.
+	reportsMu sync.Mutex
+	reports   map[string]cachedReport
 
 	// Set by the init steps.
 	sess *client.Session

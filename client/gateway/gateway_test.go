@@ -127,8 +127,10 @@ func TestGatewayPaidAnswers(t *testing.T) {
 	require.Equal(t, want.String(), rec.Cost)
 	require.Equal(t, want.String(), rec.ReceiptFields.Cost)
 	require.Equal(t, uint64(5), rec.ReceiptFields.CompletionTokens)
-	require.True(t, rec.Verification.OK)
-	require.True(t, rec.Verification.Simulated)
+	rep, err := rec.Report()
+	require.NoError(t, err)
+	require.True(t, rep.OK)
+	require.True(t, rep.Simulated)
 	require.Equal(t, http.StatusNotFound, x.get(gateway.RequestsPath+"req_nope", nil).StatusCode)
 
 	// Streamed with include_usage: the usage chunk comes last, with the gateway's cost, then

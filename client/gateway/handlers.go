@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -325,6 +326,9 @@ func (g *Gateway) relayStream(w http.ResponseWriter, r *http.Request, a *client.
 }
 
 func isUsageChunk(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"usage":{`)) {
+		return false
+	}
 	var w struct {
 		Choices []json.RawMessage `json:"choices"`
 		Usage   json.RawMessage   `json:"usage"`
@@ -336,7 +340,7 @@ func isUsageChunk(data []byte) bool {
 func (g *Gateway) finish(a *client.Answer, path string, req *route.Request) {
 	res := a.Result()
 	rec := &Record{ID: a.ID, Time: time.Now().UTC(), Path: path, Model: req.Model, Stream: req.Stream, Status: a.Status, Provider: a.Provider.ID,
-		Endpoint: a.Provider.Chain.Endpoint, Channel: a.Channel, Attempts: a.Attempts, Verification: a.Provider.Report}
+		Endpoint: a.Provider.Chain.Endpoint, Channel: a.Channel, Attempts: a.Attempts, Verification: g.reportJSON(a.Provider.ID, a.Provider.Report)}
 	if res != nil {
 		rec.PromptTokens, rec.CompletionTokens, rec.Receipt, rec.ReceiptVerified, rec.Problem = res.PromptTokens, res.CompletionTokens, res.Receipt, res.Verified, res.Problem
 		rec.TTFTMillis, rec.TotalMillis = float64(res.TTFT.Microseconds())/1000, float64(res.Total.Microseconds())/1000

@@ -44,7 +44,20 @@ type Record struct {
 	Problem          string           `json:"problem,omitempty"`
 	TTFTMillis       float64          `json:"ttft_ms,omitempty"`
 	TotalMillis      float64          `json:"total_ms,omitempty"`
-	Verification     *verify.Report   `json:"verification,omitempty"`
+	// Verification is the provider's verify.Report when it was chosen (Report decodes it).
+	Verification json.RawMessage `json:"verification,omitempty"`
+}
+
+// Report decodes the record's verification report (nil: none).
+func (r *Record) Report() (*verify.Report, error) {
+	if len(r.Verification) == 0 {
+		return nil, nil
+	}
+	var rep verify.Report
+	if err := json.Unmarshal(r.Verification, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
 }
 
 // ReceiptFields is a receipt decoded (docs/PROTOCOL.md "Receipts").
@@ -75,6 +88,32 @@ func decodeReceipt(enc string) *ReceiptFields {
 }
 
 func recordKey(id string) []byte { return []byte("gw/r/" + id) }
+
+// reportJSON is a provider's report as JSON, encoded once per report (not once per request).
+func (g *Gateway) reportJSON(id string, rep *verify.Report) json.RawMessage {
+	if rep == nil {
+		return nil
+	}
+	g.reportsMu.Lock()
+	defer g.reportsMu.Unlock()
+	if c, ok := g.reports[id]; ok && c.rep == rep {
+		return c.raw
+	}
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return nil
+	}
+	if g.reports == nil {
+		g.reports = map[string]cachedReport{}
+	}
+	g.reports[id] = cachedReport{rep: rep, raw: raw}
+	return raw
+}
+
+type cachedReport struct {
+	rep *verify.Report
+	raw json.RawMessage
+}
 
 // record stores a request's record (failures are logged: the answer already went out).
 func (g *Gateway) record(rec *Record) {

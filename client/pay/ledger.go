@@ -33,6 +33,12 @@ var (
 // crash) — at most each such request's cap (Cap: its largest possible cost). Requests on one
 // channel are serialized (Acquire), so no voucher is signed ahead for concurrent requests: the
 // admission rule (payment.Admit: owed + reserved <= voucher) then only ever needs owed.
+//
+// The voucher for what a receipt brings the total to is signed and synced to the store as soon as
+// the receipt is booked (Prepare), off the next request's path; a request waits for it only when
+// it comes before the disk is done. The request's own record (its cap) is written unsynced, so
+// after a restart the ledger allows, once, one request of credit (the admission rule's bound on
+// what a provider can have served beyond the newest voucher) for a record the crash may have lost.
 type Ledger struct {
 	Channel *address.Address
 	// Provider and Owner name whom the channel pays.
@@ -51,23 +57,24 @@ type Ledger struct {
 	owed      *big.Int
 	latest    *voucher.Signed
 	unsettled map[string]*big.Int
-	// pending are unsettled requests not written yet: they go to the store with the voucher
-	// the request carries, in one synced write.
+	// pending are unsettled requests not written yet: they go to the store with the request's
+	// voucher when it is signed then (synced), else unsynced.
 	pending []string
-	// fresh: the store had no record when the ledger was loaded (a new channel, or a lost store).
-	fresh bool
+	// credit: the store may lack what a crash (or a lost store) took, so one request of credit
+	// (freshCredit) is allowed until the provider's total is next accepted.
+	credit bool
 }
 
 // LoadLedger loads (or starts) a channel's ledger from the store. freshCredit bounds what a
-// provider's view may claim on a channel the store knows nothing about (one request's credit).
+// provider may claim beyond what the store justifies after a restart or on a channel the store knows
+// nothing about (one request's credit).
 func LoadLedger(s *Store, ch, provider, owner *address.Address, key ed25519.PrivateKey, freshCredit *big.Int) (*Ledger, error) {
-	l := &Ledger{Channel: ch, Provider: provider, Owner: owner, key: key, store: s, turn: make(chan struct{}, 1), freshCredit: freshCredit}
+	l := &Ledger{Channel: ch, Provider: provider, Owner: owner, key: key, store: s, turn: make(chan struct{}, 1), freshCredit: freshCredit, credit: true}
 	rec, err := s.Channel(ch)
 	if err != nil {
 		return nil, err
 	}
 	if rec == nil {
-		l.fresh = true
 		rec = &ChannelRecord{Channel: ch.StringRaw(), Provider: provider.StringRaw(), Owed: "0"}
 		if owner != nil {
 			rec.Owner = owner.StringRaw()
@@ -148,33 +155,19 @@ func (l *Ledger) Record() ChannelRecord {
 }
 
 // Voucher returns the voucher to send with the next request: one for exactly what is owed,
-// signed now unless the newest voucher already covers it. The voucher and the requests begun
-// since the last write are stored in one synced write before it is returned, and an amount is
-// never signed twice. REQUIRES the turn.
+// signed now unless the newest voucher already covers it (Prepare usually signed it). A voucher
+// signed here is stored with the requests begun since the last write in one synced write before
+// it is returned; otherwise those are written unsynced. An amount is never signed twice.
+// REQUIRES the turn.
 func (l *Ledger) Voucher() (*voucher.Signed, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	sv := l.latest
-	fresh := false
-	if sv == nil || sv.Amount.Cmp(l.owed) < 0 {
-		// One amount, one voucher: a voucher already stored for it is sent again as it is.
-		old, err := l.store.Voucher(l.Channel, l.owed)
-		if err != nil {
-			return nil, err
-		}
-		if old != nil {
-			sv = old
-		} else {
-			v := voucher.Voucher{Channel: l.Channel, Amount: new(big.Int).Set(l.owed), PromptTokens: l.rec.Prompt, CompletionTokens: l.rec.Completion}
-			s, err := v.Sign(l.key)
-			if err != nil {
-				return nil, err
-			}
-			sv, fresh = &s, true
-		}
+	sv, fresh, err := l.voucherLocked()
+	if err != nil {
+		return nil, err
 	}
 	if fresh || len(l.pending) > 0 {
-		err := l.store.Write(true, func(w *Writes) error {
+		err := l.store.Write(fresh, func(w *Writes) error {
 			for _, id := range l.pending {
 				if c := l.unsettled[id]; c != nil {
 					if err := w.Unsettled(l.Channel, id, c); err != nil {
@@ -194,6 +187,39 @@ func (l *Ledger) Voucher() (*voucher.Signed, error) {
 	}
 	l.latest = sv
 	return sv, nil
+}
+
+// voucherLocked is the voucher for what is owed: the newest when it covers it, one already stored
+// for the amount, or a new one (fresh: not stored yet). REQUIRES l.mu.
+func (l *Ledger) voucherLocked() (sv *voucher.Signed, fresh bool, err error) {
+	if l.latest != nil && l.latest.Amount.Cmp(l.owed) >= 0 {
+		return l.latest, false, nil
+	}
+	// One amount, one voucher: a voucher already stored for it is sent again as it is.
+	old, err := l.store.Voucher(l.Channel, l.owed)
+	if err != nil || old != nil {
+		return old, false, err
+	}
+	v := voucher.Voucher{Channel: l.Channel, Amount: new(big.Int).Set(l.owed), PromptTokens: l.rec.Prompt, CompletionTokens: l.rec.Completion}
+	s, err := v.Sign(l.key)
+	if err != nil {
+		return nil, false, err
+	}
+	return &s, true, nil
+}
+
+// Prepare signs and syncs the voucher for what is owed now, so the next request finds it ready.
+// Errors are left for Voucher to meet again.
+func (l *Ledger) Prepare() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sv, fresh, err := l.voucherLocked()
+	if err != nil || !fresh {
+		return
+	}
+	if l.store.Write(true, func(w *Writes) error { return w.Voucher(sv) }) == nil {
+		l.latest = sv
+	}
 }
 
 // Begin records a request about to be sent, with its cap: the bound for a crash before its
@@ -262,6 +288,9 @@ func (l *Ledger) Settle(id string, r *payment.Receipt) error {
 			bound.Add(bound, c)
 		}
 	}
+	if l.credit && l.freshCredit != nil {
+		bound.Add(bound, l.freshCredit)
+	}
 	rec := l.rec
 	rec.Prompt += r.PromptTokens
 	rec.Completion += r.CompletionTokens
@@ -296,6 +325,9 @@ func (l *Ledger) Settle(id string, r *payment.Receipt) error {
 	}
 	l.forgetLocked(done...)
 	l.rec, l.owed = rec, owed
+	if over == nil {
+		l.credit = false
+	}
 	return over
 }
 
@@ -311,7 +343,8 @@ type View struct {
 // larger of what it owes and its newest voucher (the provider's copy of it included: a voucher
 // the provider holds that verifies under the channel key is one the client signed, and is adopted
 // when the store lost it), plus the caps of the unsettled requests, plus one request's credit
-// when the store had no record of the channel. Beyond that it is ErrOverclaim and nothing changes.
+// after a restart (what the store may have lost). Beyond that it is ErrOverclaim and nothing
+// changes.
 func (l *Ledger) Resync(v View) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -329,7 +362,7 @@ func (l *Ledger) Resync(v View) error {
 		}
 	}
 	bound := l.committedLocked()
-	if l.fresh && l.freshCredit != nil {
+	if l.credit && l.freshCredit != nil {
 		bound.Add(bound, l.freshCredit)
 	}
 	if v.Owed.Cmp(bound) > 0 {
@@ -355,7 +388,7 @@ func (l *Ledger) Resync(v View) error {
 	}
 	l.forgetLocked(all...)
 	owed, _ := new(big.Int).SetString(rec.Owed, 10)
-	l.rec, l.owed, l.fresh = rec, owed, false
+	l.rec, l.owed, l.credit = rec, owed, false
 	return nil
 }
 

@@ -226,7 +226,7 @@ func TestLedgerCrashBeforeTheReceipt(t *testing.T) {
 	l, err = pay.LoadLedger(s, testChannel, testProvider, testOwner, k, big.NewInt(1))
 	require.NoError(t, err)
 	require.Equal(t, int64(40+70), l.Committed().Int64())
-	require.ErrorIs(t, l.Resync(pay.View{Owed: big.NewInt(111), Voucher: v}), pay.ErrOverclaim)
+	require.ErrorIs(t, l.Resync(pay.View{Owed: big.NewInt(112), Voucher: v}), pay.ErrOverclaim, "40 owed + 70 cap + 1 credit")
 	require.NoError(t, l.Resync(pay.View{Owed: big.NewInt(95), Voucher: v}))
 	next, err := l.Voucher()
 	require.NoError(t, err)

@@ -55,6 +55,8 @@ type Config struct {
 // Payer holds a client's channels. Safe for concurrent use.
 type Payer struct {
 	cfg Config
+	// preparing counts the vouchers being signed ahead of the next request (Prepare).
+	preparing sync.WaitGroup
 
 	mu sync.Mutex
 	// ledgers by channel raw address; addrs caches channel addresses by provider owner; capacity
@@ -85,6 +87,15 @@ func New(cfg Config) (*Payer, error) {
 	return &Payer{cfg: cfg, ledgers: map[string]*Ledger{}, addrs: map[string]*address.Address{},
 		capacity: map[string]*big.Int{}, status: map[string]contracts.ChannelStatus{}}, nil
 }
+
+// Prepare signs and syncs the voucher for what a ledger owes now, in the background: the next
+// request on its channel finds it ready (pay.Ledger.Prepare).
+func (p *Payer) Prepare(l *Ledger) {
+	p.preparing.Go(l.Prepare)
+}
+
+// Wait returns once every Prepare has finished: call it before closing the store.
+func (p *Payer) Wait() { p.preparing.Wait() }
 
 // Key is the channel key's public half.
 func (p *Payer) Key() ed25519.PublicKey { return p.cfg.Key.Public().(ed25519.PublicKey) }
