@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test contracts contracts-check bench tolk-deps
+.PHONY: all build test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test contracts contracts-check bench bench-provider tolk-deps
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/cocoon-provider ./cmd/cocoon-provider
 
 # Every check CI runs, in the order that fails fastest.
-test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test
+test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -55,6 +55,10 @@ sandbox-test: tolk-deps
 openai-client-test:
 	tests/openai-client/run.sh
 
+# The same suite against the paid provider daemon (devnet, RA-TLS, a proxy adding the payment headers).
+openai-client-provider-test:
+	tests/openai-client/run-provider.sh
+
 # Recompile every contract into contracts/build (commit the result).
 contracts: tolk-deps
 	cd tolk && node scripts/compile.js
@@ -67,6 +71,11 @@ contracts-check: tolk-deps
 # side of the devnet comparison (tolk/tests/parity/bench.js) runs the same scenarios as tests/parity.
 # The indexer's (ingest rate from a prepared devnet history, API latency at 1,000 req/s) print the
 # machine's load average beside their figures.
-bench: tolk-deps
+bench: tolk-deps bench-provider
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd tolk && node tests/parity/bench.js
+
+# The provider daemon (paid, RA-TLS) against nginx with TLS 1.3 and the bare backend, one fake backend
+# for all three; installs nginx-light and wrk when missing; writes docs/BENCHMARKS.md's provider section.
+bench-provider:
+	tools/bench/provider.sh

@@ -193,6 +193,15 @@ func TestExplorerInBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/oracles"),
 		chromedp.WaitVisible(chromedp.ID("oracles")),
 	))
+	// Oracles → the first oracle's page with its uptime commitments.
+	var oracles api.OracleSet
+	getJSON(t, base+"/api/v1/oracles", &oracles)
+	o := oracles.Oracles[0]
+	clickTo(`#oracles a[href="/oracles/`+o.Wallet.Raw+`"]`, "oracle-address")
+	require.Equal(t, o.Wallet.Friendly, text("oracle-address"))
+	var commitments int
+	eval(`document.querySelectorAll('#uptime-history tbody tr').length`, &commitments)
+	require.Equal(t, o.Commitments, commitments)
 
 	bl.mu.Lock()
 	defer bl.mu.Unlock()

@@ -15,8 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/xssnick/tonutils-go/address"
 
@@ -26,6 +29,7 @@ import (
 	"github.com/cocoon-go/cocoon/indexer/api"
 	"github.com/cocoon-go/cocoon/indexer/follow"
 	"github.com/cocoon-go/cocoon/indexer/store"
+	"github.com/cocoon-go/cocoon/indexer/tables"
 	"github.com/cocoon-go/cocoon/indexer/web"
 	"github.com/cocoon-go/cocoon/internal/buildinfo"
 	"github.com/cocoon-go/cocoon/service"
@@ -56,6 +60,12 @@ type Config struct {
 	Poll     time.Duration
 	Workers  int
 	PageSize int
+	// OracleAPIs are oracles' HTTP API roots (--oracle-api, repeatable): the uptime tables behind
+	// their on-chain roots are fetched from them, checked against the roots and shown (package
+	// tables). Oracle URLs are not on-chain: without any, uptime stays null. OraclePoll is the pause
+	// between passes over the commitments still without a verified table.
+	OracleAPIs []string
+	OraclePoll time.Duration
 
 	// Not flags. Chain replaces RPC/Liteserver (tests: the in-process devnet). Now is the chain's
 	// clock for the views (default: the system clock). Clock drives the follower's waits.
@@ -68,7 +78,8 @@ type Config struct {
 
 // DefaultConfig is the indexer's defaults.
 func DefaultConfig() Config {
-	return Config{Config: service.DefaultConfig(), Network: "devnet", Listen: "127.0.0.1:8090", Poll: time.Second, Workers: 4, PageSize: 64}
+	return Config{Config: service.DefaultConfig(), Network: "devnet", Listen: "127.0.0.1:8090", Poll: time.Second, Workers: 4, PageSize: 64,
+		OraclePoll: 30 * time.Second}
 }
 
 // AddFlags registers the indexer's flags.
@@ -84,6 +95,13 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Poll, "poll", c.Poll, "pause between passes over the followed accounts once caught up")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "accounts read at once")
 	fs.IntVar(&c.PageSize, "page-size", c.PageSize, "transactions listed per request")
+	fs.Func("oracle-api", "an oracle's HTTP API root (e.g. http://oracle.example:8090) to fetch its uptime tables from; repeatable, or several separated by commas", func(v string) error {
+		for _, u := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+			c.OracleAPIs = append(c.OracleAPIs, u)
+		}
+		return nil
+	})
+	fs.DurationVar(&c.OraclePoll, "oracle-poll", c.OraclePoll, "pause between passes fetching the uptime tables still missing (a table that could not be had waits longer each time, up to an hour)")
 }
 
 // Check reports every problem of the configuration.
@@ -115,6 +133,14 @@ func (c Config) Check() error {
 	if c.PageSize < 1 || c.PageSize > 1000 {
 		errs = append(errs, service.Invalid("page size", "page-size", "must be from 1 to 1000, got %d", c.PageSize))
 	}
+	for _, u := range c.OracleAPIs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, service.Invalid("oracle API", "oracle-api", "must be an http:// or https:// URL, got %q", u))
+		}
+	}
+	if c.OraclePoll <= 0 {
+		errs = append(errs, service.Invalid("oracle poll interval", "oracle-poll", "must be positive, got %v", c.OraclePoll))
+	}
 	return errors.Join(errs...)
 }
 
@@ -135,6 +161,7 @@ type Indexer struct {
 	chain    chain.Client
 	store    *store.Store
 	follower *follow.Follower
+	tables   *tables.Fetcher // nil without oracle APIs
 	api      *api.API
 	server   *service.HTTPServer
 	ops      *service.HTTPServer
@@ -163,6 +190,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Indexe
 	ix.Add("store", ix.initStore)
 	ix.Add("follower", ix.initFollower)
 	ix.AddLoop("follow", func(ctx context.Context) error { return ix.follower.Run(ctx) })
+	if len(cfg.OracleAPIs) > 0 {
+		ix.Add("tables", ix.initTables)
+		ix.AddLoop("tables", func(ctx context.Context) error { return ix.tables.Run(ctx) })
+	}
 	ix.Add("http", ix.initHTTP)
 	ix.Add("ops", ix.initOps)
 	ix.Add("up", func(context.Context) (service.StopFunc, error) {
@@ -210,6 +241,16 @@ func (ix *Indexer) initFollower(context.Context) (service.StopFunc, error) {
 		return nil, err
 	}
 	ix.follower = f
+	return nil, nil
+}
+
+func (ix *Indexer) initTables(context.Context) (service.StopFunc, error) {
+	f, err := tables.New(tables.Config{Store: ix.store, Registry: ix.registry, APIs: ix.cfg.OracleAPIs, Poll: ix.cfg.OraclePoll,
+		Now: ix.cfg.Now, Clock: ix.cfg.Clock, Log: ix.log.With("part", "tables"), Metrics: ix.m})
+	if err != nil {
+		return nil, err
+	}
+	ix.tables = f
 	return nil, nil
 }
 
@@ -273,6 +314,9 @@ func (ix *Indexer) OpsURL() string {
 	}
 	return ix.ops.URL()
 }
+
+// Tables is the uptime tables' fetcher (nil without --oracle-api).
+func (ix *Indexer) Tables() *tables.Fetcher { return ix.tables }
 
 // Synced reports whether the follower's last round found nothing new.
 func (ix *Indexer) Synced() bool { return ix.follower != nil && ix.follower.Synced() }

@@ -278,12 +278,58 @@ func TestViewsMatchGetters(t *testing.T) {
 	for _, o := range oracles {
 		bySlot[o.Slot] = o
 	}
+	roots := map[string]api.UptimeRoot{}
+	for _, r := range os.UptimeRoots {
+		roots[r.Oracle.Raw] = r
+	}
+	commitments := 0
+	for _, o := range append(append([]api.OracleView{}, os.Oracles...), os.Removed...) {
+		commitments += o.Commitments
+	}
+	require.Equal(t, f.w.UptimeCommits, commitments, "every accepted SubmitUptimeRoot, removed oracles' included")
 	for _, o := range os.Oracles {
 		want := bySlot[o.Slot]
 		require.Equal(t, want.Wallet.StringRaw(), o.Wallet.Raw)
 		require.Equal(t, hex.EncodeToString(want.PublicKey), o.PublicKey)
+		// The latest root: get_oracles' OracleInfo.uptime, get_uptime_root, the set's uptime_roots
+		// and the oracle's page all say the same.
+		lookup, err := rc.UptimeRoot(ctx, want.Wallet)
+		require.NoError(t, err)
+		var detail api.OracleDetail
+		require.Equal(t, 200, getJSON(t, f.ix.URL()+"/api/v1/oracles/"+o.Wallet.Friendly, &detail))
+		require.True(t, detail.Current)
+		require.Len(t, detail.UptimeHistory, o.Commitments)
+		root, listed := roots[o.Wallet.Raw]
+		require.Equal(t, lookup.Found, listed, "oracle in slot %d", o.Slot)
+		require.Equal(t, want.Uptime != nil, lookup.Found)
+		if !lookup.Found {
+			require.Nil(t, detail.LatestRoot)
+			continue
+		}
+		require.Equal(t, *want.Uptime, lookup.UptimeCommitment)
+		for _, r := range []api.UptimeRoot{root, *detail.LatestRoot, detail.UptimeHistory[0]} {
+			require.Equal(t, lookup.Epoch, r.Epoch)
+			require.Equal(t, hex.EncodeToString(lookup.Root), r.Root)
+			require.Equal(t, lookup.ProviderCount, r.ProviderCount)
+			require.Equal(t, int64(lookup.CommittedAt), r.CommittedAt)
+			require.NotNil(t, r.Tx)
+			require.Equal(t, "pending", r.Table.State, "no --oracle-api: no table fetched")
+		}
 	}
 	require.Len(t, os.Removed, 1)
+	// The removed oracle's commitment left the registry with it (get_uptime_root finds none); its
+	// history stays.
+	gone := os.Removed[0]
+	lookup, err := rc.UptimeRoot(ctx, address.MustParseRawAddr(gone.Wallet.Raw))
+	require.NoError(t, err)
+	require.False(t, lookup.Found)
+	var goneDetail api.OracleDetail
+	require.Equal(t, 200, getJSON(t, f.ix.URL()+"/api/v1/oracles/"+gone.Wallet.Raw, &goneDetail))
+	require.False(t, goneDetail.Current)
+	require.NotNil(t, goneDetail.RemovedAt)
+	require.Nil(t, goneDetail.LatestRoot)
+	require.Len(t, goneDetail.UptimeHistory, 1)
+	require.Equal(t, 404, getJSON(t, f.ix.URL()+"/api/v1/oracles/"+f.w.Alice.Address().String(), nil))
 	rd, err := rc.Data(ctx)
 	require.NoError(t, err)
 	require.Equal(t, rd.OracleEpoch, os.Epoch)
@@ -381,7 +427,7 @@ func TestDecodesEveryMessageKind(t *testing.T) {
 		require.True(t, bounced[b], "no bounce of %s decoded (got %v)", b, bounced)
 	}
 	for _, e := range []string{"NotGovernance", "WrongOpcode", "UnbondingLocked", "NotOwner", "NotOracle", "MeasurementNotAllowed",
-		"ProviderJailed", "VoucherNotNewer", "ChallengeNotOver", "NotPayee"} {
+		"ProviderJailed", "VoucherNotNewer", "ChallengeNotOver", "NotPayee", "UptimeEpochNotNewer"} {
 		require.True(t, exits[e], "no failed transaction with %s (got %v)", e, exits)
 	}
 	require.Equal(t, f.w.UnknownBodies, unknown)
@@ -431,6 +477,9 @@ func TestPagesRender(t *testing.T) {
 	for _, h := range registryHistory(t, f) {
 		paths = append(paths, "/tx/"+h)
 	}
+	for _, o := range f.w.Oracles {
+		paths = append(paths, "/oracles/"+o.Address().StringRaw(), "/search?q="+o.Address().String())
+	}
 	for _, p := range paths {
 		resp, err := http.Get(f.ix.URL() + p)
 		require.NoError(t, err)
@@ -441,7 +490,7 @@ func TestPagesRender(t *testing.T) {
 		require.NotContains(t, string(b), "failed to render", p)
 	}
 	for p, want := range map[string]int{"/providers/0:zz": 400, "/providers/" + f.w.Channel.StringRaw(): 404, "/tx/00": 400,
-		"/tx/" + strings.Repeat("ab", 32): 404, "/nowhere": 404, "/providers?sort=size": 400} {
+		"/tx/" + strings.Repeat("ab", 32): 404, "/nowhere": 404, "/providers?sort=size": 400, "/oracles/" + f.w.Alice.Address().StringRaw(): 404} {
 		resp, err := http.Get(f.ix.URL() + p)
 		require.NoError(t, err)
 		resp.Body.Close()

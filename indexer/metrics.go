@@ -8,6 +8,7 @@ import (
 
 	"github.com/cocoon-go/cocoon/indexer/api"
 	"github.com/cocoon-go/cocoon/indexer/follow"
+	"github.com/cocoon-go/cocoon/indexer/tables"
 	"github.com/cocoon-go/cocoon/service"
 )
 
@@ -16,6 +17,7 @@ type Metricer interface {
 	service.Metricer
 	follow.Metricer
 	api.Metricer
+	tables.Metricer
 }
 
 // Metrics is the Prometheus Metricer (cocoon_indexer_*).
@@ -29,6 +31,7 @@ type Metrics struct {
 	roundTime  *prometheus.HistogramVec
 	mismatches prometheus.Counter
 	requests   *prometheus.HistogramVec
+	tables     *prometheus.CounterVec
 }
 
 // NewMetrics registers the indexer's metrics in a registry of its own.
@@ -45,6 +48,7 @@ func NewMetrics() *Metrics {
 		mismatches: m.NewCounter("state_mismatches_total", "Replayed states that differed from the contract's storage (replaced by it)."),
 		requests: m.NewHistogramVec("api_request_duration_seconds", "API and explorer requests by route and status code.",
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}, "route", "code"),
+		tables: m.NewCounterVec("uptime_tables_total", "Oracles' uptime tables fetched, by result: verified, refused (does not match the root on-chain), missing, unreachable, expired.", "result"),
 	}
 }
 
@@ -68,6 +72,8 @@ func (m *Metrics) RecordRound(d time.Duration, err error) {
 	m.roundTime.WithLabelValues().Observe(d.Seconds())
 }
 
+func (m *Metrics) RecordTable(result string) { m.tables.WithLabelValues(result).Inc() }
+
 func (m *Metrics) RecordRequest(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
 }
@@ -81,6 +87,7 @@ func (NoopMetrics) RecordAccounts(int)                       {}
 func (NoopMetrics) RecordRound(time.Duration, error)         {}
 func (NoopMetrics) RecordMismatch()                          {}
 func (NoopMetrics) RecordRequest(string, int, time.Duration) {}
+func (NoopMetrics) RecordTable(string)                       {}
 
 var (
 	_ Metricer = (*Metrics)(nil)

@@ -2,7 +2,6 @@ package indexer_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -11,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cocoon-go/cocoon/indexer/indexertest"
 )
 
 // TestOpenAPIMatchesResponses: /api/openapi.json describes what the API really answers. Every
@@ -48,6 +49,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		"/api/v1/channels":            {"", "?provider=" + provider, "?provider=nonsense"},
 		"/api/v1/channels/{address}":  {f.w.Channel.String(), f.w.Coop.StringRaw(), f.w.Stray.StringRaw(), provider},
 		"/api/v1/oracles":             {""},
+		"/api/v1/oracles/{address}":   {f.w.Oracles[0].Address().String(), f.w.Oracles[3].Address().StringRaw(), provider, "0:xyz"},
 		"/api/v1/stats":               {""},
 		"/api/v1/stats/series":        {"", "?interval=day&points=7", "?interval=hour&points=3", "?interval=week", "?points=-1"},
 		"/api/v1/tx/{hash}":           {txs[0], txs[len(txs)/2], strings.Repeat("0", 64), "abc"},
@@ -80,135 +82,11 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			schema := r["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
 			var value any
 			require.NoError(t, json.Unmarshal(body, &value), url)
-			if errs := validate(schemas, schema, value, "$"); len(errs) > 0 {
+			if errs := indexertest.ValidateSchema(schemas, schema, value, "$"); len(errs) > 0 {
 				sort.Strings(errs)
 				t.Errorf("%s (%d) does not match the document:\n  %s", url, resp.StatusCode, strings.Join(errs, "\n  "))
 			}
 		}
 	}
 	require.True(t, statuses["200"] && statuses["400"] && statuses["404"], "statuses seen: %v", statuses)
-}
-
-// validate checks value against a JSON Schema subset (type, properties, required,
-// additionalProperties, items, $ref, anyOf, allOf) and returns every mismatch.
-func validate(defs map[string]any, s map[string]any, value any, at string) []string {
-	if ref, ok := s["$ref"].(string); ok {
-		name := strings.TrimPrefix(ref, "#/components/schemas/")
-		def, ok := defs[name].(map[string]any)
-		if !ok {
-			return []string{at + ": unresolved " + ref}
-		}
-		return validate(defs, def, value, at)
-	}
-	if all, ok := s["allOf"].([]any); ok {
-		var errs []string
-		for _, sub := range all {
-			errs = append(errs, validate(defs, sub.(map[string]any), value, at)...)
-		}
-		return errs
-	}
-	if anyOf, ok := s["anyOf"].([]any); ok {
-		var errs []string
-		for _, sub := range anyOf {
-			e := validate(defs, sub.(map[string]any), value, at)
-			if len(e) == 0 {
-				return nil
-			}
-			errs = append(errs, e...)
-		}
-		return []string{fmt.Sprintf("%s: matches none of anyOf: %s", at, strings.Join(errs, "; "))}
-	}
-	var types []string
-	switch t := s["type"].(type) {
-	case string:
-		types = []string{t}
-	case []any:
-		for _, x := range t {
-			types = append(types, x.(string))
-		}
-	}
-	if len(types) > 0 && !typeMatches(types, value) {
-		return []string{fmt.Sprintf("%s: %s is not %v", at, describe(value), types)}
-	}
-	var errs []string
-	switch v := value.(type) {
-	case map[string]any:
-		props, _ := s["properties"].(map[string]any)
-		for _, r := range asList(s["required"]) {
-			if _, ok := v[r.(string)]; !ok {
-				errs = append(errs, fmt.Sprintf("%s: required property %q missing", at, r))
-			}
-		}
-		for k, x := range v {
-			ps, declared := props[k].(map[string]any)
-			if !declared {
-				if ap, ok := s["additionalProperties"].(map[string]any); ok {
-					errs = append(errs, validate(defs, ap, x, at+"."+k)...)
-				} else if s["additionalProperties"] == false {
-					errs = append(errs, fmt.Sprintf("%s: property %q is not in the document", at, k))
-				}
-				continue
-			}
-			errs = append(errs, validate(defs, ps, x, at+"."+k)...)
-		}
-	case []any:
-		if items, ok := s["items"].(map[string]any); ok {
-			for i, x := range v {
-				errs = append(errs, validate(defs, items, x, fmt.Sprintf("%s[%d]", at, i))...)
-			}
-		}
-	}
-	return errs
-}
-
-func asList(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func typeMatches(types []string, v any) bool {
-	for _, t := range types {
-		switch t {
-		case "null":
-			if v == nil {
-				return true
-			}
-		case "object":
-			if _, ok := v.(map[string]any); ok {
-				return true
-			}
-		case "array":
-			if _, ok := v.([]any); ok {
-				return true
-			}
-		case "string":
-			if _, ok := v.(string); ok {
-				return true
-			}
-		case "boolean":
-			if _, ok := v.(bool); ok {
-				return true
-			}
-		case "number":
-			if _, ok := v.(float64); ok {
-				return true
-			}
-		case "integer":
-			if f, ok := v.(float64); ok && f == float64(int64(f)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func describe(v any) string {
-	if v == nil {
-		return "null"
-	}
-	b, _ := json.Marshal(v)
-	if len(b) > 60 {
-		b = append(b[:60], "…"...)
-	}
-	return string(b)
 }

@@ -42,6 +42,9 @@ func (s *Stream) Event(v any) error {
 	return s.raw(b)
 }
 
+// Data sends b, one JSON value already encoded, as one event and flushes it.
+func (s *Stream) Data(b []byte) error { return s.raw(b) }
+
 func (s *Stream) raw(b []byte) error {
 	s.start()
 	if _, err := fmt.Fprintf(s.w, "data: %s\n\n", b); err != nil {

@@ -18,6 +18,10 @@ type ChatMessage struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content,omitempty"`
 	Name    string          `json:"name,omitempty"`
+	// ToolCalls (an assistant's) and ToolCallID (a tool result's) are decoded only to tell that the
+	// message must be passed on as sent (to a server that implements tools) or refused.
+	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
 
 // Text returns the message content as one string, joining text parts.
@@ -133,21 +137,22 @@ type ChatCompletionRequest struct {
 	Stream              bool           `json:"stream,omitempty"`
 	StreamOptions       *StreamOptions `json:"stream_options,omitempty"`
 
-	Logprobs         *bool           `json:"logprobs,omitempty"`
-	TopLogprobs      *int            `json:"top_logprobs,omitempty"`
-	PresencePenalty  *float32        `json:"presence_penalty,omitempty"`
-	FrequencyPenalty *float32        `json:"frequency_penalty,omitempty"`
-	LogitBias        map[string]any  `json:"logit_bias,omitempty"`
-	Tools            json.RawMessage `json:"tools,omitempty"`
-	ToolChoice       json.RawMessage `json:"tool_choice,omitempty"`
-	Functions        json.RawMessage `json:"functions,omitempty"`
-	FunctionCall     json.RawMessage `json:"function_call,omitempty"`
-	ResponseFormat   *ResponseFormat `json:"response_format,omitempty"`
-	Modalities       []string        `json:"modalities,omitempty"`
-	Audio            json.RawMessage `json:"audio,omitempty"`
-	Prediction       json.RawMessage `json:"prediction,omitempty"`
-	ReasoningEffort  json.RawMessage `json:"reasoning_effort,omitempty"`
-	WebSearchOptions json.RawMessage `json:"web_search_options,omitempty"`
+	Logprobs          *bool           `json:"logprobs,omitempty"`
+	TopLogprobs       *int            `json:"top_logprobs,omitempty"`
+	PresencePenalty   *float32        `json:"presence_penalty,omitempty"`
+	FrequencyPenalty  *float32        `json:"frequency_penalty,omitempty"`
+	LogitBias         map[string]any  `json:"logit_bias,omitempty"`
+	Tools             json.RawMessage `json:"tools,omitempty"`
+	ToolChoice        json.RawMessage `json:"tool_choice,omitempty"`
+	ParallelToolCalls json.RawMessage `json:"parallel_tool_calls,omitempty"`
+	Functions         json.RawMessage `json:"functions,omitempty"`
+	FunctionCall      json.RawMessage `json:"function_call,omitempty"`
+	ResponseFormat    *ResponseFormat `json:"response_format,omitempty"`
+	Modalities        []string        `json:"modalities,omitempty"`
+	Audio             json.RawMessage `json:"audio,omitempty"`
+	Prediction        json.RawMessage `json:"prediction,omitempty"`
+	ReasoningEffort   json.RawMessage `json:"reasoning_effort,omitempty"`
+	WebSearchOptions  json.RawMessage `json:"web_search_options,omitempty"`
 }
 
 // ResponseFormat is the chat request's response_format; only {"type":"text"} is served.
@@ -198,18 +203,21 @@ type Payment struct {
 }
 
 // ResponseMessage is the assistant message of a non-streaming chat response. Refusal is always
-// null: the model never refuses through OpenAI's refusal channel.
+// null: the model never refuses through OpenAI's refusal channel. ToolCalls are the tool calls an
+// upstream made (passed through as it sent them), absent otherwise.
 type ResponseMessage struct {
-	Role    string  `json:"role"`
-	Content string  `json:"content"`
-	Refusal *string `json:"refusal"`
+	Role      string          `json:"role"`
+	Content   string          `json:"content"`
+	Refusal   *string         `json:"refusal"`
+	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
 }
 
 // ChatChoice is one choice of a non-streaming chat response.
 type ChatChoice struct {
-	Index        int             `json:"index"`
-	Message      ResponseMessage `json:"message"`
-	Logprobs     *struct{}       `json:"logprobs"`
+	Index   int             `json:"index"`
+	Message ResponseMessage `json:"message"`
+	// Logprobs are the upstream's, passed through when asked for (nil: null).
+	Logprobs     json.RawMessage `json:"logprobs"`
 	FinishReason string          `json:"finish_reason"`
 }
 
@@ -236,14 +244,16 @@ type ChatCompletion struct {
 type Delta struct {
 	Role    string  `json:"role,omitempty"`
 	Content *string `json:"content,omitempty"`
+	// ToolCalls are the tool-call pieces an upstream streamed (passed through as it sent them).
+	ToolCalls json.RawMessage `json:"tool_calls,omitempty"`
 }
 
 // ChunkChoice is one choice of a chat stream chunk; FinishReason is null until the last one.
 type ChunkChoice struct {
-	Index        int       `json:"index"`
-	Delta        Delta     `json:"delta"`
-	Logprobs     *struct{} `json:"logprobs"`
-	FinishReason *string   `json:"finish_reason"`
+	Index        int             `json:"index"`
+	Delta        Delta           `json:"delta"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
 }
 
 // ChatCompletionChunk is one SSE event of a chat stream (object "chat.completion.chunk"). With
@@ -258,10 +268,10 @@ type ChatCompletionChunk struct {
 
 // CompletionChoice is one choice of a completion response or stream chunk.
 type CompletionChoice struct {
-	Text         string    `json:"text"`
-	Index        int       `json:"index"`
-	Logprobs     *struct{} `json:"logprobs"`
-	FinishReason *string   `json:"finish_reason"`
+	Text         string          `json:"text"`
+	Index        int             `json:"index"`
+	Logprobs     json.RawMessage `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
 }
 
 // Completion is the completion response, and (with Usage null) one stream chunk; both

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"github.com/xssnick/tonutils-go/address"
 )
 
@@ -121,11 +122,15 @@ func (a Auth) Verify(pub ed25519.PublicKey, channel *address.Address, method, ta
 		return fmt.Errorf("%w: signed at %s, %s away from the provider's clock (at most %s)", ErrBadAuth,
 			time.Unix(a.Unix, 0).UTC().Format(time.RFC3339), d.Round(time.Second), AuthWindow)
 	}
-	if !ed25519.Verify(pub, AuthMessage(channel, method, target, body, a.Unix, a.Nonce), a.Signature[:]) {
+	// voi with the standard library's rule: the same verdicts as crypto/ed25519, ~40% faster
+	// (docs/BENCHMARKS.md, voucher signatures); this check runs on every paid request.
+	if !voi.VerifyWithOptions(voi.PublicKey(pub), AuthMessage(channel, method, target, body, a.Unix, a.Nonce), a.Signature[:], authVerifyOptions) {
 		return fmt.Errorf("%w: not signed by the channel's client key for this request", ErrBadAuth)
 	}
 	return nil
 }
+
+var authVerifyOptions = &voi.Options{Verify: voi.VerifyOptionsStdLib}
 
 // ReplayGuard remembers the nonces of accepted authorizations while they are inside the window,
 // so each can be used once. It is safe for concurrent use; memory is bounded by the requests

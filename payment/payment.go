@@ -145,3 +145,18 @@ func Admit(l Ledger, maxCost *big.Int) *Refusal {
 	}
 	return nil
 }
+
+// ChannelView is the provider's account of a channel as its client reads it
+// (GET ChannelPathPrefix + "<raw channel address>"): amounts in nanoTON as decimal strings,
+// Voucher the newest signed voucher the provider holds in header form (nil before the first),
+// and the metered token totals. A client that lost its state signs its next voucher for at
+// least Owed.
+type ChannelView struct {
+	Channel          string  `json:"channel"`
+	Owed             string  `json:"owed"`
+	Reserved         string  `json:"reserved"`
+	Voucher          *string `json:"voucher"`
+	VoucherAmount    string  `json:"voucher_amount"`
+	PromptTokens     uint64  `json:"prompt_tokens"`
+	CompletionTokens uint64  `json:"completion_tokens"`
+}

@@ -1,15 +1,19 @@
-// Package provider is the provider daemon: what runs inside the attested confidential VM.
+// Package provider is the provider daemon: what a GPU owner runs inside the attested
+// confidential VM to earn money serving inference (docs/PROTOCOL.md "Provider daemon").
 //
-// Today it serves the OpenAI-compatible API (inference/httpapi) of one backend (the embedded engine
-// or an upstream server) over RA-TLS: the TLS key is generated in the VM and every certificate
-// carries TEE evidence binding it (attest.Issuer); fresh evidence for a nonce is served at
-// attest.EvidencePath on the same listener. With a registry it refuses to start unless every model
-// it serves has one entry in the registry's catalog and the embedded weights hash to that entry's
-// weights hash. Admission, payment, metering, receipts and settlement come with the provider daemon
-// proper; they will live here too.
+// It serves the OpenAI-compatible API (inference/httpapi) of one backend (the embedded engine or
+// an upstream server) over RA-TLS (attest.Issuer: the TLS key is generated in the VM and every
+// certificate carries evidence binding it), and only for pay: every inference request names its
+// payment channel, carries the client's newest voucher and is signed with the channel key
+// (package payment). Before serving, the daemon checks the channel on-chain and applies the
+// admission rule (at most one request's maximum cost of credit); it meters what it delivered,
+// answers with the cost, the total owed and a receipt signed by the attested key, and records
+// vouchers, owed and receipts in Pebble so that nothing owed is forgotten, not even after kill -9.
+// Claims go through the transaction manager when a channel's unclaimed amount passes a threshold,
+// when it starts closing, after a top-up, and on shutdown.
 //
-// The simulated TEE exists only when Config.SimulatedTEE says so (devnet only): it is never a
-// fallback, and every log line of a simulated provider carries tee="sim (SIMULATED, NOT A TEE)".
+// At start it checks the chain (registered, active, staked, endpoint set, every model priced)
+// and refuses what cannot be served. The simulated TEE is served only under a devnet registry.
 package provider
 
 import (
@@ -20,306 +24,350 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tvm/cell"
+
 	"github.com/cocoon-go/cocoon/attest"
+	"github.com/cocoon-go/cocoon/chain"
+	"github.com/cocoon-go/cocoon/chain/dial"
+	"github.com/cocoon-go/cocoon/chain/txmgr"
+	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
+	"github.com/cocoon-go/cocoon/contracts/ops"
 	"github.com/cocoon-go/cocoon/inference/backend"
-	"github.com/cocoon-go/cocoon/inference/backend/embedded"
-	"github.com/cocoon-go/cocoon/inference/backend/upstream"
 	"github.com/cocoon-go/cocoon/inference/httpapi"
+	"github.com/cocoon-go/cocoon/internal/buildinfo"
+	"github.com/cocoon-go/cocoon/keys"
+	"github.com/cocoon-go/cocoon/payment"
+	"github.com/cocoon-go/cocoon/service"
+	"github.com/cocoon-go/cocoon/service/clock"
 )
 
-// ModelResolver looks a model's registry name up in the registry's catalog
-// (contracts.RegistryClient implements it over get_models).
-type ModelResolver interface {
-	ResolveModel(ctx context.Context, name string) (contracts.Model, error)
-}
+// Provider is the daemon. Build it with New; Start and Stop come from its Lifecycle.
+type Provider struct {
+	*service.Lifecycle
+	cfg    Config
+	log    *slog.Logger
+	m      Metricer
+	clock  clock.Clock
+	health service.Health
 
-// Config is what the provider serves and how it attests.
-type Config struct {
-	// Listen is the RA-TLS address, e.g. ":8443"; port 0 picks a free port (see Server.Addr).
-	Listen string
-	// Embedded serves a GGUF model with the in-process engine; Upstream forwards to an
-	// OpenAI-compatible server in the VM. Exactly one is set. Embedded.ExpectedSHA256 may be empty
-	// only with a Registry, which then supplies it.
-	Embedded *embedded.Config
-	Upstream *upstream.Config
-	// Registry, when set, is checked at start: every served model name must resolve to exactly one
-	// catalog entry, and embedded weights must have that entry's weights hash.
-	Registry ModelResolver
-	// SimulatedTEE serves simulated evidence instead of TDX/SEV-SNP: devnet only, never a fallback.
-	SimulatedTEE bool
-	// SimImage is the simulated image measurement; zero means attest.DevnetSimImage.
-	SimImage [48]byte
-	// GPU adds NVIDIA confidential-computing GPU evidence (a binary built with -tags nvml).
-	GPU bool
-	// CertValidity of each RA-TLS certificate; zero means attest.DefaultCertValidity.
-	CertValidity time.Duration
-	// Logger; nil means slog.Default().
-	Logger *slog.Logger
-}
+	// The chain (set by initChain).
+	chain        chain.Client
+	chainNow     func() time.Time
+	ops          *ops.Ops
+	tx           *txmgr.Manager
+	registry     *address.Address
+	owner        *address.Address
+	providerAddr *address.Address
+	channelCode  *cell.Cell
+	network      contracts.NetworkKind
+	catalog      []contracts.Model
 
-// Check reports a configuration that cannot work, in plain English.
-func (c *Config) Check() error {
-	if c.Listen == "" {
-		return errors.New("provider: the listen address is empty")
-	}
-	switch {
-	case c.Embedded == nil && c.Upstream == nil:
-		return errors.New("provider: no backend: serve a GGUF model (embedded) or forward to an upstream server")
-	case c.Embedded != nil && c.Upstream != nil:
-		return errors.New("provider: both an embedded model and an upstream server are configured; choose one")
-	case c.Embedded != nil && c.Embedded.ExpectedSHA256 == "" && c.Registry == nil:
-		return errors.New("provider: the embedded model's weights are not pinned: give their sha256 or a registry to look it up in")
-	case c.Upstream != nil:
-		if err := c.Upstream.Check(); err != nil {
-			return fmt.Errorf("provider: %w", err)
-		}
-	}
-	if c.SimImage != ([48]byte{}) && !c.SimulatedTEE {
-		return errors.New("provider: a simulated image is set but the simulated TEE is not enabled")
-	}
-	if c.CertValidity < 0 {
-		return fmt.Errorf("provider: certificate validity %s is negative", c.CertValidity)
-	}
-	return nil
-}
-
-// Server is a running provider. Start it once; Stop is idempotent.
-type Server struct {
-	cfg Config
-	log *slog.Logger
-
-	kind    attest.Kind
+	store    *store
+	channels *channels
+	replay   payment.ReplayGuard
+	// models are the models served and priced on-chain, by registry name (set by initChainCheck,
+	// completed by initBackend; read-only afterwards).
+	models  map[string]*servedModel
 	backend backend.Backend
-	models  []backend.Model
-	catalog map[string]contracts.Model // by name; empty without a registry
+	kind    attest.Kind
 	issuer  *attest.Issuer
-	ln      net.Listener
-	http    *http.Server
-	failed  chan error // receives the serve error when serving stops by itself
+	api     *httpapi.Handler
+	apiAddr string
 
-	stopOnce sync.Once
-	stopErr  error
+	inflight atomic.Int64
+	// claimMu serializes claims (one wallet, one sender).
+	claimMu sync.Mutex
+	// validUntil is the on-chain attestation's expiry, read by the watch loop.
+	validUntil atomic.Int64
 }
 
-// New checks cfg; nothing starts until Start.
-func New(cfg Config) (*Server, error) {
+var _ httpapi.Meter = (*Provider)(nil)
+
+// New checks cfg and lays out the daemon's parts; nothing starts until Start.
+func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Provider, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if log == nil {
+		log = slog.Default()
 	}
-	if cfg.SimulatedTEE && cfg.SimImage == ([48]byte{}) {
-		cfg.SimImage = attest.DevnetSimImage
+	if m == nil {
+		m = NoopMetrics{}
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1)}, nil
+	p := &Provider{Lifecycle: service.NewLifecycle(log), cfg: cfg, log: log, m: m, clock: cfg.Clock, models: map[string]*servedModel{}}
+	if p.clock == nil {
+		p.clock = clock.System
+	}
+	p.channels = newChannels(p)
+	m.RecordInfo(buildinfo.Version)
+	p.health.Add("lifecycle", p.Healthy)
+	p.health.Add("backend", func(ctx context.Context) error {
+		if p.backend == nil {
+			return errors.New("not started")
+		}
+		return p.backend.Health(ctx)
+	})
+	p.Add("store", p.initStore)
+	p.Add("chain", p.initChain)
+	p.Add("chain check", p.initChainCheck)
+	p.Add("backend", p.initBackend)
+	p.Add("attestation", p.initAttestation)
+	p.Add("settlement", p.initSettlement)
+	p.AddLoop("chain watch", p.watch)
+	p.Add("api", p.initAPI)
+	p.Add("ops", p.initOps)
+	p.Add("up", func(context.Context) (service.StopFunc, error) {
+		m.RecordUp(true)
+		return func(context.Context) error { m.RecordUp(false); return nil }, nil
+	})
+	return p, nil
 }
 
-// Start resolves the served models in the registry (if any), loads the backend, obtains TEE
-// evidence for a fresh TLS key and starts serving. On error nothing keeps running.
-func (s *Server) Start(ctx context.Context) error {
-	attester, err := s.initAttester()
+func (p *Provider) initStore(context.Context) (service.StopFunc, error) {
+	dir := p.cfg.Path(p.cfg.DataDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create the data directory: %w", err)
+	}
+	s, err := openStore(filepath.Join(dir, "store"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// From here on every line says which TEE this is: loud when it is none.
-	s.kind = attester.Kind()
-	s.log = s.log.With("tee", s.kind.String())
-	if s.cfg.SimulatedTEE {
-		s.log.Warn("SIMULATED TEE: this provider runs in no TEE and its attestation proves nothing; devnet only")
-	}
-	if err := s.initBackend(ctx); err != nil {
-		return err
-	}
-	if err := s.initIssuer(ctx, attester); err != nil {
-		return err
-	}
-	return s.initListener()
-}
-
-func (s *Server) initAttester() (attest.Attester, error) {
-	if s.cfg.SimulatedTEE {
-		return attest.NewSimAttester(s.cfg.SimImage), nil
-	}
-	a, err := attest.DetectAttester()
-	if err != nil {
-		return nil, fmt.Errorf("provider: no TEE to attest with (the simulated TEE is for the devnet only and must be asked for): %w", err)
-	}
-	return a, nil
-}
-
-// initBackend resolves the model names in the registry first, so that embedded weights are pinned
-// to the catalog's hash before they are loaded.
-func (s *Server) initBackend(ctx context.Context) error {
-	names := s.servedNames()
-	s.catalog = map[string]contracts.Model{}
-	if s.cfg.Registry != nil {
-		for _, name := range names {
-			m, err := s.cfg.Registry.ResolveModel(ctx, name)
-			if err != nil {
-				return fmt.Errorf("provider: refusing to serve model %q: %w", name, err)
+	stop := func(context.Context) error { return s.close() }
+	recs, err := s.loadChannels()
+	if err == nil {
+		var rec map[string]*recovered
+		if rec, err = s.recoverInflight(recs); err == nil {
+			for ch, r := range rec {
+				p.log.Warn("billed what requests in flight at the last stop had delivered", "channel", ch, "requests", r.Requests,
+					"cost", r.Cost, "prompt_tokens", r.PromptTokens, "completion_tokens", r.CompletionTokens)
 			}
-			s.catalog[name] = m
 		}
 	}
-	if s.cfg.Embedded != nil {
-		ec := *s.cfg.Embedded
-		if m, ok := s.catalog[ec.ModelName]; ok {
-			registered := fmt.Sprintf("%x", m.WeightsHash)
-			if ec.ExpectedSHA256 != "" && !strings.EqualFold(ec.ExpectedSHA256, registered) {
-				return fmt.Errorf("provider: %w: model %q is pinned to sha256 %s but the registry lists %s",
-					backend.ErrHashMismatch, ec.ModelName, strings.ToLower(ec.ExpectedSHA256), registered)
+	for raw, r := range recs {
+		if err == nil {
+			err = p.channels.restore(raw, r)
+		}
+	}
+	if err == nil {
+		var nonces map[string]map[[payment.NonceSize]byte]int64
+		nonces, err = s.nonces(p.clock.Now().Add(-2 * payment.AuthWindow))
+		for raw, ns := range nonces {
+			addr, aerr := address.ParseRawAddr(raw)
+			if aerr != nil {
+				continue
 			}
-			ec.ExpectedSHA256 = registered
+			for n, at := range ns {
+				_ = p.replay.Use(addr, payment.Auth{Unix: at, Nonce: n}, p.clock.Now())
+			}
 		}
-		b, err := embedded.New(ec)
-		if err != nil {
-			return fmt.Errorf("provider: %w", err)
-		}
-		s.backend = b
-	} else {
-		b, err := upstream.New(*s.cfg.Upstream)
-		if err != nil {
-			return fmt.Errorf("provider: %w", err)
-		}
-		s.backend = b
 	}
-	models, err := s.backend.Models(ctx)
 	if err != nil {
-		return fmt.Errorf("provider: failed to list the backend's models: %w", err)
+		return nil, errors.Join(err, s.close())
 	}
-	s.models = models
-	return nil
+	p.store = s
+	p.log.Info("store open", "dir", dir, "channels", len(recs))
+	return stop, nil
 }
 
-// servedNames are the registry names the configured backend will serve.
-func (s *Server) servedNames() []string {
-	if s.cfg.Embedded != nil {
-		return []string{s.cfg.Embedded.ModelName}
+func (p *Provider) initChain(ctx context.Context) (service.StopFunc, error) {
+	var stop service.StopFunc
+	p.chain = p.cfg.Chain
+	if p.chain == nil {
+		key := ""
+		if p.cfg.APIKeyEnv != "" {
+			key = os.Getenv(p.cfg.APIKeyEnv)
+		}
+		c, release, err := dial.Dial(ctx, dial.Config{Network: p.cfg.Network, RPC: p.cfg.RPC, APIKey: key})
+		if err != nil {
+			return nil, err
+		}
+		p.chain = c
+		stop = func(context.Context) error { release(); return nil }
 	}
-	var names []string
-	for name := range s.cfg.Upstream.Models {
-		names = append(names, name)
+	p.chainNow = p.cfg.ChainClock
+	if p.chainNow == nil {
+		p.chainNow = dial.Clock(ctx, p.cfg.Network, p.chain)
 	}
-	return names
+	var err error
+	if p.registry, err = parseAddr(p.cfg.Registry); err != nil {
+		return stop, fmt.Errorf("registry: %w", err)
+	}
+	if p.owner, err = parseAddr(p.cfg.Owner); err != nil {
+		return stop, fmt.Errorf("owner: %w", err)
+	}
+	net, _ := dial.Config{Network: p.cfg.Network}.Net()
+	w, err := keys.WalletSource{KeyFile: p.cfg.Path(p.cfg.WalletKeyFile), KeyFileSet: true, Version: wallet.V5R1, GlobalID: net.GlobalID}.Wallet()
+	if err != nil {
+		return stop, fmt.Errorf("settlement wallet (wallet_key_file): %w", err)
+	}
+	poll := p.cfg.PollInterval
+	if poll == 0 {
+		poll = dial.PollInterval(p.cfg.Network)
+	}
+	chainClock := func(context.Context) (time.Time, error) { return p.chainNow(), nil }
+	p.tx, err = txmgr.New(txmgr.Config{Chain: p.chain, Signer: w, Journal: txmgr.NewJournalDB(p.store.db).For(w.Address()),
+		Clock: chainClock, PollInterval: poll, Log: p.log.With("part", "txmgr")})
+	if err != nil {
+		return stop, err
+	}
+	p.ops = &ops.Ops{Chain: p.chain, Sender: p.tx, Registry: p.registry, Clock: chainClock, Testnet: net.Testnet}
+	reg, err := p.ops.ReadRegistry(ctx)
+	if err != nil {
+		return stop, fmt.Errorf("failed to read the registry %s: %w", p.cfg.Registry, err)
+	}
+	if !reg.ChannelsEnabled() {
+		return stop, fmt.Errorf("registry %s has no channel code: no client can pay (governance enables channels with `cocoon registry set-channel-code`)", p.cfg.Registry)
+	}
+	p.network, p.channelCode, p.catalog = reg.Data.NetworkKind, reg.Codes.ChannelCode, reg.Models
+	if p.providerAddr, err = contracts.ProviderAddress(reg.Codes.ProviderCode, p.registry, p.owner); err != nil {
+		return stop, err
+	}
+	p.log.Info("chain", "network", p.cfg.Network, "registry", p.registry.StringRaw(), "registry_kind", p.network.String(),
+		"provider", p.providerAddr.StringRaw(), "settlement_wallet", w.Address().StringRaw())
+	return stop, nil
 }
 
-func (s *Server) initIssuer(ctx context.Context, attester attest.Attester) error {
-	ic := attest.IssuerConfig{Attester: attester, Validity: s.cfg.CertValidity, Logger: s.log}
-	if s.cfg.GPU {
+func (p *Provider) initAttestation(ctx context.Context) (service.StopFunc, error) {
+	var a attest.Attester
+	switch p.cfg.TEE {
+	case "sim":
+		if p.network != contracts.NetworkDevnet {
+			return nil, fmt.Errorf("tee: the simulated TEE is for a devnet registry only; registry %s is a %s registry", p.registry.StringRaw(), p.network)
+		}
+		a = attest.NewSimAttester(attest.DevnetSimImage)
+	default:
+		var err error
+		if a, err = attest.DetectAttester(); err != nil {
+			return nil, fmt.Errorf("tee: no TEE to attest with (the simulated TEE is for the devnet only and must be asked for): %w", err)
+		}
+		if p.cfg.TEE != "auto" && a.Kind().Name() != p.cfg.TEE {
+			return nil, fmt.Errorf("tee: configured %s but this VM is %s", p.cfg.TEE, a.Kind().Name())
+		}
+	}
+	p.kind = a.Kind()
+	p.log = p.log.With("tee", p.kind.String())
+	if p.kind == attest.KindSim {
+		p.log.Warn("SIMULATED TEE: this provider runs in no TEE and its attestation proves nothing; devnet only",
+			"measurement", fmt.Sprintf("%x", attest.SimMeasurement(attest.DevnetSimImage)))
+	}
+	ic := attest.IssuerConfig{Attester: a, Validity: time.Duration(p.cfg.CertValidity), Logger: p.log}
+	if p.cfg.GPU {
 		gpu, err := attest.NewNVMLAttester()
 		if err != nil {
-			return fmt.Errorf("provider: GPU evidence: %w", err)
+			return nil, fmt.Errorf("GPU evidence: %w", err)
 		}
 		ic.GPU = gpu
 	}
 	is, err := attest.NewIssuer(ctx, ic)
 	if err != nil {
-		return fmt.Errorf("provider: failed to set up RA-TLS: %w", err)
+		return nil, fmt.Errorf("failed to set up RA-TLS: %w", err)
 	}
-	s.issuer = is
-	return nil
+	p.issuer = is
+	return nil, nil
 }
 
-func (s *Server) initListener() error {
-	opts := []httpapi.Option{httpapi.WithLogger(s.log), httpapi.WithResultHook(s.logResult)}
-	if len(s.models) == 1 && s.models[0].WeightsSHA256 != "" {
-		opts = append(opts, httpapi.WithSystemFingerprint(httpapi.Fingerprint(s.models[0].WeightsSHA256)))
+func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
+	opts := []httpapi.Option{httpapi.WithLogger(p.log), httpapi.WithMeter(p)}
+	if ms, err := p.backend.Models(ctx); err == nil && len(ms) == 1 && ms[0].WeightsSHA256 != "" {
+		opts = append(opts, httpapi.WithSystemFingerprint(httpapi.Fingerprint(ms[0].WeightsSHA256)))
 	}
+	p.api = httpapi.NewHandler(p.backend, opts...)
 	mux := http.NewServeMux()
-	mux.Handle(attest.EvidencePath, s.issuer.EvidenceHandler())
-	mux.Handle("/", httpapi.NewHandler(s.backend, opts...))
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	mux.Handle(attest.EvidencePath, p.issuer.EvidenceHandler())
+	mux.HandleFunc("GET /v1/models", p.serveModels)
+	mux.HandleFunc("GET /v1/models/", p.serveModels)
+	mux.HandleFunc("POST /v1/chat/completions", p.servePaid)
+	mux.HandleFunc("POST /v1/completions", p.servePaid)
+	mux.HandleFunc("GET "+payment.ChannelPathPrefix, p.serveChannel)
+	mux.Handle("GET /healthz", &p.health)
+	mux.Handle("/", p.api) // OpenAI's 404 / 405 for everything else
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("provider: failed to listen on %s: %w", s.cfg.Listen, err)
+		return nil, fmt.Errorf("failed to listen on %s: %w", p.cfg.Listen, err)
 	}
-	s.ln = ln
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	tlsLn := tls.NewListener(ln, s.issuer.TLSConfig())
+	p.apiAddr = ln.Addr().String()
+	srv := &http.Server{Handler: withRequestID(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+	done := make(chan error, 1)
 	go func() {
-		if err := s.http.Serve(tlsLn); !errors.Is(err, http.ErrServerClosed) {
-			s.failed <- fmt.Errorf("provider: serving stopped: %w", err)
+		err := srv.Serve(tls.NewListener(ln, p.issuer.TLSConfig()))
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
 		}
+		done <- err
 	}()
-	s.log.Info("serving the OpenAI-compatible API over RA-TLS", "addr", ln.Addr().String(),
-		"tls_key_hash", fmt.Sprintf("%x", s.issuer.KeyHash()), "models", len(s.models))
-	return nil
-}
-
-// logResult records every inference request's usage (what the daemon will bill).
-func (s *Server) logResult(_ *http.Request, req backend.Request, res backend.Result, err error) {
-	attrs := []any{"model", req.Model, "prompt_tokens", res.Usage.PromptTokens, "completion_tokens", res.Usage.CompletionTokens}
-	if m, ok := s.catalog[req.Model]; ok {
-		attrs = append(attrs, "model_id", m.ID)
+	names := make([]string, 0, len(p.models))
+	for n := range p.models {
+		names = append(names, n)
 	}
-	if err != nil {
-		s.log.Info("inference failed", append(attrs, "err", err)...)
-		return
-	}
-	s.log.Info("inference done", append(attrs, "finish", res.FinishReason)...)
-}
-
-// Wait blocks until ctx is done (nil) or serving stops by itself (its error).
-func (s *Server) Wait(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-s.failed:
-		return err
-	}
-}
-
-// Stop stops serving, waiting for requests in flight until ctx ends. It is idempotent and safe on
-// a Server that never started or started only partly.
-func (s *Server) Stop(ctx context.Context) error {
-	s.stopOnce.Do(func() {
-		if s.http != nil {
-			if err := s.http.Shutdown(ctx); err != nil {
-				s.stopErr = fmt.Errorf("provider: failed to shut down: %w", err)
-			}
-		} else if s.ln != nil {
-			s.stopErr = s.ln.Close()
+	p.log.Info("serving the paid OpenAI-compatible API over RA-TLS", "addr", p.apiAddr,
+		"tls_key_hash", fmt.Sprintf("%x", p.issuer.KeyHash()), "models", strings.Join(names, ","))
+	return func(ctx context.Context) error {
+		// Streams in flight finish (within half the time left: the claims that follow need the rest).
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+			defer cancel()
 		}
-	})
-	return s.stopErr
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			err = errors.Join(fmt.Errorf("api did not drain: %w", err), srv.Close())
+		}
+		return errors.Join(err, <-done)
+	}, nil
 }
 
-// Info describes a started server.
+// withRequestID gives every answer an X-Request-Id (req_ and 32 hex digits), as OpenAI's do (the
+// SDKs surface it); the OpenAI handler sets its own on the answers it writes.
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "req_"+newRequestID()+newRequestID()[:8])
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (p *Provider) initOps(ctx context.Context) (service.StopFunc, error) {
+	if p.cfg.MetricsListen == "" {
+		return nil, nil
+	}
+	s, err := service.StartHTTP(ctx, p.log, "ops", p.cfg.MetricsListen, service.OpsHandler(p.m, &p.health))
+	if err != nil {
+		return nil, err
+	}
+	return s.Stop, nil
+}
+
+// Info describes a started provider.
 type Info struct {
-	Addr       string // host:port served
+	// Addr is the RA-TLS API's host:port.
+	Addr       string
 	Kind       attest.Kind
 	TLSKeyHash [32]byte
-	// Measurement is the allow-list value of a simulated TEE (hardware kinds are measured by their
-	// image build, see attest.MeasurementFromRegisters); zero otherwise.
+	// Measurement is the simulated TEE's allow-list value (zero for hardware kinds).
 	Measurement [32]byte
-	Models      []ServedModel
+	Provider    *address.Address
+	Wallet      *address.Address
+	Models      []PricedModel
 }
 
-// ServedModel is one model served, with its catalog entry when a registry was checked.
-type ServedModel struct {
-	backend.Model
-	// Catalog is the registry's entry for Name; nil without a registry.
-	Catalog *contracts.Model
-}
-
-// Info describes the server; call it after Start.
-func (s *Server) Info() Info {
-	in := Info{Addr: s.ln.Addr().String(), Kind: s.kind, TLSKeyHash: s.issuer.KeyHash()}
-	if s.kind == attest.KindSim {
-		in.Measurement = attest.SimMeasurement(s.cfg.SimImage)
+// Info describes the provider; call it after Start.
+func (p *Provider) Info() Info {
+	in := Info{Addr: p.apiAddr, Kind: p.kind, TLSKeyHash: p.issuer.KeyHash(), Provider: p.providerAddr, Wallet: p.tx.Address()}
+	if p.kind == attest.KindSim {
+		in.Measurement = attest.SimMeasurement(attest.DevnetSimImage)
 	}
-	for _, m := range s.models {
-		sm := ServedModel{Model: m}
-		if c, ok := s.catalog[m.Name]; ok {
-			sm.Catalog = &c
-		}
-		in.Models = append(in.Models, sm)
+	for _, m := range p.models {
+		in.Models = append(in.Models, m.object())
 	}
 	return in
 }

@@ -1,263 +1,190 @@
 package provider_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/hex"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
+	"math/big"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/cocoon-go/cocoon/attest"
-	"github.com/cocoon-go/cocoon/contracts"
-	"github.com/cocoon-go/cocoon/inference/backend"
-	"github.com/cocoon-go/cocoon/inference/backend/embedded"
-	"github.com/cocoon-go/cocoon/inference/backend/upstream"
-	"github.com/cocoon-go/cocoon/inference/httpapi"
+	"github.com/stretchr/testify/require"
+
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/openai"
-	"github.com/cocoon-go/cocoon/provider"
+	"github.com/cocoon-go/cocoon/payment"
+	"github.com/cocoon-go/cocoon/provider/providertest"
+	"github.com/cocoon-go/cocoon/voucher"
 )
 
-func defaultModel(pin string) *embedded.Config {
-	return &embedded.Config{ModelName: models.DefaultModelName, Weights: models.DefaultGGUF(), ExpectedSHA256: pin, Threads: 1}
+// A paid chat request: RA-TLS, voucher, receipt signed by the attested key, usage in the body and
+// headers, the channel view.
+func TestPaidChat(t *testing.T) {
+	n := providertest.NewNet(t, providertest.Options{})
+	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	c := n.OpenClient("a", "1").Connect(p)
+	body := `{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hello"}],"max_tokens":4,"temperature":0}`
+	cc, r := c.Chat(body)
+	require.Equal(t, 4, cc.Usage.CompletionTokens)
+	require.Equal(t, r.Cost.String(), r.Owed.String())
+	// The next request pays for the first: the voucher covers what is owed.
+	_, r2 := c.Chat(body)
+	require.Equal(t, new(big.Int).Add(r.Cost, r2.Cost).String(), r2.Owed.String())
+	v := c.View()
+	require.Equal(t, r2.Owed.String(), v.Owed)
+	require.Equal(t, r.Owed.String(), v.VoucherAmount, "the voucher held is the last one sent")
+	require.Equal(t, c.Prompt, v.PromptTokens)
+	require.Equal(t, c.Completion, v.CompletionTokens)
+	require.Equal(t, "0", v.Reserved)
+	var models struct {
+		Data []struct {
+			ID     string `json:"id"`
+			Cocoon struct {
+				ModelID         uint32 `json:"model_id"`
+				PromptPrice     string `json:"prompt_price"`
+				CompletionPrice string `json:"completion_price"`
+			} `json:"cocoon"`
+		} `json:"data"`
+	}
+	resp, b := c.Do(c.Request("GET", "/v1/models", "", "x"))
+	require.Equal(t, 200, resp.StatusCode)
+	require.NoError(t, json.Unmarshal(b, &models))
+	require.Len(t, models.Data, 1)
+	require.Equal(t, n.ModelID, models.Data[0].Cocoon.ModelID)
+	require.Equal(t, providertest.Prices.Prompt.String(), models.Data[0].Cocoon.PromptPrice)
 }
 
-// start starts cfg on a free loopback port with the simulated TEE and stops it when the test ends.
-// The server logs into the returned file (each line one write, so the test may read it any time).
-func start(t *testing.T, cfg provider.Config) (*provider.Server, string) {
-	t.Helper()
-	logs := filepath.Join(t.TempDir(), "provider.log")
-	f, err := os.Create(logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	cfg.Listen, cfg.SimulatedTEE = "127.0.0.1:0", true
-	cfg.Logger = slog.New(slog.NewTextHandler(f, nil))
-	s, err := provider.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop(context.Background()) })
-	return s, logs
+// Streams (chat and completions) end with the usage chunk carrying the payment, asked for or not;
+// the receipt's response hash is the streamed content's, the same as the answer's non-streamed.
+func TestPaidStreams(t *testing.T) {
+	n := providertest.NewNet(t, providertest.Options{})
+	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	c := n.OpenClient("a", "1").Connect(p)
+	chat := `{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hello"}],"max_tokens":6,"temperature":0,"stream":true}`
+	s := c.Stream("/v1/chat/completions", chat)
+	require.Equal(t, 200, s.Status, "%s", s.Body)
+	require.True(t, s.Done)
+	require.Equal(t, 6, s.Usage.CompletionTokens)
+	// The same request not streamed delivers the same content: the same response hash.
+	_, r := c.Chat(strings.Replace(chat, `,"stream":true`, "", 1))
+	require.Equal(t, s.Receipt.ResponseHash, r.ResponseHash)
+
+	comp := `{"model":"` + models.DefaultModelName + `","prompt":"In the beginning","max_tokens":5,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`
+	s = c.Stream("/v1/completions", comp)
+	require.Equal(t, 200, s.Status, "%s", s.Body)
+	require.True(t, s.Done)
+	require.Equal(t, 5, s.Usage.CompletionTokens)
+	require.Equal(t, c.Owed.String(), c.View().Owed)
 }
 
-// raTLSClient accepts only a provider whose certificate carries valid evidence for the devnet's
-// simulated image; claims receives what the handshake verified.
-func raTLSClient(t *testing.T, claims **attest.Claims) (*http.Client, *attest.Verifier) {
-	t.Helper()
-	roots, err := attest.DefaultRoots()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := attest.NewVerifier(attest.Policy{AllowSim: true, Roots: roots,
-		Allowed: map[[32]byte]attest.Kind{attest.SimMeasurement(attest.DevnetSimImage): attest.KindSim}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: v.ClientTLSConfig(func(c *attest.Claims) { *claims = c })}}
-	t.Cleanup(c.CloseIdleConnections)
-	return c, v
-}
+// Every refusal before serving is a 402 with the protocol's code and changes nothing.
+func TestRefusals(t *testing.T) {
+	n := providertest.NewNet(t, providertest.Options{})
+	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	c := n.OpenClient("a", "1").Connect(p)
+	other := n.OpenClient("b", "1").Connect(p)
+	body := `{"model":"` + models.DefaultModelName + `","prompt":"In the beginning","max_tokens":3,"temperature":0}`
+	path := "/v1/completions"
+	_, first := c.Chat(`{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}`)
+	owed := first.Owed
 
-func TestServesOpenAIOverRATLS(t *testing.T) {
-	s, logs := start(t, provider.Config{Embedded: defaultModel(models.DefaultSHA256)})
-	in := s.Info()
-	if in.Kind != attest.KindSim || in.Measurement != attest.SimMeasurement(attest.DevnetSimImage) || len(in.Models) != 1 ||
-		in.Models[0].Name != models.DefaultModelName || in.Models[0].WeightsSHA256 != models.DefaultSHA256 || in.Models[0].Catalog != nil {
-		t.Fatalf("info %+v", in)
-	}
-	var claims *attest.Claims
-	client, v := raTLSClient(t, &claims)
-	base := "https://" + in.Addr
-	resp, err := client.Post(base+"/v1/chat/completions", "application/json",
-		strings.NewReader(`{"model":"cocoon-kjv-demo-1m","messages":[{"role":"user","content":"Hello"}],"max_tokens":4,"temperature":0}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var c openai.ChatCompletion
-	if resp.StatusCode != 200 || json.Unmarshal(body, &c) != nil || c.Usage.CompletionTokens != 4 ||
-		c.SystemFingerprint != httpapi.Fingerprint(models.DefaultSHA256) {
-		t.Fatalf("chat: %d %s", resp.StatusCode, body)
-	}
-	if claims == nil || !claims.Simulated || claims.TLSKeyHash != in.TLSKeyHash {
-		t.Fatalf("handshake claims %+v, want simulated with key hash %x", claims, in.TLSKeyHash)
-	}
-	// Fresh evidence over the same listener, and OpenAI's 404 elsewhere.
-	fresh, err := v.FetchFreshEvidence(context.Background(), client, base, []byte("nonce"))
-	if err != nil || fresh.TLSKeyHash != in.TLSKeyHash {
-		t.Fatalf("fresh evidence: %+v %v", fresh, err)
-	}
-	resp, err = client.Get(base + "/v1/embeddings")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("unknown path: %d", resp.StatusCode)
-	}
-	// Every line the provider logs says it is simulated, the request's usage included.
-	b, err := os.ReadFile(logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := string(b)
-	if !strings.Contains(out, "level=WARN msg=\"SIMULATED TEE") || !strings.Contains(out, "msg=\"inference done\"") {
-		t.Fatalf("logs:\n%s", out)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if !strings.Contains(line, `tee="sim (SIMULATED, NOT A TEE)"`) {
-			t.Fatalf("log line without the simulated TEE: %s", line)
-		}
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := s.Wait(ctx); err != nil {
-		t.Fatalf("Wait after cancel: %v", err)
-	}
-	if err := s.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Stop(context.Background()); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-	if _, err := client.Get(base + "/v1/models"); err == nil {
-		t.Fatal("still serving after Stop")
-	}
-}
-
-// catalog is a registry's catalog as the provider sees it: ResolveModel over fixed entries.
-type catalog []contracts.Model
-
-func (c catalog) ResolveModel(_ context.Context, name string) (contracts.Model, error) {
-	return contracts.FindModel(c, name)
-}
-
-func TestRegistryCheck(t *testing.T) {
-	sha, _ := hex.DecodeString(models.DefaultSHA256)
-	other := bytes.Repeat([]byte{0xab}, 32)
-	demo := contracts.Model{ID: 5, WeightsHash: sha, Name: models.DefaultModelName}
-
-	// The catalog's hash pins the embedded weights when the operator gives none.
-	s, _ := start(t, provider.Config{Embedded: defaultModel(""), Registry: catalog{demo}})
-	if m := s.Info().Models[0]; m.Catalog == nil || m.Catalog.ID != 5 {
-		t.Fatalf("served %+v", m)
-	}
-
-	cases := []struct {
-		name string
-		cfg  provider.Config
-		want error
-	}{
-		{"not in the catalog", provider.Config{Embedded: defaultModel(""), Registry: catalog{{ID: 1, WeightsHash: sha, Name: "other"}}}, contracts.ErrUnknownModel},
-		{"ambiguous name", provider.Config{Embedded: defaultModel(""), Registry: catalog{demo, {ID: 9, WeightsHash: other, Name: models.DefaultModelName}}}, contracts.ErrAmbiguousModel},
-		{"catalog lists other weights", provider.Config{Embedded: defaultModel(""), Registry: catalog{{ID: 5, WeightsHash: other, Name: models.DefaultModelName}}}, backend.ErrHashMismatch},
-		{"pin disagrees with the catalog", provider.Config{Embedded: defaultModel(hex.EncodeToString(other)), Registry: catalog{demo}}, backend.ErrHashMismatch},
-		{"upstream name ambiguous", provider.Config{Registry: catalog{{ID: 1, Name: "a"}, {ID: 2, Name: "a"}},
-			Upstream: &upstream.Config{BaseURL: "http://127.0.0.1:1/v1", Models: map[string]string{"a": "x"}}}, contracts.ErrAmbiguousModel},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			c.cfg.Listen, c.cfg.SimulatedTEE = "127.0.0.1:0", true
-			c.cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-			s, err := provider.New(c.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Start(context.Background()); !errors.Is(err, c.want) {
-				t.Fatalf("Start: %v, want %v", err, c.want)
-			}
-			if err := s.Stop(context.Background()); err != nil {
-				t.Fatalf("Stop after a failed Start: %v", err)
-			}
-		})
-	}
-}
-
-// An upstream-backed provider serves the names the registry lists, forwarding to the upstream's names.
-func TestUpstreamBackend(t *testing.T) {
-	emb, err := embedded.New(*defaultModel(models.DefaultSHA256))
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := httptest.NewServer(httpapi.NewHandler(emb))
-	t.Cleanup(up.Close)
-	s, _ := start(t, provider.Config{
-		Upstream: &upstream.Config{BaseURL: up.URL + "/v1", Models: map[string]string{"kjv": models.DefaultModelName}},
-		Registry: catalog{{ID: 3, WeightsHash: bytes.Repeat([]byte{1}, 32), Name: "kjv"}},
+	t.Run("missing voucher", func(t *testing.T) {
+		req := c.Request("POST", path, body, "")
+		req.Header.Del(voucher.HeaderVoucher)
+		c.Refused(req, payment.CodeVoucherMissing)
+		req = c.Request("POST", path, body, "")
+		req.Header.Del(payment.HeaderChannel)
+		c.Refused(req, payment.CodeVoucherMissing)
 	})
-	in := s.Info()
-	if len(in.Models) != 1 || in.Models[0].Name != "kjv" || in.Models[0].WeightsSHA256 != "" || in.Models[0].Catalog.ID != 3 {
-		t.Fatalf("info %+v", in)
-	}
-	var claims *attest.Claims
-	client, _ := raTLSClient(t, &claims)
-	resp, err := client.Post("https://"+in.Addr+"/v1/completions", "application/json",
-		strings.NewReader(`{"model":"kjv","prompt":"In the beginning","max_tokens":3,"temperature":0}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var c openai.Completion
-	if resp.StatusCode != 200 || json.Unmarshal(body, &c) != nil || c.Model != "kjv" || c.Usage.CompletionTokens != 3 || c.SystemFingerprint != "" {
-		t.Fatalf("completion: %d %s", resp.StatusCode, body)
-	}
-}
-
-func TestConfigCheck(t *testing.T) {
-	up := &upstream.Config{BaseURL: "http://127.0.0.1:8000/v1", Models: map[string]string{"a": "b"}}
-	cases := []struct {
-		name string
-		cfg  provider.Config
-		want string
-	}{
-		{"no listen", provider.Config{Embedded: defaultModel("x")}, "listen address"},
-		{"no backend", provider.Config{Listen: ":0"}, "no backend"},
-		{"two backends", provider.Config{Listen: ":0", Embedded: defaultModel("x"), Upstream: up}, "choose one"},
-		{"unpinned weights", provider.Config{Listen: ":0", Embedded: defaultModel("")}, "not pinned"},
-		{"bad upstream", provider.Config{Listen: ":0", Upstream: &upstream.Config{BaseURL: "ftp://x"}}, "not an http(s) URL"},
-		{"image without sim", provider.Config{Listen: ":0", Upstream: up, SimImage: [48]byte{1}}, "simulated TEE is not enabled"},
-		{"negative validity", provider.Config{Listen: ":0", Upstream: up, CertValidity: -1}, "negative"},
-	}
-	for _, c := range cases {
-		if _, err := provider.New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: %v, want %q", c.name, err, c.want)
-		}
-	}
-	if _, err := provider.New(provider.Config{Listen: ":0", Upstream: up}); err != nil {
-		t.Fatalf("valid config: %v", err)
-	}
-}
-
-// Without --simulated-tee a provider needs a real TEE: never a silent fallback to simulation.
-func TestNoTEENoFallback(t *testing.T) {
-	if _, err := attest.DetectAttester(); err == nil {
-		t.Skip("this machine has a TEE")
-	}
-	s, err := provider.New(provider.Config{Listen: "127.0.0.1:0", Embedded: defaultModel(models.DefaultSHA256),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); !errors.Is(err, attest.ErrNoTEE) || !strings.Contains(err.Error(), "simulated TEE is for the devnet only") {
-		t.Fatalf("Start without a TEE: %v", err)
-	}
-	if err := s.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	t.Run("malformed voucher", func(t *testing.T) {
+		c.Refused(c.Request("POST", path, body, "not-a-voucher.x"), payment.CodeVoucherInvalid)
+	})
+	t.Run("forged voucher", func(t *testing.T) {
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		s, err := voucher.Voucher{Channel: c.Ch, Amount: owed}.Sign(key)
+		require.NoError(t, err)
+		h, err := voucher.EncodeHeader(&s)
+		require.NoError(t, err)
+		c.Refused(c.Request("POST", path, body, h), payment.CodeVoucherInvalid)
+	})
+	t.Run("other channel's voucher", func(t *testing.T) {
+		c.Refused(c.Request("POST", path, body, other.Voucher(owed)), payment.CodeVoucherInvalid)
+	})
+	t.Run("voucher too low", func(t *testing.T) {
+		// The first answer is owed and not yet covered: the voucher must reach it.
+		h := c.Refused(c.Request("POST", path, body, c.Voucher(big.NewInt(0))), payment.CodeVoucherTooLow)
+		require.Equal(t, owed.String(), h.Get(payment.HeaderVoucherMin))
+		require.Equal(t, owed.String(), h.Get(payment.HeaderOwed))
+	})
+	t.Run("forged authorization", func(t *testing.T) {
+		req := c.Request("POST", path, body, "")
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		auth, err := payment.SignRequest(key, c.Ch, "POST", path, []byte(body), time.Now())
+		require.NoError(t, err)
+		req.Header.Set(payment.HeaderAuth, auth)
+		c.Refused(req, payment.CodeAuthInvalid)
+		req = c.Request("POST", path, body, "")
+		req.Header.Del(payment.HeaderAuth)
+		c.Refused(req, payment.CodeAuthInvalid)
+		// Signed for another body.
+		req = c.Request("POST", path, body, "")
+		req.Body = io.NopCloser(strings.NewReader(strings.Replace(body, "3", "9", 1)))
+		req.ContentLength = int64(len(body))
+		c.Refused(req, payment.CodeAuthInvalid)
+		// Stale.
+		req = c.Request("POST", path, body, "")
+		auth, err = payment.SignRequest(c.Key, c.Ch, "POST", path, []byte(body), time.Now().Add(-3*time.Minute))
+		require.NoError(t, err)
+		req.Header.Set(payment.HeaderAuth, auth)
+		c.Refused(req, payment.CodeAuthInvalid)
+	})
+	t.Run("replayed", func(t *testing.T) {
+		req := c.Request("POST", path, body, "")
+		auth := req.Header.Get(payment.HeaderAuth)
+		resp, b := c.Do(req)
+		require.Equal(t, 200, resp.StatusCode, "%s", b)
+		var cc openai.Completion
+		require.NoError(t, json.Unmarshal(b, &cc))
+		c.Owed, _ = new(big.Int).SetString(cc.Usage.Cocoon.Owed, 10)
+		req = c.Request("POST", path, body, "")
+		req.Header.Set(payment.HeaderAuth, auth)
+		c.Refused(req, payment.CodeAuthInvalid)
+	})
+	t.Run("voucher goes backwards", func(t *testing.T) {
+		c.Refused(c.Request("POST", path, body, c.Voucher(new(big.Int).Sub(first.Owed, big.NewInt(1)))), payment.CodeVoucherInvalid)
+	})
+	t.Run("not a channel of this provider", func(t *testing.T) {
+		req := c.Request("POST", path, body, "")
+		req.Header.Set(payment.HeaderChannel, n.OwnerAddr.StringRaw())
+		resp, b := c.Do(req)
+		require.Equal(t, http.StatusPaymentRequired, resp.StatusCode)
+		require.Contains(t, string(b), payment.CodeVoucherInvalid, "the voucher names another channel")
+		// A voucher for that address, signed by some key: still not a channel of this provider.
+		_, key, _ := ed25519.GenerateKey(rand.Reader)
+		s, err := voucher.Voucher{Channel: n.OwnerAddr, Amount: big.NewInt(0)}.Sign(key)
+		require.NoError(t, err)
+		h, err := voucher.EncodeHeader(&s)
+		require.NoError(t, err)
+		req = c.Request("POST", path, body, h)
+		req.Header.Set(payment.HeaderChannel, n.OwnerAddr.StringRaw())
+		resp, b = c.Do(req)
+		require.Equal(t, http.StatusPaymentRequired, resp.StatusCode)
+		require.Contains(t, string(b), `"code":"`+payment.CodeChannelUnknown+`"`)
+	})
+	t.Run("deposit too low", func(t *testing.T) {
+		// Without max_tokens a request may bring the rest of the context window: 0.05 TON.
+		poor := n.OpenClient("poor", "0.000001").Connect(p)
+		poor.Refused(poor.Request("POST", path, strings.Replace(body, `"max_tokens":3,`, "", 1), ""), payment.CodeDepositTooLow)
+	})
+	t.Run("closing channel", func(t *testing.T) {
+		other.CloseChannel()
+		require.Eventually(t, func() bool {
+			resp, b := other.Do(other.Request("POST", path, body, ""))
+			return resp.StatusCode == http.StatusPaymentRequired && strings.Contains(string(b), payment.CodeChannelNotOpen)
+		}, 30*time.Second, 50*time.Millisecond)
+		other.Refused(other.Request("POST", path, body, ""), payment.CodeChannelNotOpen)
+	})
 }

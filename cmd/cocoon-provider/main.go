@@ -2,8 +2,9 @@
 //
 // It links only what a provider needs (no devnet, indexer, client or oracle: deps_test.go enforces
 // it), so its measurement, which the registry allow-lists, changes only when the provider's own code
-// does. It turns flags into a provider.Config, calls the provider package and prints; the work is
-// done there. `cocoon` (cmd/cocoon) remains the CLI with every verb.
+// does. `run` turns the config file and flags into a provider.Config and runs the daemon
+// (package provider); `cocoon provider init` writes the config file. There is no unpaid mode: a
+// free OpenAI-compatible server is `cocoon model serve`, outside any TEE and any network.
 package main
 
 import (
@@ -12,186 +13,157 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"sort"
-	"strings"
-	"syscall"
-	"time"
 
-	"github.com/xssnick/tonutils-go/address"
-
-	"github.com/cocoon-go/cocoon/chain/dial"
-	"github.com/cocoon-go/cocoon/contracts"
-	"github.com/cocoon-go/cocoon/inference/backend/embedded"
-	"github.com/cocoon-go/cocoon/inference/backend/upstream"
 	"github.com/cocoon-go/cocoon/internal/buildinfo"
-	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/provider"
+	"github.com/cocoon-go/cocoon/service"
 )
 
 const usage = `usage: cocoon-provider <command> [flags]
 
 commands:
-  serve     serve the OpenAI-compatible API over RA-TLS (TDX or SEV-SNP evidence; --simulated-tee on a devnet)
+  run       serve paid inference over RA-TLS: cocoon-provider run --config provider.json
+            (write the file with 'cocoon provider init')
   version   print the version of this binary
 
-Run 'cocoon-provider serve -h' for its flags.`
-
-// envUpstreamKey holds the upstream server's API key, kept off the command line.
-const envUpstreamKey = "COCOON_PROVIDER_UPSTREAM_API_KEY"
-
-// errUsage marks bad command-line input: exit code 2, like the flag package.
-var errUsage = errors.New("usage error")
+Run 'cocoon-provider run -h' for its flags.`
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first signal cancels ctx; restoring the default handling lets a second one end the process.
-	go func() { <-ctx.Done(); stop() }()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	var err error
 	switch args[0] {
-	case "serve":
-		err = serve(ctx, args[1:], stdout, stderr)
+	case "run":
+		return runDaemon(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "version":
 		if len(args) > 1 {
-			err = fmt.Errorf("%w: version takes no arguments", errUsage)
-		} else {
-			fmt.Fprintln(stdout, buildinfo.String("cocoon-provider"))
+			fmt.Fprintln(stderr, "cocoon-provider: version takes no arguments")
+			return 2
 		}
+		fmt.Fprintln(stdout, buildinfo.String("cocoon-provider"))
+		return 0
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
-	default:
-		err = fmt.Errorf("%w: unknown command %q\n\n%s", errUsage, args[0], usage)
-	}
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "cocoon-provider: %v\n", err)
+	case "serve":
+		fmt.Fprintln(stderr, "cocoon-provider: serve is gone: a provider serves only for pay (cocoon-provider run --config FILE; "+
+			"'cocoon provider init' writes the file). For a free local server use 'cocoon model serve'.")
 		return 2
-	default:
-		fmt.Fprintf(stderr, "cocoon-provider: %v\n", err)
+	}
+	fmt.Fprintf(stderr, "cocoon-provider: unknown command %q\n\n%s\n", args[0], usage)
+	return 2
+}
+
+// runDaemon is `run`: the config file, then the environment (COCOON_PROVIDER_*) and flags over it.
+// Exit codes: 0 after a clean stop, 1 on failure, 2 on bad flags or configuration.
+func runDaemon(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	// The config file's path first: its values are the defaults the flags override.
+	path := ""
+	pre := flag.NewFlagSet("run", flag.ContinueOnError)
+	pre.SetOutput(io.Discard)
+	pre.StringVar(&path, "config", "", "")
+	cfg := provider.DefaultConfig()
+	cfg.AddFlags(pre)
+	_ = pre.Parse(args)
+	if path == "" {
+		path, _ = lookupEnv(service.EnvName(provider.EnvPrefix, "config"))
+	}
+	if path != "" {
+		var err error
+		if cfg, err = provider.LoadConfig(path); err != nil {
+			fmt.Fprintln(stderr, "cocoon-provider:", err)
+			return 2
+		}
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&path, "config", path, "the provider's config file (JSON; 'cocoon provider init' writes one)")
+	cfg.AddFlags(fs)
+	if err := service.ParseFlags(fs, args, provider.EnvPrefix, lookupEnv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "cocoon-provider:", err)
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "cocoon-provider: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if path == "" {
+		fmt.Fprintln(stderr, "cocoon-provider: run needs --config FILE ('cocoon provider init' writes one)")
+		return 2
+	}
+	if err := cfg.Check(); err != nil {
+		fmt.Fprintf(stderr, "cocoon-provider: %s:\n  %v\n", path, indent(err))
+		return 2
+	}
+	log, err := service.NewLogger(stderr, "provider", cfg.Config)
+	if err != nil {
+		fmt.Fprintln(stderr, "cocoon-provider:", err)
+		return 2
+	}
+	if unknown := service.UnknownEnv(fs, provider.EnvPrefix, os.Environ()); len(unknown) > 0 {
+		log.Warn("environment variables with the provider's prefix that match no flag", "vars", unknown)
+	}
+	var m provider.Metricer = provider.NoopMetrics{}
+	if cfg.MetricsListen != "" {
+		m = provider.NewMetrics()
+	}
+	p, err := provider.New(ctx, cfg, log, m)
+	if err != nil {
+		fmt.Fprintln(stderr, "cocoon-provider:", err)
+		return 2
+	}
+	started := make(chan struct{})
+	go func() {
+		select {
+		case <-started:
+		case <-ctx.Done():
+			return
+		}
+		printInfo(stdout, p.Info())
+	}()
+	err = service.Run(ctx, startNotifier{p, started}, service.RunOptions{DrainTimeout: cfg.DrainTimeout, Log: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "cocoon-provider:", err)
 		return 1
 	}
+	return 0
 }
 
-// mapFlag collects repeated NAME=VALUE flags.
-type mapFlag map[string]string
-
-func (m mapFlag) String() string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, k+"="+v)
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
+// startNotifier closes started once the daemon started.
+type startNotifier struct {
+	*provider.Provider
+	started chan struct{}
 }
 
-func (m mapFlag) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" || v == "" {
-		return fmt.Errorf("%q is not NAME=UPSTREAM_NAME", s)
+func (s startNotifier) Start(ctx context.Context) error {
+	if err := s.Provider.Start(ctx); err != nil {
+		return err
 	}
-	if _, dup := m[k]; dup {
-		return fmt.Errorf("model %q given twice", k)
-	}
-	m[k] = v
+	close(s.started)
 	return nil
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", ":8443", "address to serve RA-TLS on")
-	model := fs.String("model", "default", "GGUF file the embedded engine serves (\"default\": the embedded demo model "+models.DefaultModelName+")")
-	name := fs.String("model-name", "", "the model's registry name, which clients request (default: the file name without extension)")
-	pin := fs.String("sha256", "", "the weights' sha256 (the default model's is known; with --registry the catalog's is used)")
-	threads := fs.Int("threads", 0, "engine threads; 0 means all cores")
-	chatTemplate := fs.String("chat-template", "", "chat template family ("+strings.Join(embedded.Families, ", ")+"); default: from the GGUF")
-	upstreamURL := fs.String("upstream", "", "forward to this OpenAI-compatible server's API root (e.g. http://127.0.0.1:8000/v1) instead of the embedded engine; its API key is read from $"+envUpstreamKey)
-	upstreamModels := mapFlag{}
-	fs.Var(upstreamModels, "upstream-model", "registry name served and the upstream's name for it, NAME=UPSTREAM_NAME (repeat; with --upstream)")
-	rpc := fs.String("rpc", "", "toncenter v2 API root of the network, for --registry")
-	registry := fs.String("registry", "", "registry address: refuse to start unless every served model has one catalog entry, and pin the embedded weights to its hash")
-	sim := fs.Bool("simulated-tee", false, "serve SIMULATED evidence instead of TDX/SEV-SNP: devnet only, NOT A TEE")
-	gpu := fs.Bool("gpu", false, "add NVIDIA confidential-computing GPU evidence (needs a build with -tags nvml)")
-	certValidity := fs.Duration("cert-validity", 0, "lifetime of each RA-TLS certificate (default 1h)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+func indent(err error) string {
+	s := err.Error()
+	out := ""
+	for i, r := range s {
+		if r == '\n' && i < len(s)-1 {
+			out += "\n  "
+			continue
 		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+		out += string(r)
 	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
-	cfg := provider.Config{Listen: *listen, SimulatedTEE: *sim, GPU: *gpu, CertValidity: *certValidity,
-		Logger: slog.New(slog.NewTextHandler(stderr, nil))}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if *upstreamURL != "" {
-		for _, f := range []string{"model", "model-name", "sha256", "threads", "chat-template"} {
-			if set[f] {
-				return fmt.Errorf("%w: --%s is for the embedded engine, not with --upstream", errUsage, f)
-			}
-		}
-		cfg.Upstream = &upstream.Config{BaseURL: *upstreamURL, APIKey: os.Getenv(envUpstreamKey), Models: upstreamModels}
-	} else {
-		if len(upstreamModels) > 0 {
-			return fmt.Errorf("%w: --upstream-model needs --upstream", errUsage)
-		}
-		f, err := models.Read(*model)
-		if err != nil {
-			return err
-		}
-		if *name != "" {
-			f.Name = *name
-		}
-		expected := *pin
-		if expected == "" && f.Path == "" {
-			expected = models.DefaultSHA256
-		}
-		cfg.Embedded = &embedded.Config{ModelName: f.Name, Weights: f.Weights, ExpectedSHA256: expected, Threads: *threads, ChatTemplate: *chatTemplate}
-	}
-	if *registry != "" {
-		addr, err := address.ParseAddr(*registry)
-		if err != nil {
-			return fmt.Errorf("%w: --registry: %v", errUsage, err)
-		}
-		if *rpc == "" {
-			return fmt.Errorf("%w: --registry needs --rpc", errUsage)
-		}
-		client, release, err := dial.Dial(ctx, dial.Config{RPC: *rpc})
-		if err != nil {
-			return fmt.Errorf("%w: --rpc: %v", errUsage, err)
-		}
-		defer release()
-		cfg.Registry = contracts.RegistryClient{Chain: client, Address: addr}
-	}
-
-	srv, err := provider.New(cfg)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		_ = srv.Stop(context.Background())
-		return err
-	}
-	printInfo(stdout, srv.Info())
-	serveErr := srv.Wait(ctx)
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return errors.Join(serveErr, srv.Stop(stopCtx))
+	return out
 }
 
 func printInfo(w io.Writer, in provider.Info) {
@@ -200,14 +172,11 @@ func printInfo(w io.Writer, in provider.Info) {
 	if in.Measurement != ([32]byte{}) {
 		fmt.Fprintf(w, "WARNING: SIMULATED TEE (devnet only); measurement to allow-list: sim %x\n", in.Measurement)
 	}
+	fmt.Fprintf(w, "provider contract: %s\n", in.Provider.StringRaw())
+	fmt.Fprintf(w, "settlement wallet: %s\n", in.Wallet.StringRaw())
+	sort.Slice(in.Models, func(i, j int) bool { return in.Models[i].ID < in.Models[j].ID })
 	for _, m := range in.Models {
-		fmt.Fprintf(w, "model: %s", m.Name)
-		if m.WeightsSHA256 != "" {
-			fmt.Fprintf(w, " sha256 %s", m.WeightsSHA256)
-		}
-		if m.Catalog != nil {
-			fmt.Fprintf(w, " registry id %d", m.Catalog.ID)
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "model: %s registry id %d, prices %s / %s nanoTON per 1M prompt / completion tokens, context %d\n",
+			m.ID, m.Cocoon.ModelID, m.Cocoon.PromptPrice, m.Cocoon.CompletionPrice, m.Cocoon.ContextLength)
 	}
 }

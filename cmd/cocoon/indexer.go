@@ -17,9 +17,12 @@ func init() {
 
 const indexerUsage = `usage:
   cocoon indexer run --rpc URL --registry ADDRESS --data DIR [--listen ADDR] [--metrics-listen ADDR]
+                     [--oracle-api URL]...
       follow the registry and every Provider and Channel contract it deploys into DIR, and serve
-      the API (/api/v1/…, /api/openapi.json) and the explorer (/) on ADDR; every flag can also be
-      set as COCOON_INDEXER_<FLAG>`
+      the API (/api/v1/…, /api/openapi.json) and the explorer (/) on ADDR; with --oracle-api (an
+      oracle's HTTP API, repeatable), fetch the uptime tables behind that oracle's on-chain roots,
+      keep those that verify against them and show the providers' uptime; every flag can also be
+      set as COCOON_INDEXER_<FLAG> (COCOON_INDEXER_ORACLE_API: URLs separated by commas)`
 
 func runIndexer(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] != "run" {

@@ -27,6 +27,7 @@ func init() {
 
 const providerUsage = `usage: cocoon provider <verb> [flags]
 
+  init           --dir DIR          write the provider daemon's config file and settlement wallet
   register       --stake TON        register with the registry (or add stake to an existing provider)
   show           [--owner ADDRESS]  print the provider contract's state (default: the wallet's provider)
   set-endpoint   --url URL          publish the RA-TLS endpoint (https://host[:port][/path], at most 127 bytes)
@@ -101,6 +102,8 @@ func providerRun(ctx context.Context, args []string) error {
 		return providerRegister(ctx, rest)
 	case "show":
 		return providerShow(ctx, rest)
+	case "init":
+		return providerInit(ctx, rest)
 	case "set-endpoint", "set-price", "remove-price", "add-stake", "unstake", "withdraw", "pause", "resume", "exit":
 		return providerOwnerOp(ctx, verb, rest)
 	case "-h", "--help", "help":

@@ -160,6 +160,7 @@ func (d deliverer) deliver(ctx context.Context, o *ops.Ops, p *ops.Plan, signer 
 			return nil, err
 		}
 		fmt.Fprintf(walletOut, "%s: sign and send this transfer %sfrom %s:\n%s\n", p.Op, linkAmount, signer, link)
+		printLinkQR(walletOut, link)
 		return nil, nil
 	}
 	if d.noWait {

@@ -61,6 +61,7 @@ type API struct {
 	mu         sync.Mutex
 	cache      *snapshot               // REQUIRES mu
 	statsCache *statsCache             // REQUIRES mu
+	uptimes    *uptimeCache            // REQUIRES mu
 	details    map[string]*cachedValue // REQUIRES mu: pages and histories by key
 }
 
@@ -188,6 +189,7 @@ func (a *API) Handler() http.Handler {
 	route("GET /api/v1/channels", false, func(r *http.Request) (any, error) { return a.Channels(r.URL.Query().Get("provider")) })
 	route("GET /api/v1/channels/{address}", false, func(r *http.Request) (any, error) { return a.Channel(r.PathValue("address")) })
 	route("GET /api/v1/oracles", true, func(*http.Request) (any, error) { return a.Oracles() })
+	route("GET /api/v1/oracles/{address}", true, func(r *http.Request) (any, error) { return a.Oracle(r.PathValue("address")) })
 	route("GET /api/v1/stats", true, func(*http.Request) (any, error) { return a.Stats() })
 	route("GET /api/v1/stats/series", true, func(r *http.Request) (any, error) {
 		return a.Series(r.URL.Query().Get("interval"), r.URL.Query().Get("points"))
@@ -306,13 +308,14 @@ type StatusView struct {
 		Providers int `json:"providers"`
 		Channels  int `json:"channels"`
 	} `json:"accounts" desc:"followed contracts besides the registry"`
-	Transactions  int    `json:"transactions"`
-	Failed        int    `json:"failed" desc:"transactions whose compute or action phase failed"`
-	Bounced       int    `json:"bounced" desc:"transactions caused by a bounced message"`
-	UnknownBodies int    `json:"unknown_bodies" desc:"message bodies no Cocoon message matches, kept raw"`
-	Mismatches    int    `json:"mismatches" desc:"replayed states that differed from the contract's storage and were replaced by it"`
-	LastTxTime    *int64 `json:"last_tx_time" desc:"time of the newest transaction ingested"`
-	Now           int64  `json:"now" desc:"the time the views are computed at"`
+	Transactions  int         `json:"transactions"`
+	Failed        int         `json:"failed" desc:"transactions whose compute or action phase failed"`
+	Bounced       int         `json:"bounced" desc:"transactions caused by a bounced message"`
+	UnknownBodies int         `json:"unknown_bodies" desc:"message bodies no Cocoon message matches, kept raw"`
+	Mismatches    int         `json:"mismatches" desc:"replayed states that differed from the contract's storage and were replaced by it"`
+	LastTxTime    *int64      `json:"last_tx_time" desc:"time of the newest transaction ingested"`
+	UptimeTables  TableTotals `json:"uptime_tables" desc:"the oracles' uptime tables fetched (--oracle-api), all oracles"`
+	Now           int64       `json:"now" desc:"the time the views are computed at"`
 }
 
 // Status reports the indexer's own state.
@@ -324,6 +327,10 @@ func (a *API) Status() (*StatusView, error) {
 	v := &StatusView{Registry: *addr(a.cfg.Registry.StringRaw()), Transactions: c.Transactions, Failed: c.Failed,
 		Bounced: c.Bounced, UnknownBodies: c.Unknown, Mismatches: c.Mismatches, LastTxTime: timePtr(c.LastTime)}
 	v.Now = int64(a.now(c))
+	for _, t := range c.Tables {
+		v.UptimeTables.Verified += t.Verified
+		v.UptimeTables.Refused += t.Refused
+	}
 	if a.cfg.Status != nil {
 		s := a.cfg.Status()
 		v.Synced = s.Synced

@@ -23,6 +23,8 @@ type ProviderDetail struct {
 	StakeHistory        []StakeEntry        `json:"stake_history" desc:"stake, status and jail changes, oldest first (the last 200)"`
 	UsageHistory        []UsageEntry        `json:"usage_history" desc:"claims its channels reported, newest first (the last 200)"`
 	Earnings            []SeriesPoint       `json:"earnings" desc:"claims paid to this provider per day, the last 30 days"`
+	UptimeHistory       []UptimeDay         `json:"uptime_history" desc:"uptime per day, the last 30 days, oldest first"`
+	UptimeEntries       []UptimeEntry       `json:"uptime_entries" desc:"its entries in the oracles' verified tables, newest first (the last 50)"`
 	ChannelList         []ChannelSummary    `json:"channel_list" desc:"its payment channels"`
 	Transactions        []TxSummary         `json:"transactions" desc:"its newest transactions (at most 50)"`
 }
@@ -226,6 +228,9 @@ func (a *API) provider(st *state.State) (*ProviderDetail, error) {
 	d := &ProviderDetail{ProviderView: s.w.provider(st, len(h.channels)), PriceHistory: h.prices, AttestationTimeline: h.attest,
 		StakeHistory: h.stake, UsageHistory: h.usage, ChannelList: h.channels, Transactions: h.txs,
 		Earnings: series(h.earned, s.now/86400, 30, 86400)}
+	if d.UptimeHistory, d.UptimeEntries, err = a.uptimeDetail(st.Address, s.now); err != nil {
+		return nil, err
+	}
 	if p := st.Provider.Params; p != nil {
 		d.Params = &ProviderParamsView{MinStake: amount(p.MinStake), UnbondingPeriod: p.UnbondingPeriod, Treasury: addr(p.Treasury)}
 	}

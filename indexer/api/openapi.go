@@ -45,7 +45,9 @@ var endpoints = []endpoint{
 		params: []param{{name: "provider", in: "query", typ: "string", desc: "the Provider contract whose channels to list"}}},
 	{path: "/api/v1/channels/{address}", summary: "A channel's state, deposits, claims and closes", result: ChannelDetail{},
 		params: []param{{name: "address", in: "path", typ: "string", required: true, desc: "the Channel contract, raw or user-friendly"}}},
-	{path: "/api/v1/oracles", summary: "The oracle set, allowed measurements and uptime roots", result: OracleSet{}},
+	{path: "/api/v1/oracles", summary: "The oracle set, allowed measurements and each oracle's latest uptime root", result: OracleSet{}},
+	{path: "/api/v1/oracles/{address}", summary: "An oracle, current or removed, with its uptime commitments and what became of their tables", result: OracleDetail{},
+		params: []param{{name: "address", in: "path", typ: "string", required: true, desc: "the oracle's wallet, raw or user-friendly"}}},
 	{path: "/api/v1/stats", summary: "Network numbers: providers, channels, stake, tokens served and TON paid (24 h, previous 24 h, total)", result: StatsView{}},
 	{path: "/api/v1/stats/series", summary: "Claims per hour or per day", result: SeriesView{},
 		params: []param{

@@ -50,6 +50,15 @@ func (a *API) snap() (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	addrs := make([]string, 0, len(all))
+	for _, st := range all {
+		if st.Provider != nil {
+			addrs = append(addrs, st.Address)
+		}
+	}
+	if s.w.uptime, err = a.uptimesLocked(gen, now, addrs); err != nil {
+		return nil, err
+	}
 	for _, st := range all {
 		if st.Provider == nil {
 			continue

@@ -109,14 +109,6 @@ type OracleVote struct {
 	ClaimHash  string `json:"claim_hash"`
 }
 
-// Uptime is a provider's measured availability over 1, 7 and 30 days, as a fraction (0..1).
-// Oracles commit uptime on-chain in a later protocol version: until then every value is null.
-type Uptime struct {
-	Day   *float64 `json:"1d" desc:"fraction of the last day; null until oracles commit uptime"`
-	Week  *float64 `json:"7d" desc:"fraction of the last 7 days; null until oracles commit uptime"`
-	Month *float64 `json:"30d" desc:"fraction of the last 30 days; null until oracles commit uptime"`
-}
-
 // UsageView is what a provider's channels reported (Provider contract's usage totals).
 type UsageView struct {
 	PromptTokens     string `json:"prompt_tokens"`
@@ -131,6 +123,8 @@ type UsageView struct {
 type world struct {
 	now uint32
 	reg *state.Registry
+	// uptime by provider (raw); a provider missing has no measurement.
+	uptime map[string]Uptime
 }
 
 func (w world) modelName(id uint32) *string {
@@ -152,6 +146,7 @@ func (w world) provider(st *state.State, channels int) ProviderView {
 		Stake: amount(p.Stake), Unbonding: amount(p.Unbonding), Balance: amountPtr(st.Balance),
 		Models: []ProviderModel{}, Attestation: w.attestation(p), RegisteredAt: timePtr(st.Totals.RegisteredAt),
 		Channels: channels, Usage: UsageView{PromptTokens: "0", CompletionTokens: "0", Tokens: "0", Earned: amount(nil)},
+		Uptime: w.uptime[st.Address],
 	}
 	if p.Unbonding != nil && p.Unbonding.Sign() > 0 {
 		v.UnlockAt = timePtr(p.UnlockAt)

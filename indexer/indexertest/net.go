@@ -21,6 +21,8 @@ import (
 	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
+	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/uptime"
 )
 
 // Options configure a Net.
@@ -222,6 +224,49 @@ func (n *Net) Vote(oracle, owner *Actor, measurement, digest, tlsKey []byte, val
 	n.T.Helper()
 	return n.Msg(oracle, n.Registry, "0.5", contracts.SubmitOracleVote{QueryID: n.QueryID(), ProviderOwner: owner.Address(),
 		Claim: &contracts.AttestationClaim{MeasurementHash: measurement, EvidenceDigest: digest, TLSKeyHash: tlsKey, ValidUntil: validUntil}})
+}
+
+// Ops is the protocol operations (contracts/ops) on the registry sent from a's wallet, through a's
+// transaction manager, on the devnet's clock.
+func (n *Net) Ops(a *Actor) *ops.Ops {
+	return &ops.Ops{Chain: n.D.Client(), Sender: a.M, Registry: n.Registry, Clock: func(context.Context) (time.Time, error) { return n.D.Now(), nil }}
+}
+
+// UptimeTable is a table of count made-up providers for epoch (the scenario's oracles probe nobody).
+func UptimeTable(epoch uint32, count int) *uptime.Table {
+	entries := make([]uptime.Entry, count)
+	for i := range entries {
+		h := sha256.Sum256([]byte("indexertest/uptime/" + itoa(i)))
+		entries[i] = uptime.Entry{Provider: address.NewAddress(0, 0, h[:]), ProbesOK: uint32(90 + i), ProbesTotal: 96, LatencyP50Ms: 40, LatencyP90Ms: 80}
+	}
+	t, err := uptime.Build(epoch, entries)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// PlanUptime plans oracle's commitment of table (ops.PlanUptimeRoot, the registry's checks included).
+func (n *Net) PlanUptime(oracle *Actor, t *uptime.Table) (*ops.UptimePlan, error) {
+	root := t.Root()
+	return n.Ops(oracle).PlanUptimeRoot(n.Ctx, ops.UptimeRootInput{Epoch: t.Epoch, Root: root[:], ProviderCount: t.Count()})
+}
+
+// CommitUptime has oracle commit table's root (ops.PlanUptimeRoot, then ops.SendUptimeRoot) and
+// fails the test unless the registry stored it.
+func (n *Net) CommitUptime(oracle *Actor, t *uptime.Table) {
+	n.T.Helper()
+	p, err := n.PlanUptime(oracle, t)
+	if err != nil {
+		n.T.Fatalf("%s: %v", oracle.Name, err)
+	}
+	res, err := n.Ops(oracle).SendUptimeRoot(n.Ctx, p)
+	if err != nil {
+		n.T.Fatalf("%s: %v", oracle.Name, err)
+	}
+	if c := res.Commitment; !c.Found || c.Epoch != t.Epoch {
+		n.T.Fatalf("%s: the registry holds %+v after committing epoch %d", oracle.Name, c, t.Epoch)
+	}
 }
 
 // Client is a payment-channel client: a wallet and an ed25519 channel key.

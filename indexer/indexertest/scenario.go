@@ -12,6 +12,8 @@ import (
 	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
+	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/uptime"
 	"github.com/cocoon-go/cocoon/voucher"
 )
 
@@ -39,6 +41,9 @@ type World struct {
 	Channel, Coop, Stray *address.Address
 	// UnknownBodies counts the bodies no Cocoon message matches that the scenario sent.
 	UnknownBodies int
+	// UptimeCommits counts the uptime roots the registry accepted (the fourth oracle's is gone
+	// from its storage with the oracle, not from the history).
+	UptimeCommits int
 }
 
 // Scenario runs every operation of the three contracts on n, bounces and failures included:
@@ -72,6 +77,38 @@ func Scenario(n *Net) *World {
 		o := n.Actor("oracle-"+string(rune('a'+i)), "50")
 		w.Oracles = append(w.Oracles, o)
 		n.Succeeded(n.Gover(contracts.AddOracle{QueryID: n.QueryID(), Wallet: o.Address(), PublicKey: bytes.Repeat([]byte{byte(0x10 + i)}, 32)}))
+	}
+	// Uptime commitments (contracts/ops PlanUptimeRoot, SendUptimeRoot): the first oracle commits
+	// two epochs, the second one, the fourth one before it leaves (RemoveOracle deletes it).
+	epoch := uptime.Epoch(n.D.Now(), time.Hour)
+	n.CommitUptime(w.Oracles[0], UptimeTable(epoch-2, 3))
+	stale, err := n.PlanUptime(w.Oracles[0], UptimeTable(epoch-1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.CommitUptime(w.Oracles[0], UptimeTable(epoch, 5))
+	n.CommitUptime(w.Oracles[1], UptimeTable(epoch, 1))
+	n.CommitUptime(w.Oracles[3], UptimeTable(epoch, 2))
+	w.UptimeCommits = 4
+	// Refused, before sending and by the registry: a plan that went stale (an epoch not above the
+	// last committed one, 123), and a stranger's commitment (114).
+	if _, err := n.PlanUptime(w.Oracles[0], UptimeTable(epoch-1, 3)); !ops.IsRefusal(err, contracts.ExitUptimeEpochNotNewer) {
+		t.Fatalf("PlanUptimeRoot of an old epoch: %v", err)
+	}
+	if _, err := n.Ops(w.Oracles[0]).SendUptimeRoot(n.Ctx, stale); !isExit(err, contracts.ExitUptimeEpochNotNewer) {
+		t.Fatalf("a stale commitment: %v", err)
+	}
+	outsider := n.Actor("uptime-outsider", "5")
+	if _, err := n.PlanUptime(outsider, UptimeTable(epoch, 1)); !ops.IsRefusal(err, contracts.ExitNotOracle) {
+		t.Fatalf("PlanUptimeRoot by a stranger: %v", err)
+	}
+	root := UptimeTable(epoch+1, 1).Root()
+	forged, err := n.Ops(w.Oracles[1]).PlanUptimeRoot(n.Ctx, ops.UptimeRootInput{Oracle: w.Oracles[1].Address(), Epoch: epoch + 1, Root: root[:], ProviderCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := ExitCodeAt(n.Send(outsider, forged.To, forged.Value, forged.Body, nil), reg); code != int(contracts.ExitNotOracle) {
+		t.Fatalf("SubmitUptimeRoot by a stranger: exit code %d", code)
 	}
 	// The fourth oracle leaves again (oracle epoch 1): its slot is free.
 	n.Succeeded(n.Gover(contracts.RemoveOracle{QueryID: n.QueryID(), Wallet: w.Oracles[3].Address()}))
@@ -208,6 +245,11 @@ func Scenario(n *Net) *World {
 	// Bob ends jailed again: his effective status is jailed until then.
 	n.Succeeded(n.Gover(contracts.JailProvider{QueryID: n.QueryID(), ProviderOwner: w.Bob.Address(), Until: now + 3600}))
 	return w
+}
+
+func isExit(err error, want contracts.ExitCode) bool {
+	code, ok := contracts.AsExitCode(err)
+	return ok && code == want
 }
 
 // Stranger sends an owner operation to a provider from any actor (a stranger's attempt).

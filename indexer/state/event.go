@@ -7,7 +7,7 @@ import (
 )
 
 // Event types. Provider: EvRegistered … EvUsage; channel: EvOpened … EvUsageBounced; registry: the
-// governance and catalog changes (EvRegistry, with Op and Fields).
+// governance and catalog changes (EvRegistry, with Op and Fields) and uptime commitments.
 const (
 	EvRegistered        = "registered"           // first registration: Amount staked
 	EvStakeAdded        = "stake_added"          // registration top-up or AddStake: Amount
@@ -34,7 +34,8 @@ const (
 	EvClosed       = "closed"        // Amount refunded, Counterparty (refund to), Cooperative
 	EvUsageBounced = "usage_bounced" // the usage report bounced: the channel paid Earned and Fee itself
 
-	EvRegistry = "registry" // Op names the governance or catalog message; Fields are its fields
+	EvRegistry   = "registry"    // Op names the governance or catalog message; Fields are its fields
+	EvUptimeRoot = "uptime_root" // an oracle's SubmitUptimeRoot: Oracle, Epoch, Root, ProviderCount
 )
 
 // Event is one change in an account's history, caused by one successful transaction.
@@ -73,6 +74,9 @@ type Event struct {
 	TLSKeyHash     string `json:"tls_key_hash,omitempty"`
 	ValidUntil     uint32 `json:"valid_until,omitempty"`
 	Round          uint32 `json:"round,omitempty"`
+	// Root and ProviderCount: an uptime commitment (Epoch is then the oracle's uptime epoch).
+	Root          string  `json:"root,omitempty"`
+	ProviderCount *uint32 `json:"provider_count,omitempty"`
 
 	Channel          string `json:"channel,omitempty"`
 	Counterparty     string `json:"counterparty,omitempty"`

@@ -43,10 +43,28 @@ type RegistryParams struct {
 	MaxAttestationLifetime uint32   `json:"max_attestation_lifetime"`
 }
 
-// Oracle is one member of the oracle set.
+// Oracle is one member of the oracle set (contracts.OracleInfo).
 type Oracle struct {
 	PublicKey string `json:"public_key"`
 	Slot      uint8  `json:"slot"`
+	// Uptime is the oracle's latest uptime commitment; nil before its first SubmitUptimeRoot.
+	Uptime *Commitment `json:"uptime"`
+}
+
+// Commitment mirrors contracts.UptimeCommitment (root hex).
+type Commitment struct {
+	Epoch         uint32 `json:"epoch"`
+	Root          string `json:"root"`
+	ProviderCount uint32 `json:"provider_count"`
+	// CommittedAt is the unix time of the registry transaction that stored it.
+	CommittedAt uint32 `json:"committed_at"`
+}
+
+func commitmentFrom(u *contracts.UptimeCommitment) *Commitment {
+	if u == nil {
+		return nil
+	}
+	return &Commitment{Epoch: u.Epoch, Root: hex.EncodeToString(u.Root), ProviderCount: u.ProviderCount, CommittedAt: u.CommittedAt}
 }
 
 // Model is one catalog entry.
@@ -99,7 +117,7 @@ func registryFrom(st *contracts.RegistryStorage) (*Registry, error) {
 		return nil, err
 	}
 	for _, o := range os {
-		r.Oracles[o.Wallet.StringRaw()] = Oracle{PublicKey: hex.EncodeToString(o.PublicKey), Slot: o.Slot}
+		r.Oracles[o.Wallet.StringRaw()] = Oracle{PublicKey: hex.EncodeToString(o.PublicKey), Slot: o.Slot, Uptime: commitmentFrom(o.Uptime)}
 	}
 	if st.Catalog != nil {
 		models, err := st.Catalog.ModelList()
@@ -133,6 +151,16 @@ func (s *State) applyRegistry(e *emitter, tx *decode.Tx) {
 			t.Votes++
 			t.LastVote = tx.Now
 		}
+	case contracts.SubmitUptimeRoot:
+		// The registry accepted it, so the sender is an oracle and the epoch is above its last.
+		emit = false
+		c := commitmentFrom(&contracts.UptimeCommitment{Epoch: m.Epoch, Root: m.Root, ProviderCount: m.ProviderCount, CommittedAt: tx.Now})
+		if o, ok := r.Oracles[in.Src]; ok {
+			o.Uptime = c
+			r.Oracles[in.Src] = o
+		}
+		s.oracleTotals(in.Src).Commitments++
+		e.add(Event{Type: EvUptimeRoot, Oracle: in.Src, Epoch: c.Epoch, Root: c.Root, ProviderCount: u32(c.ProviderCount)})
 	case contracts.RegisterProvider, contracts.OpenChannel:
 		emit = false // forwarded: the provider's or channel's history records the effect
 	case contracts.SlashProvider, contracts.JailProvider, contracts.UnjailProvider, contracts.WithdrawRegistrySurplus:

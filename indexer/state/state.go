@@ -79,6 +79,8 @@ type OracleTotals struct {
 	RemovedAt uint32 `json:"removed_at,omitempty"`
 	Votes     int    `json:"votes"`
 	LastVote  uint32 `json:"last_vote,omitempty"`
+	// Commitments counts its uptime roots the registry accepted.
+	Commitments int `json:"commitments,omitempty"`
 }
 
 // New is the state of an account not seen yet.

@@ -242,6 +242,10 @@ func (w *writer) tx(ak, tk []byte, rec *decode.Tx, events []state.Event) error {
 			bucket.Deposits.Add(bucket.Deposits, ev.Amount)
 		case state.EvClosed:
 			bucket.Refunds.Add(bucket.Refunds, ev.Amount)
+		case state.EvUptimeRoot:
+			if err := w.commitment(ev); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

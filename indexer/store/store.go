@@ -17,6 +17,7 @@
 //	P provider channel   (empty) the channels of a provider
 //	B hour               Bucket: claims, money and tokens of one hour (unix time / 3600)
 //	G                    Counters
+//	U Q V W              uptime commitments, their tables and verified entries (see uptime.go)
 //
 // Ingest writes one account's transactions, everything derived from them and the account's cursor
 // in one synced batch: a crash leaves either all of it or none, and a restart continues from the
@@ -132,6 +133,8 @@ type Counters struct {
 	Mismatches int `json:"mismatches"`
 	// LastTime is the newest transaction time ingested.
 	LastTime uint32 `json:"last_time"`
+	// Tables are the oracles' uptime tables by oracle wallet (raw): verified and refused.
+	Tables map[string]TableCounts `json:"tables,omitempty"`
 }
 
 // Bucket sums one hour.

@@ -34,7 +34,26 @@ var funcs = template.FuncMap{
 	"trend":     func(s string) string { return "trend-" + s },
 	"statusCls": func(s string) string { return "status status-" + s },
 	"nano":      func(a api.Amount) string { return a.Nano },
-	"nanop":     func(a *api.Amount) string { return optional(a, func(x api.Amount) string { return x.Nano }) },
+	"pct":       func(v any) string { return polyString(v, formatPct) },
+	"pctv": func(f *float64) string {
+		if f == nil {
+			return "-1"
+		}
+		return fmt.Sprint(*f)
+	},
+	"ms": func(v any) string { return polyString(v, func(x uint32) string { return fmt.Sprintf("%d ms", x) }) },
+	"tableCls": func(state string) string {
+		switch state {
+		case "verified":
+			return "badge ok"
+		case "refused":
+			return "badge fail"
+		case "pending":
+			return "badge"
+		}
+		return "badge warn"
+	},
+	"nanop": func(a *api.Amount) string { return optional(a, func(x api.Amount) string { return x.Nano }) },
 	"modelNames": func(ms []api.ProviderModel) string {
 		var out []string
 		for _, m := range ms {
@@ -97,6 +116,9 @@ func formatTON(a api.Amount) string {
 	}
 	return trim(fmt.Sprintf("%.4f", f)) + " TON"
 }
+
+// formatPct renders a fraction (0..1) as a percentage: "99.5%".
+func formatPct(f float64) string { return trim(fmt.Sprintf("%.2f", f*100)) + "%" }
 
 func tonFloat(a api.Amount) float64 {
 	f, _ := new(big.Rat).SetFrac(bigOf(a.Nano), big.NewInt(1_000_000_000)).Float64()

@@ -26,14 +26,21 @@ type Bar struct {
 	Tip   string  // the tooltip's value text
 }
 
-// BarChart draws bars; unit labels the axis maximum.
+// BarChart draws bars scaled to the largest; unit labels the axis maximum.
 func BarChart(title string, bars []Bar, unit string) template.HTML {
-	var b strings.Builder
-	open(&b, title)
 	maxV := 0.0
 	for _, x := range bars {
 		maxV = math.Max(maxV, x.Value)
 	}
+	return barChart(title, bars, unit, maxV)
+}
+
+// PercentChart draws bars of percentages (0–100) on a fixed 0–100 % axis.
+func PercentChart(title string, bars []Bar) template.HTML { return barChart(title, bars, "%", 100) }
+
+func barChart(title string, bars []Bar, unit string, maxV float64) template.HTML {
+	var b strings.Builder
+	open(&b, title)
 	axes(&b, maxV, unit)
 	if len(bars) > 0 {
 		slot := (chartW - padL - padR) / float64(len(bars))

@@ -38,7 +38,7 @@ func New(a *api.API, m api.Metricer) *Web {
 		m = api.NoopMetrics{}
 	}
 	w := &Web{api: a, m: m, pages: map[string]*template.Template{}}
-	for _, p := range []string{"index", "providers", "provider", "channel", "tx", "models", "oracles", "error"} {
+	for _, p := range []string{"index", "providers", "provider", "channel", "tx", "models", "oracles", "oracle", "error"} {
 		w.pages[p] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return w
@@ -75,6 +75,7 @@ func (w *Web) Handler() http.Handler {
 	page("GET /tx/{hash}", "tx", w.tx)
 	page("GET /models", "models", func(*http.Request) (any, error) { return w.api.Models() })
 	page("GET /oracles", "oracles", func(*http.Request) (any, error) { return w.api.Oracles() })
+	page("GET /oracles/{address}", "oracle", w.oracle)
 	mux.HandleFunc("GET /search", w.search)
 	static, _ := fs.Sub(files, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
@@ -123,9 +124,13 @@ func (w *Web) search(rw http.ResponseWriter, r *http.Request) {
 			http.Redirect(rw, r, "/channels/"+url.PathEscape(raw), http.StatusSeeOther)
 			return
 		}
+		if _, err := w.api.Oracle(raw); err == nil {
+			http.Redirect(rw, r, "/oracles/"+url.PathEscape(raw), http.StatusSeeOther)
+			return
+		}
 	}
 	w.render(rw, http.StatusNotFound, "error", &api.Error{Status: http.StatusNotFound, Code: "not_found",
-		Message: fmt.Sprintf("Nothing indexed matches %q: search for a provider or channel address, or a transaction hash.", q)})
+		Message: fmt.Sprintf("Nothing indexed matches %q: search for a provider, channel or oracle address, or a transaction hash.", q)})
 }
 
 // ---------------------------------------------------------------- pages
@@ -256,6 +261,7 @@ type providerPage struct {
 	P                          *api.ProviderDetail
 	PriceChart, StakeChart     template.HTML
 	EarningsChart, AttestChart template.HTML
+	UptimeChart                template.HTML
 	Votes                      []api.AttestationEntry
 	Now                        int64
 }
@@ -310,6 +316,15 @@ func (w *Web) provider(r *http.Request) (any, error) {
 	p.StakeChart = StepChart("Bonded stake", []Line{stake}, from, now, "TON")
 	bars := seriesBars(&api.SeriesView{Points: d.Earnings}, "Jan 2", func(pt api.SeriesPoint) (float64, string) { return tonFloat(pt.Earned), formatTON(pt.Earned) })
 	p.EarningsChart = BarChart("Earned per day, last 30 days", bars, "TON")
+	var ups []Bar
+	for _, day := range d.UptimeHistory {
+		b := Bar{Label: time.Unix(day.Start, 0).UTC().Format("Jan 2"), Tip: "not probed"}
+		if day.Uptime != nil {
+			b.Value, b.Tip = *day.Uptime*100, fmt.Sprintf("%s (%d of %d probes, %d oracles)", formatPct(*day.Uptime), day.ProbesOK, day.Probes, day.Oracles)
+		}
+		ups = append(ups, b)
+	}
+	p.UptimeChart = PercentChart("Uptime per day, last 30 days", ups)
 	var spans []Span
 	for _, e := range d.AttestationTimeline {
 		switch e.Type {
@@ -332,6 +347,26 @@ func (w *Web) provider(r *http.Request) (any, error) {
 		p.AttestChart = Timeline("Confirmed attestations (from confirmation to valid until)", spans, lo, hi)
 	}
 	return p, nil
+}
+
+type oraclePage struct {
+	O     *api.OracleDetail
+	Chart template.HTML
+}
+
+// oracle is an oracle's page: what it did and its uptime commitments with their tables.
+func (w *Web) oracle(r *http.Request) (any, error) {
+	d, err := w.api.Oracle(r.PathValue("address"))
+	if err != nil {
+		return nil, err
+	}
+	var bars []Bar
+	for i := min(len(d.UptimeHistory), 48) - 1; i >= 0; i-- {
+		c := d.UptimeHistory[i]
+		bars = append(bars, Bar{Label: fmt.Sprintf("epoch %d", c.Epoch), Value: float64(c.ProviderCount),
+			Tip: fmt.Sprintf("%d providers, table %s", c.ProviderCount, c.Table.State)})
+	}
+	return &oraclePage{O: d, Chart: BarChart("Providers in each committed table, last 48", bars, "providers")}, nil
 }
 
 func (w *Web) channel(r *http.Request) (any, error) { return w.api.Channel(r.PathValue("address")) }

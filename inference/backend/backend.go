@@ -8,6 +8,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -51,8 +52,27 @@ type Model struct {
 
 // Message is one chat message.
 type Message struct {
-	Role    string // "system", "user" or "assistant"
+	Role    string // "system", "user" or "assistant" ("tool" for a Passthrough backend)
 	Content string
+	// Raw is the message as the client sent it (tool calls, tool results), set only for a
+	// Passthrough backend, which forwards it instead of Role and Content.
+	Raw json.RawMessage
+}
+
+// Passthrough is a backend that forwards OpenAI parameters it does not interpret itself to a
+// server that implements them (an upstream: vLLM, SGLang): tools, tool_choice, response_format,
+// logprobs, top_logprobs. The HTTP layer puts the ones it Passes in Request.Extra instead of
+// refusing them, and gives messages their Raw form; the answer's tool calls and log probabilities
+// come back through Request.OnParts.
+type Passthrough interface {
+	Passes(param string) bool
+}
+
+// Parts are the pieces of an answer beyond its text, as the server sent them: a streamed chunk's
+// delta.tool_calls (a whole answer's message.tool_calls) and its choice's logprobs. Nil when absent.
+type Parts struct {
+	ToolCalls json.RawMessage
+	Logprobs  json.RawMessage
 }
 
 // Request is one inference request, already validated by the HTTP layer.
@@ -73,6 +93,24 @@ type Request struct {
 	TopP        *float32
 	Seed        *uint64
 	Stop        []string
+
+	// Whole: the caller delivers the answer only once it is complete (a non-streamed request), so
+	// the backend may run it without streaming (an upstream then answers in one JSON document);
+	// onText may be called once, at the end. A cancelled whole request delivered nothing.
+	Whole bool
+
+	// Extra holds the parameters a Passthrough backend forwards, by name, as the client sent them.
+	Extra map[string]json.RawMessage
+	// OnParts, when set, receives the tool calls and log probabilities of the answer, in order with
+	// its text (after the Progress of the same piece). An error stops generation like onText's.
+	OnParts func(Parts) error
+
+	// Progress, when set, is called before each onText with the usage so far: the prompt tokens and
+	// the completion tokens generated up to and including the text about to be delivered (a few more
+	// when the backend holds text back for a possible stop sequence). A provider meters a stream cut
+	// short with it. Backends that cannot tell (an upstream that reports usage only at the end) never
+	// call it.
+	Progress func(Usage)
 }
 
 // Usage is token accounting for one request.
@@ -96,6 +134,8 @@ type Result struct {
 const (
 	FinishStop   = "stop"
 	FinishLength = "length"
+	// FinishToolCalls: the model called tools (a Passthrough backend's server).
+	FinishToolCalls = "tool_calls"
 )
 
 // Sentinel errors. Every request error a backend returns wraps one of them (the typed errors below

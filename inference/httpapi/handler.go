@@ -42,6 +42,7 @@ type Handler struct {
 	now         func() time.Time
 	log         *slog.Logger
 	hook        ResultHook
+	meter       Meter  // nil: free
 	fingerprint string // system_fingerprint of every response; "" omits it
 }
 
@@ -140,30 +141,30 @@ func (h *Handler) modelObject(m backend.Model) openai.ModelObject {
 }
 
 // decodeBody reads one JSON object into v, with OpenAI's wording for unparsable bodies and for
-// fields of the wrong JSON type.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) *openai.Error {
+// fields of the wrong JSON type, and returns the body.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, *openai.Error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &openai.Error{Status: http.StatusRequestEntityTooLarge, Type: openai.TypeInvalidRequest,
+			return nil, &openai.Error{Status: http.StatusRequestEntityTooLarge, Type: openai.TypeInvalidRequest,
 				Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes)}
 		}
-		return badRequest("failed to read the request body: %v", err)
+		return nil, badRequest("failed to read the request body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return badParam(openai.CodeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
+			return nil, badParam(openai.CodeInvalidType, typeErr.Field, "Invalid type for '%s': expected %s, but got %s instead.",
 				typeErr.Field, jsonKind(typeErr.Type), article(typeErr.Value))
 		}
-		return badRequest("We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
+		return nil, badRequest("We could not parse the JSON body of your request: %v. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)", err)
 	}
 	if dec.More() {
-		return badRequest("We could not parse the JSON body of your request: trailing data after the JSON object.")
+		return nil, badRequest("We could not parse the JSON body of your request: trailing data after the JSON object.")
 	}
-	return nil
+	return body, nil
 }
 
 // badParam is a 400 invalid_request_error naming param, with an OpenAI error code.
@@ -309,19 +310,53 @@ func nullish(raw json.RawMessage) bool {
 	return len(t) == 0 || string(t) == "null"
 }
 
-// chatExtras refuses chat parameters that would change the answer in ways Cocoon cannot serve.
-func chatExtras(cr *openai.ChatCompletionRequest) *openai.Error {
-	if cr.Logprobs != nil && *cr.Logprobs {
+// passes reports whether the backend forwards param to a server that implements it.
+func (h *Handler) passes(param string) bool {
+	p, ok := h.backend.(backend.Passthrough)
+	return ok && p.Passes(param)
+}
+
+// passthrough takes the parameters the backend forwards out of the request body (raw, as sent),
+// and the messages as sent; nil when it forwards none.
+func (h *Handler) passthrough(body []byte, names ...string) (extra map[string]json.RawMessage, messages []json.RawMessage) {
+	if _, ok := h.backend.(backend.Passthrough); !ok {
+		return nil, nil
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return nil, nil
+	}
+	for _, n := range names {
+		if v, ok := doc[n]; ok && h.passes(n) && !nullish(v) {
+			if extra == nil {
+				extra = map[string]json.RawMessage{}
+			}
+			extra[n] = v
+		}
+	}
+	_ = json.Unmarshal(doc["messages"], &messages)
+	return extra, messages
+}
+
+// chatExtras refuses chat parameters that would change the answer in ways this server cannot
+// serve; those the backend passes to a server that implements them (extra) are not refused.
+func chatExtras(cr *openai.ChatCompletionRequest, extra map[string]json.RawMessage) *openai.Error {
+	_, passLogprobs := extra["logprobs"]
+	if cr.Logprobs != nil && *cr.Logprobs && !passLogprobs {
 		return unsupported("logprobs", "log probabilities are not returned")
 	}
-	if cr.TopLogprobs != nil && *cr.TopLogprobs != 0 {
+	if _, ok := extra["top_logprobs"]; cr.TopLogprobs != nil && *cr.TopLogprobs != 0 && !ok {
 		return unsupported("top_logprobs", "log probabilities are not returned")
 	}
-	if t := bytes.TrimSpace(cr.Tools); !nullish(t) && string(t) != "[]" {
-		return unsupported("tools", "the models it serves do not call tools")
+	if _, ok := extra["tools"]; !ok {
+		if t := bytes.TrimSpace(cr.Tools); !nullish(t) && string(t) != "[]" {
+			return unsupported("tools", "the models it serves do not call tools")
+		}
 	}
-	if t := bytes.TrimSpace(cr.ToolChoice); !nullish(t) && string(t) != `"none"` {
-		return unsupported("tool_choice", "the models it serves do not call tools")
+	if _, ok := extra["tool_choice"]; !ok {
+		if t := bytes.TrimSpace(cr.ToolChoice); !nullish(t) && string(t) != `"none"` {
+			return unsupported("tool_choice", "the models it serves do not call tools")
+		}
 	}
 	if t := bytes.TrimSpace(cr.Functions); !nullish(t) && string(t) != "[]" {
 		return unsupported("functions", "the models it serves do not call functions")
@@ -329,7 +364,7 @@ func chatExtras(cr *openai.ChatCompletionRequest) *openai.Error {
 	if t := bytes.TrimSpace(cr.FunctionCall); !nullish(t) && string(t) != `"none"` {
 		return unsupported("function_call", "the models it serves do not call functions")
 	}
-	if cr.ResponseFormat != nil && cr.ResponseFormat.Type != "text" {
+	if _, ok := extra["response_format"]; cr.ResponseFormat != nil && cr.ResponseFormat.Type != "text" && !ok {
 		return badParam(openai.CodeUnsupportedValue, "response_format.type",
 			"Unsupported value: 'response_format.type' does not support %q on this server. Only \"text\" is supported.", cr.ResponseFormat.Type)
 	}
@@ -355,12 +390,14 @@ func chatExtras(cr *openai.ChatCompletionRequest) *openai.Error {
 	return nil
 }
 
-// completionExtras refuses legacy-completion parameters Cocoon cannot serve.
-func completionExtras(cr *openai.CompletionRequest) *openai.Error {
+// completionExtras refuses legacy-completion parameters this server cannot serve (logprobs only
+// when the backend does not pass it on: extra).
+func completionExtras(cr *openai.CompletionRequest, extra map[string]json.RawMessage) *openai.Error {
+	_, passLogprobs := extra["logprobs"]
 	switch {
 	case cr.Echo:
 		return unsupported("echo", "the prompt is not echoed")
-	case cr.Logprobs != nil:
+	case cr.Logprobs != nil && !passLogprobs:
 		return unsupported("logprobs", "log probabilities are not returned")
 	case cr.BestOf != nil && *cr.BestOf != 1:
 		return unsupported("best_of", "use n for several completions")
@@ -372,11 +409,23 @@ func completionExtras(cr *openai.CompletionRequest) *openai.Error {
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	var cr openai.ChatCompletionRequest
-	if e := decodeBody(w, r, &cr); e != nil {
+	body, e := decodeBody(w, r, &cr)
+	if e != nil {
 		openai.WriteError(w, e)
 		return
 	}
-	req := backend.Request{Chat: true}
+	// The body is parsed a second time only when something may pass through as sent.
+	var extra map[string]json.RawMessage
+	var rawMessages []json.RawMessage
+	toolMessages := false
+	for _, m := range cr.Messages {
+		toolMessages = toolMessages || len(m.ToolCalls) > 0 || m.ToolCallID != ""
+	}
+	if toolMessages || cr.Tools != nil || cr.ToolChoice != nil || cr.ParallelToolCalls != nil || cr.ResponseFormat != nil ||
+		cr.Logprobs != nil || cr.TopLogprobs != nil {
+		extra, rawMessages = h.passthrough(body, "tools", "tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs")
+	}
+	req := backend.Request{Chat: true, Extra: extra}
 	maxTokens, maxParam := cr.MaxTokens, "max_tokens"
 	if cr.MaxCompletionTokens != nil {
 		maxTokens, maxParam = cr.MaxCompletionTokens, "max_completion_tokens"
@@ -387,7 +436,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, e)
 		return
 	}
-	if e := chatExtras(&cr); e != nil {
+	if e := chatExtras(&cr, extra); e != nil {
 		openai.WriteError(w, e)
 		return
 	}
@@ -405,63 +454,84 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			openai.WriteError(w, badParam(openai.CodeInvalidValue, fmt.Sprintf("messages[%d].content", i), "Invalid 'messages[%d].content': %v.", i, err))
 			return
 		}
-		req.Messages = append(req.Messages, backend.Message{Role: m.Role, Content: text})
+		msg := backend.Message{Role: m.Role, Content: text}
+		if i < len(rawMessages) && (len(m.ToolCalls) > 0 || m.ToolCallID != "") {
+			msg.Raw = rawMessages[i]
+		} else if len(m.ToolCalls) > 0 || m.ToolCallID != "" {
+			field := "tool_calls"
+			if m.ToolCallID != "" {
+				field = "tool_call_id"
+			}
+			openai.WriteError(w, unsupported(fmt.Sprintf("messages[%d].%s", i, field), "the models it serves do not call tools"))
+			return
+		}
+		req.Messages = append(req.Messages, msg)
 	}
-	head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
-	if !cr.Stream {
-		texts := make([]strings.Builder, n)
-		choices := make([]openai.ChatChoice, n)
-		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
-			func(i int, res backend.Result) error {
-				choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String()}, FinishReason: res.FinishReason}
+	h.metered(w, r, Call{Request: req, N: n, Stream: cr.Stream}, func(mt Metered, t *tally) (total backend.Result, err error) {
+		head := h.responseHead("chatcmpl-", "chat.completion", req.Model)
+		if !cr.Stream {
+			texts := make([]strings.Builder, n)
+			parts := make([]wholeParts, n)
+			choices := make([]openai.ChatChoice, n)
+			req.Whole = true
+			total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
+				func(i int, res backend.Result) error {
+					choices[i] = openai.ChatChoice{Index: i, Message: openai.ResponseMessage{Role: "assistant", Content: texts[i].String(),
+						ToolCalls: parts[i].toolCalls()}, Logprobs: parts[i].logprobs(), FinishReason: res.FinishReason}
+					return nil
+				}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
+			if err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			resp := openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)}
+			if err = pay(w, mt, resp, total.Usage, &resp.Usage); err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			openai.WriteJSON(w, http.StatusOK, resp)
+			return
+		}
+		head.Object = "chat.completion.chunk"
+		chunk := func(i int, d openai.Delta, finish *string) openai.ChatCompletionChunk {
+			return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
+		}
+		s := openai.NewStream(w)
+		empty := ""
+		// Each choice opens with the role chunk, sent with its first text (or at its end when it has none),
+		// so a request that fails before any text still gets a plain JSON error.
+		opened := make([]bool, n)
+		open := func(i int) error {
+			if opened[i] {
 				return nil
-			})
-		if err != nil {
-			openai.WriteError(w, APIError(err))
-			return
+			}
+			opened[i] = true
+			return emit(s, mt, t, chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
 		}
-		openai.WriteJSON(w, http.StatusOK, openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)})
+		total, err = h.generate(r, req, n, t, func(i int, d string) error {
+			if err := open(i); err != nil {
+				return err
+			}
+			return emit(s, mt, t, chunk(i, openai.Delta{Content: &d}, nil))
+		}, func(i int, res backend.Result) error {
+			if err := open(i); err != nil {
+				return err
+			}
+			finish := res.FinishReason
+			return emit(s, mt, t, chunk(i, openai.Delta{}, &finish))
+		}, func(i int, p backend.Parts) error {
+			if err := open(i); err != nil {
+				return err
+			}
+			c := chunk(i, openai.Delta{ToolCalls: p.ToolCalls}, nil)
+			c.Choices[0].Logprobs = p.Logprobs
+			return emit(s, mt, t, c)
+		})
+		err = endStream(s, mt, total.Usage, err, cr.StreamOptions, func(u *openai.Usage) any {
+			return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: u}
+		})
 		return
-	}
-	head.Object = "chat.completion.chunk"
-	chunk := func(i int, d openai.Delta, finish *string) openai.ChatCompletionChunk {
-		return openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{{Index: i, Delta: d, FinishReason: finish}}}
-	}
-	s := openai.NewStream(w)
-	empty := ""
-	// Each choice opens with the role chunk, sent with its first text (or at its end when it has none),
-	// so a request that fails before any text still gets a plain JSON error.
-	opened := make([]bool, n)
-	open := func(i int) error {
-		if opened[i] {
-			return nil
-		}
-		opened[i] = true
-		return s.Event(chunk(i, openai.Delta{Role: "assistant", Content: &empty}, nil))
-	}
-	total, err := h.generate(r, req, n, func(i int, d string) error {
-		if err := open(i); err != nil {
-			return err
-		}
-		return s.Event(chunk(i, openai.Delta{Content: &d}, nil))
-	}, func(i int, res backend.Result) error {
-		if err := open(i); err != nil {
-			return err
-		}
-		finish := res.FinishReason
-		return s.Event(chunk(i, openai.Delta{}, &finish))
 	})
-	if err != nil {
-		s.Fail(APIError(err))
-		return
-	}
-	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
-		u := usage(total.Usage)
-		if s.Event(openai.ChatCompletionChunk{ResponseHead: head, Choices: []openai.ChunkChoice{}, Usage: &u}) != nil {
-			return
-		}
-	}
-	s.Done()
 }
 
 // responseHead starts a response: a fresh id with the given prefix, the time, the model as requested.
@@ -471,18 +541,23 @@ func (h *Handler) responseHead(idPrefix, object, model string) openai.ResponseHe
 
 func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 	var cr openai.CompletionRequest
-	if e := decodeBody(w, r, &cr); e != nil {
+	body, e := decodeBody(w, r, &cr)
+	if e != nil {
 		openai.WriteError(w, e)
 		return
 	}
-	req := backend.Request{}
+	var extra map[string]json.RawMessage
+	if cr.Logprobs != nil {
+		extra, _ = h.passthrough(body, "logprobs")
+	}
+	req := backend.Request{Extra: extra}
 	n, e := sampling(&req, cr.Model, cr.MaxTokens, "max_tokens", cr.Temperature, cr.TopP, seedValue(cr.Seed), cr.Stop, cr.N, cr.Stream, cr.StreamOptions,
 		cr.PresencePenalty, cr.FrequencyPenalty, cr.LogitBias)
 	if e != nil {
 		openai.WriteError(w, e)
 		return
 	}
-	if e := completionExtras(&cr); e != nil {
+	if e := completionExtras(&cr, extra); e != nil {
 		openai.WriteError(w, e)
 		return
 	}
@@ -499,44 +574,50 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, badParam(openai.CodeUnsupportedValue, "prompt", "Invalid 'prompt': only one prompt per request is supported, got %d.", len(cr.Prompt)))
 		return
 	}
-	head := h.responseHead("cmpl-", "text_completion", req.Model)
-	if !cr.Stream {
-		texts := make([]strings.Builder, n)
-		choices := make([]openai.CompletionChoice, n)
-		total, err := h.generate(r, req, n, func(i int, d string) error { texts[i].WriteString(d); return nil },
+	h.metered(w, r, Call{Request: req, N: n, Stream: cr.Stream}, func(mt Metered, t *tally) (total backend.Result, err error) {
+		head := h.responseHead("cmpl-", "text_completion", req.Model)
+		if !cr.Stream {
+			texts := make([]strings.Builder, n)
+			parts := make([]wholeParts, n)
+			choices := make([]openai.CompletionChoice, n)
+			req.Whole = true
+			total, err = h.generate(r, req, n, t, func(i int, d string) error { texts[i].WriteString(d); return nil },
+				func(i int, res backend.Result) error {
+					finish := res.FinishReason
+					choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, Logprobs: parts[i].logprobs(), FinishReason: &finish}
+					return nil
+				}, func(i int, p backend.Parts) error { parts[i].add(p); return nil })
+			if err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			u := usage(total.Usage)
+			resp := openai.Completion{ResponseHead: head, Choices: choices, Usage: &u}
+			if err = pay(w, mt, resp, total.Usage, &u); err != nil {
+				openai.WriteError(w, APIError(err))
+				return
+			}
+			openai.WriteJSON(w, http.StatusOK, resp)
+			return
+		}
+		chunk := func(i int, text string, finish *string) openai.Completion {
+			return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
+		}
+		s := openai.NewStream(w)
+		total, err = h.generate(r, req, n, t, func(i int, d string) error { return emit(s, mt, t, chunk(i, d, nil)) },
 			func(i int, res backend.Result) error {
 				finish := res.FinishReason
-				choices[i] = openai.CompletionChoice{Text: texts[i].String(), Index: i, FinishReason: &finish}
-				return nil
+				return emit(s, mt, t, chunk(i, "", &finish))
+			}, func(i int, p backend.Parts) error {
+				c := chunk(i, "", nil)
+				c.Choices[0].Logprobs = p.Logprobs
+				return emit(s, mt, t, c)
 			})
-		if err != nil {
-			openai.WriteError(w, APIError(err))
-			return
-		}
-		u := usage(total.Usage)
-		openai.WriteJSON(w, http.StatusOK, openai.Completion{ResponseHead: head, Choices: choices, Usage: &u})
-		return
-	}
-	chunk := func(i int, text string, finish *string) openai.Completion {
-		return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{{Text: text, Index: i, FinishReason: finish}}}
-	}
-	s := openai.NewStream(w)
-	total, err := h.generate(r, req, n, func(i int, d string) error { return s.Event(chunk(i, d, nil)) },
-		func(i int, res backend.Result) error {
-			finish := res.FinishReason
-			return s.Event(chunk(i, "", &finish))
+		err = endStream(s, mt, total.Usage, err, cr.StreamOptions, func(u *openai.Usage) any {
+			return openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: u}
 		})
-	if err != nil {
-		s.Fail(APIError(err))
 		return
-	}
-	if cr.StreamOptions != nil && cr.StreamOptions.IncludeUsage {
-		u := usage(total.Usage)
-		if s.Event(openai.Completion{ResponseHead: head, Choices: []openai.CompletionChoice{}, Usage: &u}) != nil {
-			return
-		}
-	}
-	s.Done()
+	})
 }
 
 // SampleSeed is the seed choice i of a request with seed runs with: choice 0 uses the request's
@@ -559,21 +640,26 @@ func SampleSeed(seed *uint64, i int) *uint64 {
 // returned usage is OpenAI's for n choices: the prompt counted once, the completion tokens of
 // every choice summed. The result hook is called once, with that usage (also on failure: the
 // choices that ran are billed).
-func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText func(i int, d string) error,
-	onEnd func(i int, res backend.Result) error) (backend.Result, error) {
+func (h *Handler) generate(r *http.Request, req backend.Request, n int, t *tally, onText func(i int, d string) error,
+	onEnd func(i int, res backend.Result) error, onParts func(i int, p backend.Parts) error) (backend.Result, error) {
 	var total backend.Result
 	var err error
 	for i := 0; i < n && err == nil; i++ {
 		one := req
 		one.Seed = SampleSeed(req.Seed, i)
+		one.Progress = t.progress
+		// Tool-call and log-probability pieces do not count as delivered tokens without the
+		// backend's progress (they may come with the text they belong to): never overcounted.
+		one.OnParts = func(p backend.Parts) error { return onParts(i, p) }
 		var res backend.Result
-		res, err = h.backend.Generate(r.Context(), one, func(d string) error { return onText(i, d) })
+		res, err = h.backend.Generate(r.Context(), one, func(d string) error { t.pieces++; return onText(i, d) })
 		if total.Usage.PromptTokens == 0 {
 			total.Usage.PromptTokens = res.Usage.PromptTokens
 		}
 		total.Usage.CompletionTokens += res.Usage.CompletionTokens
 		total.FinishReason = res.FinishReason
 		if err == nil {
+			t.next(res)
 			err = onEnd(i, res)
 		}
 	}
@@ -588,6 +674,111 @@ func (h *Handler) generate(r *http.Request, req backend.Request, n int, onText f
 			"prompt_tokens", total.Usage.PromptTokens, "completion_tokens", total.Usage.CompletionTokens)
 	}
 	return total, err
+}
+
+// metered runs serve between the meter's Begin and End: End gets the usage and error serve
+// returns. A request Begin refuses is answered with its error and serve does not run.
+func (h *Handler) metered(w http.ResponseWriter, r *http.Request, c Call, serve func(mt Metered, t *tally) (backend.Result, error)) {
+	mt, e := h.begin(w, r, c)
+	if e != nil {
+		openai.WriteError(w, e)
+		return
+	}
+	total, err := serve(mt, &tally{})
+	mt.End(total.Usage, err)
+}
+
+// begin asks the meter (if any) to admit c; without a meter the request is free (noMeter).
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, c Call) (Metered, *openai.Error) {
+	if h.meter == nil {
+		return noMeter{}, nil
+	}
+	mt, e := h.meter.Begin(w, r, c)
+	if e != nil {
+		return nil, e
+	}
+	return mt, nil
+}
+
+// noMeter is the Metered of a free request: nothing is told, no payment.
+type noMeter struct{}
+
+func (noMeter) Deliver([]byte, backend.Usage) error { return nil }
+func (noMeter) Finish(backend.Usage) (*openai.Payment, http.Header, error) {
+	return nil, nil, nil
+}
+func (noMeter) End(backend.Usage, error) {}
+
+// emit sends one stream event, told to the meter before it is written.
+func emit(s *openai.Stream, mt Metered, t *tally, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("failed to encode stream event: %w", err)
+	}
+	if err := mt.Deliver(b, t.usage()); err != nil {
+		return err
+	}
+	return s.Data(b)
+}
+
+// pay tells the meter the whole non-streamed answer resp, then puts the payment in its usage u
+// and its headers on w.
+func pay(w http.ResponseWriter, mt Metered, resp any, total backend.Usage, u *openai.Usage) error {
+	if _, free := mt.(noMeter); free {
+		return nil
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("failed to encode the answer: %w", err)
+	}
+	if err := mt.Deliver(b, total); err != nil {
+		return err
+	}
+	p, hdr, err := mt.Finish(total)
+	if err != nil {
+		return err
+	}
+	u.Cocoon = p
+	for k, vs := range hdr {
+		w.Header()[k] = vs
+	}
+	return nil
+}
+
+// endStream ends a stream after its generation ended with err: a failure as an error event; else
+// the usage chunk (usageChunk's: always in a paid stream, where it carries the payment, else only
+// when asked for with include_usage) and [DONE]. It returns what ended the request (nil: complete).
+func endStream(s *openai.Stream, mt Metered, total backend.Usage, err error, so *openai.StreamOptions, usageChunk func(*openai.Usage) any) error {
+	if err == nil {
+		var u *openai.Usage
+		var want bool
+		if u, want, err = streamUsage(mt, total, so); err == nil && want {
+			if err := s.Event(usageChunk(u)); err != nil {
+				return err // the client is gone: nothing more to write
+			}
+		}
+	}
+	if err != nil {
+		s.Fail(APIError(err))
+		return err
+	}
+	s.Done()
+	return nil
+}
+
+// streamUsage is the usage chunk a stream ends with: always for a paid stream (it carries the
+// payment), else only when asked for with include_usage.
+func streamUsage(mt Metered, total backend.Usage, so *openai.StreamOptions) (*openai.Usage, bool, error) {
+	u := usage(total)
+	if _, free := mt.(noMeter); free {
+		return &u, so != nil && so.IncludeUsage, nil
+	}
+	p, _, err := mt.Finish(total)
+	if err != nil {
+		return nil, false, err
+	}
+	u.Cocoon = p
+	return &u, true, nil
 }
 
 func usage(u backend.Usage) openai.Usage {

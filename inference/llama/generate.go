@@ -70,6 +70,14 @@ func (m *Model) GenerateTokensText(ctx context.Context, promptTokens []int32, op
 	return m.run(ctx, promptTokens, opts, nil, onText)
 }
 
+// GenerateTokensTextCounted is GenerateTokensText whose onText also receives the number of completion
+// tokens generated so far: those whose text the delta completes, and any whose text is still held back
+// (a possible stop sequence, an incomplete UTF-8 character). The provider meters delivered text with it.
+func (m *Model) GenerateTokensTextCounted(ctx context.Context, promptTokens []int32, opts GenerateOptions, onText func(delta string, completionTokens int) error) (Result, error) {
+	n := 0
+	return m.run(ctx, promptTokens, opts, func(int32) error { n++; return nil }, func(d string) error { return onText(d, n) })
+}
+
 // checkContext validates the request size and returns the number of tokens to generate.
 func (m *Model) checkContext(promptTokens, maxTokens int) (int, error) {
 	ctxLen := m.info.ContextLength

@@ -1,5 +1,3 @@
-//go:build cocoonprovider
-
 package client
 
 import (

@@ -14,4 +14,4 @@ if [ ! -d node_modules/openai ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 cd "$root"
-COCOON_SDK_GATEWAY=1 go test -tags cocoonprovider -count=1 -run 'TestOpenAISDKAgainstGatewayE2E' ./tests/openai-client/gateway "$@"
+COCOON_SDK_GATEWAY=1 go test -count=1 -run 'TestOpenAISDKAgainstGatewayE2E' ./tests/openai-client/gateway "$@"

@@ -195,19 +195,19 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	}
 	defer func() { <-b.sem }()
 
-	deliver := func(delta string) error {
+	deliver := func(delta string, completion int) error {
 		if delta == "" {
 			return nil
 		}
+		if req.Progress != nil {
+			req.Progress(backend.Usage{PromptTokens: nPrompt, CompletionTokens: completion})
+		}
 		return onText(delta)
 	}
-	var res llama.Result
-	var err error
-	if tokens != nil {
-		res, err = b.model.GenerateTokensText(ctx, tokens, opts, deliver)
-	} else {
-		res, err = b.model.Generate(ctx, prompt, opts, deliver)
+	if tokens == nil {
+		tokens = tok.Encode(prompt, true) // what llama.Generate does with AddBOS
 	}
+	res, err := b.model.GenerateTokensTextCounted(ctx, tokens, opts, deliver)
 	out := backend.Result{Usage: backend.Usage{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens}}
 	if err != nil {
 		if errors.Is(err, llama.ErrContextLength) {

@@ -76,7 +76,7 @@ func FuzzReadStream(f *testing.F) {
 	f.Add([]byte("data: {not json}\n\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var text strings.Builder
-		res, err := readStream(context.Background(), strings.NewReader(string(in)), func(s string) error { text.WriteString(s); return nil }, true)
+		res, err := readStream(context.Background(), strings.NewReader(string(in)), nil, func(s string) error { text.WriteString(s); return nil }, nil, true, nil)
 		if !strings.Contains(strings.ToLower(string(in)), "usage") && res.Usage != (backend.Usage{}) {
 			t.Fatalf("usage %+v from a stream without a usage object", res.Usage)
 		}

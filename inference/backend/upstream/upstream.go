@@ -1,12 +1,15 @@
 // Package upstream is the backend that forwards inference to an OpenAI-compatible server (vLLM,
 // SGLang, llama.cpp server, Ollama, TGI) running next to the provider inside the confidential VM.
 //
-// Every request goes upstream as a stream with stream_options.include_usage, so text reaches the
-// client as it is produced and the usage the provider bills is the upstream's own count. Nothing is
-// billed that the upstream did not report: a request that fails before the upstream answered, or a
-// stream that breaks before its usage chunk, has zero usage. When the client goes away mid-stream the
-// upstream is read to its end (for at most DrainTimeout) without forwarding, so the request is billed
-// what it cost: otherwise a client could take all but the last token and never pay.
+// A streamed request goes upstream as a stream with stream_options.include_usage and
+// continuous_usage_stats, so text reaches the client as it is produced and the usage the provider
+// bills is the upstream's own count, chunk by chunk where the server reports it (vLLM, SGLang). A
+// request the caller delivers whole (Request.Whole) goes upstream unstreamed and is billed from the
+// answer's usage. Nothing is billed that the upstream did not report: a request that fails before
+// the upstream answered, or a stream that breaks before any usage, has zero usage. When the client
+// goes away mid-stream, an upstream that reports usage per chunk is cancelled at once (the usage of
+// what was delivered is known); one that does not is read to its end (for at most DrainTimeout)
+// without forwarding, for the prompt tokens only its final usage tells.
 package upstream
 
 import (
@@ -21,6 +24,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
@@ -39,7 +43,13 @@ type Config struct {
 	HeaderTimeout time.Duration
 	// DrainTimeout bounds how long a stream whose client went away is still read for its usage;
 	// 0 means 30 seconds, negative means the upstream request is cancelled at once (and not billed).
+	// An upstream that reports usage with every chunk (continuous_usage_stats) is never drained:
+	// the usage of what was delivered is known, and the request is cancelled at once.
 	DrainTimeout time.Duration
+	// NoContinuousUsage leaves stream_options.continuous_usage_stats out of upstream requests (for a
+	// server that refuses the field). By default it is asked for; vLLM and SGLang then report the
+	// usage so far with every chunk, and servers that do not know it ignore it.
+	NoContinuousUsage bool
 	// Client overrides the pooled HTTP client (tests).
 	Client *http.Client
 }
@@ -66,14 +76,26 @@ func (c Config) Check() error {
 
 // Backend forwards requests to one upstream server.
 type Backend struct {
-	base   string
-	key    string
-	models map[string]string
-	client *http.Client
-	drain  time.Duration // < 0: no draining
+	continuous bool // ask for continuous_usage_stats
+	base       string
+	key        string
+	models     map[string]string
+	client     *http.Client
+	drain      time.Duration // < 0: no draining
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.Passthrough = (*Backend)(nil)
+)
+
+// passed are the parameters the upstream servers we support implement and the backend forwards.
+var passed = map[string]bool{"tools": true, "tool_choice": true, "parallel_tool_calls": true,
+	"response_format": true, "logprobs": true, "top_logprobs": true}
+
+// Passes reports whether the backend forwards param to the upstream (backend.Passthrough): tools
+// and tool_choice (with tool messages), response_format (JSON schema), logprobs and top_logprobs.
+func (b *Backend) Passes(param string) bool { return passed[param] }
 
 // maxErrorBody bounds how much of an upstream error body is read.
 const maxErrorBody = 64 << 10
@@ -111,7 +133,7 @@ func New(cfg Config) (*Backend, error) {
 	if drain == 0 {
 		drain = 30 * time.Second
 	}
-	return &Backend{base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client, drain: drain}, nil
+	return &Backend{continuous: !cfg.NoContinuousUsage, base: strings.TrimRight(cfg.BaseURL, "/"), key: cfg.APIKey, models: models, client: client, drain: drain}, nil
 }
 
 // Models lists the mapped registry names; WeightsSHA256 stays empty (the upstream does not say).
@@ -172,7 +194,7 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	if !ok {
 		return backend.Result{}, &backend.UnknownModelError{Model: req.Model}
 	}
-	body, path, err := upstreamBody(name, req)
+	body, path, err := upstreamBody(name, req, b.continuous)
 	if err != nil {
 		return backend.Result{}, err
 	}
@@ -180,8 +202,9 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 	// mid-stream is still billed for the generation it started.
 	upCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	var perChunk atomic.Bool // the upstream reports usage with its text chunks: never drained
 	stopDrain := context.AfterFunc(ctx, func() {
-		if b.drain < 0 {
+		if b.drain < 0 || perChunk.Load() || req.Whole {
 			cancel()
 			return
 		}
@@ -208,19 +231,25 @@ func (b *Backend) Generate(ctx context.Context, req backend.Request, onText func
 		return backend.Result{}, errorFromResponse(resp)
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		return readJSON(resp.Body, onText)
+		return readJSON(resp.Body, onText, req.OnParts)
 	}
-	return readStream(ctx, resp.Body, onText, b.drain >= 0)
+	return readStream(ctx, resp.Body, req.Progress, onText, req.OnParts, b.drain >= 0, &perChunk)
 }
 
 // upstreamBody is the JSON request for the upstream: the client's parameters with the upstream's
 // model name, always streaming with usage.
-func upstreamBody(name string, req backend.Request) ([]byte, string, error) {
+func upstreamBody(name string, req backend.Request, continuous bool) ([]byte, string, error) {
 	var maxTokens *int
 	if req.MaxTokens > 0 {
 		maxTokens = &req.MaxTokens
 	}
-	so := &openai.StreamOptions{IncludeUsage: true}
+	so := &streamOptions{IncludeUsage: true, ContinuousUsageStats: continuous}
+	stream := !req.Whole
+	if !stream {
+		so = nil
+	}
+	params := upstreamParams{MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP, Seed: req.Seed, Stop: req.Stop,
+		Stream: stream, StreamOptions: so}
 	var v any
 	path := "/completions"
 	if req.Chat {
@@ -229,17 +258,51 @@ func upstreamBody(name string, req backend.Request) ([]byte, string, error) {
 		for i, m := range req.Messages {
 			msgs[i] = upstreamMessage{Role: m.Role, Content: m.Content}
 		}
-		v = upstreamChat{Model: name, Messages: msgs, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
-			Seed: req.Seed, Stop: req.Stop, Stream: true, StreamOptions: so}
+		v = upstreamChat{Model: name, Messages: msgs, upstreamParams: params}
 	} else {
-		v = upstreamCompletion{Model: name, Prompt: req.Prompt, MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
-			Seed: req.Seed, Stop: req.Stop, Stream: true, StreamOptions: so}
+		v = upstreamCompletion{Model: name, Prompt: req.Prompt, upstreamParams: params}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to encode upstream request: %w", err)
 	}
+	raw := false
+	for _, m := range req.Messages {
+		raw = raw || len(m.Raw) > 0
+	}
+	if len(req.Extra) == 0 && !raw {
+		return b, path, nil
+	}
+	// Parameters and messages passed through as the client sent them.
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, "", fmt.Errorf("failed to encode upstream request: %w", err)
+	}
+	for k, v := range req.Extra {
+		if passed[k] {
+			doc[k] = v
+		}
+	}
+	if raw && req.Chat {
+		msgs := make([]json.RawMessage, len(req.Messages))
+		for i, m := range req.Messages {
+			if msgs[i] = m.Raw; len(m.Raw) == 0 {
+				msgs[i], _ = json.Marshal(upstreamMessage{Role: m.Role, Content: m.Content})
+			}
+		}
+		doc["messages"], _ = json.Marshal(msgs)
+	}
+	if b, err = json.Marshal(doc); err != nil {
+		return nil, "", fmt.Errorf("failed to encode upstream request: %w", err)
+	}
 	return b, path, nil
+}
+
+// streamOptions is stream_options as vLLM and SGLang take it: continuous_usage_stats adds the usage
+// so far to every chunk.
+type streamOptions struct {
+	IncludeUsage         bool `json:"include_usage"`
+	ContinuousUsageStats bool `json:"continuous_usage_stats,omitempty"`
 }
 
 type upstreamMessage struct {
@@ -247,44 +310,66 @@ type upstreamMessage struct {
 	Content string `json:"content"`
 }
 
+// upstreamParams are the sampling and streaming parameters both endpoints take.
+type upstreamParams struct {
+	MaxTokens     *int           `json:"max_tokens,omitempty"`
+	Temperature   *float32       `json:"temperature,omitempty"`
+	TopP          *float32       `json:"top_p,omitempty"`
+	Seed          *uint64        `json:"seed,omitempty"`
+	Stop          []string       `json:"stop,omitempty"`
+	Stream        bool           `json:"stream"`
+	StreamOptions *streamOptions `json:"stream_options,omitempty"`
+}
+
 type upstreamChat struct {
-	Model         string                `json:"model"`
-	Messages      []upstreamMessage     `json:"messages"`
-	MaxTokens     *int                  `json:"max_tokens,omitempty"`
-	Temperature   *float32              `json:"temperature,omitempty"`
-	TopP          *float32              `json:"top_p,omitempty"`
-	Seed          *uint64               `json:"seed,omitempty"`
-	Stop          []string              `json:"stop,omitempty"`
-	Stream        bool                  `json:"stream"`
-	StreamOptions *openai.StreamOptions `json:"stream_options,omitempty"`
+	Model    string            `json:"model"`
+	Messages []upstreamMessage `json:"messages"`
+	upstreamParams
 }
 
 type upstreamCompletion struct {
-	Model         string                `json:"model"`
-	Prompt        string                `json:"prompt"`
-	MaxTokens     *int                  `json:"max_tokens,omitempty"`
-	Temperature   *float32              `json:"temperature,omitempty"`
-	TopP          *float32              `json:"top_p,omitempty"`
-	Seed          *uint64               `json:"seed,omitempty"`
-	Stop          []string              `json:"stop,omitempty"`
-	Stream        bool                  `json:"stream"`
-	StreamOptions *openai.StreamOptions `json:"stream_options,omitempty"`
+	Model  string `json:"model"`
+	Prompt string `json:"prompt"`
+	upstreamParams
+}
+
+// chunkMessage is a chat chunk's delta or a whole answer's message.
+type chunkMessage struct {
+	Content   *string         `json:"content"`
+	ToolCalls json.RawMessage `json:"tool_calls"`
 }
 
 // chunk is the union of what chat and completion stream chunks (and full responses) carry.
 type chunk struct {
 	Choices []struct {
-		Delta *struct {
-			Content *string `json:"content"`
-		} `json:"delta"`
-		Message *struct {
-			Content *string `json:"content"`
-		} `json:"message"`
-		Text         *string `json:"text"`
-		FinishReason *string `json:"finish_reason"`
+		Delta        *chunkMessage   `json:"delta"`
+		Message      *chunkMessage   `json:"message"`
+		Text         *string         `json:"text"`
+		Logprobs     json.RawMessage `json:"logprobs"`
+		FinishReason *string         `json:"finish_reason"`
 	} `json:"choices"`
 	Usage *openai.Usage  `json:"usage"`
 	Error *upstreamError `json:"error"`
+}
+
+// parts are the chunk's tool calls and log probabilities (nil fields when it has none).
+func (c *chunk) parts() backend.Parts {
+	var p backend.Parts
+	set := func(dst *json.RawMessage, v json.RawMessage) {
+		if len(v) > 0 && string(v) != "null" {
+			*dst = v
+		}
+	}
+	for _, ch := range c.Choices {
+		if ch.Delta != nil {
+			set(&p.ToolCalls, ch.Delta.ToolCalls)
+		}
+		if ch.Message != nil {
+			set(&p.ToolCalls, ch.Message.ToolCalls)
+		}
+		set(&p.Logprobs, ch.Logprobs)
+	}
+	return p
 }
 
 func (c *chunk) text() string {
@@ -304,10 +389,13 @@ func (c *chunk) text() string {
 
 // readStream reads the upstream's SSE stream until [DONE]. Once the client is gone (ctx done or
 // onText failed) text is no longer forwarded; with drain the stream is still read for its usage,
-// and the client's error is returned with that usage.
-func readStream(ctx context.Context, body io.Reader, onText func(string) error, drain bool) (backend.Result, error) {
+// and the client's error is returned with that usage. A stream that carries usage with its text
+// chunks (continuous_usage_stats) is not drained: the usage of the text delivered is known, it is
+// reported to progress before each piece, and the caller cancels the upstream request at once.
+func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage), onText func(string) error, onParts func(backend.Parts) error, drain bool, perChunkSeen *atomic.Bool) (backend.Result, error) {
 	var res backend.Result
 	var reported *openai.Usage
+	perChunk := false // the upstream reported usage with a text chunk
 	var clientErr error
 	finish := ""
 	r := bufio.NewReaderSize(body, 64<<10)
@@ -321,7 +409,7 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error, 
 		if clientErr == nil && ctx.Err() != nil {
 			clientErr = fmt.Errorf("client went away: %w", ctx.Err())
 		}
-		if clientErr != nil && !drain {
+		if clientErr != nil && (!drain || perChunk) {
 			return result(), clientErr
 		}
 		line, err := readLine(r)
@@ -361,9 +449,26 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error, 
 				finish = *ch.FinishReason
 			}
 		}
-		if t := c.text(); t != "" && clientErr == nil {
+		t := c.text()
+		if t != "" && c.Usage != nil && !perChunk {
+			perChunk = true
+			if perChunkSeen != nil {
+				perChunkSeen.Store(true)
+			}
+		}
+		parts := c.parts()
+		hasParts := onParts != nil && (parts.ToolCalls != nil || parts.Logprobs != nil)
+		if (t != "" || hasParts) && clientErr == nil && progress != nil && c.Usage != nil {
+			progress(backend.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens})
+		}
+		if t != "" && clientErr == nil {
 			if err := onText(t); err != nil {
 				clientErr = fmt.Errorf("failed to deliver text: %w", err)
+			}
+		}
+		if hasParts && clientErr == nil {
+			if err := onParts(parts); err != nil {
+				clientErr = fmt.Errorf("failed to deliver tool calls or log probabilities: %w", err)
 			}
 		}
 	}
@@ -380,7 +485,7 @@ func readStream(ctx context.Context, body io.Reader, onText func(string) error, 
 }
 
 // readJSON handles an upstream that answered a stream request with one JSON response.
-func readJSON(body io.Reader, onText func(string) error) (backend.Result, error) {
+func readJSON(body io.Reader, onText func(string) error, onParts func(backend.Parts) error) (backend.Result, error) {
 	var c chunk
 	if err := json.NewDecoder(io.LimitReader(body, maxLine)).Decode(&c); err != nil {
 		return backend.Result{}, midStream(fmt.Sprintf("the inference server sent an unreadable response: %v", err))
@@ -402,6 +507,11 @@ func readJSON(body io.Reader, onText func(string) error) (backend.Result, error)
 	if t := c.text(); t != "" {
 		if err := onText(t); err != nil {
 			return res, fmt.Errorf("failed to deliver text: %w", err)
+		}
+	}
+	if p := c.parts(); onParts != nil && (p.ToolCalls != nil || p.Logprobs != nil) {
+		if err := onParts(p); err != nil {
+			return res, fmt.Errorf("failed to deliver tool calls or log probabilities: %w", err)
 		}
 	}
 	res.FinishReason = normalizeFinish(finish)
@@ -429,11 +539,13 @@ func midStream(msg string) *backend.UpstreamError {
 	return &backend.UpstreamError{Reason: backend.UpstreamStreamBroken, Message: msg}
 }
 
-// normalizeFinish maps upstream finish reasons onto OpenAI's "stop" and "length".
+// normalizeFinish maps upstream finish reasons onto OpenAI's "stop", "length" and "tool_calls".
 func normalizeFinish(f string) string {
 	switch f {
 	case "length", "max_tokens", "model_length":
 		return backend.FinishLength
+	case "tool_calls", "function_call":
+		return backend.FinishToolCalls
 	default:
 		return backend.FinishStop
 	}

@@ -1,5 +1,3 @@
-//go:build cocoonprovider
-
 // Package gateway runs the official OpenAI SDK suite (../test) against the client gateway in front
 // of the paid provider daemon, unchanged: a block-mode devnet with a registry, a provider daemon
 // (embedded demo model, simulated TEE) registered, priced, published and attested by an oracle,

@@ -1,5 +1,6 @@
 // Starts `cocoon model serve` (the embedded demo model, or a GGUF file) on a free loopback port for one
-// test file, and gives an official OpenAI SDK client pointed at it.
+// test file, and gives an official OpenAI SDK client pointed at it; with $COCOON_BASE_URL (set by
+// run-provider.sh) the client points there instead.
 //
 // COCOON_BIN names a prebuilt binary (run.sh builds one for all files); without it the binary is
 // built here with `go build` into a temporary folder.
@@ -28,6 +29,14 @@ function binary() {
 // flags) on 127.0.0.1:0 and resolves once the server printed its address. stdout() is all the server
 // printed so far.
 export async function start({ model, args = [] } = {}) {
+  // run-provider.sh: the suite runs against a paid provider daemon, through a thin proxy that adds
+  // the payment headers (tests/openai-client/provider); nothing to start here.
+  if (process.env.COCOON_BASE_URL) {
+    if (model) throw new Error('the provider runner serves the registry\'s demo model only');
+    const baseURL = process.env.COCOON_BASE_URL;
+    const client = new OpenAI({ baseURL, apiKey: 'unused-by-cocoon', maxRetries: 0, timeout: 60_000 });
+    return { baseURL, client, stdout: () => '', async stop() {} };
+  }
   const { bin, cleanup } = binary();
   const argv = ['model', 'serve', ...(model ? [model] : []), '--listen', '127.0.0.1:0', '--threads', '1', ...args];
   const child = spawn(bin, argv, {
