@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test contracts contracts-check bench bench-provider tolk-deps
+.PHONY: all build test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test openai-client-gateway-test contracts contracts-check bench bench-provider bench-client tolk-deps
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/cocoon-provider ./cmd/cocoon-provider
 
 # Every check CI runs, in the order that fails fastest.
-test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test
+test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test openai-client-gateway-test
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -59,6 +59,11 @@ openai-client-test:
 openai-client-provider-test:
 	tests/openai-client/run-provider.sh
 
+# The same suite, unchanged, against the client gateway in front of the provider daemon (devnet, an
+# oracle's attestation, channels and vouchers), discovering from the chain and from an indexer.
+openai-client-gateway-test:
+	tests/openai-client/run-gateway.sh
+
 # Recompile every contract into contracts/build (commit the result).
 contracts: tolk-deps
 	cd tolk && node scripts/compile.js
@@ -71,7 +76,7 @@ contracts-check: tolk-deps
 # side of the devnet comparison (tolk/tests/parity/bench.js) runs the same scenarios as tests/parity.
 # The indexer's (ingest rate from a prepared devnet history, API latency at 1,000 req/s) print the
 # machine's load average beside their figures.
-bench: tolk-deps bench-provider
+bench: tolk-deps bench-provider bench-client
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd tolk && node tests/parity/bench.js
 
@@ -79,3 +84,8 @@ bench: tolk-deps bench-provider
 # for all three; installs nginx-light and wrk when missing; writes docs/BENCHMARKS.md's provider section.
 bench-provider:
 	tools/bench/provider.sh
+
+# The client gateway in front of the provider daemon against the provider alone and the bare backend,
+# one fake backend for all; writes docs/BENCHMARKS.md's client section.
+bench-client:
+	tools/bench/client.sh

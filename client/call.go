@@ -96,6 +96,8 @@ type Result struct {
 	CompletionTokens uint64
 	// Verified: the receipt checked out (signature, hashes, prices, tokens, cost).
 	Verified bool
+	// Parsed is the receipt decoded (nil when it did not decode).
+	Parsed *payment.SignedReceipt
 	// Problem says what was wrong with the payment of this answer ("" when nothing).
 	Problem string
 	// TTFT and Total are the measured times.
@@ -542,6 +544,7 @@ func (c *Client) settle(ctx context.Context, p *Provider, ledger *pay.Ledger, ca
 		}
 	}
 	if err == nil {
+		res.Parsed = r
 		err = ledger.Settle(call.ID, &r.Receipt)
 		res.Cost = new(big.Int).Set(r.Cost)
 		res.Verified = err == nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,8 +203,11 @@ func (g *Gateway) infer(w http.ResponseWriter, r *http.Request, id string) {
 		w.Header().Set(payment.HeaderReceipt, res.Receipt)
 		w.Header().Set("Content-Type", "application/json")
 		out := g.rewriteUsage(a.Body, res)
+		// With its length the app has the whole answer once it is written, before the record.
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(out)
+		_ = http.NewResponseController(w).Flush()
 	} else {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(a.Status)
@@ -353,7 +357,7 @@ func (g *Gateway) finish(a *client.Answer, path string, req *route.Request) {
 			rec.Owed = res.Owed.String()
 		}
 		if res.Receipt != "" {
-			rec.ReceiptFields = decodeReceipt(res.Receipt)
+			rec.ReceiptFields = decodeReceipt(res.Receipt, res.Parsed)
 		}
 		if res.Problem != "" && !res.Verified && res.Receipt != "" {
 			g.m.RecordDropped()

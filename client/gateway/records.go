@@ -76,10 +76,14 @@ type ReceiptFields struct {
 	Signature        string    `json:"signature"`
 }
 
-func decodeReceipt(enc string) *ReceiptFields {
-	r, err := payment.DecodeReceipt(enc)
-	if err != nil {
-		return nil
+func decodeReceipt(enc string, parsed *payment.SignedReceipt) *ReceiptFields {
+	r := parsed
+	if r == nil {
+		d, err := payment.DecodeReceipt(enc)
+		if err != nil {
+			return nil
+		}
+		r = &d
 	}
 	return &ReceiptFields{Channel: r.Channel.StringRaw(), RequestHash: hex.EncodeToString(r.RequestHash[:]), ResponseHash: hex.EncodeToString(r.ResponseHash[:]),
 		IssuedAt: r.IssuedAt.UTC(), ModelID: r.ModelID, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens,
