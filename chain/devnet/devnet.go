@@ -58,11 +58,11 @@ type Devnet struct {
 	wallets    map[string]walletKind // code hash (string of bytes) → wallet kind
 
 	// mu serialises state changes; reads (accounts, transactions, get-methods) share it.
-	mu     sync.RWMutex
+	mu sync.RWMutex
 	// vmMu serialises every TVM run (transactions and get-methods): tonutils-go's VM attaches its gas
 	// trace to the cells it loads, and accounts' cells are shared between runs, so two runs at once
 	// would charge each other's gas (and race). Taken inside mu, never the other way round.
-	vmMu sync.Mutex
+	vmMu   sync.Mutex
 	closed bool
 	// cacheMu guards accounts: readers holding mu.RLock fill it too.
 	cacheMu sync.Mutex
