@@ -380,3 +380,30 @@ func TestPriceChangeIsNotACheat(t *testing.T) {
 	require.Zero(t, a.Result().Cost.Cmp(payment.Prices{Prompt: big.NewInt(300_000_000), Completion: big.NewInt(400_000_000)}.Cost(4, 5)))
 	require.Empty(t, e.c.Dropped())
 }
+
+// A channel is topped up before a request when what its deposit can still pay is below the
+// low-water mark, and the request is paid from it as usual.
+func TestChannelTopsUpWhenLow(t *testing.T) {
+	n := clienttest.NewNet(t)
+	n.StartProvider(clienttest.ProviderOptions{})
+	e := newEnv(t, n, 10, func(c *pay.Config) {
+		c.LowWater = big.NewInt(1_500_000_000)
+		c.TopUp = big.NewInt(700_000_000)
+	})
+	available := func() *big.Int {
+		t.Helper()
+		cs, err := e.payer.Channels(n.Ctx)
+		require.NoError(t, err)
+		require.Len(t, cs, 1)
+		require.NoError(t, cs[0].Err)
+		return cs[0].State.Available.Nano()
+	}
+	a := e.chat(hello)
+	require.True(t, a.Result().Verified, a.Result().Problem)
+	// Opened with the 1 TON deposit, below the 1.5 TON mark at once: topped up by 0.7 TON.
+	first := available()
+	require.Equal(t, 1, first.Cmp(big.NewInt(1_600_000_000)), "available %s", first)
+	b := e.chat(hello)
+	require.True(t, b.Result().Verified, b.Result().Problem)
+	require.Zero(t, available().Cmp(first), "above the mark: no second top-up")
+}
