@@ -219,15 +219,21 @@ func TestGatewayBenchmark(t *testing.T) {
 		runtime.Version(), runtime.NumCPU(), loadavg())
 	fmt.Fprintln(&out, "| round | backend p50 | provider, paid p50 (added) | gateway + provider p50 (added) | gateway's share | added p90 | TTFT backend | TTFT gateway (added) | load after |")
 	fmt.Fprintln(&out, "|---|---|---|---|---|---|---|---|---|")
+	var ratios strings.Builder
+	fmt.Fprintln(&ratios, "\n| round | gateway + provider ÷ backend (p50) | gateway + provider ÷ provider alone (p50) | gateway's share ÷ provider's added (p50) | TTFT gateway ÷ TTFT backend |")
+	fmt.Fprintln(&ratios, "|---|---|---|---|---|")
 	for round := 1; round <= 3; round++ {
 		var s sample
 		for range 1000 {
 			r.round(&s)
 		}
 		d, p, g := pct(s.direct, 50), pct(s.raw, 50), pct(s.gateway, 50)
+		td, tg := pct(s.ttftDirect, 50), pct(s.ttftGateway, 50)
+		fmt.Fprintf(&ratios, "| %d | %.1f× | %.2f× | %.2f | %.1f× |\n", round, g/d, g/p, (g-p)/(p-d), tg/td)
 		fmt.Fprintf(&out, "| %d | %.3f ms | %.3f ms (%.3f) | %.3f ms (**%.3f**) | %.3f ms | %.3f ms | %.3f ms | %.3f ms (**%.3f**) | %s |\n", round, d, p, p-d, g, g-d, g-p,
 			pct(s.gateway, 90)-pct(s.direct, 90), pct(s.ttftDirect, 50), pct(s.ttftGateway, 50), pct(s.ttftGateway, 50)-pct(s.ttftDirect, 50), loadavg())
 	}
+	out.WriteString(ratios.String())
 	t.Log("\n" + out.String())
 	if path := os.Getenv("COCOON_BENCH_OUT"); path != "" {
 		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
