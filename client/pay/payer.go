@@ -148,6 +148,13 @@ func (p *Payer) ledger(ch, provider, owner *address.Address) (*Ledger, error) {
 	return l, nil
 }
 
+// Track records the channel to a provider in the store (as its first request would), so that a
+// channel opened, topped up or closed by hand is listed with the others.
+func (p *Payer) Track(ch, provider, owner *address.Address) error {
+	_, err := p.ledger(ch, provider, owner)
+	return err
+}
+
 // Ledgers are the channels loaded so far.
 func (p *Payer) Ledgers() []*Ledger {
 	p.mu.Lock()

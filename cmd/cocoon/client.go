@@ -409,18 +409,18 @@ func clientVerify(ctx context.Context, args []string) error {
 
 // providerOwner resolves --provider to its owner through the registry (by contract address,
 // owner address or endpoint).
-func providerOwner(ctx context.Context, sess *client.Session, id string) (*address.Address, error) {
+func providerOwner(ctx context.Context, sess *client.Session, id string) (owner, contract *address.Address, err error) {
 	if id == "" {
-		return nil, fmt.Errorf("%w: --provider is required", errUsage)
+		return nil, nil, fmt.Errorf("%w: --provider is required", errUsage)
 	}
 	if err := sess.Client.Refresh(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := sess.Client.Snapshot().Provider(id)
 	if p == nil || p.Owner == nil {
-		return nil, fmt.Errorf("no provider %s in the registry (see 'cocoon client providers')", id)
+		return nil, nil, fmt.Errorf("no provider %s in the registry (see 'cocoon client providers')", id)
 	}
-	return p.Owner, nil
+	return p.Owner, p.Address, nil
 }
 
 func clientChannels(ctx context.Context, args []string) error {
@@ -481,13 +481,20 @@ func channelVerb(ctx context.Context, args []string, name string, amountRequired
 			return err
 		}
 	}
-	owner, err := providerOwner(ctx, sess, *prov)
+	owner, contract, err := providerOwner(ctx, sess, *prov)
 	if err != nil {
 		return err
 	}
 	ch, err := sess.Payer.ChannelAddress(ctx, owner)
 	if err != nil {
 		return err
+	}
+	if name == "open" {
+		// The channel in the store before anything is sent, as a first request records it:
+		// `channels` lists it.
+		if err := sess.Payer.Track(ch, contract, owner); err != nil {
+			return err
+		}
 	}
 	return withHints(do(ctx, sess, owner, ch, amount))
 }

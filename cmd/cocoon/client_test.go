@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func TestClientVerbs(t *testing.T) {
 	n := clienttest.NewNet(t)
 	p := n.StartProvider(clienttest.ProviderOptions{})
 	unattested := n.StartProvider(clienttest.ProviderOptions{Name: "unattested", NoVote: true})
+	dear := n.StartProvider(clienttest.ProviderOptions{Name: "dear", Prompt: big.NewInt(500_000_000), Completion: big.NewInt(900_000_000)})
 	rpc := n.Serve()
 	dir := t.TempDir()
 	keyFile, w := n.MnemonicWallet(dir, 20)
@@ -63,6 +65,12 @@ func TestClientVerbs(t *testing.T) {
 	out, _ = cli(0, "balance")
 	require.Contains(t, out, "wallet:   "+chain.Friendly(w.Address(), false, false))
 	require.Contains(t, out, "channels: 1, deposits left 1.5")
+
+	// open: a channel before any request, with the amount asked.
+	out, _ = cli(0, "open", "--provider", dear.Contract.String(), "--amount", "0.7")
+	require.Regexp(t, `channel \S+ open with 0\.7 TON \(fee [0-9.]+ TON\)`, out)
+	out, _ = cli(0, "channels")
+	require.Contains(t, out, dear.Contract.String())
 
 	out, _ = cli(0, "close", "--provider", p.URL)
 	require.Contains(t, out, "closing; the provider may claim until")
