@@ -95,7 +95,7 @@ func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Poll, "poll", c.Poll, "pause between passes over the followed accounts once caught up")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "accounts read at once")
 	fs.IntVar(&c.PageSize, "page-size", c.PageSize, "transactions listed per request")
-	fs.Func("oracle-api", "an oracle's HTTP API root (e.g. http://oracle.example:8090) to fetch its uptime tables from; repeatable, or several separated by commas", func(v string) error {
+	fs.Func("oracle-api", "an oracle's HTTP API root (e.g. http://oracle.example:8091) to fetch its uptime tables from; repeatable, or several separated by commas", func(v string) error {
 		for _, u := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
 			c.OracleAPIs = append(c.OracleAPIs, u)
 		}

@@ -113,7 +113,7 @@ func DefaultConfig() Config {
 		Network:        "devnet",
 		WalletVersion:  "v5r1",
 		DataDir:        "oracle-data",
-		Listen:         "127.0.0.1:8090",
+		Listen:         "127.0.0.1:8091",
 		Refresh:        time.Minute,
 		AttestInterval: 10 * time.Minute,
 		VoteLifetime:   6 * time.Hour,

@@ -42,7 +42,7 @@ const (
 	expiredCert
 )
 
-// fakeProvider is an RA-TLS server shaped like `cocoon-provider serve --simulated-tee`: the evidence
+// fakeProvider is an RA-TLS server shaped like `cocoon-provider run` on the simulated TEE: the evidence
 // endpoint and GET /v1/models.
 type fakeProvider struct {
 	ln   net.Listener

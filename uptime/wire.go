@@ -188,7 +188,7 @@ func VerifySignature(key ed25519.PublicKey, registry, oracle *address.Address, e
 
 // Client reads an oracle's tables.
 type Client struct {
-	// BaseURL is the oracle's API root, e.g. http://oracle.example:8090.
+	// BaseURL is the oracle's API root, e.g. http://oracle.example:8091.
 	BaseURL string
 	// HTTP is the client to use (nil: http.DefaultClient).
 	HTTP *http.Client

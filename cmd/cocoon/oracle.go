@@ -126,7 +126,7 @@ func oracleKey(verb string, args []string) error {
 func oracleProof(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("oracle proof", flag.ContinueOnError)
 	fs.SetOutput(oracleOut)
-	api := fs.String("api", "", "the oracle's API root, e.g. http://oracle.example:8090")
+	api := fs.String("api", "", "the oracle's API root, e.g. http://oracle.example:8091")
 	providerFlag := fs.String("provider", "", "the Provider contract's address")
 	epoch := fs.Int64("epoch", -1, "epoch (default: the oracle's latest root on-chain)")
 	registry := fs.String("registry", os.Getenv(envRegistry), "registry address (env "+envRegistry+")")

@@ -1,5 +1,5 @@
 // Package oracle_test runs the oracle as it is deployed: `cocoon oracle run` processes against a
-// devnet served over HTTP, voting for a `cocoon-provider serve --simulated-tee` process.
+// devnet served over HTTP, voting for a `cocoon-provider run` process on the simulated TEE.
 package oracle_test
 
 import (
@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -29,7 +30,9 @@ import (
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/internal/fakeupstream"
 	"github.com/cocoon-go/cocoon/keys"
+	"github.com/cocoon-go/cocoon/provider"
 )
 
 // build compiles the two binaries once into dir.
@@ -101,6 +104,16 @@ func (p *proc) stop(t *testing.T) {
 	require.Equal(t, 0, p.cmd.ProcessState.ExitCode(), p.output())
 }
 
+// freeAddr is a loopback address with a port free now (the provider's endpoint goes on-chain before
+// the daemon starts, as an operator's does).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -112,8 +125,8 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 	}
 }
 
-// TestOraclesE2E: three `cocoon oracle run` processes (quorum 2) and a `cocoon-provider serve
-// --simulated-tee` process on a block-mode devnet served over HTTP.
+// TestOraclesE2E: three `cocoon oracle run` processes (quorum 2) and a `cocoon-provider run`
+// process (simulated TEE) on a block-mode devnet served over HTTP.
 //
 //   - Oracle 0 is killed with SIGKILL while its vote waits in the mempool (blocks paused) and
 //     restarted: the vote lands once. Killed and restarted again after it landed: no second vote.
@@ -138,13 +151,16 @@ func TestOraclesE2E(t *testing.T) {
 	clock := txmgr.DevnetClock(d.Client().(txmgr.DevnetClocked))
 
 	// governance: a devnet registry, quorum 2, the devnet's simulated image allowed
-	actor := func(words []string, ton int64) *ops.Ops {
-		w, err := wallet.FromMnemonic(words, wallet.V5R1, -239)
-		require.NoError(t, err)
+	actorWallet := func(w *wallet.Wallet, ton int64) *ops.Ops {
 		require.NoError(t, d.Fund(ctx, w.Address(), new(big.Int).Mul(big.NewInt(ton), big.NewInt(1_000_000_000))))
 		m, err := txmgr.New(txmgr.Config{Chain: d.Client(), Signer: w, PollInterval: 5 * time.Millisecond, Clock: clock})
 		require.NoError(t, err)
 		return &ops.Ops{Chain: d.Client(), Sender: m, Clock: clock}
+	}
+	actor := func(words []string, ton int64) *ops.Ops {
+		w, err := wallet.FromMnemonic(words, wallet.V5R1, -239)
+		require.NoError(t, err)
+		return actorWallet(w, ton)
 	}
 	gov := actor(wallet.NewMnemonic(), 100)
 	dp, err := gov.PlanDeployRegistry(ops.DeployRegistryInput{Kind: contracts.NetworkDevnet, Params: contracts.RegistryParams{
@@ -164,28 +180,47 @@ func TestOraclesE2E(t *testing.T) {
 	sim := attest.SimMeasurement(attest.DevnetSimImage)
 	govern(contracts.AddMeasurement{QueryID: 1, MeasurementHash: sim[:], Kind: contracts.MeasurementSim})
 
-	// the provider: a real cocoon-provider process, registered with its endpoint
-	prov := start(t, "provider", nil, providerBin, "serve", "--simulated-tee", "--listen", "127.0.0.1:0")
-	served := regexp.MustCompile(`serving on https://([0-9.:]+)/v1`)
-	var endpoint string
-	eventually(t, "the provider serving", 60*time.Second, func() bool {
-		m := served.FindStringSubmatch(prov.output())
-		if m != nil {
-			endpoint = "https://" + m[1]
-		}
-		return m != nil
-	})
-	owner := actor(wallet.NewMnemonic(), 20)
+	// the provider: registered with its endpoint and a priced model, then a real cocoon-provider
+	// process (`run --config`) forwarding to a fake upstream
+	ownerWords := wallet.NewMnemonic()
+	ow, err := wallet.FromMnemonic(ownerWords, wallet.V5R1, -239)
+	require.NoError(t, err)
+	ownerKey := filepath.Join(dir, "owner.key")
+	require.NoError(t, keys.WriteMnemonic(ownerKey, ownerWords))
+	owner := actorWallet(ow, 20)
 	owner.Registry = reg
 	rp, err := owner.PlanRegister(ctx, ops.RegisterInput{Stake: big.NewInt(5_000_000_000)})
 	require.NoError(t, err)
 	rres, err := owner.SendRegister(ctx, rp)
 	require.NoError(t, err)
 	providerAddr := rres.Provider.Address
-	op, err := owner.PlanOwnerOp(ctx, ops.OwnerOpInput{Op: ops.OwnerOp{Kind: ops.SetEndpoint, Endpoint: endpoint}})
+	modelName, err := contracts.TextCell("oracle-test-model", contracts.MaxModelNameBytes)
 	require.NoError(t, err)
-	_, err = owner.SendOwnerOp(ctx, op)
-	require.NoError(t, err)
+	govern(contracts.AddModel{QueryID: 2, ModelID: 1, WeightsHash: bytes.Repeat([]byte{0x11}, 32), Name: modelName})
+	listen := freeAddr(t)
+	for _, o := range []ops.OwnerOp{
+		{Kind: ops.SetEndpoint, Endpoint: "https://" + listen},
+		{Kind: ops.SetPrice, ModelID: 1, PromptPrice: big.NewInt(1000), CompletionPrice: big.NewInt(2000)},
+	} {
+		op, err := owner.PlanOwnerOp(ctx, ops.OwnerOpInput{Op: o})
+		require.NoError(t, err)
+		_, err = owner.SendOwnerOp(ctx, op)
+		require.NoError(t, err)
+	}
+	upstream := httptest.NewServer(&fakeupstream.Server{Models: []string{"fake-model"}})
+	defer upstream.Close()
+	pcfg := provider.DefaultConfig()
+	pcfg.Network, pcfg.RPC = "devnet", rpc
+	pcfg.Registry, pcfg.Owner, pcfg.WalletKeyFile = reg.StringRaw(), ow.Address().StringRaw(), ownerKey
+	pcfg.DataDir, pcfg.Listen, pcfg.TEE = filepath.Join(dir, "provider"), listen, "sim"
+	pcfg.Backend = provider.BackendConfig{Kind: "upstream", URL: upstream.URL + "/v1"}
+	pcfg.Models = []provider.ModelConfig{{Name: "oracle-test-model", Upstream: "fake-model", ContextLength: 4096}}
+	providerConfig := filepath.Join(dir, "provider.json")
+	require.NoError(t, provider.WriteConfig(providerConfig, pcfg))
+	prov := start(t, "provider", nil, providerBin, "run", "--config", providerConfig)
+	eventually(t, "the provider serving", 60*time.Second, func() bool {
+		return strings.Contains(prov.output(), "serving on https://"+listen+"/v1")
+	})
 
 	// three oracles: wallet files, keys from `cocoon oracle key new`, added to the registry
 	type oracleFiles struct {
