@@ -2,7 +2,7 @@
 GO      ?= go
 GOFILES := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build demo demo-check test-e2e test-load test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test contracts contracts-check bench bench-provider tolk-deps
+.PHONY: all build demo demo-check test-load test fmt-check vet go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test openai-client-gateway-test contracts contracts-check bench bench-provider bench-client tolk-deps
 
 all: build
 
@@ -28,7 +28,7 @@ test-load:
 	COCOON_LOAD=1 $(GO) test -count=1 -v -timeout 20m -run TestLoadE2E ./tests/load/
 
 # Every check CI runs, in the order that fails fastest.
-test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test
+test: fmt-check vet contracts-check go-test go-test-race go-test-purego bpe-vocab-test sandbox-test openai-client-test openai-client-provider-test openai-client-gateway-test
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -43,7 +43,7 @@ go-test:
 
 # The daemons and what they share run many goroutines against one devnet, store and chain client:
 # their tests run again under the race detector (the devnet's own test of concurrent VM runs too).
-RACE_PACKAGES := ./chain/txmgr ./service/... ./payment ./provider/... ./oracle/... ./indexer/...
+RACE_PACKAGES := ./chain/txmgr ./service/... ./payment ./provider/... ./client/... ./oracle/... ./indexer/...
 go-test-race:
 	$(GO) test -race -count=1 -run 'TestConcurrent' ./chain/devnet
 	$(GO) test -race -count=1 $(RACE_PACKAGES)
@@ -75,6 +75,11 @@ openai-client-test:
 openai-client-provider-test:
 	tests/openai-client/run-provider.sh
 
+# The same suite, unchanged, against the client gateway in front of the provider daemon (devnet, an
+# oracle's attestation, channels and vouchers), discovering from the chain and from an indexer.
+openai-client-gateway-test:
+	tests/openai-client/run-gateway.sh
+
 # Recompile every contract into contracts/build (commit the result).
 contracts: tolk-deps
 	cd tolk && node scripts/compile.js
@@ -87,7 +92,7 @@ contracts-check: tolk-deps
 # side of the devnet comparison (tolk/tests/parity/bench.js) runs the same scenarios as tests/parity.
 # The indexer's (ingest rate from a prepared devnet history, API latency at 1,000 req/s) print the
 # machine's load average beside their figures.
-bench: tolk-deps bench-provider
+bench: tolk-deps bench-provider bench-client
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd tolk && node tests/parity/bench.js
 
@@ -95,3 +100,8 @@ bench: tolk-deps bench-provider
 # for all three; installs nginx-light and wrk when missing; writes docs/BENCHMARKS.md's provider section.
 bench-provider:
 	tools/bench/provider.sh
+
+# The client gateway in front of the provider daemon against the provider alone and the bare backend,
+# one fake backend for all; writes docs/BENCHMARKS.md's client section.
+bench-client:
+	tools/bench/client.sh

@@ -101,3 +101,16 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
+
+// UnknownURL is the 404 for a path the API does not serve.
+func UnknownURL(method, path string) *Error {
+	return &Error{Status: http.StatusNotFound, Type: TypeInvalidRequest, Code: CodeUnknownURL,
+		Message: "Unknown request URL: " + method + " " + path + "."}
+}
+
+// WrongMethod answers a request whose path is served for another method only: a 405 with Allow.
+func WrongMethod(w http.ResponseWriter, method, path, want string) {
+	w.Header().Set("Allow", want)
+	WriteError(w, &Error{Status: http.StatusMethodNotAllowed, Type: TypeInvalidRequest, Code: CodeMethodNotAllowed,
+		Message: "Method " + method + " is not allowed for " + path + "; use " + want + "."})
+}

@@ -97,14 +97,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/v1/completions":
 		want, serve = http.MethodPost, h.completion
 	default:
-		openai.WriteError(w, &openai.Error{Status: http.StatusNotFound, Type: openai.TypeInvalidRequest, Code: openai.CodeUnknownURL,
-			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path)})
+		openai.WriteError(w, openai.UnknownURL(r.Method, r.URL.Path))
 		return
 	}
 	if r.Method != want {
-		w.Header().Set("Allow", want)
-		openai.WriteError(w, &openai.Error{Status: http.StatusMethodNotAllowed, Type: openai.TypeInvalidRequest, Code: openai.CodeMethodNotAllowed,
-			Message: fmt.Sprintf("Method %s is not allowed for %s; use %s.", r.Method, r.URL.Path, want)})
+		openai.WrongMethod(w, r.Method, r.URL.Path, want)
 		return
 	}
 	serve(w, r)
