@@ -52,16 +52,18 @@ type Auth struct {
 // channel's raw address, the HTTP method, the request target (path and query, as sent), the unix
 // time, the nonce in hex and the hex SHA-256 of the body.
 func AuthMessage(channel *address.Address, method, target string, body []byte, unix int64, nonce [NonceSize]byte) []byte {
-	bodyHash := sha256.Sum256(body)
-	return []byte(strings.Join([]string{
-		"cocoon-request-v1",
-		channel.StringRaw(),
-		method,
-		target,
-		strconv.FormatInt(unix, 10),
-		hex.EncodeToString(nonce[:]),
-		hex.EncodeToString(bodyHash[:]),
-	}, "\n"))
+	return appendAuthMessage(nil, channel, method, target, sha256.Sum256(body), unix, nonce)
+}
+
+// appendAuthMessage appends AuthMessage, given the body's SHA-256, to b.
+func appendAuthMessage(b []byte, channel *address.Address, method, target string, bodyHash [32]byte, unix int64, nonce [NonceSize]byte) []byte {
+	b = append(b, "cocoon-request-v1\n"...)
+	b = append(b, channel.StringRaw()...)
+	b = append(append(b, '\n'), method...)
+	b = append(append(b, '\n'), target...)
+	b = strconv.AppendInt(append(b, '\n'), unix, 10)
+	b = hex.AppendEncode(append(b, '\n'), nonce[:])
+	return hex.AppendEncode(append(b, '\n'), bodyHash[:])
 }
 
 // SignRequest authorizes one request with the channel's client key at time now (a fresh random
@@ -113,8 +115,42 @@ func ParseAuth(value string) (Auth, error) {
 }
 
 // Verify checks that a was signed by pub for this request and that its time is within AuthWindow
-// of now. Replays inside the window are caught by a ReplayGuard.
+// of now. Replays inside the window are caught by a ReplayGuard. A verifier of many requests
+// under one key uses VerifyKey.
 func (a Auth) Verify(pub ed25519.PublicKey, channel *address.Address, method, target string, body []byte, now time.Time) error {
+	return a.verify(pub, channel, method, target, sha256.Sum256(body), now, func(msg []byte) bool {
+		return voi.VerifyWithOptions(voi.PublicKey(pub), msg, a.Signature[:], authVerifyOptions)
+	})
+}
+
+// AuthKey is a channel's client key prepared for verifying its authorizations: the point
+// decompressed and its multiples tabulated once, which saves ~20% of each verification. It is
+// safe for concurrent use.
+type AuthKey struct {
+	pub ed25519.PublicKey
+	// x is nil for a key that is not a point on the curve: nothing verifies under it.
+	x *voi.ExpandedPublicKey
+}
+
+// NewAuthKey prepares pub. Nothing verifies under a key that is not ed25519.PublicKeySize bytes
+// or not a point on the curve.
+func NewAuthKey(pub ed25519.PublicKey) *AuthKey {
+	k := &AuthKey{pub: pub}
+	if len(pub) == ed25519.PublicKeySize {
+		k.x, _ = voi.NewExpandedPublicKey(voi.PublicKey(pub))
+	}
+	return k
+}
+
+// VerifyKey is Verify under a prepared key, given the SHA-256 of the request body. Its verdicts
+// are Verify's.
+func (a Auth) VerifyKey(key *AuthKey, channel *address.Address, method, target string, bodyHash [32]byte, now time.Time) error {
+	return a.verify(key.pub, channel, method, target, bodyHash, now, func(msg []byte) bool {
+		return key.x != nil && voi.VerifyExpandedWithOptions(key.x, msg, a.Signature[:], authVerifyOptions)
+	})
+}
+
+func (a Auth) verify(pub ed25519.PublicKey, channel *address.Address, method, target string, bodyHash [32]byte, now time.Time, valid func(msg []byte) bool) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: channel key has %d bytes", ErrBadAuth, len(pub))
 	}
@@ -124,7 +160,8 @@ func (a Auth) Verify(pub ed25519.PublicKey, channel *address.Address, method, ta
 	}
 	// voi with the standard library's rule: the same verdicts as crypto/ed25519, ~40% faster
 	// (docs/BENCHMARKS.md, voucher signatures); this check runs on every paid request.
-	if !voi.VerifyWithOptions(voi.PublicKey(pub), AuthMessage(channel, method, target, body, a.Unix, a.Nonce), a.Signature[:], authVerifyOptions) {
+	var buf [256]byte
+	if !valid(appendAuthMessage(buf[:0], channel, method, target, bodyHash, a.Unix, a.Nonce)) {
 		return fmt.Errorf("%w: not signed by the channel's client key for this request", ErrBadAuth)
 	}
 	return nil

@@ -1,10 +1,13 @@
 package payment
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"math/big"
 	"strings"
@@ -113,19 +116,28 @@ func TestAuth(t *testing.T) {
 	if a.String() != value {
 		t.Fatalf("round trip: %q != %q", a.String(), value)
 	}
-	if err := a.Verify(pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(AuthWindow)); err != nil {
+	// verify is Verify, checked to agree with VerifyKey (the prepared key's path).
+	verify := func(a Auth, pub ed25519.PublicKey, ch *address.Address, method, target string, body []byte, now time.Time) error {
+		err := a.Verify(pub, ch, method, target, body, now)
+		if kerr := a.VerifyKey(NewAuthKey(pub), ch, method, target, sha256.Sum256(body), now); (err == nil) != (kerr == nil) {
+			t.Fatalf("Verify says %v, VerifyKey says %v", err, kerr)
+		}
+		return err
+	}
+	if err := verify(a, pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(AuthWindow)); err != nil {
 		t.Fatalf("valid authorization refused: %v", err)
 	}
 	other := address.MustParseRawAddr("0:" + strings.Repeat("cd", 32))
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 	for name, err := range map[string]error{
-		"late":          a.Verify(pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(AuthWindow+time.Second)),
-		"early":         a.Verify(pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(-AuthWindow-time.Second)),
-		"other body":    a.Verify(pub, testChannel, "POST", "/v1/chat/completions", []byte(`{"model":"n"}`), now),
-		"other path":    a.Verify(pub, testChannel, "POST", "/v1/completions", body, now),
-		"other method":  a.Verify(pub, testChannel, "GET", "/v1/chat/completions", body, now),
-		"other channel": a.Verify(pub, other, "POST", "/v1/chat/completions", body, now),
-		"other key":     a.Verify(otherKey.Public().(ed25519.PublicKey), testChannel, "POST", "/v1/chat/completions", body, now),
+		"late":          verify(a, pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(AuthWindow+time.Second)),
+		"early":         verify(a, pub, testChannel, "POST", "/v1/chat/completions", body, now.Add(-AuthWindow-time.Second)),
+		"other body":    verify(a, pub, testChannel, "POST", "/v1/chat/completions", []byte(`{"model":"n"}`), now),
+		"other path":    verify(a, pub, testChannel, "POST", "/v1/completions", body, now),
+		"other method":  verify(a, pub, testChannel, "GET", "/v1/chat/completions", body, now),
+		"other channel": verify(a, pub, other, "POST", "/v1/chat/completions", body, now),
+		"other key":     verify(a, otherKey.Public().(ed25519.PublicKey), testChannel, "POST", "/v1/chat/completions", body, now),
+		"short key":     verify(a, pub[:31], testChannel, "POST", "/v1/chat/completions", body, now),
 	} {
 		if !errors.Is(err, ErrBadAuth) {
 			t.Errorf("%s: got %v, want ErrBadAuth", name, err)
@@ -156,6 +168,66 @@ func TestAuth(t *testing.T) {
 	}
 	if len(g.seen) != 1 {
 		t.Fatalf("expired nonces kept: %d entries", len(g.seen))
+	}
+}
+
+// The message signed is the protocol's text, byte for byte.
+func TestAuthMessage(t *testing.T) {
+	nonce := [NonceSize]byte{0xab, 1}
+	body := []byte(`{"model":"m"}`)
+	h := sha256.Sum256(body)
+	want := "cocoon-request-v1\n" + testChannel.StringRaw() + "\nPOST\n/v1/chat/completions?x=1\n1800000000\n" +
+		hex.EncodeToString(nonce[:]) + "\n" + hex.EncodeToString(h[:])
+	if got := string(AuthMessage(testChannel, "POST", "/v1/chat/completions?x=1", body, 1_800_000_000, nonce)); got != want {
+		t.Fatalf("AuthMessage:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// A prepared key gives Verify's verdicts for keys and signatures at the edges of the rule:
+// small-order and non-canonical keys, bytes that are no point, non-canonical S, a changed R.
+func TestVerifyKeyEdgeCases(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{}`)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	value, _ := SignRequest(key, testChannel, "POST", "/p", body, now)
+	good, _ := ParseAuth(value)
+	identity := make([]byte, 32)
+	identity[0] = 1
+	nonCanonical := bytes.Repeat([]byte{0xff}, 32) // y ≥ p
+	nonCanonical[31] = 0x7f
+	notPoint := make([]byte, 32)
+	notPoint[0] = 2
+	keys := map[string]ed25519.PublicKey{"signer": key.Public().(ed25519.PublicKey), "identity (small order)": identity,
+		"zero": make([]byte, 32), "non-canonical y": nonCanonical, "not a point": notPoint}
+	sigs := map[string]Auth{"good": good}
+	bigS := good
+	copy(bigS.Signature[32:], bytes.Repeat([]byte{0xff}, 32)) // S ≥ L
+	sigs["S not canonical"] = bigS
+	r := good
+	r.Signature[0] ^= 1
+	sigs["R changed"] = r
+	zero := good
+	zero.Signature = [64]byte{}
+	sigs["zero"] = zero
+	for kn, pub := range keys {
+		for sn, a := range sigs {
+			err := a.Verify(pub, testChannel, "POST", "/p", body, now)
+			kerr := a.VerifyKey(NewAuthKey(pub), testChannel, "POST", "/p", sha256.Sum256(body), now)
+			if (err == nil) != (kerr == nil) {
+				t.Errorf("key %s, signature %s: Verify says %v, VerifyKey says %v", kn, sn, err, kerr)
+			}
+			// The standard library's verdict is the rule. It is not always "only the signer's good
+			// signature": under a small-order key (all zeros) the all-zero signature (a small-order
+			// R, S = 0) passes the cofactorless check for one challenge in four, which depends on
+			// the random nonce.
+			std := ed25519.Verify(pub, AuthMessage(testChannel, "POST", "/p", body, a.Unix, a.Nonce), a.Signature[:])
+			if (err == nil) != std {
+				t.Errorf("key %s, signature %s: Verify says %v, crypto/ed25519 says %v", kn, sn, err, std)
+			}
+			if kn == "signer" && (err == nil) != (sn == "good") {
+				t.Errorf("key %s, signature %s: Verify says %v", kn, sn, err)
+			}
+		}
 	}
 }
 
@@ -200,6 +272,20 @@ func TestReceiptSignVerify(t *testing.T) {
 	if got.Cost.Cmp(s.Cost) != 0 || got.Owed.Cmp(s.Owed) != 0 || got.ResponseHash != s.ResponseHash || !got.Channel.Equals(testChannel) ||
 		got.PromptTokens != 1500 || got.CompletionTokens != 700 || got.ModelID != 7 || !got.IssuedAt.Equal(s.IssuedAt) {
 		t.Fatalf("round trip changed the receipt: %+v", got.Receipt)
+	}
+	// Issue is Sign then Encode: the same BOC, a signature that verifies.
+	issued, err := testReceipt().Issue(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bocOf := func(e string) string { return e[:strings.IndexByte(e, '.')] }; bocOf(issued) != bocOf(enc) {
+		t.Fatalf("Issue encodes another receipt: %s, Encode %s", issued, enc)
+	}
+	if is, err := DecodeReceipt(issued); err != nil || is.Verify(&key.PublicKey) != nil {
+		t.Fatalf("an issued receipt does not verify: %v", err)
+	}
+	if _, err := (Receipt{}).Issue(key); !errors.Is(err, ErrBadReceipt) {
+		t.Fatalf("Issue of an invalid receipt: %v", err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err := got.Verify(&other.PublicKey); !errors.Is(err, ErrReceiptSignature) {

@@ -190,6 +190,20 @@ func (r Receipt) Sign(key crypto.Signer) (SignedReceipt, error) {
 	return SignedReceipt{Receipt: r, Signature: sig}, nil
 }
 
+// Issue signs r with key (as Sign) and returns it encoded (as Encode), building its cells once:
+// what a provider sends with each answer.
+func (r Receipt) Issue(key crypto.Signer) (string, error) {
+	c, err := r.Cell()
+	if err != nil {
+		return "", err
+	}
+	sig, err := key.Sign(rand.Reader, c.Hash(), crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("failed to sign receipt: %w", err)
+	}
+	return encodeReceipt(c, sig), nil
+}
+
 // Verify checks the signature under pub, the public key of the provider's attested certificate.
 func (s SignedReceipt) Verify(pub crypto.PublicKey) error {
 	k, ok := pub.(*ecdsa.PublicKey)
@@ -212,7 +226,11 @@ func (s SignedReceipt) Encode() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b64.EncodeToString(c.ToBOC()) + "." + b64.EncodeToString(s.Signature), nil
+	return encodeReceipt(c, s.Signature), nil
+}
+
+func encodeReceipt(root *cell.Cell, sig []byte) string {
+	return b64.EncodeToString(root.ToBOC()) + "." + b64.EncodeToString(sig)
 }
 
 // DecodeReceipt parses an encoded receipt strictly (it does not verify the signature).

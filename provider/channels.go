@@ -37,6 +37,10 @@ type channel struct {
 	addr *address.Address
 	raw  string
 	key  ed25519.PublicKey
+	// authKey is key prepared for verifying the channel's request authorizations; keyHex is key
+	// in hex (its store record's form).
+	authKey *payment.AuthKey
+	keyHex  string
 
 	// refreshMu serializes chain reads of the state.
 	refreshMu sync.Mutex
@@ -54,10 +58,14 @@ type channel struct {
 	reserved   *big.Int
 	best       *voucher.Signed
 	bestHeader string
-	prompt     uint64
-	completion uint64
-	receipts   uint64
-	inflight   int
+	// verified is the last voucher whose signature verified that is not best (nil: none), with
+	// its header: a request that repeats it is neither decoded nor verified again.
+	verified       *voucher.Signed
+	verifiedHeader string
+	prompt         uint64
+	completion     uint64
+	receipts       uint64
+	inflight       int
 	// Rate limiting (token bucket). REQUIRES mu.
 	bucket   float64
 	bucketAt time.Time
@@ -67,6 +75,12 @@ type channel struct {
 	unclaimedSince time.Time
 	// lastUsed is when a request was last admitted. REQUIRES mu.
 	lastUsed time.Time
+}
+
+// newChannel is the channel at addr with client key key, its ledger empty.
+func newChannel(addr *address.Address, key ed25519.PublicKey) *channel {
+	return &channel{addr: addr, raw: addr.StringRaw(), key: key, authKey: payment.NewAuthKey(key), keyHex: hex.EncodeToString(key),
+		owed: new(big.Int), reserved: new(big.Int)}
 }
 
 // voucherAmount is the best voucher's amount (0 without one). REQUIRES c.mu.
@@ -90,7 +104,7 @@ func (c *channel) ledgerLocked(voucherAmount *big.Int) payment.Ledger {
 // record is the channel's store record. REQUIRES c.mu.
 func (c *channel) recordLocked() *channelRecord {
 	return &channelRecord{Owed: c.owed.String(), Voucher: c.bestHeader, PromptTokens: c.prompt, CompletionTokens: c.completion,
-		Receipts: c.receipts, ClientKey: hex.EncodeToString(c.key)}
+		Receipts: c.receipts, ClientKey: c.keyHex}
 }
 
 // takeToken applies the rate limit at now: false when the channel is over it. REQUIRES c.mu.
@@ -144,6 +158,13 @@ func (cs *channels) all() []*channel {
 	return out
 }
 
+// lookup is the known channel at addr, without reading the chain (nil when unknown).
+func (cs *channels) lookup(addr *address.Address) *channel {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.byAddr[addr.StringRaw()]
+}
+
 // restore adds a channel from its store record (at start, before serving).
 func (cs *channels) restore(raw string, r *channelRecord) error {
 	addr, err := address.ParseRawAddr(raw)
@@ -158,8 +179,8 @@ func (cs *channels) restore(raw string, r *channelRecord) error {
 	if !ok {
 		return fmt.Errorf("store: channel %s: bad owed %q", raw, r.Owed)
 	}
-	c := &channel{addr: addr, raw: raw, key: key, owed: owed, reserved: new(big.Int), prompt: r.PromptTokens,
-		completion: r.CompletionTokens, receipts: r.Receipts}
+	c := newChannel(addr, key)
+	c.owed, c.prompt, c.completion, c.receipts = owed, r.PromptTokens, r.CompletionTokens, r.Receipts
 	if r.Voucher != "" {
 		v, err := voucher.DecodeHeader(r.Voucher)
 		if err != nil {
@@ -251,8 +272,9 @@ func (cs *channels) load(ctx context.Context, addr *address.Address) (*channel, 
 	if err != nil {
 		return nil, fmt.Errorf("failed to read channel %s: %w", addr.StringRaw(), err)
 	}
-	return &channel{addr: addr, raw: addr.StringRaw(), key: ed25519.PublicKey(data.ClientKey), owed: new(big.Int), reserved: new(big.Int),
-		state: st, stateAt: p.clock.Now()}, nil
+	c := newChannel(addr, ed25519.PublicKey(data.ClientKey))
+	c.state, c.stateAt = st, p.clock.Now()
+	return c, nil
 }
 
 // fresh makes c's chain state at most maxAge old (0: read it now).
@@ -288,15 +310,28 @@ func (cs *channels) refresh(ctx context.Context, c *channel, maxAge time.Duratio
 	return nil
 }
 
-// checkVoucher checks a request's voucher header for channel c: well-formed, for c, and
-// signed by its client key with the chain's single-signature rule. A voucher byte-identical to
-// the one held needs no second verification.
-func (c *channel) checkVoucher(header string, v *voucher.Signed) error {
+// knownVoucher is the voucher whose header is h if the channel holds it or verified it last:
+// well-formed, for this channel and signed by its client key (nil otherwise).
+func (c *channel) knownVoucher(h string) *voucher.Signed {
 	c.mu.Lock()
-	same := c.best != nil && header == c.bestHeader
-	c.mu.Unlock()
-	if same {
-		return nil
+	defer c.mu.Unlock()
+	switch {
+	case c.best != nil && h == c.bestHeader:
+		return c.best
+	case c.verified != nil && h == c.verifiedHeader:
+		return c.verified
 	}
-	return v.Verify(c.key)
+	return nil
+}
+
+// verifyVoucher checks the signature of v (header h, decoded and for this channel) under the
+// channel's client key with the chain's single-signature rule, and remembers it as verified.
+func (c *channel) verifyVoucher(h string, v *voucher.Signed) error {
+	if err := v.Verify(c.key); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.verified, c.verifiedHeader = v, h
+	c.mu.Unlock()
+	return nil
 }

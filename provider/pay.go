@@ -62,6 +62,7 @@ type session struct {
 	auth     payment.Auth
 	bodyHash [32]byte
 	arrived  time.Time
+	phases   phaseMarks
 }
 
 type sessionKey struct{}
@@ -82,6 +83,7 @@ func (p *Provider) servePaid(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Message: "failed to read the request body: " + err.Error()})
 		return
 	}
+	bodyRead := time.Now()
 	sess, ref := p.checkPayment(r, body)
 	if ref != nil {
 		p.m.RecordRequest("", ref.outcome(), false, p.clock.Since(arrived))
@@ -89,9 +91,14 @@ func (p *Provider) servePaid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.arrived = arrived
+	sess.phases.markAt(phaseArrived, arrived)
+	sess.phases.markAt(phaseBodyRead, bodyRead)
+	sess.phases.mark(phaseChecked)
 	r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, sess))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	p.api.ServeHTTP(w, r)
+	sess.phases.mark(phaseEnded)
+	sess.phases.done()
 }
 
 // checkPayment applies the checks before serving, in the protocol's order, up to the admission
@@ -107,18 +114,29 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 	if err != nil {
 		return nil, paymentRequired(payment.CodeChannelUnknown, "%s %q is not a raw address 0:<64 hex>.", payment.HeaderChannel, chHdr)
 	}
-	v, err := voucher.DecodeHeader(vHdr)
-	if err != nil {
-		return nil, paymentRequired(payment.CodeVoucherInvalid, "The voucher is malformed: %v.", err)
+	// A voucher the channel holds, or the one it verified last, is known to be well-formed, for
+	// this channel and signed: it is neither decoded nor verified again.
+	var v *voucher.Signed
+	if ch := p.channels.lookup(addr); ch != nil {
+		v = ch.knownVoucher(vHdr)
 	}
-	if !v.Channel.Equals(addr) {
-		return nil, paymentRequired(payment.CodeVoucherInvalid, "The voucher is for channel %s, not %s.", v.Channel.StringRaw(), addr.StringRaw())
+	known := v != nil
+	if !known {
+		d, err := voucher.DecodeHeader(vHdr)
+		if err != nil {
+			return nil, paymentRequired(payment.CodeVoucherInvalid, "The voucher is malformed: %v.", err)
+		}
+		if !d.Channel.Equals(addr) {
+			return nil, paymentRequired(payment.CodeVoucherInvalid, "The voucher is for channel %s, not %s.", d.Channel.StringRaw(), addr.StringRaw())
+		}
+		v = &d
 	}
 	ch, ref := p.openChannel(r.Context(), addr)
 	if ref != nil {
 		return nil, ref
 	}
-	a, ref := p.authorize(r, ch, body)
+	bodyHash := sha256.Sum256(body)
+	a, ref := p.authorize(r, ch, bodyHash)
 	if ref != nil {
 		return nil, ref
 	}
@@ -129,8 +147,10 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		return nil, &refusal{status: http.StatusTooManyRequests, typ: openai.TypeRateLimit, code: openai.CodeRateLimitExceeded,
 			msg: fmt.Sprintf("Too many requests on channel %s: at most %g a second (bursts of %d).", addr.StringRaw(), p.cfg.Limits.ChannelRate, p.cfg.Limits.ChannelBurst)}
 	}
-	if err := ch.checkVoucher(vHdr, &v); err != nil {
-		return nil, paymentRequired(payment.CodeVoucherInvalid, "The voucher's signature does not verify under the channel's client key %x (with the channel contract's rule).", []byte(ch.key))
+	if !known {
+		if err := ch.verifyVoucher(vHdr, v); err != nil {
+			return nil, paymentRequired(payment.CodeVoucherInvalid, "The voucher's signature does not verify under the channel's client key %x (with the channel contract's rule).", []byte(ch.key))
+		}
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -140,7 +160,7 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		ref.owed = new(big.Int).Set(ch.owed)
 		return nil, ref
 	}
-	return &session{ch: ch, v: v, vHeader: vHdr, auth: a, bodyHash: sha256.Sum256(body)}, nil
+	return &session{ch: ch, v: *v, vHeader: vHdr, auth: a, bodyHash: bodyHash}, nil
 }
 
 // openChannel finds the channel at addr and checks that it is this provider's and open.
@@ -179,11 +199,12 @@ func (p *Provider) openChannel(ctx context.Context, addr *address.Address) (*cha
 }
 
 // authorize checks X-Cocoon-Auth: well-formed, signed by the channel's client key for this
-// method, target and body, within the window of the provider's clock, and not used before.
-func (p *Provider) authorize(r *http.Request, ch *channel, body []byte) (payment.Auth, *refusal) {
+// method, target and body (bodyHash, its SHA-256), within the window of the provider's clock, and
+// not used before.
+func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte) (payment.Auth, *refusal) {
 	a, err := payment.ParseAuth(r.Header.Get(payment.HeaderAuth))
 	if err == nil {
-		err = a.Verify(ch.key, ch.addr, r.Method, r.RequestURI, body, p.clock.Now())
+		err = a.VerifyKey(ch.authKey, ch.addr, r.Method, r.RequestURI, bodyHash, p.clock.Now())
 	}
 	if err == nil {
 		err = p.replay.Use(ch.addr, a, p.clock.Now())
@@ -202,6 +223,7 @@ func (p *Provider) Begin(w http.ResponseWriter, r *http.Request, c httpapi.Call)
 	if sess == nil {
 		return nil, paymentRequired(payment.CodeVoucherMissing, "Not a paid request.").apiError(w)
 	}
+	sess.phases.mark(phaseParsed)
 	m := p.models[c.Request.Model]
 	if m == nil {
 		p.m.RecordRequest("", "404", c.Stream, p.clock.Since(sess.arrived))
@@ -224,6 +246,7 @@ func (p *Provider) Begin(w http.ResponseWriter, r *http.Request, c httpapi.Call)
 	}
 	p.inflight.Add(1)
 	p.m.RecordInflight(int(p.inflight.Load()))
+	sess.phases.mark(phaseAdmitted)
 	return mt, nil
 }
 
@@ -244,8 +267,11 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 				// delivered on this request), under the lock that orders the channel's records.
 				old, oldHeader := ch.best, ch.bestHeader
 				ch.best, ch.bestHeader = best, bestHeader
+				if ch.verifiedHeader == bestHeader {
+					ch.verified, ch.verifiedHeader = nil, ""
+				}
 				b := p.store.db.NewBatch()
-				err := putJSON(b, channelKey(ch.raw), ch.recordLocked())
+				err := b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(nil), nil)
 				if err == nil {
 					err = b.Commit(pebble.NoSync)
 				}
@@ -312,6 +338,9 @@ type metered struct {
 // (the in-flight record's checkpoint) before the piece is written, so a crash after it cannot
 // forget tokens a client received; a non-streamed answer is recorded by Finish, which follows.
 func (mt *metered) Deliver(data []byte, u backend.Usage) error {
+	if !mt.stream {
+		mt.sess.phases.mark(phaseGenerated)
+	}
 	if err := mt.content.Add(data); err != nil {
 		return err
 	}
@@ -359,7 +388,8 @@ func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big
 		ch.receipts++
 	}
 	b := mt.p.store.db.NewBatch()
-	err = putJSON(b, channelKey(ch.raw), ch.recordLocked())
+	var buf [512]byte
+	err = b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(buf[:0]), nil)
 	if err == nil && cost.Sign() > 0 {
 		err = mt.putNonce(b)
 	}
@@ -422,8 +452,10 @@ func (mt *metered) cost(u backend.Usage) *big.Int {
 // durable before the payment is written.
 func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error) {
 	p, ch := mt.p, mt.sess.ch
+	mt.sess.phases.mark(phaseDelivered)
 	cost := mt.cost(u)
 	owed, seq, wait, err := mt.bill(u, cost, true)
+	mt.sess.phases.mark(phaseBilled)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -433,20 +465,18 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	go func() { synced <- wait() }()
 	rc := payment.Receipt{Channel: ch.addr, RequestHash: mt.sess.bodyHash, ResponseHash: mt.content.Hash(), IssuedAt: p.clock.Now(),
 		ModelID: mt.m.id, PromptTokens: uint64(u.PromptTokens), CompletionTokens: uint64(u.CompletionTokens), Prices: mt.prices, Cost: cost, Owed: owed}
-	signed, err := rc.Sign(p.issuer.Signer())
-	if err != nil {
-		return nil, nil, err
-	}
-	enc, err := signed.Encode()
+	enc, err := rc.Issue(p.issuer.Signer())
 	if err != nil {
 		return nil, nil, err
 	}
 	// The receipt is stored in the background, in batches: it is the operator's record; the money
 	// it states is in the channel record, durable before the answer is.
 	p.store.addReceipt(receiptKey(rc.IssuedAt, ch.raw, seq), enc)
+	mt.sess.phases.mark(phaseSigned)
 	if err := <-synced; err != nil {
 		return nil, nil, err
 	}
+	mt.sess.phases.mark(phaseSynced)
 	p.m.RecordTokens(mt.m.name, uint64(u.PromptTokens), uint64(u.CompletionTokens))
 	p.m.RecordBilled(cost)
 	hdr := http.Header{}
@@ -461,6 +491,7 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 // for a stream (the prompt from the backend's count when only it knew).
 func (mt *metered) End(total backend.Usage, err error) {
 	p := mt.p
+	mt.sess.phases.mark(phaseWritten)
 	defer func() {
 		<-mt.m.sem
 		p.inflight.Add(-1)
@@ -531,7 +562,7 @@ func (p *Provider) serveChannel(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}
-	if _, ref := p.authorize(r, ch, nil); ref != nil {
+	if _, ref := p.authorize(r, ch, sha256.Sum256(nil)); ref != nil {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}

@@ -18,7 +18,9 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -334,7 +336,9 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 // SDKs surface it); the OpenAI handler sets its own on the answers it writes.
 func withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Request-Id", "req_"+newRequestID()+newRequestID()[:8])
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		w.Header().Set("X-Request-Id", "req_"+hex.EncodeToString(id[:]))
 		h.ServeHTTP(w, r)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -45,7 +46,11 @@ type receiptItem struct {
 
 // openStore opens (or creates) the store in dir.
 func openStore(dir string) (*store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Quiet{}})
+	opts := &pebble.Options{Logger: pebblelog.Quiet{}}
+	opts.EnsureDefaults()
+	// Logs laid out at the size Pebble preallocates them to (110% of a memtable): see walFS.
+	opts.FS = walFS{FS: opts.FS, size: int64(opts.MemTableSize) * 11 / 10}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the provider's store in %q: %w", dir, err)
 	}
@@ -107,6 +112,33 @@ type channelRecord struct {
 	Receipts uint64 `json:"receipts"`
 	// ClientKey is the channel's client key (hex), read from the chain when it was first seen.
 	ClientKey string `json:"client_key"`
+}
+
+// appendJSON appends r as json.Marshal encodes it (without reflection: it is written under the
+// channel's lock on every answer).
+func (r *channelRecord) appendJSON(b []byte) []byte {
+	b = appendJSONString(append(b, `{"owed":`...), r.Owed)
+	if r.Voucher != "" {
+		b = appendJSONString(append(b, `,"voucher":`...), r.Voucher)
+	}
+	b = strconv.AppendUint(append(b, `,"prompt_tokens":`...), r.PromptTokens, 10)
+	b = strconv.AppendUint(append(b, `,"completion_tokens":`...), r.CompletionTokens, 10)
+	b = strconv.AppendUint(append(b, `,"receipts":`...), r.Receipts, 10)
+	b = appendJSONString(append(b, `,"client_key":`...), r.ClientKey)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string the way json.Marshal writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // escapes needed: never for decimals, hex or base64url
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // inflightRecord is a request that delivered something and has not finished: after a crash its

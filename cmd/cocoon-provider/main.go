@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 
 	"github.com/cocoon-go/cocoon/internal/buildinfo"
@@ -29,6 +30,9 @@ commands:
   version   print the version of this binary
 
 Run 'cocoon-provider run -h' for its flags.`
+
+// gcPercent is the daemon's GOGC when the environment sets none.
+const gcPercent = 400
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
@@ -116,6 +120,13 @@ func runDaemon(ctx context.Context, args []string, lookupEnv func(string) (strin
 	var m provider.Metricer = provider.NoopMetrics{}
 	if cfg.MetricsListen != "" {
 		m = provider.NewMetrics()
+	}
+	// The collector at a quarter of Go's default pace unless GOGC says otherwise: a paid request
+	// allocates many short-lived objects (HTTP, TLS, JSON, a Pebble batch) over a small live heap,
+	// and at the default the collector took ~5% of the daemon's CPU under load (docs/DECISIONS.md,
+	// 2026-12-07).
+	if _, ok := lookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
 	}
 	p, err := provider.New(ctx, cfg, log, m)
 	if err != nil {

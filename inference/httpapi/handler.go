@@ -485,11 +485,12 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			resp := openai.ChatCompletion{ResponseHead: head, Choices: choices, Usage: usage(total.Usage)}
-			if err = pay(w, mt, resp, total.Usage, &resp.Usage); err != nil {
+			var body []byte
+			if body, err = pay(w, mt, &resp, total.Usage, &resp.Usage); err != nil {
 				openai.WriteError(w, APIError(err))
 				return
 			}
-			openai.WriteJSON(w, http.StatusOK, resp)
+			writeAnswer(w, body, resp)
 			return
 		}
 		head.Object = "chat.completion.chunk"
@@ -593,11 +594,12 @@ func (h *Handler) completion(w http.ResponseWriter, r *http.Request) {
 			}
 			u := usage(total.Usage)
 			resp := openai.Completion{ResponseHead: head, Choices: choices, Usage: &u}
-			if err = pay(w, mt, resp, total.Usage, &u); err != nil {
+			var body []byte
+			if body, err = pay(w, mt, &resp, total.Usage, &u); err != nil {
 				openai.WriteError(w, APIError(err))
 				return
 			}
-			openai.WriteJSON(w, http.StatusOK, resp)
+			writeAnswer(w, body, resp)
 			return
 		}
 		chunk := func(i int, text string, finish *string) openai.Completion {
@@ -721,28 +723,58 @@ func emit(s *openai.Stream, mt Metered, t *tally, v any) error {
 	return s.Data(b)
 }
 
-// pay tells the meter the whole non-streamed answer resp, then puts the payment in its usage u
-// and its headers on w.
-func pay(w http.ResponseWriter, mt Metered, resp any, total backend.Usage, u *openai.Usage) error {
+// pay tells the meter the whole non-streamed answer resp (a pointer), then puts the payment in its
+// usage u and its headers on w. It returns the answer to write, payment included (nil: a free
+// answer, which the caller encodes).
+func pay(w http.ResponseWriter, mt Metered, resp any, total backend.Usage, u *openai.Usage) ([]byte, error) {
 	if _, free := mt.(noMeter); free {
-		return nil
+		return nil, nil
 	}
 	b, err := json.Marshal(resp)
 	if err != nil {
-		return fmt.Errorf("failed to encode the answer: %w", err)
+		return nil, fmt.Errorf("failed to encode the answer: %w", err)
 	}
 	if err := mt.Deliver(b, total); err != nil {
-		return err
+		return nil, err
 	}
 	p, hdr, err := mt.Finish(total)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u.Cocoon = p
 	for k, vs := range hdr {
 		w.Header()[k] = vs
 	}
-	return nil
+	return withPayment(b, resp, p)
+}
+
+// withPayment is answer, the JSON of resp delivered without a payment, with p added as
+// usage.cocoon: json.Marshal(resp) once p is set, without encoding the answer a second time. usage
+// is the answer's last field and cocoon its usage's last, so p goes before the last two braces.
+func withPayment(answer []byte, resp any, p *openai.Payment) ([]byte, error) {
+	if p == nil || !bytes.HasSuffix(answer, []byte(`}}`)) || bytes.HasSuffix(answer, []byte(`{}}`)) {
+		return json.Marshal(resp)
+	}
+	pj, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the payment: %w", err)
+	}
+	out := make([]byte, 0, len(answer)+len(pj)+16)
+	out = append(out, answer[:len(answer)-2]...)
+	out = append(out, `,"cocoon":`...)
+	out = append(out, pj...)
+	return append(out, "}}"...), nil
+}
+
+// writeAnswer writes a non-streamed answer: body when pay gave one, else resp encoded.
+func writeAnswer(w http.ResponseWriter, body []byte, resp any) {
+	if body == nil {
+		openai.WriteJSON(w, http.StatusOK, resp)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // endStream ends a stream after its generation ended with err: a failure as an error event; else

@@ -2,6 +2,19 @@
 // reached directly, nginx with TLS 1.3 in front of it, and the provider daemon in front of it
 // serving paid requests (RA-TLS, request authorization, voucher, admission, metering, receipt,
 // Pebble sync). tools/bench/provider.sh runs it and writes docs/BENCHMARKS.md's provider section.
+//
+// The paths are measured interleaved (rounds of each in turn), so that the machine's other jobs
+// weigh on all of them alike and the ratios between them hold even when absolute times drift.
+//
+// Environment:
+//
+//	COCOON_BENCH=1                 run at all (tools/bench/provider.sh sets it)
+//	COCOON_BENCH_OUT=FILE          write the Markdown result there
+//	COCOON_BENCH_BASELINE=REF      also build cocoon-provider from git REF and measure it beside the
+//	                               working tree's, as a second provider row (before/after in one run)
+//	COCOON_BENCH_PPROF=DIR         build the providers with -tags cocoon_pprof and, after the
+//	                               measurements, write CPU, block and mutex profiles of each at
+//	                               concurrency 1 and 64 into DIR
 package bench
 
 import (
@@ -43,9 +56,12 @@ import (
 const (
 	latencyRequests = 2000
 	ttftRequests    = 500
+	latencyRound    = 100 // sequential requests to one path before the next path's turn
 	concurrency     = 64
-	throughputFor   = 6 * time.Second
+	throughputFor   = 6 * time.Second // per path, in throughputRounds slices
+	throughputRound = 3
 	channels        = 4 // paid load spreads over this many channels (16 workers each at concurrency 64)
+	profileFor      = 10 * time.Second
 )
 
 // target is one way to reach the backend.
@@ -56,25 +72,51 @@ type target struct {
 	client *http.Client
 	// pay adds the payment headers for worker w (nil: free).
 	pay func(w int, req *http.Request, body []byte)
+	// presign prepares n authorizations for body on each channel (paid targets).
+	presign func(body []byte, n int)
+	// check verifies the paid channels after the run (paid targets).
+	check func(t *testing.T)
 	// pid is the proxy's process (0: none), whose CPU time per request is reported.
 	pid int
+	// pprof is the provider's debug listener (COCOON_BENCH_PPROF).
+	pprof string
 }
 
-func goBuild(t *testing.T, pkg, out string) {
+func goBuild(t *testing.T, dir, pkg, out string, tags ...string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, pkg)
-	cmd.Dir = "../.."
+	args := []string{"build", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append(args, pkg)...)
+	cmd.Dir = dir
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		t.Fatalf("go build %s in %s: %v\n%s", pkg, dir, err, b)
 	}
 }
 
-// startProcess runs argv and waits for a line matching re on stdout; it returns the first group
-// and the process id.
-func startProcess(t *testing.T, re *regexp.Regexp, stderr io.Writer, argv ...string) (string, int) {
+// checkout extracts git ref of the repository at root into a new directory.
+func checkout(t *testing.T, root, ref string) (string, string) {
+	t.Helper()
+	rev, err := exec.Command("git", "-C", root, "rev-parse", "--short", ref).Output()
+	if err != nil {
+		t.Fatalf("git rev-parse %s: %v", ref, err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("git -C %q archive %q | tar -x -C %q", root, ref, dir))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git archive %s: %v\n%s", ref, err, b)
+	}
+	return dir, strings.TrimSpace(string(rev))
+}
+
+// startProcess runs argv with env added and waits for a line matching re on stdout; it returns the
+// first group and the process id.
+func startProcess(t *testing.T, re *regexp.Regexp, stderr io.Writer, env []string, argv ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = stderr
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +269,13 @@ func body(model string, stream bool) []byte {
 	return []byte(s + "}")
 }
 
+// httpClient is every path's client: the same keep-alive pool, HTTP/1.1 (nginx is configured
+// without h2 and the provider's RA-TLS listener offers only HTTP/1.1).
+func httpClient(tc *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 2 * concurrency, MaxConnsPerHost: 2 * concurrency,
+		ForceAttemptHTTP2: false}, Timeout: time.Minute}
+}
+
 // do sends one request and reads the answer; for a stream it returns when the first content arrived
 // (ttft) and then reads to the end.
 func (tg *target) do(w int, b []byte) (ttft time.Duration, err error) {
@@ -265,38 +314,53 @@ func (tg *target) do(w int, b []byte) (ttft time.Duration, err error) {
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
+	d = append([]time.Duration(nil), d...)
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[int(p*float64(len(d)-1))]
 }
 
-// sequential is concurrency 1: n requests one after the other, after a warm-up.
-func sequential(t *testing.T, tg *target, n int, stream bool) []time.Duration {
-	b := body(tg.model, stream)
-	for i := 0; i < 50; i++ {
-		if _, err := tg.do(0, b); err != nil {
-			t.Fatal(err)
+// sequential is concurrency 1: n requests to each target one after the other, in rounds of
+// latencyRound per target in turn, after a warm-up of 50 each. It returns each target's times.
+func sequential(t *testing.T, tgs []*target, n int, stream bool) [][]time.Duration {
+	out := make([][]time.Duration, len(tgs))
+	for i, tg := range tgs {
+		if tg.presign != nil {
+			tg.presign(body(tg.model, stream), n+100)
 		}
+		b := body(tg.model, stream)
+		for j := 0; j < 50; j++ {
+			if _, err := tg.do(0, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[i] = make([]time.Duration, 0, n)
 	}
-	out := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		d, err := tg.do(0, b)
-		if err != nil {
-			t.Fatal(err)
+	round := latencyRound
+	if stream {
+		round /= 2
+	}
+	for done := 0; done < n; done += round {
+		for i, tg := range tgs {
+			b := body(tg.model, stream)
+			for j := 0; j < round && done+j < n; j++ {
+				d, err := tg.do(0, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[i] = append(out[i], d)
+			}
 		}
-		out = append(out, d)
 	}
 	return out
 }
 
-// throughput runs conc workers for d and returns completed requests a second, and the proxy's CPU
-// time per request.
-func throughput(t *testing.T, tg *target, conc int, d time.Duration) (float64, time.Duration) {
+// load runs conc workers on tg for d and returns the requests completed and the proxy's CPU time.
+func load(t *testing.T, tg *target, conc int, d time.Duration) (int64, time.Duration) {
 	b := body(tg.model, false)
 	var done, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
-	t0 := time.Now()
 	var cpu0 time.Duration
 	if tg.pid != 0 {
 		cpu0 = cpuTime(tg.pid)
@@ -317,11 +381,42 @@ func throughput(t *testing.T, tg *target, conc int, d time.Duration) (float64, t
 	if failed.Load() > 0 {
 		t.Fatalf("%s: %d requests failed, first: %v", tg.name, failed.Load(), firstErr.Load())
 	}
-	var perReq time.Duration
+	var cpu time.Duration
 	if tg.pid != 0 {
-		perReq = (cpuTime(tg.pid) - cpu0) / time.Duration(done.Load())
+		cpu = cpuTime(tg.pid) - cpu0
 	}
-	return float64(done.Load()) / time.Since(t0).Seconds(), perReq
+	return done.Load(), cpu
+}
+
+// throughput measures every target at conc for throughputFor each, in throughputRound slices taken
+// in turn; it returns requests a second and the proxy's CPU time a request.
+func throughput(t *testing.T, tgs []*target, conc int) ([]float64, []time.Duration) {
+	slice := throughputFor / throughputRound
+	for _, tg := range tgs {
+		if tg.presign != nil {
+			// Enough authorizations for 15,000 requests a second; more are signed as needed.
+			tg.presign(body(tg.model, false), int(15_000*throughputFor/time.Second)/channels)
+		}
+		load(t, tg, conc, 300*time.Millisecond) // warm the pools
+	}
+	done := make([]int64, len(tgs))
+	cpu := make([]time.Duration, len(tgs))
+	for r := 0; r < throughputRound; r++ {
+		for i, tg := range tgs {
+			n, c := load(t, tg, conc, slice)
+			done[i] += n
+			cpu[i] += c
+		}
+	}
+	rps := make([]float64, len(tgs))
+	perReq := make([]time.Duration, len(tgs))
+	for i := range tgs {
+		rps[i] = float64(done[i]) / (time.Duration(throughputRound) * slice).Seconds()
+		if done[i] > 0 {
+			perReq[i] = cpu[i] / time.Duration(done[i])
+		}
+	}
+	return rps, perReq
 }
 
 // runWrk measures url with wrk (POSTing body): p50 latency and requests a second.
@@ -388,26 +483,24 @@ func (pc *paidChannel) auth(b []byte) string {
 	}
 }
 
-func TestProviderBenchmark(t *testing.T) {
-	if os.Getenv("COCOON_BENCH") == "" {
-		t.Skip("run by tools/bench/provider.sh (make bench)")
-	}
-	loadBefore := uptime()
-	dir := t.TempDir()
-	goBuild(t, "./cmd/cocoon-provider", filepath.Join(dir, "cocoon-provider"))
-	goBuild(t, "./tools/fakeupstream", filepath.Join(dir, "fakeupstream"))
-	backend, _ := startProcess(t, regexp.MustCompile(`^listening on http://(\S+)$`), os.Stderr, filepath.Join(dir, "fakeupstream"))
-	nginx, nginxPid := startNginx(t, backend)
+// bench is what every provider of the run shares: the chain, its RPC and the fake backend.
+type bench struct {
+	t       *testing.T
+	n       *providertest.Net
+	rpc     string
+	backend string
+	pprof   string // COCOON_BENCH_PPROF
+}
 
-	// The chain: prices of 0.001 TON per 1M tokens, so the deposits last the whole run.
-	prices := payment.Prices{Prompt: big.NewInt(1_000_000), Completion: big.NewInt(1_000_000)}
-	n := providertest.NewNet(t, providertest.Options{Prices: &prices, BlockInterval: 200 * time.Millisecond})
-	rpc := httptest.NewServer(n.D.Handler())
-	t.Cleanup(rpc.Close)
-	cfg := n.Config(filepath.Join(dir, "data"))
+// startProvider runs the cocoon-provider binary bin as a process serving paid requests in front of
+// the fake backend, with channels of its own (seeded by label), and returns it as a target.
+func (b *bench) startProvider(name, label, bin string) *target {
+	t := b.t
+	dir := t.TempDir()
+	cfg := b.n.Config(filepath.Join(dir, "data"))
 	cfg.Chain, cfg.ChainClock = nil, nil
-	cfg.Network, cfg.RPC = "devnet", rpc.URL
-	cfg.Backend = provider.BackendConfig{Kind: "upstream", URL: "http://" + backend + "/v1"}
+	cfg.Network, cfg.RPC = "devnet", b.rpc
+	cfg.Backend = provider.BackendConfig{Kind: "upstream", URL: "http://" + b.backend + "/v1"}
 	cfg.Models[0].Upstream, cfg.Models[0].ContextLength, cfg.Models[0].MaxConcurrent = "fake-model", 4096, 1024
 	cfg.Models[0].PromptPriceTON, cfg.Models[0].CompletionPriceTON = "0.001", "0.001"
 	cfg.Limits.ChannelRate, cfg.Limits.ChannelBurst = 1e6, 1e6
@@ -416,35 +509,141 @@ func TestProviderBenchmark(t *testing.T) {
 	if err := provider.WriteConfig(cfgPath, cfg); err != nil {
 		t.Fatal(err)
 	}
-	provAddr, provPid := startProcess(t, regexp.MustCompile(`^serving on https://(\S+)/v1 `), os.Stderr, filepath.Join(dir, "cocoon-provider"), "run", "--config", cfgPath)
-
+	var env []string
+	tg := &target{name: name, model: models.DefaultModelName}
+	if b.pprof != "" {
+		tg.pprof = freePort(t)
+		env = append(env, "COCOON_PROVIDER_PPROF="+tg.pprof)
+	}
+	addr, pid := startProcess(t, regexp.MustCompile(`^serving on https://(\S+)/v1 `), os.Stderr, env, bin, "run", "--config", cfgPath)
 	var paid []*paidChannel
 	for i := 0; i < channels; i++ {
-		c := n.OpenClient(fmt.Sprint("bench ", i), "10").ConnectAddr(provAddr)
+		c := b.n.OpenClient(fmt.Sprint("bench ", label, " ", i), "10").ConnectAddr(addr)
 		paid = append(paid, &paidChannel{c: c, voucher: c.Voucher(providertest.TON("5"))})
 	}
-	transport := func(tc *tls.Config) *http.Client {
-		return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 2 * concurrency, MaxConnsPerHost: 2 * concurrency,
-			ForceAttemptHTTP2: false}, Timeout: time.Minute}
+	tg.url, tg.pid = "https://"+addr+"/v1", pid
+	tg.client = httpClient(paid[0].c.HTTP.Transport.(*http.Transport).TLSClientConfig)
+	tg.pay = func(w int, req *http.Request, body []byte) {
+		pc := paid[w*channels/concurrency%channels]
+		req.Header.Set(payment.HeaderChannel, pc.c.Ch.StringRaw())
+		req.Header.Set(voucher.HeaderVoucher, pc.voucher)
+		req.Header.Set(payment.HeaderAuth, pc.auth(body))
 	}
-	direct := &target{name: "backend directly (HTTP)", pid: 0, url: "http://" + backend + "/v1", model: "fake-model", client: transport(nil)}
-	viaNginx := &target{name: "nginx, TLS 1.3", pid: nginxPid, url: "https://" + nginx + "/v1", model: "fake-model",
-		client: transport(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
-	viaProvider := &target{name: "provider, paid (RA-TLS)", pid: provPid, url: "https://" + provAddr + "/v1", model: models.DefaultModelName,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: paid[0].c.HTTP.Transport.(*http.Transport).TLSClientConfig,
-			MaxIdleConnsPerHost: 2 * concurrency, MaxConnsPerHost: 2 * concurrency}, Timeout: time.Minute},
-		pay: func(w int, req *http.Request, b []byte) {
-			pc := paid[w*channels/concurrency%channels]
-			req.Header.Set(payment.HeaderChannel, pc.c.Ch.StringRaw())
-			req.Header.Set(voucher.HeaderVoucher, pc.voucher)
-			req.Header.Set(payment.HeaderAuth, pc.auth(b))
-		}}
-	presign := func(stream bool, perChannel int) {
+	tg.presign = func(body []byte, n int) {
 		for _, pc := range paid {
-			pc.presign(body(models.DefaultModelName, stream), perChannel)
+			pc.presign(body, n)
 		}
 	}
+	// The paid requests really were paid: every channel owes what its receipts said.
+	tg.check = func(t *testing.T) {
+		for _, pc := range paid {
+			v := pc.c.View()
+			if v.Owed == "0" || v.Reserved != "0" {
+				t.Fatalf("%s: channel %s after the run: %+v", name, pc.c.Ch.StringRaw(), v)
+			}
+		}
+	}
+	return tg
+}
 
+// profile loads tg at concurrency conc for profileFor while its CPU, block and mutex profiles are
+// taken, and writes them to dir as <kind>-<label>-c<conc>.pprof.
+func profile(t *testing.T, tg *target, label, dir string, conc int) {
+	if tg.presign != nil {
+		tg.presign(body(tg.model, false), int(15_000*profileFor/time.Second)/channels)
+	}
+	secs := int(profileFor / time.Second)
+	var wg sync.WaitGroup
+	for _, kind := range []string{"profile", "block", "mutex"} {
+		wg.Go(func() {
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", tg.pprof, kind, secs))
+			if err != nil {
+				t.Errorf("pprof %s: %v", kind, err)
+				return
+			}
+			defer resp.Body.Close()
+			if kind == "profile" {
+				kind = "cpu"
+			}
+			f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%s-c%d.pprof", kind, label, conc)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer f.Close()
+			_, _ = io.Copy(f, resp.Body)
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if resp, err := http.Get("http://" + tg.pprof + "/debug/phases?reset=1"); err == nil {
+		resp.Body.Close()
+	}
+	n, _ := load(t, tg, conc, profileFor)
+	wg.Wait()
+	t.Logf("profiled %s at concurrency %d: %d requests", label, conc, n)
+	if resp, err := http.Get("http://" + tg.pprof + "/debug/phases"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Logf("phases of %s at concurrency %d:\n%s", label, conc, b)
+		}
+	}
+}
+
+func TestProviderBenchmark(t *testing.T) {
+	if os.Getenv("COCOON_BENCH") == "" {
+		t.Skip("run by tools/bench/provider.sh (make bench)")
+	}
+	loadBefore := uptime()
+	root, _ := filepath.Abs("../..")
+	dir := t.TempDir()
+	b := &bench{t: t, pprof: os.Getenv("COCOON_BENCH_PPROF")}
+	var tags []string
+	if b.pprof != "" {
+		tags = []string{"cocoon_pprof"}
+		if err := os.MkdirAll(b.pprof, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goBuild(t, root, "./cmd/cocoon-provider", filepath.Join(dir, "cocoon-provider"), tags...)
+	goBuild(t, root, "./tools/fakeupstream", filepath.Join(dir, "fakeupstream"))
+	baseRef, baseRev := os.Getenv("COCOON_BENCH_BASELINE"), ""
+	if baseRef != "" {
+		var src string
+		src, baseRev = checkout(t, root, baseRef)
+		if tags != nil {
+			// The profiling hook may be newer than the baseline: add it.
+			hook, _ := os.ReadFile(filepath.Join(root, "provider", "pprof_debug.go"))
+			_ = os.WriteFile(filepath.Join(src, "provider", "pprof_debug.go"), hook, 0o644)
+		}
+		goBuild(t, src, "./cmd/cocoon-provider", filepath.Join(dir, "cocoon-provider-base"), tags...)
+	}
+	b.backend, _ = startProcess(t, regexp.MustCompile(`^listening on http://(\S+)$`), os.Stderr, nil, filepath.Join(dir, "fakeupstream"))
+	nginx, nginxPid := startNginx(t, b.backend)
+
+	// The chain: prices of 0.001 TON per 1M tokens, so the deposits last the whole run.
+	prices := payment.Prices{Prompt: big.NewInt(1_000_000), Completion: big.NewInt(1_000_000)}
+	b.n = providertest.NewNet(t, providertest.Options{Prices: &prices, BlockInterval: 200 * time.Millisecond})
+	rpc := httptest.NewServer(b.n.D.Handler())
+	t.Cleanup(rpc.Close)
+	b.rpc = rpc.URL
+
+	direct := &target{name: "backend directly (HTTP)", url: "http://" + b.backend + "/v1", model: "fake-model", client: httpClient(nil)}
+	viaNginx := &target{name: "nginx, TLS 1.3", pid: nginxPid, url: "https://" + nginx + "/v1", model: "fake-model",
+		client: httpClient(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
+	viaProvider := b.startProvider("provider, paid (RA-TLS)", "new", filepath.Join(dir, "cocoon-provider"))
+	tgs := []*target{direct, viaNginx, viaProvider}
+	if baseRef != "" {
+		tgs = append(tgs, b.startProvider(fmt.Sprintf("provider before (%s)", baseRev), "base", filepath.Join(dir, "cocoon-provider-base")))
+	}
+
+	// The durability floor on this disk, in the same run (fsync_test.go).
+	floor := t.TempDir()
+	fd, pb := fdatasyncTimes(t, floor, 1000), pebbleSyncTimes(t, floor, 1000)
+
+	lat := sequential(t, tgs, latencyRequests, false)
+	ttft := sequential(t, tgs, ttftRequests, true)
+	rps, cpu := throughput(t, tgs, concurrency)
 	type row struct {
 		name                  string
 		p50, p90, p99, ttft50 time.Duration
@@ -452,21 +651,9 @@ func TestProviderBenchmark(t *testing.T) {
 		cpu                   time.Duration
 	}
 	var rows []row
-	for _, tg := range []*target{direct, viaNginx, viaProvider} {
-		r := row{name: tg.name}
-		if tg.pay != nil {
-			presign(false, latencyRequests+100)
-		}
-		lat := sequential(t, tg, latencyRequests, false)
-		r.p50, r.p90, r.p99 = percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99)
-		if tg.pay != nil {
-			presign(true, ttftRequests+100)
-		}
-		r.ttft50 = percentile(sequential(t, tg, ttftRequests, true), 0.5)
-		if tg.pay != nil {
-			presign(false, 40000/channels)
-		}
-		r.rps, r.cpu = throughput(t, tg, concurrency, throughputFor)
+	for i, tg := range tgs {
+		r := row{name: tg.name, p50: percentile(lat[i], 0.5), p90: percentile(lat[i], 0.9), p99: percentile(lat[i], 0.99),
+			ttft50: percentile(ttft[i], 0.5), rps: rps[i], cpu: cpu[i]}
 		rows = append(rows, r)
 		t.Logf("%s: p50 %v p90 %v p99 %v, ttft p50 %v, %.0f req/s at concurrency %d, proxy CPU %v a request", r.name, r.p50, r.p90, r.p99, r.ttft50, r.rps, concurrency, r.cpu)
 	}
@@ -478,38 +665,49 @@ func TestProviderBenchmark(t *testing.T) {
 		_, rps := runWrk(t, tg.url+"/chat/completions", body(tg.model, false), concurrency)
 		wrkRows = append(wrkRows, wrkRow{tg.name, p50, rps})
 	}
-	// The paid requests really were paid: every channel owes what its receipts said.
-	for _, pc := range paid {
-		v := pc.c.View()
-		if v.Owed == "0" || v.Reserved != "0" {
-			t.Fatalf("channel %s after the run: %+v", pc.c.Ch.StringRaw(), v)
+	if b.pprof != "" {
+		for i, tg := range tgs[2:] {
+			label := []string{"new", "base"}[i]
+			profile(t, tg, label, b.pprof, 1)
+			profile(t, tg, label, b.pprof, concurrency)
 		}
+		t.Logf("profiles in %s (go tool pprof -top FILE)", b.pprof)
+	}
+	for _, tg := range tgs[2:] {
+		tg.check(t)
 	}
 	loadAfter := uptime()
 
 	us := func(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
-	nginxAdded, provAdded := rows[1].p50-rows[0].p50, rows[2].p50-rows[0].p50
-	var b strings.Builder
-	fmt.Fprintf(&b, "Run %s, Go %s, %d cores; load average (1, 5, 15 min) %s before, %s after (other jobs share the machine).\n\n",
+	var out strings.Builder
+	fmt.Fprintf(&out, "Run %s, Go %s, %d cores; load average (1, 5, 15 min) %s before, %s after (other jobs share the machine). ",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.Version(), runtime.NumCPU(), loadBefore, loadAfter)
-	fmt.Fprintf(&b, "| path | p50 | p90 | p99 | added p50 | TTFT p50 (stream) | added TTFT | req/s at concurrency %d | proxy CPU a request |\n|---|---|---|---|---|---|---|---|---|\n", concurrency)
+	fmt.Fprintf(&out, "Paths measured in turn: rounds of %d sequential requests (%d streams) per path, %d slices of %v per path at concurrency %d.\n\n",
+		latencyRound, latencyRound/2, throughputRound, throughputFor/throughputRound, concurrency)
+	fmt.Fprintf(&out, "| path | p50 | p90 | p99 | added p50 | TTFT p50 (stream) | added TTFT | req/s at concurrency %d | proxy CPU a request |\n|---|---|---|---|---|---|---|---|---|\n", concurrency)
 	for _, r := range rows {
-		cpu := "-"
+		c := "-"
 		if r.cpu > 0 {
-			cpu = fmt.Sprintf("%d µs", r.cpu.Microseconds())
+			c = fmt.Sprintf("%d µs", r.cpu.Microseconds())
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s |\n", r.name, us(r.p50), us(r.p90), us(r.p99), us(r.p50-rows[0].p50),
-			us(r.ttft50), us(r.ttft50-rows[0].ttft50), r.rps, cpu)
+		fmt.Fprintf(&out, "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s |\n", r.name, us(r.p50), us(r.p90), us(r.p99), us(r.p50-rows[0].p50),
+			us(r.ttft50), us(r.ttft50-rows[0].ttft50), r.rps, c)
 	}
-	fmt.Fprintf(&b, "\nwrk (5 s; concurrency 1 for p50, %d for req/s):\n\n| path | p50 | req/s |\n|---|---|---|\n", concurrency)
+	fmt.Fprintf(&out, "\nDurability floor on this disk (alone, same run): fdatasync of 128 bytes in a preallocated file p50 %s (p90 %s); a Pebble `Set` with `Sync` on a fresh store p50 %s (p90 %s).\n",
+		us(percentile(fd, 0.5)), us(percentile(fd, 0.9)), us(percentile(pb, 0.5)), us(percentile(pb, 0.9)))
+	fmt.Fprintf(&out, "\nwrk (5 s; concurrency 1 for p50, %d for req/s):\n\n| path | p50 | req/s |\n|---|---|---|\n", concurrency)
 	for _, r := range wrkRows {
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.name, r.p50, r.rps)
+		fmt.Fprintf(&out, "| %s | %s | %s |\n", r.name, r.p50, r.rps)
 	}
-	fmt.Fprintf(&b, "\nProvider's added p50 / nginx-TLS's: **%.2f×** (goal ≤ 2). Provider's throughput / nginx-TLS's: **%.2f** (goal ≥ 1/3).\n",
-		float64(provAdded)/float64(nginxAdded), rows[2].rps/rows[1].rps)
-	t.Log("\n" + b.String())
-	if out := os.Getenv("COCOON_BENCH_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+	nginxAdded := rows[1].p50 - rows[0].p50
+	out.WriteString("\n")
+	for _, r := range rows[2:] {
+		fmt.Fprintf(&out, "%s: added p50 / nginx-TLS's **%.2f×** (goal ≤ 2), added TTFT / nginx-TLS's %.2f×, throughput / nginx-TLS's **%.2f** (goal ≥ 1/3).\n",
+			r.name, float64(r.p50-rows[0].p50)/float64(nginxAdded), float64(r.ttft50-rows[0].ttft50)/float64(rows[1].ttft50-rows[0].ttft50), r.rps/rows[1].rps)
+	}
+	t.Log("\n" + out.String())
+	if path := os.Getenv("COCOON_BENCH_OUT"); path != "" {
+		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
