@@ -4,11 +4,13 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -406,4 +408,39 @@ func TestChannelTopsUpWhenLow(t *testing.T) {
 	b := e.chat(hello)
 	require.True(t, b.Result().Verified, b.Result().Problem)
 	require.Zero(t, available().Cmp(first), "above the mark: no second top-up")
+}
+
+// Concurrent first requests to one provider open its channel once: one deposit leaves the
+// wallet, not one per request, and every request is answered and paid from that channel.
+func TestConcurrentFirstRequestsOpenOneChannel(t *testing.T) {
+	n := clienttest.NewNet(t)
+	n.StartProvider(clienttest.ProviderOptions{})
+	e := newEnv(t, n, 10, nil)
+	const requests = 6
+	var wg sync.WaitGroup
+	errs := make(chan error, requests)
+	for range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, err := e.do("/v1/chat/completions", hello)
+			if err == nil && !a.Result().Verified {
+				err = fmt.Errorf("unverified answer: %s", a.Result().Problem)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	cs, err := e.payer.Channels(n.Ctx)
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.NoError(t, cs[0].Err)
+	deposited := new(big.Int).Add(cs[0].State.Available.Nano(), cs[0].State.Paid.Nano())
+	// One deposit of 1 TON (plus what the open message's value left above its fee), never two.
+	require.True(t, deposited.Cmp(big.NewInt(1_000_000_000)) >= 0 && deposited.Cmp(big.NewInt(1_100_000_000)) < 0,
+		"one deposit of 1 TON in the channel, got %s nanoTON", deposited)
 }

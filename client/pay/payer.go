@@ -57,6 +57,10 @@ type Payer struct {
 	cfg Config
 	// preparing counts the vouchers being signed ahead of the next request (Prepare).
 	preparing sync.WaitGroup
+	// sending is held from a balance check to the chain's answer, so the balance checked is still
+	// there when the wallet's message executes (concurrent first requests to several providers
+	// would otherwise each pass the check and the later opens fail on-chain, fees lost).
+	sending sync.Mutex
 
 	mu sync.Mutex
 	// ledgers by channel raw address; addrs caches channel addresses by provider owner; capacity
@@ -65,6 +69,9 @@ type Payer struct {
 	addrs    map[string]*address.Address
 	capacity map[string]*big.Int
 	status   map[string]contracts.ChannelStatus
+	// preparingChannel holds one lock per channel, taken while Ensure decides whether to open or
+	// top up: concurrent first requests to one provider open its channel once, not once each.
+	preparingChannel map[string]*sync.Mutex
 }
 
 // New returns a Payer.
@@ -237,6 +244,8 @@ func (p *Payer) waiting(what string) func() {
 // send runs one channel operation: the wallet checked for value, progress while the chain
 // works, the channel's state read again after it.
 func (p *Payer) send(ctx context.Context, ch *address.Address, what, failed string, value *big.Int, send func() error) error {
+	p.sending.Lock()
+	defer p.sending.Unlock()
 	if err := p.checkFunds(ctx, what, value); err != nil {
 		return err
 	}
@@ -336,6 +345,9 @@ func (p *Payer) Ensure(ctx context.Context, provider, owner *address.Address, ne
 	if err := p.checkTotal(need); err != nil {
 		return nil, err
 	}
+	prep := p.channelLock(ch)
+	prep.Lock()
+	defer prep.Unlock()
 	p.mu.Lock()
 	capacity, status := p.capacity[ch.StringRaw()], p.status[ch.StringRaw()]
 	p.mu.Unlock()
@@ -373,6 +385,21 @@ func (p *Payer) Ensure(ctx context.Context, provider, owner *address.Address, ne
 		}
 	}
 	return l, nil
+}
+
+// channelLock is the lock Ensure holds on ch while it opens or tops it up.
+func (p *Payer) channelLock(ch *address.Address) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.preparingChannel == nil {
+		p.preparingChannel = map[string]*sync.Mutex{}
+	}
+	m := p.preparingChannel[ch.StringRaw()]
+	if m == nil {
+		m = &sync.Mutex{}
+		p.preparingChannel[ch.StringRaw()] = m
+	}
+	return m
 }
 
 // Refresh re-reads a channel's on-chain state (after the provider said the deposit is short).
