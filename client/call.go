@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
@@ -158,26 +159,43 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 	var attempts []Attempt
 	var last *Answer
 	var lastErr error
-	for _, cand := range ordered {
-		p := c.provider(cand.ID)
-		if p == nil {
-			continue
+	busySince, backoff := time.Now(), 50*time.Millisecond
+	for {
+		busy := true
+		for _, cand := range ordered {
+			p := c.provider(cand.ID)
+			if p == nil {
+				continue
+			}
+			a, err := c.try(ctx, call, p, model.ID, cand.Prices)
+			if err == nil {
+				a.Attempts = attempts
+				return a, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			var fail *failure
+			if errors.As(err, &fail) && fail.answer != nil {
+				last = fail.answer
+			}
+			busy = busy && errors.As(err, &fail) && fail.busy
+			lastErr = err
+			attempts = append(attempts, Attempt{Provider: p.ID, Error: err.Error()})
+			c.log.Info("provider failed before the answer started; trying the next", "request", call.ID, "provider", p.ID, "err", err)
 		}
-		a, err := c.try(ctx, call, p, model.ID, cand.Prices)
-		if err == nil {
-			a.Attempts = attempts
-			return a, nil
+		// Every provider is up but busy: wait for one to take the request, as a queue would,
+		// rather than fail the app (nothing was sent or paid for).
+		if !busy || last != nil || time.Since(busySince)+backoff > c.cfg.BusyWait {
+			break
 		}
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-time.After(backoff/2 + mrand.N(backoff/2+1)):
 		}
-		var fail *failure
-		if errors.As(err, &fail) && fail.answer != nil {
-			last = fail.answer
-		}
-		lastErr = err
-		attempts = append(attempts, Attempt{Provider: p.ID, Error: err.Error()})
-		c.log.Info("provider failed before the answer started; trying the next", "request", call.ID, "provider", p.ID, "err", err)
+		backoff = min(2*backoff, time.Second)
+		attempts = attempts[:0]
 	}
 	if last != nil {
 		// Every provider refused the request itself (e.g. a parameter none supports): the last
@@ -192,6 +210,11 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 	var parts []string
 	for _, at := range attempts {
 		parts = append(parts, at.Provider+": "+at.Error)
+	}
+	var fail *failure
+	if errors.As(lastErr, &fail) && fail.busy {
+		return nil, &openai.Error{Status: http.StatusTooManyRequests, Type: openai.TypeRateLimit, Code: openai.CodeRateLimitExceeded,
+			Message: fmt.Sprintf("Every provider is busy (waited %s): %s", c.cfg.BusyWait.Round(time.Second), strings.Join(parts, "; "))}
 	}
 	status := http.StatusBadGateway
 	if errors.As(lastErr, &oe) && oe.Status == http.StatusPaymentRequired {
@@ -254,10 +277,12 @@ func explain(reasons map[string]string) string {
 	return strings.Join(parts, "; ")
 }
 
-// failure is a provider that did not answer; answer, when set, is its own refusal of the request.
+// failure is a provider that did not answer; answer, when set, is its own refusal of the request;
+// busy, a provider that answered 429 (up, but at its concurrency or per-channel rate limit).
 type failure struct {
 	err    error
 	answer *Answer
+	busy   bool
 }
 
 func (f *failure) Error() string { return f.err.Error() }
@@ -367,7 +392,10 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 			return nil, &failure{err: fmt.Errorf("its backend does not support %q", e.Param), answer: a}
 		case resp.StatusCode == http.StatusNotFound && e.Code == openai.CodeModelNotFound:
 			return fail(fmt.Errorf("it prices the model on-chain but does not serve it"))
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		case resp.StatusCode == http.StatusTooManyRequests:
+			// Busy is not down: no failure counts against its uptime.
+			return nil, &failure{err: fmt.Errorf("it answered %d: %s", resp.StatusCode, e.Message), busy: true}
+		case resp.StatusCode >= 500:
 			return fail(fmt.Errorf("it answered %d: %s", resp.StatusCode, e.Message))
 		case resp.StatusCode == http.StatusPaymentRequired:
 			return fail(fmt.Errorf("it refused payment again: %s", e.Message))

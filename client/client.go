@@ -59,6 +59,9 @@ type Config struct {
 	// ResyncWait bounds how long a request waits for a provider to finish metering an earlier
 	// answer on the same channel (0: 3 s).
 	ResyncWait time.Duration
+	// BusyWait bounds how long a request waits, retrying, while every provider answers 429 (busy
+	// or rate-limited) before the app gets the 429 (0: 30 s; negative: no wait).
+	BusyWait time.Duration
 	// Oracles are oracle API URLs whose uptime tables, checked against the roots the oracles
 	// committed on-chain, stand in for the client's own uptime measurements.
 	Oracles []string
@@ -131,6 +134,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.BusyWait == 0 {
+		cfg.BusyWait = 30 * time.Second
 	}
 	if cfg.ResyncWait <= 0 {
 		cfg.ResyncWait = 3 * time.Second

@@ -57,6 +57,8 @@ type Settings struct {
 	TDXCollateral string
 	// Refresh is how often providers are discovered and verified again.
 	Refresh time.Duration
+	// BusyWait is how long a request waits while every provider answers 429 (negative: no wait).
+	BusyWait time.Duration
 
 	// Chain, when set, is used instead of dialing (tests, the devnet in-process).
 	Chain chain.Client `json:"-"`
@@ -70,7 +72,7 @@ func DefaultSettings() Settings {
 	}
 	return Settings{Network: envOr("COCOON_NETWORK", "devnet"), RPC: os.Getenv("COCOON_RPC"), APIKey: os.Getenv("COCOON_API_KEY"),
 		Registry: os.Getenv("COCOON_REGISTRY"), WalletVersion: "v5r1", DataDir: dir, Deposit: "1", MaxTokens: DefaultMaxTokens,
-		TDXCollateral: "online", Refresh: time.Minute}
+		TDXCollateral: "online", Refresh: time.Minute, BusyWait: 30 * time.Second}
 }
 
 func envOr(name, def string) string {
@@ -101,6 +103,15 @@ func (s *Settings) AddFlags(fs *flag.FlagSet) {
 	fs.IntVar(&s.MaxTokens, "cap-tokens", s.MaxTokens, "completion tokens assumed for a request's cap and budget when it sets no max_tokens")
 	fs.StringVar(&s.TDXCollateral, "tdx-collateral", s.TDXCollateral, "TDX TCB check: online (Intel PCS) or none (reported as unchecked)")
 	fs.DurationVar(&s.Refresh, "refresh", s.Refresh, "how often providers are discovered and verified again")
+	fs.DurationVar(&s.BusyWait, "busy-wait", s.BusyWait, "how long a request waits, retrying, while every provider answers 429 (busy) before it gets the 429 (0s: no wait)")
+}
+
+// busyWait maps the flag (0: no wait) to Config.BusyWait (0: the default; negative: no wait).
+func busyWait(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // amounts are the parsed TON amounts (nil where unset).
@@ -261,7 +272,7 @@ func OpenSession(ctx context.Context, s Settings, log *slog.Logger, progress fun
 		source = &discover.Indexer{URL: s.Indexer, Chain: c, Registry: reg, Clock: clock}
 	}
 	sess.Client, err = New(Config{Chain: c, Registry: reg, Source: source, Verifier: v, Payer: sess.Payer, Clock: clock, MaxTokens: s.MaxTokens,
-		RefreshInterval: s.Refresh, Log: log, Oracles: splitList(s.Oracles)})
+		RefreshInterval: s.Refresh, Log: log, Oracles: splitList(s.Oracles), BusyWait: busyWait(s.BusyWait)})
 	if err != nil {
 		sess.Close()
 		return nil, err

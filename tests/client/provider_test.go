@@ -17,6 +17,7 @@ import (
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
 	"github.com/cocoon-go/cocoon/models"
+	"github.com/cocoon-go/cocoon/provider"
 	"github.com/cocoon-go/cocoon/tests/client/clientnet"
 )
 
@@ -185,4 +186,34 @@ func TestAbandonedStreamWithProviderDaemon(t *testing.T) {
 	require.True(t, next.ReceiptVerified, next.Problem)
 	left := record(t, g, id)
 	require.Contains(t, left.Problem, "the app left")
+}
+
+// A provider at its per-channel rate limit answers 429: the gateway waits for it and the app gets
+// its answer (busy is not down: no failure is counted against it); with no wait allowed, the app
+// gets OpenAI's 429 rate_limit_exceeded, never a 502, and nothing is charged.
+func TestBusyProviderDaemon(t *testing.T) {
+	n := clientnet.New(t)
+	d := n.Start(clientnet.Options{Upstream: &clientnet.Fake{}, Edit: func(c *provider.Config) {
+		c.Limits.ChannelRate, c.Limits.ChannelBurst = 2, 1
+	}})
+	g := n.Gateway(nil)
+	for i := range 4 {
+		resp, body := post(t, g.URL, fake("hello", ""))
+		require.Equal(t, http.StatusOK, resp.StatusCode, "request %d: %s", i, body)
+		require.Equal(t, d.Contract.String(), resp.Header.Get(gateway.HeaderProvider))
+	}
+	st, _ := g.Session().Client.Stats(g.Session().Client.Providers()[0])
+	require.Zero(t, st.Failures, "a busy provider is not a failing one")
+
+	impatient := n.Gateway(func(c *gateway.Config) { c.BusyWait = 0 })
+	resp, body := post(t, impatient.URL, fake("hello", ""))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	resp, body = post(t, impatient.URL, fake("hello", ""))
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(body))
+	require.Contains(t, string(body), `"code":"rate_limit_exceeded"`)
+	require.Contains(t, string(body), "Every provider is busy")
+	rec := record(t, impatient, resp.Header.Get("X-Request-Id"))
+	require.Equal(t, http.StatusTooManyRequests, rec.Status)
+	require.Empty(t, rec.Cost, "nothing charged for a refused request")
+	require.Zero(t, rec.CompletionTokens)
 }
