@@ -27,15 +27,10 @@ import (
 	"github.com/cocoon-go/cocoon/provider/providertest"
 )
 
-// bins are the binaries the networks run, built once by TestMain; gateway: cocoon has the client
-// gateway ('cocoon client gateway').
+// bins are the binaries the networks run, built once by TestMain.
 var bins struct {
 	cocoon, provider string
-	gateway          bool
 }
-
-// hasGateway: the networks can run the client gateway.
-func hasGateway() bool { return bins.gateway }
 
 func TestMain(m *testing.M) {
 	if !testingShort() {
@@ -50,8 +45,6 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		bins.cocoon, bins.provider = filepath.Join(dir, "cocoon"), filepath.Join(dir, "cocoon-provider")
-		out, _ := exec.Command(bins.cocoon, "client", "-h").CombinedOutput()
-		bins.gateway = strings.Contains(string(out), "gateway")
 		code := m.Run()
 		os.RemoveAll(dir)
 		os.Exit(code)
