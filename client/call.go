@@ -376,17 +376,6 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 	}
 	key := resp.TLS.PeerCertificates[0].PublicKey
 	if !req.Stream {
-		// The receipt's signature (ECDSA P-256, the costliest check on the path) is verified
-		// while the body is read and parsed; settle checks the rest.
-		hdrReceipt := resp.Header.Get(payment.HeaderReceipt)
-		var early chan *payment.SignedReceipt
-		if hdrReceipt != "" {
-			early = make(chan *payment.SignedReceipt, 1)
-			go func() {
-				r, _ := pay.VerifySignature(hdrReceipt, key) // an error is met again in settle
-				early <- r
-			}()
-		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 		resp.Body.Close()
 		if err != nil {
@@ -397,12 +386,7 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 		if err := content.Add(body); err != nil {
 			return fail(err)
 		}
-		u := usageOf(body)
-		var signed *payment.SignedReceipt
-		if early != nil && (u.receipt == "" || u.receipt == hdrReceipt) {
-			signed = <-early
-		}
-		res := c.settle(ctx, p, ledger, call, modelID, prices, key, &content, u, hdrReceipt, signed)
+		res := c.settle(ctx, p, ledger, call, modelID, prices, key, &content, usageOf(body), resp.Header.Get(payment.HeaderReceipt))
 		res.TTFT, res.Total = time.Since(start), time.Since(start)
 		c.tracker.Success(p.ID, res.TTFT, res.Total, int(res.CompletionTokens))
 		a.setResult(res)
@@ -544,13 +528,13 @@ func (c *Client) View(ctx context.Context, p *Provider, ledger *pay.Ledger) (*pa
 // settle checks an answer's receipt and books it; a provider whose receipt fails is dropped, and
 // the client then owes only the answer's reported tokens at the on-chain prices.
 func (c *Client) settle(ctx context.Context, p *Provider, ledger *pay.Ledger, call Call, modelID uint32, prices payment.Prices,
-	key any, content *payment.Content, u usage, headerReceipt string, signed *payment.SignedReceipt) *Result {
+	key any, content *payment.Content, u usage, headerReceipt string) *Result {
 	res := &Result{PromptTokens: u.prompt, CompletionTokens: u.completion, Receipt: u.receipt}
 	if res.Receipt == "" {
 		res.Receipt = headerReceipt
 	}
 	check := pay.ReceiptCheck{Encoded: res.Receipt, PublicKey: key, Channel: ledger.Channel, Body: call.Request.Body, Content: content,
-		ModelID: modelID, Prices: []payment.Prices{prices}, PromptTokens: u.prompt, CompletionTokens: u.completion, Signed: signed}
+		ModelID: modelID, Prices: []payment.Prices{prices}, PromptTokens: u.prompt, CompletionTokens: u.completion}
 	r, err := pay.CheckReceipt(check)
 	if errors.Is(err, pay.ErrPrices) {
 		// The provider may have changed its price on-chain while the request ran: read it again.

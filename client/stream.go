@@ -189,7 +189,7 @@ func (s *Stream) finishLocked() {
 		s.c.tracker.Failure(s.p.ID, err)
 		return
 	}
-	res := s.c.settle(context.Background(), s.p, s.ledger, s.call, s.modelID, s.prices, s.key, &s.content, s.u, "", nil)
+	res := s.c.settle(context.Background(), s.p, s.ledger, s.call, s.modelID, s.prices, s.key, &s.content, s.u, "")
 	res.TTFT, res.Total = s.ttft, total
 	s.a.setResult(res)
 	s.c.tracker.Success(s.p.ID, s.ttft, total, int(res.CompletionTokens))

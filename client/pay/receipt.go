@@ -35,25 +35,6 @@ type ReceiptCheck struct {
 	Prices []payment.Prices
 	// PromptTokens and CompletionTokens are the usage the answer itself reported.
 	PromptTokens, CompletionTokens uint64
-	// Signed, when set, is Encoded already decoded and its signature verified under PublicKey
-	// (VerifySignature, e.g. while the answer's body was still being read).
-	Signed *payment.SignedReceipt
-}
-
-// VerifySignature decodes a receipt and checks its signature under the attested key, the part of
-// CheckReceipt that needs only the receipt (ReceiptCheck.Signed).
-func VerifySignature(encoded string, pub crypto.PublicKey) (*payment.SignedReceipt, error) {
-	if encoded == "" {
-		return nil, fmt.Errorf("%w: the answer carries no receipt", ErrBadReceipt)
-	}
-	r, err := payment.DecodeReceipt(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadReceipt, err)
-	}
-	if err := r.Verify(pub); err != nil {
-		return nil, fmt.Errorf("%w: not signed by the provider's attested key: %v", ErrBadReceipt, err)
-	}
-	return &r, nil
 }
 
 // CheckReceipt decodes and verifies a receipt: the attested key's signature, the channel, the
@@ -63,12 +44,15 @@ func CheckReceipt(c ReceiptCheck) (*payment.SignedReceipt, error) {
 	bad := func(format string, args ...any) (*payment.SignedReceipt, error) {
 		return nil, fmt.Errorf("%w: %s", ErrBadReceipt, fmt.Sprintf(format, args...))
 	}
-	r := c.Signed
-	if r == nil {
-		var err error
-		if r, err = VerifySignature(c.Encoded, c.PublicKey); err != nil {
-			return nil, err
-		}
+	if c.Encoded == "" {
+		return bad("the answer carries no receipt")
+	}
+	r, err := payment.DecodeReceipt(c.Encoded)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if err := r.Verify(c.PublicKey); err != nil {
+		return bad("not signed by the provider's attested key: %v", err)
 	}
 	if !r.Channel.Equals(c.Channel) {
 		return bad("it bills channel %s, not %s", r.Channel.StringRaw(), c.Channel.StringRaw())
@@ -95,5 +79,5 @@ func CheckReceipt(c ReceiptCheck) (*payment.SignedReceipt, error) {
 	if want := r.Prices.Cost(r.PromptTokens, r.CompletionTokens); want.Cmp(r.Cost) != 0 {
 		return bad("its cost %s is not %s", r.Cost, want)
 	}
-	return r, nil
+	return &r, nil
 }
