@@ -432,22 +432,24 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 	return a, nil
 }
 
-// send posts the call with the channel's voucher and a fresh authorization.
+// send posts the call with the channel's voucher and a fresh authorization. The request is
+// authorized and built before the voucher is asked for: Voucher may wait for the disk (the
+// previous answer's voucher being synced), and the signature then overlaps that wait.
 func (c *Client) send(ctx context.Context, p *Provider, ledger *pay.Ledger, call Call) (*http.Response, error) {
-	v, err := ledger.Voucher()
-	if err != nil {
-		return nil, err
-	}
-	vh, err := voucher.EncodeHeader(v)
-	if err != nil {
-		return nil, err
-	}
 	body := call.Request.Body
 	auth, err := signRequest(c.cfg.Payer.PrivateKey(), ledger.Channel, http.MethodPost, call.Path, body)
 	if err != nil {
 		return nil, err
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.Chain.Endpoint, "/")+call.Path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	v, err := ledger.Voucher()
+	if err != nil {
+		return nil, err
+	}
+	vh, err := voucher.EncodeHeader(v)
 	if err != nil {
 		return nil, err
 	}

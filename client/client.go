@@ -97,13 +97,22 @@ type Provider struct {
 
 	http *http.Client
 	pin  verify.Pin
+	// names caches Names (routing reads them for every request).
+	names []string
 }
 
 // Verified reports whether requests may go to it.
 func (p *Provider) Verified() bool { return p.Report != nil && p.Report.OK && p.Dropped == "" }
 
-// Names are the names a routing object may use for it.
+// Names are the names a routing object may use for it (shared: do not modify).
 func (p *Provider) Names() []string {
+	if p.names != nil {
+		return p.names
+	}
+	return p.namesOf()
+}
+
+func (p *Provider) namesOf() []string {
 	n := []string{p.ID, p.Chain.Address.StringRaw(), p.Chain.Endpoint}
 	if p.Chain.Owner != nil {
 		n = append(n, p.Chain.Owner.String(), p.Chain.Owner.StringRaw())
@@ -210,6 +219,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	for i, r := range reports {
 		cp := snap.Providers[i]
 		p := &Provider{ID: cp.Address.String(), Chain: cp, Report: r, Dropped: c.dropped[cp.Address.String()]}
+		p.names = p.namesOf()
 		if r.OK {
 			c.tracker.Probe(p.ID, true)
 			p.pin = verify.Pin{TLSKeyHash: cp.Attestation.TLSKeyHash, Measurement: cp.Attestation.MeasurementHash}

@@ -254,7 +254,7 @@ func (g *Gateway) rewriteUsage(data []byte, res *client.Result) []byte {
 	if u == nil || string(u) == "null" {
 		return data
 	}
-	um, err := jsonobj.Members(u)
+	um, err := jsonobj.MembersOf(u)
 	if err != nil {
 		return data
 	}

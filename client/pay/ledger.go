@@ -63,6 +63,11 @@ type Ledger struct {
 	// credit: the store may lack what a crash (or a lost store) took, so one request of credit
 	// (freshCredit) is allowed until the provider's total is next accepted.
 	credit bool
+	// preparing is closed when the voucher Prepare is writing is on disk (nil: none in flight).
+	// Prepare syncs without holding mu, so reading the ledger (Ensure, Committed, the status)
+	// never waits for the disk; what signs or stores a voucher (Voucher, Resync) waits for it
+	// first, so one amount is still never signed twice.
+	preparing chan struct{}
 }
 
 // LoadLedger loads (or starts) a channel's ledger from the store. freshCredit bounds what a
@@ -162,6 +167,7 @@ func (l *Ledger) Record() ChannelRecord {
 func (l *Ledger) Voucher() (*voucher.Signed, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitPreparedLocked()
 	sv, fresh, err := l.voucherLocked()
 	if err != nil {
 		return nil, err
@@ -208,18 +214,39 @@ func (l *Ledger) voucherLocked() (sv *voucher.Signed, fresh bool, err error) {
 	return &s, true, nil
 }
 
+// waitPreparedLocked waits until no voucher Prepare signed is being written. REQUIRES l.mu
+// (released while waiting).
+func (l *Ledger) waitPreparedLocked() {
+	for l.preparing != nil {
+		done := l.preparing
+		l.mu.Unlock()
+		<-done
+		l.mu.Lock()
+	}
+}
+
 // Prepare signs and syncs the voucher for what is owed now, so the next request finds it ready.
-// Errors are left for Voucher to meet again.
+// The sync runs without the ledger's lock (see preparing). Errors are left for Voucher to meet
+// again.
 func (l *Ledger) Prepare() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.waitPreparedLocked()
 	sv, fresh, err := l.voucherLocked()
 	if err != nil || !fresh {
+		l.mu.Unlock()
 		return
 	}
-	if l.store.Write(true, func(w *Writes) error { return w.Voucher(sv) }) == nil {
+	done := make(chan struct{})
+	l.preparing = done
+	l.mu.Unlock()
+	err = l.store.Write(true, func(w *Writes) error { return w.Voucher(sv) })
+	l.mu.Lock()
+	if err == nil && (l.latest == nil || sv.Amount.Cmp(l.latest.Amount) > 0) {
 		l.latest = sv
 	}
+	l.preparing = nil
+	close(done)
+	l.mu.Unlock()
 }
 
 // Begin records a request about to be sent, with its cap: the bound for a crash before its
@@ -348,6 +375,7 @@ type View struct {
 func (l *Ledger) Resync(v View) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitPreparedLocked()
 	if v.Voucher != nil {
 		if !v.Voucher.Channel.Equals(l.Channel) || v.Voucher.Verify(l.key.Public().(ed25519.PublicKey)) != nil {
 			return fmt.Errorf("%w: the provider's voucher is not one this client signed for the channel", ErrOverclaim)

@@ -232,3 +232,30 @@ func TestLedgerCrashBeforeTheReceipt(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(95), next.Amount.Int64())
 }
+
+// A voucher Prepare is writing is the one Voucher returns, whichever comes first, and reading the
+// ledger meanwhile does not wait for the disk: one voucher per amount.
+func TestLedgerPrepareRacesVoucher(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	k := key(1)
+	l, err := pay.LoadLedger(s, testChannel, testProvider, testOwner, k, big.NewInt(1000))
+	require.NoError(t, err)
+	for i := int64(1); i <= 20; i++ {
+		require.NoError(t, l.Acquire(t.Context()))
+		id := "r" + big.NewInt(i).String()
+		require.NoError(t, l.Begin(id, big.NewInt(500), nil))
+		require.NoError(t, l.Settle(id, receipt(10*i, 10, uint64(i), uint64(i))))
+		done := make(chan struct{})
+		go func() { l.Prepare(); close(done) }()
+		_ = l.Committed()
+		v, err := l.Voucher()
+		require.NoError(t, err)
+		require.Equal(t, 10*i, v.Amount.Int64())
+		<-done
+		require.Equal(t, v.Signature, l.Latest().Signature)
+		l.Release()
+	}
+	stored, err := s.Vouchers(testChannel)
+	require.NoError(t, err)
+	require.Len(t, stored, 20)
+}

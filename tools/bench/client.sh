@@ -3,8 +3,8 @@
 # fast fake backend on loopback (internal/fakeupstream), the backend directly, the provider daemon in
 # front of it paid by the least a client can do (its share), and the client gateway in front of the
 # same provider (RA-TLS, vouchers synced, request authorization, receipts checked), one request at a
-# time, three rounds of 1,000 requests of each kind. Writes the results between the markers of
-# docs/BENCHMARKS.md's client section and prints them.
+# time, three rounds of 1,000 requests of each kind interleaved, then 1,000 of each back to back.
+# Writes the results between the markers of docs/BENCHMARKS.md's client section and prints them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$(mktemp)"
