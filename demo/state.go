@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -102,12 +103,27 @@ func (s *State) port(name string, preferred int) (int, error) {
 	return p, nil
 }
 
-// pickPort is preferred when nothing listens on it, else a free port the kernel chooses.
+// pickPort is preferred when nothing listens on it, else a free port below the kernel's
+// ephemeral range.
 func pickPort(preferred int) (int, error) {
 	if preferred > 0 {
 		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(preferred)); err == nil {
 			l.Close()
 			return preferred, nil
+		}
+	}
+	return FreePort()
+}
+
+// FreePort is a loopback port nothing listens on now, for a process started later. It is drawn
+// below Linux's ephemeral range (32768–60999): a port the kernel hands out for ":0" or to an
+// outgoing connection could be taken again between the pick and the process's bind.
+func FreePort() (int, error) {
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			l.Close()
+			return port, nil
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -8,7 +8,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
+	"github.com/cocoon-go/cocoon/demo"
 	"github.com/cocoon-go/cocoon/internal/fakeupstream"
 	"github.com/cocoon-go/cocoon/keys"
 	"github.com/cocoon-go/cocoon/provider"
@@ -108,10 +108,9 @@ func (p *proc) stop(t *testing.T) {
 // the daemon starts, as an operator's does).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := demo.FreePort()
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
