@@ -83,7 +83,7 @@ func (n *Network) GatewayProviders(ctx context.Context) ([]GatewayProvider, erro
 	var res struct {
 		Providers []GatewayProvider `json:"providers"`
 	}
-	if err := getJSON(ctx, n.GatewayURL+"/cocoon/v1/providers", &res); err != nil {
+	if err := GetJSON(ctx, n.GatewayURL+"/cocoon/v1/providers", &res); err != nil {
 		return nil, err
 	}
 	return res.Providers, nil
@@ -226,7 +226,7 @@ func (n *Network) ChatVia(ctx context.Context, endpoint, prompt string, maxToken
 	// The record is written when the answer ends; read it once it is there.
 	var rec Record
 	if err := waitFor(ctx, 10*time.Second, func() (bool, error) {
-		err := getJSON(ctx, n.GatewayURL+"/cocoon/v1/requests/"+res.ID, &rec)
+		err := GetJSON(ctx, n.GatewayURL+"/cocoon/v1/requests/"+res.ID, &rec)
 		return err == nil && rec.Receipt != "", err
 	}); err != nil {
 		return nil, fmt.Errorf("the gateway's record of %s: %w", res.ID, err)

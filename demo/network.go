@@ -630,8 +630,8 @@ func getOK(ctx context.Context, url string) error {
 	return nil
 }
 
-// getJSON GETs url (200 wanted) into v.
-func getJSON(ctx context.Context, url string, v any) error {
+// GetJSON GETs url (200 wanted) into v.
+func GetJSON(ctx context.Context, url string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -297,7 +297,7 @@ func (n *Network) CheckIndexed(ctx context.Context, sum *Summary, s *Step) (stri
 		var list struct {
 			Providers []provider `json:"providers"`
 		}
-		if err := getJSON(ctx, n.ExplorerURL+"/api/v1/providers?limit=200", &list); err != nil {
+		if err := GetJSON(ctx, n.ExplorerURL+"/api/v1/providers?limit=200", &list); err != nil {
 			return false, err
 		}
 		seen := map[string]provider{}
@@ -314,7 +314,7 @@ func (n *Network) CheckIndexed(ctx context.Context, sum *Summary, s *Step) (stri
 		var ch struct {
 			ClaimList []claim `json:"claim_list"`
 		}
-		if err := getJSON(ctx, n.ExplorerURL+"/api/v1/channels/"+sum.Chat.Record.Channel, &ch); err != nil {
+		if err := GetJSON(ctx, n.ExplorerURL+"/api/v1/channels/"+sum.Chat.Record.Channel, &ch); err != nil {
 			s.Status("the explorer does not know the channel yet")
 			return false, nil
 		}
