@@ -195,11 +195,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Indexe
 		ix.AddLoop("tables", func(ctx context.Context) error { return ix.tables.Run(ctx) })
 	}
 	ix.Add("http", ix.initHTTP)
-	ix.Add("ops", ix.initOps)
-	ix.Add("up", func(context.Context) (service.StopFunc, error) {
-		m.RecordUp(true)
-		return func(context.Context) error { m.RecordUp(false); return nil }, nil
-	})
+	ix.AddOps(ix.cfg.MetricsListen, ix.m, &ix.health, &ix.ops)
+	ix.AddUp(m)
 	return ix, nil
 }
 
@@ -271,18 +268,6 @@ func Handler(a *api.API, m api.Metricer) http.Handler {
 	mux.Handle("/api/", a.Handler())
 	mux.Handle("/", web.New(a, m).Handler())
 	return mux
-}
-
-func (ix *Indexer) initOps(ctx context.Context) (service.StopFunc, error) {
-	if ix.cfg.MetricsListen == "" {
-		return nil, nil
-	}
-	s, err := service.StartHTTP(ctx, ix.log, "ops", ix.cfg.MetricsListen, service.OpsHandler(ix.m, &ix.health))
-	if err != nil {
-		return nil, err
-	}
-	ix.ops = s
-	return s.Stop, nil
 }
 
 // followerHealthy fails when the follower neither finished a pass over the accounts nor committed

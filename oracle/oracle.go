@@ -134,11 +134,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Oracle
 	o.AddLoop("scheduler", o.schedule)
 	o.AddLoop("epochs", o.epochs)
 	o.Add("api", o.initAPI)
-	o.Add("ops", o.initOps)
-	o.Add("up", func(context.Context) (service.StopFunc, error) {
-		m.RecordUp(true)
-		return func(context.Context) error { m.RecordUp(false); return nil }, nil
-	})
+	o.AddOps(o.cfg.MetricsListen, o.m, &o.health, &o.opsHTTP)
+	o.AddUp(m)
 	return o, nil
 }
 
@@ -253,18 +250,6 @@ func (o *Oracle) initAPI(ctx context.Context) (service.StopFunc, error) {
 		return nil, err
 	}
 	o.api = s
-	return s.Stop, nil
-}
-
-func (o *Oracle) initOps(ctx context.Context) (service.StopFunc, error) {
-	if o.cfg.MetricsListen == "" {
-		return nil, nil
-	}
-	s, err := service.StartHTTP(ctx, o.log, "ops", o.cfg.MetricsListen, service.OpsHandler(o.m, &o.health))
-	if err != nil {
-		return nil, err
-	}
-	o.opsHTTP = s
 	return s.Stop, nil
 }
 

@@ -126,11 +126,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Provid
 	p.Add("settlement", p.initSettlement)
 	p.AddLoop("chain watch", p.watch)
 	p.Add("api", p.initAPI)
-	p.Add("ops", p.initOps)
-	p.Add("up", func(context.Context) (service.StopFunc, error) {
-		m.RecordUp(true)
-		return func(context.Context) error { m.RecordUp(false); return nil }, nil
-	})
+	p.AddOps(p.cfg.MetricsListen, p.m, &p.health, nil)
+	p.AddUp(m)
 	return p, nil
 }
 
@@ -341,17 +338,6 @@ func withRequestID(h http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", "req_"+hex.EncodeToString(id[:]))
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (p *Provider) initOps(ctx context.Context) (service.StopFunc, error) {
-	if p.cfg.MetricsListen == "" {
-		return nil, nil
-	}
-	s, err := service.StartHTTP(ctx, p.log, "ops", p.cfg.MetricsListen, service.OpsHandler(p.m, &p.health))
-	if err != nil {
-		return nil, err
-	}
-	return s.Stop, nil
 }
 
 // Info describes a started provider.

@@ -129,11 +129,8 @@ func newGreeter(ctx context.Context, cfg greeterConfig, log *slog.Logger, m gree
 	g.Add("guest book", g.initBook)
 	g.AddLoop("heartbeat", g.heartbeat)
 	g.Add("api", g.initAPI)
-	g.Add("ops", g.initOps)
-	g.Add("up", func(context.Context) (service.StopFunc, error) {
-		m.RecordUp(true)
-		return func(context.Context) error { m.RecordUp(false); return nil }, nil
-	})
+	g.AddOps(g.cfg.MetricsListen, g.m, &g.health, &g.ops)
+	g.AddUp(m)
 	return g, nil
 }
 
@@ -163,18 +160,6 @@ func (g *greeter) initAPI(ctx context.Context) (service.StopFunc, error) {
 		return nil, err
 	}
 	g.api = s
-	return s.Stop, nil
-}
-
-func (g *greeter) initOps(ctx context.Context) (service.StopFunc, error) {
-	if g.cfg.MetricsListen == "" {
-		return nil, nil
-	}
-	s, err := service.StartHTTP(ctx, g.log, "ops", g.cfg.MetricsListen, service.OpsHandler(g.m, &g.health))
-	if err != nil {
-		return nil, err
-	}
-	g.ops = s
 	return s.Stop, nil
 }
 

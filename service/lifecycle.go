@@ -234,3 +234,30 @@ func (l *Lifecycle) Healthy(ctx context.Context) error {
 	}
 	return nil
 }
+
+// AddOps adds the "ops" part: /metrics (when m is served, see Registerer) and /healthz (h) on
+// addr, or nothing when addr is "". Once started, *srv (when srv is not nil) is its listener.
+func (l *Lifecycle) AddOps(addr string, m Metricer, h *Health, srv **HTTPServer) {
+	l.Add("ops", func(ctx context.Context) (StopFunc, error) {
+		if addr == "" {
+			return nil, nil
+		}
+		s, err := StartHTTP(ctx, l.log, "ops", addr, OpsHandler(m, h))
+		if err != nil {
+			return nil, err
+		}
+		if srv != nil {
+			*srv = s
+		}
+		return s.Stop, nil
+	})
+}
+
+// AddUp adds the "up" part, last: m's up gauge is 1 from the moment every other part has started
+// until Stop begins (the last part started is the first stopped).
+func (l *Lifecycle) AddUp(m Metricer) {
+	l.Add("up", func(context.Context) (StopFunc, error) {
+		m.RecordUp(true)
+		return func(context.Context) error { m.RecordUp(false); return nil }, nil
+	})
+}

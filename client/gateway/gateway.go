@@ -149,11 +149,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Gatewa
 	g.Add("providers", g.initProviders)
 	g.AddLoop("refresh", g.refreshLoop)
 	g.Add("api", g.initAPI)
-	g.Add("ops", g.initOps)
-	g.Add("up", func(context.Context) (service.StopFunc, error) {
-		m.RecordUp(true)
-		return func(context.Context) error { m.RecordUp(false); return nil }, nil
-	})
+	g.AddOps(g.cfg.MetricsListen, g.m, &g.health, &g.ops)
+	g.AddUp(m)
 	return g, nil
 }
 
@@ -220,18 +217,6 @@ func (g *Gateway) initAPI(ctx context.Context) (service.StopFunc, error) {
 		return nil, err
 	}
 	g.api = s
-	return s.Stop, nil
-}
-
-func (g *Gateway) initOps(ctx context.Context) (service.StopFunc, error) {
-	if g.cfg.MetricsListen == "" {
-		return nil, nil
-	}
-	s, err := service.StartHTTP(ctx, g.log, "ops", g.cfg.MetricsListen, service.OpsHandler(g.m, &g.health))
-	if err != nil {
-		return nil, err
-	}
-	g.ops = s
 	return s.Stop, nil
 }
 
