@@ -62,12 +62,11 @@ func (n *Network) loadActor(name, keyFile string, fund int64) (*actor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := txmgr.New(txmgr.Config{Chain: n.Chain, Signer: w, PollInterval: dial.PollInterval("devnet"), Clock: n.clock})
+	o, err := n.WalletOps(w)
 	if err != nil {
 		return nil, err
 	}
-	return &actor{name: name, keyFile: keyFile, wallet: w, fund: fund,
-		ops: &ops.Ops{Chain: n.Chain, Sender: m, Registry: n.Registry, Clock: n.clock}}, nil
+	return &actor{name: name, keyFile: keyFile, wallet: w, fund: fund, ops: o}, nil
 }
 
 // devnetChain is what the orchestrator uses of the devnet's own endpoints (chain/toncenter).

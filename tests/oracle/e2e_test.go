@@ -25,7 +25,6 @@ import (
 
 	"github.com/cocoon-go/cocoon/attest"
 	"github.com/cocoon-go/cocoon/chain/devnet"
-	"github.com/cocoon-go/cocoon/chain/txmgr"
 	"github.com/cocoon-go/cocoon/chain/wallet"
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
@@ -33,6 +32,7 @@ import (
 	"github.com/cocoon-go/cocoon/internal/fakeupstream"
 	"github.com/cocoon-go/cocoon/keys"
 	"github.com/cocoon-go/cocoon/provider"
+	"github.com/cocoon-go/cocoon/provider/providertest"
 )
 
 // build compiles the two binaries once into dir.
@@ -147,15 +147,9 @@ func TestOraclesE2E(t *testing.T) {
 	srv := httptest.NewServer(d.Handler())
 	defer srv.Close()
 	rpc := srv.URL
-	clock := txmgr.DevnetClock(d.Client().(txmgr.DevnetClocked))
 
 	// governance: a devnet registry, quorum 2, the devnet's simulated image allowed
-	actorWallet := func(w *wallet.Wallet, ton int64) *ops.Ops {
-		require.NoError(t, d.Fund(ctx, w.Address(), new(big.Int).Mul(big.NewInt(ton), big.NewInt(1_000_000_000))))
-		m, err := txmgr.New(txmgr.Config{Chain: d.Client(), Signer: w, PollInterval: 5 * time.Millisecond, Clock: clock})
-		require.NoError(t, err)
-		return &ops.Ops{Chain: d.Client(), Sender: m, Clock: clock}
-	}
+	actorWallet := func(w *wallet.Wallet, ton int64) *ops.Ops { return providertest.ActorOps(t, ctx, d, w, ton, nil) }
 	actor := func(words []string, ton int64) *ops.Ops {
 		w, err := wallet.FromMnemonic(words, wallet.V5R1, -239)
 		require.NoError(t, err)
