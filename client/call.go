@@ -160,8 +160,9 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 	var last *Answer
 	var lastErr error
 	busySince, backoff := time.Now(), 50*time.Millisecond
+	allBusy := false // every provider tried in the last round answered 429
 	for {
-		busy := true
+		busy := 0
 		for _, cand := range ordered {
 			p := c.provider(cand.ID)
 			if p == nil {
@@ -179,14 +180,17 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 			if errors.As(err, &fail) && fail.answer != nil {
 				last = fail.answer
 			}
-			busy = busy && errors.As(err, &fail) && fail.busy
+			if errors.As(err, &fail) && fail.busy {
+				busy++
+			}
 			lastErr = err
 			attempts = append(attempts, Attempt{Provider: p.ID, Error: err.Error()})
 			c.log.Info("provider failed before the answer started; trying the next", "request", call.ID, "provider", p.ID, "err", err)
 		}
 		// Every provider is up but busy: wait for one to take the request, as a queue would,
 		// rather than fail the app (nothing was sent or paid for).
-		if !busy || last != nil || time.Since(busySince)+backoff > c.cfg.BusyWait {
+		allBusy = busy > 0 && busy == len(attempts)
+		if !allBusy || time.Since(busySince)+backoff > c.cfg.BusyWait {
 			break
 		}
 		select {
@@ -211,8 +215,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 	for _, at := range attempts {
 		parts = append(parts, at.Provider+": "+at.Error)
 	}
-	var fail *failure
-	if errors.As(lastErr, &fail) && fail.busy {
+	if allBusy {
 		return nil, &openai.Error{Status: http.StatusTooManyRequests, Type: openai.TypeRateLimit, Code: openai.CodeRateLimitExceeded,
 			Message: fmt.Sprintf("Every provider is busy (waited %s): %s", c.cfg.BusyWait.Round(time.Second), strings.Join(parts, "; "))}
 	}

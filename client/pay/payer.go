@@ -92,7 +92,7 @@ func New(cfg Config) (*Payer, error) {
 		cfg.FreshCredit = cfg.Deposit
 	}
 	return &Payer{cfg: cfg, ledgers: map[string]*Ledger{}, addrs: map[string]*address.Address{},
-		capacity: map[string]*big.Int{}, status: map[string]contracts.ChannelStatus{}}, nil
+		capacity: map[string]*big.Int{}, status: map[string]contracts.ChannelStatus{}, preparingChannel: map[string]*sync.Mutex{}}, nil
 }
 
 // Prepare signs and syncs the voucher for what a ledger owes now, in the background: the next
@@ -391,9 +391,6 @@ func (p *Payer) Ensure(ctx context.Context, provider, owner *address.Address, ne
 func (p *Payer) channelLock(ch *address.Address) *sync.Mutex {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.preparingChannel == nil {
-		p.preparingChannel = map[string]*sync.Mutex{}
-	}
 	m := p.preparingChannel[ch.StringRaw()]
 	if m == nil {
 		m = &sync.Mutex{}

@@ -78,7 +78,7 @@ func TestIndexerKillNineE2E(t *testing.T) {
 		// poll without pause: the ingestion is quick, the kill must land inside it
 		var st api.StatusView
 		deadline := time.Now().Add(time.Minute)
-		for getJSON(ctx, url+"/api/v1/status", &st) != nil || (st.Transactions < target && !st.Synced) {
+		for demo.GetJSON(ctx, url+"/api/v1/status", &st) != nil || (st.Transactions < target && !st.Synced) {
 			require.True(t, time.Now().Before(deadline), "the victim ingests nothing")
 		}
 		victim.Kill()
@@ -104,7 +104,7 @@ func TestIndexerKillNineE2E(t *testing.T) {
 	var vs, rs api.StatusView
 	// The chain may still grow a little (a last cascade): both must hold what it holds now.
 	eventually(t, "both indexers caught up with the chain", time.Minute, func() bool {
-		return getJSON(ctx, url+"/api/v1/status", &vs) == nil && getJSON(ctx, ref+"/api/v1/status", &rs) == nil &&
+		return demo.GetJSON(ctx, url+"/api/v1/status", &vs) == nil && demo.GetJSON(ctx, ref+"/api/v1/status", &rs) == nil &&
 			vs.Synced && rs.Synced && vs.Transactions == rs.Transactions && vs.Transactions == countTransactions(t, ctx, n)
 	})
 	if vs.Transactions != want {
@@ -117,8 +117,8 @@ func TestIndexerKillNineE2E(t *testing.T) {
 	require.Zero(t, vs.Mismatches, "the replayed states equal the contracts' storage")
 
 	var vstats, rstats api.StatsView
-	require.NoError(t, getJSON(ctx, url+"/api/v1/stats", &vstats))
-	require.NoError(t, getJSON(ctx, ref+"/api/v1/stats", &rstats))
+	require.NoError(t, demo.GetJSON(ctx, url+"/api/v1/stats", &vstats))
+	require.NoError(t, demo.GetJSON(ctx, ref+"/api/v1/stats", &rstats))
 	require.Equal(t, rstats.Total, vstats.Total, "claims, tokens, paid, fees")
 	require.Positive(t, vstats.Total.Claims)
 
@@ -127,12 +127,12 @@ func TestIndexerKillNineE2E(t *testing.T) {
 			Address api.Addr `json:"address"`
 		} `json:"channels"`
 	}
-	require.NoError(t, getJSON(ctx, url+"/api/v1/channels", &list))
+	require.NoError(t, demo.GetJSON(ctx, url+"/api/v1/channels", &list))
 	require.Len(t, list.Channels, 2)
 	for _, ch := range list.Channels {
 		var v, r api.ChannelDetail
-		require.NoError(t, getJSON(ctx, url+"/api/v1/channels/"+ch.Address.Raw, &v))
-		require.NoError(t, getJSON(ctx, ref+"/api/v1/channels/"+ch.Address.Raw, &r))
+		require.NoError(t, demo.GetJSON(ctx, url+"/api/v1/channels/"+ch.Address.Raw, &v))
+		require.NoError(t, demo.GetJSON(ctx, ref+"/api/v1/channels/"+ch.Address.Raw, &r))
 		require.Equal(t, txHashes(r.ClaimList), txHashes(v.ClaimList), "every claim once, in order")
 		require.Equal(t, r.Paid, v.Paid)
 		a, err := address.ParseRawAddr(ch.Address.Raw)
@@ -153,7 +153,7 @@ func chainTransactions(t *testing.T, ctx context.Context, n *demo.Network) int {
 	// The network's indexer names the accounts, the chain gives their transactions; the last
 	// cascades may still be landing: wait until both agree.
 	eventually(t, "the network's indexer holding the chain's transactions", time.Minute, func() bool {
-		if getJSON(ctx, n.ExplorerURL+"/api/v1/status", &st) != nil || !st.Synced {
+		if demo.GetJSON(ctx, n.ExplorerURL+"/api/v1/status", &st) != nil || !st.Synced {
 			return false
 		}
 		total = countTransactions(t, ctx, n)
@@ -174,7 +174,7 @@ func countTransactions(t *testing.T, ctx context.Context, n *demo.Network) int {
 			Address api.Addr `json:"address"`
 		} `json:"channels"`
 	}
-	require.NoError(t, getJSON(ctx, n.ExplorerURL+"/api/v1/channels", &list))
+	require.NoError(t, demo.GetJSON(ctx, n.ExplorerURL+"/api/v1/channels", &list))
 	for _, ch := range list.Channels {
 		a, err := address.ParseRawAddr(ch.Address.Raw)
 		require.NoError(t, err)
@@ -213,6 +213,3 @@ func freeAddr(t *testing.T) string {
 	require.NoError(t, err)
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
-
-// getJSON GETs url (200 wanted) into v.
-func getJSON(ctx context.Context, url string, v any) error { return demo.GetJSON(ctx, url, v) }

@@ -101,7 +101,7 @@ func TestRevokedMeasurementE2E(t *testing.T) {
 func explorerProvider(t *testing.T, ctx context.Context, n *demo.Network, p *demo.Provider) api.ProviderView {
 	t.Helper()
 	var v api.ProviderView
-	if err := getJSON(ctx, n.ExplorerURL+"/api/v1/providers/"+p.Contract.StringRaw(), &v); err != nil {
+	if err := demo.GetJSON(ctx, n.ExplorerURL+"/api/v1/providers/"+p.Contract.StringRaw(), &v); err != nil {
 		t.Logf("the explorer on %s: %v", p.Name, err)
 	}
 	return v
@@ -111,7 +111,7 @@ func explorerProvider(t *testing.T, ctx context.Context, n *demo.Network, p *dem
 func oracleView(t *testing.T, ctx context.Context, o *demo.Oracle, p *demo.Provider) *oracle.ProviderView {
 	t.Helper()
 	var vs []oracle.ProviderView
-	require.NoError(t, getJSON(ctx, o.API+"/api/v1/providers", &vs))
+	require.NoError(t, demo.GetJSON(ctx, o.API+"/api/v1/providers", &vs))
 	for i := range vs {
 		if vs[i].Provider == p.Contract.StringRaw() {
 			return &vs[i]
