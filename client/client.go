@@ -325,6 +325,32 @@ type Model struct {
 	MinPrompt, MaxPrompt, MinCompletion, MaxCompletion *big.Int
 }
 
+// ErrNoModel and ErrSeveralModels are DefaultModel finding no model served, or more than one.
+var (
+	ErrNoModel       = errors.New("no verified provider serves any model now")
+	ErrSeveralModels = errors.New("several models are served")
+)
+
+// DefaultModel is the model verified providers serve, when they serve exactly one (a request
+// that names none can only mean it).
+func (c *Client) DefaultModel(ctx context.Context) (string, error) {
+	ms, err := c.Models(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch len(ms) {
+	case 0:
+		return "", ErrNoModel
+	case 1:
+		return ms[0].Name, nil
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	return "", fmt.Errorf("%w (%s)", ErrSeveralModels, strings.Join(names, ", "))
+}
+
 // Models lists the catalog models that verified providers serve, by name.
 func (c *Client) Models(ctx context.Context) ([]Model, error) {
 	if err := c.fresh(ctx); err != nil {

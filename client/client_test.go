@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -443,4 +444,26 @@ func TestConcurrentFirstRequestsOpenOneChannel(t *testing.T) {
 	// One deposit of 1 TON (plus what the open message's value left above its fee), never two.
 	require.True(t, deposited.Cmp(big.NewInt(1_000_000_000)) >= 0 && deposited.Cmp(big.NewInt(1_100_000_000)) < 0,
 		"one deposit of 1 TON in the channel, got %s nanoTON", deposited)
+}
+
+// DefaultModel is the one model verified providers serve: none, then one, then two (a second
+// catalog model priced and served) refused by name.
+func TestDefaultModel(t *testing.T) {
+	n := clienttest.NewNet(t)
+	e := newEnv(t, n, 10, nil)
+	_, err := e.c.DefaultModel(n.Ctx)
+	require.ErrorIs(t, err, client.ErrNoModel)
+
+	p := n.StartProvider(clienttest.ProviderOptions{Models: []string{clienttest.ModelName, "second-model"}})
+	require.NoError(t, e.c.Refresh(n.Ctx))
+	m, err := e.c.DefaultModel(n.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, clienttest.ModelName, m)
+
+	n.AddModel(2, "second-model", sha256.Sum256([]byte("second-model")))
+	n.OwnerOp(p.Owner, ops.OwnerOp{Kind: ops.SetPrice, ModelID: 2, PromptPrice: big.NewInt(100_000_000), CompletionPrice: big.NewInt(200_000_000)})
+	require.NoError(t, e.c.Refresh(n.Ctx))
+	_, err = e.c.DefaultModel(n.Ctx)
+	require.ErrorIs(t, err, client.ErrSeveralModels)
+	require.ErrorContains(t, err, "clienttest-model, second-model")
 }

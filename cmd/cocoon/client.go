@@ -207,21 +207,13 @@ func clientChat(ctx context.Context, args []string) error {
 		return err
 	}
 	if *model == "" {
-		ms, err := sess.Client.Models(ctx)
-		if err != nil {
+		switch *model, err = sess.Client.DefaultModel(ctx); {
+		case errors.Is(err, client.ErrSeveralModels):
+			return fmt.Errorf("%w: %v: choose one with --model", errUsage, err)
+		case errors.Is(err, client.ErrNoModel):
+			return fmt.Errorf("%v (see 'cocoon client providers')", err)
+		case err != nil:
 			return err
-		}
-		switch len(ms) {
-		case 0:
-			return errors.New("no verified provider serves any model now (see 'cocoon client providers')")
-		case 1:
-			*model = ms[0].Name
-		default:
-			var names []string
-			for _, m := range ms {
-				names = append(names, m.Name)
-			}
-			return fmt.Errorf("%w: several models are served (%s): choose one with --model", errUsage, strings.Join(names, ", "))
 		}
 	}
 	var msgs []map[string]string
