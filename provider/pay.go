@@ -21,6 +21,7 @@ import (
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/inference/httpapi"
+	"github.com/cocoon-go/cocoon/internal/journal"
 	"github.com/cocoon-go/cocoon/openai"
 	"github.com/cocoon-go/cocoon/payment"
 	"github.com/cocoon-go/cocoon/voucher"
@@ -62,7 +63,10 @@ type session struct {
 	auth     payment.Auth
 	bodyHash [32]byte
 	arrived  time.Time
-	phases   phaseMarks
+	// voucherAt is where the journal holds the voucher this request brought (0: it brought none
+	// new): the answer waits for it to be synced.
+	voucherAt journal.Pos
+	phases    phaseMarks
 }
 
 type sessionKey struct{}
@@ -263,8 +267,8 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 		rf := payment.Admit(ch.ledgerLocked(best.Amount), maxCost)
 		if rf == nil {
 			if replace {
-				// Recorded now (durable with the next sync, at the latest before anything is
-				// delivered on this request), under the lock that orders the channel's records.
+				// Recorded now, under the lock that orders the channel's records; its sync runs
+				// while the backend generates, and the answer waits for it (Finish).
 				old, oldHeader := ch.best, ch.bestHeader
 				ch.best, ch.bestHeader = best, bestHeader
 				if ch.verifiedHeader == bestHeader {
@@ -273,7 +277,7 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 				b := p.store.db.NewBatch()
 				err := b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(nil), nil)
 				if err == nil {
-					err = b.Commit(pebble.NoSync)
+					sess.voucherAt, err = p.store.j.Commit(b)
 				}
 				_ = b.Close()
 				if err != nil {
@@ -363,9 +367,10 @@ func (mt *metered) Deliver(data []byte, u backend.Usage) error {
 	if err := mt.putNonce(b); err != nil {
 		return err
 	}
-	// Synced before the piece is written: the in-flight record is this request's own key, written
-	// only from its goroutine, so it needs no lock to keep its order.
-	if err := b.Commit(pebble.Sync); err != nil {
+	// In the journal before the piece is written (a kill cannot forget it; a host crash can forget
+	// what the last sync did not cover, never bill more): the in-flight record is this request's
+	// own key, written only from its goroutine, so it needs no lock to keep its order.
+	if _, err := mt.p.store.j.Commit(b); err != nil {
 		return fmt.Errorf("failed to record delivered tokens: %w", err)
 	}
 	mt.inflightWritten = true
@@ -374,9 +379,9 @@ func (mt *metered) Deliver(data []byte, u backend.Usage) error {
 }
 
 // bill adds cost and u to the channel's ledger, ends the reservation and records it all in one
-// batch, committed in the channel lock's order; the returned wait makes it durable (call it once,
-// outside any lock: concurrent requests share the fsync). REQUIRES nothing held; takes ch.mu.
-func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big.Int, seq uint64, wait func() error, err error) {
+// batch, committed to the journal in the channel lock's order (its sync follows in the background).
+// REQUIRES nothing held; takes ch.mu.
+func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big.Int, seq uint64, err error) {
 	ch := mt.sess.ch
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -388,6 +393,7 @@ func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big
 		ch.receipts++
 	}
 	b := mt.p.store.db.NewBatch()
+	defer b.Close()
 	var buf [512]byte
 	err = b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(buf[:0]), nil)
 	if err == nil && cost.Sign() > 0 {
@@ -397,29 +403,20 @@ func (mt *metered) bill(u backend.Usage, cost *big.Int, receipt bool) (owed *big
 		err = b.Delete(inflightKey(ch.raw, mt.id), nil)
 	}
 	if err == nil {
-		// Ordered now (the WAL position), synced by wait.
-		err = mt.p.store.db.ApplyNoSyncWait(b, pebble.Sync)
+		_, err = mt.p.store.j.Commit(b)
 	}
 	if err != nil {
-		_ = b.Close()
 		ch.owed, ch.receipts = prevOwed, prevReceipts
 		ch.prompt -= uint64(u.PromptTokens)
 		ch.completion -= uint64(u.CompletionTokens)
-		return nil, 0, nil, fmt.Errorf("failed to record what the answer cost: %w", err)
-	}
-	wait = func() error {
-		defer b.Close()
-		if err := b.SyncWait(); err != nil {
-			return fmt.Errorf("failed to sync what the answer cost: %w", err)
-		}
-		return nil
+		return nil, 0, fmt.Errorf("failed to record what the answer cost: %w", err)
 	}
 	ch.reserved.Sub(ch.reserved, mt.maxCost)
 	ch.inflight--
 	if ch.unclaimedSince.IsZero() && cost.Sign() > 0 {
 		ch.unclaimedSince = mt.p.clock.Now()
 	}
-	return new(big.Int).Set(ch.owed), ch.receipts, wait, nil
+	return new(big.Int).Set(ch.owed), ch.receipts, nil
 }
 
 // putNonce records the request's authorization nonce in b (once), so that it cannot be replayed
@@ -448,21 +445,19 @@ func (mt *metered) cost(u backend.Usage) *big.Int {
 	return c
 }
 
-// Finish bills the complete answer, signs its receipt with the attested key and makes both
-// durable before the payment is written.
+// Finish bills the complete answer and signs its receipt with the attested key. The bill is in
+// the journal before the payment is written; the answer waits for the voucher the request brought
+// to be synced (its sync started at admission and ran while the backend generated).
 func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error) {
 	p, ch := mt.p, mt.sess.ch
 	mt.sess.phases.mark(phaseDelivered)
 	cost := mt.cost(u)
-	owed, seq, wait, err := mt.bill(u, cost, true)
+	owed, seq, err := mt.bill(u, cost, true)
 	mt.sess.phases.mark(phaseBilled)
 	if err != nil {
 		return nil, nil, err
 	}
 	mt.finished = true
-	// The owed record's sync runs while the receipt is signed; the answer waits for both.
-	synced := make(chan error, 1)
-	go func() { synced <- wait() }()
 	rc := payment.Receipt{Channel: ch.addr, RequestHash: mt.sess.bodyHash, ResponseHash: mt.content.Hash(), IssuedAt: p.clock.Now(),
 		ModelID: mt.m.id, PromptTokens: uint64(u.PromptTokens), CompletionTokens: uint64(u.CompletionTokens), Prices: mt.prices, Cost: cost, Owed: owed}
 	enc, err := rc.Issue(p.issuer.Signer())
@@ -473,8 +468,10 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	// it states is in the channel record, durable before the answer is.
 	p.store.addReceipt(receiptKey(rc.IssuedAt, ch.raw, seq), enc)
 	mt.sess.phases.mark(phaseSigned)
-	if err := <-synced; err != nil {
-		return nil, nil, err
+	if mt.sess.voucherAt > 0 {
+		if err := p.store.j.WaitSynced(mt.sess.voucherAt); err != nil {
+			return nil, nil, fmt.Errorf("failed to sync the request's voucher: %w", err)
+		}
 	}
 	mt.sess.phases.mark(phaseSynced)
 	p.m.RecordTokens(mt.m.name, uint64(u.PromptTokens), uint64(u.CompletionTokens))
@@ -515,13 +512,9 @@ func (mt *metered) End(total backend.Usage, err error) {
 	if u.CompletionTokens > 0 {
 		cost = mt.cost(u)
 	}
-	_, _, wait, berr := mt.bill(u, cost, false)
-	if berr != nil {
+	if _, _, berr := mt.bill(u, cost, false); berr != nil {
 		p.log.Error("failed to bill a request that ended early", "channel", mt.sess.ch.raw, "err", berr)
 		return
-	}
-	if serr := wait(); serr != nil {
-		p.log.Error("failed to sync the store", "err", serr)
 	}
 	if cost.Sign() > 0 || mt.inflightWritten {
 		p.m.RecordTokens(mt.m.name, uint64(u.PromptTokens), uint64(u.CompletionTokens))

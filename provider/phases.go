@@ -11,9 +11,9 @@ const (
 	phaseAdmitted         // the admission rule applied
 	phaseGenerated        // the backend answered, the answer encoded (Deliver starts)
 	phaseDelivered        // the answer's content hashed (Finish starts)
-	phaseBilled           // the owed total committed (not yet synced)
+	phaseBilled           // the owed total in the journal (synced in the background)
 	phaseSigned           // the receipt signed and encoded
-	phaseSynced           // the owed total durable
+	phaseSynced           // the voucher the request brought durable (synced since admission)
 	phaseWritten          // the answer written (End starts)
 	phaseEnded            // the handler returns
 	numPhases

@@ -27,7 +27,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,7 +135,7 @@ func (p *Provider) initStore(context.Context) (service.StopFunc, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the data directory: %w", err)
 	}
-	s, err := openStore(filepath.Join(dir, "store"))
+	s, err := openStore(dir)
 	if err != nil {
 		return nil, err
 	}

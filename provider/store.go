@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/cocoon-go/cocoon/internal/journal"
 	"github.com/cocoon-go/cocoon/internal/pebblelog"
 	"github.com/cocoon-go/cocoon/payment"
 )
@@ -26,14 +28,18 @@ import (
 //	cl/<channel raw>/<unix nano 8>       → claimRecord (JSON): a claim and what became of it
 //	txmgr/…                              → the settlement wallet's transaction journal (chain/txmgr)
 //
-// Durability rule: a channel's record is committed under the lock that orders it (the channel's)
-// with ApplyNoSyncWait, which fixes its place in the WAL, and made durable outside the lock
-// (SyncWait), so concurrent requests share one fsync; Pebble's WAL is one sequential log, so a sync
-// also makes every earlier write durable (a voucher committed unsynced at admission, say). Nothing
-// owed is ever told to a client (in a receipt, or as delivered tokens) before the write that
-// records it is durable. Receipts are written in batches by a goroutine, unsynced.
+// Durability rule: the channel, in-flight and nonce keys are written only through the journal
+// (internal/journal; <data dir>/journal), never to Pebble directly once a paid request has been
+// served: a commit applies the batch to Pebble unsynced and pwrites a copy to the journal, so it
+// survives a killed process the moment it returns, and survives a host crash once the journal's
+// group fsync (running beside the requests) has covered it. A channel's records are committed under
+// the lock that orders them (the channel's). What a client is told it owes (a receipt, delivered
+// tokens) is committed before it is told; the voucher a request brings is synced before that
+// request's answer is released (its sync runs while the backend generates). Receipts are written in
+// batches by a goroutine, unsynced. docs/DECISIONS.md, "Provider: the owed total is journaled".
 type store struct {
 	db *pebble.DB
+	j  *journal.Journal
 	// receipts queues receipts for the writer goroutine, which stores them in batches.
 	receipts chan receiptItem
 	written  chan struct{} // closed when the writer has stored the last receipt
@@ -44,8 +50,10 @@ type receiptItem struct {
 	enc string
 }
 
-// openStore opens (or creates) the store in dir.
-func openStore(dir string) (*store, error) {
+// openStore opens (or creates) the store in dataDir: Pebble in store/, the journal in journal/
+// (replayed into Pebble here).
+func openStore(dataDir string) (*store, error) {
+	dir := filepath.Join(dataDir, "store")
 	opts := &pebble.Options{Logger: pebblelog.Quiet{}}
 	opts.EnsureDefaults()
 	// Logs laid out at the size Pebble preallocates them to (110% of a memtable): see walFS.
@@ -54,7 +62,12 @@ func openStore(dir string) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the provider's store in %q: %w", dir, err)
 	}
-	s := &store{db: db, receipts: make(chan receiptItem, 4096), written: make(chan struct{})}
+	j, err := journal.Open(filepath.Join(dataDir, "journal"), db, journal.Options{})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("failed to open the provider's journal: %w", err)
+	}
+	s := &store{db: db, j: j, receipts: make(chan receiptItem, 4096), written: make(chan struct{})}
 	go s.writeReceipts()
 	return s, nil
 }
@@ -63,7 +76,7 @@ func openStore(dir string) (*store, error) {
 func (s *store) close() error {
 	close(s.receipts)
 	<-s.written
-	return s.db.Close()
+	return errors.Join(s.j.Close(), s.db.Close())
 }
 
 // addReceipt queues a receipt (written within receiptBatchDelay, unsynced).
@@ -315,7 +328,11 @@ func (s *store) recoverInflight(channels map[string]*channelRecord) (map[string]
 			return nil, err
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	pos, err := s.j.Commit(b)
+	if err == nil {
+		err = s.j.WaitSynced(pos)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("failed to record what was in flight: %w", err)
 	}
 	return out, nil

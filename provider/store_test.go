@@ -81,7 +81,7 @@ func TestWALFilledAtCreation(t *testing.T) {
 	s, err := openStore(dir)
 	require.NoError(t, err)
 	require.NoError(t, s.db.Set([]byte("a"), []byte("b"), pebble.Sync))
-	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(dir, "store", "*.log"))
 	require.NotEmpty(t, logs)
 	fi, err := os.Stat(logs[len(logs)-1])
 	require.NoError(t, err)

@@ -1,0 +1,502 @@
+// Package journal keeps a Pebble store's most important batches durable without an fsync on the
+// caller's path. Commit applies a batch to the store unsynced and writes a copy of it to a journal
+// file with one pwrite, so the batch survives a killed process (kill -9) the moment Commit returns;
+// a syncer goroutine fdatasyncs the journal for every batch committed while it last synced (group
+// commit), so the batch survives a host or VM crash once WaitSynced(pos) returns. A caller that
+// must not act before a host crash is covered waits; one that only needs the process-kill
+// guarantee goes on while the disk works.
+//
+// On disk (dir): files journal-<generation, 16 hex digits>.log, each preallocated to Options.Size
+// with zeros and written in place, so that an fdatasync never has a file size to commit. A record
+// is
+//
+//	length   uint32, little-endian: the payload's length (0: no record here)
+//	checksum uint32, little-endian: CRC-32C of the file's generation (uint64, little-endian) and the payload
+//	payload  the batch's Pebble representation (pebble.Batch.Repr)
+//
+// Records follow each other from offset 0; a file is read up to its first record that is absent,
+// torn or of another generation (a recycled file keeps the bytes of its previous life, which the
+// generation in the checksum rejects). When a record does not fit, the file is synced and the next
+// generation's file (laid out in the background beforehand) takes over; the full one is removed
+// once a synced Pebble write has made every batch in it durable in the store itself.
+//
+// Open replays every file in generation order into the store and syncs the store, then recycles
+// the newest file under a new generation: replaying batches already in the store is harmless
+// because, for every key written through the journal, the journal's last record for that key is
+// the store's newest write of it (INVARIANT, the caller's: a key that goes through Commit is never
+// written to the store directly while the journal is open).
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// DefaultSize is a journal file's size when Options.Size is 0: ~20,000 of the provider's
+// per-answer batches between two rotations.
+const DefaultSize = 16 << 20
+
+const headerLen = 8
+
+// fileCategory is the write category the journal's files are opened with.
+const fileCategory vfs.DiskWriteCategory = "journal"
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrClosed is returned by Commit and WaitSynced after Close.
+var ErrClosed = errors.New("journal: closed")
+
+// Pos is a position in the journal: the bytes written before a record's end, over every file.
+// WaitSynced(pos) waits for every record that ends at or before pos.
+type Pos uint64
+
+// Options configure a journal.
+type Options struct {
+	// FS is the file system (vfs.Default when nil; tests use vfs.NewCrashableMem).
+	FS vfs.FS
+	// Size is each file's size (DefaultSize when 0). A batch larger than Size minus 8 bytes is
+	// refused.
+	Size int64
+}
+
+// Journal is an open journal over one Pebble store.
+type Journal struct {
+	fs   vfs.FS
+	dir  string
+	db   *pebble.DB
+	size int64
+
+	mu   sync.Mutex
+	cond *sync.Cond // broadcast when written, synced, next, err or closed change
+	// The file written now. REQUIRES mu.
+	f   vfs.File
+	gen uint64
+	off int64
+	// next is the following generation's file, laid out (nil while preparing or not started).
+	// REQUIRES mu.
+	next      vfs.File
+	preparing bool
+	// INVARIANT: synced ≤ written; every record ending at or before synced is on stable storage
+	// (in the journal, or in the store after a synced store write). REQUIRES mu.
+	written, synced Pos
+	// err is the first failure to write or sync: every later call returns it. REQUIRES mu.
+	err    error
+	closed bool
+
+	// syncMu is held while a file is fdatasynced outside mu, so that a retired file is not
+	// closed under the syncer.
+	syncMu sync.Mutex
+	bg     sync.WaitGroup // the syncer, preparations and retirements
+}
+
+// Open opens the journal in dir (created if needed) for db, replaying what it holds into db first.
+func Open(dir string, db *pebble.DB, opts Options) (*Journal, error) {
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	size := opts.Size
+	if size == 0 {
+		size = DefaultSize
+	}
+	if size < 4096 {
+		return nil, fmt.Errorf("journal: a file of %d bytes is too small (at least 4096)", size)
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("failed to create the journal directory %q: %w", dir, err)
+	}
+	// The directory's own entry must be durable before files in it count.
+	if parent, err := fs.OpenDir(fs.PathDir(dir)); err == nil {
+		err = parent.Sync()
+		_ = parent.Close()
+		if err != nil {
+			return nil, fmt.Errorf("failed to sync the directory of %q: %w", dir, err)
+		}
+	}
+	gens, err := listGenerations(fs, dir)
+	if err != nil {
+		return nil, err
+	}
+	j := &Journal{fs: fs, dir: dir, db: db, size: size}
+	j.cond = sync.NewCond(&j.mu)
+	replayed := 0
+	for _, g := range gens {
+		n, err := j.replay(g)
+		if err != nil {
+			return nil, err
+		}
+		replayed += n
+	}
+	if replayed > 0 {
+		// Durable in the store before any file that held them goes.
+		if err := db.LogData(nil, pebble.Sync); err != nil {
+			return nil, fmt.Errorf("failed to sync the store after replaying the journal: %w", err)
+		}
+	}
+	// Oldest first: were this interrupted, the files left would still replay in order.
+	var keep uint64
+	for i, g := range gens {
+		if i == len(gens)-1 {
+			keep = g
+			break
+		}
+		if err := fs.Remove(j.path(g)); err != nil {
+			return nil, fmt.Errorf("failed to remove replayed journal file: %w", err)
+		}
+	}
+	j.gen = 1
+	if len(gens) > 0 {
+		j.gen = gens[len(gens)-1] + 1
+	}
+	if j.f, err = j.layOut(j.gen, keep, len(gens) > 0); err != nil {
+		return nil, err
+	}
+	j.bg.Add(1)
+	go j.syncLoop()
+	j.mu.Lock()
+	j.startPrepareLocked()
+	j.mu.Unlock()
+	return j, nil
+}
+
+func (j *Journal) path(gen uint64) string {
+	return j.fs.PathJoin(j.dir, fmt.Sprintf("journal-%016x.log", gen))
+}
+
+// listGenerations lists the generations of the journal files in dir, in order.
+func listGenerations(fs vfs.FS, dir string) ([]uint64, error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the journal directory %q: %w", dir, err)
+	}
+	var gens []uint64
+	for _, n := range names {
+		hex, ok := strings.CutPrefix(n, "journal-")
+		if hex, ok = strings.CutSuffix(hex, ".log"); !ok || len(hex) != 16 {
+			continue
+		}
+		g, err := strconv.ParseUint(hex, 16, 64)
+		if err != nil {
+			continue
+		}
+		gens = append(gens, g)
+	}
+	slices.Sort(gens)
+	return gens, nil
+}
+
+// replay applies the records of generation g's file to the store, unsynced, and counts them.
+func (j *Journal) replay(g uint64) (int, error) {
+	f, err := j.fs.Open(j.path(g))
+	if err != nil {
+		return 0, fmt.Errorf("failed to open journal file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return 0, fmt.Errorf("failed to read journal file %s: %w", j.path(g), err)
+	}
+	n := 0
+	for off := 0; ; n++ {
+		payload, next, ok := readRecord(data, off, g)
+		if !ok {
+			return n, nil
+		}
+		b := j.db.NewBatch()
+		if err := b.SetRepr(slices.Clone(payload)); err != nil {
+			_ = b.Close()
+			return n, fmt.Errorf("journal file %s: record at %d is not a batch: %w", j.path(g), off, err)
+		}
+		err := j.db.Apply(b, pebble.NoSync)
+		_ = b.Close()
+		if err != nil {
+			return n, fmt.Errorf("failed to replay journal file %s: %w", j.path(g), err)
+		}
+		off = next
+	}
+}
+
+// readRecord reads the record of generation gen at off: its payload and the next record's offset,
+// or false where the file's records end.
+func readRecord(data []byte, off int, gen uint64) (payload []byte, next int, ok bool) {
+	if off+headerLen > len(data) {
+		return nil, 0, false
+	}
+	n := int(binary.LittleEndian.Uint32(data[off:]))
+	end := off + headerLen + n
+	if n == 0 || end > len(data) || end < off {
+		return nil, 0, false
+	}
+	payload = data[off+headerLen : end]
+	if binary.LittleEndian.Uint32(data[off+4:]) != checksum(gen, payload) {
+		return nil, 0, false
+	}
+	return payload, end, true
+}
+
+func checksum(gen uint64, payload []byte) uint32 {
+	var g [8]byte
+	binary.LittleEndian.PutUint64(g[:], gen)
+	return crc32.Update(crc32.Checksum(g[:], crcTable), crcTable, payload)
+}
+
+// layOut makes generation gen's file: the file of generation recycle renamed (when recycling and
+// it has the journal's size), or a new one written full of zeros; synced, its name durable.
+func (j *Journal) layOut(gen, recycle uint64, recycling bool) (vfs.File, error) {
+	name := j.path(gen)
+	if recycling {
+		st, err := j.fs.Stat(j.path(recycle))
+		if err == nil && st.Size() == j.size {
+			if err := j.fs.Rename(j.path(recycle), name); err != nil {
+				return nil, fmt.Errorf("failed to recycle a journal file: %w", err)
+			}
+		} else if err := j.fs.Remove(j.path(recycle)); err != nil {
+			return nil, fmt.Errorf("failed to remove a journal file: %w", err)
+		}
+	}
+	f, err := j.fs.OpenReadWrite(name, fileCategory)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open journal file: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() != j.size {
+		err = zeroFill(f, j.size)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = j.syncDir()
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("failed to lay out journal file %s: %w", name, err)
+	}
+	return f, nil
+}
+
+func (j *Journal) syncDir() error {
+	d, err := j.fs.OpenDir(j.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func zeroFill(f vfs.File, size int64) error {
+	zeros := make([]byte, 256<<10)
+	for off := int64(0); off < size; off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), size-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Commit applies b to the store (unsynced) and writes it to the journal: when Commit returns, b
+// survives the process being killed, and survives a host crash once WaitSynced(pos) returns. b
+// stays the caller's to close. Callers serialize the commits that touch one key (the journal keeps
+// their order).
+func (j *Journal) Commit(b *pebble.Batch) (Pos, error) {
+	repr := b.Repr()
+	n := int64(headerLen + len(repr))
+	if n > j.size {
+		return 0, fmt.Errorf("journal: a batch of %d bytes does not fit a journal file of %d", len(repr), j.size)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.err == nil && !j.closed && j.off+n > j.size {
+		j.rotateLocked()
+	}
+	if j.closed {
+		return 0, ErrClosed
+	}
+	if j.err != nil {
+		return 0, j.err
+	}
+	// Applied under mu, before its record is written: a full file's batches are all in the store
+	// when the file is retired (retire syncs the store, then removes the file).
+	if err := j.db.Apply(b, pebble.NoSync); err != nil {
+		return 0, fmt.Errorf("failed to apply a batch: %w", err)
+	}
+	buf := make([]byte, n)
+	binary.LittleEndian.PutUint32(buf, uint32(len(repr)))
+	binary.LittleEndian.PutUint32(buf[4:], checksum(j.gen, repr))
+	copy(buf[headerLen:], repr)
+	if _, err := j.f.WriteAt(buf, j.off); err != nil {
+		// The store has the batch (unsynced) and the journal may have part of it: stop here.
+		j.err = fmt.Errorf("journal: failed to write: %w", err)
+		j.cond.Broadcast()
+		return 0, j.err
+	}
+	j.off += n
+	j.written += Pos(n)
+	j.cond.Broadcast()
+	return j.written, nil
+}
+
+// rotateLocked moves to the next generation's file (waiting for it to be laid out), syncing the
+// full one first and retiring it. REQUIRES mu (released while waiting).
+func (j *Journal) rotateLocked() {
+	if j.next == nil {
+		j.startPrepareLocked()
+		j.cond.Wait()
+		return
+	}
+	if err := j.f.SyncData(); err != nil {
+		j.err = fmt.Errorf("journal: failed to sync: %w", err)
+		j.cond.Broadcast()
+		return
+	}
+	j.synced = j.written
+	old, oldGen := j.f, j.gen
+	j.f, j.next = j.next, nil
+	j.gen++
+	j.off = 0
+	j.cond.Broadcast()
+	j.startPrepareLocked()
+	j.bg.Add(1)
+	go j.retire(old, oldGen)
+}
+
+// startPrepareLocked lays out the next generation's file in the background unless it is laid out
+// or being laid out. REQUIRES mu.
+func (j *Journal) startPrepareLocked() {
+	if j.next != nil || j.preparing || j.closed || j.err != nil {
+		return
+	}
+	j.preparing = true
+	gen := j.gen + 1
+	j.bg.Add(1)
+	go func() {
+		defer j.bg.Done()
+		f, err := j.layOut(gen, 0, false)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.preparing = false
+		switch {
+		case err != nil:
+			if j.err == nil {
+				j.err = err
+			}
+		case j.closed:
+			_ = f.Close()
+		default:
+			j.next = f
+		}
+		j.cond.Broadcast()
+	}()
+}
+
+// retire removes a full file once a synced store write has made its batches durable in the store.
+func (j *Journal) retire(f vfs.File, gen uint64) {
+	defer j.bg.Done()
+	err := j.db.LogData(nil, pebble.Sync)
+	j.syncMu.Lock()
+	_ = f.Close()
+	j.syncMu.Unlock()
+	if err == nil {
+		// Kept when the store could not sync: the next Open replays it.
+		_ = j.fs.Remove(j.path(gen))
+	}
+}
+
+// syncLoop fdatasyncs the file being written whenever records were written since the last sync.
+func (j *Journal) syncLoop() {
+	defer j.bg.Done()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for {
+		for j.written == j.synced && !j.closed && j.err == nil {
+			j.cond.Wait()
+		}
+		if j.err != nil || (j.closed && j.written == j.synced) {
+			return
+		}
+		target, f := j.written, j.f
+		j.syncMu.Lock()
+		j.mu.Unlock()
+		err := f.SyncData()
+		j.syncMu.Unlock()
+		j.mu.Lock()
+		if err != nil {
+			if j.err == nil {
+				j.err = fmt.Errorf("journal: failed to sync: %w", err)
+			}
+			j.cond.Broadcast()
+			return
+		}
+		// A rotation in between synced the file this sync was for, and maybe more.
+		if target > j.synced && f == j.f {
+			j.synced = target
+		}
+		j.cond.Broadcast()
+	}
+}
+
+// WaitSynced waits until every record ending at or before pos is on stable storage.
+func (j *Journal) WaitSynced(pos Pos) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.synced < pos && j.err == nil && !j.closed {
+		j.cond.Wait()
+	}
+	switch {
+	case j.synced >= pos:
+		return nil
+	case j.err != nil:
+		return j.err
+	}
+	return ErrClosed
+}
+
+// Written is the position after the last record written.
+func (j *Journal) Written() Pos {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.written
+}
+
+// Close syncs what was written and closes the journal (before the store: its batches replay at the
+// next Open). Commits after it fail with ErrClosed.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return nil
+	}
+	var err error
+	if j.err == nil && j.written > j.synced {
+		if err = j.f.SyncData(); err == nil {
+			j.synced = j.written
+		}
+	}
+	j.closed = true
+	j.cond.Broadcast()
+	j.mu.Unlock()
+	j.bg.Wait()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, f := range []vfs.File{j.f, j.next} {
+		if f != nil {
+			err = errors.Join(err, f.Close())
+		}
+	}
+	j.f, j.next = nil, nil
+	if err == nil {
+		err = j.err
+	}
+	return err
+}
