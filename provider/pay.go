@@ -63,10 +63,7 @@ type session struct {
 	auth     payment.Auth
 	bodyHash [32]byte
 	arrived  time.Time
-	// voucherAt is where the journal holds the voucher this request brought (0: it brought none
-	// new): the answer waits for it to be synced.
-	voucherAt journal.Pos
-	phases    phaseMarks
+	phases   phaseMarks
 }
 
 type sessionKey struct{}
@@ -267,8 +264,8 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 		rf := payment.Admit(ch.ledgerLocked(best.Amount), maxCost)
 		if rf == nil {
 			if replace {
-				// Recorded now, under the lock that orders the channel's records; its sync runs
-				// while the backend generates, and the answer waits for it (Finish).
+				// Recorded now, under the lock that orders the channel's records; its sync starts
+				// at once and runs while the backend generates (the answer does not wait for it).
 				old, oldHeader := ch.best, ch.bestHeader
 				ch.best, ch.bestHeader = best, bestHeader
 				if ch.verifiedHeader == bestHeader {
@@ -277,7 +274,10 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 				b := p.store.db.NewBatch()
 				err := b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(nil), nil)
 				if err == nil {
-					sess.voucherAt, err = p.store.j.Commit(b)
+					var at journal.Pos
+					if at, err = p.store.j.Commit(b); err == nil {
+						p.store.j.StartSync(at)
+					}
 				}
 				_ = b.Close()
 				if err != nil {
@@ -446,8 +446,7 @@ func (mt *metered) cost(u backend.Usage) *big.Int {
 }
 
 // Finish bills the complete answer and signs its receipt with the attested key. The bill is in
-// the journal before the payment is written; the answer waits for the voucher the request brought
-// to be synced (its sync started at admission and ran while the backend generated).
+// the journal (safe from a kill, synced within the journal's delay) before the payment is written.
 func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error) {
 	p, ch := mt.p, mt.sess.ch
 	mt.sess.phases.mark(phaseDelivered)
@@ -468,12 +467,6 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	// it states is in the channel record, durable before the answer is.
 	p.store.addReceipt(receiptKey(rc.IssuedAt, ch.raw, seq), enc)
 	mt.sess.phases.mark(phaseSigned)
-	if mt.sess.voucherAt > 0 {
-		if err := p.store.j.WaitSynced(mt.sess.voucherAt); err != nil {
-			return nil, nil, fmt.Errorf("failed to sync the request's voucher: %w", err)
-		}
-	}
-	mt.sess.phases.mark(phaseSynced)
 	p.m.RecordTokens(mt.m.name, uint64(u.PromptTokens), uint64(u.CompletionTokens))
 	p.m.RecordBilled(cost)
 	hdr := http.Header{}

@@ -13,7 +13,6 @@ const (
 	phaseDelivered        // the answer's content hashed (Finish starts)
 	phaseBilled           // the owed total in the journal (synced in the background)
 	phaseSigned           // the receipt signed and encoded
-	phaseSynced           // the voucher the request brought durable (synced since admission)
 	phaseWritten          // the answer written (End starts)
 	phaseEnded            // the handler returns
 	numPhases

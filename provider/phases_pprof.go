@@ -33,7 +33,7 @@ func (m *phaseMarks) done() {
 }
 
 var phaseNames = [numPhases]string{"arrived", "body read", "payment checked", "request parsed", "admitted", "generated",
-	"content hashed", "billed", "receipt signed", "synced", "written", "ended"}
+	"content hashed", "billed", "receipt signed", "written", "ended"}
 
 func init() {
 	http.HandleFunc("/debug/phases", func(w http.ResponseWriter, r *http.Request) {

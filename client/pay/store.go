@@ -6,17 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/xssnick/tonutils-go/address"
 
+	"github.com/cocoon-go/cocoon/internal/journal"
 	"github.com/cocoon-go/cocoon/internal/pebblelog"
 	"github.com/cocoon-go/cocoon/voucher"
 )
 
-// Store is the client's durable payment state in Pebble. Every write is fsynced before it
-// returns. Key layout (raw channel address C):
+// Store is the client's durable payment state in Pebble. Every write goes through a journal
+// (internal/journal, in the directory beside the store's named <store>-journal): it survives a
+// killed process when Write returns, and a host crash once synced — before Write returns when
+// it is asked to sync (a voucher about to leave the process), in the background otherwise. Key
+// layout (raw channel address C):
 //
 //	"pay/v/" C "/" amount (32 hex digits, big-endian) → the signed voucher, header form
 //	"pay/c/" C                                        → the channel's ledger (ChannelRecord, JSON)
@@ -26,33 +31,36 @@ import (
 // leaves the process, and an amount already stored is never signed again (Ledger.voucherFor).
 type Store struct {
 	db     *pebble.DB
-	own    bool
+	j      *journal.Journal
 	closed sync.Once
 }
 
-// OpenStore opens (or creates) a store in dir. Pebble locks the directory: one process at a time.
+// OpenStore opens (or creates) a store in dir (and its journal beside it, replayed into it).
+// Pebble locks the directory: one process at a time.
 func OpenStore(dir string) (*Store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblelog.Quiet{}})
 	if err != nil {
 		return nil, fmt.Errorf("failed to open the client's store in %q (is a gateway or another client command using it?): %w", dir, err)
 	}
-	return &Store{db: db, own: true}, nil
+	j, err := journal.Open(filepath.Join(filepath.Dir(dir), filepath.Base(dir)+"-journal"), db, journal.Options{Size: journalSize})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("failed to open the client's journal: %w", err)
+	}
+	return &Store{db: db, j: j}, nil
 }
 
-// NewStore keeps the payment state in a database the caller has open (keys start with "pay/").
-func NewStore(db *pebble.DB) *Store { return &Store{db: db} }
+// journalSize: a client writes a few hundred bytes a request; 4 MiB is ~10,000 requests a file.
+const journalSize = 4 << 20
 
 // DB is the underlying database (the gateway keeps its request records and the transaction
 // journal beside the payments).
 func (s *Store) DB() *pebble.DB { return s.db }
 
-// Close closes the database when OpenStore opened it.
+// Close closes the journal and the database.
 func (s *Store) Close() error {
-	if !s.own {
-		return nil
-	}
 	var err error
-	s.closed.Do(func() { err = s.db.Close() })
+	s.closed.Do(func() { err = errors.Join(s.j.Close(), s.db.Close()) })
 	return err
 }
 
@@ -148,8 +156,9 @@ func (w *Writes) Settled(ch *address.Address, id string) error {
 	return w.b.Delete(unsettledKey(ch, id), nil)
 }
 
-// Write commits what fn adds as one batch; sync waits for it to be on disk (a voucher about to
-// leave the process); without it the write is durable with the next synced one.
+// Write commits what fn adds as one batch through the journal; sync waits for it to be on stable
+// storage (a voucher about to leave the process), without it the journal syncs it in the
+// background. Writes to one key are ordered by the caller (the ledger's lock).
 func (s *Store) Write(sync bool, fn func(w *Writes) error) error {
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -159,11 +168,11 @@ func (s *Store) Write(sync bool, fn func(w *Writes) error) error {
 	if b.Empty() {
 		return nil
 	}
-	opt := pebble.NoSync
-	if sync {
-		opt = pebble.Sync
+	pos, err := s.j.Commit(b)
+	if err == nil && sync {
+		err = s.j.WaitSynced(pos)
 	}
-	if err := b.Commit(opt); err != nil {
+	if err != nil {
 		return fmt.Errorf("failed to write the payment state: %w", err)
 	}
 	return nil

@@ -1,10 +1,12 @@
 // Package journal keeps a Pebble store's most important batches durable without an fsync on the
 // caller's path. Commit applies a batch to the store unsynced and writes a copy of it to a journal
 // file with one pwrite, so the batch survives a killed process (kill -9) the moment Commit returns;
-// a syncer goroutine fdatasyncs the journal for every batch committed while it last synced (group
-// commit), so the batch survives a host or VM crash once WaitSynced(pos) returns. A caller that
-// must not act before a host crash is covered waits; one that only needs the process-kill
-// guarantee goes on while the disk works.
+// a syncer goroutine fdatasyncs the journal, so the batch survives a host or VM crash once
+// WaitSynced(pos) returns. The syncer starts a sync at once for a position someone waits for or
+// asked for with StartSync (every batch committed before it shares that fsync), and otherwise
+// within Options.SyncDelay of a commit: batches nobody waits for do not put an fsync in front of
+// the next one somebody does. A caller that must not act before a host crash is covered waits; one
+// that only needs the process-kill guarantee goes on while the disk works.
 //
 // On disk (dir): files journal-<generation, 16 hex digits>.log, each preallocated to Options.Size
 // with zeros and written in place, so that an fdatasync never has a file size to commit. A record
@@ -37,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -67,14 +70,21 @@ type Options struct {
 	// Size is each file's size (DefaultSize when 0). A batch larger than Size minus 8 bytes is
 	// refused.
 	Size int64
+	// SyncDelay bounds how long a batch nobody asked to sync stays unsynced (DefaultSyncDelay
+	// when 0): what a host crash can take of them.
+	SyncDelay time.Duration
 }
+
+// DefaultSyncDelay is Options.SyncDelay when 0.
+const DefaultSyncDelay = 5 * time.Millisecond
 
 // Journal is an open journal over one Pebble store.
 type Journal struct {
-	fs   vfs.FS
-	dir  string
-	db   *pebble.DB
-	size int64
+	fs        vfs.FS
+	dir       string
+	db        *pebble.DB
+	size      int64
+	syncDelay time.Duration
 
 	mu   sync.Mutex
 	cond *sync.Cond // broadcast when written, synced, next, err or closed change
@@ -89,6 +99,10 @@ type Journal struct {
 	// INVARIANT: synced ≤ written; every record ending at or before synced is on stable storage
 	// (in the journal, or in the store after a synced store write). REQUIRES mu.
 	written, synced Pos
+	// wanted is the highest position a caller asked to sync now; due is set when the oldest
+	// unsynced batch has waited SyncDelay (timer pending: timing). REQUIRES mu.
+	wanted      Pos
+	due, timing bool
 	// err is the first failure to write or sync: every later call returns it. REQUIRES mu.
 	err    error
 	closed bool
@@ -127,7 +141,11 @@ func Open(dir string, db *pebble.DB, opts Options) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Journal{fs: fs, dir: dir, db: db, size: size}
+	delay := opts.SyncDelay
+	if delay == 0 {
+		delay = DefaultSyncDelay
+	}
+	j := &Journal{fs: fs, dir: dir, db: db, size: size, syncDelay: delay}
 	j.cond = sync.NewCond(&j.mu)
 	replayed := 0
 	for _, g := range gens {
@@ -343,8 +361,32 @@ func (j *Journal) Commit(b *pebble.Batch) (Pos, error) {
 	}
 	j.off += n
 	j.written += Pos(n)
-	j.cond.Broadcast()
+	j.armLocked()
 	return j.written, nil
+}
+
+// armLocked makes the syncer due within SyncDelay, unless a timer already runs. REQUIRES mu.
+func (j *Journal) armLocked() {
+	if j.timing {
+		return
+	}
+	j.timing = true
+	time.AfterFunc(j.syncDelay, func() {
+		j.mu.Lock()
+		j.due, j.timing = true, false
+		j.cond.Broadcast()
+		j.mu.Unlock()
+	})
+}
+
+// StartSync asks for a sync covering pos to start now, without waiting for it.
+func (j *Journal) StartSync(pos Pos) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if pos > j.wanted {
+		j.wanted = pos
+		j.cond.Broadcast()
+	}
 }
 
 // rotateLocked moves to the next generation's file (waiting for it to be laid out), syncing the
@@ -419,13 +461,20 @@ func (j *Journal) syncLoop() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for {
-		for j.written == j.synced && !j.closed && j.err == nil {
+		for j.written == j.synced || !(j.wanted > j.synced || j.due || j.closed) {
+			if j.written == j.synced {
+				j.due = false
+			}
+			if j.err != nil || (j.closed && j.written == j.synced) {
+				return
+			}
 			j.cond.Wait()
 		}
 		if j.err != nil || (j.closed && j.written == j.synced) {
 			return
 		}
 		target, f := j.written, j.f
+		j.due = false
 		j.syncMu.Lock()
 		j.mu.Unlock()
 		err := f.SyncData()
@@ -442,6 +491,9 @@ func (j *Journal) syncLoop() {
 		if target > j.synced && f == j.f {
 			j.synced = target
 		}
+		if j.written > j.synced {
+			j.armLocked() // written while this sync ran
+		}
 		j.cond.Broadcast()
 	}
 }
@@ -450,6 +502,10 @@ func (j *Journal) syncLoop() {
 func (j *Journal) WaitSynced(pos Pos) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if pos > j.wanted {
+		j.wanted = pos
+		j.cond.Broadcast()
+	}
 	for j.synced < pos && j.err == nil && !j.closed {
 		j.cond.Wait()
 	}

@@ -343,3 +343,50 @@ func killChild(dir string) {
 }
 
 func newRand(seed int64) *rand.Rand { return rand.New(rand.NewPCG(uint64(seed), 7)) }
+
+// Batches nobody waits for are synced within SyncDelay; StartSync syncs at once.
+func TestSyncDelayAndStartSync(t *testing.T) {
+	synced := func(mem *vfs.MemFS) bool {
+		crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+		db := openDB(t, crashed, "db")
+		defer db.Close()
+		j, err := Open("journal", db, Options{FS: crashed, Size: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		_, ok := get(t, db, "last")
+		return ok
+	}
+	eventually := func(mem *vfs.MemFS) bool {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if synced(mem) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, start := range []bool{false, true} {
+		mem := vfs.NewCrashableMem()
+		db := openDB(t, mem, "db")
+		delay := 20 * time.Millisecond
+		if start {
+			delay = time.Hour
+		}
+		j, err := Open("journal", db, Options{FS: mem, Size: 4096, SyncDelay: delay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := commit(t, j, db, 1)
+		if start {
+			j.StartSync(pos)
+		} else if synced(mem) {
+			t.Fatal("synced at once without a StartSync")
+		}
+		if !eventually(mem) {
+			t.Fatalf("start %v: the batch was never synced", start)
+		}
+		_ = j.Close()
+		_ = db.Close()
+	}
+}
