@@ -344,15 +344,15 @@ func (j *Journal) Commit(b *pebble.Batch) (Pos, error) {
 	if j.err != nil {
 		return 0, j.err
 	}
+	buf := make([]byte, n)
+	binary.LittleEndian.PutUint32(buf, uint32(len(repr)))
+	binary.LittleEndian.PutUint32(buf[4:], checksum(j.gen, repr))
+	copy(buf[headerLen:], repr)
 	// Applied under mu, before its record is written: a full file's batches are all in the store
 	// when the file is retired (retire syncs the store, then removes the file).
 	if err := j.db.Apply(b, pebble.NoSync); err != nil {
 		return 0, fmt.Errorf("failed to apply a batch: %w", err)
 	}
-	buf := make([]byte, n)
-	binary.LittleEndian.PutUint32(buf, uint32(len(repr)))
-	binary.LittleEndian.PutUint32(buf[4:], checksum(j.gen, repr))
-	copy(buf[headerLen:], repr)
 	if _, err := j.f.WriteAt(buf, j.off); err != nil {
 		// The store has the batch (unsynced) and the journal may have part of it: stop here.
 		j.err = fmt.Errorf("journal: failed to write: %w", err)

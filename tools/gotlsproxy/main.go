@@ -1,0 +1,76 @@
+// Command gotlsproxy is the provider benchmark's reference for Go's own floor: a TLS 1.3 reverse
+// proxy built from the standard library alone (net/http, crypto/tls, httputil.ReverseProxy with a
+// keep-alive pool), with no payment, no metering and no store. It serves a self-signed certificate
+// for a fresh key of the provider's kind (Ed25519), forwards everything to --backend, flushes
+// streamed answers at once, and prints "listening on https://ADDR" once it serves. GOGC is 400
+// unless the environment sets it, as cocoon-provider run does.
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"flag"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"time"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "host:port to serve on")
+	backend := flag.String("backend", "", "the backend's base URL (http://host:port)")
+	flag.Parse()
+	if err := run(*listen, *backend); err != nil {
+		fmt.Fprintln(os.Stderr, "gotlsproxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(listen, backend string) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	target, err := url.Parse(backend)
+	if err != nil || target.Host == "" {
+		return fmt.Errorf("--backend %q is not a URL http://host:port", backend)
+	}
+	cert, err := selfSigned()
+	if err != nil {
+		return err
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport:     &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute},
+		FlushInterval: -1,
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("listening on https://%s\n", ln.Addr())
+	srv := &http.Server{Handler: proxy, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}}
+	return srv.ServeTLS(ln, "", "")
+}
+
+func selfSigned() (tls.Certificate, error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gotlsproxy"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
