@@ -291,7 +291,7 @@ func TestReceiptSignVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := got.Verify(key.Public()); err != nil {
+			if err := verifyBoth(t, got, key.Public()); err != nil {
 				t.Fatalf("verify: %v", err)
 			}
 			if got.Cost.Cmp(s.Cost) != 0 || got.Owed.Cmp(s.Owed) != 0 || got.ResponseHash != s.ResponseHash || !got.Channel.Equals(testChannel) ||
@@ -306,7 +306,7 @@ func TestReceiptSignVerify(t *testing.T) {
 			if bocOf := func(e string) string { return e[:strings.IndexByte(e, '.')] }; bocOf(issued) != bocOf(enc) {
 				t.Fatalf("Issue encodes another receipt: %s, Encode %s", issued, enc)
 			}
-			if is, err := DecodeReceipt(issued); err != nil || is.Verify(key.Public()) != nil {
+			if is, err := DecodeReceipt(issued); err != nil || verifyBoth(t, is, key.Public()) != nil {
 				t.Fatalf("an issued receipt does not verify: %v", err)
 			}
 			if _, err := (Receipt{}).Issue(key); !errors.Is(err, ErrBadReceipt) {
@@ -314,25 +314,35 @@ func TestReceiptSignVerify(t *testing.T) {
 			}
 			// Another key of the same kind, and the other kind's key, refuse it.
 			for otherName, other := range attestedKeys(t) {
-				if err := got.Verify(other.Public()); !errors.Is(err, ErrReceiptSignature) {
+				if err := verifyBoth(t, got, other.Public()); !errors.Is(err, ErrReceiptSignature) {
 					t.Fatalf("verified under another %s key: %v", otherName, err)
 				}
 			}
 			// Any change of what was signed, or of the signature, breaks it.
 			tampered := got
 			tampered.CompletionTokens, tampered.Cost = 100, big.NewInt(175_000)
-			if err := tampered.Verify(key.Public()); !errors.Is(err, ErrReceiptSignature) {
+			if err := verifyBoth(t, tampered, key.Public()); !errors.Is(err, ErrReceiptSignature) {
 				t.Fatalf("tampered receipt verified: %v", err)
 			}
 			for _, sig := range [][]byte{flipped(got.Signature, 0), flipped(got.Signature, len(got.Signature)-1), got.Signature[:len(got.Signature)-1]} {
 				bad := got
 				bad.Signature = sig
-				if err := bad.Verify(key.Public()); !errors.Is(err, ErrReceiptSignature) {
+				if err := verifyBoth(t, bad, key.Public()); !errors.Is(err, ErrReceiptSignature) {
 					t.Fatalf("tampered signature verified: %v", err)
 				}
 			}
 		})
 	}
+}
+
+// verifyBoth is Verify, checked to agree with VerifyKey under the prepared key.
+func verifyBoth(t *testing.T, s SignedReceipt, pub crypto.PublicKey) error {
+	t.Helper()
+	err, kerr := s.Verify(pub), s.VerifyKey(NewReceiptKey(pub))
+	if (err == nil) != (kerr == nil) {
+		t.Fatalf("Verify says %v, VerifyKey says %v", err, kerr)
+	}
+	return err
 }
 
 func flipped(b []byte, i int) []byte {
@@ -388,10 +398,50 @@ func TestReceiptVerifyKeyTypes(t *testing.T) {
 		"ed25519 by pointer":  ptr(keys["ed25519"].Public().(ed25519.PublicKey)),
 		"ed25519 of 31 bytes": keys["ed25519"].Public().(ed25519.PublicKey)[:31],
 	} {
-		err := s.Verify(pub)
-		if !errors.Is(err, ErrReceiptSignature) || err == ErrReceiptSignature {
-			t.Errorf("%s: got %v, want ErrReceiptSignature saying what the key is", name, err)
+		for _, err := range []error{s.Verify(pub), s.VerifyKey(NewReceiptKey(pub))} {
+			if !errors.Is(err, ErrReceiptSignature) || err == ErrReceiptSignature {
+				t.Errorf("%s: got %v, want ErrReceiptSignature saying what the key is", name, err)
+			}
 		}
+	}
+}
+
+// A prepared receipt key gives Verify's verdicts, and Verify crypto/ed25519's, for keys and
+// signatures at the edges of the rule (as TestVerifyKeyEdgeCases for authorizations).
+func TestReceiptVerifyKeyEdgeCases(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	good, err := testReceipt().Sign(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := testReceipt().Cell()
+	identity := make([]byte, 32)
+	identity[0] = 1
+	nonCanonical := bytes.Repeat([]byte{0xff}, 32) // y ≥ p
+	nonCanonical[31] = 0x7f
+	notPoint := make([]byte, 32)
+	notPoint[0] = 2
+	keys := map[string]ed25519.PublicKey{"signer": pub, "identity (small order)": identity,
+		"zero": make([]byte, 32), "non-canonical y": nonCanonical, "not a point": notPoint}
+	bigS := bytes.Clone(good.Signature)
+	copy(bigS[32:], bytes.Repeat([]byte{0xff}, 32)) // S ≥ L
+	sigs := map[string][]byte{"good": good.Signature, "S not canonical": bigS, "R changed": flipped(good.Signature, 0),
+		"zero": make([]byte, 64)}
+	for kn, k := range keys {
+		for sn, sig := range sigs {
+			r := good
+			r.Signature = sig
+			err := verifyBoth(t, r, k)
+			if std := ed25519.Verify(k, c.Hash(), sig); (err == nil) != std {
+				t.Errorf("key %s, signature %s: Verify says %v, crypto/ed25519 says %v", kn, sn, err, std)
+			}
+			if kn == "signer" && (err == nil) != (sn == "good") {
+				t.Errorf("key %s, signature %s: Verify says %v", kn, sn, err)
+			}
+		}
+	}
+	if !NewReceiptKey(pub).Is(pub) || NewReceiptKey(pub).Is(ed25519.PublicKey(identity)) || NewReceiptKey(nil).Is(pub) {
+		t.Fatal("ReceiptKey.Is does not tell its key")
 	}
 }
 

@@ -228,8 +228,50 @@ func signReceipt(key crypto.Signer, hash []byte) ([]byte, error) {
 }
 
 // Verify checks the signature under pub, the public key of the provider's attested certificate:
-// ed25519.PublicKey (what providers generate) or *ecdsa.PublicKey (older providers).
+// ed25519.PublicKey (what providers generate) or *ecdsa.PublicKey (older providers). A verifier of
+// many receipts under one key uses VerifyKey.
 func (s SignedReceipt) Verify(pub crypto.PublicKey) error {
+	return s.verify(pub, func(k ed25519.PublicKey, msg []byte) bool {
+		return voi.VerifyWithOptions(voi.PublicKey(k), msg, s.Signature, receiptVerifyOptions)
+	})
+}
+
+// ReceiptKey is an attested key prepared for verifying its receipts: for Ed25519 the point
+// decompressed and its multiples tabulated once, which saves ~30% of each verification (a client
+// checks one receipt per answer, under the same key while the provider runs). It is safe for
+// concurrent use.
+type ReceiptKey struct {
+	pub crypto.PublicKey
+	// x is nil unless pub is an Ed25519 key that is a point on the curve (nothing verifies
+	// under an Ed25519 key that is not).
+	x *voi.ExpandedPublicKey
+}
+
+// NewReceiptKey prepares pub (any type: VerifyKey refuses the ones Verify refuses).
+func NewReceiptKey(pub crypto.PublicKey) *ReceiptKey {
+	k := &ReceiptKey{pub: pub}
+	if e, ok := pub.(ed25519.PublicKey); ok && len(e) == ed25519.PublicKeySize {
+		k.x, _ = voi.NewExpandedPublicKey(voi.PublicKey(e))
+	}
+	return k
+}
+
+// Is reports whether k was prepared from pub.
+func (k *ReceiptKey) Is(pub crypto.PublicKey) bool {
+	e, ok := k.pub.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(pub)
+}
+
+// VerifyKey is Verify under a prepared key. Its verdicts are Verify's.
+func (s SignedReceipt) VerifyKey(key *ReceiptKey) error {
+	return s.verify(key.pub, func(_ ed25519.PublicKey, msg []byte) bool {
+		return key.x != nil && voi.VerifyExpandedWithOptions(key.x, msg, s.Signature, receiptVerifyOptions)
+	})
+}
+
+// verify checks the signature under pub, with validEd25519 for an Ed25519 key of the right size
+// and a signature of the right size.
+func (s SignedReceipt) verify(pub crypto.PublicKey, validEd25519 func(k ed25519.PublicKey, msg []byte) bool) error {
 	c, err := s.Cell()
 	if err != nil {
 		return err
@@ -239,7 +281,7 @@ func (s SignedReceipt) Verify(pub crypto.PublicKey) error {
 		if len(k) != ed25519.PublicKeySize {
 			return fmt.Errorf("%w: attested Ed25519 key has %d bytes", ErrReceiptSignature, len(k))
 		}
-		if len(s.Signature) != ed25519.SignatureSize || !voi.VerifyWithOptions(voi.PublicKey(k), c.Hash(), s.Signature, receiptVerifyOptions) {
+		if len(s.Signature) != ed25519.SignatureSize || !validEd25519(k, c.Hash()) {
 			return ErrReceiptSignature
 		}
 	case *ecdsa.PublicKey:

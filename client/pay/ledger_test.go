@@ -175,14 +175,14 @@ func TestCheckReceipt(t *testing.T) {
 		return e
 	}
 	check := func(e string) pay.ReceiptCheck {
-		return pay.ReceiptCheck{Encoded: e, PublicKey: attestedPub, Channel: testChannel, Body: body, Content: &content,
+		return pay.ReceiptCheck{Encoded: e, Key: payment.NewReceiptKey(attestedPub), Channel: testChannel, Body: body, Content: &content,
 			ModelID: 7, Prices: []payment.Prices{prices}, PromptTokens: 3, CompletionTokens: 1}
 	}
 	r, err := pay.CheckReceipt(check(enc(good, attested)))
 	require.NoError(t, err)
 	require.Equal(t, int64(500), r.Cost.Int64())
 	olderCheck := check(enc(good, older))
-	olderCheck.PublicKey = &older.PublicKey
+	olderCheck.Key = payment.NewReceiptKey(&older.PublicKey)
 	_, err = pay.CheckReceipt(olderCheck)
 	require.NoError(t, err, "a receipt of an older provider's ECDSA key")
 
