@@ -3,7 +3,9 @@ package attest
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -248,8 +250,8 @@ func EvidenceFromCertificate(cert *x509.Certificate) ([]byte, error) {
 
 // VerifyCertificate verifies an RA-TLS certificate: validity period at the policy time, a
 // self-signature by its own key, and the evidence binding exactly that key. The key may be Ed25519
-// (what Issuer generates) or ECDSA P-256 (older providers and recorded test data); the evidence binds
-// the SubjectPublicKeyInfo bytes, whatever the algorithm. Results are cached
+// (what Issuer generates) or ECDSA P-256 (older providers and recorded test data), the keys receipts
+// can be verified under; the evidence binds the SubjectPublicKeyInfo bytes, whatever the algorithm. Results are cached
 // per certificate until it expires (at most 5 minutes), and dropped when the allow-list changes;
 // a cached *Claims is shared between callers, so treat claims as read-only.
 func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate) (*Claims, error) {
@@ -265,6 +267,9 @@ func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate
 	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 		return nil, fmt.Errorf("%w: RA-TLS certificate valid %s..%s, now %s", ErrExpired,
 			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if err := checkKeyType(cert.PublicKey); err != nil {
+		return nil, err
 	}
 	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
 		return nil, fmt.Errorf("%w: RA-TLS certificate is not self-signed by its key: %v", ErrSignature, err)
@@ -287,6 +292,21 @@ func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate
 	}
 	v.cache.put(id, gen, until, c)
 	return c, nil
+}
+
+// checkKeyType refuses an RA-TLS key that cannot sign receipts (payment.SignedReceipt.Verify):
+// Ed25519, or ECDSA P-256 as providers generated before Ed25519.
+func checkKeyType(pub any) error {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return nil
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() {
+			return nil
+		}
+		return fmt.Errorf("%w: RA-TLS key is ECDSA on %s, want Ed25519 (or ECDSA P-256)", ErrMalformed, k.Curve.Params().Name)
+	}
+	return fmt.Errorf("%w: RA-TLS key is %T, want Ed25519 (or ECDSA P-256)", ErrMalformed, pub)
 }
 
 // VerifyRawCertificates verifies the leaf of a peer's raw certificate list (as TLS hands it over).

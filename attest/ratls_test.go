@@ -90,6 +90,7 @@ func TestSimCertificateVerifies(t *testing.T) {
 
 // The issuer's key is Ed25519 (it also signs receipts, one per paid answer); a certificate of an
 // ECDSA P-256 key with evidence bound to it, as older providers made, still verifies, over TLS too.
+// A key no receipt can be verified under is refused, even with evidence bound to it.
 func TestCertificateKeyAlgorithms(t *testing.T) {
 	is := newSimIssuer(t, nil)
 	leaf := leafOf(t, is)
@@ -104,20 +105,7 @@ func TestCertificateKeyAlgorithms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spki, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bound := Binding{KeyHash: KeyHash(spki)}
-	cpu, err := NewSimAttester(simImage).Attest(context.Background(), bound.ReportData(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := (&Evidence{Kind: KindSim, CPU: cpu}).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := certFor(t, ec, der)
+	old := certFor(t, ec, simEvidenceFor(t, &ec.PublicKey))
 	if old.Leaf.PublicKeyAlgorithm != x509.ECDSA {
 		t.Fatalf("test certificate is %s", old.Leaf.PublicKeyAlgorithm)
 	}
@@ -133,6 +121,14 @@ func TestCertificateKeyAlgorithms(t *testing.T) {
 		if err != nil || c == nil || c.TLSKeyHash != KeyHash(cert.Leaf.RawSubjectPublicKeyInfo) {
 			t.Fatalf("%s: handshake: %v, claims %+v", name, err, c)
 		}
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := certFor(t, p384, simEvidenceFor(t, &p384.PublicKey))
+	if _, err := v.VerifyCertificate(context.Background(), other.Leaf); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "P-384") {
+		t.Fatalf("ECDSA P-384 RA-TLS key: got %v, want ErrMalformed naming the curve", err)
 	}
 }
 
@@ -166,6 +162,25 @@ func TestSimWrongMeasurement(t *testing.T) {
 	if _, err := v2.VerifyCertificate(context.Background(), leafOf(t, is)); !errors.Is(err, ErrMeasurementNotAllowed) {
 		t.Fatalf("after SetAllowed: got %v, want ErrMeasurementNotAllowed", err)
 	}
+}
+
+// simEvidenceFor is simulated certificate evidence bound to pub.
+func simEvidenceFor(t testing.TB, pub crypto.PublicKey) []byte {
+	t.Helper()
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := Binding{KeyHash: KeyHash(spki)}
+	cpu, err := NewSimAttester(simImage).Attest(context.Background(), bound.ReportData(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := (&Evidence{Kind: KindSim, CPU: cpu}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
 
 // forgedCert is a certificate for a key of our own that carries another issuer's evidence.
