@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -63,7 +64,9 @@ func (c *IssuerConfig) Check() error {
 
 // Issuer owns the VM's TLS key and its RA-TLS certificates.
 //
-// The key is generated in memory at NewIssuer and never leaves the process. Evidence binding the key
+// The key is an Ed25519 key generated in memory at NewIssuer; it never leaves the process. It also
+// signs the provider's receipts, one per paid answer, so its cost sits on the answer's path. Evidence
+// binding the key
 // is collected once per key (one quote, ~40-50 ms on TDX), and certificates are re-issued around that
 // same evidence when 2/3 of their validity has passed. Keeping the evidence per key keeps the
 // evidence digest stable, so every oracle votes for the same digest.
@@ -71,7 +74,7 @@ type Issuer struct {
 	cfg IssuerConfig
 	log *slog.Logger
 
-	key     *ecdsa.PrivateKey
+	key     ed25519.PrivateKey
 	spki    []byte
 	keyHash [32]byte
 	// evidence is the DER evidence bound to key (empty challenge). Immutable after NewIssuer.
@@ -100,11 +103,11 @@ func NewIssuer(ctx context.Context, cfg IssuerConfig) (*Issuer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("failed to generate TLS key: %w", err)
 	}
-	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	spki, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, fmt.Errorf("failed to encode TLS public key: %w", err)
 	}
@@ -193,7 +196,7 @@ func (is *Issuer) issueLocked(now time.Time) (*tls.Certificate, error) {
 		DNSNames:        is.cfg.DNSNames,
 		ExtraExtensions: []pkix.Extension{{Id: OIDEvidence, Value: is.evidence}},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &is.key.PublicKey, is.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, is.key.Public(), is.key)
 	if err != nil {
 		return nil, fmt.Errorf("failed to sign RA-TLS certificate: %w", err)
 	}
@@ -224,7 +227,8 @@ func (is *Issuer) Fresh(ctx context.Context, challenge []byte) ([]byte, error) {
 	return ev.Marshal()
 }
 
-// Signer exposes the TLS key as a crypto.Signer (e.g. for tls.Certificate in custom setups).
+// Signer exposes the TLS key, an ed25519.PrivateKey, as a crypto.Signer (receipts; tls.Certificate in
+// custom setups).
 func (is *Issuer) Signer() crypto.Signer { return is.key }
 
 // EvidenceFromCertificate returns the DER evidence in a certificate's OIDEvidence extension.
@@ -245,7 +249,9 @@ func EvidenceFromCertificate(cert *x509.Certificate) ([]byte, error) {
 }
 
 // VerifyCertificate verifies an RA-TLS certificate: validity period at the policy time, a
-// self-signature by its own key, and the evidence binding exactly that key. Results are cached
+// self-signature by its own key, and the evidence binding exactly that key. The key may be Ed25519
+// (what Issuer generates) or ECDSA P-256 (older providers and recorded test data), the keys receipts
+// can be verified under; the evidence binds the SubjectPublicKeyInfo bytes, whatever the algorithm. Results are cached
 // per certificate until it expires (at most 5 minutes), and dropped when the allow-list changes;
 // a cached *Claims is shared between callers, so treat claims as read-only.
 func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate) (*Claims, error) {
@@ -261,6 +267,9 @@ func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate
 	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
 		return nil, fmt.Errorf("%w: RA-TLS certificate valid %s..%s, now %s", ErrExpired,
 			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if err := checkKeyType(cert.PublicKey); err != nil {
+		return nil, err
 	}
 	if err := cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature); err != nil {
 		return nil, fmt.Errorf("%w: RA-TLS certificate is not self-signed by its key: %v", ErrSignature, err)
@@ -283,6 +292,21 @@ func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate
 	}
 	v.cache.put(id, gen, until, c)
 	return c, nil
+}
+
+// checkKeyType refuses an RA-TLS key that cannot sign receipts (payment.SignedReceipt.Verify):
+// Ed25519, or ECDSA P-256 as providers generated before Ed25519.
+func checkKeyType(pub any) error {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return nil
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() {
+			return nil
+		}
+		return fmt.Errorf("%w: RA-TLS key is ECDSA on %s, want Ed25519 (or ECDSA P-256)", ErrMalformed, k.Curve.Params().Name)
+	}
+	return fmt.Errorf("%w: RA-TLS key is %T, want Ed25519 (or ECDSA P-256)", ErrMalformed, pub)
 }
 
 // VerifyRawCertificates verifies the leaf of a peer's raw certificate list (as TLS hands it over).

@@ -2,7 +2,9 @@ package attest
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -86,6 +88,50 @@ func TestSimCertificateVerifies(t *testing.T) {
 	}
 }
 
+// The issuer's key is Ed25519 (it also signs receipts, one per paid answer); a certificate of an
+// ECDSA P-256 key with evidence bound to it, as older providers made, still verifies, over TLS too.
+// A key no receipt can be verified under is refused, even with evidence bound to it.
+func TestCertificateKeyAlgorithms(t *testing.T) {
+	is := newSimIssuer(t, nil)
+	leaf := leafOf(t, is)
+	if leaf.PublicKeyAlgorithm != x509.Ed25519 || leaf.SignatureAlgorithm != x509.PureEd25519 {
+		t.Fatalf("issuer certificate is %s signed with %s, want Ed25519", leaf.PublicKeyAlgorithm, leaf.SignatureAlgorithm)
+	}
+	if pub, ok := is.Signer().Public().(ed25519.PublicKey); !ok || !pub.Equal(leaf.PublicKey) {
+		t.Fatalf("Signer's key %T is not the certificate's", is.Signer().Public())
+	}
+	v := newVerifier(t, simPolicy())
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := certFor(t, ec, simEvidenceFor(t, &ec.PublicKey))
+	if old.Leaf.PublicKeyAlgorithm != x509.ECDSA {
+		t.Fatalf("test certificate is %s", old.Leaf.PublicKeyAlgorithm)
+	}
+	for name, cert := range map[string]*tls.Certificate{"ed25519": {Certificate: [][]byte{leaf.Raw}, PrivateKey: is.Signer(), Leaf: leaf}, "ecdsa": &old} {
+		c, err := v.VerifyCertificate(context.Background(), cert.Leaf)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c.TLSKeyHash != KeyHash(cert.Leaf.RawSubjectPublicKeyInfo) {
+			t.Fatalf("%s: claims bind key %x", name, c.TLSKeyHash)
+		}
+		c, err = handshake(t, func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }, v)
+		if err != nil || c == nil || c.TLSKeyHash != KeyHash(cert.Leaf.RawSubjectPublicKeyInfo) {
+			t.Fatalf("%s: handshake: %v, claims %+v", name, err, c)
+		}
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := certFor(t, p384, simEvidenceFor(t, &p384.PublicKey))
+	if _, err := v.VerifyCertificate(context.Background(), other.Leaf); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "P-384") {
+		t.Fatalf("ECDSA P-384 RA-TLS key: got %v, want ErrMalformed naming the curve", err)
+	}
+}
+
 func TestSimRefusedUnlessAllowed(t *testing.T) {
 	is := newSimIssuer(t, nil)
 	// A policy whose allow-list has sim entries must allow sim explicitly.
@@ -118,21 +164,49 @@ func TestSimWrongMeasurement(t *testing.T) {
 	}
 }
 
+// simEvidenceFor is simulated certificate evidence bound to pub.
+func simEvidenceFor(t testing.TB, pub crypto.PublicKey) []byte {
+	t.Helper()
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := Binding{KeyHash: KeyHash(spki)}
+	cpu, err := NewSimAttester(simImage).Attest(context.Background(), bound.ReportData(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := (&Evidence{Kind: KindSim, CPU: cpu}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
 // forgedCert is a certificate for a key of our own that carries another issuer's evidence.
 func forgedCert(t testing.TB, evidence []byte) tls.Certificate {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "forged"},
+	return certFor(t, k, evidence)
+}
+
+// certFor is a self-signed certificate of k carrying evidence.
+func certFor(t testing.TB, k crypto.Signer, evidence []byte) tls.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		ExtraExtensions: []pkix.Extension{{Id: OIDEvidence, Value: evidence}}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := x509.ParseCertificate(der)
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k, Leaf: leaf}
 }
 

@@ -405,7 +405,7 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 		}
 		return a, nil // the request's own fault: the app sees the provider's answer
 	}
-	key := resp.TLS.PeerCertificates[0].PublicKey
+	key := p.receiptKeyFor(resp.TLS.PeerCertificates[0].PublicKey)
 	if !req.Stream {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 		resp.Body.Close()
@@ -561,12 +561,12 @@ func (c *Client) View(ctx context.Context, p *Provider, ledger *pay.Ledger) (*pa
 // settle checks an answer's receipt and books it; a provider whose receipt fails is dropped, and
 // the client then owes only the answer's reported tokens at the on-chain prices.
 func (c *Client) settle(ctx context.Context, p *Provider, ledger *pay.Ledger, call Call, modelID uint32, prices payment.Prices,
-	key any, content *payment.Content, u usage, headerReceipt string) *Result {
+	key *payment.ReceiptKey, content *payment.Content, u usage, headerReceipt string) *Result {
 	res := &Result{PromptTokens: u.prompt, CompletionTokens: u.completion, Receipt: u.receipt}
 	if res.Receipt == "" {
 		res.Receipt = headerReceipt
 	}
-	check := pay.ReceiptCheck{Encoded: res.Receipt, PublicKey: key, Channel: ledger.Channel, Body: call.Request.Body, Content: content,
+	check := pay.ReceiptCheck{Encoded: res.Receipt, Key: key, Channel: ledger.Channel, Body: call.Request.Body, Content: content,
 		ModelID: modelID, Prices: []payment.Prices{prices}, PromptTokens: u.prompt, CompletionTokens: u.completion}
 	r, err := pay.CheckReceipt(check)
 	if errors.Is(err, pay.ErrPrices) {

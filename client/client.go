@@ -14,6 +14,7 @@ package client
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
@@ -32,6 +34,7 @@ import (
 	"github.com/cocoon-go/cocoon/client/pay"
 	"github.com/cocoon-go/cocoon/client/route"
 	"github.com/cocoon-go/cocoon/client/verify"
+	"github.com/cocoon-go/cocoon/payment"
 )
 
 // DefaultMaxTokens bounds a request's completion when it gives no limit, for its cap (the most the
@@ -99,6 +102,23 @@ type Provider struct {
 	pin  verify.Pin
 	// names caches Names (routing reads them for every request).
 	names []string
+	// receiptKey is the attested key of its latest answer, prepared for receipts (shared by
+	// copies; nil for a Provider not built by Refresh).
+	receiptKey *atomic.Pointer[payment.ReceiptKey]
+}
+
+// receiptKeyFor is pub, the key of a connection's verified RA-TLS certificate, prepared for
+// verifying receipts: prepared once while the provider keeps its key.
+func (p *Provider) receiptKeyFor(pub crypto.PublicKey) *payment.ReceiptKey {
+	if p.receiptKey == nil {
+		return payment.NewReceiptKey(pub)
+	}
+	if k := p.receiptKey.Load(); k != nil && k.Is(pub) {
+		return k
+	}
+	k := payment.NewReceiptKey(pub)
+	p.receiptKey.Store(k)
+	return k
 }
 
 // Verified reports whether requests may go to it.
@@ -218,7 +238,8 @@ func (c *Client) Refresh(ctx context.Context) error {
 	c.providers = make(map[string]*Provider, len(snap.Providers))
 	for i, r := range reports {
 		cp := snap.Providers[i]
-		p := &Provider{ID: cp.Address.String(), Chain: cp, Report: r, Dropped: c.dropped[cp.Address.String()]}
+		p := &Provider{ID: cp.Address.String(), Chain: cp, Report: r, Dropped: c.dropped[cp.Address.String()],
+			receiptKey: new(atomic.Pointer[payment.ReceiptKey])}
 		p.names = p.namesOf()
 		if r.OK {
 			c.tracker.Probe(p.ID, true)

@@ -29,7 +29,7 @@ type Stream struct {
 	call    Call
 	modelID uint32
 	prices  payment.Prices
-	key     any
+	key     *payment.ReceiptKey
 	resp    *http.Response
 	r       *bufio.Reader
 	start   time.Time

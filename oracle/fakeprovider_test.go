@@ -2,8 +2,7 @@ package oracle_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -110,17 +109,17 @@ func newFakeProvider(t *testing.T, mode providerMode) *fakeProvider {
 // Stop takes the provider away (its address stays on-chain).
 func (p *fakeProvider) Stop() { _ = p.srv.Close() }
 
-// certWithEvidence is a self-signed certificate for a fresh P-256 key carrying der as its RA-TLS
-// evidence extension.
+// certWithEvidence is a self-signed certificate for a fresh Ed25519 key (a provider's kind)
+// carrying der as its RA-TLS evidence extension.
 func certWithEvidence(t *testing.T, der []byte) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	now := time.Now()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "cocoon-ratls-sim-SIMULATED-NOT-A-TEE"},
 		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ExtraExtensions: []pkix.Extension{{Id: attest.OIDEvidence, Value: der}}}
-	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
 	require.NoError(t, err)
 	return tls.Certificate{Certificate: [][]byte{cert}, PrivateKey: key}
 }

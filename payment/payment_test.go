@@ -2,13 +2,18 @@ package payment
 
 import (
 	"bytes"
+	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
+	"log/slog"
 	"math/big"
 	"strings"
 	"testing"
@@ -16,6 +21,8 @@ import (
 
 	"github.com/xssnick/tonutils-go/address"
 	"github.com/xssnick/tonutils-go/tvm/cell"
+
+	"github.com/cocoon-go/cocoon/attest"
 )
 
 func nano(s string) *big.Int {
@@ -246,58 +253,199 @@ func testReceipt() Receipt {
 	}
 }
 
+// attestedKeys are the keys a provider may sign receipts with: the Ed25519 key of a real
+// (simulated-TEE) RA-TLS issuer, and an ECDSA P-256 key as older providers had.
+func attestedKeys(t *testing.T) map[string]crypto.Signer {
+	t.Helper()
+	is, err := attest.NewIssuer(context.Background(), attest.IssuerConfig{Attester: attest.NewSimAttester([48]byte{1}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]crypto.Signer{"ed25519": is.Signer(), "ecdsa": ec}
+}
+
 func TestReceiptSignVerify(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	keys := attestedKeys(t)
+	if _, ok := keys["ed25519"].Public().(ed25519.PublicKey); !ok {
+		t.Fatalf("the RA-TLS issuer's key is %T, want Ed25519", keys["ed25519"].Public())
 	}
-	s, err := testReceipt().Sign(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := s.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(enc) > MaxReceiptLen {
-		t.Fatalf("encoded receipt is %d characters, above MaxReceiptLen", len(enc))
-	}
-	got, err := DecodeReceipt(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := got.Verify(&key.PublicKey); err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	if got.Cost.Cmp(s.Cost) != 0 || got.Owed.Cmp(s.Owed) != 0 || got.ResponseHash != s.ResponseHash || !got.Channel.Equals(testChannel) ||
-		got.PromptTokens != 1500 || got.CompletionTokens != 700 || got.ModelID != 7 || !got.IssuedAt.Equal(s.IssuedAt) {
-		t.Fatalf("round trip changed the receipt: %+v", got.Receipt)
-	}
-	// Issue is Sign then Encode: the same BOC, a signature that verifies.
-	issued, err := testReceipt().Issue(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bocOf := func(e string) string { return e[:strings.IndexByte(e, '.')] }; bocOf(issued) != bocOf(enc) {
-		t.Fatalf("Issue encodes another receipt: %s, Encode %s", issued, enc)
-	}
-	if is, err := DecodeReceipt(issued); err != nil || is.Verify(&key.PublicKey) != nil {
-		t.Fatalf("an issued receipt does not verify: %v", err)
-	}
-	if _, err := (Receipt{}).Issue(key); !errors.Is(err, ErrBadReceipt) {
-		t.Fatalf("Issue of an invalid receipt: %v", err)
-	}
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err := got.Verify(&other.PublicKey); !errors.Is(err, ErrReceiptSignature) {
-		t.Fatalf("verified under another key: %v", err)
-	}
-	// Any change of what was signed breaks the signature.
-	tampered := got
-	tampered.CompletionTokens, tampered.Cost = 100, big.NewInt(175_000)
-	if err := tampered.Verify(&key.PublicKey); !errors.Is(err, ErrReceiptSignature) {
-		t.Fatalf("tampered receipt verified: %v", err)
+	for name, key := range keys {
+		t.Run(name, func(t *testing.T) {
+			s, err := testReceipt().Sign(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc, err := s.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(enc) > MaxReceiptLen {
+				t.Fatalf("encoded receipt is %d characters, above MaxReceiptLen", len(enc))
+			}
+			got, err := DecodeReceipt(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := verifyBoth(t, got, key.Public()); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if got.Cost.Cmp(s.Cost) != 0 || got.Owed.Cmp(s.Owed) != 0 || got.ResponseHash != s.ResponseHash || !got.Channel.Equals(testChannel) ||
+				got.PromptTokens != 1500 || got.CompletionTokens != 700 || got.ModelID != 7 || !got.IssuedAt.Equal(s.IssuedAt) {
+				t.Fatalf("round trip changed the receipt: %+v", got.Receipt)
+			}
+			// Issue is Sign then Encode: the same BOC, a signature that verifies.
+			issued, err := testReceipt().Issue(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bocOf := func(e string) string { return e[:strings.IndexByte(e, '.')] }; bocOf(issued) != bocOf(enc) {
+				t.Fatalf("Issue encodes another receipt: %s, Encode %s", issued, enc)
+			}
+			if is, err := DecodeReceipt(issued); err != nil || verifyBoth(t, is, key.Public()) != nil {
+				t.Fatalf("an issued receipt does not verify: %v", err)
+			}
+			if _, err := (Receipt{}).Issue(key); !errors.Is(err, ErrBadReceipt) {
+				t.Fatalf("Issue of an invalid receipt: %v", err)
+			}
+			// Another key of the same kind, and the other kind's key, refuse it.
+			for otherName, other := range attestedKeys(t) {
+				if err := verifyBoth(t, got, other.Public()); !errors.Is(err, ErrReceiptSignature) {
+					t.Fatalf("verified under another %s key: %v", otherName, err)
+				}
+			}
+			// Any change of what was signed, or of the signature, breaks it.
+			tampered := got
+			tampered.CompletionTokens, tampered.Cost = 100, big.NewInt(175_000)
+			if err := verifyBoth(t, tampered, key.Public()); !errors.Is(err, ErrReceiptSignature) {
+				t.Fatalf("tampered receipt verified: %v", err)
+			}
+			for _, sig := range [][]byte{flipped(got.Signature, 0), flipped(got.Signature, len(got.Signature)-1), got.Signature[:len(got.Signature)-1]} {
+				bad := got
+				bad.Signature = sig
+				if err := verifyBoth(t, bad, key.Public()); !errors.Is(err, ErrReceiptSignature) {
+					t.Fatalf("tampered signature verified: %v", err)
+				}
+			}
+		})
 	}
 }
+
+// verifyBoth is Verify, checked to agree with VerifyKey under the prepared key.
+func verifyBoth(t *testing.T, s SignedReceipt, pub crypto.PublicKey) error {
+	t.Helper()
+	err, kerr := s.Verify(pub), s.VerifyKey(NewReceiptKey(pub))
+	if (err == nil) != (kerr == nil) {
+		t.Fatalf("Verify says %v, VerifyKey says %v", err, kerr)
+	}
+	return err
+}
+
+func flipped(b []byte, i int) []byte {
+	b = bytes.Clone(b)
+	b[i] ^= 0x01
+	return b
+}
+
+// An Ed25519 receipt signature is the 64-byte RFC 8032 signature of the cell's hash, whichever
+// signer makes it (voi for an ed25519.PrivateKey, the key's own Sign for any other signer).
+func TestReceiptEd25519Signature(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := testReceipt().Cell()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ed25519.Sign(priv, c.Hash())
+	for name, key := range map[string]crypto.Signer{"ed25519.PrivateKey": priv, "other signer": opaqueSigner{priv}} {
+		s, err := testReceipt().Sign(key)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(s.Signature, want) {
+			t.Fatalf("%s: signature %x, want ed25519.Sign over the cell hash %x", name, s.Signature, want)
+		}
+		if err := s.Verify(pub); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
+
+// opaqueSigner hides the ed25519.PrivateKey type (as a signer in another process would).
+type opaqueSigner struct{ k ed25519.PrivateKey }
+
+func (o opaqueSigner) Public() crypto.PublicKey { return o.k.Public() }
+func (o opaqueSigner) Sign(r io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return o.k.Sign(r, msg, opts)
+}
+
+func TestReceiptVerifyKeyTypes(t *testing.T) {
+	keys := attestedKeys(t)
+	s, err := testReceipt().Sign(keys["ed25519"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey := &rsa.PublicKey{N: big.NewInt(0xC0C0), E: 65537}
+	for name, pub := range map[string]crypto.PublicKey{
+		"rsa":                 rsaKey,
+		"no key":              nil,
+		"ed25519 by pointer":  ptr(keys["ed25519"].Public().(ed25519.PublicKey)),
+		"ed25519 of 31 bytes": keys["ed25519"].Public().(ed25519.PublicKey)[:31],
+	} {
+		for _, err := range []error{s.Verify(pub), s.VerifyKey(NewReceiptKey(pub))} {
+			if !errors.Is(err, ErrReceiptSignature) || err == ErrReceiptSignature {
+				t.Errorf("%s: got %v, want ErrReceiptSignature saying what the key is", name, err)
+			}
+		}
+	}
+}
+
+// A prepared receipt key gives Verify's verdicts, and Verify crypto/ed25519's, for keys and
+// signatures at the edges of the rule (as TestVerifyKeyEdgeCases for authorizations).
+func TestReceiptVerifyKeyEdgeCases(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	good, err := testReceipt().Sign(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := testReceipt().Cell()
+	identity := make([]byte, 32)
+	identity[0] = 1
+	nonCanonical := bytes.Repeat([]byte{0xff}, 32) // y ≥ p
+	nonCanonical[31] = 0x7f
+	notPoint := make([]byte, 32)
+	notPoint[0] = 2
+	keys := map[string]ed25519.PublicKey{"signer": pub, "identity (small order)": identity,
+		"zero": make([]byte, 32), "non-canonical y": nonCanonical, "not a point": notPoint}
+	bigS := bytes.Clone(good.Signature)
+	copy(bigS[32:], bytes.Repeat([]byte{0xff}, 32)) // S ≥ L
+	sigs := map[string][]byte{"good": good.Signature, "S not canonical": bigS, "R changed": flipped(good.Signature, 0),
+		"zero": make([]byte, 64)}
+	for kn, k := range keys {
+		for sn, sig := range sigs {
+			r := good
+			r.Signature = sig
+			err := verifyBoth(t, r, k)
+			if std := ed25519.Verify(k, c.Hash(), sig); (err == nil) != std {
+				t.Errorf("key %s, signature %s: Verify says %v, crypto/ed25519 says %v", kn, sn, err, std)
+			}
+			if kn == "signer" && (err == nil) != (sn == "good") {
+				t.Errorf("key %s, signature %s: Verify says %v", kn, sn, err)
+			}
+		}
+	}
+	if !NewReceiptKey(pub).Is(pub) || NewReceiptKey(pub).Is(ed25519.PublicKey(identity)) || NewReceiptKey(nil).Is(pub) {
+		t.Fatal("ReceiptKey.Is does not tell its key")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestReceiptRejects(t *testing.T) {
 	r := testReceipt()

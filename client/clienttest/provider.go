@@ -4,8 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -385,7 +384,7 @@ func (p *Provider) paid(w http.ResponseWriter, r *http.Request) {
 		case CheatTokens:
 			rc.CompletionTokens += 5
 		case CheatSignature:
-			k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			_, k, _ := ed25519.GenerateKey(rand.Reader)
 			signer = k
 		}
 		if cheat == CheatPrices || cheat == CheatTokens {

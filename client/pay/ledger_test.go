@@ -1,6 +1,7 @@
 package pay_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -154,7 +155,10 @@ func TestLedgerResync(t *testing.T) {
 }
 
 func TestCheckReceipt(t *testing.T) {
-	attested, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	// The attested key is Ed25519, as a provider's RA-TLS key is; an older provider's was ECDSA P-256.
+	attestedPub, attested, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	older, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
 	answer := []byte(`{"choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}`)
@@ -163,7 +167,7 @@ func TestCheckReceipt(t *testing.T) {
 	prices := payment.Prices{Prompt: big.NewInt(100_000_000), Completion: big.NewInt(200_000_000)}
 	good := payment.Receipt{Channel: testChannel, RequestHash: sha256.Sum256(body), ResponseHash: content.Hash(), IssuedAt: time.Now(),
 		ModelID: 7, PromptTokens: 3, CompletionTokens: 1, Prices: prices, Cost: prices.Cost(3, 1), Owed: big.NewInt(100000)}
-	enc := func(r payment.Receipt, k *ecdsa.PrivateKey) string {
+	enc := func(r payment.Receipt, k crypto.Signer) string {
 		s, err := r.Sign(k)
 		require.NoError(t, err)
 		e, err := s.Encode()
@@ -171,14 +175,18 @@ func TestCheckReceipt(t *testing.T) {
 		return e
 	}
 	check := func(e string) pay.ReceiptCheck {
-		return pay.ReceiptCheck{Encoded: e, PublicKey: &attested.PublicKey, Channel: testChannel, Body: body, Content: &content,
+		return pay.ReceiptCheck{Encoded: e, Key: payment.NewReceiptKey(attestedPub), Channel: testChannel, Body: body, Content: &content,
 			ModelID: 7, Prices: []payment.Prices{prices}, PromptTokens: 3, CompletionTokens: 1}
 	}
 	r, err := pay.CheckReceipt(check(enc(good, attested)))
 	require.NoError(t, err)
 	require.Equal(t, int64(500), r.Cost.Int64())
+	olderCheck := check(enc(good, older))
+	olderCheck.Key = payment.NewReceiptKey(&older.PublicKey)
+	_, err = pay.CheckReceipt(olderCheck)
+	require.NoError(t, err, "a receipt of an older provider's ECDSA key")
 
-	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	dear := good
 	dear.Prices = payment.Prices{Prompt: big.NewInt(200_000_000), Completion: big.NewInt(400_000_000)}
 	dear.Cost = dear.Prices.Cost(3, 1)
@@ -193,6 +201,7 @@ func TestCheckReceipt(t *testing.T) {
 	for name, c := range map[string]pay.ReceiptCheck{
 		"no receipt":        check(""),
 		"another key":       check(enc(good, other)),
+		"an ECDSA key":      check(enc(good, older)),
 		"other prices":      check(enc(dear, attested)),
 		"more tokens":       check(enc(more, attested)),
 		"other request":     check(enc(wrongBody, attested)),

@@ -1,7 +1,6 @@
 package pay
 
 import (
-	"crypto"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -22,9 +21,10 @@ var ErrPrices = fmt.Errorf("%w: prices", ErrBadReceipt)
 type ReceiptCheck struct {
 	// Encoded is the receipt as the provider sent it.
 	Encoded string
-	// PublicKey is the verified RA-TLS certificate's key of the connection that answered.
-	PublicKey crypto.PublicKey
-	Channel   *address.Address
+	// Key is the verified RA-TLS certificate's key of the connection that answered, prepared
+	// (payment.NewReceiptKey).
+	Key     *payment.ReceiptKey
+	Channel *address.Address
 	// Body is the request body exactly as sent.
 	Body []byte
 	// Content is what was received (its hash is the response hash).
@@ -51,7 +51,10 @@ func CheckReceipt(c ReceiptCheck) (*payment.SignedReceipt, error) {
 	if err != nil {
 		return bad("%v", err)
 	}
-	if err := r.Verify(c.PublicKey); err != nil {
+	if c.Key == nil {
+		return bad("no attested key to check it with")
+	}
+	if err := r.VerifyKey(c.Key); err != nil {
 		return bad("not signed by the provider's attested key: %v", err)
 	}
 	if !r.Channel.Equals(c.Channel) {

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -269,8 +268,8 @@ type Client struct {
 	// totals. REQUIRES mu.
 	Owed               *big.Int
 	Prompt, Completion uint64
-	// CertKey is the provider's attested key, from the TLS handshake.
-	CertKey *ecdsa.PublicKey
+	// CertKey is the provider's attested key (Ed25519), from the TLS handshake.
+	CertKey ed25519.PublicKey
 }
 
 // OpenClient opens a channel to the provider with deposit TON from a fresh wallet.
@@ -353,7 +352,9 @@ func (c *Client) Do(req *http.Request) (*http.Response, []byte) {
 
 func (c *Client) takeCert(resp *http.Response) {
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		c.CertKey = resp.TLS.PeerCertificates[0].PublicKey.(*ecdsa.PublicKey)
+		key, ok := resp.TLS.PeerCertificates[0].PublicKey.(ed25519.PublicKey)
+		require.True(c.T, ok, "the provider's attested key is %T, want Ed25519", resp.TLS.PeerCertificates[0].PublicKey)
+		c.CertKey = key
 	}
 }
 

@@ -21,8 +21,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -195,7 +194,7 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startNginx runs nginx with TLS 1.3 (an ECDSA P-256 certificate, like the provider's) proxying
+// startNginx runs nginx with TLS 1.3 (an Ed25519 certificate, like the provider's) proxying
 // to backend with a keep-alive pool.
 func startNginx(t *testing.T, backend string) (string, int) {
 	t.Helper()
@@ -204,13 +203,13 @@ func startNginx(t *testing.T, backend string) (string, int) {
 		t.Skip("nginx is not installed (tools/bench/provider.sh installs nginx-light)")
 	}
 	dir := t.TempDir()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: []string{"localhost"}}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	kb, _ := x509.MarshalECPrivateKey(key)
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
 	_ = os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	_ = os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	_ = os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
 	addr := freePort(t)
 	conf := fmt.Sprintf(`worker_processes auto;
 pid %[1]s/nginx.pid;
