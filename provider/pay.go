@@ -21,7 +21,6 @@ import (
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/inference/httpapi"
-	"github.com/cocoon-go/cocoon/internal/journal"
 	"github.com/cocoon-go/cocoon/openai"
 	"github.com/cocoon-go/cocoon/payment"
 	"github.com/cocoon-go/cocoon/voucher"
@@ -264,8 +263,8 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 		rf := payment.Admit(ch.ledgerLocked(best.Amount), maxCost)
 		if rf == nil {
 			if replace {
-				// Recorded now, under the lock that orders the channel's records; its sync starts
-				// at once and runs while the backend generates (the answer does not wait for it).
+				// Recorded now, under the lock that orders the channel's records; the journal syncs
+				// it within its delay, while the backend generates (the answer does not wait).
 				old, oldHeader := ch.best, ch.bestHeader
 				ch.best, ch.bestHeader = best, bestHeader
 				if ch.verifiedHeader == bestHeader {
@@ -274,10 +273,7 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 				b := p.store.db.NewBatch()
 				err := b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(nil), nil)
 				if err == nil {
-					var at journal.Pos
-					if at, err = p.store.j.Commit(b); err == nil {
-						p.store.j.StartSync(at)
-					}
+					_, err = p.store.j.Commit(b)
 				}
 				_ = b.Close()
 				if err != nil {

@@ -34,9 +34,10 @@ var (
 // channel are serialized (Acquire), so no voucher is signed ahead for concurrent requests: the
 // admission rule (payment.Admit: owed + reserved <= voucher) then only ever needs owed.
 //
-// The voucher for what a receipt brings the total to is signed and synced to the store as soon as
-// the receipt is booked (Prepare), off the next request's path; a request waits for it only when
-// it comes before the disk is done. The request's own record (its cap) is written unsynced, so
+// The voucher for what a receipt brings the total to is signed and written to the store's journal
+// as soon as the receipt is booked (Prepare), off the next request's path; no voucher leaves before
+// it is in the journal (a killed process keeps it; the journal's fsync follows within 5 ms, and
+// after a host crash that lost it the provider's copy is adopted: Resync). The request's own record (its cap) is written unsynced, so
 // after a restart the ledger allows, once, one request of credit (the admission rule's bound on
 // what a provider can have served beyond the newest voucher) for a record the crash may have lost.
 type Ledger struct {
@@ -63,9 +64,9 @@ type Ledger struct {
 	// credit: the store may lack what a crash (or a lost store) took, so one request of credit
 	// (freshCredit) is allowed until the provider's total is next accepted.
 	credit bool
-	// preparing is closed when the voucher Prepare is writing is on disk (nil: none in flight).
-	// Prepare syncs without holding mu, so reading the ledger (Ensure, Committed, the status)
-	// never waits for the disk; what signs or stores a voucher (Voucher, Resync) waits for it
+	// preparing is closed when the voucher Prepare is writing is in the store (nil: none in
+	// flight). Prepare writes without holding mu, so reading the ledger (Ensure, Committed, the
+	// status) never waits for it; what signs or stores a voucher (Voucher, Resync) waits for it
 	// first, so one amount is still never signed twice.
 	preparing chan struct{}
 }
@@ -161,8 +162,8 @@ func (l *Ledger) Record() ChannelRecord {
 
 // Voucher returns the voucher to send with the next request: one for exactly what is owed,
 // signed now unless the newest voucher already covers it (Prepare usually signed it). A voucher
-// signed here is stored with the requests begun since the last write in one synced write before
-// it is returned; otherwise those are written unsynced. An amount is never signed twice.
+// signed here is stored with the requests begun since the last write in one write before it is
+// returned (in the journal: a killed process keeps it). An amount is never signed twice.
 // REQUIRES the turn.
 func (l *Ledger) Voucher() (*voucher.Signed, error) {
 	l.mu.Lock()
@@ -173,7 +174,7 @@ func (l *Ledger) Voucher() (*voucher.Signed, error) {
 		return nil, err
 	}
 	if fresh || len(l.pending) > 0 {
-		err := l.store.Write(fresh, func(w *Writes) error {
+		err := l.store.Write(false, func(w *Writes) error {
 			for _, id := range l.pending {
 				if c := l.unsettled[id]; c != nil {
 					if err := w.Unsettled(l.Channel, id, c); err != nil {
@@ -225,8 +226,8 @@ func (l *Ledger) waitPreparedLocked() {
 	}
 }
 
-// Prepare signs and syncs the voucher for what is owed now, so the next request finds it ready.
-// The sync runs without the ledger's lock (see preparing). Errors are left for Voucher to meet
+// Prepare signs and stores the voucher for what is owed now, so the next request finds it ready.
+// The write runs without the ledger's lock (see preparing). Errors are left for Voucher to meet
 // again.
 func (l *Ledger) Prepare() {
 	l.mu.Lock()
@@ -239,7 +240,7 @@ func (l *Ledger) Prepare() {
 	done := make(chan struct{})
 	l.preparing = done
 	l.mu.Unlock()
-	err = l.store.Write(true, func(w *Writes) error { return w.Voucher(sv) })
+	err = l.store.Write(false, func(w *Writes) error { return w.Voucher(sv) })
 	l.mu.Lock()
 	if err == nil && (l.latest == nil || sv.Amount.Cmp(l.latest.Amount) > 0) {
 		l.latest = sv

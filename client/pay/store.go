@@ -20,15 +20,18 @@ import (
 // Store is the client's durable payment state in Pebble. Every write goes through a journal
 // (internal/journal, in the directory beside the store's named <store>-journal): it survives a
 // killed process when Write returns, and a host crash once synced — before Write returns when
-// it is asked to sync (a voucher about to leave the process), in the background otherwise. Key
+// asked (a channel's record, a voucher adopted from the provider), within 5 ms otherwise. Key
 // layout (raw channel address C):
 //
 //	"pay/v/" C "/" amount (32 hex digits, big-endian) → the signed voucher, header form
 //	"pay/c/" C                                        → the channel's ledger (ChannelRecord, JSON)
 //	"pay/u/" C "/" request id                         → an unsettled request's cap (decimal nanoTON)
 //
-// INVARIANT: at most one voucher per (channel, amount): a voucher is written here before it
-// leaves the process, and an amount already stored is never signed again (Ledger.voucherFor).
+// INVARIANT: at most one voucher per (channel, amount): a voucher is written here (in the journal)
+// before it leaves the process, and an amount already stored is never signed again
+// (Ledger.voucherLocked). A host crash can take what the journal had not synced (≤ 5 ms): the
+// provider's copy of the newest voucher is then adopted before anything is signed on top of it
+// (Ledger.Resync, after the provider's "voucher goes backwards").
 type Store struct {
 	db     *pebble.DB
 	j      *journal.Journal
@@ -157,8 +160,8 @@ func (w *Writes) Settled(ch *address.Address, id string) error {
 }
 
 // Write commits what fn adds as one batch through the journal; sync waits for it to be on stable
-// storage (a voucher about to leave the process), without it the journal syncs it in the
-// background. Writes to one key are ordered by the caller (the ledger's lock).
+// storage, without it the journal syncs it within 5 ms. Writes to one key are ordered by the
+// caller (the ledger's lock).
 func (s *Store) Write(sync bool, fn func(w *Writes) error) error {
 	b := s.db.NewBatch()
 	defer b.Close()

@@ -344,8 +344,8 @@ func killChild(dir string) {
 
 func newRand(seed int64) *rand.Rand { return rand.New(rand.NewPCG(uint64(seed), 7)) }
 
-// Batches nobody waits for are synced within SyncDelay; StartSync syncs at once.
-func TestSyncDelayAndStartSync(t *testing.T) {
+// Batches nobody waits for are synced within SyncDelay; WaitSynced does not wait for the delay.
+func TestSyncDelayAndWaitSynced(t *testing.T) {
 	synced := func(mem *vfs.MemFS) bool {
 		crashed := mem.CrashClone(vfs.CrashCloneCfg{})
 		db := openDB(t, crashed, "db")
@@ -366,11 +366,11 @@ func TestSyncDelayAndStartSync(t *testing.T) {
 		}
 		return false
 	}
-	for _, start := range []bool{false, true} {
+	for _, wait := range []bool{false, true} {
 		mem := vfs.NewCrashableMem()
 		db := openDB(t, mem, "db")
 		delay := 20 * time.Millisecond
-		if start {
+		if wait {
 			delay = time.Hour
 		}
 		j, err := Open("journal", db, Options{FS: mem, Size: 4096, SyncDelay: delay})
@@ -378,13 +378,22 @@ func TestSyncDelayAndStartSync(t *testing.T) {
 			t.Fatal(err)
 		}
 		pos := commit(t, j, db, 1)
-		if start {
-			j.StartSync(pos)
+		if wait {
+			done := make(chan error, 1)
+			go func() { done <- j.WaitSynced(pos) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("WaitSynced waited for the sync delay")
+			}
 		} else if synced(mem) {
-			t.Fatal("synced at once without a StartSync")
+			t.Fatal("synced at once though nobody waited")
 		}
 		if !eventually(mem) {
-			t.Fatalf("start %v: the batch was never synced", start)
+			t.Fatalf("wait %v: the batch was never synced", wait)
 		}
 		_ = j.Close()
 		_ = db.Close()
