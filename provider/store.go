@@ -32,11 +32,10 @@ import (
 // (internal/journal; <data dir>/journal), never to Pebble directly once a paid request has been
 // served: a commit applies the batch to Pebble unsynced and pwrites a copy to the journal, so it
 // survives a killed process the moment it returns, and survives a host crash once the journal's
-// group fsync (running beside the requests) has covered it. A channel's records are committed under
-// the lock that orders them (the channel's). What a client is told it owes (a receipt, delivered
-// tokens) is committed before it is told; the voucher a request brings is synced before that
-// request's answer is released (its sync runs while the backend generates). Receipts are written in
-// batches by a goroutine, unsynced. docs/DECISIONS.md, "Provider: the owed total is journaled".
+// group fsync (within 5 ms, never waited for by an answer) has covered it. A channel's records are
+// committed under the lock that orders them (the channel's). What a client is told it owes (a
+// receipt, delivered tokens) is committed before it is told. Receipts are written in batches by a
+// goroutine, unsynced. docs/DECISIONS.md, "Provider: the owed total is journaled".
 type store struct {
 	db *pebble.DB
 	j  *journal.Journal
