@@ -1,6 +1,7 @@
 package oracle
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
+	"github.com/xssnick/tonutils-go/tlb"
 
 	"github.com/cocoon-go/cocoon/contracts"
 	"github.com/cocoon-go/cocoon/contracts/ops"
@@ -184,7 +186,13 @@ func (o *Oracle) commit(ctx context.Context, r *epochRecord) error {
 				return rerr
 			}
 			if cur.Found && cur.Epoch == r.Epoch && hex.EncodeToString(cur.Root) == r.Root && cur.ProviderCount == r.Count {
-				finish(uptime.Commit{State: "done"})
+				// An attempt whose outcome was not seen (a timeout, a restart) went through: its
+				// transaction is found in the wallet's recent history.
+				c := uptime.Commit{State: "done"}
+				if tx := o.findUptimeTx(ctx, r.Epoch, root[:]); tx != nil {
+					c.TxLT, c.TxHash = tx.LT, hex.EncodeToString(tx.Hash)
+				}
+				finish(c)
 				o.m.RecordEpoch(r.Epoch)
 				return nil
 			}
@@ -256,4 +264,51 @@ func (o *Oracle) table(e uint32) (*cachedTable, error) {
 		o.mu.Unlock()
 	}
 	return c, nil
+}
+
+// uptimeTxSearch is how many of the oracle wallet's newest transactions findUptimeTx reads.
+const uptimeTxSearch = 256
+
+// findUptimeTx is the oracle wallet's transaction that sent its SubmitUptimeRoot for (epoch, root)
+// to the registry (the transaction a commit records, as the transaction manager's outcome is),
+// among the wallet's newest uptimeTxSearch transactions (nil when not found there). The caller
+// knows the registry took it (it holds that commitment).
+func (o *Oracle) findUptimeTx(ctx context.Context, epoch uint32, root []byte) *tlb.Transaction {
+	var lt uint64
+	var hash []byte
+	for read := 0; read < uptimeTxSearch; {
+		txs, err := o.chain.GetTransactions(ctx, o.wallet.Address(), 64, lt, hash)
+		if err != nil || len(txs) == 0 {
+			return nil
+		}
+		for _, tx := range txs {
+			if tx.IO.Out == nil {
+				continue
+			}
+			out, err := tx.IO.Out.ToSlice()
+			if err != nil {
+				continue
+			}
+			for _, m := range out {
+				if m.MsgType != tlb.MsgTypeInternal {
+					continue
+				}
+				in := m.AsInternal()
+				if !in.DstAddr.Equals(o.registry) || in.Body == nil {
+					continue
+				}
+				sub, err := contracts.DecodeAs[contracts.SubmitUptimeRoot](in.Body)
+				if err == nil && sub.Epoch == epoch && bytes.Equal(sub.Root, root) {
+					return tx
+				}
+			}
+		}
+		read += len(txs)
+		last := txs[len(txs)-1]
+		if last.PrevTxLT == 0 {
+			return nil
+		}
+		lt, hash = last.PrevTxLT, last.PrevTxHash
+	}
+	return nil
 }

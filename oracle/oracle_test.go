@@ -1,6 +1,7 @@
 package oracle_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"io"
@@ -190,6 +191,15 @@ func TestUptime(t *testing.T) {
 	require.Len(t, table.Entries, 2)
 	require.Equal(t, hex.EncodeToString(commit.Root), table.Root)
 	require.NotZero(t, table.Commit.TxLT)
+	// The commitment's transaction is found in the wallet's history too: what the oracle records
+	// when an attempt whose outcome it did not see went through (a timeout, a restart).
+	lt, hash := o.FindUptimeTx(w.ctx, commit.Epoch, commit.Root)
+	require.Equal(t, table.Commit.TxLT, lt)
+	require.Equal(t, table.Commit.TxHash, hex.EncodeToString(hash))
+	other := bytes.Clone(commit.Root)
+	other[0] ^= 1
+	lt, _ = o.FindUptimeTx(w.ctx, commit.Epoch, other)
+	require.Zero(t, lt, "a root the oracle did not commit")
 	listed, err := rc.Oracle(w.ctx, f.wallet.Address())
 	require.NoError(t, err)
 	require.NoError(t, uptime.VerifySignature(listed.PublicKey, w.reg, f.wallet.Address(), commit.Epoch, uptime.Hash(commit.Root), commit.ProviderCount, table.Signature))
