@@ -208,11 +208,21 @@ func (o *Oracle) commit(ctx context.Context, r *epochRecord) error {
 	queued := o.enqueue(&write{kind: "uptime", what: fmt.Sprintf("uptime root of epoch %d", r.Epoch),
 		send: func(ctx context.Context) error {
 			res, err := o.ops.SendUptimeRoot(ctx, plan)
-			if err == nil && res.Outcome != nil && res.Outcome.Transaction != nil {
-				r.Commit.TxLT = res.Outcome.Transaction.LT
-				r.Commit.TxHash = hex.EncodeToString(res.Outcome.Transaction.Hash)
+			if err != nil {
+				return err
 			}
-			return err
+			tx := (*tlb.Transaction)(nil)
+			if res.Outcome != nil {
+				tx = res.Outcome.Transaction
+			}
+			if tx == nil {
+				// A duplicate of an earlier Send with this key: it holds no transaction.
+				tx = o.findUptimeTx(ctx, r.Epoch, root[:])
+			}
+			if tx != nil {
+				r.Commit.TxLT, r.Commit.TxHash = tx.LT, hex.EncodeToString(tx.Hash)
+			}
+			return nil
 		},
 		done: func(err error) {
 			defer release()
