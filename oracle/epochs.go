@@ -211,7 +211,7 @@ func (o *Oracle) commit(ctx context.Context, r *epochRecord) error {
 			if err != nil {
 				return err
 			}
-			tx := (*tlb.Transaction)(nil)
+			var tx *tlb.Transaction
 			if res.Outcome != nil {
 				tx = res.Outcome.Transaction
 			}
