@@ -168,9 +168,14 @@ func TestPaidRequests(t *testing.T) {
 	c, err := e.do("/v1/completions", `{"model":"`+clienttest.ModelName+`","prompt":"one two","max_tokens":2}`)
 	require.NoError(t, err)
 	require.True(t, c.Result().Verified, c.Result().Problem)
+	e.payer.Wait() // the voucher for the third answer is signed ahead, in the background
 	v, err := e.store.Vouchers(addr(t, ch))
 	require.NoError(t, err)
-	require.Len(t, v, 3, "one voucher per amount: 0, the first answer, the first two")
+	require.Len(t, v, 4, "one voucher per amount: 0, the first answer, the first two, all three")
+	third := new(big.Int).Sub(c.Result().Owed, owed)
+	for i, want := range []*big.Int{new(big.Int), first, owed, new(big.Int).Add(owed, third)} {
+		require.Zero(t, v[i].Amount.Cmp(want), "voucher %d: %s nanoTON, want %s", i, v[i].Amount, want)
+	}
 
 	models, err := e.c.Models(n.Ctx)
 	require.NoError(t, err)
