@@ -117,10 +117,15 @@ func pickPort(preferred int) (int, error) {
 
 // FreePort is a loopback port nothing listens on now, for a process started later. It is drawn
 // below Linux's ephemeral range (32768–60999): a port the kernel hands out for ":0" or to an
-// outgoing connection could be taken again between the pick and the process's bind.
+// outgoing connection could be taken again between the pick and the process's bind. The port is
+// also reserved (reservePort) for as long as this process runs, so that two processes picking at
+// once (test packages run in parallel) never both get it.
 func FreePort() (int, error) {
-	for range 100 {
+	for range 200 {
 		port := 20000 + rand.IntN(12000)
+		if !reservePort(port) {
+			continue
+		}
 		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
 			l.Close()
 			return port, nil
