@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/cocoon-go/cocoon/internal/journal"
 )
 
 // walCategory is the write category Pebble creates its write-ahead logs with.
@@ -41,15 +43,10 @@ func (fs walFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, e
 	return f, nil
 }
 
-// zeroFill writes size zero bytes from offset 0 with WriteAt (the file's offset, where Pebble
-// writes, stays at 0) and syncs the file, size included.
+// zeroFill lays f out to size (journal.ZeroFill) and syncs it, size included.
 func zeroFill(f vfs.File, size int64) error {
-	zeros := make([]byte, 256<<10)
-	for off := int64(0); off < size; off += int64(len(zeros)) {
-		n := min(int64(len(zeros)), size-off)
-		if _, err := f.WriteAt(zeros[:n], off); err != nil {
-			return err
-		}
+	if err := journal.ZeroFill(f, size); err != nil {
+		return err
 	}
 	return f.Sync()
 }

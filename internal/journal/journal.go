@@ -288,7 +288,7 @@ func (j *Journal) layOut(gen, recycle uint64, recycling bool) (vfs.File, error) 
 	}
 	st, err := f.Stat()
 	if err == nil && st.Size() != j.size {
-		err = zeroFill(f, j.size)
+		err = ZeroFill(f, j.size)
 	}
 	if err == nil {
 		err = f.Sync()
@@ -312,7 +312,10 @@ func (j *Journal) syncDir() error {
 	return d.Sync()
 }
 
-func zeroFill(f vfs.File, size int64) error {
+// ZeroFill writes size zero bytes to f from offset 0 with WriteAt (f's own offset stays where it
+// is), unsynced: a file laid out so that writes in place never change its size, and an fdatasync
+// has no size to commit.
+func ZeroFill(f vfs.File, size int64) error {
 	zeros := make([]byte, 256<<10)
 	for off := int64(0); off < size; off += int64(len(zeros)) {
 		n := min(int64(len(zeros)), size-off)
