@@ -159,7 +159,29 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 	var attempts []Attempt
 	var last *Answer
 	var lastErr error
-	busySince, backoff := time.Now(), 50*time.Millisecond
+	// Requests that find every provider busy wait in line, per model (busyLine): one that comes
+	// while others wait goes behind them before it tries anyone.
+	arrived := time.Now()
+	deadline := arrived.Add(c.cfg.BusyWait)
+	line := c.busy.of(model.ID)
+	var turn chan struct{}
+	defer func() {
+		if turn != nil {
+			line.leave(turn)
+		}
+	}()
+	if c.cfg.BusyWait > 0 && line.waiting() > 0 {
+		ahead := line.waiting()
+		turn = line.join()
+		first, err := line.wait(ctx, turn, deadline)
+		if err != nil {
+			return nil, err
+		}
+		if !first {
+			return nil, &openai.Error{Status: http.StatusTooManyRequests, Type: openai.TypeRateLimit, Code: openai.CodeRateLimitExceeded,
+				Message: fmt.Sprintf("Every provider is busy: this request waited %s in line behind %d others for `%s`.", time.Since(arrived).Round(time.Millisecond), ahead, req.Model)}
+		}
+	}
 	allBusy := false // every provider tried in the last round answered 429
 	for {
 		busy := 0
@@ -190,15 +212,30 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 		// Every provider is up but busy: wait for one to take the request, as a queue would,
 		// rather than fail the app (nothing was sent or paid for).
 		allBusy = busy > 0 && busy == len(attempts)
-		if !allBusy || time.Since(busySince)+backoff > c.cfg.BusyWait {
+		if !allBusy || time.Until(deadline) < busyRetry {
 			break
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff/2 + mrand.N(backoff/2+1)):
+		pause := true
+		if turn == nil {
+			joined := time.Now()
+			turn = line.join()
+			first, err := line.wait(ctx, turn, deadline)
+			if err != nil {
+				return nil, err
+			}
+			if !first {
+				break
+			}
+			// First at once: the providers just said busy, pause. After a wait in line: try now.
+			pause = time.Since(joined) < busyRetry
 		}
-		backoff = min(2*backoff, time.Second)
+		if pause {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(busyRetry/2 + mrand.N(busyRetry/2+1)):
+			}
+		}
 		attempts = attempts[:0]
 	}
 	if last != nil {
@@ -217,7 +254,7 @@ func (c *Client) Do(ctx context.Context, call Call) (*Answer, error) {
 	}
 	if allBusy {
 		return nil, &openai.Error{Status: http.StatusTooManyRequests, Type: openai.TypeRateLimit, Code: openai.CodeRateLimitExceeded,
-			Message: fmt.Sprintf("Every provider is busy (waited %s): %s", c.cfg.BusyWait.Round(time.Second), strings.Join(parts, "; "))}
+			Message: fmt.Sprintf("Every provider is busy (waited %s): %s", time.Since(arrived).Round(time.Millisecond), strings.Join(parts, "; "))}
 	}
 	status := http.StatusBadGateway
 	if errors.As(lastErr, &oe) && oe.Status == http.StatusPaymentRequired {

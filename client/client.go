@@ -87,6 +87,9 @@ type Client struct {
 	readAt    time.Time
 	providers map[string]*Provider
 	dropped   map[string]string
+
+	// busy holds the lines of requests waiting for a busy provider, per model.
+	busy busyLines
 }
 
 // Provider is a provider as the client sees it: the chain's view, the verification report, and
