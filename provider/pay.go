@@ -461,7 +461,7 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	}
 	// The receipt is stored in the background, in batches: it is the operator's record; the money
 	// it states is in the channel record, durable before the answer is.
-	p.store.addReceipt(receiptKey(rc.IssuedAt, ch.raw, seq), enc)
+	p.store.receipts.add(rc.IssuedAt, ch.raw, seq, enc)
 	mt.sess.phases.mark(phaseSigned)
 	p.m.RecordTokens(mt.m.name, uint64(u.PromptTokens), uint64(u.CompletionTokens))
 	p.m.RecordBilled(cost)

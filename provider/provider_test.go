@@ -7,6 +7,9 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +27,8 @@ import (
 // headers, the channel view.
 func TestPaidChat(t *testing.T) {
 	n := providertest.NewNet(t, providertest.Options{})
-	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	dataDir := t.TempDir()
+	p, _ := n.StartProvider(n.Config(dataDir))
 	c := n.OpenClient("a", "1").Connect(p)
 	body := `{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hello"}],"max_tokens":4,"temperature":0}`
 	cc, r := c.Chat(body)
@@ -55,6 +59,24 @@ func TestPaidChat(t *testing.T) {
 	require.Len(t, models.Data, 1)
 	require.Equal(t, n.ModelID, models.Data[0].Cocoon.ModelID)
 	require.Equal(t, providertest.Prices.Prompt.String(), models.Data[0].Cocoon.PromptPrice)
+
+	// The receipts, as sent, are in the receipt log once the provider stopped: a line each.
+	require.NoError(t, p.Stop(n.Ctx))
+	logs, err := filepath.Glob(filepath.Join(dataDir, "receipts", "*.log"))
+	require.NoError(t, err)
+	var lines []string
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		lines = append(lines, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+	}
+	require.Len(t, lines, 2, "one line per receipt")
+	for i, r := range []payment.SignedReceipt{r, r2} {
+		enc, err := r.Encode()
+		require.NoError(t, err)
+		f := strings.Fields(lines[i])
+		require.Equal(t, []string{strconv.FormatInt(r.IssuedAt.Unix(), 10), r.Channel.StringRaw(), strconv.Itoa(i + 1), enc}, f)
+	}
 }
 
 // Streams (chat and completions) end with the usage chunk carrying the payment, asked for or not;

@@ -24,7 +24,6 @@ import (
 //	rq/<channel raw>/<request id>        → inflightRecord (JSON): a request that delivered something
 //	                                       and has not finished (its delivered-token checkpoint)
 //	nn/<channel raw>/<nonce hex>         → unix seconds (8 bytes): request nonces, for replays
-//	rc/<unix 8>/<channel raw>/<seq 8>    → an answer's signed receipt (payment.SignedReceipt.Encode)
 //	cl/<channel raw>/<unix nano 8>       → claimRecord (JSON): a claim and what became of it
 //	txmgr/…                              → the settlement wallet's transaction journal (chain/txmgr)
 //
@@ -34,19 +33,13 @@ import (
 // survives a killed process the moment it returns, and survives a host crash once the journal's
 // group fsync (within 5 ms, never waited for by an answer) has covered it. A channel's records are
 // committed under the lock that orders them (the channel's). What a client is told it owes (a
-// receipt, delivered tokens) is committed before it is told. Receipts are written in batches by a
-// goroutine, unsynced. docs/DECISIONS.md, "Provider: the owed total is journaled".
+// receipt, delivered tokens) is committed before it is told. The receipts themselves go to the
+// receipt log (receiptLog), unsynced. docs/DECISIONS.md, "Provider: the owed total is journaled".
 type store struct {
 	db *pebble.DB
 	j  *journal.Journal
-	// receipts queues receipts for the writer goroutine, which stores them in batches.
-	receipts chan receiptItem
-	written  chan struct{} // closed when the writer has stored the last receipt
-}
-
-type receiptItem struct {
-	key []byte
-	enc string
+	// receipts is the log of the receipts signed (<data dir>/receipts).
+	receipts *receiptLog
 }
 
 // openStore opens (or creates) the store in dataDir: Pebble in store/, the journal in journal/
@@ -66,46 +59,17 @@ func openStore(dataDir string) (*store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("failed to open the provider's journal: %w", err)
 	}
-	s := &store{db: db, j: j, receipts: make(chan receiptItem, 4096), written: make(chan struct{})}
-	go s.writeReceipts()
-	return s, nil
-}
-
-// close stores the receipts still queued and closes the database.
-func (s *store) close() error {
-	close(s.receipts)
-	<-s.written
-	return errors.Join(s.j.Close(), s.db.Close())
-}
-
-// addReceipt queues a receipt (written within receiptBatchDelay, unsynced).
-func (s *store) addReceipt(key []byte, enc string) { s.receipts <- receiptItem{key, enc} }
-
-// receiptBatchDelay is the longest a receipt waits to be stored with others in one batch.
-const receiptBatchDelay = 20 * time.Millisecond
-
-func (s *store) writeReceipts() {
-	defer close(s.written)
-	for first := range s.receipts {
-		b := s.db.NewBatch()
-		_ = b.Set(first.key, []byte(first.enc), nil)
-		timer := time.NewTimer(receiptBatchDelay)
-	gather:
-		for b.Count() < 512 {
-			select {
-			case it, ok := <-s.receipts:
-				if !ok {
-					break gather
-				}
-				_ = b.Set(it.key, []byte(it.enc), nil)
-			case <-timer.C:
-				break gather
-			}
-		}
-		timer.Stop()
-		_ = b.Commit(pebble.NoSync)
-		_ = b.Close()
+	rl, err := openReceiptLog(filepath.Join(dataDir, "receipts"))
+	if err != nil {
+		return nil, errors.Join(err, j.Close(), db.Close())
 	}
+	return &store{db: db, j: j, receipts: rl}, nil
+}
+
+// close writes the receipts still queued and closes the journal and the database.
+func (s *store) close() error {
+	s.receipts.close()
+	return errors.Join(s.j.Close(), s.db.Close())
 }
 
 // channelRecord is what the provider knows of a channel across restarts.
@@ -204,15 +168,6 @@ func inflightKey(ch, id string) []byte {
 	return []byte("rq/" + ch + "/" + id)
 }
 func nonceKey(ch, nonce string) []byte { return []byte("nn/" + ch + "/" + nonce) }
-
-func receiptKey(at time.Time, ch string, seq uint64) []byte {
-	k := []byte("rc/")
-	k = binary.BigEndian.AppendUint64(k, uint64(at.Unix()))
-	k = append(k, '/')
-	k = append(k, ch...)
-	k = append(k, '/')
-	return binary.BigEndian.AppendUint64(k, seq)
-}
 
 func claimKey(ch string, at time.Time) []byte {
 	return binary.BigEndian.AppendUint64([]byte("cl/"+ch+"/"), uint64(at.UnixNano()))
@@ -374,14 +329,8 @@ func (s *store) nonces(since time.Time) (map[string]map[[payment.NonceSize]byte]
 	return out, nil
 }
 
-// pruneReceipts deletes the receipts issued before t.
-func (s *store) pruneReceipts(before time.Time) error {
-	end := binary.BigEndian.AppendUint64([]byte("rc/"), uint64(before.Unix()))
-	if err := s.db.DeleteRange([]byte("rc/"), end, pebble.NoSync); err != nil {
-		return fmt.Errorf("failed to prune receipts: %w", err)
-	}
-	return nil
-}
+// pruneReceipts deletes the receipts of the hours before t.
+func (s *store) pruneReceipts(before time.Time) error { return s.receipts.prune(before) }
 
 // addClaim records a claim (not synced: the chain and the transaction journal are the record of
 // money; this is the operator's history).
