@@ -285,20 +285,10 @@ func (ix *Indexer) followerHealthy(context.Context) error {
 }
 
 // URL is the API and explorer's base URL ("" before Start).
-func (ix *Indexer) URL() string {
-	if ix.server == nil {
-		return ""
-	}
-	return ix.server.URL()
-}
+func (ix *Indexer) URL() string { return ix.server.URL() }
 
 // OpsURL is the ops listener's base URL ("" when off or before Start).
-func (ix *Indexer) OpsURL() string {
-	if ix.ops == nil {
-		return ""
-	}
-	return ix.ops.URL()
-}
+func (ix *Indexer) OpsURL() string { return ix.ops.URL() }
 
 // Tables is the uptime tables' fetcher (nil without --oracle-api).
 func (ix *Indexer) Tables() *tables.Fetcher { return ix.tables }

@@ -254,20 +254,10 @@ func (o *Oracle) initAPI(ctx context.Context) (service.StopFunc, error) {
 }
 
 // APIAddr is the bound address of the uptime API ("" when off or not started).
-func (o *Oracle) APIAddr() string {
-	if o.api == nil {
-		return ""
-	}
-	return o.api.Addr()
-}
+func (o *Oracle) APIAddr() string { return o.api.Addr() }
 
 // OpsAddr is the bound address of /metrics and /healthz ("" when off or not started).
-func (o *Oracle) OpsAddr() string {
-	if o.opsHTTP == nil {
-		return ""
-	}
-	return o.opsHTTP.Addr()
-}
+func (o *Oracle) OpsAddr() string { return o.opsHTTP.Addr() }
 
 // Health runs the health checks now (what /healthz serves).
 func (o *Oracle) Health(ctx context.Context) service.HealthReport { return o.health.Check(ctx) }

@@ -55,11 +55,22 @@ func StartHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.
 	return s, nil
 }
 
-// Addr is the bound address, e.g. "127.0.0.1:40123".
-func (s *HTTPServer) Addr() string { return s.ln.Addr().String() }
+// Addr is the bound address, e.g. "127.0.0.1:40123"; "" on a nil server (a part that is off or
+// not started), so a daemon's accessors need no check of their own.
+func (s *HTTPServer) Addr() string {
+	if s == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
 
-// URL is "http://" + Addr().
-func (s *HTTPServer) URL() string { return "http://" + s.Addr() }
+// URL is "http://" + Addr(); "" on a nil server.
+func (s *HTTPServer) URL() string {
+	if s == nil {
+		return ""
+	}
+	return "http://" + s.Addr()
+}
 
 // Stop stops accepting connections, waits for in-flight requests until ctx ends, then closes
 // the remaining connections. Calls after the first return the first's result.

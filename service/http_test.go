@@ -132,3 +132,11 @@ func TestHealthAllPassing(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+// A nil server (a part that is off or not started) has no address: accessors pass it through.
+func TestNilHTTPServerAddr(t *testing.T) {
+	var s *service.HTTPServer
+	if s.Addr() != "" || s.URL() != "" {
+		t.Fatalf("a nil server has address %q, URL %q", s.Addr(), s.URL())
+	}
+}

@@ -221,12 +221,7 @@ func (g *Gateway) initAPI(ctx context.Context) (service.StopFunc, error) {
 }
 
 // Addr is the API's address once started.
-func (g *Gateway) Addr() string {
-	if g.api == nil {
-		return ""
-	}
-	return g.api.Addr()
-}
+func (g *Gateway) Addr() string { return g.api.Addr() }
 
 // Session is the gateway's client session once started.
 func (g *Gateway) Session() *client.Session { return g.sess }
