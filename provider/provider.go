@@ -45,6 +45,7 @@ import (
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/inference/httpapi"
 	"github.com/cocoon-go/cocoon/internal/buildinfo"
+	"github.com/cocoon-go/cocoon/internal/h1server"
 	"github.com/cocoon-go/cocoon/keys"
 	"github.com/cocoon-go/cocoon/payment"
 	"github.com/cocoon-go/cocoon/service"
@@ -297,8 +298,9 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 		return nil, fmt.Errorf("failed to listen on %s: %w", p.cfg.Listen, err)
 	}
 	p.apiAddr = ln.Addr().String()
-	srv := &http.Server{Handler: withRequestID(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+	// Our own HTTP/1.1 server, not net/http's: it costs the paid path far less (docs/DECISIONS.md).
+	srv := &h1server.Server{Handler: withRequestID(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, Log: p.log,
+		ConnContext: withConnTrust}
 	done := make(chan error, 1)
 	go func() {
 		err := srv.Serve(tls.NewListener(ln, p.issuer.TLSConfig()))
