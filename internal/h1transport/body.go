@@ -1,6 +1,7 @@
 package h1transport
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 type bodyKind uint8
@@ -85,7 +87,7 @@ func (b *body) Read(p []byte) (int, error) {
 	case bodyChunked:
 		n, err = b.chunks.Read(p)
 		if err == io.EOF {
-			if terr := b.skipTrailer(); terr != nil {
+			if terr := skipTrailer(br); terr != nil {
 				err = terr
 			}
 		}
@@ -121,11 +123,11 @@ func (b *body) readError(err error) error {
 	return fmt.Errorf("%w from %s: %v", ErrMalformedResponse, c.addr, err)
 }
 
-// skipTrailer reads the chunked body's trailer section up to its empty line.
-func (b *body) skipTrailer() error {
+// skipTrailer reads a chunked body's trailer section up to its empty line.
+func skipTrailer(br *bufio.Reader) error {
 	read := 0
 	for {
-		line, err := b.c.br.ReadSlice('\n')
+		line, err := br.ReadSlice('\n')
 		read += len(line)
 		if err != nil {
 			if err == io.EOF {
@@ -142,9 +144,13 @@ func (b *body) skipTrailer() error {
 	}
 }
 
-// Close closes the body. Before its end this closes the connection, unless what is left is a
-// Content-Length remainder of at most 4 KiB that has already arrived: it is skipped and the
-// connection kept. Close may be called while a Read is blocked, which it interrupts.
+// Close closes the body. Before its end this closes the connection, unless what is left may be
+// small: a Content-Length remainder of at most 4 KiB that has already arrived is skipped and the
+// connection kept; one that has not, or the rest of a chunked body, is read in the background for
+// at most 100 ms and 4 KiB, and the connection pooled if the body ends within them. That is the
+// end of every SSE stream whose reader stops at "data: [DONE]": the chunked body's last chunk
+// follows the event, but often in another packet. Close may be called while a Read is blocked,
+// which it interrupts.
 func (b *body) Close() error {
 	if !b.mu.TryLock() {
 		// A Read holds the body: interrupt it, unless it releases the connection first.
@@ -156,16 +162,55 @@ func (b *body) Close() error {
 	defer b.mu.Unlock()
 	if !b.done {
 		br := b.c.br
-		if b.err == nil && b.kind == bodyLength && b.left <= maxDrain && int64(br.Buffered()) >= b.left && b.ctx.Err() == nil {
+		switch {
+		case b.err != nil || !b.keep || b.ctx.Err() != nil:
+			b.finish(false)
+		case b.kind == bodyLength && b.left <= maxDrain && int64(br.Buffered()) >= b.left:
 			br.Discard(int(b.left))
 			b.left = 0
 			b.finish(true)
-		} else {
+		case b.kind == bodyChunked || b.kind == bodyLength && b.left <= maxDrain:
+			b.finishLater()
+		default:
 			b.finish(false)
 		}
 	}
 	b.err = errBodyClosed
 	return nil
+}
+
+// drainWait bounds the background read of a body's end after an early Close.
+const drainWait = 100 * time.Millisecond
+
+// finishLater hands the connection to a goroutine that reads what is left of the body (at most
+// maxDrain bytes, for at most drainWait) and pools the connection if the body ended cleanly.
+// REQUIRES: b.mu held, b.keep, no read error.
+func (b *body) finishLater() {
+	b.done = true
+	c := b.c
+	if b.stop != nil && !b.stop() || !b.state.CompareAndSwap(stateOwned, stateReleased) {
+		b.state.Store(stateReleased)
+		c.nc.Close()
+		return
+	}
+	chunked, rest, left := b.kind == bodyChunked, b.chunks, b.left
+	if !chunked {
+		rest = io.LimitReader(c.br, left)
+	}
+	go func() {
+		c.nc.SetReadDeadline(time.Now().Add(drainWait))
+		n, err := io.CopyN(io.Discard, rest, maxDrain+1)
+		ok := n == left // Content-Length
+		if chunked {
+			// The chunked decoder ends with io.EOF only at the last chunk.
+			ok = err == io.EOF && skipTrailer(c.br) == nil
+		}
+		if ok && c.br.Buffered() == 0 && c.nc.SetReadDeadline(time.Time{}) == nil {
+			c.t.putIdle(c)
+			return
+		}
+		c.nc.Close()
+	}()
 }
 
 // finish releases the connection: back to the pool when the body was read to its end (ok), the

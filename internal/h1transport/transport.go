@@ -14,8 +14,10 @@
 //     closing the connection (the connection is then not reused).
 //   - A connection goes back to the pool when its response body has been read to the end and the
 //     response allows keep-alive (HTTP/1.1, no "Connection: close"). Closing a body before its end
-//     closes the connection, unless what is left is a Content-Length remainder of at most 4 KiB that
-//     has already arrived.
+//     closes the connection, unless what is left may be small: a Content-Length remainder of at
+//     most 4 KiB that has already arrived is skipped; otherwise the rest (the last chunk of an SSE
+//     stream read up to "data: [DONE]", typically) is read by a short-lived goroutine for at most
+//     100 ms and 4 KiB, and the connection pooled if the body ended within them.
 //   - The request's context aborts a blocked write, the wait for headers, or a body read: the
 //     connection's deadline is moved into the past, the connection is closed, and the error wraps
 //     ctx.Err().

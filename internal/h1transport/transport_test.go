@@ -816,3 +816,64 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%d connections for %d workers", n, workers)
 	}
 }
+
+// idleCount is the number of pooled connections to addr.
+func idleCount(tr *Transport, addr string) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.idle[addr])
+}
+
+func TestStreamClosedAtItsLastEventKeepsTheConnection(t *testing.T) {
+	// The reader stops at "data: [DONE]" and closes the body; the chunked body's last chunk comes
+	// after, in another packet, as uvicorn sends it. The connection is still pooled.
+	end := make(chan struct{})
+	srv, conns := server(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "data: one\n\ndata: [DONE]\n\n")
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/hang" {
+			<-r.Context().Done() // never ends the body
+			return
+		}
+		<-end
+	})
+	tr := newTransport(t)
+	addr := srv.Listener.Addr().String()
+	readToDone := func(path string) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if line == "data: [DONE]\n" {
+				break
+			}
+		}
+		resp.Body.Close()
+	}
+	readToDone("/")
+	close(end)
+	for deadline := time.Now().Add(2 * time.Second); idleCount(tr, addr) != 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	mustGet(t, tr, srv.URL)
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+	// A body that does not end within 100 ms: its connection is closed.
+	readToDone("/hang")
+	time.Sleep(drainWait + 50*time.Millisecond)
+	if n := idleCount(tr, addr); n != 0 {
+		t.Fatalf("%d idle connections, want 0 (the hanging stream's closed)", n)
+	}
+	mustGet(t, tr, srv.URL)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
+	}
+}
