@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
+	"github.com/cocoon-go/cocoon/internal/h1transport"
 	"github.com/cocoon-go/cocoon/openai"
 )
 
@@ -50,7 +51,8 @@ type Config struct {
 	// server that refuses the field). By default it is asked for; vLLM and SGLang then report the
 	// usage so far with every chunk, and servers that do not know it ignore it.
 	NoContinuousUsage bool
-	// Client overrides the pooled HTTP client (tests).
+	// Client overrides the pooled HTTP client (tests). By default an http:// upstream is reached
+	// through internal/h1transport, an https:// one through net/http's Transport.
 	Client *http.Client
 }
 
@@ -115,15 +117,23 @@ func New(cfg Config) (*Backend, error) {
 			ht = 2 * time.Minute
 		}
 		// No overall timeout: a stream lasts as long as generation; requests end with their ctx.
-		client = &http.Client{Transport: &http.Transport{
-			Proxy:                 nil, // the upstream is local to the VM; never route it via a proxy
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   256,
-			IdleConnTimeout:       90 * time.Second,
-			ResponseHeaderTimeout: ht,
-			ForceAttemptHTTP2:     true,
-		}}
+		if u, _ := url.Parse(cfg.BaseURL); u.Scheme == "http" {
+			// The usual case, a server on the VM's loopback: an HTTP/1.1 transport that does its
+			// I/O in the request's goroutine (docs/DECISIONS.md, "The upstream hop uses a
+			// hand-rolled HTTP/1.1 transport"). Its idle timeout (4 s) stays below uvicorn's
+			// keep-alive timeout (5 s), the server of vLLM and SGLang.
+			client = &http.Client{Transport: &h1transport.Transport{ResponseHeaderTimeout: ht}}
+		} else {
+			client = &http.Client{Transport: &http.Transport{
+				Proxy:                 nil, // the upstream is local to the VM; never route it via a proxy
+				DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				MaxIdleConns:          256,
+				MaxIdleConnsPerHost:   256,
+				IdleConnTimeout:       90 * time.Second,
+				ResponseHeaderTimeout: ht,
+				ForceAttemptHTTP2:     true,
+			}}
+		}
 	}
 	models := make(map[string]string, len(cfg.Models))
 	for k, v := range cfg.Models {

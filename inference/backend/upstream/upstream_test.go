@@ -6,16 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/inference/backend/embedded"
 	"github.com/cocoon-go/cocoon/inference/backend/upstream"
 	"github.com/cocoon-go/cocoon/inference/httpapi"
+	"github.com/cocoon-go/cocoon/internal/fakeupstream"
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/openai"
 )
@@ -378,5 +382,95 @@ func TestClientLeavingMidStreamIsBilledWhatTheUpstreamReports(t *testing.T) {
 	})
 	if !errors.Is(err, gone) || n != 1 || res.Usage != (backend.Usage{}) {
 		t.Fatalf("no drain: err %v after %d deltas, usage %+v", err, n, res.Usage)
+	}
+}
+
+// TestStreamCutWithDefaultTransport runs the client-leaves-mid-stream cases through the default
+// transport (internal/h1transport for an http:// upstream) and checks what happens to the upstream
+// request: cancelled at once (its connection closed, not reused) when the usage is known per chunk,
+// drained to the end otherwise, and cancelled when the drain timeout ends first.
+func TestStreamCutWithDefaultTransport(t *testing.T) {
+	start := func(fake *fakeupstream.Server, drain time.Duration) (*upstream.Backend, *atomic.Int32) {
+		var conns atomic.Int32
+		srv := httptest.NewUnstartedServer(fake)
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		b, err := upstream.New(upstream.Config{BaseURL: srv.URL + "/v1", Models: map[string]string{"m": "up-m"}, DrainTimeout: drain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, &conns
+	}
+	// leave generates prompt, ending the caller's context after two pieces of text.
+	leave := func(b *upstream.Backend, prompt string) (backend.Result, error, time.Duration) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		n := 0
+		begin := time.Now()
+		res, err := b.Generate(ctx, backend.Request{Model: "m", Prompt: prompt, MaxTokens: 20}, func(string) error {
+			if n++; n == 2 {
+				cancel()
+			}
+			return nil
+		})
+		return res, err, time.Since(begin)
+	}
+	waitCancelled := func(fake *fakeupstream.Server, want int64) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); fake.Cancelled.Load() != want && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := fake.Cancelled.Load(); got != want {
+			t.Fatalf("the upstream saw %d cancelled streams, want %d", got, want)
+		}
+	}
+
+	// Usage with every chunk (vLLM): the upstream request is cancelled at once, its connection closed.
+	fake := &fakeupstream.Server{}
+	b, conns := start(fake, 0)
+	res, err, took := leave(b, "pause-after:3")
+	if !errors.Is(err, context.Canceled) || res.Usage.CompletionTokens != 2 || took > 2*time.Second {
+		t.Fatalf("per-chunk usage: %v, usage %+v, after %v", err, res.Usage, took)
+	}
+	waitCancelled(fake, 1)
+	if _, res, err := run(t, b, backend.Request{Model: "m", Prompt: "x", MaxTokens: 3}); err != nil || res.Usage.CompletionTokens != 3 {
+		t.Fatalf("next request: %v %+v", err, res)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2 (the cancelled one is not reused)", n)
+	}
+
+	// Usage only at the end (llama.cpp): the stream is read to its end, not cancelled, and billed in full.
+	fake = &fakeupstream.Server{NoUsagePerChunk: true}
+	b, _ = start(fake, 0)
+	res, err, _ = leave(b, "delay-ms:2")
+	if !errors.Is(err, context.Canceled) || res.Usage.CompletionTokens != 20 {
+		t.Fatalf("drained: %v, usage %+v", err, res.Usage)
+	}
+	if _, _, err := run(t, b, backend.Request{Model: "m", Prompt: "x", MaxTokens: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if c := fake.Cancelled.Load(); c != 0 {
+		t.Fatalf("%d cancelled streams, want 0 (drained)", c)
+	}
+
+	// The drain timeout ends first: the upstream request is cancelled, nothing is billed.
+	fake = &fakeupstream.Server{NoUsagePerChunk: true}
+	b, conns = start(fake, 100*time.Millisecond)
+	res, err, took = leave(b, "pause-after:3")
+	if !errors.Is(err, context.Canceled) || res.Usage != (backend.Usage{}) || took < 100*time.Millisecond || took > 2*time.Second {
+		t.Fatalf("drain timeout: %v, usage %+v, after %v", err, res.Usage, took)
+	}
+	waitCancelled(fake, 1)
+	if _, _, err := run(t, b, backend.Request{Model: "m", Prompt: "x", MaxTokens: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections, want 2", n)
 	}
 }
