@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,8 +23,15 @@ import (
 // dropped whole, receipts cost a Pebble store its compactions (docs/DECISIONS.md, "Provider:
 // receipts in an append-only log").
 type receiptLog struct {
-	dir     string
-	queue   chan receiptLine
+	dir string
+
+	mu sync.Mutex
+	// pending are the lines not yet taken by the writer; closed: no more are taken. REQUIRES mu.
+	pending []receiptLine
+	closed  bool
+	// kick wakes the writer for a batch: sent (never blocking) by the line that starts one, so a
+	// paid answer wakes no goroutine unless it is the first in receiptBatchDelay.
+	kick    chan struct{}
 	written chan struct{} // closed when the writer has written the last line
 }
 
@@ -42,19 +50,35 @@ func openReceiptLog(dir string) (*receiptLog, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the receipts directory: %w", err)
 	}
-	l := &receiptLog{dir: dir, queue: make(chan receiptLine, 4096), written: make(chan struct{})}
+	l := &receiptLog{dir: dir, kick: make(chan struct{}, 1), written: make(chan struct{})}
 	go l.write()
 	return l, nil
 }
 
-// add queues a receipt.
+// add queues a receipt (dropped after close).
 func (l *receiptLog) add(at time.Time, ch string, seq uint64, enc string) {
-	l.queue <- receiptLine{at, ch, seq, enc}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.pending = append(l.pending, receiptLine{at, ch, seq, enc})
+	if len(l.pending) == 1 {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // close writes what is queued and stops the writer.
 func (l *receiptLog) close() {
-	close(l.queue)
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.kick)
+	}
+	l.mu.Unlock()
 	<-l.written
 }
 
@@ -71,22 +95,15 @@ func (l *receiptLog) write() {
 			_ = f.Close()
 		}
 	}()
-	for first := range l.queue {
-		batch := []receiptLine{first}
-		timer := time.NewTimer(receiptBatchDelay)
-	gather:
-		for len(batch) < 512 {
-			select {
-			case it, ok := <-l.queue:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, it)
-			case <-timer.C:
-				break gather
-			}
+	for {
+		_, open := <-l.kick
+		if open {
+			time.Sleep(receiptBatchDelay) // the lines of the next moments join this batch
 		}
-		timer.Stop()
+		l.mu.Lock()
+		batch := l.pending
+		l.pending = nil
+		l.mu.Unlock()
 		for _, r := range batch {
 			if h := hourStart(r.at); h != hour || f == nil {
 				if f != nil {
@@ -105,6 +122,9 @@ func (l *receiptLog) write() {
 		}
 		if f != nil {
 			_ = w.Flush()
+		}
+		if !open {
+			return
 		}
 	}
 }
