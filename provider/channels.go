@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/xssnick/tonutils-go/address"
@@ -42,9 +41,6 @@ type channel struct {
 	// in hex (its store record's form).
 	authKey *payment.AuthKey
 	keyHex  string
-	// verifyFirst: a request whose authorization was verified alongside its serving failed the
-	// check, so the channel's requests are all verified before serving again (until a restart).
-	verifyFirst atomic.Bool
 
 	// refreshMu serializes chain reads of the state.
 	refreshMu sync.Mutex

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -48,16 +47,7 @@ func (r *refusal) apiError(w http.ResponseWriter) *openai.Error {
 	if r.vmin != nil {
 		w.Header().Set(payment.HeaderVoucherMin, r.vmin.String())
 	}
-	return r.body()
-}
-
-// body is the refusal's OpenAI error (without its headers).
-func (r *refusal) body() *openai.Error {
 	return &openai.Error{Status: r.status, Type: r.typ, Code: r.code, Message: r.msg}
-}
-
-func badVoucherSignature(ch *channel) *refusal {
-	return paymentRequired(payment.CodeVoucherInvalid, "The voucher's signature does not verify under the channel's client key %x (with the channel contract's rule).", []byte(ch.key))
 }
 
 // outcome names a refusal in metrics ("402 voucher_too_low").
@@ -73,82 +63,6 @@ type session struct {
 	bodyHash [32]byte
 	arrived  time.Time
 	phases   phaseMarks
-	// authCheck, when set, is the request's signatures (authorization, and the voucher unless
-	// known) being verified alongside its serving (checkAlongside); nothing is delivered or billed
-	// before they passed, and a voucher that admission found newer than the one held is recorded
-	// only then (recordVoucher). trust is the connection's.
-	authCheck     *authCheck
-	recordVoucher bool
-	trust         *connTrust
-}
-
-// connTrust is what a connection proved: the channel whose client key signed a request on it that
-// verified (raw address; "" none). That client's next requests on the connection are served while
-// their signatures are verified alongside, instead of before (docs/PROTOCOL.md, "Checks before
-// serving"). Requests on a connection run one after another, so only its goroutine touches it.
-type connTrust struct{ channel string }
-
-type connTrustKey struct{}
-
-// withConnTrust gives a new connection its (empty) trust.
-func withConnTrust(ctx context.Context, _ net.Conn) context.Context {
-	return context.WithValue(ctx, connTrustKey{}, &connTrust{})
-}
-
-// authCheck is a request's signature verifications running in their own goroutine.
-type authCheck struct {
-	done chan struct{}
-	err  *openai.Error // the 402 when one failed
-}
-
-// authorized waits for the session's check alongside, if any. A failure is the request's 402: the
-// connection loses its trust and the channel's requests are verified first from then on. On success,
-// the voucher admission relied on is recorded if it is still newer than the one held.
-func (s *session) authorized(p *Provider) error {
-	chk := s.authCheck
-	if chk == nil {
-		return nil
-	}
-	s.authCheck = nil
-	<-chk.done
-	if chk.err != nil {
-		s.ch.verifyFirst.Store(true)
-		s.trust.channel = ""
-		p.log.Warn("a request's signatures failed the check made alongside its serving; the channel's requests are verified before serving from now on",
-			"channel", s.ch.raw, "err", chk.err.Message)
-		return chk.err
-	}
-	if !s.recordVoucher {
-		return nil
-	}
-	s.recordVoucher = false
-	ch := s.ch
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	if ch.best != nil && voucher.CheckNewer(&ch.best.Voucher, &s.v.Voucher) != nil {
-		return nil // a newer one came meanwhile
-	}
-	if err := p.recordBestLocked(ch, &s.v, s.vHeader); err != nil {
-		return &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "The provider could not record the voucher: " + err.Error()}
-	}
-	return nil
-}
-
-// checkAlongside starts verifying a's signature and, unless known, the voucher's, in a goroutine.
-func (p *Provider) checkAlongside(r *http.Request, ch *channel, a payment.Auth, bodyHash [32]byte, vHdr string, v *voucher.Signed, known bool) *authCheck {
-	chk := &authCheck{done: make(chan struct{})}
-	method, target, now := r.Method, r.RequestURI, p.clock.Now()
-	go func() {
-		defer close(chk.done)
-		if err := a.VerifyKey(ch.authKey, ch.addr, method, target, bodyHash, now); err != nil {
-			chk.err = paymentRequired(payment.CodeAuthInvalid, "%v.", err).body()
-			return
-		}
-		if !known && ch.verifyVoucher(vHdr, v) != nil {
-			chk.err = badVoucherSignature(ch).body()
-		}
-	}()
-	return chk
 }
 
 type sessionKey struct{}
@@ -222,16 +136,9 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		return nil, ref
 	}
 	bodyHash := sha256.Sum256(body)
-	// On a connection that proved the channel's key, the signatures are verified while the request
-	// is served (docs/PROTOCOL.md, "Checks before serving"), unless such a check failed on the channel.
-	trust, _ := r.Context().Value(connTrustKey{}).(*connTrust)
-	alongside := trust != nil && trust.channel == ch.raw && !ch.verifyFirst.Load()
-	a, ref := p.authorize(r, ch, bodyHash, !alongside)
+	a, ref := p.authorize(r, ch, bodyHash)
 	if ref != nil {
 		return nil, ref
-	}
-	if !alongside && trust != nil {
-		trust.channel = ch.raw
 	}
 	ch.mu.Lock()
 	ok := ch.takeTokenLocked(p.clock.Now(), p.cfg.Limits.ChannelRate, p.cfg.Limits.ChannelBurst)
@@ -240,13 +147,9 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		return nil, &refusal{status: http.StatusTooManyRequests, typ: openai.TypeRateLimit, code: openai.CodeRateLimitExceeded,
 			msg: fmt.Sprintf("Too many requests on channel %s: at most %g a second (bursts of %d).", addr.StringRaw(), p.cfg.Limits.ChannelRate, p.cfg.Limits.ChannelBurst)}
 	}
-	var chk *authCheck
-	switch {
-	case alongside:
-		chk = p.checkAlongside(r, ch, a, bodyHash, vHdr, v, known)
-	case !known:
+	if !known {
 		if err := ch.verifyVoucher(vHdr, v); err != nil {
-			return nil, badVoucherSignature(ch)
+			return nil, paymentRequired(payment.CodeVoucherInvalid, "The voucher's signature does not verify under the channel's client key %x (with the channel contract's rule).", []byte(ch.key))
 		}
 	}
 	ch.mu.Lock()
@@ -257,7 +160,7 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		ref.owed = new(big.Int).Set(ch.owed)
 		return nil, ref
 	}
-	return &session{ch: ch, v: *v, vHeader: vHdr, auth: a, bodyHash: bodyHash, authCheck: chk, trust: trust}, nil
+	return &session{ch: ch, v: *v, vHeader: vHdr, auth: a, bodyHash: bodyHash}, nil
 }
 
 // openChannel finds the channel at addr and checks that it is this provider's and open.
@@ -295,19 +198,16 @@ func (p *Provider) openChannel(ctx context.Context, addr *address.Address) (*cha
 	return ch, nil
 }
 
-// authorize checks X-Cocoon-Auth: well-formed, within the window of the provider's clock, not used
-// before and, with verify, signed by the channel's client key for this method, target and body
-// (bodyHash, its SHA-256). Without verify the caller has the signature verified (checkAlongside).
-func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte, verify bool) (payment.Auth, *refusal) {
-	now := p.clock.Now()
+// authorize checks X-Cocoon-Auth: well-formed, signed by the channel's client key for this
+// method, target and body (bodyHash, its SHA-256), within the window of the provider's clock, and
+// not used before.
+func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte) (payment.Auth, *refusal) {
 	a, err := payment.ParseAuth(r.Header.Get(payment.HeaderAuth))
-	if err == nil && verify {
-		err = a.VerifyKey(ch.authKey, ch.addr, r.Method, r.RequestURI, bodyHash, now)
-	} else if err == nil {
-		err = a.CheckTime(now)
+	if err == nil {
+		err = a.VerifyKey(ch.authKey, ch.addr, r.Method, r.RequestURI, bodyHash, p.clock.Now())
 	}
 	if err == nil {
-		err = p.replay.Use(ch.addr, a, now)
+		err = p.replay.Use(ch.addr, a, p.clock.Now())
 	}
 	if err != nil {
 		return a, paymentRequired(payment.CodeAuthInvalid, "%v.", err)
@@ -362,12 +262,22 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 		}
 		rf := payment.Admit(ch.ledgerLocked(best.Amount), maxCost)
 		if rf == nil {
-			if replace && sess.authCheck != nil {
-				// Its signature is still being checked: recorded once it passed (session.authorized).
-				// Until then the channel's other requests are admitted against the voucher held.
-				sess.recordVoucher = true
-			} else if replace {
-				if err := p.recordBestLocked(ch, best, bestHeader); err != nil {
+			if replace {
+				// Recorded now, under the lock that orders the channel's records; the journal syncs
+				// it within its delay, while the backend generates (the answer does not wait).
+				old, oldHeader := ch.best, ch.bestHeader
+				ch.best, ch.bestHeader = best, bestHeader
+				if ch.verifiedHeader == bestHeader {
+					ch.verified, ch.verifiedHeader = nil, ""
+				}
+				b := p.store.db.NewBatch()
+				err := b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(nil), nil)
+				if err == nil {
+					_, err = p.store.j.Commit(b)
+				}
+				_ = b.Close()
+				if err != nil {
+					ch.best, ch.bestHeader = old, oldHeader
 					ch.mu.Unlock()
 					return &refusal{status: http.StatusInternalServerError, typ: openai.TypeServer, msg: "The provider could not record the voucher: " + err.Error()}
 				}
@@ -396,27 +306,6 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 		}
 		return ref
 	}
-}
-
-// recordBestLocked makes v (header h) the voucher held for ch, recorded now, under the lock that
-// orders the channel's records; the journal syncs it within its delay, while the backend generates
-// (the answer does not wait). REQUIRES ch.mu.
-func (p *Provider) recordBestLocked(ch *channel, v *voucher.Signed, h string) error {
-	old, oldHeader := ch.best, ch.bestHeader
-	ch.best, ch.bestHeader = v, h
-	if ch.verifiedHeader == h {
-		ch.verified, ch.verifiedHeader = nil, ""
-	}
-	b := p.store.db.NewBatch()
-	defer b.Close()
-	err := b.Set(channelKey(ch.raw), ch.recordLocked().appendJSON(nil), nil)
-	if err == nil {
-		_, err = p.store.j.Commit(b)
-	}
-	if err != nil {
-		ch.best, ch.bestHeader = old, oldHeader
-	}
-	return err
 }
 
 func newRequestID() string {
@@ -449,9 +338,6 @@ type metered struct {
 // (the in-flight record's checkpoint) before the piece is written, so a crash after it cannot
 // forget tokens a client received; a non-streamed answer is recorded by Finish, which follows.
 func (mt *metered) Deliver(data []byte, u backend.Usage) error {
-	if err := mt.sess.authorized(mt.p); err != nil {
-		return err
-	}
 	if !mt.stream {
 		mt.sess.phases.mark(phaseGenerated)
 	}
@@ -559,9 +445,6 @@ func (mt *metered) cost(u backend.Usage) *big.Int {
 // the journal (safe from a kill, synced within the journal's delay) before the payment is written.
 func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error) {
 	p, ch := mt.p, mt.sess.ch
-	if err := mt.sess.authorized(p); err != nil {
-		return nil, nil, err
-	}
 	mt.sess.phases.mark(phaseDelivered)
 	cost := mt.cost(u)
 	owed, seq, err := mt.bill(u, cost, true)
@@ -661,7 +544,7 @@ func (p *Provider) serveChannel(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}
-	if _, ref := p.authorize(r, ch, sha256.Sum256(nil), true); ref != nil {
+	if _, ref := p.authorize(r, ch, sha256.Sum256(nil)); ref != nil {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}

@@ -299,8 +299,7 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 	}
 	p.apiAddr = ln.Addr().String()
 	// Our own HTTP/1.1 server, not net/http's: it costs the paid path far less (docs/DECISIONS.md).
-	srv := &h1server.Server{Handler: withRequestID(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, Log: p.log,
-		ConnContext: withConnTrust}
+	srv := &h1server.Server{Handler: withRequestID(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, Log: p.log}
 	done := make(chan error, 1)
 	go func() {
 		err := srv.Serve(tls.NewListener(ln, p.issuer.TLSConfig()))

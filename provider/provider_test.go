@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"github.com/cocoon-go/cocoon/models"
 	"github.com/cocoon-go/cocoon/openai"
 	"github.com/cocoon-go/cocoon/payment"
-	"github.com/cocoon-go/cocoon/provider"
 	"github.com/cocoon-go/cocoon/provider/providertest"
 	"github.com/cocoon-go/cocoon/voucher"
 )
@@ -102,67 +100,6 @@ func TestPaidStreams(t *testing.T) {
 	require.True(t, s.Done)
 	require.Equal(t, 5, s.Usage.CompletionTokens)
 	require.Equal(t, c.Owed.String(), c.View().Owed)
-}
-
-// On a connection whose client already proved the channel's key, a request is served while its
-// authorization's signature is verified alongside: a forged one is still a 402 that changes nothing
-// and delivers nothing, streamed or not, and from then on the channel's requests are verified first.
-func TestAuthorizationCheckedAlongside(t *testing.T) {
-	n := providertest.NewNet(t, providertest.Options{})
-	p, _ := n.StartProvider(n.Config(t.TempDir()))
-	chat := `{"model":"` + models.DefaultModelName + `","messages":[{"role":"user","content":"Hi"}],"max_tokens":3}`
-	forged := func(c *providertest.Client, body string) *http.Request {
-		req := c.Request("POST", "/v1/chat/completions", body, "")
-		_, key, _ := ed25519.GenerateKey(rand.Reader)
-		auth, err := payment.SignRequest(key, c.Ch, "POST", "/v1/chat/completions", []byte(body), time.Now())
-		require.NoError(t, err)
-		req.Header.Set(payment.HeaderAuth, auth)
-		return req
-	}
-	for _, stream := range []bool{false, true} {
-		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
-			c := n.OpenClient(fmt.Sprint("alongside ", stream), "1").Connect(p)
-			body := chat
-			if stream {
-				body = chat[:len(chat)-1] + `,"stream":true}`
-			}
-			// A forged first request on a connection is verified before serving.
-			c.Refused(forged(c, body), payment.CodeAuthInvalid)
-			require.False(t, provider.VerifyFirst(p, c.Ch))
-			// The connection proves the key (the client's connection pool keeps it), then a forged
-			// request on it is verified alongside: refused all the same, with nothing billed.
-			c.Chat(chat)
-			before := c.View()
-			h := c.Refused(forged(c, body), payment.CodeAuthInvalid)
-			require.NotEqual(t, "text/event-stream", h.Get("Content-Type"), "a refused stream is a plain JSON error")
-			require.Equal(t, before, c.View())
-			require.True(t, provider.VerifyFirst(p, c.Ch), "a failed check alongside makes the channel verify first")
-			// The client's genuine requests go on, billed as ever.
-			c.Chat(chat)
-			c.Refused(forged(c, body), payment.CodeAuthInvalid)
-			_, r := c.Chat(chat)
-			require.Equal(t, r.Owed.String(), c.View().Owed)
-		})
-	}
-	t.Run("voucher", func(t *testing.T) {
-		c := n.OpenClient("alongside voucher", "1").Connect(p)
-		c.Chat(chat)
-		// A genuine newer voucher checked alongside is held once its request was served.
-		_, r := c.Chat(chat)
-		v := c.View()
-		require.Equal(t, r.Owed.String(), v.Owed)
-		require.NotEqual(t, "0", v.VoucherAmount)
-		require.Equal(t, new(big.Int).Sub(r.Owed, r.Cost).String(), v.VoucherAmount, "the second request's voucher covered the first answer")
-		// A forged one (signed by another key) is refused and not held.
-		_, key, _ := ed25519.GenerateKey(rand.Reader)
-		sv, err := voucher.Voucher{Channel: c.Ch, Amount: new(big.Int).Mul(c.Owed, big.NewInt(2))}.Sign(key)
-		require.NoError(t, err)
-		h, err := voucher.EncodeHeader(&sv)
-		require.NoError(t, err)
-		c.Refused(c.Request("POST", "/v1/chat/completions", chat, h), payment.CodeVoucherInvalid)
-		require.True(t, provider.VerifyFirst(p, c.Ch))
-		c.Chat(chat)
-	})
 }
 
 // Every refusal before serving is a 402 with the protocol's code and changes nothing.

@@ -54,9 +54,6 @@ type Server struct {
 	WatchAfter time.Duration
 	// Log receives handler panics and connection errors (at debug level); slog.Default when nil.
 	Log *slog.Logger
-	// ConnContext, when set, gives each connection's requests their parent context (as
-	// net/http.Server's field of the name): a handler keeps per-connection state in it.
-	ConnContext func(ctx context.Context, c net.Conn) context.Context
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -297,9 +294,6 @@ func (c *conn) serve() {
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if c.s.ConnContext != nil {
-		ctx = c.s.ConnContext(ctx, c.nc)
-	}
 	c.ctx = ctx
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		_ = c.nc.SetDeadline(time.Now().Add(c.s.readHeaderTimeout()))

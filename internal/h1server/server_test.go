@@ -136,25 +136,6 @@ func TestKeepAliveOverTLS(t *testing.T) {
 	}
 }
 
-func TestConnContext(t *testing.T) {
-	type key struct{}
-	var conns atomic.Int64
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := r.Context().Value(key{}).(*int)
-		*n++ // requests on one connection run one after the other
-		fmt.Fprint(w, *n)
-	})
-	s := &h1server.Server{Handler: h, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-		conns.Add(1)
-		return context.WithValue(ctx, key{}, new(int))
-	}}
-	addr, _ := serve(t, s, nil)
-	out := raw(t, addr, "GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 2*time.Second)
-	if !strings.HasSuffix(out, "\r\n\r\n2") || !strings.Contains(out, "\r\n\r\n1HTTP/1.1") || conns.Load() != 1 {
-		t.Fatalf("per-connection state: %d connections\n%s", conns.Load(), out)
-	}
-}
-
 func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 	addr, _ := serve(t, &h1server.Server{Handler: echo()}, nil)
 	out := raw(t, addr, "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nonePOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\ntwoGET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 2*time.Second)
