@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"context"
 	"math/big"
 	"net/http"
 	"strings"
@@ -66,6 +67,32 @@ func TestUpstreamMetering(t *testing.T) {
 		require.Equal(t, "0", v.Reserved)
 		c.Owed = want
 		c.Prompt, c.Completion = v.PromptTokens, v.CompletionTokens
+	})
+
+	t.Run("client leaves a non-streamed answer", func(t *testing.T) {
+		// The provider's server notices the client leaving while the answer is generated (a read of
+		// its connection once the request has run 1 ms): the upstream request is cancelled and
+		// nothing is billed, since nothing was delivered.
+		before := c.View()
+		cancelled := fake.Cancelled.Load()
+		ctx, cancel := context.WithCancel(context.Background())
+		req := c.Request("POST", "/v1/chat/completions", chatBody("a b c pause-after:0", 5, false), "")
+		done := make(chan error, 1)
+		go func() {
+			resp, err := c.HTTP.Do(req.WithContext(ctx))
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		require.Eventually(t, func() bool { return c.View().Reserved != "0" }, 10*time.Second, 5*time.Millisecond, "the request was admitted")
+		cancel() // closes its connection
+		require.ErrorIs(t, <-done, context.Canceled)
+		require.Eventually(t, func() bool { return fake.Cancelled.Load() == cancelled+1 }, 10*time.Second, 10*time.Millisecond, "the upstream request was cancelled")
+		require.Eventually(t, func() bool { return c.View().Reserved == "0" }, 10*time.Second, 10*time.Millisecond)
+		after := c.View()
+		require.Equal(t, before.Owed, after.Owed, "no charge")
+		require.Equal(t, before.CompletionTokens, after.CompletionTokens)
 	})
 
 	t.Run("failure before the first token", func(t *testing.T) {

@@ -5,9 +5,10 @@
 //
 // Test controls in the prompt (the last user message, or the completion prompt):
 //
-//	pause-after:N   stream N tokens, then hold the stream open until the client goes away
+//	pause-after:N   stream N tokens, then hold the stream open until the client goes away (not
+//	                streamed: answer nothing until the client goes away)
 //	break-after:N   stream N tokens, then end the stream without usage or [DONE]
-//	delay-ms:N      wait N ms before each token
+//	delay-ms:N      wait N ms before each token (not streamed: N ms times the tokens, then answer)
 //	fail-status:N   answer HTTP N with an OpenAI error body
 //
 // With "tools" in a chat request it calls the first tool ({"n": N} as arguments, streamed in two
@@ -196,6 +197,21 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 			fmt.Fprintf(&b, "t%d ", i)
 			if lp, ok := logprobs(i).(map[string]any); ok {
 				lps = append(lps, lp)
+			}
+		}
+		// A non-streamed answer takes the time its tokens would (delay-ms), or forever (pause-after).
+		var wait <-chan time.Time
+		if pause >= 0 {
+			wait = make(chan time.Time)
+		} else if delay > 0 {
+			wait = time.After(time.Duration(n) * delay)
+		}
+		if wait != nil {
+			select {
+			case <-wait:
+			case <-r.Context().Done():
+				s.Cancelled.Add(1)
+				return
 			}
 		}
 		c := choice(0, b.String(), "length")

@@ -50,7 +50,9 @@ type Server struct {
 	// MaxHeaderBytes bounds a request's line and headers; 64 KiB when zero.
 	MaxHeaderBytes int
 	// WatchAfter is how long a handler runs before the server starts reading its connection to
-	// notice the client leaving; 20 ms when zero.
+	// notice the client leaving; 1 ms when zero (a paid answer that takes longer is a real
+	// generation, whose client must not be billed for what it left before receiving; a faster one
+	// is not worth the goroutine and the read).
 	WatchAfter time.Duration
 	// Log receives handler panics and connection errors (at debug level); slog.Default when nil.
 	Log *slog.Logger
@@ -70,7 +72,7 @@ func (s *Server) readBodyTimeout() time.Duration { return orDefault(s.ReadBodyTi
 
 func (s *Server) idleTimeout() time.Duration { return orDefault(s.IdleTimeout, 2*time.Minute) }
 
-func (s *Server) watchAfter() time.Duration { return orDefault(s.WatchAfter, 20*time.Millisecond) }
+func (s *Server) watchAfter() time.Duration { return orDefault(s.WatchAfter, time.Millisecond) }
 
 func (s *Server) maxHeaderBytes() int {
 	if s.MaxHeaderBytes > 0 {
