@@ -316,6 +316,12 @@ func (b *body) Read(p []byte) (int, error) {
 			err = io.ErrUnexpectedEOF
 		}
 	} else if errors.Is(err, io.EOF) {
+		// The last chunk is followed by trailer fields (dropped) and a blank line, which must be
+		// read too, or the next request on the connection would start with them.
+		if terr := b.skipTrailer(); terr != nil {
+			b.err = terr
+			return n, terr
+		}
 		b.eof = true
 		b.watch.arm()
 	}
@@ -323,6 +329,26 @@ func (b *body) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, err
+}
+
+// maxTrailer bounds the trailer fields after a chunked body.
+const maxTrailer = 64 << 10
+
+// skipTrailer reads the trailer section of a chunked body up to its blank line.
+func (b *body) skipTrailer() error {
+	c := b.c
+	c.r.limited, c.r.remain = true, maxTrailer+c.br.Buffered()
+	defer func() { c.r.limited = false }()
+	tp := textproto.NewReader(c.br)
+	for {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return fmt.Errorf("h1server: reading a chunked body's trailer: %w", err)
+		}
+		if line == "" {
+			return nil
+		}
+	}
 }
 
 // done reports whether the body was read to its end.

@@ -147,9 +147,34 @@ func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 
 func TestChunkedRequestBody(t *testing.T) {
 	addr, _ := serve(t, &h1server.Server{Handler: echo()}, nil)
-	out := raw(t, addr, "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 2*time.Second)
-	if !strings.Contains(out, "200 OK") || !strings.HasSuffix(out, "POST /c -1 abcde") {
-		t.Fatalf("chunked body:\n%s", out)
+	// Kept alive after each body, with and without trailer fields, and an unread one dropped.
+	out := raw(t, addr, "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"+
+		"POST /t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n"+
+		"GET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 2*time.Second)
+	if strings.Count(out, "HTTP/1.1 200 OK") != 3 || !strings.Contains(out, "POST /c -1 abcde") || !strings.Contains(out, "POST /t -1 x") ||
+		!strings.HasSuffix(out, "GET /last 0 ") {
+		t.Fatalf("chunked bodies on one connection:\n%s", out)
+	}
+	// The standard library's client sends a body of unknown length chunked.
+	pr, pw := io.Pipe()
+	go func() { io.WriteString(pw, "streamed "); io.WriteString(pw, "body"); pw.Close() }()
+	resp, err := http.Post("http://"+addr+"/p", "text/plain", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "POST /p -1 streamed body" {
+		t.Fatalf("a chunked body from net/http's client: %q", b)
+	}
+}
+
+func TestUnreadChunkedBodyKeepsTheConnection(t *testing.T) {
+	ignore := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ignored "+r.URL.Path) })
+	addr, _ := serve(t, &h1server.Server{Handler: ignore}, nil)
+	out := raw(t, addr, "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 2*time.Second)
+	if strings.Count(out, "200 OK") != 2 || !strings.HasSuffix(out, "ignored /b") {
+		t.Fatalf("after an unread chunked body:\n%s", out)
 	}
 }
 
