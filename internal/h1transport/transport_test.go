@@ -32,6 +32,23 @@ func server(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) 
 	return srv, &conns
 }
 
+// pausedStream answers /stream with one event, then holds the stream until its client leaves or
+// release is closed; anything else with "ok".
+func pausedStream(release <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			io.WriteString(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}
+}
+
 // rawServer accepts connections and hands each to handle (with its number, from 0) in its own
 // goroutine, for answers net/http's server would not give.
 func rawServer(t *testing.T, handle func(n int, c net.Conn)) (addr string, conns *atomic.Int32) {
@@ -432,18 +449,7 @@ func TestCancelWhileAwaitingHeaders(t *testing.T) {
 func TestCancelWhileReadingBody(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv, conns := server(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/stream" {
-			io.WriteString(w, "data: first\n\n")
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		io.WriteString(w, "ok")
-	})
+	srv, conns := server(t, pausedStream(release))
 	tr := newTransport(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/stream", nil)
@@ -489,18 +495,7 @@ func TestCancelWhileReadingBody(t *testing.T) {
 func TestCloseInterruptsBlockedRead(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv, conns := server(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/stream" {
-			io.WriteString(w, "data: first\n\n")
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		io.WriteString(w, "ok")
-	})
+	srv, conns := server(t, pausedStream(release))
 	tr := newTransport(t)
 	req, _ := http.NewRequest("GET", srv.URL+"/stream", nil)
 	resp, err := tr.RoundTrip(req)
