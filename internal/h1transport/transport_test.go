@@ -32,20 +32,23 @@ func server(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) 
 	return srv, &conns
 }
 
-// pausedStream answers /stream with one event, then holds the stream until its client leaves or
-// release is closed; anything else with "ok".
-func pausedStream(release <-chan struct{}) http.HandlerFunc {
+// held answers /stream with one event and /slow with nothing, then holds either until its client
+// leaves or release is closed; anything else with "ok".
+func held(release <-chan struct{}) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/stream" {
+		switch r.URL.Path {
+		case "/stream":
 			io.WriteString(w, "data: first\n\n")
 			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
+		case "/slow":
+		default:
+			io.WriteString(w, "ok")
 			return
 		}
-		io.WriteString(w, "ok")
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
 	}
 }
 
@@ -403,16 +406,7 @@ func TestRequestWriting(t *testing.T) {
 func TestCancelWhileAwaitingHeaders(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv, conns := server(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		io.WriteString(w, "ok")
-	})
+	srv, conns := server(t, held(release))
 	tr := newTransport(t)
 	mustGet(t, tr, srv.URL) // a pooled connection, which the slow request reuses
 	ctx, cancel := context.WithCancel(context.Background())
@@ -449,7 +443,7 @@ func TestCancelWhileAwaitingHeaders(t *testing.T) {
 func TestCancelWhileReadingBody(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv, conns := server(t, pausedStream(release))
+	srv, conns := server(t, held(release))
 	tr := newTransport(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/stream", nil)
@@ -495,7 +489,7 @@ func TestCancelWhileReadingBody(t *testing.T) {
 func TestCloseInterruptsBlockedRead(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv, conns := server(t, pausedStream(release))
+	srv, conns := server(t, held(release))
 	tr := newTransport(t)
 	req, _ := http.NewRequest("GET", srv.URL+"/stream", nil)
 	resp, err := tr.RoundTrip(req)
@@ -517,16 +511,7 @@ func TestCloseInterruptsBlockedRead(t *testing.T) {
 func TestResponseHeaderTimeout(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv, _ := server(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		io.WriteString(w, "ok")
-	})
+	srv, _ := server(t, held(release))
 	tr := &Transport{ResponseHeaderTimeout: 100 * time.Millisecond}
 	defer tr.CloseIdleConnections()
 	start := time.Now()
