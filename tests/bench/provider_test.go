@@ -1,6 +1,7 @@
 // Package bench compares, in one run and against one fast fake backend on loopback, the backend
 // reached directly, nginx with TLS 1.3 in front of it, a bare Go TLS 1.3 reverse proxy in front of
-// it (tools/gotlsproxy: the standard library's floor, no payment), and the provider daemon in front
+// it (tools/gotlsproxy: the standard library's floor, no payment), the same proxy without net/http
+// (gotlsproxy --lean: Go's floor with a hand-written HTTP/1.1), and the provider daemon in front
 // of it serving paid requests (RA-TLS, request authorization, voucher, admission, metering, receipt,
 // Pebble sync). tools/bench/provider.sh runs it and writes docs/BENCHMARKS.md's provider section.
 //
@@ -623,6 +624,8 @@ func TestProviderBenchmark(t *testing.T) {
 	nginx, nginxPid := startNginx(t, b.backend)
 	goProxy, goProxyPid := startProcess(t, regexp.MustCompile(`^listening on https://(\S+)$`), os.Stderr, nil,
 		filepath.Join(dir, "gotlsproxy"), "--backend", "http://"+b.backend)
+	leanProxy, leanProxyPid := startProcess(t, regexp.MustCompile(`^listening on https://(\S+)$`), os.Stderr, nil,
+		filepath.Join(dir, "gotlsproxy"), "--lean", "--backend", "http://"+b.backend)
 
 	// The chain: prices of 0.001 TON per 1M tokens, so the deposits last the whole run.
 	prices := payment.Prices{Prompt: big.NewInt(1_000_000), Completion: big.NewInt(1_000_000)}
@@ -636,10 +639,12 @@ func TestProviderBenchmark(t *testing.T) {
 		client: httpClient(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
 	viaGo := &target{name: "Go TLS 1.3 reverse proxy, no payment (reference)", pid: goProxyPid, url: "https://" + goProxy + "/v1", model: "fake-model",
 		client: httpClient(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
+	viaLean := &target{name: "Go TLS 1.3 proxy without net/http, no payment (reference)", pid: leanProxyPid, url: "https://" + leanProxy + "/v1",
+		model: "fake-model", client: httpClient(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
 	viaProvider := b.startProvider("provider, paid (RA-TLS)", "new", filepath.Join(dir, "cocoon-provider"))
 	// firstProvider is the index of the first provider among the targets (the ones with goals).
-	const firstProvider = 3
-	tgs := []*target{direct, viaNginx, viaGo, viaProvider}
+	const firstProvider = 4
+	tgs := []*target{direct, viaNginx, viaGo, viaLean, viaProvider}
 	if baseRef != "" {
 		tgs = append(tgs, b.startProvider(fmt.Sprintf("provider before (%s)", baseRev), "base", filepath.Join(dir, "cocoon-provider-base")))
 	}
@@ -710,7 +715,7 @@ func TestProviderBenchmark(t *testing.T) {
 	out.WriteString("\n")
 	for _, r := range rows[2:] {
 		goal := ""
-		if r.name != viaGo.name {
+		if r.name != viaGo.name && r.name != viaLean.name {
 			goal = " (goal ≤ 2)"
 		}
 		fmt.Fprintf(&out, "%s: added p50 / nginx-TLS's **%.2f×**%s, added TTFT / nginx-TLS's %.2f×, throughput / nginx-TLS's **%.2f**%s.\n",

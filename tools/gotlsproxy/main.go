@@ -3,7 +3,8 @@
 // keep-alive pool), with no payment, no metering and no store. It serves a self-signed certificate
 // for a fresh key of the provider's kind (Ed25519), forwards everything to --backend, flushes
 // streamed answers at once, and prints "listening on https://ADDR" once it serves. GOGC is 400
-// unless the environment sets it, as cocoon-provider run does.
+// unless the environment sets it, as cocoon-provider run does. With --lean it does the same without
+// net/http (lean.go).
 package main
 
 import (
@@ -29,14 +30,15 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "host:port to serve on")
 	backend := flag.String("backend", "", "the backend's base URL (http://host:port)")
+	lean := flag.Bool("lean", false, "proxy without net/http: one goroutine a connection, hand-written HTTP/1.1")
 	flag.Parse()
-	if err := run(*listen, *backend); err != nil {
+	if err := run(*listen, *backend, *lean); err != nil {
 		fmt.Fprintln(os.Stderr, "gotlsproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, backend string) error {
+func run(listen, backend string, lean bool) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
@@ -69,6 +71,9 @@ func run(listen, backend string) error {
 		return err
 	}
 	fmt.Printf("listening on https://%s\n", ln.Addr())
+	if lean {
+		return serveLean(ln, &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}, target.Host)
+	}
 	// HTTP/1.1 only, as the provider's RA-TLS listener and the benchmark's nginx.
 	srv := &http.Server{Handler: buffered, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}}
