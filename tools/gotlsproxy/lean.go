@@ -76,22 +76,17 @@ func leanConn(c *tls.Conn, pool *backendPool) {
 		}
 		req = append(req, line...)
 		length := 0
-		for {
-			h, err := br.ReadSlice('\n')
-			if err != nil {
-				return
-			}
-			if len(h) <= 2 {
-				break
-			}
-			k, v, _ := bytes.Cut(h, []byte{':'})
+		err = headerLines(br, func(name, value, line []byte) {
 			switch {
-			case bytes.EqualFold(k, []byte("content-length")):
-				length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-			case bytes.EqualFold(k, []byte("connection")):
-				continue // hop by hop
+			case bytes.EqualFold(name, []byte("content-length")):
+				length, _ = strconv.Atoi(string(value))
+			case bytes.EqualFold(name, []byte("connection")):
+				return // hop by hop
 			}
-			req = append(req, h...)
+			req = append(req, line...)
+		})
+		if err != nil {
+			return
 		}
 		req = append(req, "\r\n"...)
 		n := len(req)
@@ -118,26 +113,38 @@ func leanConn(c *tls.Conn, pool *backendPool) {
 	}
 }
 
-// relayAnswer copies one answer from r to w, flushing each chunk of a chunked body.
-func relayAnswer(r *bufio.Reader, w *bufio.Writer) error {
-	length, chunked := -1, false
+// headerLines reads header lines up to the blank line that ends them, calling each with a line's
+// name, trimmed value and whole text (CRLF included).
+func headerLines(r *bufio.Reader, each func(name, value, line []byte)) error {
 	for {
-		h, err := r.ReadSlice('\n')
+		line, err := r.ReadSlice('\n')
 		if err != nil {
 			return err
 		}
-		w.Write(h)
-		if len(h) <= 2 {
-			break
+		if len(line) <= 2 {
+			return nil
 		}
-		k, v, _ := bytes.Cut(h, []byte{':'})
-		switch {
-		case bytes.EqualFold(k, []byte("content-length")):
-			length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-		case bytes.EqualFold(k, []byte("transfer-encoding")):
-			chunked = bytes.Contains(bytes.ToLower(v), []byte("chunked"))
-		}
+		name, value, _ := bytes.Cut(line, []byte{':'})
+		each(name, bytes.TrimSpace(value), line)
 	}
+}
+
+// relayAnswer copies one answer from r to w, flushing each chunk of a chunked body.
+func relayAnswer(r *bufio.Reader, w *bufio.Writer) error {
+	length, chunked := -1, false
+	err := headerLines(r, func(name, value, line []byte) {
+		w.Write(line)
+		switch {
+		case bytes.EqualFold(name, []byte("content-length")):
+			length, _ = strconv.Atoi(string(value))
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
+			chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteString("\r\n")
 	if !chunked {
 		if length < 0 {
 			return errors.New("an answer with neither Content-Length nor chunks")
