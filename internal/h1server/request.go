@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cocoon-go/cocoon/internal/httpwire"
 )
 
 // maxDiscard is the most of a request body the handler left unread that is read and dropped to
@@ -34,7 +36,6 @@ func (c *conn) serveOne() bool {
 		if _, err := c.br.Peek(1); err != nil {
 			return false
 		}
-		c.idle.Store(false)
 		now = time.Now()
 	}
 	c.idle.Store(false)
@@ -54,12 +55,9 @@ func (c *conn) serveOne() bool {
 	defer cancel()
 	req = req.WithContext(ctx)
 	w := &response{c: c, req: req, header: http.Header{}, cancel: cancel, keepAlive: !req.Close && !s.closing.Load()}
-	if b, ok := req.Body.(*body); ok {
-		b.w = w
-	}
 	watch := &watch{c: c, cancel: cancel}
 	if b, ok := req.Body.(*body); ok {
-		b.watch = watch
+		b.w, b.watch = w, watch // the watch starts when the body ends
 	} else {
 		watch.arm()
 	}
@@ -129,7 +127,7 @@ func (c *conn) readRequest() (*http.Request, *headerError) {
 	if !ok1 || !ok2 || method == "" || uri == "" {
 		return nil, badRequest("malformed request line %q", truncate(line))
 	}
-	if !validMethod(method) {
+	if !httpwire.IsToken(method) {
 		return nil, badRequest("invalid method %q", truncate(method))
 	}
 	major, minor, ok := http.ParseHTTPVersion(proto)
@@ -246,23 +244,11 @@ func wantsClose(req *http.Request) bool {
 		return true
 	}
 	for _, v := range req.Header["Connection"] {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), "close") {
-				return true
-			}
+		if httpwire.ListHasToken(v, "close") {
+			return true
 		}
 	}
 	return false
-}
-
-func validMethod(m string) bool {
-	for i := 0; i < len(m); i++ {
-		ch := m[i]
-		if ch <= ' ' || ch >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, ch) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func truncate(s string) string {
@@ -318,7 +304,8 @@ func (b *body) Read(p []byte) (int, error) {
 	} else if errors.Is(err, io.EOF) {
 		// The last chunk is followed by trailer fields (dropped) and a blank line, which must be
 		// read too, or the next request on the connection would start with them.
-		if terr := b.skipTrailer(); terr != nil {
+		if terr := httpwire.SkipTrailer(b.c.br, maxTrailer); terr != nil {
+			terr = fmt.Errorf("h1server: reading a chunked body's trailer: %w", terr)
 			b.err = terr
 			return n, terr
 		}
@@ -333,23 +320,6 @@ func (b *body) Read(p []byte) (int, error) {
 
 // maxTrailer bounds the trailer fields after a chunked body.
 const maxTrailer = 64 << 10
-
-// skipTrailer reads the trailer section of a chunked body up to its blank line.
-func (b *body) skipTrailer() error {
-	c := b.c
-	c.r.limited, c.r.remain = true, maxTrailer+c.br.Buffered()
-	defer func() { c.r.limited = false }()
-	tp := textproto.NewReader(c.br)
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return fmt.Errorf("h1server: reading a chunked body's trailer: %w", err)
-		}
-		if line == "" {
-			return nil
-		}
-	}
-}
 
 // done reports whether the body was read to its end.
 func (b *body) done() bool { return b.eof }

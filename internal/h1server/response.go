@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cocoon-go/cocoon/internal/httpwire"
 )
 
 // holdLimit is how much of an answer is held before its headers are sent: an answer that ends
@@ -183,7 +185,7 @@ func (w *response) writeHead(code int) {
 	bw.WriteString(http.StatusText(code))
 	bw.WriteString("\r\n")
 	for k, vs := range w.header {
-		if !validFieldName(k) {
+		if !httpwire.IsToken(k) { // as net/http, which drops such fields
 			continue
 		}
 		for _, v := range vs {
@@ -240,19 +242,6 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= ' ' || c >= 0x7f || c == ':' {
-			return false
-		}
-	}
-	return true
-}
-
 var dateCache struct {
 	sync.Mutex
 	sec int64
@@ -276,8 +265,10 @@ func httpDate() string {
 type watch struct {
 	c      *conn
 	cancel context.CancelFunc
-	timer  *time.Timer
+	timer  *time.Timer // set by arm; arm and stop run on the connection's goroutine
 
+	// mu orders run (the timer's goroutine) with stop. stopped is written only by stop, so arm
+	// reads it without mu.
 	mu      sync.Mutex
 	started bool
 	stopped bool
@@ -287,8 +278,8 @@ type watch struct {
 
 // arm starts the watch's clock; the body calls it at its end, serveOne for a request without one.
 func (wt *watch) arm() {
-	if wt == nil || wt.timer != nil {
-		return
+	if wt == nil || wt.timer != nil || wt.stopped {
+		return // stopped: the server reads the rest of the body after the handler
 	}
 	c := wt.c
 	if c.br.Buffered() > 0 || len(c.r.pending) > 0 {

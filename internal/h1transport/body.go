@@ -1,8 +1,6 @@
 package h1transport
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cocoon-go/cocoon/internal/httpwire"
 )
 
 type bodyKind uint8
@@ -87,7 +87,7 @@ func (b *body) Read(p []byte) (int, error) {
 	case bodyChunked:
 		n, err = b.chunks.Read(p)
 		if err == io.EOF {
-			if terr := skipTrailer(br); terr != nil {
+			if terr := httpwire.SkipTrailer(br, maxTrailer); terr != nil {
 				err = terr
 			}
 		}
@@ -121,27 +121,6 @@ func (b *body) readError(err error) error {
 		return fmt.Errorf("h1transport: reading response body from %s: %w", c.addr, err)
 	}
 	return fmt.Errorf("%w from %s: %v", ErrMalformedResponse, c.addr, err)
-}
-
-// skipTrailer reads a chunked body's trailer section up to its empty line.
-func skipTrailer(br *bufio.Reader) error {
-	read := 0
-	for {
-		line, err := br.ReadSlice('\n')
-		read += len(line)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		if read > maxTrailer {
-			return errors.New("chunked body's trailer exceeds 64 KiB")
-		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			return nil
-		}
-	}
 }
 
 // Close closes the body. Before its end this closes the connection, unless what is left may be
@@ -203,7 +182,7 @@ func (b *body) finishLater() {
 		ok := n == left // Content-Length
 		if chunked {
 			// The chunked decoder ends with io.EOF only at the last chunk.
-			ok = err == io.EOF && skipTrailer(c.br) == nil
+			ok = err == io.EOF && httpwire.SkipTrailer(c.br, maxTrailer) == nil
 		}
 		if ok && c.br.Buffered() == 0 && c.nc.SetReadDeadline(time.Time{}) == nil {
 			c.t.putIdle(c)

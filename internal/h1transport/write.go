@@ -6,7 +6,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
+
+	"github.com/cocoon-go/cocoon/internal/httpwire"
 )
 
 // writeRequest writes req's request line and headers, then body, and closes body. closeIt is set
@@ -19,7 +20,7 @@ func (c *conn) writeRequest(req *http.Request, body io.ReadCloser) (closeIt, con
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !isToken(method) {
+	if !httpwire.IsToken(method) {
 		return false, false, fmt.Errorf("%w: invalid method %q", ErrMalformedRequest, method)
 	}
 	uri := req.URL.RequestURI()
@@ -68,10 +69,10 @@ func (c *conn) writeRequest(req *http.Request, body io.ReadCloser) (closeIt, con
 			continue // written above, or unsupported
 		case "Connection":
 			for _, v := range vs {
-				closeIt = closeIt || hasToken(v, "close")
+				closeIt = closeIt || httpwire.ListHasToken(v, "close")
 			}
 		}
-		if !isToken(k) {
+		if !httpwire.IsToken(k) {
 			return false, false, fmt.Errorf("%w: invalid header name %q", ErrMalformedRequest, k)
 		}
 		for _, v := range vs {
@@ -204,32 +205,6 @@ func (t *Transport) putWriter(bw *bufio.Writer) {
 	t.wbufs.Put(bw)
 }
 
-// tokenChars are the characters of an HTTP token (RFC 9110 section 5.6.2).
-var tokenChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !tokenChars[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
 // validHeaderValue refuses control characters other than horizontal tab (CR and LF above all).
 func validHeaderValue(v string) bool {
 	for i := 0; i < len(v); i++ {
@@ -243,16 +218,6 @@ func validHeaderValue(v string) bool {
 func hasCTLOrSpace(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if b := s[i]; b <= ' ' || b == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
-// hasToken reports whether the comma-separated header value v lists token (case-insensitively).
-func hasToken(v, token string) bool {
-	for part := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
 			return true
 		}
 	}
