@@ -174,7 +174,8 @@ func (p *Provider) initBackend(ctx context.Context) (service.StopFunc, error) {
 		if bc.APIKeyEnv != "" {
 			key = os.Getenv(bc.APIKeyEnv)
 		}
-		b, err := upstream.New(upstream.Config{BaseURL: bc.URL, APIKey: key, Models: names, NoContinuousUsage: bc.NoContinuousUsage})
+		b, err := upstream.New(upstream.Config{BaseURL: bc.URL, APIKey: key, Models: names, NoContinuousUsage: bc.NoContinuousUsage,
+			Poll: p.poll})
 		if err != nil {
 			return nil, err
 		}

@@ -45,6 +45,7 @@ import (
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/inference/httpapi"
 	"github.com/cocoon-go/cocoon/internal/buildinfo"
+	"github.com/cocoon-go/cocoon/internal/busypoll"
 	"github.com/cocoon-go/cocoon/internal/h1server"
 	"github.com/cocoon-go/cocoon/keys"
 	"github.com/cocoon-go/cocoon/payment"
@@ -84,6 +85,9 @@ type Provider struct {
 	issuer  *attest.Issuer
 	api     *httpapi.Handler
 	apiAddr string
+	// poll is the busy-polling gate of the API's sockets and the upstream's (Config.BusyPoll): it
+	// counts the requests in progress.
+	poll *busypoll.Gate
 
 	inflight atomic.Int64
 	// claimMu serializes claims (one wallet, one sender).
@@ -105,7 +109,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Provid
 	if m == nil {
 		m = NoopMetrics{}
 	}
-	p := &Provider{Lifecycle: service.NewLifecycle(log), cfg: cfg, log: log, m: m, clock: cfg.Clock, models: map[string]*servedModel{}}
+	p := &Provider{Lifecycle: service.NewLifecycle(log), cfg: cfg, log: log, m: m, clock: cfg.Clock, models: map[string]*servedModel{},
+		poll: &busypoll.Gate{Window: time.Duration(cfg.BusyPoll)}}
 	if p.clock == nil {
 		p.clock = clock.System
 	}
@@ -299,10 +304,10 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 	}
 	p.apiAddr = ln.Addr().String()
 	// Our own HTTP/1.1 server, not net/http's: it costs the paid path far less (docs/DECISIONS.md).
-	srv := &h1server.Server{Handler: withRequestID(mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, Log: p.log}
+	srv := &h1server.Server{Handler: p.counted(withRequestID(mux)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, Log: p.log}
 	done := make(chan error, 1)
 	go func() {
-		err := srv.Serve(tls.NewListener(ln, p.issuer.TLSConfig()))
+		err := srv.Serve(tls.NewListener(p.poll.Listener(ln), p.issuer.TLSConfig()))
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -331,6 +336,16 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 
 // withRequestID gives every answer an X-Request-Id (req_ and 32 hex digits), as OpenAI's do (the
 // SDKs surface it); the OpenAI handler sets its own on the answers it writes.
+// counted counts each request in progress for the busy-polling gate: sockets are polled only
+// while the daemon is otherwise idle.
+func (p *Provider) counted(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.poll.Begin()
+		defer p.poll.End()
+		h.ServeHTTP(w, r)
+	})
+}
+
 func withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var id [16]byte

@@ -49,13 +49,17 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		want       []string
 	}{
 		{"unknown field", `{"registry":"x","setlement":{}}`, nil, nil, []string{"setlement", "is not a field"}},
-		{"wrong type", `{"listen":8443}`, nil, nil, []string{"listen", "wrong type"}},
+		{"wrong type", `{"listen":8443}`, nil, nil, []string{"cocoon-provider: listen in ", "wrong type"}},
 		{"bad values", `{"network":"devnet","registry":"nope","owner":"","wallet_key_file":"w.key","tee":"sgx",
 			"backend":{"kind":"upstream","url":"ftp://x"},"models":[{"name":"m"},{"name":"m","prompt_price_ton":"-1"}],
 			"settlement":{"threshold_ton":"0","interval":"30s","max_age":"1h"}}`, nil, nil,
 			[]string{"registry is not a TON address", "owner is required", "tee (--tee) must be auto, tdx, snp or sim", "backend.url",
 				"models[0].context_length is required", `models[1].name "m" is listed twice`, "models[1].prompt_price_ton",
 				"settlement.threshold_ton must be a positive amount"}},
+		{"busy poll too long", `{"busy_poll":"1s"}`, nil, nil, []string{"busy_poll must be between 0 (off) and 10ms"}},
+		{"busy poll negative", `{"busy_poll":"-1ms"}`, nil, nil, []string{"busy_poll must be between 0 (off) and 10ms"}},
+		{"busy poll not a duration", `{"busy_poll":"fast"}`, nil, nil, []string{"cocoon-provider: busy_poll in ", `must be a duration such as "30s" or "200µs", not "fast"`}},
+		{"duration of the wrong type", `{"settlement":{"interval":30}}`, nil, nil, []string{"cocoon-provider: settlement.interval in ", `must be a duration such as "30s" or "200µs", not 30`}},
 		{"sim image", `{"tee":"sim","sim_image":"abcd"}`, nil, nil, []string{"sim_image must be 48 bytes in hex"}},
 		{"sim image without sim", `{"tee":"tdx","sim_image":"abcd"}`, nil, nil, []string{"sim_image is the simulated TEE's image: set it only with tee sim"}},
 		{"flag overrides the file", `{"listen":":8443"}`, []string{"--listen", "nonsense"}, nil, []string{"listen (--listen) must be host:port"}},

@@ -48,6 +48,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/cocoon-go/cocoon/internal/busypoll"
 )
 
 // Defaults of the Transport's zero-valued fields.
@@ -102,6 +104,9 @@ type Transport struct {
 	// MaxIdlePerHost bounds the idle connections kept per host:port; 0 means 256. When the pool is
 	// full the oldest idle connection is closed.
 	MaxIdlePerHost int
+	// Poll, when set, polls for a response's first bytes (busypoll) while the request awaiting
+	// them is the only one in progress under the gate; nil parks at once.
+	Poll *busypoll.Gate
 
 	dialer net.Dialer // zero value; Timeout is passed per dial
 
@@ -350,6 +355,13 @@ func (r connReader) Read(p []byte) (int, error) {
 		}
 		if int64(len(p)) > left {
 			p = p[:left]
+		}
+	}
+	if c.nread == 0 {
+		// The wait for the answer's head: polled while nothing else is in progress.
+		if n, ok := c.t.Poll.Read(c.nc, p, 1); ok {
+			c.nread += int64(n)
+			return n, nil
 		}
 	}
 	n, err := c.nc.Read(p)

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cocoon-go/cocoon/internal/busypoll"
 )
 
 // server starts a real net/http server and counts the connections it accepted.
@@ -89,8 +91,10 @@ func readRequest(br *bufio.Reader) (*http.Request, []byte, error) {
 	return req, body, err
 }
 
+// newTransport polls for answers' heads (a short window, so most waits also park afterwards): the
+// tests that build a Transport themselves cover it without polling.
 func newTransport(t *testing.T) *Transport {
-	tr := &Transport{}
+	tr := &Transport{Poll: &busypoll.Gate{Window: 2 * time.Millisecond}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
 }

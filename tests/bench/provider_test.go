@@ -27,6 +27,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -495,7 +496,10 @@ type bench struct {
 
 // startProvider runs the cocoon-provider binary bin as a process serving paid requests in front of
 // the fake backend, with channels of its own (seeded by label), and returns it as a target.
-func (b *bench) startProvider(name, label, bin string) *target {
+// startProvider starts bin with the benchmark's configuration; srcDir, when set, is the source it was
+// built from: config fields its provider/config.go does not name are left out (an older baseline
+// refuses fields it does not know).
+func (b *bench) startProvider(name, label, bin, srcDir string) *target {
 	t := b.t
 	dir := t.TempDir()
 	cfg := b.n.Config(filepath.Join(dir, "data"))
@@ -509,6 +513,9 @@ func (b *bench) startProvider(name, label, bin string) *target {
 	cfgPath := filepath.Join(dir, "provider.json")
 	if err := provider.WriteConfig(cfgPath, cfg); err != nil {
 		t.Fatal(err)
+	}
+	if srcDir != "" {
+		keepKnownFields(t, cfgPath, filepath.Join(srcDir, "provider", "config.go"))
 	}
 	var env []string
 	tg := &target{name: name, model: models.DefaultModelName}
@@ -545,6 +552,36 @@ func (b *bench) startProvider(name, label, bin string) *target {
 		}
 	}
 	return tg
+}
+
+// keepKnownFields drops the top-level fields of the config file at path that the config source at
+// src does not declare.
+func keepKnownFields(t *testing.T, path, src string) {
+	t.Helper()
+	code, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for k := range fields {
+		if !bytes.Contains(code, []byte(`json:"`+k)) {
+			delete(fields, k)
+		}
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // profile loads tg at concurrency conc for profileFor while its CPU, block and mutex profiles are
@@ -609,10 +646,10 @@ func TestProviderBenchmark(t *testing.T) {
 	goBuild(t, root, "./cmd/cocoon-provider", filepath.Join(dir, "cocoon-provider"), tags...)
 	goBuild(t, root, "./tools/fakeupstream", filepath.Join(dir, "fakeupstream"))
 	goBuild(t, root, "./tools/gotlsproxy", filepath.Join(dir, "gotlsproxy"))
-	baseRef, baseRev := os.Getenv("COCOON_BENCH_BASELINE"), ""
+	baseRef, baseRev, baseSrc := os.Getenv("COCOON_BENCH_BASELINE"), "", ""
 	if baseRef != "" {
-		var src string
-		src, baseRev = checkout(t, root, baseRef)
+		baseSrc, baseRev = checkout(t, root, baseRef)
+		src := baseSrc
 		if tags != nil {
 			// The profiling hook may be newer than the baseline: add it.
 			hook, _ := os.ReadFile(filepath.Join(root, "provider", "pprof_debug.go"))
@@ -641,12 +678,12 @@ func TestProviderBenchmark(t *testing.T) {
 		client: httpClient(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
 	viaLean := &target{name: "Go TLS 1.3 proxy without net/http, no payment (reference)", pid: leanProxyPid, url: "https://" + leanProxy + "/v1",
 		model: "fake-model", client: httpClient(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
-	viaProvider := b.startProvider("provider, paid (RA-TLS)", "new", filepath.Join(dir, "cocoon-provider"))
+	viaProvider := b.startProvider("provider, paid (RA-TLS)", "new", filepath.Join(dir, "cocoon-provider"), "")
 	// firstProvider is the index of the first provider among the targets (the ones with goals).
 	const firstProvider = 4
 	tgs := []*target{direct, viaNginx, viaGo, viaLean, viaProvider}
 	if baseRef != "" {
-		tgs = append(tgs, b.startProvider(fmt.Sprintf("provider before (%s)", baseRev), "base", filepath.Join(dir, "cocoon-provider-base")))
+		tgs = append(tgs, b.startProvider(fmt.Sprintf("provider before (%s)", baseRev), "base", filepath.Join(dir, "cocoon-provider-base"), baseSrc))
 	}
 
 	// The durability floor on this disk, in the same run (fsync_test.go).

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
+	"github.com/cocoon-go/cocoon/internal/busypoll"
 	"github.com/cocoon-go/cocoon/internal/h1transport"
 	"github.com/cocoon-go/cocoon/openai"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	// server that refuses the field). By default it is asked for; vLLM and SGLang then report the
 	// usage so far with every chunk, and servers that do not know it ignore it.
 	NoContinuousUsage bool
+	// Poll, for an http:// upstream, polls for each answer's head (internal/busypoll) while the
+	// request awaiting it is the only one in progress under the gate; nil parks at once.
+	Poll *busypoll.Gate
 	// Client overrides the pooled HTTP client (tests). By default an http:// upstream is reached
 	// through internal/h1transport, an https:// one through net/http's Transport.
 	Client *http.Client
@@ -122,7 +126,7 @@ func New(cfg Config) (*Backend, error) {
 			// I/O in the request's goroutine (docs/DECISIONS.md, "The upstream hop uses a
 			// hand-rolled HTTP/1.1 transport"). Its idle timeout (4 s) stays below uvicorn's
 			// keep-alive timeout (5 s), the server of vLLM and SGLang.
-			client = &http.Client{Transport: &h1transport.Transport{ResponseHeaderTimeout: ht}}
+			client = &http.Client{Transport: &h1transport.Transport{ResponseHeaderTimeout: ht, Poll: cfg.Poll}}
 		} else {
 			client = &http.Client{Transport: &http.Transport{
 				Proxy:                 nil, // the upstream is local to the VM; never route it via a proxy
