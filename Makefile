@@ -43,7 +43,7 @@ go-test:
 
 # The daemons and what they share run many goroutines against one devnet, store and chain client:
 # their tests run again under the race detector (the devnet's own test of concurrent VM runs too).
-RACE_PACKAGES := ./chain/txmgr ./service/... ./internal/journal ./internal/h1server ./internal/h1transport ./payment ./provider/... ./client/... ./oracle/... ./indexer/...
+RACE_PACKAGES := ./chain/txmgr ./service/... ./internal/journal ./internal/h1server ./internal/h1transport ./internal/busypoll ./payment ./provider/... ./client/... ./oracle/... ./indexer/...
 go-test-race:
 	$(GO) test -race -count=1 -run 'TestConcurrent' ./chain/devnet
 	$(GO) test -race -count=1 $(RACE_PACKAGES)
