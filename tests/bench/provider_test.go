@@ -15,7 +15,7 @@
 //	COCOON_BENCH_BASELINE=REF      also build cocoon-provider from git REF and measure it beside the
 //	                               working tree's, as a second provider row (before/after in one run)
 //	COCOON_BENCH_PPROF=DIR         build the providers with -tags cocoon_pprof and, after the
-//	                               measurements, write CPU, block and mutex profiles of each at
+//	                               measurements, write CPU, block, mutex and allocation profiles of each at
 //	                               concurrency 1 and 64 into DIR
 package bench
 
@@ -585,14 +585,14 @@ func keepKnownFields(t *testing.T, path, src string) {
 }
 
 // profile loads tg at concurrency conc for profileFor while its CPU, block and mutex profiles are
-// taken, and writes them to dir as <kind>-<label>-c<conc>.pprof.
+// taken (and the allocations meanwhile), and writes them to dir as <kind>-<label>-c<conc>.pprof.
 func profile(t *testing.T, tg *target, label, dir string, conc int) {
 	if tg.presign != nil {
 		tg.presign(body(tg.model, false), int(15_000*profileFor/time.Second)/channels)
 	}
 	secs := int(profileFor / time.Second)
 	var wg sync.WaitGroup
-	for _, kind := range []string{"profile", "block", "mutex"} {
+	for _, kind := range []string{"profile", "block", "mutex", "allocs"} {
 		wg.Go(func() {
 			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", tg.pprof, kind, secs))
 			if err != nil {
