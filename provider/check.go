@@ -175,7 +175,7 @@ func (p *Provider) initBackend(ctx context.Context) (service.StopFunc, error) {
 			key = os.Getenv(bc.APIKeyEnv)
 		}
 		b, err := upstream.New(upstream.Config{BaseURL: bc.URL, APIKey: key, Models: names, NoContinuousUsage: bc.NoContinuousUsage,
-			Poll: p.poll})
+			Poll: p.poll.Poller(1)}) // while the answer's request is the only one in progress
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,6 @@ package busypoll
 
 import (
 	"net"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,7 +19,8 @@ import (
 // Gate decides when reads poll. A nil *Gate, or one with a zero Window, never polls.
 //
 // Invariants: at most one read polls at a time (polling); a read polls only while no more than
-// its allowance of requests are in progress (Begin/End), and stops polling as soon as more are.
+// its Poller's allowance of requests are in progress (Begin/End), and stops polling as soon as
+// more are.
 type Gate struct {
 	// Window is how long one read polls before it parks.
 	Window time.Duration
@@ -55,15 +55,47 @@ func (g *Gate) InProgress() int {
 // as a poll).
 const checkEvery = 8
 
-// Read polls nc for bytes into p for up to the gate's window, while at most allowed requests are in
-// progress. It reports ok when it read n > 0 bytes; otherwise nothing was consumed and the caller
-// reads nc as usual (which parks, and reports an end of stream or an error the poll saw). nc must
-// be a socket (syscall.Conn): anything else is not polled.
+// maxSkip bounds how many waits a Poller leaves unpolled after polls that went unanswered.
+const maxSkip = 64
+
+// Poller is one kind of wait that polls through a gate while at most allowed requests are in
+// progress (0: the daemon is idle; 1: the request waiting is the only one). It remembers how its
+// last polls went: after n polls in a row whose window passed unanswered it leaves the next
+// 2^n−1 waits (at most maxSkip) unpolled, so a wait that is always long (a GPU generating) costs
+// about one window in maxSkip waits, not one each.
+type Poller struct {
+	g       *Gate
+	allowed int32
+	misses  atomic.Int32 // polls in a row whose window passed with nothing read
+	skip    atomic.Int32 // waits left to park at once
+}
+
+// Poller returns a poller of g for waits with at most allowed requests in progress; nil when g
+// never polls.
+func (g *Gate) Poller(allowed int) *Poller {
+	if g == nil || g.Window <= 0 {
+		return nil
+	}
+	return &Poller{g: g, allowed: int32(allowed)}
+}
+
+// Read polls nc for bytes into p for up to the gate's window. It reports ok when it read n > 0
+// bytes; otherwise nothing was consumed and the caller reads nc as usual (which parks, and reports
+// an end of stream or an error the poll saw). nc must be a socket (syscall.Conn): anything else is
+// not polled. A nil Poller never polls.
 //
 // While it polls, nc's deadlines are not looked at: a read past its deadline can return data up
 // to Window late, never block longer than Window more.
-func (g *Gate) Read(nc net.Conn, p []byte, allowed int) (n int, ok bool) {
-	if g == nil || g.Window <= 0 || len(p) == 0 || int(g.inProgress.Load()) > allowed {
+func (pl *Poller) Read(nc net.Conn, p []byte) (n int, ok bool) {
+	if pl == nil || !supported || len(p) == 0 {
+		return 0, false
+	}
+	if pl.skip.Load() > 0 {
+		pl.skip.Add(-1)
+		return 0, false
+	}
+	g := pl.g
+	if g.inProgress.Load() > pl.allowed {
 		return 0, false
 	}
 	sc, isSocket := nc.(syscall.Conn)
@@ -76,10 +108,11 @@ func (g *Gate) Read(nc net.Conn, p []byte, allowed int) (n int, ok bool) {
 		return 0, false
 	}
 	end := time.Now().Add(g.Window)
+	unanswered := false
 	// The callback runs with the descriptor held open; returning true ends RawConn.Read at once.
 	_ = rc.Read(func(fd uintptr) bool {
 		for i := 1; ; i++ {
-			m, err := syscall.Read(int(fd), p)
+			m, err := readFD(fd, p)
 			if m > 0 {
 				n, ok = m, true
 				return true
@@ -88,29 +121,39 @@ func (g *Gate) Read(nc net.Conn, p []byte, allowed int) (n int, ok bool) {
 			if err != syscall.EAGAIN && err != syscall.EINTR {
 				return true
 			}
-			if int(g.inProgress.Load()) > allowed || i%checkEvery == 0 && time.Now().After(end) {
+			if g.inProgress.Load() > pl.allowed {
 				return true
 			}
-			// Lets a goroutine that became runnable (a timer, another connection) run first.
-			runtime.Gosched()
+			if i%checkEvery == 0 && time.Now().After(end) {
+				unanswered = true
+				return true
+			}
+			yield()
 		}
 	})
+	switch {
+	case ok:
+		pl.misses.Store(0)
+	case unanswered:
+		pl.skip.Store(int32(min(1<<min(pl.misses.Add(1), 7), maxSkip+1) - 1))
+	}
 	return n, ok
 }
 
-// Listener wraps ln so that each accepted connection's reads poll through g with no request in
-// progress (a keep-alive client's next request, or a TLS handshake's next flight). Put it under
-// the TLS listener: polling works on the socket.
+// Listener wraps ln so that the accepted connections' reads poll, with one Poller for them all,
+// while no request is in progress (a keep-alive client's next request, or a TLS handshake's next
+// flight). Put it under the TLS listener: polling works on the socket.
 func (g *Gate) Listener(ln net.Listener) net.Listener {
-	if g == nil || g.Window <= 0 {
+	pl := g.Poller(0)
+	if pl == nil {
 		return ln
 	}
-	return &listener{Listener: ln, g: g}
+	return &listener{Listener: ln, pl: pl}
 }
 
 type listener struct {
 	net.Listener
-	g *Gate
+	pl *Poller
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -118,17 +161,17 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c, g: l.g}, nil
+	return &conn{Conn: c, pl: l.pl}, nil
 }
 
-// conn polls its reads while no request is in progress.
+// conn polls its reads through pl.
 type conn struct {
 	net.Conn
-	g *Gate
+	pl *Poller
 }
 
 func (c *conn) Read(p []byte) (int, error) {
-	if n, ok := c.g.Read(c.Conn, p, 0); ok {
+	if n, ok := c.pl.Read(c.Conn, p); ok {
 		return n, nil
 	}
 	return c.Conn.Read(p)

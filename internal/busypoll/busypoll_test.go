@@ -48,7 +48,7 @@ func TestReadGetsBytesArrivingWithinTheWindow(t *testing.T) {
 	}()
 	buf := make([]byte, 64)
 	start := time.Now()
-	n, ok := g.Read(s, buf, 0)
+	n, ok := g.Poller(0).Read(s, buf)
 	if !ok || string(buf[:n]) != "hello" {
 		t.Fatalf("Read = %d %v %q, want the 5 bytes written", n, ok, buf[:n])
 	}
@@ -64,7 +64,7 @@ func TestReadGivesUpAfterTheWindowAndConsumesNothing(t *testing.T) {
 	g := &Gate{Window: 3 * time.Millisecond}
 	s, c := pair(t)
 	start := time.Now()
-	if n, ok := g.Read(s, make([]byte, 64), 0); ok || n != 0 {
+	if n, ok := g.Poller(0).Read(s, make([]byte, 64)); ok || n != 0 {
 		t.Fatalf("Read = %d %v with nothing sent", n, ok)
 	}
 	if d := time.Since(start); d < g.Window || d > time.Second {
@@ -84,7 +84,7 @@ func TestReadDoesNotPollWhileOtherRequestsAreInProgress(t *testing.T) {
 	g.Begin()
 	g.Begin()
 	start := time.Now()
-	if _, ok := g.Read(s, make([]byte, 8), 1); ok {
+	if _, ok := g.Poller(1).Read(s, make([]byte, 8)); ok {
 		t.Fatal("polled with 2 requests in progress, 1 allowed")
 	}
 	if d := time.Since(start); d > time.Second {
@@ -102,7 +102,7 @@ func TestReadStopsPollingWhenARequestBegins(t *testing.T) {
 	s, _ := pair(t)
 	done := make(chan bool)
 	go func() {
-		_, ok := g.Read(s, make([]byte, 8), 0)
+		_, ok := g.Poller(0).Read(s, make([]byte, 8))
 		done <- ok
 	}()
 	waitPolling(t, g)
@@ -129,7 +129,7 @@ func TestOnlyOneReadPollsAtATime(t *testing.T) {
 	first := make(chan string)
 	go func() {
 		buf := make([]byte, 8)
-		n, ok := g.Read(s1, buf, 0)
+		n, ok := g.Poller(0).Read(s1, buf)
 		if !ok {
 			n = 0
 		}
@@ -137,7 +137,7 @@ func TestOnlyOneReadPollsAtATime(t *testing.T) {
 	}()
 	waitPolling(t, g)
 	start := time.Now()
-	if _, ok := g.Read(s2, make([]byte, 8), 0); ok {
+	if _, ok := g.Poller(0).Read(s2, make([]byte, 8)); ok {
 		t.Fatal("a second read polled while the first did")
 	}
 	if d := time.Since(start); d > time.Second {
@@ -154,7 +154,7 @@ func TestReadLeavesTheEndOfStreamToTheOrdinaryRead(t *testing.T) {
 	s, c := pair(t)
 	c.Close()
 	start := time.Now()
-	if _, ok := g.Read(s, make([]byte, 8), 0); ok {
+	if _, ok := g.Poller(0).Read(s, make([]byte, 8)); ok {
 		t.Fatal("read bytes from a closed peer")
 	}
 	if d := time.Since(start); d > time.Second {
@@ -169,18 +169,15 @@ func TestNothingPollsWithoutAGateOrASocket(t *testing.T) {
 	s, c := pair(t)
 	go c.Write([]byte("x"))
 	var g *Gate
-	if _, ok := g.Read(s, make([]byte, 8), 0); ok {
+	if _, ok := g.Poller(0).Read(s, make([]byte, 8)); ok {
 		t.Fatal("a nil gate polled")
 	}
 	g.Begin() // no-ops on nil
 	g.End()
-	if _, ok := (&Gate{}).Read(s, make([]byte, 8), 0); ok {
-		t.Fatal("a zero window polled")
-	}
 	p1, p2 := net.Pipe()
 	defer p1.Close()
 	defer p2.Close()
-	if _, ok := (&Gate{Window: time.Second}).Read(p1, make([]byte, 8), 0); ok {
+	if _, ok := (&Gate{Window: time.Second}).Poller(0).Read(p1, make([]byte, 8)); ok {
 		t.Fatal("polled a pipe")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -240,6 +237,60 @@ func TestListenerUnderTLS(t *testing.T) {
 		if err != nil || !bytes.Equal(buf[:n], bytes.ToUpper(msg)) {
 			t.Fatalf("exchange %d: %q %v", i, buf[:n], err)
 		}
+	}
+}
+
+// TestUnansweredPollsBackOff: after n polls in a row whose window passed, a poller leaves the next
+// 2^n−1 waits unpolled (at most maxSkip); a poll that reads something starts over.
+func TestUnansweredPollsBackOff(t *testing.T) {
+	g := &Gate{Window: 20 * time.Millisecond}
+	pl := g.Poller(0)
+	s, c := pair(t)
+	buf := make([]byte, 8)
+	miss := func() {
+		t.Helper()
+		if _, ok := pl.Read(s, buf); ok {
+			t.Fatal("read bytes nobody sent")
+		}
+	}
+	var skips []int32
+	for i := 0; i < 8; i++ {
+		miss() // polls for the window
+		skips = append(skips, pl.skip.Load())
+		for pl.skip.Load() > 0 {
+			start := time.Now()
+			miss() // parks at once: the caller's read
+			if d := time.Since(start); d >= g.Window {
+				t.Fatalf("a skipped wait polled for %v", d)
+			}
+		}
+	}
+	want := []int32{1, 3, 7, 15, 31, 63, 64, 64}
+	for i := range want {
+		if skips[i] != want[i] {
+			t.Fatalf("waits skipped after each unanswered poll: %v, want %v", skips, want)
+		}
+	}
+	// An answered poll starts over.
+	go func() {
+		time.Sleep(2 * time.Millisecond)
+		c.Write([]byte("x"))
+	}()
+	if n, ok := pl.Read(s, buf); !ok || n != 1 {
+		t.Fatalf("Read = %d %v, want the byte", n, ok)
+	}
+	miss()
+	if got := pl.skip.Load(); got != 1 {
+		t.Fatalf("%d waits skipped after one unanswered poll following an answered one, want 1", got)
+	}
+	// Declining (another request in progress) is not a miss.
+	pl.skip.Store(0)
+	pl.misses.Store(0)
+	g.Begin()
+	miss()
+	g.End()
+	if pl.skip.Load() != 0 || pl.misses.Load() != 0 {
+		t.Fatal("a declined poll counted as unanswered")
 	}
 }
 

@@ -104,9 +104,8 @@ type Transport struct {
 	// MaxIdlePerHost bounds the idle connections kept per host:port; 0 means 256. When the pool is
 	// full the oldest idle connection is closed.
 	MaxIdlePerHost int
-	// Poll, when set, polls for a response's first bytes (busypoll) while the request awaiting
-	// them is the only one in progress under the gate; nil parks at once.
-	Poll *busypoll.Gate
+	// Poll, when set, polls for a response's first bytes (internal/busypoll); nil parks at once.
+	Poll *busypoll.Poller
 
 	dialer net.Dialer // zero value; Timeout is passed per dial
 
@@ -359,7 +358,7 @@ func (r connReader) Read(p []byte) (int, error) {
 	}
 	if c.nread == 0 {
 		// The wait for the answer's head: polled while nothing else is in progress.
-		if n, ok := c.t.Poll.Read(c.nc, p, 1); ok {
+		if n, ok := c.t.Poll.Read(c.nc, p); ok {
 			c.nread += int64(n)
 			return n, nil
 		}

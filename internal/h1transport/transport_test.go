@@ -94,7 +94,7 @@ func readRequest(br *bufio.Reader) (*http.Request, []byte, error) {
 // newTransport polls for answers' heads (a short window, so most waits also park afterwards): the
 // tests that build a Transport themselves cover it without polling.
 func newTransport(t *testing.T) *Transport {
-	tr := &Transport{Poll: &busypoll.Gate{Window: 2 * time.Millisecond}}
+	tr := &Transport{Poll: (&busypoll.Gate{Window: 2 * time.Millisecond}).Poller(1)}
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
 }

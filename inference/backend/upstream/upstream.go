@@ -52,9 +52,9 @@ type Config struct {
 	// server that refuses the field). By default it is asked for; vLLM and SGLang then report the
 	// usage so far with every chunk, and servers that do not know it ignore it.
 	NoContinuousUsage bool
-	// Poll, for an http:// upstream, polls for each answer's head (internal/busypoll) while the
-	// request awaiting it is the only one in progress under the gate; nil parks at once.
-	Poll *busypoll.Gate
+	// Poll, for an http:// upstream, polls for each answer's head (internal/busypoll); nil parks
+	// at once.
+	Poll *busypoll.Poller
 	// Client overrides the pooled HTTP client (tests). By default an http:// upstream is reached
 	// through internal/h1transport, an https:// one through net/http's Transport.
 	Client *http.Client
