@@ -334,8 +334,6 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 	}, nil
 }
 
-// withRequestID gives every answer an X-Request-Id (req_ and 32 hex digits), as OpenAI's do (the
-// SDKs surface it); the OpenAI handler sets its own on the answers it writes.
 // counted counts each request in progress for the busy-polling gate: sockets are polled only
 // while the daemon is otherwise idle.
 func (p *Provider) counted(h http.Handler) http.Handler {
@@ -346,6 +344,8 @@ func (p *Provider) counted(h http.Handler) http.Handler {
 	})
 }
 
+// withRequestID gives every answer an X-Request-Id (req_ and 32 hex digits), as OpenAI's do (the
+// SDKs surface it); the OpenAI handler sets its own on the answers it writes.
 func withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var id [16]byte

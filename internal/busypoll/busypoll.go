@@ -6,7 +6,8 @@
 // microseconds, on every hop of every request (docs/BENCHMARKS.md, "Provider daemon"). The
 // provider's two waits that are short when the daemon is idle — an upstream's answer head, a
 // keep-alive client's next request — poll instead, for at most Window, and only while the daemon
-// is otherwise idle: the CPU it spends is CPU nothing else wanted.
+// is otherwise idle: the CPU it spends is CPU nothing else wanted. Polling is implemented for
+// Linux; elsewhere every read parks at once.
 package busypoll
 
 import (
@@ -51,8 +52,8 @@ func (g *Gate) InProgress() int {
 	return int(g.inProgress.Load())
 }
 
-// checkEvery is how many empty polls pass between looks at the clock (a look costs about as much
-// as a poll).
+// checkEvery is how many empty polls pass between looks at the clock (the window is coarse: a
+// poll is a read system call, about a microsecond).
 const checkEvery = 8
 
 // maxSkip bounds how many waits a Poller leaves unpolled after polls that went unanswered.
@@ -135,7 +136,9 @@ func (pl *Poller) Read(nc net.Conn, p []byte) (n int, ok bool) {
 	case ok:
 		pl.misses.Store(0)
 	case unanswered:
-		pl.skip.Store(int32(min(1<<min(pl.misses.Add(1), 7), maxSkip+1) - 1))
+		m := min(pl.misses.Load()+1, 7) // 2^7−1 > maxSkip: no need to count further
+		pl.misses.Store(m)
+		pl.skip.Store(min(1<<m-1, int32(maxSkip)))
 	}
 	return n, ok
 }

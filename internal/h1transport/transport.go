@@ -357,7 +357,7 @@ func (r connReader) Read(p []byte) (int, error) {
 		}
 	}
 	if c.nread == 0 {
-		// The wait for the answer's head: polled while nothing else is in progress.
+		// The wait for the answer's head: polled when the Poller allows it.
 		if n, ok := c.t.Poll.Read(c.nc, p); ok {
 			c.nread += int64(n)
 			return n, nil
