@@ -243,7 +243,8 @@ func TestListenerUnderTLS(t *testing.T) {
 // TestUnansweredPollsBackOff: after n polls in a row whose window passed, a poller leaves the next
 // 2^n−1 waits unpolled (at most maxSkip); a poll that reads something starts over.
 func TestUnansweredPollsBackOff(t *testing.T) {
-	g := &Gate{Window: 20 * time.Millisecond}
+	// A window long enough that a skipped wait, which returns at once, is never mistaken for a poll.
+	g := &Gate{Window: 100 * time.Millisecond}
 	pl := g.Poller(0)
 	s, c := pair(t)
 	buf := make([]byte, 8)
