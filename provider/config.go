@@ -231,14 +231,15 @@ func LoadConfig(path string) (Config, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
+		wrongType := errors.As(err, &typeErr)
+		if wrongType {
 			// The decoder names fields of the embedded Config after it.
 			typeErr.Field = strings.TrimPrefix(typeErr.Field, "Config.")
 		}
 		switch {
-		case errors.As(err, &typeErr) && typeErr.Type == durationType:
+		case wrongType && typeErr.Type == durationType:
 			return cfg, service.Invalid(typeErr.Field, "", "in %s must be a duration such as \"30s\" or \"200µs\", not %s", path, typeErr.Value)
-		case errors.As(err, &typeErr):
+		case wrongType:
 			return cfg, service.Invalid(typeErr.Field, "", "in %s has the wrong type: want %s", path, typeErr.Type)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return cfg, service.Invalid(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "", "in %s is not a field of the provider's configuration", path)

@@ -44,14 +44,6 @@ func (g *Gate) End() {
 	}
 }
 
-// InProgress is the number of requests between Begin and End.
-func (g *Gate) InProgress() int {
-	if g == nil {
-		return 0
-	}
-	return int(g.inProgress.Load())
-}
-
 // checkEvery is how many empty polls pass between looks at the clock (the window is coarse: a
 // poll is a read system call, about a microsecond).
 const checkEvery = 8

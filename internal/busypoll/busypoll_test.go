@@ -92,8 +92,8 @@ func TestReadDoesNotPollWhileOtherRequestsAreInProgress(t *testing.T) {
 	}
 	g.End()
 	g.End()
-	if g.InProgress() != 0 {
-		t.Fatalf("in progress %d after ending both", g.InProgress())
+	if n := g.inProgress.Load(); n != 0 {
+		t.Fatalf("in progress %d after ending both", n)
 	}
 }
 
