@@ -455,7 +455,7 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	mt.finished = true
 	rc := payment.Receipt{Channel: ch.addr, RequestHash: mt.sess.bodyHash, ResponseHash: mt.content.Hash(), IssuedAt: p.clock.Now(),
 		ModelID: mt.m.id, PromptTokens: uint64(u.PromptTokens), CompletionTokens: uint64(u.CompletionTokens), Prices: mt.prices, Cost: cost, Owed: owed}
-	enc, err := rc.Issue(p.issuer.Signer())
+	enc, err := rc.Issue(p.receiptKey)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,6 +18,8 @@ package provider
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -83,8 +85,12 @@ type Provider struct {
 	backend backend.Backend
 	kind    attest.Kind
 	issuer  *attest.Issuer
-	api     *httpapi.Handler
-	apiAddr string
+	// receiptKey signs receipts: the issuer's key, through nonces (a *payment.ReceiptSigner,
+	// prepared after each answer went out) when it is Ed25519.
+	receiptKey crypto.Signer
+	nonces     *payment.ReceiptSigner
+	api        *httpapi.Handler
+	apiAddr    string
 	// poll is the busy-polling gate of the API's sockets and the upstream's (Config.BusyPoll): it
 	// counts the requests in progress.
 	poll *busypoll.Gate
@@ -97,6 +103,22 @@ type Provider struct {
 }
 
 var _ httpapi.Meter = (*Provider)(nil)
+
+// receiptNoncesAhead is how many receipt nonces the provider keeps prepared: each answer takes
+// one and its connection makes the next after the answer went out (~12 µs), so with one request
+// at a time none is ever made on an answer's path; more cover the answers of a burst.
+const receiptNoncesAhead = 4
+
+// prepareReceipts tops up the prepared receipt nonces (h1server's AfterResponse: between answers).
+func (p *Provider) prepareReceipts() {
+	if p.nonces == nil {
+		return
+	}
+	if err := p.nonces.Prepare(receiptNoncesAhead); err != nil {
+		// Signing makes its nonce itself then, and fails the same way if the source stays broken.
+		p.log.Warn("failed to prepare receipt nonces", "err", err)
+	}
+}
 
 // New checks cfg and lays out the daemon's parts; nothing starts until Start.
 func New(ctx context.Context, cfg Config, log *slog.Logger, m Metricer) (*Provider, error) {
@@ -279,6 +301,14 @@ func (p *Provider) initAttestation(ctx context.Context) (service.StopFunc, error
 		return nil, fmt.Errorf("failed to set up RA-TLS: %w", err)
 	}
 	p.issuer = is
+	p.receiptKey = is.Signer()
+	if k, ok := is.Signer().(ed25519.PrivateKey); ok {
+		if p.nonces, err = payment.NewReceiptSigner(k); err != nil {
+			return nil, err
+		}
+		p.receiptKey = p.nonces
+		p.prepareReceipts()
+	}
 	return nil, nil
 }
 
@@ -304,7 +334,8 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 	}
 	p.apiAddr = ln.Addr().String()
 	// Our own HTTP/1.1 server, not net/http's: it costs the paid path far less (docs/DECISIONS.md).
-	srv := &h1server.Server{Handler: p.counted(withRequestID(mux)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, Log: p.log}
+	srv := &h1server.Server{Handler: p.counted(withRequestID(mux)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		AfterResponse: p.prepareReceipts, Log: p.log}
 	done := make(chan error, 1)
 	go func() {
 		err := srv.Serve(tls.NewListener(p.poll.Listener(ln), p.issuer.TLSConfig()))

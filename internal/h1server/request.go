@@ -78,6 +78,9 @@ func (c *conn) serveOne() bool {
 	if err := w.finish(); err != nil {
 		return false
 	}
+	if s.AfterResponse != nil {
+		s.AfterResponse()
+	}
 	return w.keepAlive && !s.closing.Load()
 }
 

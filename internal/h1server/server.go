@@ -54,6 +54,10 @@ type Server struct {
 	// generation, whose client must not be billed for what it left before receiving; a faster one
 	// is not worth the goroutine and the read).
 	WatchAfter time.Duration
+	// AfterResponse, when set, runs on the connection's goroutine after an answer was sent in full
+	// and before the connection waits for its next request: work that must not delay an answer
+	// but had better be done before the next one (the provider prepares its receipts' nonces).
+	AfterResponse func()
 	// Log receives handler panics and connection errors (at debug level); slog.Default when nil.
 	Log *slog.Logger
 

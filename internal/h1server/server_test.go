@@ -617,3 +617,46 @@ func BenchmarkServe(b *testing.B) {
 		})
 	}
 }
+
+// AfterResponse runs once per answer, after the client has the whole answer (the hook waits for
+// the client to have read it) and before the next request on the connection is read.
+func TestAfterResponseRunsAfterTheAnswerWasSent(t *testing.T) {
+	received := make(chan int, 1)
+	var calls atomic.Int64
+	s := &h1server.Server{Handler: echo(), AfterResponse: func() {
+		n := calls.Add(1)
+		select {
+		case got := <-received:
+			if int64(got) != n {
+				t.Errorf("AfterResponse call %d after the client received answer %d", n, got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("AfterResponse call %d ran before its answer reached the client", n)
+		}
+	}}
+	srvTLS, cliTLS := selfSigned(t)
+	addr, ln := serve(t, s, srvTLS)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cliTLS}}
+	for i := 1; i <= 3; i++ {
+		resp, err := client.Post("https://"+addr+"/x", "text/plain", strings.NewReader("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "POST /x 2 hi" {
+			t.Fatalf("answer %d: %q", i, b)
+		}
+		received <- i
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("AfterResponse ran %d times for 3 answers", n)
+	}
+	if n := ln.n.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+}
