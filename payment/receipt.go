@@ -194,18 +194,18 @@ func (r Receipt) Sign(key crypto.Signer) (SignedReceipt, error) {
 	return SignedReceipt{Receipt: r, Signature: sig}, nil
 }
 
-// Issue signs r with key (as Sign) and returns it encoded (as Encode), building its cells once:
-// what a provider sends with each answer.
+// Issue signs r with key (as Sign) and returns it encoded (as Encode), its cells written directly
+// (receiptcell.go): what a provider sends with each answer.
 func (r Receipt) Issue(key crypto.Signer) (string, error) {
-	c, err := r.Cell()
+	if err := r.Check(); err != nil {
+		return "", err
+	}
+	hash, boc := r.receiptCells()
+	sig, err := signReceipt(key, hash[:])
 	if err != nil {
 		return "", err
 	}
-	sig, err := signReceipt(key, c.Hash())
-	if err != nil {
-		return "", err
-	}
-	return encodeReceipt(c, sig), nil
+	return b64.EncodeToString(boc) + "." + b64.EncodeToString(sig), nil
 }
 
 // signReceipt signs a receipt cell's hash: Ed25519 over the 32 bytes as the message, or, for any

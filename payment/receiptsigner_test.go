@@ -1,15 +1,20 @@
 package payment
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"math/big"
+	mrand "math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"github.com/xssnick/tonutils-go/address"
 )
 
 func newTestSigner(t testing.TB) (ed25519.PublicKey, *ReceiptSigner) {
@@ -155,15 +160,81 @@ func BenchmarkReceiptIssue(b *testing.B) {
 		}
 	})
 	b.Run("prepared", func(b *testing.B) {
-		for b.Loop() {
-			b.StopTimer()
-			if err := s.Prepare(1); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
+		if err := s.Prepare(b.N); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
 			if _, err := r.Issue(s); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// The receipt cells written directly are tonutils' cells: the same root hash and the same BOC,
+// for random receipts and for the extremes of every field (zero and maximal coins, both
+// workchains, maximal token counts and time).
+func TestReceiptBOCMatchesTonutils(t *testing.T) {
+	maxCoins := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 120), big.NewInt(1))
+	rnd := mrand.New(mrand.NewPCG(1, 2))
+	randCoins := func() *big.Int {
+		switch rnd.IntN(4) {
+		case 0:
+			return new(big.Int)
+		case 1:
+			return new(big.Int).Set(maxCoins)
+		}
+		return new(big.Int).Rsh(new(big.Int).Set(maxCoins), uint(rnd.IntN(121)))
+	}
+	for i := range 500 {
+		r := testReceipt()
+		data := make([]byte, 32)
+		for j := range data {
+			data[j] = byte(rnd.Uint32())
+		}
+		wc := int32(0)
+		if i%2 == 1 {
+			wc = -1
+		}
+		r.Channel = address.NewAddress(0, byte(wc), data)
+		for _, h := range []*[32]byte{&r.RequestHash, &r.ResponseHash} {
+			for j := range h {
+				h[j] = byte(rnd.Uint32())
+			}
+		}
+		r.ModelID = rnd.Uint32()
+		r.IssuedAt = time.Unix(1+rnd.Int64N(1<<32-1), 0)
+		r.Prices = Prices{Prompt: randCoins(), Completion: randCoins()}
+		r.PromptTokens, r.CompletionTokens = rnd.Uint64()>>uint(rnd.IntN(64)), rnd.Uint64()>>uint(rnd.IntN(64))
+		if i%7 == 0 {
+			r.PromptTokens, r.CompletionTokens = ^uint64(0), ^uint64(0)
+		}
+		if i%5 == 0 {
+			r.IssuedAt = time.Unix(1<<32-1, 0)
+		}
+		r.Cost = r.Prices.Cost(r.PromptTokens, r.CompletionTokens)
+		if r.Cost.BitLen() > 120 {
+			r.Prices = Prices{Prompt: big.NewInt(int64(rnd.IntN(1000))), Completion: big.NewInt(int64(rnd.IntN(1000)))}
+			r.Cost = r.Prices.Cost(r.PromptTokens, r.CompletionTokens)
+		}
+		r.Owed = new(big.Int).Add(r.Cost, randCoins())
+		if r.Owed.BitLen() > 120 {
+			r.Owed.Set(maxCoins)
+		}
+		if err := r.Check(); err != nil {
+			t.Fatalf("receipt %d: %v", i, err)
+		}
+		c, err := r.Cell()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, boc := r.receiptCells()
+		if !bytes.Equal(hash[:], c.Hash()) {
+			t.Fatalf("receipt %d: root hash %x, tonutils %x", i, hash, c.Hash())
+		}
+		if want := c.ToBOC(); !bytes.Equal(boc, want) {
+			t.Fatalf("receipt %d: BOC\n%x\ntonutils\n%x", i, boc, want)
+		}
+	}
 }

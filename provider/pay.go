@@ -257,7 +257,7 @@ func (p *Provider) admit(sess *session, maxCost *big.Int) *refusal {
 	for attempt := 0; ; attempt++ {
 		ch.mu.Lock()
 		best, bestHeader, replace := ch.best, ch.bestHeader, false
-		if best == nil || voucher.CheckNewer(&best.Voucher, &sess.v.Voucher) == nil {
+		if best == nil || voucher.IsNewer(&best.Voucher, &sess.v.Voucher) {
 			best, bestHeader, replace = &sess.v, sess.vHeader, true
 		}
 		rf := payment.Admit(ch.ledgerLocked(best.Amount), maxCost)

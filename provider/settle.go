@@ -98,7 +98,7 @@ func (p *Provider) settleChannel(ctx context.Context, ch *channel, shutdown bool
 	accepted := st.Accepted(ch.addr)
 	unclaimed := new(big.Int).Sub(best.Amount, accepted.Amount)
 	reason := ""
-	if unclaimed.Sign() > 0 && voucher.CheckNewer(&accepted, &best.Voucher) == nil {
+	if unclaimed.Sign() > 0 && voucher.IsNewer(&accepted, &best.Voucher) {
 		switch {
 		case st.Status == contracts.ChannelClosing:
 			reason = reasonClosing

@@ -401,21 +401,37 @@ func CheckNewer(prev, next *Voucher) error {
 	if err := comparable(prev, next); err != nil {
 		return err
 	}
-	switch next.Amount.Cmp(prev.Amount) {
-	case 1:
+	switch {
+	case isNewer(prev, next):
 		return nil
-	case -1:
+	case next.Amount.Cmp(prev.Amount) < 0:
 		return fmt.Errorf("%w: amount %s < previous %s", ErrWentBackwards, next.Amount, prev.Amount)
-	}
-	if next.PromptTokens > prev.PromptTokens || next.CompletionTokens > prev.CompletionTokens {
-		return nil
 	}
 	return fmt.Errorf("%w: amount %s equals the previous one and no token total is higher (prompt %d <= %d, completion %d <= %d)",
 		ErrNotNewer, next.Amount, next.PromptTokens, prev.PromptTokens, next.CompletionTokens, prev.CompletionTokens)
 }
 
-// IsNewer reports whether next may follow prev.
-func IsNewer(prev, next *Voucher) bool { return CheckNewer(prev, next) == nil }
+// IsNewer reports whether next may follow prev: CheckNewer's verdict without formatting its error
+// (a provider asks on every paid request, and mostly hears no).
+func IsNewer(prev, next *Voucher) bool {
+	if prev == nil || next == nil || prev.Amount == nil || next.Amount == nil ||
+		prev.Channel == nil || next.Channel == nil || !prev.Channel.Equals(next.Channel) {
+		return false // comparable's refusals
+	}
+	return isNewer(prev, next)
+}
+
+// isNewer is the rule of CheckNewer for two comparable vouchers: a higher amount, or the same
+// amount with a higher token total.
+func isNewer(prev, next *Voucher) bool {
+	switch next.Amount.Cmp(prev.Amount) {
+	case 1:
+		return true
+	case -1:
+		return false
+	}
+	return next.PromptTokens > prev.PromptTokens || next.CompletionTokens > prev.CompletionTokens
+}
 
 // Accept returns the channel's accepted state after a Claim of next on accepted (the rule of
 // CheckNewer): next's amount and the larger of each token total. A nil accepted is a new
