@@ -29,9 +29,11 @@ import (
 //
 // Durability rule: the channel, in-flight and nonce keys are written only through the journal
 // (internal/journal; <data dir>/journal), never to Pebble directly once a paid request has been
-// served: a commit applies the batch to Pebble unsynced and pwrites a copy to the journal, so it
-// survives a killed process the moment it returns, and survives a host crash once the journal's
-// group fsync (within 5 ms, never waited for by an answer) has covered it. A channel's records are
+// served: a commit pwrites the batch to the journal, so it survives a killed process the moment it
+// returns, and survives a host crash once the journal's group fsync (within 5 ms, never waited for
+// by an answer) has covered it; the journal's syncer applies it to Pebble before that fsync. So
+// Pebble lags the journal by up to a sync round: its journaled keys are read only at start (after
+// the replay, and recoverInflight waits for its own commit). A channel's records are
 // committed under the lock that orders them (the channel's). What a client is told it owes (a
 // receipt, delivered tokens) is committed before it is told. The receipts themselves go to the
 // receipt log (receiptLog), unsynced. docs/DECISIONS.md, "Provider: the owed total is journaled".

@@ -32,6 +32,9 @@ import (
 // (Ledger.voucherLocked). A host crash can take what the journal had not synced (≤ 5 ms): the
 // provider's copy of the newest voucher is then adopted before anything is signed on top of it
 // (Ledger.Resync, after the provider's "voucher goes backwards").
+//
+// The journal applies its batches to Pebble in the background (before each sync), so every read
+// first has it apply what it holds (fresh): a read sees every Write before it.
 type Store struct {
 	db     *pebble.DB
 	j      *journal.Journal
@@ -57,7 +60,7 @@ func OpenStore(dir string) (*Store, error) {
 const journalSize = 4 << 20
 
 // DB is the underlying database (the gateway keeps its request records and the transaction
-// journal beside the payments).
+// journal beside the payments). Its payment keys may lag the Writes: read those through Store.
 func (s *Store) DB() *pebble.DB { return s.db }
 
 // Close closes the journal and the database.
@@ -94,8 +97,19 @@ func prefixRange(prefix string) *pebble.IterOptions {
 	return &pebble.IterOptions{LowerBound: []byte(prefix), UpperBound: upper}
 }
 
+// fresh applies every Write so far to Pebble, for a read to see it (journal.Flush).
+func (s *Store) fresh() error {
+	if err := s.j.Flush(); err != nil {
+		return fmt.Errorf("failed to read the payment state: %w", err)
+	}
+	return nil
+}
+
 // Voucher is the voucher stored for exactly this amount (nil: none).
 func (s *Store) Voucher(ch *address.Address, amount *big.Int) (*voucher.Signed, error) {
+	if err := s.fresh(); err != nil {
+		return nil, err
+	}
 	v, closer, err := s.db.Get(amountKey(ch, amount))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -183,6 +197,9 @@ func (s *Store) Write(sync bool, fn func(w *Writes) error) error {
 
 // Latest is the channel's voucher with the largest amount (nil: none signed).
 func (s *Store) Latest(ch *address.Address) (*voucher.Signed, error) {
+	if err := s.fresh(); err != nil {
+		return nil, err
+	}
 	it, err := s.db.NewIter(prefixRange("pay/v/" + ch.StringRaw() + "/"))
 	if err != nil {
 		return nil, err
@@ -200,6 +217,9 @@ func (s *Store) Latest(ch *address.Address) (*voucher.Signed, error) {
 
 // Vouchers lists every voucher signed for a channel, smallest amount first.
 func (s *Store) Vouchers(ch *address.Address) ([]voucher.Signed, error) {
+	if err := s.fresh(); err != nil {
+		return nil, err
+	}
 	it, err := s.db.NewIter(prefixRange("pay/v/" + ch.StringRaw() + "/"))
 	if err != nil {
 		return nil, err
@@ -218,6 +238,9 @@ func (s *Store) Vouchers(ch *address.Address) ([]voucher.Signed, error) {
 
 // Channel reads a channel's record (nil: none).
 func (s *Store) Channel(ch *address.Address) (*ChannelRecord, error) {
+	if err := s.fresh(); err != nil {
+		return nil, err
+	}
 	v, closer, err := s.db.Get([]byte("pay/c/" + ch.StringRaw()))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -240,6 +263,9 @@ func (s *Store) PutChannel(r *ChannelRecord) error {
 
 // Channels lists every channel record.
 func (s *Store) Channels() ([]ChannelRecord, error) {
+	if err := s.fresh(); err != nil {
+		return nil, err
+	}
 	it, err := s.db.NewIter(prefixRange("pay/c/"))
 	if err != nil {
 		return nil, err
@@ -262,6 +288,9 @@ func unsettledKey(ch *address.Address, id string) []byte {
 
 // Unsettled lists a channel's unsettled requests: id → cap.
 func (s *Store) Unsettled(ch *address.Address) (map[string]*big.Int, error) {
+	if err := s.fresh(); err != nil {
+		return nil, err
+	}
 	prefix := "pay/u/" + ch.StringRaw() + "/"
 	it, err := s.db.NewIter(prefixRange(prefix))
 	if err != nil {

@@ -1,13 +1,19 @@
-// Package journal keeps a Pebble store's most important batches durable without an fsync on the
-// caller's path. Commit applies a batch to the store unsynced and writes a copy of it to a journal
-// file with one pwrite, so the batch survives a killed process (kill -9) the moment Commit returns;
-// a syncer goroutine fdatasyncs the journal, so the batch survives a host or VM crash once
-// WaitSynced(pos) returns. The syncer starts a sync at once for a position someone waits for
+// Package journal keeps a Pebble store's most important batches durable without an fsync, or even
+// a store write, on the caller's path. Commit writes a copy of a batch to a journal file with one
+// pwrite, so the batch survives a killed process (kill -9) the moment Commit returns; a syncer
+// goroutine applies the committed batches to the store (in commit order, merged, unsynced) and then
+// fdatasyncs the journal, so a batch survives a host or VM crash, and is in the store, once
+// WaitSynced(pos) returns. The syncer starts a round at once for a position someone waits for
 // (every batch committed before it shares that fsync), and otherwise within Options.SyncDelay of a
 // commit: batches nobody waits for do not put an fsync in front of the next one somebody does, nor
 // beside each request (an fsync running beside a request slowed it by ~0.15 ms on the benchmark's
 // 2-core machine). A caller that must not act before a host crash is covered waits; one
 // that only needs the process-kill guarantee goes on while the disk works.
+//
+// The store lags the journal by at most a sync round: a reader of keys written through the journal
+// calls Flush (or WaitSynced) first. A batch the store had not taken when the process stopped is
+// replayed from the journal at the next Open. Were the syncer stuck (a slow disk), the batches
+// waiting for it are bounded: past maxPending bytes, Commit applies them itself.
 //
 // On disk (dir): files journal-<generation, 16 hex digits>.log, each preallocated to Options.Size
 // with zeros and written in place, so that an fdatasync never has a file size to commit. A record
@@ -19,9 +25,10 @@
 //
 // Records follow each other from offset 0; a file is read up to its first record that is absent,
 // torn or of another generation (a recycled file keeps the bytes of its previous life, which the
-// generation in the checksum rejects). When a record does not fit, the file is synced and the next
-// generation's file (laid out in the background beforehand) takes over; the full one is removed
-// once a synced Pebble write has made every batch in it durable in the store itself.
+// generation in the checksum rejects). When a record does not fit, the full file's batches are
+// applied to the store, the file is synced and the next generation's file (laid out in the
+// background beforehand) takes over; the full one is removed once a synced Pebble write has made
+// every batch in it durable in the store itself.
 //
 // Open replays every file in generation order into the store and syncs the store, then recycles
 // the newest file under a new generation: replaying batches already in the store is harmless
@@ -43,6 +50,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/batchrepr"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -51,6 +59,15 @@ import (
 const DefaultSize = 16 << 20
 
 const headerLen = 8
+
+// maxPending bounds the bytes of records committed and not yet applied to the store. A sync round
+// takes what SyncDelay gathers (~25 KB at 20,000 commits a second); past this the syncer is stuck
+// (a slow fdatasync) and Commit applies the pending batches itself rather than hold more.
+const maxPending = 4 << 20
+
+// mergeLimit bounds a merged batch the syncer applies (well under Pebble's large-batch threshold,
+// half a memtable, past which a batch is flushed as a memtable of its own).
+const mergeLimit = 512 << 10
 
 // fileCategory is the write category the journal's files are opened with.
 const fileCategory vfs.DiskWriteCategory = "journal"
@@ -88,7 +105,7 @@ type Journal struct {
 	syncDelay time.Duration
 
 	mu   sync.Mutex
-	cond *sync.Cond // broadcast when written, synced, next, err or closed change
+	cond *sync.Cond // broadcast when written, synced, applying, next, err or closed change
 	// The file written now. REQUIRES mu.
 	f   vfs.File
 	gen uint64
@@ -97,14 +114,24 @@ type Journal struct {
 	// REQUIRES mu.
 	next      vfs.File
 	preparing bool
-	// INVARIANT: synced ≤ written; every record ending at or before synced is on stable storage
-	// (in the journal, or in the store after a synced store write). REQUIRES mu.
-	written, synced Pos
+	// INVARIANT: synced ≤ applied ≤ written; every record ending at or before synced is on stable
+	// storage (in the journal, or in the store after a synced store write); every record ending at
+	// or before applied is in the store (unsynced). REQUIRES mu.
+	written, synced, applied Pos
+	// pending holds the records after applied, in order (each the record as written: header, then
+	// the batch's representation), pendingBytes their size. INVARIANT: while applying, the syncer
+	// applies records taken from pending outside mu, and nobody else applies (order). spare is the
+	// syncer's emptied slice, given back to pending. REQUIRES mu.
+	pending, spare [][]byte
+	pendingBytes   int64
+	applying       bool
+	// maxPending is the package's maxPending (tests lower it). REQUIRES mu.
+	maxPending int64
 	// wanted is the highest position a caller waits for; due is set when the oldest
 	// unsynced batch has waited SyncDelay (timer pending: timing). REQUIRES mu.
 	wanted      Pos
 	due, timing bool
-	// err is the first failure to write or sync: every later call returns it. REQUIRES mu.
+	// err is the first failure to write, apply or sync: every later call returns it. REQUIRES mu.
 	err    error
 	closed bool
 
@@ -146,7 +173,7 @@ func Open(dir string, db *pebble.DB, opts Options) (*Journal, error) {
 	if delay == 0 {
 		delay = DefaultSyncDelay
 	}
-	j := &Journal{fs: fs, dir: dir, db: db, size: size, syncDelay: delay}
+	j := &Journal{fs: fs, dir: dir, db: db, size: size, syncDelay: delay, maxPending: maxPending}
 	j.cond = sync.NewCond(&j.mu)
 	replayed := 0
 	for _, g := range gens {
@@ -327,10 +354,12 @@ func ZeroFill(f vfs.File, size int64) error {
 	return nil
 }
 
-// Commit applies b to the store (unsynced) and writes it to the journal: when Commit returns, b
-// survives the process being killed, and survives a host crash once WaitSynced(pos) returns. b
-// stays the caller's to close. Callers serialize the commits that touch one key (the journal keeps
-// their order).
+// Commit writes b to the journal: when Commit returns, b survives the process being killed; once
+// WaitSynced(pos) returns, it survives a host crash and is in the store. The store takes b off the
+// caller's path (the syncer applies it before its next fdatasync), so a reader calls Flush first.
+// b stays the caller's to close (Commit keeps a copy). Callers serialize the commits that touch one
+// key (the journal keeps their order). b holds point writes (Set, Delete, ...): a batch the store
+// would refuse fails the journal only when applied.
 func (j *Journal) Commit(b *pebble.Batch) (Pos, error) {
 	repr := b.Repr()
 	n := int64(headerLen + len(repr))
@@ -348,25 +377,35 @@ func (j *Journal) Commit(b *pebble.Batch) (Pos, error) {
 	if j.err != nil {
 		return 0, j.err
 	}
+	// The record is also the copy the syncer applies (its payload is b's representation).
 	buf := make([]byte, n)
 	binary.LittleEndian.PutUint32(buf, uint32(len(repr)))
 	binary.LittleEndian.PutUint32(buf[4:], checksum(j.gen, repr))
 	copy(buf[headerLen:], repr)
-	// Applied under mu, before its record is written: a full file's batches are all in the store
-	// when the file is retired (retire syncs the store, then removes the file).
-	if err := j.db.Apply(b, pebble.NoSync); err != nil {
-		return 0, fmt.Errorf("failed to apply a batch: %w", err)
-	}
 	if _, err := j.f.WriteAt(buf, j.off); err != nil {
-		// The store has the batch (unsynced) and the journal may have part of it: stop here.
+		// The journal may have part of it: stop here.
 		j.err = fmt.Errorf("journal: failed to write: %w", err)
 		j.cond.Broadcast()
 		return 0, j.err
 	}
 	j.off += n
 	j.written += Pos(n)
+	j.pending = append(j.pending, buf)
+	j.pendingBytes += n
+	pos := j.written
+	if j.pendingBytes > j.maxPending {
+		// The syncer is behind (a slow disk, a stalled store): apply here, so that memory stays
+		// bounded. b is in the journal either way; a failure to apply is for later calls (j.err).
+		for j.applying && j.err == nil {
+			j.cond.Wait()
+		}
+		if j.err == nil {
+			_ = j.applyPendingLocked()
+		}
+	}
+	// No wake-up here (it would cost the caller a futex call): the timer or a waiter starts the round.
 	j.armLocked()
-	return j.written, nil
+	return pos, nil
 }
 
 // armLocked makes the syncer due within SyncDelay, unless a timer already runs. REQUIRES mu.
@@ -383,12 +422,21 @@ func (j *Journal) armLocked() {
 	})
 }
 
-// rotateLocked moves to the next generation's file (waiting for it to be laid out), syncing the
-// full one first and retiring it. REQUIRES mu (released while waiting).
+// rotateLocked moves to the next generation's file (waiting for it to be laid out), applying the
+// pending batches to the store and syncing the full file first (synced ⇒ applied; and the file is
+// retired once a synced store write covers its batches), then retiring it. It returns after a
+// wait: the caller checks again. REQUIRES mu (released while waiting).
 func (j *Journal) rotateLocked() {
 	if j.next == nil {
 		j.startPrepareLocked()
 		j.cond.Wait()
+		return
+	}
+	if j.applying {
+		j.cond.Wait() // the syncer applies older batches: these go after them
+		return
+	}
+	if j.applyPendingLocked() != nil {
 		return
 	}
 	if err := j.f.SyncData(); err != nil {
@@ -449,7 +497,9 @@ func (j *Journal) retire(f vfs.File, gen uint64) {
 	}
 }
 
-// syncLoop fdatasyncs the file being written whenever records were written since the last sync.
+// syncLoop, whenever records were written since the last sync and a sync is due or wanted,
+// applies the pending batches to the store (outside mu, so commits go on meanwhile) and then
+// fdatasyncs the file being written: every record a sync covers is in the store (synced ⇒ applied).
 func (j *Journal) syncLoop() {
 	defer j.bg.Done()
 	j.mu.Lock()
@@ -469,16 +519,32 @@ func (j *Journal) syncLoop() {
 		}
 		target, f := j.written, j.f
 		j.due = false
+		if len(j.pending) > 0 {
+			recs := j.pending
+			j.pending, j.spare = j.spare, nil
+			j.pendingBytes = 0
+			j.applying = true
+			j.mu.Unlock()
+			err := j.apply(recs)
+			clear(recs)
+			j.mu.Lock()
+			j.applying = false
+			j.spare = recs[:0]
+			if err != nil {
+				j.failLocked(err)
+				return
+			}
+			// Nobody else applies while applying (nor rotates: f is still the file written).
+			j.applied = target
+			j.cond.Broadcast() // for a rotation, Flush or Close waiting to apply what came after
+		}
 		j.syncMu.Lock()
 		j.mu.Unlock()
 		err := f.SyncData()
 		j.syncMu.Unlock()
 		j.mu.Lock()
 		if err != nil {
-			if j.err == nil {
-				j.err = fmt.Errorf("journal: failed to sync: %w", err)
-			}
-			j.cond.Broadcast()
+			j.failLocked(fmt.Errorf("journal: failed to sync: %w", err))
 			return
 		}
 		// A rotation in between synced the file this sync was for, and maybe more.
@@ -492,7 +558,84 @@ func (j *Journal) syncLoop() {
 	}
 }
 
-// WaitSynced waits until every record ending at or before pos is on stable storage.
+// applyPendingLocked applies the pending batches to the store under mu. REQUIRES mu, not applying.
+func (j *Journal) applyPendingLocked() error {
+	if len(j.pending) == 0 {
+		return nil
+	}
+	err := j.apply(j.pending)
+	clear(j.pending)
+	j.pending, j.pendingBytes = j.pending[:0], 0
+	if err != nil {
+		j.failLocked(err)
+		return j.err
+	}
+	j.applied = j.written
+	return nil
+}
+
+// apply applies the batches of recs (records as written) to the store, unsynced, in order: merged
+// into one batch (a representation is a 12-byte header, its count included, then the operations;
+// later operations win within a batch) as long as it stays under mergeLimit. A failure leaves the
+// batches in the journal, replayed at the next Open.
+func (j *Journal) apply(recs [][]byte) error {
+	for len(recs) > 0 {
+		n, size := 1, len(recs[0])-headerLen
+		for n < len(recs) && size+len(recs[n])-headerLen-batchrepr.HeaderLen <= mergeLimit {
+			size += len(recs[n]) - headerLen - batchrepr.HeaderLen
+			n++
+		}
+		// One batch goes as it is: the store takes the record's buffer, which nobody uses again.
+		repr := recs[0][headerLen:]
+		if n > 1 {
+			repr = make([]byte, batchrepr.HeaderLen, size)
+			var count uint32
+			for _, r := range recs[:n] {
+				h, _ := batchrepr.ReadHeader(r[headerLen:]) // Commit took it from a batch: a header is there
+				count += h.Count
+				repr = append(repr, r[headerLen+batchrepr.HeaderLen:]...)
+			}
+			batchrepr.SetCount(repr, count)
+		}
+		b := j.db.NewBatch()
+		err := b.SetRepr(repr)
+		if err == nil {
+			err = j.db.Apply(b, pebble.NoSync)
+		}
+		_ = b.Close()
+		if err != nil {
+			return fmt.Errorf("journal: failed to apply batches to the store (they replay at the next Open): %w", err)
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+// failLocked records the journal's first failure and wakes every waiter. REQUIRES mu.
+func (j *Journal) failLocked(err error) {
+	if j.err == nil {
+		j.err = err
+	}
+	j.cond.Broadcast()
+}
+
+// Flush applies every batch committed before it to the store (unsynced, not waiting for the
+// syncer): a reader of keys written through the journal calls it first to see them. It returns the
+// journal's failure, if any (the store may then lack batches the journal holds).
+func (j *Journal) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.applying && j.err == nil {
+		j.cond.Wait()
+	}
+	if j.err != nil {
+		return j.err
+	}
+	return j.applyPendingLocked()
+}
+
+// WaitSynced waits until every record ending at or before pos is on stable storage and in the
+// store.
 func (j *Journal) WaitSynced(pos Pos) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -512,16 +655,21 @@ func (j *Journal) WaitSynced(pos Pos) error {
 	return ErrClosed
 }
 
-// Close syncs what was written and closes the journal (before the store: its batches replay at the
-// next Open). Commits after it fail with ErrClosed.
+// Close applies what is pending to the store, syncs what was written and closes the journal
+// (before the store: its batches replay at the next Open, those the store took or not). Commits
+// after it fail with ErrClosed. After a failure it only closes: the journal keeps what the store
+// may lack.
 func (j *Journal) Close() error {
 	j.mu.Lock()
+	for j.applying && !j.closed && j.err == nil {
+		j.cond.Wait() // the syncer applies older batches
+	}
 	if j.closed {
 		j.mu.Unlock()
 		return nil
 	}
 	var err error
-	if j.err == nil && j.written > j.synced {
+	if j.err == nil && j.applyPendingLocked() == nil && j.written > j.synced {
 		if err = j.f.SyncData(); err == nil {
 			j.synced = j.written
 		}

@@ -3,11 +3,13 @@ package journal
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -397,5 +399,436 @@ func TestSyncDelayAndWaitSynced(t *testing.T) {
 		}
 		_ = j.Close()
 		_ = db.Close()
+	}
+}
+
+// BenchmarkCommit is a commit on a paid request's path: a batch of three Sets (~250 bytes), like
+// the provider's answer (the channel's record, a nonce, a checkpoint), built, committed and
+// closed, on the default options (a sync within 5 ms runs beside it).
+func BenchmarkCommit(b *testing.B) {
+	dir := b.TempDir()
+	db, err := pebble.Open(filepath.Join(dir, "db"), &pebble.Options{Logger: pebblelog.Quiet{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	j, err := Open(filepath.Join(dir, "journal"), db, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	record := []byte(`{"owed":"123456789000","voucher":"` + strings.Repeat("v", 22) + `","receipts":42}`)
+	nonce := make([]byte, 8)
+	checkpoint := []byte(`{"prompt_tokens":1234,"completion_tokens":5678}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		batch := db.NewBatch()
+		_ = batch.Set([]byte("ch/0:1234567890abcdef1234567890abcdef"), record, nil)
+		_ = batch.Set(fmt.Appendf(nil, "nn/0:1234567890abcdef/%016x", i), nonce, nil)
+		_ = batch.Set([]byte("rq/0:1234567890abcdef/req-1"), checkpoint, nil)
+		if i == 0 {
+			b.ReportMetric(float64(len(batch.Repr())), "B/batch")
+		}
+		if _, err := j.Commit(batch); err != nil {
+			b.Fatal(err)
+		}
+		_ = batch.Close()
+	}
+}
+
+// setMaxPending lowers the bytes past which Commit applies the pending batches itself.
+func setMaxPending(j *Journal, n int64) {
+	j.mu.Lock()
+	j.maxPending = n
+	j.mu.Unlock()
+}
+
+// Commit leaves the batch to the syncer: the store takes it by the time WaitSynced returns (or
+// Flush, without a sync), and a batch the store never took replays from the journal.
+func TestStoreTakesBatchesBySync(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db := openDB(t, mem, "db")
+	defer db.Close()
+	j, err := Open("journal", db, Options{FS: mem, Size: 4096, SyncDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	commit(t, j, db, 1)
+	if _, ok := get(t, db, "k000001"); ok {
+		t.Fatal("Commit applied the batch on the caller's path")
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := get(t, db, "last"); v != 1 {
+		t.Fatalf("after Flush last = %d, want 1", v)
+	}
+	pos := commit(t, j, db, 2)
+	if _, ok := get(t, db, "k000002"); ok {
+		t.Fatal("Commit applied the batch on the caller's path")
+	}
+	if err := j.WaitSynced(pos); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := get(t, db, "last"); v != 2 {
+		t.Fatalf("after WaitSynced last = %d, want 2", v)
+	}
+	// Synced ⇒ applied: a host crash right after WaitSynced finds the batch in the journal, and
+	// the store had it too.
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	db2 := openDB(t, crashed, "db")
+	defer db2.Close()
+	j2, err := Open("journal", db2, Options{FS: crashed, Size: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	if v, _ := get(t, db2, "last"); v != 2 {
+		t.Fatalf("after a crash following WaitSynced last = %d, want 2", v)
+	}
+}
+
+// A process killed (kill -9) before the syncer ran loses nothing: the store never took the
+// batches, the journal replays them.
+func TestKillBeforeApplyReplays(t *testing.T) {
+	if dir := os.Getenv("JOURNAL_UNAPPLIED_CHILD"); dir != "" {
+		unappliedChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestKillBeforeApplyReplays$")
+	cmd.Env = append(os.Environ(), "JOURNAL_UNAPPLIED_CHILD="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if line = sc.Text(); strings.HasPrefix(line, "unapplied ") || strings.HasPrefix(line, "applied ") {
+			break
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	const n = 100
+	if line != fmt.Sprintf("unapplied %d", n) {
+		t.Fatalf("the child reported %q, want the %d commits not in its store", line, n)
+	}
+	db := openDB(t, vfs.Default, filepath.Join(dir, "db"))
+	defer db.Close()
+	if _, ok := get(t, db, "last"); ok {
+		t.Fatal("the store has the batches before the replay: the test shows nothing")
+	}
+	j, err := Open(filepath.Join(dir, "journal"), db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if v, _ := get(t, db, "last"); v != n {
+		t.Fatalf("after kill -9 and the replay last = %d, want %d", v, n)
+	}
+	for i := uint64(1); i <= n; i++ {
+		if _, ok := get(t, db, fmt.Sprintf("k%06d", i)); !ok {
+			t.Fatalf("commit %d is lost", i)
+		}
+	}
+}
+
+// unappliedChild commits 100 batches nobody syncs, reports whether its store has any of them and
+// waits to be killed.
+func unappliedChild(dir string) {
+	db, err := pebble.Open(filepath.Join(dir, "db"), &pebble.Options{Logger: pebblelog.Quiet{}})
+	if err != nil {
+		panic(err)
+	}
+	j, err := Open(filepath.Join(dir, "journal"), db, Options{SyncDelay: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	const n = 100
+	for i := uint64(1); i <= n; i++ {
+		b := db.NewBatch()
+		_ = b.Set([]byte("last"), u64(i), nil)
+		_ = b.Set([]byte(fmt.Sprintf("k%06d", i)), u64(i), nil)
+		if _, err := j.Commit(b); err != nil {
+			panic(err)
+		}
+		_ = b.Close()
+	}
+	// Pebble's own log must not have them either (a NoSync write reaches it at once).
+	state := "unapplied"
+	if _, closer, err := db.Get([]byte("last")); err == nil {
+		_ = closer.Close()
+		state = "applied"
+	}
+	fmt.Printf("%s %d\n", state, n)
+	time.Sleep(time.Minute)
+}
+
+// The store takes the batches in commit order, whether the syncer merges them (past mergeLimit:
+// in several batches) or commits past maxPending apply them: the last write of a key wins, a
+// Delete after a Set deletes.
+func TestAppliedInCommitOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxPending int64
+	}{
+		{"merged by the syncer", maxPending},
+		{"applied by commits past maxPending", 3000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			db := openDB(t, mem, "db")
+			defer db.Close()
+			j, err := Open("journal", db, Options{FS: mem, SyncDelay: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			setMaxPending(j, tc.maxPending)
+			const n = 600 // ~1 KiB each: more than mergeLimit in all
+			pad := make([]byte, 1024)
+			for i := uint64(1); i <= n; i++ {
+				b := db.NewBatch()
+				_ = b.Set([]byte("last"), u64(i), nil)
+				_ = b.Set([]byte("pad"), pad, nil)
+				_ = b.Set([]byte(fmt.Sprintf("k%06d", i)), u64(i), nil)
+				if _, err := j.Commit(b); err != nil {
+					t.Fatal(err)
+				}
+				_ = b.Close()
+			}
+			write := func(fn func(b *pebble.Batch)) Pos {
+				b := db.NewBatch()
+				defer b.Close()
+				fn(b)
+				pos, err := j.Commit(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return pos
+			}
+			write(func(b *pebble.Batch) { _ = b.Set([]byte("gone"), u64(1), nil) })
+			write(func(b *pebble.Batch) { _ = b.Delete([]byte("gone"), nil) })
+			write(func(b *pebble.Batch) { _ = b.Delete([]byte("back"), nil) })
+			write(func(b *pebble.Batch) { _ = b.Set([]byte("back"), u64(2), nil) })
+			write(func(b *pebble.Batch) { _ = b.Set([]byte("gone2"), u64(3), nil); _ = b.Delete([]byte("gone2"), nil) })
+			pos := write(func(b *pebble.Batch) { _ = b.Set([]byte("end"), u64(4), nil) })
+			if err := j.WaitSynced(pos); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := get(t, db, "last"); v != n {
+				t.Fatalf("last = %d, want %d", v, n)
+			}
+			for i := uint64(1); i <= n; i++ {
+				if v, _ := get(t, db, fmt.Sprintf("k%06d", i)); v != i {
+					t.Fatalf("k%06d = %d", i, v)
+				}
+			}
+			for key, want := range map[string]bool{"gone": false, "gone2": false, "back": true, "end": true} {
+				if _, ok := get(t, db, key); ok != want {
+					t.Fatalf("%s in the store: %v, want %v", key, ok, want)
+				}
+			}
+		})
+	}
+}
+
+// A rotation applies the batches pending (the full file's) before the file is retired: once its
+// file is gone, a batch is in the synced store, though the syncer never ran.
+func TestRotationAppliesPendingBatches(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	db := openDB(t, mem, "db")
+	defer db.Close()
+	j, err := Open("journal", db, Options{FS: mem, Size: 4096, SyncDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	const n = 1000 // ~15 files' worth
+	var first, last Pos
+	for i := uint64(1); i <= n; i++ {
+		last = commit(t, j, db, i)
+		if i == 1 {
+			first = last // every record has the same length
+		}
+	}
+	// The full files are retired in the background: wait until only the current file and the next
+	// one remain.
+	j.mu.Lock()
+	inFile, gen := uint64(j.off)/uint64(first), j.gen
+	j.mu.Unlock()
+	want := []string{filepath.Base(j.path(gen)), filepath.Base(j.path(gen + 1))}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		names, _ := mem.List("journal")
+		slices.Sort(names)
+		if slices.Equal(names, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("journal files after rotations: %v, want %v", names, want)
+		}
+	}
+	retired := n - inFile
+	if inFile == 0 || retired < n/2 {
+		t.Fatalf("%d of %d commits in the current file: the journal did not rotate as planned", inFile, n)
+	}
+	// A host crash now: the store alone (no journal replayed) has every retired batch.
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	db2 := openDB(t, crashed, "db")
+	if v, _ := get(t, db2, "last"); v != retired {
+		t.Fatalf("the synced store has last = %d, want %d (every commit in a retired file)", v, retired)
+	}
+	for i := uint64(1); i <= retired; i++ {
+		if _, ok := get(t, db2, fmt.Sprintf("k%06d", i)); !ok {
+			t.Fatalf("k%06d: its file was retired, and the store does not have it", i)
+		}
+	}
+	_ = db2.Close()
+
+	if err := j.WaitSynced(last); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= n; i++ {
+		if _, ok := get(t, db, fmt.Sprintf("k%06d", i)); !ok {
+			t.Fatalf("k%06d not in the store after WaitSynced", i)
+		}
+	}
+}
+
+// A batch the store refuses fails the journal: later Commits, Flush and WaitSynced return the
+// error, and the batches stay in the journal, replayed at the next Open.
+func TestApplyFailureIsStickyAndReplays(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxPending int64
+	}{
+		{"in the syncer", maxPending},
+		{"in a commit past maxPending", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewMem()
+			db := openDB(t, mem, "db")
+			_ = db.Close()
+			// A read-only store: Apply fails (pebble.ErrReadOnly).
+			ro, err := pebble.Open("db", &pebble.Options{FS: mem, Logger: pebblelog.Quiet{}, ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := Open("journal", ro, Options{FS: mem, Size: 4096, SyncDelay: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			setMaxPending(j, tc.maxPending)
+			// In the journal whatever happens to the apply: past maxPending the first commit applies
+			// itself, and fails; otherwise both wait for the syncer, whose apply fails.
+			accepted := uint64(1)
+			pos := commit(t, j, ro, 1)
+			if tc.maxPending == maxPending {
+				accepted++
+				pos = commit(t, j, ro, 2)
+			}
+			if err := j.WaitSynced(pos); !errors.Is(err, pebble.ErrReadOnly) {
+				t.Fatalf("WaitSynced after a failed apply: %v", err)
+			}
+			b := ro.NewBatch()
+			_ = b.Set([]byte("late"), nil, nil)
+			if _, err := j.Commit(b); !errors.Is(err, pebble.ErrReadOnly) {
+				t.Fatalf("Commit after a failed apply: %v", err)
+			}
+			_ = b.Close()
+			if err := j.Flush(); !errors.Is(err, pebble.ErrReadOnly) {
+				t.Fatalf("Flush after a failed apply: %v", err)
+			}
+			if err := j.Close(); !errors.Is(err, pebble.ErrReadOnly) {
+				t.Fatalf("Close after a failed apply: %v", err)
+			}
+			_ = ro.Close()
+
+			db = openDB(t, mem, "db")
+			defer db.Close()
+			j, err = Open("journal", db, Options{FS: mem, Size: 4096})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if v, _ := get(t, db, "last"); v != accepted {
+				t.Fatalf("after the replay last = %d, want %d", v, accepted)
+			}
+			for i := uint64(1); i <= accepted; i++ {
+				if _, ok := get(t, db, fmt.Sprintf("k%06d", i)); !ok {
+					t.Fatalf("k%06d: not replayed after the failed apply", i)
+				}
+			}
+			if _, ok := get(t, db, "late"); ok {
+				t.Fatal("a commit refused after the failure was replayed")
+			}
+		})
+	}
+}
+
+// Commits from several goroutines, with rotations, Flushes and WaitSynced between them: each
+// goroutine's keys end at its last value (run with -race).
+func TestConcurrentCommitsFlushAndRotate(t *testing.T) {
+	mem := vfs.NewMem()
+	db := openDB(t, mem, "db")
+	defer db.Close()
+	j, err := Open("journal", db, Options{FS: mem, Size: 4096, SyncDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	setMaxPending(j, 2000)
+	const writers, n = 4, 500
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			key := []byte(fmt.Sprintf("w%d", w))
+			for i := uint64(1); i <= n; i++ {
+				b := db.NewBatch()
+				_ = b.Set(key, u64(i), nil)
+				pos, err := j.Commit(b)
+				_ = b.Close()
+				switch {
+				case err != nil:
+				case i%50 == 0:
+					err = j.WaitSynced(pos)
+				case i%7 == 0:
+					if err = j.Flush(); err == nil {
+						v, closer, gerr := db.Get(key)
+						if gerr != nil || binary.BigEndian.Uint64(v) != i {
+							err = fmt.Errorf("%s after Flush: %v", key, gerr)
+						}
+						if gerr == nil {
+							_ = closer.Close()
+						}
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for w := 0; w < writers; w++ {
+		if v, _ := get(t, db, fmt.Sprintf("w%d", w)); v != n {
+			t.Fatalf("w%d = %d, want %d", w, v, n)
+		}
 	}
 }
