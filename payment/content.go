@@ -3,10 +3,11 @@ package payment
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/cocoon-go/cocoon/internal/fastjson"
 )
 
 // Content gathers what an answer delivered, choice by choice, from OpenAI-shaped JSON: a whole
@@ -63,7 +64,7 @@ type wireTool struct {
 // Add takes one whole answer or one stream chunk's data (the JSON after "data: "; not "[DONE]").
 func (c *Content) Add(data []byte) error {
 	var a wireAnswer
-	if err := json.Unmarshal(data, &a); err != nil {
+	if err := fastjson.Unmarshal(data, &a); err != nil {
 		return fmt.Errorf("failed to read answer content: %w", err)
 	}
 	if c.choices == nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cocoon-go/cocoon/inference/backend"
+	"github.com/cocoon-go/cocoon/internal/fastjson"
 	"github.com/cocoon-go/cocoon/openai"
 )
 
@@ -151,6 +152,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, *openai.
 				Message: fmt.Sprintf("Request body is larger than %d bytes.", MaxBodyBytes)}
 		}
 		return nil, badRequest("failed to read the request body: %v", err)
+	}
+	if fastjson.Quick(body, v) {
+		return body, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/cocoon-go/cocoon/inference/backend"
 	"github.com/cocoon-go/cocoon/internal/busypoll"
+	"github.com/cocoon-go/cocoon/internal/fastjson"
 	"github.com/cocoon-go/cocoon/internal/h1transport"
 	"github.com/cocoon-go/cocoon/openai"
 )
@@ -442,7 +443,7 @@ func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage
 			break
 		}
 		var c chunk
-		if err := json.Unmarshal([]byte(data), &c); err != nil {
+		if err := fastjson.Unmarshal([]byte(data), &c); err != nil {
 			if clientErr != nil {
 				return result(), clientErr
 			}
@@ -501,7 +502,15 @@ func readStream(ctx context.Context, body io.Reader, progress func(backend.Usage
 // readJSON handles an upstream that answered a stream request with one JSON response.
 func readJSON(body io.Reader, onText func(string) error, onParts func(backend.Parts) error) (backend.Result, error) {
 	var c chunk
-	if err := json.NewDecoder(io.LimitReader(body, maxLine)).Decode(&c); err != nil {
+	b, err := io.ReadAll(io.LimitReader(body, maxLine))
+	if err != nil {
+		return backend.Result{}, midStream(fmt.Sprintf("the inference server sent an unreadable response: %v", err))
+	}
+	// The first JSON value, as a json.Decoder reads it: one with data after it is read too.
+	if !fastjson.Quick(b, &c) {
+		err = json.NewDecoder(bytes.NewReader(b)).Decode(&c)
+	}
+	if err != nil {
 		return backend.Result{}, midStream(fmt.Sprintf("the inference server sent an unreadable response: %v", err))
 	}
 	if c.Error != nil {
