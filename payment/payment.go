@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
+	"strings"
 )
 
 // HTTP headers of a paid request and its answer. The voucher header is voucher.HeaderVoucher.
@@ -85,6 +87,21 @@ func (p Prices) Cost(promptTokens, completionTokens uint64) *big.Int {
 
 // FormatTON renders nanoTON as TON with up to nine decimals and no trailing zeros ("0.0000125").
 func FormatTON(nano *big.Int) string {
+	if nano.IsUint64() {
+		// Every answer's cost: without big.Int division and fmt (~2 µs on the answer's path).
+		n := nano.Uint64()
+		s := strconv.FormatUint(n/nanoPerTON, 10)
+		if r := n % nanoPerTON; r != 0 {
+			frac := strconv.FormatUint(r+nanoPerTON, 10)[1:] // nine digits, leading zeros kept
+			s += "." + strings.TrimRight(frac, "0")
+		}
+		return s
+	}
+	return formatTONBig(nano)
+}
+
+// formatTONBig is FormatTON for any amount.
+func formatTONBig(nano *big.Int) string {
 	neg := nano.Sign() < 0
 	abs := new(big.Int).Abs(nano)
 	q, r := new(big.Int).QuoRem(abs, big.NewInt(nanoPerTON), new(big.Int))

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	mrand "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,32 @@ func TestFormatTON(t *testing.T) {
 		if got := FormatTON(nano(in)); got != want {
 			t.Errorf("FormatTON(%s) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The fast path for amounts that fit 64 bits writes what the general one does.
+func TestFormatTONFastPath(t *testing.T) {
+	rnd := mrand.New(mrand.NewPCG(3, 4))
+	for i := range 20000 {
+		n := rnd.Uint64() >> uint(rnd.IntN(64))
+		switch i {
+		case 0:
+			n = 0
+		case 1:
+			n = ^uint64(0)
+		case 2:
+			n = nanoPerTON
+		case 3:
+			n = nanoPerTON - 1
+		}
+		v := new(big.Int).SetUint64(n)
+		if got, want := FormatTON(v), formatTONBig(v); got != want {
+			t.Fatalf("FormatTON(%d) = %q, want %q", n, got, want)
+		}
+	}
+	huge, _ := new(big.Int).SetString("123456789012345678901234567", 10)
+	if got := FormatTON(huge); got != "123456789012345678.901234567" {
+		t.Fatalf("FormatTON(%s) = %q", huge, got)
 	}
 }
 
