@@ -91,6 +91,9 @@ func (p *Provider) servePaid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.arrived = arrived
+	if sess.ch.key.Equal(payment.ConnClientKey(r.TLS)) {
+		w.Header().Set(payment.HeaderConnAuth, "ok") // the client may stop signing its requests
+	}
 	sess.phases.markAt(phaseArrived, arrived)
 	sess.phases.markAt(phaseBodyRead, bodyRead)
 	sess.phases.mark(phaseChecked)
@@ -200,9 +203,21 @@ func (p *Provider) openChannel(ctx context.Context, addr *address.Address) (*cha
 
 // authorize checks X-Cocoon-Auth: well-formed, signed by the channel's client key for this
 // method, target and body (bodyHash, its SHA-256), within the window of the provider's clock, and
-// not used before.
+// not used before. A request without it is authorized by its connection when the connection's TLS
+// client certificate is the channel's client key (a zero Auth: no nonce).
 func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte) (payment.Auth, *refusal) {
-	a, err := payment.ParseAuth(r.Header.Get(payment.HeaderAuth))
+	hdr := r.Header.Get(payment.HeaderAuth)
+	if hdr == "" {
+		if ch.key.Equal(payment.ConnClientKey(r.TLS)) {
+			// Connection authorization: the TLS handshake proved the channel key's possession, and
+			// TLS keeps the connection's requests from being altered or replayed.
+			return payment.Auth{}, nil
+		}
+		return payment.Auth{}, paymentRequired(payment.CodeAuthInvalid,
+			"%v: no %s header, and the connection's TLS client certificate is not the channel's client key (sign the request, or present the key as the connection's client certificate: docs/PROTOCOL.md, \"Connection authorization\").",
+			payment.ErrBadAuth, payment.HeaderAuth)
+	}
+	a, err := payment.ParseAuth(hdr)
 	if err == nil {
 		err = a.VerifyKey(ch.authKey, ch.addr, r.Method, r.RequestURI, bodyHash, p.clock.Now())
 	}
@@ -422,6 +437,9 @@ func (mt *metered) putNonce(b *pebble.Batch) error {
 		return nil
 	}
 	a := mt.sess.auth
+	if a.Unix == 0 {
+		return nil // authorized by its connection: no nonce (TLS does not replay)
+	}
 	if err := b.Set(nonceKey(mt.sess.ch.raw, hex.EncodeToString(a.Nonce[:])), binary.BigEndian.AppendUint64(nil, uint64(a.Unix)), nil); err != nil {
 		return err
 	}

@@ -336,9 +336,13 @@ func (p *Provider) initAPI(ctx context.Context) (service.StopFunc, error) {
 	// Our own HTTP/1.1 server, not net/http's: it costs the paid path far less (docs/DECISIONS.md).
 	srv := &h1server.Server{Handler: p.counted(withRequestID(mux)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		AfterResponse: p.prepareReceipts, Log: p.log}
+	tcfg := p.issuer.TLSConfig()
+	// Connection authorization: a client may present its channel key as its certificate (optional;
+	// any key is taken, its possession proved by the handshake; pay.go's authorize reads it).
+	tcfg.ClientAuth = tls.RequestClientCert
 	done := make(chan error, 1)
 	go func() {
-		err := srv.Serve(tls.NewListener(p.poll.Listener(ln), p.issuer.TLSConfig()))
+		err := srv.Serve(tls.NewListener(p.poll.Listener(ln), tcfg))
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}

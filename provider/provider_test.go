@@ -210,3 +210,81 @@ func TestRefusals(t *testing.T) {
 		other.Refused(other.Request("POST", path, body, ""), payment.CodeChannelNotOpen)
 	})
 }
+
+// Connection authorization: a connection whose TLS client certificate is the channel's key sends
+// its requests unsigned, and the provider serves, bills and signs receipts for them as for signed
+// ones; a connection with another key, or none, gets the usual refusal; a signature sent anyway
+// is checked; answers on such a connection say so.
+func TestConnectionAuthorization(t *testing.T) {
+	n := providertest.NewNet(t, providertest.Options{})
+	p, _ := n.StartProvider(n.Config(t.TempDir()))
+	c := n.OpenClient("a", "1").Connect(p)
+	other := n.OpenClient("b", "1").Connect(p)
+	body := `{"model":"` + models.DefaultModelName + `","prompt":"In the beginning","max_tokens":3,"temperature":0}`
+	path := "/v1/completions"
+	plain := c.HTTP
+	unsigned := func() *http.Request {
+		req := c.Request("POST", path, body, "")
+		req.Header.Del(payment.HeaderAuth)
+		return req
+	}
+
+	// A signed request on a plain connection: served, nothing said about the connection.
+	resp, b := c.Do(c.Request("POST", path, body, ""))
+	require.Equal(t, 200, resp.StatusCode, "%s", b)
+	require.Empty(t, resp.Header.Get(payment.HeaderConnAuth))
+	learn := func(b []byte) payment.SignedReceipt {
+		var cc openai.Completion
+		require.NoError(t, json.Unmarshal(b, &cc))
+		var content payment.Content
+		require.NoError(t, content.Add(b))
+		return c.CheckReceipt(cc.Usage.Cocoon.Receipt, []byte(body), &content)
+	}
+	learn(b)
+
+	c.HTTP = c.ConnAuthHTTP(c.Key)
+	// Signed, on a connection with the channel's key: served, and told it may stop signing.
+	resp, b = c.Do(c.Request("POST", path, body, ""))
+	require.Equal(t, 200, resp.StatusCode, "%s", b)
+	require.Equal(t, "ok", resp.Header.Get(payment.HeaderConnAuth))
+	learn(b)
+	// Unsigned, three times on the connection: each served, billed and receipted.
+	for range 3 {
+		owedBefore := new(big.Int).Set(c.Owed)
+		resp, b = c.Do(unsigned())
+		require.Equal(t, 200, resp.StatusCode, "%s", b)
+		require.Equal(t, "ok", resp.Header.Get(payment.HeaderConnAuth))
+		r := learn(b)
+		require.Equal(t, 1, c.Owed.Cmp(owedBefore), "each answer is billed")
+		require.Equal(t, r.Owed.String(), c.Owed.String())
+	}
+	require.Equal(t, c.Owed.String(), c.View().Owed, "the channel view (unsigned too) agrees")
+	// A streamed answer on the connection, unsigned.
+	sreq := c.Request("POST", "/v1/chat/completions", `{"model":"`+models.DefaultModelName+`","messages":[{"role":"user","content":"Hi"}],"max_tokens":4,"stream":true}`, "")
+	sreq.Header.Del(payment.HeaderAuth)
+	resp, b = c.Do(sreq)
+	require.Equal(t, 200, resp.StatusCode, "%s", b)
+	require.Contains(t, string(b), "data: [DONE]")
+
+	// A signature sent anyway is checked: a forged one is refused even on this connection.
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	req := c.Request("POST", path, body, "")
+	forged, err := payment.SignRequest(stranger, c.Ch, "POST", path, []byte(body), time.Now())
+	require.NoError(t, err)
+	req.Header.Set(payment.HeaderAuth, forged)
+	c.Refused(req, payment.CodeAuthInvalid)
+	// The connection's key is c's: another channel's unsigned request on it is refused.
+	oreq := other.Request("POST", path, body, "")
+	oreq.Header.Del(payment.HeaderAuth)
+	resp, b = c.Do(oreq)
+	require.Equal(t, http.StatusPaymentRequired, resp.StatusCode, "%s", b)
+	require.Contains(t, string(b), payment.CodeAuthInvalid)
+	require.Empty(t, resp.Header.Get(payment.HeaderConnAuth))
+
+	// A connection with some other key, and a plain one: unsigned requests are refused.
+	c.HTTP = c.ConnAuthHTTP(stranger)
+	h := c.Refused(unsigned(), payment.CodeAuthInvalid)
+	require.Empty(t, h.Get(payment.HeaderConnAuth))
+	c.HTTP = plain
+	c.Refused(unsigned(), payment.CodeAuthInvalid)
+}

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -303,6 +304,20 @@ func (c *Client) ConnectAddr(addr string) *Client {
 	c.T.Cleanup(c.HTTP.CloseIdleConnections)
 	c.Base = "https://" + addr
 	return c
+}
+
+// ConnAuthHTTP is an HTTP client for the provider c is connected to that presents key as its TLS
+// client certificate (connection authorization: with the channel's key, its requests need no
+// X-Cocoon-Auth).
+func (c *Client) ConnAuthHTTP(key ed25519.PrivateKey) *http.Client {
+	c.T.Helper()
+	cert, err := payment.ClientCertificate(key)
+	require.NoError(c.T, err)
+	tc := c.HTTP.Transport.(*http.Transport).TLSClientConfig.Clone()
+	tc.Certificates = []tls.Certificate{cert}
+	h := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: time.Minute}
+	c.T.Cleanup(h.CloseIdleConnections)
+	return h
 }
 
 // Voucher signs the cumulative voucher for amount with the token totals the receipts reported.
