@@ -18,7 +18,7 @@ func TestClientCertificateAndConnClientKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cert.Leaf.CheckSignatureFrom(cert.Leaf); err != nil {
+	if err := cert.Leaf.CheckSignature(cert.Leaf.SignatureAlgorithm, cert.Leaf.RawTBSCertificate, cert.Leaf.Signature); err != nil {
 		t.Fatalf("not self-signed by its key: %v", err)
 	}
 	if got := ConnClientKey(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}); !pub.Equal(got) {
