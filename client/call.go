@@ -384,7 +384,8 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 	start := time.Now()
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
-		resp, err = c.send(ctx, p, ledger, call)
+		unsigned := p.connAuth != nil && p.connAuth.Load()
+		resp, err = c.send(ctx, p, ledger, call, !unsigned)
 		if err != nil {
 			_ = ledger.Cancel(call.ID)
 			return fail(err)
@@ -395,6 +396,14 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 		// A 402: resync with the provider's view, or top up, then try once more.
 		code, body := readError(resp)
 		switch code {
+		case payment.CodeAuthInvalid:
+			if !unsigned {
+				_ = ledger.Cancel(call.ID)
+				return fail(fmt.Errorf("the provider refused payment (%s): %s", code, body))
+			}
+			// The connection did not authorize it after all (a provider that no longer takes the
+			// client certificate): sign from now on.
+			p.connAuth.Store(false)
 		case payment.CodeVoucherTooLow, payment.CodeVoucherInvalid:
 			// Owed more than the voucher covers (an answer without a receipt), or the voucher is
 			// behind the provider's copy (a lost store): its view says which.
@@ -472,14 +481,18 @@ func (c *Client) try(ctx context.Context, call Call, p *Provider, modelID uint32
 	return a, nil
 }
 
-// send posts the call with the channel's voucher and a fresh authorization. The request is
+// send posts the call with the channel's voucher and, when sign, a fresh authorization (else the
+// connection's client certificate authorizes it: Provider.connAuth). The request is
 // authorized and built before the voucher is asked for: Voucher may wait for the disk (the
 // previous answer's voucher being synced), and the signature then overlaps that wait.
-func (c *Client) send(ctx context.Context, p *Provider, ledger *pay.Ledger, call Call) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, p *Provider, ledger *pay.Ledger, call Call, sign bool) (*http.Response, error) {
 	body := call.Request.Body
-	auth, err := signRequest(c.cfg.Payer.PrivateKey(), ledger.Channel, http.MethodPost, call.Path, body)
-	if err != nil {
-		return nil, err
+	var auth string
+	if sign {
+		var err error
+		if auth, err = signRequest(c.cfg.Payer.PrivateKey(), ledger.Channel, http.MethodPost, call.Path, body); err != nil {
+			return nil, err
+		}
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.Chain.Endpoint, "/")+call.Path, bytes.NewReader(body))
 	if err != nil {
@@ -496,7 +509,9 @@ func (c *Client) send(ctx context.Context, p *Provider, ledger *pay.Ledger, call
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set(payment.HeaderChannel, ledger.Channel.StringRaw())
 	hr.Header.Set(voucher.HeaderVoucher, vh)
-	hr.Header.Set(payment.HeaderAuth, auth)
+	if auth != "" {
+		hr.Header.Set(payment.HeaderAuth, auth)
+	}
 	if call.Request.Stream {
 		hr.Header.Set("Accept", "text/event-stream")
 	}
@@ -507,6 +522,9 @@ func (c *Client) send(ctx context.Context, p *Provider, ledger *pay.Ledger, call
 	if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {
 		resp.Body.Close()
 		return nil, errors.New("it answered without RA-TLS")
+	}
+	if p.connAuth != nil && resp.Header.Get(payment.HeaderConnAuth) == "ok" {
+		p.connAuth.Store(true)
 	}
 	return resp, nil
 }

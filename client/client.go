@@ -15,6 +15,7 @@ package client
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,6 +109,10 @@ type Provider struct {
 	// receiptKey is the attested key of its latest answer, prepared for receipts (shared by
 	// copies; nil for a Provider not built by Refresh).
 	receiptKey *atomic.Pointer[payment.ReceiptKey]
+	// connAuth is set once the provider answered that its connections, which present the payer's
+	// key as their TLS client certificate, authorize the channel's requests: they go unsigned
+	// (docs/PROTOCOL.md, "Connection authorization"). Shared by copies, kept with the connections.
+	connAuth *atomic.Bool
 }
 
 // receiptKeyFor is pub, the key of a connection's verified RA-TLS certificate, prepared for
@@ -242,14 +247,14 @@ func (c *Client) Refresh(ctx context.Context) error {
 	for i, r := range reports {
 		cp := snap.Providers[i]
 		p := &Provider{ID: cp.Address.String(), Chain: cp, Report: r, Dropped: c.dropped[cp.Address.String()],
-			receiptKey: new(atomic.Pointer[payment.ReceiptKey])}
+			receiptKey: new(atomic.Pointer[payment.ReceiptKey]), connAuth: new(atomic.Bool)}
 		p.names = p.namesOf()
 		if r.OK {
 			c.tracker.Probe(p.ID, true)
 			p.pin = verify.Pin{TLSKeyHash: cp.Attestation.TLSKeyHash, Measurement: cp.Attestation.MeasurementHash}
 			if prev := old[p.ID]; prev != nil && prev.http != nil && string(prev.pin.TLSKeyHash) == string(p.pin.TLSKeyHash) &&
 				string(prev.pin.Measurement) == string(p.pin.Measurement) && prev.Chain.Endpoint == cp.Endpoint {
-				p.http = prev.http // keep the warm connections
+				p.http, p.connAuth = prev.http, prev.connAuth // keep the warm connections
 			} else if p.http, err = c.newHTTP(&snap.Registry, p.pin); err != nil {
 				r.Refusals = append(r.Refusals, err.Error())
 				r.OK = false
@@ -271,6 +276,15 @@ func (c *Client) newHTTP(reg *discover.Registry, pin verify.Pin) (*http.Client, 
 	tcfg, err := c.verify.PinnedTLS(reg, pin, nil)
 	if err != nil {
 		return nil, err
+	}
+	if c.cfg.Payer != nil {
+		// Connection authorization: every connection presents the payer's key (the key of all
+		// its channels), so a provider that takes it needs no signature on each request.
+		cert, err := payment.ClientCertificate(c.cfg.Payer.PrivateKey())
+		if err != nil {
+			return nil, err
+		}
+		tcfg.Certificates = []tls.Certificate{cert}
 	}
 	d := &net.Dialer{Timeout: c.cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: tcfg, TLSHandshakeTimeout: c.cfg.DialTimeout,

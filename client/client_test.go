@@ -472,3 +472,40 @@ func TestDefaultModel(t *testing.T) {
 	require.ErrorIs(t, err, client.ErrSeveralModels)
 	require.ErrorContains(t, err, "clienttest-model, second-model")
 }
+
+// Connection authorization: the client's connections present its key; once a provider says it
+// takes them, requests go unsigned; a provider that stops taking them gets the request signed again
+// (one refused try, nothing billed for it), and one without it always gets signed requests.
+func TestConnectionAuthorization(t *testing.T) {
+	n := clienttest.NewNet(t)
+	p := n.StartProvider(clienttest.ProviderOptions{})
+	e := newEnv(t, n, 10, nil)
+	paid := func() {
+		t.Helper()
+		a := e.chat(hello)
+		require.Equal(t, http.StatusOK, a.Status, "%s", a.Body)
+		require.True(t, a.Result().Verified, a.Result().Problem)
+	}
+	for range 3 {
+		paid()
+	}
+	require.Equal(t, 3, p.Paid())
+	require.Equal(t, 2, p.Unsigned(), "the first request is signed; its answer says the connection authorizes the next")
+
+	p.SetConnAuth(clienttest.ConnAuthBroken)
+	paid() // unsigned, refused, signed again
+	require.Equal(t, 4, p.Paid())
+	require.Equal(t, 2, p.Unsigned())
+
+	p.SetConnAuth(clienttest.ConnAuthOff)
+	paid() // the broken provider's last answer said "ok" again: unsigned, refused, signed
+	paid() // signed at once: nothing said "ok" since
+	require.Equal(t, 6, p.Paid())
+	require.Equal(t, 2, p.Unsigned())
+
+	p.SetConnAuth(clienttest.ConnAuthOn)
+	paid() // signed (nothing said "ok"); this answer says it
+	paid()
+	require.Equal(t, 8, p.Paid())
+	require.Equal(t, 3, p.Unsigned())
+}

@@ -69,8 +69,38 @@ type Provider struct {
 	// ledgers by channel raw address. REQUIRES mu.
 	ledgers map[string]*ledger
 	cheat   Cheat
-	// admitted counts the requests the payment checks admitted. REQUIRES mu.
-	admitted int
+	// admitted counts the requests the payment checks admitted, unsigned those of them its
+	// connection authorized. REQUIRES mu.
+	admitted, unsigned int
+	// connAuth is how it treats connection authorization. REQUIRES mu.
+	connAuth ConnAuth
+}
+
+// ConnAuth is how a test provider treats connection authorization (docs/PROTOCOL.md).
+type ConnAuth int
+
+const (
+	// ConnAuthOn takes a connection whose client certificate is the channel's key as authorizing
+	// its unsigned requests, and says so on its answers (the protocol).
+	ConnAuthOn ConnAuth = iota
+	// ConnAuthOff neither says so nor takes unsigned requests (a provider without it).
+	ConnAuthOff
+	// ConnAuthBroken says so but refuses unsigned requests.
+	ConnAuthBroken
+)
+
+// SetConnAuth changes how p treats connection authorization.
+func (p *Provider) SetConnAuth(c ConnAuth) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.connAuth = c
+}
+
+// Unsigned is how many admitted requests came without X-Cocoon-Auth, authorized by their connection.
+func (p *Provider) Unsigned() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.unsigned
 }
 
 type ledger struct {
@@ -115,8 +145,10 @@ func StartProvider(ctx context.Context, cfg ProviderConfig) (*Provider, error) {
 	mux.HandleFunc("POST /v1/chat/completions", p.paid)
 	mux.HandleFunc("POST /v1/completions", p.paid)
 	mux.Handle("/", p.api)
-	p.srv = &http.Server{Handler: mux, TLSConfig: is.TLSConfig(), ErrorLog: stdlog.New(io.Discard, "", 0)}
-	go func() { _ = p.srv.Serve(tls.NewListener(ln, is.TLSConfig())) }()
+	tcfg := is.TLSConfig()
+	tcfg.ClientAuth = tls.RequestClientCert // connection authorization
+	p.srv = &http.Server{Handler: mux, TLSConfig: tcfg, ErrorLog: stdlog.New(io.Discard, "", 0)}
+	go func() { _ = p.srv.Serve(tls.NewListener(ln, tcfg)) }()
 	return p, nil
 }
 
@@ -193,6 +225,18 @@ func (p *Provider) channelInfo(ctx context.Context, ch *address.Address) (key []
 // authorized checks the request's X-Cocoon-Auth (signed by the channel key, fresh, not replayed)
 // and answers the 402 when it is not.
 func (p *Provider) authorized(w http.ResponseWriter, r *http.Request, ch *address.Address, key, body []byte) bool {
+	p.mu.Lock()
+	mode := p.connAuth
+	p.mu.Unlock()
+	if ed25519.PublicKey(key).Equal(payment.ConnClientKey(r.TLS)) && mode != ConnAuthOff {
+		w.Header().Set(payment.HeaderConnAuth, "ok")
+		if r.Header.Get(payment.HeaderAuth) == "" && mode == ConnAuthOn {
+			p.mu.Lock()
+			p.unsigned++
+			p.mu.Unlock()
+			return true
+		}
+	}
 	auth, err := payment.ParseAuth(r.Header.Get(payment.HeaderAuth))
 	if err == nil {
 		err = auth.Verify(key, ch, r.Method, r.URL.RequestURI(), body, time.Now())
