@@ -72,8 +72,10 @@ type target struct {
 	url    string // API root, .../v1
 	model  string
 	client *http.Client
-	// pay adds the payment headers for worker w (nil: free).
-	pay func(w int, req *http.Request, body []byte)
+	// pay adds the payment headers for worker w and returns the client to send with (nil: free,
+	// or client); answered sees each answer (paid targets: connection authorization).
+	pay      func(w int, req *http.Request, body []byte) *http.Client
+	answered func(w int, resp *http.Response)
 	// presign prepares n authorizations for body on each channel (paid targets).
 	presign func(body []byte, n int)
 	// check verifies the paid channels after the run (paid targets).
@@ -283,15 +285,21 @@ func httpClient(tc *tls.Config) *http.Client {
 func (tg *target) do(w int, b []byte) (ttft time.Duration, err error) {
 	req, _ := http.NewRequest(http.MethodPost, tg.url+"/chat/completions", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
+	client := tg.client
 	if tg.pay != nil {
-		tg.pay(w, req, b)
+		if c := tg.pay(w, req, b); c != nil {
+			client = c
+		}
 	}
 	t0 := time.Now()
-	resp, err := tg.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
+	if tg.answered != nil {
+		tg.answered(w, resp)
+	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(resp.Body)
 		return 0, fmt.Errorf("%s: HTTP %d: %s", tg.name, resp.StatusCode, msg)
@@ -458,6 +466,10 @@ type paidChannel struct {
 	c       *providertest.Client
 	voucher string
 	auths   chan string
+	// http presents the channel's key as its connections' client certificate; connAuth is set once
+	// an answer said the provider takes it (requests then go unsigned).
+	http     *http.Client
+	connAuth atomic.Bool
 }
 
 func (pc *paidChannel) presign(b []byte, n int) {
@@ -531,11 +543,31 @@ func (b *bench) startProvider(name, label, bin, srcDir string) *target {
 	}
 	tg.url, tg.pid = "https://"+addr+"/v1", pid
 	tg.client = httpClient(paid[0].c.HTTP.Transport.(*http.Transport).TLSClientConfig)
-	tg.pay = func(w int, req *http.Request, body []byte) {
-		pc := paid[w*channels/concurrency%channels]
+	for _, pc := range paid {
+		// Each channel's connections present its key (connection authorization), as the Go
+		// client's do; its requests go unsigned once an answer said the provider takes them.
+		cert, err := payment.ClientCertificate(pc.c.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc := paid[0].c.HTTP.Transport.(*http.Transport).TLSClientConfig.Clone()
+		tc.Certificates = []tls.Certificate{cert}
+		pc.http = httpClient(tc)
+	}
+	channelOf := func(w int) *paidChannel { return paid[w*channels/concurrency%channels] }
+	tg.pay = func(w int, req *http.Request, body []byte) *http.Client {
+		pc := channelOf(w)
 		req.Header.Set(payment.HeaderChannel, pc.c.Ch.StringRaw())
 		req.Header.Set(voucher.HeaderVoucher, pc.voucher)
-		req.Header.Set(payment.HeaderAuth, pc.auth(body))
+		if !pc.connAuth.Load() {
+			req.Header.Set(payment.HeaderAuth, pc.auth(body))
+		}
+		return pc.http
+	}
+	tg.answered = func(w int, resp *http.Response) {
+		if resp.Header.Get(payment.HeaderConnAuth) == "ok" {
+			channelOf(w).connAuth.Store(true)
+		}
 	}
 	tg.presign = func(body []byte, n int) {
 		for _, pc := range paid {
