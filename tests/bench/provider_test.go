@@ -2,8 +2,10 @@
 // reached directly, nginx with TLS 1.3 in front of it, a bare Go TLS 1.3 reverse proxy in front of
 // it (tools/gotlsproxy: the standard library's floor, no payment), the same proxy without net/http
 // (gotlsproxy --lean: Go's floor with a hand-written HTTP/1.1), and the provider daemon in front
-// of it serving paid requests (RA-TLS, request authorization, voucher, admission, metering, receipt,
-// Pebble sync). tools/bench/provider.sh runs it and writes docs/BENCHMARKS.md's provider section.
+// of it serving paid requests (RA-TLS, connection authorization as the Go client uses it, voucher,
+// admission, metering, receipt, journal), and the same provider with every request signed (a
+// client without a TLS client certificate). tools/bench/provider.sh runs it and writes
+// docs/BENCHMARKS.md's provider section.
 //
 // The paths are measured interleaved (rounds of each in turn), so that the machine's other jobs
 // weigh on all of them alike and the ratios between them hold even when absolute times drift.
@@ -84,6 +86,9 @@ type target struct {
 	pid int
 	// pprof is the provider's debug listener (COCOON_BENCH_PPROF).
 	pprof string
+	// signed is the same provider and channels with every request signed (no connection
+	// authorization: a client that presents no certificate).
+	signed *target
 }
 
 func goBuild(t *testing.T, dir, pkg, out string, tags ...string) {
@@ -569,6 +574,14 @@ func (b *bench) startProvider(name, label, bin, srcDir string) *target {
 			channelOf(w).connAuth.Store(true)
 		}
 	}
+	tg.signed = &target{name: name + ", each request signed", model: tg.model, url: tg.url, client: tg.client, presign: tg.presign,
+		pay: func(w int, req *http.Request, body []byte) *http.Client {
+			pc := channelOf(w)
+			req.Header.Set(payment.HeaderChannel, pc.c.Ch.StringRaw())
+			req.Header.Set(voucher.HeaderVoucher, pc.voucher)
+			req.Header.Set(payment.HeaderAuth, pc.auth(body))
+			return nil // tg.client: no client certificate
+		}}
 	tg.presign = func(body []byte, n int) {
 		for _, pc := range paid {
 			pc.presign(body, n)
@@ -711,12 +724,13 @@ func TestProviderBenchmark(t *testing.T) {
 	viaLean := &target{name: "Go TLS 1.3 proxy without net/http, no payment (reference)", pid: leanProxyPid, url: "https://" + leanProxy + "/v1",
 		model: "fake-model", client: httpClient(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})}
 	viaProvider := b.startProvider("provider, paid (RA-TLS)", "new", filepath.Join(dir, "cocoon-provider"), "")
-	// firstProvider is the index of the first provider among the targets (the ones with goals).
-	const firstProvider = 4
 	tgs := []*target{direct, viaNginx, viaGo, viaLean, viaProvider}
+	providers := []*target{viaProvider} // profiled and checked: the new one, then the baseline
 	if baseRef != "" {
-		tgs = append(tgs, b.startProvider(fmt.Sprintf("provider before (%s)", baseRev), "base", filepath.Join(dir, "cocoon-provider-base"), baseSrc))
+		base := b.startProvider(fmt.Sprintf("provider before (%s)", baseRev), "base", filepath.Join(dir, "cocoon-provider-base"), baseSrc)
+		tgs, providers = append(tgs, base), append(providers, base)
 	}
+	tgs = append(tgs, viaProvider.signed)
 
 	// The durability floor on this disk, in the same run (fsync_test.go).
 	floor := t.TempDir()
@@ -747,14 +761,14 @@ func TestProviderBenchmark(t *testing.T) {
 		wrkRows = append(wrkRows, wrkRow{tg.name, p50, rps})
 	}
 	if b.pprof != "" {
-		for i, tg := range tgs[firstProvider:] {
+		for i, tg := range providers {
 			label := []string{"new", "base"}[i]
 			profile(t, tg, label, b.pprof, 1)
 			profile(t, tg, label, b.pprof, concurrency)
 		}
 		t.Logf("profiles in %s (go tool pprof -top FILE)", b.pprof)
 	}
-	for _, tg := range tgs[firstProvider:] {
+	for _, tg := range providers {
 		tg.check(t)
 	}
 	loadAfter := uptime()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The provider benchmark (make bench-provider; make bench runs it too): in one run, against one
 # fast fake backend on loopback (tools/fakeupstream), the backend directly, nginx with TLS 1.3 in
-# front of it, and the provider daemon in front of it serving paid requests (RA-TLS, request
-# authorization, voucher, admission, metering, receipt signed by the attested key, Pebble sync).
+# front of it, and the provider daemon in front of it serving paid requests (RA-TLS, connection
+# authorization or a signature on each request, voucher, admission, metering, receipt signed by the
+# attested key, journal).
 # Installs Debian's nginx-light and wrk when missing (apt-get; needs root). Writes the results
 # between the markers of docs/BENCHMARKS.md's provider section and prints them.
 set -euo pipefail
