@@ -574,7 +574,7 @@ func (b *bench) startProvider(name, label, bin, srcDir string) *target {
 			channelOf(w).connAuth.Store(true)
 		}
 	}
-	tg.signed = &target{name: name + ", each request signed", model: tg.model, url: tg.url, client: tg.client, presign: tg.presign,
+	tg.signed = &target{name: name + ", each request signed", model: tg.model, url: tg.url, client: tg.client, presign: tg.presign, pid: tg.pid,
 		pay: func(w int, req *http.Request, body []byte) *http.Client {
 			pc := channelOf(w)
 			req.Header.Set(payment.HeaderChannel, pc.c.Ch.StringRaw())
