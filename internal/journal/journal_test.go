@@ -276,18 +276,8 @@ func TestKillNineLosesNoCommit(t *testing.T) {
 		killChild(dir)
 		return
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestKillNineLosesNoCommit$")
-	cmd.Env = append(os.Environ(), "JOURNAL_KILL_CHILD="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc, dir := startChild(t, "TestKillNineLosesNoCommit", "JOURNAL_KILL_CHILD")
 	var reported uint64
-	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if n, err := strconv.ParseUint(sc.Text(), 10, 64); err == nil {
 			reported = n
@@ -312,9 +302,43 @@ func TestKillNineLosesNoCommit(t *testing.T) {
 	if last < reported {
 		t.Fatalf("after kill -9: last = %d, but the child reported commit %d", last, reported)
 	}
-	for i := uint64(1); i <= reported; i++ {
+	checkNumbered(t, db, reported)
+}
+
+// startChild runs test in a child process of the test binary with env set to a new directory, and
+// returns it with a scanner of its output and the directory.
+func startChild(t *testing.T, test, env string) (*exec.Cmd, *bufio.Scanner, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^"+test+"$")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, bufio.NewScanner(out), dir
+}
+
+// commitNumbered commits batch i of a child: "last" = i and "k<i>" = i.
+func commitNumbered(db *pebble.DB, j *Journal, i uint64) {
+	b := db.NewBatch()
+	_ = b.Set([]byte("last"), u64(i), nil)
+	_ = b.Set([]byte(fmt.Sprintf("k%06d", i)), u64(i), nil)
+	if _, err := j.Commit(b); err != nil {
+		panic(err)
+	}
+	_ = b.Close()
+}
+
+// checkNumbered fails unless the store holds "k<i>" for every i in 1..n.
+func checkNumbered(t *testing.T, db *pebble.DB, n uint64) {
+	t.Helper()
+	for i := uint64(1); i <= n; i++ {
 		if _, ok := get(t, db, fmt.Sprintf("k%06d", i)); !ok {
-			t.Fatalf("commit %d was reported and is lost", i)
+			t.Fatalf("commit %d is lost", i)
 		}
 	}
 }
@@ -332,13 +356,7 @@ func killChild(dir string) {
 	w := bufio.NewWriter(os.Stdout)
 	deadline := time.Now().Add(time.Minute)
 	for i := uint64(1); time.Now().Before(deadline); i++ {
-		b := db.NewBatch()
-		_ = b.Set([]byte("last"), u64(i), nil)
-		_ = b.Set([]byte(fmt.Sprintf("k%06d", i)), u64(i), nil)
-		if _, err := j.Commit(b); err != nil {
-			panic(err)
-		}
-		_ = b.Close()
+		commitNumbered(db, j, i)
 		fmt.Fprintln(w, i)
 		_ = w.Flush()
 	}
@@ -497,18 +515,8 @@ func TestKillBeforeApplyReplays(t *testing.T) {
 		unappliedChild(dir)
 		return
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestKillBeforeApplyReplays$")
-	cmd.Env = append(os.Environ(), "JOURNAL_UNAPPLIED_CHILD="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, sc, dir := startChild(t, "TestKillBeforeApplyReplays", "JOURNAL_UNAPPLIED_CHILD")
 	var line string
-	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if line = sc.Text(); strings.HasPrefix(line, "unapplied ") || strings.HasPrefix(line, "applied ") {
 			break
@@ -533,11 +541,7 @@ func TestKillBeforeApplyReplays(t *testing.T) {
 	if v, _ := get(t, db, "last"); v != n {
 		t.Fatalf("after kill -9 and the replay last = %d, want %d", v, n)
 	}
-	for i := uint64(1); i <= n; i++ {
-		if _, ok := get(t, db, fmt.Sprintf("k%06d", i)); !ok {
-			t.Fatalf("commit %d is lost", i)
-		}
-	}
+	checkNumbered(t, db, n)
 }
 
 // unappliedChild commits 100 batches nobody syncs, reports whether its store has any of them and
@@ -553,13 +557,7 @@ func unappliedChild(dir string) {
 	}
 	const n = 100
 	for i := uint64(1); i <= n; i++ {
-		b := db.NewBatch()
-		_ = b.Set([]byte("last"), u64(i), nil)
-		_ = b.Set([]byte(fmt.Sprintf("k%06d", i)), u64(i), nil)
-		if _, err := j.Commit(b); err != nil {
-			panic(err)
-		}
-		_ = b.Close()
+		commitNumbered(db, j, i)
 	}
 	// Pebble's own log must not have them either (a NoSync write reaches it at once).
 	state := "unapplied"
@@ -761,11 +759,7 @@ func TestApplyFailureIsStickyAndReplays(t *testing.T) {
 			if v, _ := get(t, db, "last"); v != accepted {
 				t.Fatalf("after the replay last = %d, want %d", v, accepted)
 			}
-			for i := uint64(1); i <= accepted; i++ {
-				if _, ok := get(t, db, fmt.Sprintf("k%06d", i)); !ok {
-					t.Fatalf("k%06d: not replayed after the failed apply", i)
-				}
-			}
+			checkNumbered(t, db, accepted) // replayed after the failed apply
 			if _, ok := get(t, db, "late"); ok {
 				t.Fatal("a commit refused after the failure was replayed")
 			}
