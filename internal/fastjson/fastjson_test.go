@@ -79,6 +79,12 @@ var corpus = []string{
 	`{"id":"\u12"}`,
 	`{"choices":[{"floats":[NaN]}]}`,
 	`{"choices":[{"text":"ok"}]}{"second":"value"}`,
+	`{"usage":{"prompt_tokens":1.0}}`,
+	`{"usage":{"prompt_tokens":-0,"completion_tokens":01}}`,
+	`{"choices":[{"tokens":18446744073709551616}]}`,
+	`{"choices":[{"index":1,"index":"x"}]}`,
+	`{"choices":[{"floats":[1e400]}]}`,
+	`{"choices":[{"text":"\ud800\udc00"}],"ID":"x","id":"y"}`,
 }
 
 // On every input, Unmarshal gives exactly encoding/json's result: the same value when both
