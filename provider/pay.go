@@ -139,7 +139,7 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		return nil, ref
 	}
 	bodyHash := sha256.Sum256(body)
-	a, ref := p.authorize(r, ch, bodyHash)
+	a, ref := p.authorize(r, ch, bodyHash, true)
 	if ref != nil {
 		return nil, ref
 	}
@@ -203,11 +203,13 @@ func (p *Provider) openChannel(ctx context.Context, addr *address.Address) (*cha
 
 // authorize checks X-Cocoon-Auth: well-formed, signed by the channel's client key for this
 // method, target and body (bodyHash, its SHA-256), within the window of the provider's clock, and
-// not used before. A request without it is authorized by its connection when the connection's TLS
-// client certificate is the channel's client key (a zero Auth: no nonce).
-func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte) (payment.Auth, *refusal) {
+// not used before. With byConnection (paid requests), a request without it is authorized by its
+// connection when the connection's TLS client certificate is the channel's client key (a zero Auth:
+// no nonce); the channel view always wants the signature (PROTOCOL "The client's view of its
+// channel": a request signed with the channel key).
+func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte, byConnection bool) (payment.Auth, *refusal) {
 	hdr := r.Header.Get(payment.HeaderAuth)
-	if hdr == "" {
+	if hdr == "" && byConnection {
 		if ch.key.Equal(payment.ConnClientKey(r.TLS)) {
 			// Connection authorization: the TLS handshake proved the channel key's possession, and
 			// TLS keeps the connection's requests from being altered or replayed.
@@ -562,7 +564,7 @@ func (p *Provider) serveChannel(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}
-	if _, ref := p.authorize(r, ch, sha256.Sum256(nil)); ref != nil {
+	if _, ref := p.authorize(r, ch, sha256.Sum256(nil), false); ref != nil {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}

@@ -258,7 +258,14 @@ func TestConnectionAuthorization(t *testing.T) {
 		require.Equal(t, 1, c.Owed.Cmp(owedBefore), "each answer is billed")
 		require.Equal(t, r.Owed.String(), c.Owed.String())
 	}
-	require.Equal(t, c.Owed.String(), c.View().Owed, "the channel view (unsigned too) agrees")
+	require.Equal(t, c.Owed.String(), c.View().Owed, "the channel view agrees")
+	// The view is always signed, whatever the connection.
+	vreq, err := http.NewRequest(http.MethodGet, c.Base+payment.ChannelPathPrefix+c.Ch.StringRaw(), nil)
+	require.NoError(t, err)
+	vreq.Header.Set(payment.HeaderChannel, c.Ch.StringRaw())
+	resp, b = c.Do(vreq)
+	require.Equal(t, http.StatusPaymentRequired, resp.StatusCode, "%s", b)
+	require.Contains(t, string(b), payment.CodeAuthInvalid)
 	// A streamed answer on the connection, unsigned.
 	sreq := c.Request("POST", "/v1/chat/completions", `{"model":"`+models.DefaultModelName+`","messages":[{"role":"user","content":"Hi"}],"max_tokens":4,"stream":true}`, "")
 	sreq.Header.Del(payment.HeaderAuth)

@@ -223,12 +223,13 @@ func (p *Provider) channelInfo(ctx context.Context, ch *address.Address) (key []
 }
 
 // authorized checks the request's X-Cocoon-Auth (signed by the channel key, fresh, not replayed)
-// and answers the 402 when it is not.
-func (p *Provider) authorized(w http.ResponseWriter, r *http.Request, ch *address.Address, key, body []byte) bool {
+// and answers the 402 when it is not; with byConnection (paid requests) a connection whose client
+// certificate is the channel key authorizes an unsigned request, as its ConnAuth mode says.
+func (p *Provider) authorized(w http.ResponseWriter, r *http.Request, ch *address.Address, key, body []byte, byConnection bool) bool {
 	p.mu.Lock()
 	mode := p.connAuth
 	p.mu.Unlock()
-	if ed25519.PublicKey(key).Equal(payment.ConnClientKey(r.TLS)) && mode != ConnAuthOff {
+	if byConnection && ed25519.PublicKey(key).Equal(payment.ConnClientKey(r.TLS)) && mode != ConnAuthOff {
 		w.Header().Set(payment.HeaderConnAuth, "ok")
 		if r.Header.Get(payment.HeaderAuth) == "" && mode == ConnAuthOn {
 			p.mu.Lock()
@@ -345,7 +346,7 @@ func (p *Provider) paid(w http.ResponseWriter, r *http.Request) {
 		refuse402(w, code, err.Error(), nil)
 		return
 	}
-	if !p.authorized(w, r, ch, key, body) {
+	if !p.authorized(w, r, ch, key, body, true) {
 		return
 	}
 	if err := sv.Verify(key); err != nil {
@@ -630,7 +631,7 @@ func (p *Provider) channelView(w http.ResponseWriter, r *http.Request) {
 		refuse402(w, code, err.Error(), nil)
 		return
 	}
-	if !p.authorized(w, r, ch, key, nil) {
+	if !p.authorized(w, r, ch, key, nil, false) {
 		return
 	}
 	p.mu.Lock()
