@@ -205,7 +205,7 @@ func (r Receipt) Issue(key crypto.Signer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b64.EncodeToString(boc) + "." + b64.EncodeToString(sig), nil
+	return encodeReceipt(boc, sig), nil
 }
 
 // signReceipt signs a receipt cell's hash: Ed25519 over the 32 bytes as the message, or, for any
@@ -306,11 +306,11 @@ func (s SignedReceipt) Encode() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return encodeReceipt(c, s.Signature), nil
+	return encodeReceipt(c.ToBOC(), s.Signature), nil
 }
 
-func encodeReceipt(root *cell.Cell, sig []byte) string {
-	return b64.EncodeToString(root.ToBOC()) + "." + b64.EncodeToString(sig)
+func encodeReceipt(boc, sig []byte) string {
+	return b64.EncodeToString(boc) + "." + b64.EncodeToString(sig)
 }
 
 // DecodeReceipt parses an encoded receipt strictly (it does not verify the signature).

@@ -56,10 +56,13 @@ func (r *refusal) outcome() string { return fmt.Sprintf("%d %s", r.status, r.cod
 // session is a paid request that passed the checks before serving that need no parsing of its
 // body (docs/PROTOCOL.md "Checks before serving", 1 to 5), carried to the meter in its context.
 type session struct {
-	ch       *channel
-	v        voucher.Signed
-	vHeader  string
-	auth     payment.Auth
+	ch      *channel
+	v       voucher.Signed
+	vHeader string
+	auth    payment.Auth
+	// connKey: the connection's TLS client certificate is the channel's key (connection
+	// authorization).
+	connKey  bool
 	bodyHash [32]byte
 	arrived  time.Time
 	phases   phaseMarks
@@ -91,7 +94,7 @@ func (p *Provider) servePaid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.arrived = arrived
-	if sess.ch.key.Equal(payment.ConnClientKey(r.TLS)) {
+	if sess.connKey {
 		w.Header().Set(payment.HeaderConnAuth, "ok") // the client may stop signing its requests
 	}
 	sess.phases.markAt(phaseArrived, arrived)
@@ -139,7 +142,8 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		return nil, ref
 	}
 	bodyHash := sha256.Sum256(body)
-	a, ref := p.authorize(r, ch, bodyHash, true)
+	connKey := ch.key.Equal(payment.ConnClientKey(r.TLS))
+	a, ref := p.authorize(r, ch, bodyHash, &connKey)
 	if ref != nil {
 		return nil, ref
 	}
@@ -163,7 +167,7 @@ func (p *Provider) checkPayment(r *http.Request, body []byte) (*session, *refusa
 		ref.owed = new(big.Int).Set(ch.owed)
 		return nil, ref
 	}
-	return &session{ch: ch, v: *v, vHeader: vHdr, auth: a, bodyHash: bodyHash}, nil
+	return &session{ch: ch, v: *v, vHeader: vHdr, auth: a, connKey: connKey, bodyHash: bodyHash}, nil
 }
 
 // openChannel finds the channel at addr and checks that it is this provider's and open.
@@ -203,14 +207,14 @@ func (p *Provider) openChannel(ctx context.Context, addr *address.Address) (*cha
 
 // authorize checks X-Cocoon-Auth: well-formed, signed by the channel's client key for this
 // method, target and body (bodyHash, its SHA-256), within the window of the provider's clock, and
-// not used before. With byConnection (paid requests), a request without it is authorized by its
-// connection when the connection's TLS client certificate is the channel's client key (a zero Auth:
-// no nonce); the channel view always wants the signature (PROTOCOL "The client's view of its
+// not used before. A paid request without it is authorized by its connection when connKey (the
+// connection's TLS client certificate is the channel's client key; a zero Auth: no nonce); the
+// channel view passes nil and always wants the signature (PROTOCOL "The client's view of its
 // channel": a request signed with the channel key).
-func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte, byConnection bool) (payment.Auth, *refusal) {
+func (p *Provider) authorize(r *http.Request, ch *channel, bodyHash [32]byte, connKey *bool) (payment.Auth, *refusal) {
 	hdr := r.Header.Get(payment.HeaderAuth)
-	if hdr == "" && byConnection {
-		if ch.key.Equal(payment.ConnClientKey(r.TLS)) {
+	if hdr == "" && connKey != nil {
+		if *connKey {
 			// Connection authorization: the TLS handshake proved the channel key's possession, and
 			// TLS keeps the connection's requests from being altered or replayed.
 			return payment.Auth{}, nil
@@ -475,7 +479,7 @@ func (mt *metered) Finish(u backend.Usage) (*openai.Payment, http.Header, error)
 	mt.finished = true
 	rc := payment.Receipt{Channel: ch.addr, RequestHash: mt.sess.bodyHash, ResponseHash: mt.content.Hash(), IssuedAt: p.clock.Now(),
 		ModelID: mt.m.id, PromptTokens: uint64(u.PromptTokens), CompletionTokens: uint64(u.CompletionTokens), Prices: mt.prices, Cost: cost, Owed: owed}
-	enc, err := rc.Issue(p.receiptKey)
+	enc, err := rc.Issue(p.receiptKey())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -564,7 +568,7 @@ func (p *Provider) serveChannel(w http.ResponseWriter, r *http.Request) {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}
-	if _, ref := p.authorize(r, ch, sha256.Sum256(nil), false); ref != nil {
+	if _, ref := p.authorize(r, ch, sha256.Sum256(nil), nil); ref != nil {
 		openai.WriteError(w, ref.apiError(w))
 		return
 	}

@@ -85,12 +85,11 @@ type Provider struct {
 	backend backend.Backend
 	kind    attest.Kind
 	issuer  *attest.Issuer
-	// receiptKey signs receipts: the issuer's key, through nonces (a *payment.ReceiptSigner,
-	// prepared after each answer went out) when it is Ed25519.
-	receiptKey crypto.Signer
-	nonces     *payment.ReceiptSigner
-	api        *httpapi.Handler
-	apiAddr    string
+	// nonces signs receipts with the issuer's key when it is Ed25519, through nonces prepared after
+	// each answer went out (nil: another key, signed as it is; receiptKey).
+	nonces  *payment.ReceiptSigner
+	api     *httpapi.Handler
+	apiAddr string
 	// poll is the busy-polling gate of the API's sockets and the upstream's (Config.BusyPoll): it
 	// counts the requests in progress.
 	poll *busypoll.Gate
@@ -108,6 +107,14 @@ var _ httpapi.Meter = (*Provider)(nil)
 // one and its connection makes the next after the answer went out (~12 µs), so with one request
 // at a time none is ever made on an answer's path; more cover the answers of a burst.
 const receiptNoncesAhead = 4
+
+// receiptKey signs receipts: the prepared-nonce signer, or the issuer's own key.
+func (p *Provider) receiptKey() crypto.Signer {
+	if p.nonces != nil {
+		return p.nonces
+	}
+	return p.issuer.Signer()
+}
 
 // prepareReceipts tops up the prepared receipt nonces (h1server's AfterResponse: between answers).
 func (p *Provider) prepareReceipts() {
@@ -301,12 +308,10 @@ func (p *Provider) initAttestation(ctx context.Context) (service.StopFunc, error
 		return nil, fmt.Errorf("failed to set up RA-TLS: %w", err)
 	}
 	p.issuer = is
-	p.receiptKey = is.Signer()
 	if k, ok := is.Signer().(ed25519.PrivateKey); ok {
 		if p.nonces, err = payment.NewReceiptSigner(k); err != nil {
 			return nil, err
 		}
-		p.receiptKey = p.nonces
 		p.prepareReceipts()
 	}
 	return nil, nil
